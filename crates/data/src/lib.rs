@@ -1,0 +1,20 @@
+//! Data manifests, fetching, and ingestion for pertbench.
+//!
+//! Everything that turns files (h5ad, Parquet, CSV, npy, relationship pair
+//! files) or the built-in synthetic screen into the canonical data model of
+//! METRICS.md: a samples table, an optional CSR count matrix and
+//! representation matrices.
+
+pub mod dataset;
+pub mod error;
+pub mod fetch;
+pub mod h5ad;
+pub mod manifest;
+pub mod npy;
+pub mod relationships;
+pub mod samples;
+pub mod synthetic;
+pub mod tabular;
+pub mod yaml;
+
+pub use error::DataError;

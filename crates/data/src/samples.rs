@@ -1,0 +1,257 @@
+//! The canonical samples table (METRICS.md "Data model") and the rules that
+//! build it from a file's metadata columns.
+
+use crate::error::{DataError, Result};
+use crate::manifest::{ColumnMapping, ControlRule};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// One metadata column as read from a file.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RawColumn {
+    /// Strings; None where missing (e.g. categorical code -1).
+    Str(Vec<Option<String>>),
+    Bool(Vec<bool>),
+    Num(Vec<f64>),
+}
+
+impl RawColumn {
+    pub fn len(&self) -> usize {
+        match self {
+            RawColumn::Str(v) => v.len(),
+            RawColumn::Bool(v) => v.len(),
+            RawColumn::Num(v) => v.len(),
+        }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The value of row i as a string (None if missing).
+    pub fn text(&self, i: usize) -> Option<String> {
+        match self {
+            RawColumn::Str(v) => v[i].clone(),
+            RawColumn::Bool(v) => Some(v[i].to_string()),
+            RawColumn::Num(v) if v[i].is_nan() => None,
+            RawColumn::Num(v) => Some(if v[i].fract() == 0.0 { format!("{}", v[i] as i64) } else { v[i].to_string() }),
+        }
+    }
+}
+
+/// Samples table, row-aligned with the count matrix and representations.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Samples {
+    pub sample_id: Vec<String>,
+    pub perturbation: Vec<String>,
+    pub batch: Vec<String>,
+    pub is_control: Vec<bool>,
+    pub context: Option<Vec<String>>,
+}
+
+impl Samples {
+    pub fn len(&self) -> usize {
+        self.sample_id.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.sample_id.is_empty()
+    }
+    pub fn select(&self, rows: &[usize]) -> Samples {
+        let pick = |v: &Vec<String>| rows.iter().map(|&r| v[r].clone()).collect();
+        Samples {
+            sample_id: pick(&self.sample_id),
+            perturbation: pick(&self.perturbation),
+            batch: pick(&self.batch),
+            is_control: rows.iter().map(|&r| self.is_control[r]).collect(),
+            context: self.context.as_ref().map(pick),
+        }
+    }
+    /// Control count per batch, batches sorted.
+    pub fn controls_per_batch(&self) -> BTreeMap<String, usize> {
+        let mut m = BTreeMap::new();
+        for (b, c) in self.batch.iter().zip(&self.is_control) {
+            *m.entry(b.clone()).or_insert(0) += *c as usize;
+        }
+        m
+    }
+}
+
+/// What ingestion kept and dropped.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ingested {
+    pub samples: Samples,
+    /// Row of the source file for each kept sample.
+    pub source_rows: Vec<usize>,
+    /// Dropped sample counts by reason.
+    pub dropped: BTreeMap<String, usize>,
+}
+
+impl Ingested {
+    pub fn summary(&self) -> String {
+        let mut s = format!("{} samples kept", self.samples.len());
+        for (why, n) in &self.dropped {
+            s.push_str(&format!(", {n} dropped ({why})"));
+        }
+        let without: Vec<String> = self
+            .samples
+            .controls_per_batch()
+            .into_iter()
+            .filter(|(_, n)| *n == 0)
+            .map(|(b, _)| b)
+            .collect();
+        if !without.is_empty() {
+            s.push_str(&format!("; batches without controls: {}", without.join(", ")));
+        }
+        s
+    }
+}
+
+fn truthy(path: &Path, field: &str, col: &RawColumn, i: usize) -> Result<bool> {
+    match col {
+        RawColumn::Bool(v) => Ok(v[i]),
+        RawColumn::Num(v) => Ok(v[i] != 0.0 && !v[i].is_nan()),
+        RawColumn::Str(v) => match v[i].as_deref().map(|s| s.trim().to_ascii_lowercase()) {
+            Some(s) if ["true", "1", "yes", "t"].contains(&s.as_str()) => Ok(true),
+            Some(s) if ["false", "0", "no", "f", ""].contains(&s.as_str()) => Ok(false),
+            other => Err(DataError::file(
+                path,
+                format!("column `{field}` (control flag), row {i}: `{}` is not a boolean", other.unwrap_or_default()),
+            )),
+        },
+    }
+}
+
+/// Builds the samples table from named metadata columns of `path`.
+/// `get` returns a column by name (None if the file has no such column);
+/// `index` is the file's row index, used when no sample id column is mapped.
+pub fn ingest(
+    path: &Path,
+    map: &ColumnMapping,
+    index: &[String],
+    get: &mut dyn FnMut(&str) -> Result<Option<RawColumn>>,
+) -> Result<Ingested> {
+    let n = index.len();
+    let mut need = |name: &str, field: &str| -> Result<RawColumn> {
+        let col = get(name)?.ok_or_else(|| {
+            DataError::file(path, format!("column `{name}` (mapped as `{field}`) is missing"))
+        })?;
+        if col.len() != n {
+            return Err(DataError::file(
+                path,
+                format!("column `{name}` has {} rows, the file has {n}", col.len()),
+            ));
+        }
+        Ok(col)
+    };
+    let pert = need(&map.perturbation, "perturbation")?;
+    let batch = need(&map.batch, "batch")?;
+    let ctrl_col = match &map.control {
+        ControlRule::Column(c) => Some(need(c, "control.column")?),
+        ControlRule::Label(_) => None,
+    };
+    let ids = match &map.sample_id {
+        Some(c) => Some(need(c, "sample_id")?),
+        None => None,
+    };
+    let context = match &map.context {
+        Some(c) => Some(need(c, "context")?),
+        None => None,
+    };
+
+    let mut out = Samples { context: context.as_ref().map(|_| Vec::new()), ..Default::default() };
+    let mut source_rows = Vec::new();
+    let mut dropped: BTreeMap<String, usize> = BTreeMap::new();
+    for i in 0..n {
+        let Some(p) = pert.text(i) else {
+            *dropped.entry("missing perturbation".into()).or_default() += 1;
+            continue;
+        };
+        if map.drop_labels.iter().any(|d| d == &p) {
+            *dropped.entry(format!("perturbation `{p}`")).or_default() += 1;
+            continue;
+        }
+        let Some(b) = batch.text(i) else {
+            *dropped.entry("missing batch".into()).or_default() += 1;
+            continue;
+        };
+        let is_control = match (&map.control, &ctrl_col) {
+            (ControlRule::Label(l), _) => &p == l,
+            (ControlRule::Column(c), Some(col)) => truthy(path, c, col, i)?,
+            _ => unreachable!(),
+        };
+        let id = match &ids {
+            Some(col) => col.text(i).unwrap_or_else(|| index[i].clone()),
+            None => index[i].clone(),
+        };
+        out.sample_id.push(id);
+        out.perturbation.push(p);
+        out.batch.push(b);
+        out.is_control.push(is_control);
+        if let (Some(ctx), Some(col)) = (out.context.as_mut(), &context) {
+            ctx.push(col.text(i).unwrap_or_default());
+        }
+        source_rows.push(i);
+    }
+    if out.is_empty() {
+        return Err(DataError::file(path, "no samples left after dropping unassigned/missing rows"));
+    }
+    if !out.is_control.iter().any(|c| *c) {
+        return Err(DataError::file(
+            path,
+            format!("no control samples: the control rule {:?} matched no row", map.control),
+        ));
+    }
+    Ok(Ingested { samples: out, source_rows, dropped })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> RawColumn {
+        RawColumn::Str(v.iter().map(|x| if x.is_empty() { None } else { Some(x.to_string()) }).collect())
+    }
+
+    #[test]
+    fn drops_unassigned_and_flags_controls() {
+        let map = ColumnMapping {
+            perturbation: "pert".into(),
+            batch: "rep".into(),
+            control: ControlRule::Label("NT".into()),
+            drop_labels: vec!["unassigned".into()],
+            sample_id: None,
+            context: None,
+        };
+        let index: Vec<String> = (0..5).map(|i| format!("c{i}")).collect();
+        let mut get = |name: &str| -> Result<Option<RawColumn>> {
+            Ok(match name {
+                "pert" => Some(s(&["NT", "A", "unassigned", "", "B"])),
+                "rep" => Some(s(&["r1", "r1", "r2", "r2", "r2"])),
+                _ => None,
+            })
+        };
+        let ing = ingest(Path::new("f.h5ad"), &map, &index, &mut get).unwrap();
+        assert_eq!(ing.samples.sample_id, vec!["c0", "c1", "c4"]);
+        assert_eq!(ing.samples.is_control, vec![true, false, false]);
+        assert_eq!(ing.source_rows, vec![0, 1, 4]);
+        assert_eq!(ing.dropped["perturbation `unassigned`"], 1);
+        assert_eq!(ing.dropped["missing perturbation"], 1);
+        assert!(ing.summary().contains("batches without controls: r2"), "{}", ing.summary());
+    }
+
+    #[test]
+    fn missing_column_is_named() {
+        let map = ColumnMapping {
+            perturbation: "pert".into(),
+            batch: "batchx".into(),
+            control: ControlRule::Column("is_control".into()),
+            drop_labels: vec![],
+            sample_id: None,
+            context: None,
+        };
+        let index = vec!["a".to_string()];
+        let mut get = |name: &str| -> Result<Option<RawColumn>> {
+            Ok(if name == "pert" { Some(s(&["A"])) } else { None })
+        };
+        let e = ingest(Path::new("f.h5ad"), &map, &index, &mut get).unwrap_err().to_string();
+        assert_eq!(e, "f.h5ad: column `batchx` (mapped as `batch`) is missing");
+    }
+}

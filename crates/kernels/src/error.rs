@@ -1,0 +1,25 @@
+use thiserror::Error;
+
+/// Errors raised by kernels. Messages name the quantity at fault so the engine
+/// can prefix them with the file or node they came from.
+#[derive(Debug, Error, PartialEq)]
+pub enum KernelError {
+    #[error("non-finite value (NaN or Inf) at row {row}, column {column}")]
+    NonFinite { row: usize, column: usize },
+    #[error("shape mismatch: {0}")]
+    Shape(String),
+    #[error("not enough data: {0}")]
+    NotEnough(String),
+    #[error("linear algebra failed: {0}")]
+    LinAlg(String),
+}
+
+/// Fails on the first NaN or infinite entry, naming its row and column.
+pub fn check_finite(x: &crate::Matrix) -> Result<(), KernelError> {
+    for (row, r) in x.outer_iter().enumerate() {
+        if let Some(column) = r.iter().position(|v| !v.is_finite()) {
+            return Err(KernelError::NonFinite { row, column });
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,112 @@
+//! Shared pieces of the control-based transforms: which batches can be
+//! aligned, and column means / population stds of control rows.
+
+use super::{BatchLayout, ExcludedBatch};
+use crate::{KernelError, Matrix};
+use ndarray::{Array1, Array2, Axis};
+use std::collections::BTreeMap;
+
+/// Rows grouped by batch (sorted by batch name) with their control rows.
+pub(crate) struct Batches {
+    pub groups: Vec<(String, Vec<usize>, Vec<usize>)>,
+    pub excluded: Vec<ExcludedBatch>,
+}
+
+/// Splits rows into batches; batches with fewer than `min_controls` controls
+/// are excluded and reported.
+pub(crate) fn batches(
+    x: &Matrix,
+    layout: &BatchLayout,
+    min_controls: usize,
+) -> Result<Batches, KernelError> {
+    if layout.batch.len() != x.nrows() || layout.is_control.len() != x.nrows() {
+        return Err(KernelError::Shape(format!(
+            "representation has {} rows but the samples table has {} batches / {} control flags",
+            x.nrows(),
+            layout.batch.len(),
+            layout.is_control.len()
+        )));
+    }
+    let mut by: BTreeMap<&str, (Vec<usize>, Vec<usize>)> = BTreeMap::new();
+    for (i, b) in layout.batch.iter().enumerate() {
+        let e = by.entry(b.as_str()).or_default();
+        e.0.push(i);
+        if layout.is_control[i] {
+            e.1.push(i);
+        }
+    }
+    let mut groups = Vec::new();
+    let mut excluded = Vec::new();
+    for (b, (rows, ctrl)) in by {
+        if ctrl.len() < min_controls {
+            excluded.push(ExcludedBatch {
+                batch: b.to_string(),
+                rows: rows.len(),
+                reason: format!(
+                    "batch has {} control samples; this transform needs at least {min_controls}",
+                    ctrl.len()
+                ),
+            });
+        } else {
+            groups.push((b.to_string(), rows, ctrl));
+        }
+    }
+    if groups.is_empty() {
+        return Err(KernelError::NotEnough(format!(
+            "no batch has at least {min_controls} control samples, so nothing can be aligned"
+        )));
+    }
+    Ok(Batches { groups, excluded })
+}
+
+/// Column means and population (ddof 0) stds of the listed rows; a std below
+/// 1e-12 is replaced by 1.
+pub(crate) fn mean_std(x: &Array2<f64>, rows: &[usize]) -> (Array1<f64>, Array1<f64>) {
+    let sub = x.select(Axis(0), rows);
+    let mean = sub.mean_axis(Axis(0)).expect("rows is non-empty");
+    let var = sub.var_axis(Axis(0), 0.0);
+    let std = var.mapv(|v| {
+        let s = v.sqrt();
+        if s < 1e-12 {
+            1.0
+        } else {
+            s
+        }
+    });
+    (mean, std)
+}
+
+pub(crate) fn to_f64(x: &Matrix) -> Array2<f64> {
+    x.mapv(|v| v as f64)
+}
+
+pub(crate) fn to_f32(x: &Array2<f64>) -> Matrix {
+    x.mapv(|v| v as f32)
+}
+
+/// Per-batch (x - mean_ctrl) / scale_ctrl over the kept batches; `scale` false
+/// subtracts only. Rows come out in input order of the kept batches.
+pub(crate) fn per_batch_standardise(
+    x: &Matrix,
+    layout: &BatchLayout,
+    scale: bool,
+) -> Result<super::Transformed, KernelError> {
+    crate::error::check_finite(x)?;
+    let b = batches(x, layout, 1)?;
+    let xf = to_f64(x);
+    let mut kept: Vec<usize> = b.groups.iter().flat_map(|g| g.1.iter().copied()).collect();
+    kept.sort_unstable();
+    let position: BTreeMap<usize, usize> = kept.iter().enumerate().map(|(p, &r)| (r, p)).collect();
+    let mut out = Array2::<f64>::zeros((kept.len(), x.ncols()));
+    for (_, rows, ctrl) in &b.groups {
+        let (mean, std) = mean_std(&xf, ctrl);
+        for &r in rows {
+            let mut o = out.row_mut(position[&r]);
+            o.assign(&(&xf.row(r) - &mean));
+            if scale {
+                o /= &std;
+            }
+        }
+    }
+    Ok(super::Transformed { matrix: to_f32(&out), kept_rows: kept, excluded: b.excluded })
+}
