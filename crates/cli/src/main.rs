@@ -1,1 +1,217 @@
-fn main(){}
+//! The `pertbench` command line: a thin layer over the engine.
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use pertbench_data::dataset::DataContext;
+use pertbench_data::fetch::{fetch, FetchOptions, Origin};
+use pertbench_engine::cache::CacheState;
+use pertbench_engine::run::{plan, plan_lines, run_pipeline, Workspace};
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "pertbench", version, about = "Benchmark representations of cellular perturbation data")]
+struct Cli {
+    /// Project state (cache, results, fetched data) [env: PERTBENCH_HOME] [default: .pertbench]
+    #[arg(long, global = true)]
+    workdir: Option<PathBuf>,
+    /// Directory searched for artefacts before the network; repeatable
+    /// [env: PERTBENCH_MIRROR, ':'-separated]
+    #[arg(long = "mirror", global = true)]
+    mirrors: Vec<PathBuf>,
+    /// Directory of dataset manifests; repeatable [default: data_manifests]
+    #[arg(long = "manifests", global = true)]
+    manifests: Vec<PathBuf>,
+    /// Never download; use the data directory and mirrors only
+    #[arg(long, global = true)]
+    offline: bool,
+    /// Accept artefacts whose manifest pins no sha256 (prints their hash)
+    #[arg(long, global = true)]
+    allow_unpinned: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a pipeline: compute what is not cached, write results, print its reports
+    Run {
+        pipeline: PathBuf,
+        /// No per-node progress lines
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Print a pipeline's DAG with each node's cache state
+    Plan { pipeline: PathBuf },
+    /// Fetch and verify datasets (all manifests with --all)
+    Fetch {
+        datasets: Vec<String>,
+        #[arg(long)]
+        all: bool,
+    },
+    /// List the dataset manifests
+    Datasets,
+    /// Inspect or clean the node cache
+    Cache {
+        #[command(subcommand)]
+        action: CacheAction,
+    },
+    /// Run read-only SQL over the results (table `results`)
+    Sql {
+        query: Option<String>,
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum CacheAction {
+    /// List cached nodes with size and state
+    Ls,
+    /// Remove nodes no listed pipeline uses (default: every pipelines/*.yaml)
+    Gc { pipelines: Vec<PathBuf> },
+}
+
+fn env_paths(var: &str) -> Vec<PathBuf> {
+    std::env::var(var)
+        .map(|v| v.split(':').filter(|s| !s.is_empty()).map(PathBuf::from).collect())
+        .unwrap_or_default()
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = real_main(cli) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn real_main(cli: Cli) -> Result<()> {
+    let workdir = cli
+        .workdir
+        .clone()
+        .or_else(|| std::env::var_os("PERTBENCH_HOME").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(".pertbench"));
+    let mut mirrors = cli.mirrors.clone();
+    mirrors.extend(env_paths("PERTBENCH_MIRROR"));
+    let mut manifest_dirs = cli.manifests.clone();
+    if manifest_dirs.is_empty() {
+        manifest_dirs.push(PathBuf::from("data_manifests"));
+    }
+    let data = DataContext {
+        manifest_dirs,
+        fetch: FetchOptions {
+            mirrors,
+            data_dir: workdir.join("data"),
+            allow_network: !cli.offline,
+            allow_unpinned: cli.allow_unpinned,
+        },
+    };
+    let ws = Workspace { workdir };
+    match cli.command {
+        Command::Run { pipeline, quiet } => {
+            let t = std::time::Instant::now();
+            let report = run_pipeline(&pipeline, &data, &ws, !quiet)?;
+            let s = &report.summary;
+            println!(
+                "{} nodes: {} computed, {} reused{} in {:.1}s",
+                s.outcomes.len(),
+                s.computed(),
+                s.reused(),
+                if s.repaired() > 0 { format!(" ({} repaired from a corrupt cache)", s.repaired()) } else { String::new() },
+                t.elapsed().as_secs_f64()
+            );
+            println!("{} result rows -> {}", report.n_rows, report.results_file.display());
+            let p = pertbench_engine::pipeline::Pipeline::load(&pipeline)?;
+            for sql_file in &p.report {
+                let q = std::fs::read_to_string(sql_file)
+                    .with_context(|| format!("{}: report `{}`", pipeline.display(), sql_file.display()))?;
+                println!("\n{}", sql_file.display());
+                println!("{}", pertbench_sql::format(&pertbench_sql::query(&ws.results_dir(), &q)?));
+            }
+        }
+        Command::Plan { pipeline } => {
+            let dag = plan(&pipeline, &data)?;
+            let cache = ws.cache();
+            let lines = plan_lines(&dag, &cache);
+            for l in &lines {
+                println!("{l}");
+            }
+            let cached = lines.iter().filter(|l| l.starts_with("cached")).count();
+            println!("{} nodes: {} cached, {} to compute", lines.len(), cached, lines.len() - cached);
+        }
+        Command::Fetch { datasets, all } => {
+            let names: Vec<String> = if all {
+                pertbench_data::manifest::list(&data.manifest_dirs).into_iter().map(|(_, m)| m.name).collect()
+            } else if datasets.is_empty() {
+                bail!("name the datasets to fetch, or pass --all");
+            } else {
+                datasets
+            };
+            for name in names {
+                let (_, m) = data.manifest(&name)?;
+                if matches!(m.source, pertbench_data::manifest::Source::Synthetic(_)) {
+                    println!("{name}: generated in code, nothing to fetch");
+                    continue;
+                }
+                let f = fetch(&m, &data.fetch)?;
+                let from = match f.origin {
+                    Origin::DataDir => "already verified".to_string(),
+                    Origin::Mirror(p) => format!("from mirror {}", p.display()),
+                    Origin::Network(w) => format!("via {w}"),
+                };
+                println!("{name}: {} ({from}; sha256 {})", f.path.display(), f.sha256);
+            }
+        }
+        Command::Datasets => {
+            for (p, m) in pertbench_data::manifest::list(&data.manifest_dirs) {
+                println!("{:<24} {:<18} {}  [{}]", m.name, format!("{:?}", m.format).to_lowercase(), m.description, p.display());
+            }
+        }
+        Command::Cache { action } => {
+            let cache = ws.cache();
+            match action {
+                CacheAction::Ls => {
+                    let mut total = 0;
+                    for (kind, key, size, state) in cache.list() {
+                        total += size;
+                        let (st, label) = match &state {
+                            CacheState::Valid(r) => ("ok", r.label.clone()),
+                            CacheState::Missing => ("missing", String::new()),
+                            CacheState::Corrupt(why) => ("corrupt", why.clone()),
+                        };
+                        println!("{st:<8} {kind:<14} {:<12} {:>10}  {label}", &key[..key.len().min(12)], size);
+                    }
+                    println!("total {total} bytes in {}", cache.root.display());
+                }
+                CacheAction::Gc { pipelines } => {
+                    let pipelines = if pipelines.is_empty() {
+                        let mut v: Vec<PathBuf> = std::fs::read_dir("pipelines")
+                            .map(|rd| rd.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "yaml")).collect())
+                            .unwrap_or_default();
+                        v.sort();
+                        v
+                    } else {
+                        pipelines
+                    };
+                    let mut keep = BTreeSet::new();
+                    for p in &pipelines {
+                        let dag = plan(p, &data)?;
+                        keep.extend(dag.nodes.iter().map(|n| n.key.clone()));
+                    }
+                    let (n, bytes) = cache.gc(&keep)?;
+                    println!("removed {n} nodes ({bytes} bytes); kept those of {} pipelines", pipelines.len());
+                }
+            }
+        }
+        Command::Sql { query, file } => {
+            let q = match (query, file) {
+                (Some(q), None) => q,
+                (None, Some(f)) => std::fs::read_to_string(&f).with_context(|| format!("{}", f.display()))?,
+                _ => bail!("give a query or --file, not both"),
+            };
+            println!("{}", pertbench_sql::format(&pertbench_sql::query(&ws.results_dir(), &q)?));
+        }
+    }
+    Ok(())
+}

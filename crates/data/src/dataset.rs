@@ -40,6 +40,8 @@ pub struct Dataset {
     pub file: Option<PathBuf>,
     /// Row of the source file for each sample.
     pub source_rows: Vec<usize>,
+    /// Rows of the source file before any were dropped.
+    pub n_file_rows: usize,
 }
 
 impl Dataset {
@@ -83,6 +85,7 @@ pub fn load(name: &str, ctx: &DataContext) -> Result<Dataset> {
             dropped: BTreeMap::new(),
             file: None,
             source_rows: (0..n).collect(),
+            n_file_rows: n,
         });
     }
     let map = m
@@ -112,6 +115,7 @@ pub fn load(name: &str, ctx: &DataContext) -> Result<Dataset> {
                 dropped: ing.dropped,
                 file: Some(path),
                 source_rows: ing.source_rows,
+                n_file_rows: index.len(),
             })
         }
         Format::Parquet | Format::Csv => {
@@ -126,6 +130,7 @@ pub fn load(name: &str, ctx: &DataContext) -> Result<Dataset> {
                 dropped: ing.dropped,
                 file: Some(path),
                 source_rows: ing.source_rows,
+                n_file_rows: index.len(),
             })
         }
         other => Err(DataError::file(&mpath, format!("format {other:?} is not a screen dataset"))),

@@ -1,1 +1,111 @@
+//! Read-only SQL over pertbench results with DataFusion.
+//!
+//! Every `*.parquet` file directly in the results directory is one pipeline's
+//! results; together they form the table `results`. Statements that write
+//! (INSERT, COPY, CREATE, DROP, SET ...) are refused, and no table function
+//! that reads other files is registered, so a query can only read results.
 
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::arrow::util::pretty::pretty_format_batches;
+use datafusion::execution::context::SQLOptions;
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use std::path::Path;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum SqlError {
+    #[error("no results in {0}: run a pipeline first (pertbench run pipelines/quickstart.yaml)")]
+    NoResults(String),
+    #[error("query refused: {0}")]
+    Refused(String),
+    #[error("query failed: {0}")]
+    Query(String),
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().expect("tokio runtime")
+}
+
+/// Runs one read-only query over the results in `results_dir`.
+pub fn query(results_dir: &Path, sql: &str) -> Result<Vec<RecordBatch>, SqlError> {
+    let has_results = std::fs::read_dir(results_dir)
+        .map(|rd| rd.flatten().any(|e| e.path().extension().is_some_and(|x| x == "parquet")))
+        .unwrap_or(false);
+    if !has_results {
+        return Err(SqlError::NoResults(results_dir.display().to_string()));
+    }
+    let options = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
+    runtime().block_on(async {
+        let ctx = SessionContext::new();
+        let dir = format!("{}/", results_dir.display());
+        ctx.register_parquet("results", &dir, ParquetReadOptions::default().file_extension(".parquet"))
+            .await
+            .map_err(|e| SqlError::Query(e.to_string()))?;
+        let df = ctx.sql_with_options(sql, options).await.map_err(|e| {
+            let m = e.to_string();
+            if m.contains("not supported") || m.contains("DDL") || m.contains("DML") || m.contains("Statement") {
+                SqlError::Refused(m)
+            } else {
+                SqlError::Query(m)
+            }
+        })?;
+        df.collect().await.map_err(|e| SqlError::Query(e.to_string()))
+    })
+}
+
+/// A text table of the batches.
+pub fn format(batches: &[RecordBatch]) -> String {
+    pretty_format_batches(batches).map(|t| t.to_string()).unwrap_or_else(|e| format!("cannot format: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Float64Array, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::Arc;
+
+    fn write_results(dir: &Path) {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("representation", DataType::Utf8, false),
+            Field::new("value", DataType::Float64, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(StringArray::from(vec!["pca", "random"])),
+                Arc::new(Float64Array::from(vec![Some(0.5), Some(0.1)])),
+            ],
+        )
+        .unwrap();
+        let f = std::fs::File::create(dir.join("p.parquet")).unwrap();
+        let mut w = parquet::arrow::ArrowWriter::try_new(f, schema, None).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+    }
+
+    #[test]
+    fn selects_and_refuses_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(query(dir.path(), "SELECT 1"), Err(SqlError::NoResults(_))));
+        write_results(dir.path());
+        let b = query(dir.path(), "SELECT representation FROM results WHERE value > 0.2").unwrap();
+        let text = format(&b);
+        assert!(text.contains("pca") && !text.contains("random"), "{text}");
+        for bad in [
+            "CREATE TABLE t AS SELECT * FROM results",
+            "COPY results TO '/tmp/pertbench-out.csv'",
+            "CREATE EXTERNAL TABLE x STORED AS CSV LOCATION '/etc/passwd'",
+            "INSERT INTO results VALUES ('x', 1.0)",
+            "SET datafusion.execution.batch_size = 1",
+            "DROP TABLE results",
+        ] {
+            let e = query(dir.path(), bad).unwrap_err();
+            assert!(matches!(e, SqlError::Refused(_) | SqlError::Query(_)), "{bad}: {e}");
+            assert!(!matches!(e, SqlError::NoResults(_)));
+        }
+        assert!(!Path::new("/tmp/pertbench-out.csv").exists());
+        let e = query(dir.path(), "SELECT * FROM read_csv('/etc/passwd')").unwrap_err();
+        assert!(matches!(e, SqlError::Query(_)), "{e}");
+    }
+}

@@ -1,0 +1,126 @@
+//! Node outputs and how each is stored in, and read back from, the cache.
+
+use crate::error::{EngineError, Result};
+use crate::metrics::MetricOutput;
+use crate::table;
+use pertbench_data::samples::Samples;
+use pertbench_kernels::csr::CsrMatrix;
+use pertbench_kernels::Matrix;
+use std::path::Path;
+use std::sync::Arc;
+
+/// An ingested dataset.
+pub struct IngestOut {
+    pub samples: Samples,
+    pub source_rows: Vec<usize>,
+    /// Rows of the source file before unassigned samples were dropped.
+    pub n_file_rows: usize,
+    pub counts: Option<CsrMatrix>,
+    pub genes: Vec<String>,
+    /// Mean lognorm expression per gene over all samples.
+    pub lognorm_mean: Vec<f64>,
+}
+
+/// A representation, or a post-processed one: `rows` index the samples table.
+pub struct MatrixOut {
+    pub matrix: Matrix,
+    pub rows: Vec<usize>,
+    /// Batches a transform dropped, with reasons.
+    pub excluded: Vec<String>,
+}
+
+#[derive(Clone)]
+pub enum Output {
+    Ingest(Arc<IngestOut>),
+    Matrix(Arc<MatrixOut>),
+    Metric(Arc<MetricOutput>),
+}
+
+impl Output {
+    pub fn ingest(&self) -> Result<&Arc<IngestOut>> {
+        match self {
+            Output::Ingest(i) => Ok(i),
+            _ => Err(EngineError::msg("internal: expected an ingest output")),
+        }
+    }
+    pub fn matrix(&self) -> Result<&Arc<MatrixOut>> {
+        match self {
+            Output::Matrix(m) => Ok(m),
+            _ => Err(EngineError::msg("internal: expected a matrix output")),
+        }
+    }
+    pub fn metric(&self) -> Result<&Arc<MetricOutput>> {
+        match self {
+            Output::Metric(m) => Ok(m),
+            _ => Err(EngineError::msg("internal: expected a metric output")),
+        }
+    }
+
+    /// Writes the output's files into `dir` and returns facts for node.json.
+    pub fn write(&self, dir: &Path) -> Result<serde_json::Value> {
+        match self {
+            Output::Ingest(i) => {
+                table::write_parquet(&dir.join("samples.parquet"), &table::samples_to_batch(&i.samples, &i.source_rows))?;
+                table::write_parquet(&dir.join("genes.parquet"), &table::genes_to_batch(&i.genes, &i.lognorm_mean))?;
+                if let Some(c) = &i.counts {
+                    table::write_parquet(&dir.join("counts.parquet"), &table::csr_to_batch(c))?;
+                }
+                Ok(serde_json::json!({
+                    "n_samples": i.samples.len(),
+                    "n_file_rows": i.n_file_rows,
+                    "n_genes": i.genes.len(),
+                    "nnz": i.counts.as_ref().map(|c| c.nnz()),
+                }))
+            }
+            Output::Matrix(m) => {
+                table::write_parquet(&dir.join("matrix.parquet"), &table::matrix_to_batch(&m.matrix, &m.rows))?;
+                Ok(serde_json::json!({
+                    "n_rows": m.matrix.nrows(),
+                    "n_dims": m.matrix.ncols(),
+                    "excluded": m.excluded,
+                }))
+            }
+            Output::Metric(m) => {
+                table::write_parquet(&dir.join("rows.parquet"), &crate::metrics::rows_to_batch(&m.rows))?;
+                if let Some(d) = &m.details {
+                    table::write_parquet(&dir.join("details.parquet"), d)?;
+                }
+                Ok(serde_json::json!({ "n_rows": m.rows.len() }))
+            }
+        }
+    }
+
+    /// Reads an output of `kind` back from a verified node directory.
+    pub fn read(kind: &str, dir: &Path, meta: &serde_json::Value) -> Result<Output> {
+        match kind {
+            "ingest" => {
+                let (samples, source_rows) = table::batch_to_samples(&table::read_parquet(&dir.join("samples.parquet"))?)?;
+                let (genes, lognorm_mean) = table::batch_to_genes(&table::read_parquet(&dir.join("genes.parquet"))?)?;
+                let counts_path = dir.join("counts.parquet");
+                let counts = if counts_path.exists() {
+                    Some(table::batch_to_csr(&table::read_parquet(&counts_path)?, samples.len(), genes.len())?)
+                } else {
+                    None
+                };
+                let n_file_rows = meta.get("n_file_rows").and_then(|v| v.as_u64()).unwrap_or(samples.len() as u64) as usize;
+                Ok(Output::Ingest(Arc::new(IngestOut { samples, source_rows, n_file_rows, counts, genes, lognorm_mean })))
+            }
+            "representation" | "postprocess" => {
+                let (matrix, rows) = table::batch_to_matrix(&table::read_parquet(&dir.join("matrix.parquet"))?)?;
+                let excluded = meta
+                    .get("excluded")
+                    .and_then(|v| v.as_array())
+                    .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
+                    .unwrap_or_default();
+                Ok(Output::Matrix(Arc::new(MatrixOut { matrix, rows, excluded })))
+            }
+            "metric" => {
+                let rows = crate::metrics::batch_to_rows(&table::read_parquet(&dir.join("rows.parquet"))?)?;
+                let dpath = dir.join("details.parquet");
+                let details = if dpath.exists() { Some(table::read_parquet(&dpath)?) } else { None };
+                Ok(Output::Metric(Arc::new(MetricOutput { rows, details })))
+            }
+            other => Err(EngineError::msg(format!("internal: unknown node kind `{other}`"))),
+        }
+    }
+}

@@ -1,0 +1,302 @@
+//! Pipeline YAML (`pipelines/*.yaml`): a sweep over datasets x
+//! representations x post-processings x metrics x seeds. Unknown keys and
+//! wrong types are errors that name the file, line and column; parameters
+//! that do not belong to an entry's kind are errors naming the entry.
+
+use crate::error::{EngineError, Result};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+fn default_seeds() -> Vec<u64> {
+    vec![0]
+}
+fn default_postprocessing() -> Vec<String> {
+    pertbench_kernels::postprocess::names().into_iter().map(String::from).collect()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pipeline {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub datasets: Vec<String>,
+    #[serde(default = "default_seeds")]
+    pub seeds: Vec<u64>,
+    pub representations: Vec<RepresentationSpec>,
+    #[serde(default = "default_postprocessing")]
+    pub postprocessing: Vec<String>,
+    pub metrics: Vec<MetricSpec>,
+    /// SQL files printed after a run (e.g. `sql/leaderboard.sql`).
+    #[serde(default)]
+    pub report: Vec<PathBuf>,
+    #[serde(skip)]
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RepresentationKind {
+    /// Randomized PCA of the counts.
+    Pca,
+    /// iid N(0, 1).
+    Random,
+    /// Rows of another representation permuted.
+    Shuffled,
+    /// A matrix in the dataset's h5ad `obsm`.
+    Obsm,
+    /// Columns of a Parquet or CSV file.
+    Table,
+    /// A 2-D `.npy` file.
+    Npy,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum PcaInput {
+    /// Raw counts, as paper 004 (appendix C.3) and METRICS.md.
+    Counts,
+    /// log1p(counts / rowsum * 1e4), as scanpy's usual recipe.
+    Lognorm,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RepresentationSpec {
+    pub name: String,
+    pub kind: RepresentationKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n_components: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<PcaInput>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dim: Option<usize>,
+    /// `shuffled`: the representation whose rows are permuted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub of: Option<String>,
+    /// `obsm`: the key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// `table`, `npy`: the file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+    /// `table`: the column holding sample ids (aligned to the samples table).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_column: Option<String>,
+    /// `table`: representation columns by prefix...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    /// ...or by name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub columns: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum MetricKind {
+    /// Task 3.
+    Consistency,
+    /// Task 5.
+    RelationshipRecall,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ConsistencyNull {
+    /// `unexpressed` when at least 20 perturbations qualify, else `permutation`.
+    Auto,
+    Unexpressed,
+    Permutation,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MetricSpec {
+    pub kind: MetricKind,
+    /// Name in result rows; defaults to the kind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    // consistency
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub null: Option<ConsistencyNull>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n_permutations: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expression_threshold: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_unexpressed: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alpha: Option<f64>,
+    // relationship_recall
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sources: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thresholds: Option<Vec<[f64; 2]>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upper_only: Option<bool>,
+}
+
+impl MetricSpec {
+    pub fn label(&self) -> String {
+        self.name.clone().unwrap_or_else(|| {
+            match self.kind {
+                MetricKind::Consistency => "consistency",
+                MetricKind::RelationshipRecall => "relationship_recall",
+            }
+            .to_string()
+        })
+    }
+}
+
+fn reject(path: &Path, what: &str, present: &[(&str, bool)], kind: &str) -> Result<()> {
+    for (field, is) in present {
+        if *is {
+            return Err(EngineError::msg(format!(
+                "{}: {what}: `{field}` does not apply to kind `{kind}`",
+                path.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+impl Pipeline {
+    pub fn load(path: &Path) -> Result<Pipeline> {
+        let mut p: Pipeline = pertbench_data::yaml::from_file(path)?;
+        p.path = path.to_path_buf();
+        p.validate()?;
+        Ok(p)
+    }
+
+    pub fn from_str(path: &Path, text: &str) -> Result<Pipeline> {
+        let mut p: Pipeline = pertbench_data::yaml::from_str(path, text)?;
+        p.path = path.to_path_buf();
+        p.validate()?;
+        Ok(p)
+    }
+
+    fn validate(&self) -> Result<()> {
+        let path = &self.path;
+        let fail = |m: String| Err(EngineError::msg(format!("{}: {m}", path.display())));
+        if self.datasets.is_empty() {
+            return fail("`datasets` is empty".into());
+        }
+        if self.seeds.is_empty() {
+            return fail("`seeds` is empty".into());
+        }
+        let known = pertbench_kernels::postprocess::names();
+        for p in &self.postprocessing {
+            if !known.contains(&p.as_str()) {
+                return fail(format!("postprocessing `{p}` is unknown; known: {}", known.join(", ")));
+            }
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for r in &self.representations {
+            if !names.insert(r.name.clone()) {
+                return fail(format!("representation name `{}` is used twice", r.name));
+            }
+            let what = format!("representation `{}`", r.name);
+            use RepresentationKind::*;
+            let kind = serde_json::to_value(r.kind).unwrap().as_str().unwrap().to_string();
+            let f = [
+                ("n_components", r.n_components.is_some()),
+                ("input", r.input.is_some()),
+                ("dim", r.dim.is_some()),
+                ("of", r.of.is_some()),
+                ("key", r.key.is_some()),
+                ("path", r.path.is_some()),
+                ("id_column", r.id_column.is_some()),
+                ("prefix", r.prefix.is_some()),
+                ("columns", r.columns.is_some()),
+            ];
+            let allowed: &[&str] = match r.kind {
+                Pca => &["n_components", "input"],
+                Random => &["dim"],
+                Shuffled => &["of"],
+                Obsm => &["key"],
+                Table => &["path", "id_column", "prefix", "columns"],
+                Npy => &["path"],
+            };
+            let extra: Vec<(&str, bool)> = f.iter().filter(|(n, _)| !allowed.contains(n)).cloned().collect();
+            reject(path, &what, &extra, &kind)?;
+            let missing = match r.kind {
+                Shuffled if r.of.is_none() => Some("of"),
+                Obsm if r.key.is_none() => Some("key"),
+                Table | Npy if r.path.is_none() => Some("path"),
+                Table if r.prefix.is_none() && r.columns.is_none() => Some("prefix` or `columns"),
+                _ => None,
+            };
+            if let Some(m) = missing {
+                return fail(format!("{what}: kind `{kind}` needs `{m}`"));
+            }
+            if let Some(of) = &r.of {
+                if !self.representations.iter().any(|o| &o.name == of && o.kind != Shuffled) {
+                    return fail(format!("{what}: `of: {of}` names no other (non-shuffled) representation"));
+                }
+            }
+        }
+        for m in &self.metrics {
+            let what = format!("metric `{}`", m.label());
+            let f = [
+                ("null", m.null.is_some()),
+                ("n_permutations", m.n_permutations.is_some()),
+                ("expression_threshold", m.expression_threshold.is_some()),
+                ("min_unexpressed", m.min_unexpressed.is_some()),
+                ("alpha", m.alpha.is_some()),
+                ("sources", m.sources.is_some()),
+                ("thresholds", m.thresholds.is_some()),
+                ("upper_only", m.upper_only.is_some()),
+            ];
+            let allowed: &[&str] = match m.kind {
+                MetricKind::Consistency => &["null", "n_permutations", "expression_threshold", "min_unexpressed", "alpha"],
+                MetricKind::RelationshipRecall => &["sources", "thresholds", "upper_only"],
+            };
+            let extra: Vec<(&str, bool)> = f.iter().filter(|(n, _)| !allowed.contains(n)).cloned().collect();
+            reject(path, &what, &extra, &serde_json::to_value(m.kind).unwrap().as_str().unwrap().to_string())?;
+            if let Some(t) = &m.thresholds {
+                if t.iter().any(|[a, b]| !(0.0..=1.0).contains(a) || !(0.0..=1.0).contains(b)) {
+                    return fail(format!("{what}: thresholds must lie in [0, 1]"));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OK: &str = "name: t\ndatasets: [d]\nrepresentations:\n  - {name: pca, kind: pca, n_components: 8}\n  - {name: shuf, kind: shuffled, of: pca}\nmetrics:\n  - {kind: consistency}\n";
+
+    #[test]
+    fn parses_and_defaults() {
+        let p = Pipeline::from_str(Path::new("p.yaml"), OK).unwrap();
+        assert_eq!(p.seeds, vec![0]);
+        assert_eq!(p.postprocessing, vec!["raw", "center", "center_scale", "tvn"]);
+    }
+
+    #[test]
+    fn typo_names_line_and_column() {
+        let bad = OK.replace("n_components: 8", "n_component: 8");
+        let e = Pipeline::from_str(Path::new("p.yaml"), &bad).unwrap_err().to_string();
+        assert!(e.starts_with("p.yaml: line 4, column"), "{e}");
+        assert!(e.contains("n_component"), "{e}");
+        let bad = OK.replace("n_components: 8", "n_components: eight");
+        let e = Pipeline::from_str(Path::new("p.yaml"), &bad).unwrap_err().to_string();
+        assert!(e.starts_with("p.yaml: line 4"), "{e}");
+    }
+
+    #[test]
+    fn misplaced_and_missing_parameters() {
+        let bad = OK.replace("kind: shuffled, of: pca", "kind: shuffled, of: pca, dim: 3");
+        let e = Pipeline::from_str(Path::new("p.yaml"), &bad).unwrap_err().to_string();
+        assert_eq!(e, "p.yaml: representation `shuf`: `dim` does not apply to kind `shuffled`");
+        let bad = OK.replace("of: pca", "of: nothing");
+        let e = Pipeline::from_str(Path::new("p.yaml"), &bad).unwrap_err().to_string();
+        assert!(e.contains("`of: nothing` names no other"), "{e}");
+        let bad = OK.replace("metrics:\n", "postprocessing: [raw, tvm]\nmetrics:\n");
+        let e = Pipeline::from_str(Path::new("p.yaml"), &bad).unwrap_err().to_string();
+        assert!(e.contains("postprocessing `tvm` is unknown"), "{e}");
+    }
+}

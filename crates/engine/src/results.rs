@@ -1,0 +1,73 @@
+//! The long-format results table: one row per dataset x representation x
+//! post-processing x metric x source x variant x seed.
+
+use crate::dag::Dag;
+use crate::error::{EngineError, Result};
+use crate::nodes::Output;
+use arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray, UInt64Array};
+use arrow::datatypes::{DataType, Field, Schema};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub fn results_path(results_dir: &Path, pipeline: &str) -> PathBuf {
+    results_dir.join(format!("{pipeline}.parquet"))
+}
+
+pub fn build(dag: &Dag, metric_outputs: &[Option<Output>], excluded: impl Fn(usize) -> String) -> Result<RecordBatch> {
+    let now = chrono::Utc::now().to_rfc3339();
+    let mut cols: Vec<Vec<String>> = vec![Vec::new(); 13];
+    let (mut seed, mut value, mut n_items, mut null_size) = (vec![], vec![], vec![], vec![]);
+    let mut source: Vec<Option<String>> = vec![];
+    for c in &dag.cells {
+        let out = metric_outputs[c.metric_node]
+            .as_ref()
+            .ok_or_else(|| EngineError::msg("internal: metric output missing"))?
+            .metric()?;
+        for r in &out.rows {
+            let text = [
+                dag.pipeline.name.clone(),
+                c.dataset.clone(),
+                c.representation.clone(),
+                c.postprocessing.clone(),
+                r.metric.clone(),
+                r.variant.clone(),
+                r.convention.clone(),
+                excluded(c.postprocess_node),
+                dag.nodes[c.metric_node].key.clone(),
+                dag.nodes[c.representation_node].key.clone(),
+                dag.nodes[c.postprocess_node].key.clone(),
+                crate::PERTBENCH_VERSION.to_string(),
+                now.clone(),
+            ];
+            for (k, t) in text.into_iter().enumerate() {
+                cols[k].push(t);
+            }
+            source.push(r.source.clone());
+            seed.push(c.seed);
+            value.push(r.value);
+            n_items.push(r.n_items);
+            null_size.push(r.null_size);
+        }
+    }
+    let names = [
+        "pipeline", "dataset", "representation", "postprocessing", "metric", "variant", "convention",
+        "excluded_batches", "metric_key", "representation_key", "postprocess_key", "pertbench_version", "computed_at",
+    ];
+    let mut fields: Vec<Field> = names[..6].iter().map(|n| Field::new(*n, DataType::Utf8, false)).collect();
+    let mut arrays: Vec<ArrayRef> = cols[..6].iter().map(|c| Arc::new(StringArray::from(c.clone())) as ArrayRef).collect();
+    fields.insert(5, Field::new("source", DataType::Utf8, true));
+    arrays.insert(5, Arc::new(StringArray::from(source)));
+    fields.push(Field::new("seed", DataType::UInt64, false));
+    arrays.push(Arc::new(UInt64Array::from(seed)));
+    fields.push(Field::new("value", DataType::Float64, true));
+    arrays.push(Arc::new(Float64Array::from(value)));
+    fields.push(Field::new("n_items", DataType::UInt64, false));
+    arrays.push(Arc::new(UInt64Array::from(n_items)));
+    fields.push(Field::new("null_size", DataType::UInt64, false));
+    arrays.push(Arc::new(UInt64Array::from(null_size)));
+    for (k, n) in names.iter().enumerate().skip(6) {
+        fields.push(Field::new(*n, DataType::Utf8, false));
+        arrays.push(Arc::new(StringArray::from(cols[k].clone())));
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).map_err(|e| EngineError::msg(e.to_string()))
+}

@@ -1,0 +1,76 @@
+//! One call that plans, runs and records a pipeline.
+
+use crate::cache::{Cache, CacheState};
+use crate::dag::{self, Dag};
+use crate::error::Result;
+use crate::pipeline::Pipeline;
+use crate::results;
+use crate::scheduler::{RunSummary, Runner};
+use pertbench_data::dataset::DataContext;
+use std::path::{Path, PathBuf};
+
+/// Where a project's state lives: `<workdir>/cache` and `<workdir>/results`.
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    pub workdir: PathBuf,
+}
+
+impl Workspace {
+    pub fn cache(&self) -> Cache {
+        Cache::new(self.workdir.join("cache"))
+    }
+    pub fn results_dir(&self) -> PathBuf {
+        self.workdir.join("results")
+    }
+}
+
+pub struct RunReport {
+    pub summary: RunSummary,
+    pub results_file: PathBuf,
+    pub n_rows: usize,
+}
+
+pub fn plan(pipeline: &Path, data: &DataContext) -> Result<Dag> {
+    dag::build(&Pipeline::load(pipeline)?, data)
+}
+
+/// Rows of `pertbench plan`: state, kind, label, key prefix, input labels.
+pub fn plan_lines(dag: &Dag, cache: &Cache) -> Vec<String> {
+    dag.nodes
+        .iter()
+        .map(|n| {
+            let state = match cache.state(n.kind, &n.key) {
+                CacheState::Valid(_) => "cached",
+                CacheState::Missing => "missing",
+                CacheState::Corrupt(_) => "corrupt",
+            };
+            let inputs: Vec<&str> = n.inputs.iter().map(|&i| dag.nodes[i].label.as_str()).collect();
+            format!(
+                "{state:<8} {:<14} {:<12} {}{}",
+                n.kind,
+                &n.key[..12],
+                n.label,
+                if inputs.is_empty() { String::new() } else { format!("  <- {}", inputs.join(", ")) }
+            )
+        })
+        .collect()
+}
+
+pub fn run_pipeline(pipeline: &Path, data: &DataContext, ws: &Workspace, progress: bool) -> Result<RunReport> {
+    let dag = plan(pipeline, data)?;
+    let cache = ws.cache();
+    let (summary, outputs) = Runner { dag: &dag, cache: &cache, data, progress }.run()?;
+    let excluded = |node: usize| {
+        let n = &dag.nodes[node];
+        cache
+            .record(n.kind, &n.key)
+            .and_then(|r| r.meta.get("excluded").cloned())
+            .and_then(|v| v.as_array().cloned())
+            .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect::<Vec<_>>().join("; "))
+            .unwrap_or_default()
+    };
+    let batch = results::build(&dag, &outputs, excluded)?;
+    let file = results::results_path(&ws.results_dir(), &dag.pipeline.name);
+    crate::table::write_parquet_atomic(&file, &batch)?;
+    Ok(RunReport { summary, results_file: file, n_rows: batch.num_rows() })
+}

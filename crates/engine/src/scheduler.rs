@@ -1,0 +1,178 @@
+//! Running a DAG: each level of independent nodes runs in parallel; a node
+//! whose cached output verifies is reused without loading its inputs; a
+//! missing or corrupt node is computed and committed atomically.
+
+use crate::cache::{Cache, CacheState};
+use crate::dag::{Dag, Node, Op};
+use crate::error::{EngineError, Result};
+use crate::metrics::{self, MetricContext};
+use crate::nodes::{IngestOut, MatrixOut, Output};
+use crate::representations::{self, RepContext};
+use pertbench_data::dataset::{self, DataContext};
+use pertbench_kernels::postprocess::{by_name, BatchLayout};
+use rayon::prelude::*;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum NodeOutcome {
+    Computed { seconds: f64 },
+    Reused,
+    /// The cached copy failed verification and was recomputed.
+    Repaired { seconds: f64, reason: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    pub outcomes: Vec<NodeOutcome>,
+}
+
+impl RunSummary {
+    pub fn computed(&self) -> usize {
+        self.outcomes.iter().filter(|o| !matches!(o, NodeOutcome::Reused)).count()
+    }
+    pub fn reused(&self) -> usize {
+        self.outcomes.iter().filter(|o| matches!(o, NodeOutcome::Reused)).count()
+    }
+    pub fn repaired(&self) -> usize {
+        self.outcomes.iter().filter(|o| matches!(o, NodeOutcome::Repaired { .. })).count()
+    }
+}
+
+pub struct Runner<'a> {
+    pub dag: &'a Dag,
+    pub cache: &'a Cache,
+    pub data: &'a DataContext,
+    /// Print one progress line per node on stderr.
+    pub progress: bool,
+}
+
+fn depth(dag: &Dag) -> Vec<usize> {
+    let mut d = vec![0; dag.nodes.len()];
+    for (i, n) in dag.nodes.iter().enumerate() {
+        d[i] = n.inputs.iter().map(|&j| d[j] + 1).max().unwrap_or(0);
+    }
+    d
+}
+
+impl Runner<'_> {
+    /// Runs the DAG; returns the summary and every metric node's output.
+    pub fn run(&self) -> Result<(RunSummary, Vec<Option<Output>>)> {
+        let n = self.dag.nodes.len();
+        let states: Vec<CacheState> = self.dag.nodes.par_iter().map(|nd| self.cache.state(nd.kind, &nd.key)).collect();
+        let slots: Vec<Mutex<Option<Output>>> = (0..n).map(|_| Mutex::new(None)).collect();
+        let outcomes: Vec<Mutex<Option<NodeOutcome>>> = (0..n).map(|_| Mutex::new(None)).collect();
+        let depths = depth(self.dag);
+        let max_depth = depths.iter().copied().max().unwrap_or(0);
+        let done = AtomicUsize::new(0);
+
+        let get = |i: usize| -> Result<Output> {
+            let mut slot = slots[i].lock().expect("slot lock");
+            if let Some(o) = slot.as_ref() {
+                return Ok(o.clone());
+            }
+            let nd = &self.dag.nodes[i];
+            let CacheState::Valid(rec) = self.cache.state(nd.kind, &nd.key) else {
+                return Err(EngineError::msg(format!("internal: node {} has no valid output", nd.label)));
+            };
+            let out = Output::read(nd.kind, &self.cache.dir(nd.kind, &nd.key), &rec.meta)?;
+            *slot = Some(out.clone());
+            Ok(out)
+        };
+
+        for level in 0..=max_depth {
+            let todo: Vec<usize> = (0..n).filter(|&i| depths[i] == level).collect();
+            todo.par_iter().try_for_each(|&i| -> Result<()> {
+                let nd = &self.dag.nodes[i];
+                let outcome = match &states[i] {
+                    CacheState::Valid(_) => NodeOutcome::Reused,
+                    st => {
+                        let t = Instant::now();
+                        let inputs: Vec<Output> = nd.inputs.iter().map(|&j| get(j)).collect::<Result<_>>()?;
+                        let out = self
+                            .compute(nd, &inputs)
+                            .map_err(|e| EngineError::msg(format!("node {} ({}): {e}", nd.label, nd.kind)))?;
+                        let o2 = out.clone();
+                        self.cache.commit(nd.kind, &nd.key, &nd.label, |dir| o2.write(dir))?;
+                        *slots[i].lock().expect("slot lock") = Some(out);
+                        let seconds = t.elapsed().as_secs_f64();
+                        match st {
+                            CacheState::Corrupt(reason) => NodeOutcome::Repaired { seconds, reason: reason.clone() },
+                            _ => NodeOutcome::Computed { seconds },
+                        }
+                    }
+                };
+                let k = done.fetch_add(1, Ordering::SeqCst) + 1;
+                if self.progress {
+                    let what = match &outcome {
+                        NodeOutcome::Reused => "reused".to_string(),
+                        NodeOutcome::Computed { seconds } => format!("computed in {seconds:.2}s"),
+                        NodeOutcome::Repaired { seconds, reason } => {
+                            format!("recomputed in {seconds:.2}s (cached copy was corrupt: {reason})")
+                        }
+                    };
+                    eprintln!("[{k:>4}/{n}] {:<14} {} {what}", nd.kind, nd.label);
+                }
+                *outcomes[i].lock().expect("outcome lock") = Some(outcome);
+                Ok(())
+            })?;
+        }
+        let mut metric_outputs: Vec<Option<Output>> = vec![None; n];
+        for c in &self.dag.cells {
+            if metric_outputs[c.metric_node].is_none() {
+                metric_outputs[c.metric_node] = Some(get(c.metric_node)?);
+            }
+        }
+        let outcomes = outcomes.into_iter().map(|m| m.into_inner().unwrap().expect("every node ran")).collect();
+        Ok((RunSummary { outcomes }, metric_outputs))
+    }
+
+    fn compute(&self, nd: &Node, inputs: &[Output]) -> Result<Output> {
+        match &nd.op {
+            Op::Ingest { dataset } => {
+                let d = dataset::load(dataset, self.data)?;
+                let lognorm_mean = d.counts.as_ref().map(|c| c.lognorm_column_means()).unwrap_or_default();
+                Ok(Output::Ingest(Arc::new(IngestOut {
+                    samples: d.samples,
+                    source_rows: d.source_rows,
+                    n_file_rows: d.n_file_rows,
+                    counts: d.counts,
+                    genes: d.genes,
+                    lognorm_mean,
+                })))
+            }
+            Op::Representation { dataset, spec, seed } => {
+                let ingest = inputs[0].ingest()?;
+                let base = inputs.get(1).map(|o| o.matrix()).transpose()?;
+                let ctx = RepContext { dataset, ingest, base: base.map(|b| b.as_ref()), seed: *seed, data: self.data };
+                let out = representations::implementation(spec.kind).compute(spec, &ctx)?;
+                Ok(Output::Matrix(Arc::new(out)))
+            }
+            Op::PostProcess { name } => {
+                let ingest = inputs[0].ingest()?;
+                let rep = inputs[1].matrix()?;
+                let s = &ingest.samples;
+                let batch: Vec<String> = rep.rows.iter().map(|&r| s.batch[r].clone()).collect();
+                let is_control: Vec<bool> = rep.rows.iter().map(|&r| s.is_control[r]).collect();
+                let t = by_name(name)
+                    .expect("validated")
+                    .apply(&rep.matrix, &BatchLayout { batch: &batch, is_control: &is_control })
+                    .map_err(EngineError::kernel(format!("post-processing `{name}`")))?;
+                let excluded = t
+                    .excluded
+                    .iter()
+                    .map(|e| format!("{} ({} samples): {}", e.batch, e.rows, e.reason))
+                    .collect();
+                let rows = t.kept_rows.iter().map(|&k| rep.rows[k]).collect();
+                Ok(Output::Matrix(Arc::new(MatrixOut { matrix: t.matrix, rows, excluded })))
+            }
+            Op::Metric { spec, seed } => {
+                let ingest = inputs[0].ingest()?;
+                let m = inputs[1].matrix()?;
+                let ctx = MetricContext { ingest, matrix: &m.matrix, rows: &m.rows, seed: *seed, data: self.data };
+                Ok(Output::Metric(Arc::new(metrics::implementation(spec.kind).compute(spec, &ctx)?)))
+            }
+        }
+    }
+}
