@@ -1,0 +1,354 @@
+//! End-to-end tests that run the real `pertbench` binary on a project built
+//! in a temporary directory: generated relationship files in a mirror,
+//! manifests pinning their sha256, a small synthetic screen, pipelines.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+struct Project {
+    dir: tempfile::TempDir,
+}
+
+fn sha256(p: &Path) -> String {
+    pertbench_data::fetch::sha256_file(p).unwrap()
+}
+
+const PIPELINE: &str = "name: p
+datasets: [synth]
+seeds: [0]
+representations:
+  - {name: pca, kind: pca, n_components: 8}
+  - {name: random, kind: random, dim: 8}
+  - {name: shuffled, kind: shuffled, of: pca}
+postprocessing: [raw, center]
+metrics:
+  - {kind: consistency, null: permutation, n_permutations: 50}
+  - {kind: relationship_recall, sources: [pairs]}
+";
+
+impl Project {
+    fn new() -> Project {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_path_buf();
+        for d in ["mirror", "manifests", "pipelines"] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        // Complexes G<c>_<k>; pairs within complexes.
+        let mut clusters = String::new();
+        let mut pairs = String::from("entity1,entity2\n");
+        for c in 0..30 {
+            let genes: Vec<String> = (0..(3 + c % 3)).map(|k| format!("G{c}_{k}")).collect();
+            clusters.push_str(&format!("complex{c}\t{}\n", genes.join(" ")));
+            for a in 0..genes.len() {
+                for b in (a + 1)..genes.len() {
+                    pairs.push_str(&format!("{},{}\n", genes[a], genes[b]));
+                }
+            }
+        }
+        std::fs::write(root.join("mirror/clusters.tsv"), clusters).unwrap();
+        std::fs::write(root.join("mirror/pairs.txt"), pairs).unwrap();
+        let p = Project { dir };
+        p.manifest("clusters", "clusters", "clusters.tsv");
+        p.manifest("pairs", "relationship_pairs", "pairs.txt");
+        std::fs::write(
+            root.join("manifests/synth.yaml"),
+            "name: synth\nformat: h5ad\nsha256: unpinned\nsource:\n  synthetic: {seed: 3, n_batches: 3, n_genes: 90, cells_per_perturbation: 9, controls_per_batch: 20, n_complexes: 8, n_unexpressed: 5, clusters: clusters}\n",
+        )
+        .unwrap();
+        p.write("pipelines/p.yaml", PIPELINE);
+        p
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn write(&self, rel: &str, text: &str) {
+        std::fs::write(self.path(rel), text).unwrap();
+    }
+
+    fn manifest(&self, name: &str, format: &str, file: &str) {
+        let sha = sha256(&self.path(&format!("mirror/{file}")));
+        self.write(
+            &format!("manifests/{name}.yaml"),
+            &format!("name: {name}\nformat: {format}\nsource: {{file: {file}}}\nsha256: {sha}\n"),
+        );
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_pertbench"))
+            .current_dir(self.dir.path())
+            .args(["--workdir", "work", "--manifests", "manifests", "--mirror", "mirror", "--offline"])
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+        assert!(o.status.success(), "{args:?} failed\nstdout:\n{out}\nstderr:\n{err}");
+        out.to_string()
+    }
+
+    fn fails(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        assert!(!o.status.success(), "{args:?} should fail");
+        String::from_utf8_lossy(&o.stderr).to_string()
+    }
+}
+
+/// (nodes, computed, reused) from the run summary line.
+fn counts(out: &str) -> (usize, usize, usize) {
+    let line = out.lines().find(|l| l.contains(" nodes: ")).expect("summary line");
+    let nums: Vec<usize> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap())
+        .collect();
+    (nums[0], nums[1], nums[2])
+}
+
+#[test]
+fn rerun_reuses_everything_and_a_new_representation_computes_only_its_nodes() {
+    let p = Project::new();
+    // ingest + 3 representations + 3 x 2 post-processings + 6 x 2 metrics.
+    let first = p.ok(&["run", "pipelines/p.yaml", "--quiet"]);
+    assert_eq!(counts(&first), (22, 22, 0), "{first}");
+    let second = p.ok(&["run", "pipelines/p.yaml", "--quiet"]);
+    assert_eq!(counts(&second), (22, 0, 22), "{second}");
+
+    let plan = p.ok(&["plan", "pipelines/p.yaml"]);
+    assert!(plan.contains("22 nodes: 22 cached, 0 to compute"), "{plan}");
+
+    p.write(
+        "pipelines/p.yaml",
+        &PIPELINE.replace("postprocessing:", "  - {name: pca_lognorm, kind: pca, n_components: 8, input: lognorm}\npostprocessing:"),
+    );
+    let plan = p.ok(&["plan", "pipelines/p.yaml"]);
+    assert!(plan.contains("29 nodes: 22 cached, 7 to compute"), "{plan}");
+    let third = p.ok(&["run", "pipelines/p.yaml", "--quiet"]);
+    // 1 representation + 2 post-processings + 4 metrics are new.
+    assert_eq!(counts(&third), (29, 7, 22), "{third}");
+
+    let q = p.ok(&["sql", "SELECT COUNT(DISTINCT representation) AS n FROM results"]);
+    assert!(q.contains("| 4 "), "{q}");
+    let rows = p.ok(&["sql", "SELECT COUNT(*) AS n FROM results WHERE metric = 'relationship_recall' AND source = 'pairs'"]);
+    // 4 representations x 2 post-processings x 4 variants.
+    assert!(rows.contains("| 32 "), "{rows}");
+}
+
+#[test]
+fn corrupt_or_truncated_cache_files_are_detected_and_recomputed() {
+    let p = Project::new();
+    p.ok(&["run", "pipelines/p.yaml", "--quiet"]);
+    let before = p.ok(&["sql", "SELECT representation, postprocessing, metric, variant, value FROM results ORDER BY 1, 2, 3, 4"]);
+    // Truncate one post-processed matrix and flip a byte in one metric table.
+    let pp_dir = std::fs::read_dir(p.path("work/cache/postprocess")).unwrap().next().unwrap().unwrap().path();
+    let f = pp_dir.join("matrix.parquet");
+    let bytes = std::fs::read(&f).unwrap();
+    std::fs::write(&f, &bytes[..bytes.len() / 2]).unwrap();
+    let m_dir = std::fs::read_dir(p.path("work/cache/metric")).unwrap().next().unwrap().unwrap().path();
+    let g = m_dir.join("rows.parquet");
+    let mut bytes = std::fs::read(&g).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&g, &bytes).unwrap();
+
+    let ls = p.ok(&["cache", "ls"]);
+    assert_eq!(ls.lines().filter(|l| l.starts_with("corrupt")).count(), 2, "{ls}");
+    let out = p.ok(&["run", "pipelines/p.yaml", "--quiet"]);
+    assert_eq!(counts(&out), (22, 2, 20), "{out}");
+    assert!(out.contains("2 repaired"), "{out}");
+    let after = p.ok(&["sql", "SELECT representation, postprocessing, metric, variant, value FROM results ORDER BY 1, 2, 3, 4"]);
+    assert_eq!(before, after);
+}
+
+#[test]
+fn cache_gc_keeps_what_pipelines_use() {
+    let p = Project::new();
+    p.ok(&["run", "pipelines/p.yaml", "--quiet"]);
+    p.write("pipelines/p.yaml", &PIPELINE.replace("  - {name: random, kind: random, dim: 8}\n", ""));
+    let out = p.ok(&["cache", "gc"]);
+    // The random representation, its 2 post-processings and 4 metrics go.
+    assert!(out.starts_with("removed 7 nodes"), "{out}");
+    let again = p.ok(&["run", "pipelines/p.yaml", "--quiet"]);
+    assert_eq!(counts(&again), (15, 0, 15), "{again}");
+}
+
+#[test]
+fn pipeline_typos_name_file_line_and_column() {
+    let p = Project::new();
+    p.write("pipelines/bad.yaml", &PIPELINE.replace("n_components: 8", "n_componets: 8"));
+    let e = p.fails(&["run", "pipelines/bad.yaml"]);
+    assert!(e.contains("pipelines/bad.yaml: line 5, column") && e.contains("n_componets"), "{e}");
+    p.write("pipelines/bad.yaml", &PIPELINE.replace("datasets: [synth]", "datasets: [nothere]"));
+    let e = p.fails(&["run", "pipelines/bad.yaml"]);
+    assert!(e.contains("dataset `nothere`") && e.contains("known datasets"), "{e}");
+    assert!(!p.path("work/results/p.parquet").exists());
+}
+
+#[test]
+fn checksum_mismatch_is_an_error_and_leaves_nothing_behind() {
+    let p = Project::new();
+    std::fs::write(p.path("mirror/pairs.txt"), "entity1,entity2\nA,B\n").unwrap();
+    let e = p.fails(&["fetch", "pairs"]);
+    assert!(e.contains("sha256 mismatch") && e.contains("pairs.txt"), "{e}");
+    let e = p.fails(&["run", "pipelines/p.yaml", "--quiet"]);
+    assert!(e.contains("sha256 mismatch"), "{e}");
+    assert!(!p.path("work/results/p.parquet").exists());
+    assert!(!p.path("work/data/artefacts/pairs.txt").exists());
+}
+
+/// A table dataset (CSV metadata) with an external `.npy` representation.
+fn table_project(rows: &[(&str, &str, bool)], npy_rows: usize, nan_at: Option<(usize, usize)>) -> Project {
+    let p = Project::new();
+    let mut csv = String::from("cell,gene,batch,is_control\n");
+    for (i, (g, b, c)) in rows.iter().enumerate() {
+        csv.push_str(&format!("c{i},{g},{b},{c}\n"));
+    }
+    std::fs::write(p.path("mirror/meta.csv"), csv).unwrap();
+    let sha = sha256(&p.path("mirror/meta.csv"));
+    p.write(
+        "manifests/tab.yaml",
+        &format!("name: tab\nformat: csv\nsource: {{file: meta.csv}}\nsha256: {sha}\ncolumns: {{perturbation: gene, batch: batch, control: {{column: is_control}}, sample_id: cell}}\n"),
+    );
+    let mut m = pertbench_kernels::Matrix::from_shape_fn((npy_rows, 4), |(i, j)| ((i * 7 + j * 3) % 11) as f32 - 5.0);
+    if let Some(at) = nan_at {
+        m[at] = f32::NAN;
+    }
+    pertbench_data::npy::write(&p.path("emb.npy"), &m).unwrap();
+    p.write(
+        "pipelines/t.yaml",
+        "name: t\ndatasets: [tab]\nrepresentations:\n  - {name: model, kind: npy, path: emb.npy}\npostprocessing: [raw, center]\nmetrics:\n  - {kind: consistency, null: permutation, n_permutations: 20}\n",
+    );
+    p
+}
+
+fn screen_rows() -> Vec<(&'static str, &'static str, bool)> {
+    let mut v = Vec::new();
+    for b in ["b1", "b2"] {
+        for _ in 0..4 {
+            v.push(("NT", b, true));
+        }
+        for g in ["A", "B", "C"] {
+            for _ in 0..3 {
+                v.push((g, b, false));
+            }
+        }
+    }
+    // b3 has no controls.
+    for g in ["A", "B"] {
+        v.push((g, "b3", false));
+    }
+    v
+}
+
+#[test]
+fn batch_without_controls_is_excluded_and_reported() {
+    let rows = screen_rows();
+    let p = table_project(&rows, rows.len(), None);
+    p.ok(&["run", "pipelines/t.yaml", "--quiet"]);
+    let q = p.ok(&["sql", "SELECT postprocessing, excluded_batches FROM results WHERE variant = 'fraction_significant' ORDER BY 1"]);
+    assert!(q.contains("b3 (2 samples): batch has 0 control samples"), "{q}");
+    let raw_line = q.lines().find(|l| l.contains("| raw")).unwrap();
+    assert!(!raw_line.contains("b3"), "{q}");
+}
+
+#[test]
+fn nan_and_row_count_mismatch_in_a_representation_are_errors() {
+    let rows = screen_rows();
+    let p = table_project(&rows, rows.len(), Some((5, 2)));
+    let e = p.fails(&["run", "pipelines/t.yaml", "--quiet"]);
+    assert!(e.contains("emb.npy") && e.contains("row 5, column 2"), "{e}");
+    assert!(!p.path("work/results/t.parquet").exists());
+    let p = table_project(&rows, rows.len() - 1, None);
+    let e = p.fails(&["run", "pipelines/t.yaml", "--quiet"]);
+    assert!(e.contains("emb.npy has 27 rows") && e.contains("28 samples"), "{e}");
+}
+
+#[test]
+fn missing_column_is_named() {
+    let rows = screen_rows();
+    let p = table_project(&rows, rows.len(), None);
+    let m = std::fs::read_to_string(p.path("manifests/tab.yaml")).unwrap();
+    p.write("manifests/tab.yaml", &m.replace("batch: batch", "batch: plate"));
+    let e = p.fails(&["run", "pipelines/t.yaml", "--quiet"]);
+    assert!(e.contains("meta.csv: column `plate` (mapped as `batch`) is missing"), "{e}");
+}
+
+#[test]
+fn sql_refuses_writes() {
+    let p = Project::new();
+    p.ok(&["run", "pipelines/p.yaml", "--quiet"]);
+    let e = p.fails(&["sql", "COPY results TO 'out.csv'"]);
+    assert!(e.contains("refused"), "{e}");
+    assert!(!p.path("out.csv").exists());
+    let e = p.fails(&["sql", "CREATE EXTERNAL TABLE x STORED AS CSV LOCATION 'mirror/pairs.txt'"]);
+    assert!(e.contains("refused"), "{e}");
+}
+
+/// `../shared` beside the repository, or None (skip) unless CI requires it.
+fn shared() -> Option<PathBuf> {
+    let dir = std::env::var_os("PERTBENCH_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
+    if dir.join("mirror").is_dir() && dir.join("data").is_dir() {
+        return Some(std::fs::canonicalize(dir).unwrap());
+    }
+    if std::env::var("PERTBENCH_REQUIRE_SHARED").as_deref() == Ok("1") {
+        panic!("PERTBENCH_REQUIRE_SHARED=1 but {} is missing", dir.display());
+    }
+    eprintln!("skipping: {} not found (set PERTBENCH_SHARED)", dir.display());
+    None
+}
+
+/// Runs a pipeline of the repository with `../shared` as mirror; returns the
+/// best-post-processing value per (source, representation) of the recall rows.
+fn run_repo_pipeline(pipeline: &str, shared: &Path) -> std::collections::BTreeMap<(String, String), f64> {
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path().to_str().unwrap();
+    let m1 = shared.join("mirror");
+    let m2 = shared.join("data");
+    let base = ["--workdir", w, "--offline", "--mirror", m1.to_str().unwrap(), "--mirror", m2.to_str().unwrap()];
+    let out = Command::new(env!("CARGO_BIN_EXE_pertbench")).current_dir(&repo).args(base).args(["run", pipeline, "--quiet"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("relationship_recall"), "report printed: {stdout}");
+    let q = "SELECT source, representation, MAX(value) AS best FROM results WHERE metric = 'relationship_recall' AND variant = 'recall_0.05_0.95' GROUP BY source, representation";
+    let out = Command::new(env!("CARGO_BIN_EXE_pertbench")).current_dir(&repo).args(base).args(["sql", q]).output().unwrap();
+    assert!(out.status.success());
+    let mut best = std::collections::BTreeMap::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.starts_with("| ") && !l.contains("source")) {
+        let cells: Vec<&str> = line.split('|').map(str::trim).filter(|s| !s.is_empty()).collect();
+        best.insert((cells[0].to_string(), cells[1].to_string()), cells[2].parse().unwrap());
+    }
+    best
+}
+
+#[test]
+fn quickstart_pca_beats_baselines_on_every_source() {
+    let Some(shared) = shared() else { return };
+    let best = run_repo_pipeline("pipelines/quickstart.yaml", &shared);
+    for source in ["corum", "humap", "reactome", "signor", "stringdb"] {
+        let pca = best[&(source.to_string(), "pca".to_string())];
+        for b in ["random", "shuffled"] {
+            let base = best[&(source.to_string(), b.to_string())];
+            assert!(pca > base + 0.1, "{source}: pca {pca} vs {b} {base}");
+        }
+    }
+}
+
+#[test]
+fn papalexi_pca_beats_baselines_on_stringdb_reactome_signor() {
+    let Some(shared) = shared() else { return };
+    let best = run_repo_pipeline("pipelines/papalexi.yaml", &shared);
+    for source in ["stringdb", "reactome", "signor"] {
+        let pca = best[&(source.to_string(), "pca".to_string())];
+        for b in ["random", "shuffled"] {
+            let base = best[&(source.to_string(), b.to_string())];
+            assert!(pca > base, "{source}: pca {pca} vs {b} {base}");
+        }
+    }
+}
