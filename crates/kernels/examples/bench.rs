@@ -1,0 +1,89 @@
+//! Benchmarks (not timed tests): wall time and peak memory of the kernels at
+//! the sizes issue 2 names. Each case runs in its own process so the peak
+//! resident set (VmHWM) is that case's alone.
+//!
+//!   cargo run --release -p pertbench-kernels --example bench            # every case
+//!   cargo run --release -p pertbench-kernels --example bench -- recall  # one case
+
+use pertbench_kernels::cosine::{pair_cosines, sorted_upper_triangle, unit_rows};
+use pertbench_kernels::csr::CsrMatrix;
+use pertbench_kernels::pca::{randomized_pca, PcaOptions};
+use pertbench_kernels::recall::{recall, Tails};
+use pertbench_kernels::rng::stream;
+use rand::Rng;
+use std::time::Instant;
+
+fn peak_rss_mb() -> f64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    s.lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+/// Task 5 on 10,000 perturbations x 256 dimensions, 100,000 query pairs.
+fn recall_case() {
+    let (p, d) = (10_000, 256);
+    let mut rng = stream(1, "bench", 0);
+    let agg = ndarray::Array2::from_shape_simple_fn((p, d), || rng.random::<f64>() - 0.5);
+    let pairs: Vec<(usize, usize)> = (0..100_000).map(|_| (rng.random_range(0..p), rng.random_range(0..p))).collect();
+    let t = Instant::now();
+    let u = unit_rows(&agg);
+    let null = sorted_upper_triangle(&u);
+    let q = pair_cosines(&u, &pairs);
+    let r = recall(&null, &q, Tails::Two { lo: 0.05, hi: 0.95 }).unwrap();
+    println!(
+        "recall      10,000 perturbations x 256 dims ({} null values, 100,000 pairs): {:.2} s, peak RSS {:.0} MB (recall {r:.4})",
+        null.len(),
+        t.elapsed().as_secs_f64(),
+        peak_rss_mb()
+    );
+}
+
+/// PCA (50 components) of a generated 200,000 x 2,000 CSR matrix at 5% density.
+fn pca_case() {
+    let (n, g, density) = (200_000usize, 2_000usize, 0.05);
+    let mut rng = stream(2, "bench", 0);
+    let per_row = (g as f64 * density) as usize;
+    let mut indptr = vec![0u64];
+    let mut indices = Vec::with_capacity(n * per_row);
+    let mut data = Vec::with_capacity(n * per_row);
+    for _ in 0..n {
+        let mut cols: Vec<u32> = rand::seq::index::sample(&mut rng, g, per_row).into_iter().map(|c| c as u32).collect();
+        cols.sort_unstable();
+        for c in cols {
+            indices.push(c);
+            data.push(1.0 + rng.random_range(0..20) as f32);
+        }
+        indptr.push(indices.len() as u64);
+    }
+    let a = CsrMatrix::new(n, g, indptr, indices, data).unwrap();
+    let built = peak_rss_mb();
+    let t = Instant::now();
+    let res = randomized_pca(&a, &PcaOptions::new(50, 0)).unwrap();
+    println!(
+        "pca         200,000 x 2,000 CSR, 5% density ({} non-zeros), 50 components: {:.2} s, peak RSS {:.0} MB ({:.0} MB after building the matrix; top variance {:.3})",
+        a.nnz(),
+        t.elapsed().as_secs_f64(),
+        peak_rss_mb(),
+        built,
+        res.explained_variance[0]
+    );
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    match args.get(1).map(String::as_str) {
+        Some("recall") => recall_case(),
+        Some("pca") => pca_case(),
+        None => {
+            for case in ["recall", "pca"] {
+                let st = std::process::Command::new(&args[0]).arg(case).status().expect("spawn");
+                assert!(st.success(), "case {case} failed");
+            }
+        }
+        Some(other) => panic!("unknown case `{other}` (recall, pca)"),
+    }
+}
