@@ -10,7 +10,11 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "pertbench", version, about = "Benchmark representations of cellular perturbation data")]
+#[command(
+    name = "pertbench",
+    version,
+    about = "Benchmark representations of cellular perturbation data"
+)]
 struct Cli {
     /// Project state (cache, results, fetched data) [env: PERTBENCH_HOME] [default: .pertbench]
     #[arg(long, global = true)]
@@ -74,7 +78,12 @@ enum CacheAction {
 
 fn env_paths(var: &str) -> Vec<PathBuf> {
     std::env::var(var)
-        .map(|v| v.split(':').filter(|s| !s.is_empty()).map(PathBuf::from).collect())
+        .map(|v| {
+            v.split(':')
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from)
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -118,16 +127,28 @@ fn real_main(cli: Cli) -> Result<()> {
                 s.outcomes.len(),
                 s.computed(),
                 s.reused(),
-                if s.repaired() > 0 { format!(" ({} repaired from a corrupt cache)", s.repaired()) } else { String::new() },
+                if s.repaired() > 0 {
+                    format!(" ({} repaired from a corrupt cache)", s.repaired())
+                } else {
+                    String::new()
+                },
                 t.elapsed().as_secs_f64()
             );
-            println!("{} result rows -> {}", report.n_rows, report.results_file.display());
+            println!(
+                "{} result rows -> {}",
+                report.n_rows,
+                report.results_file.display()
+            );
             let p = pertbench_engine::pipeline::Pipeline::load(&pipeline)?;
             for sql_file in &p.report {
-                let q = std::fs::read_to_string(sql_file)
-                    .with_context(|| format!("{}: report `{}`", pipeline.display(), sql_file.display()))?;
+                let q = std::fs::read_to_string(sql_file).with_context(|| {
+                    format!("{}: report `{}`", pipeline.display(), sql_file.display())
+                })?;
                 println!("\n{}", sql_file.display());
-                println!("{}", pertbench_sql::format(&pertbench_sql::query(&ws.results_dir(), &q)?));
+                println!(
+                    "{}",
+                    pertbench_sql::format(&pertbench_sql::query(&ws.results_dir(), &q)?)
+                );
             }
         }
         Command::Plan { pipeline } => {
@@ -138,11 +159,19 @@ fn real_main(cli: Cli) -> Result<()> {
                 println!("{l}");
             }
             let cached = lines.iter().filter(|l| l.starts_with("cached")).count();
-            println!("{} nodes: {} cached, {} to compute", lines.len(), cached, lines.len() - cached);
+            println!(
+                "{} nodes: {} cached, {} to compute",
+                lines.len(),
+                cached,
+                lines.len() - cached
+            );
         }
         Command::Fetch { datasets, all } => {
             let names: Vec<String> = if all {
-                pertbench_data::manifest::list(&data.manifest_dirs).into_iter().map(|(_, m)| m.name).collect()
+                pertbench_data::manifest::list(&data.manifest_dirs)
+                    .into_iter()
+                    .map(|(_, m)| m.name)
+                    .collect()
             } else if datasets.is_empty() {
                 bail!("name the datasets to fetch, or pass --all");
             } else {
@@ -160,12 +189,22 @@ fn real_main(cli: Cli) -> Result<()> {
                     Origin::Mirror(p) => format!("from mirror {}", p.display()),
                     Origin::Network(w) => format!("via {w}"),
                 };
-                println!("{name}: {} ({from}; sha256 {})", f.path.display(), f.sha256);
+                println!(
+                    "{name}: {} ({from}; artefact sha256 {})",
+                    f.path.display(),
+                    f.sha256
+                );
             }
         }
         Command::Datasets => {
             for (p, m) in pertbench_data::manifest::list(&data.manifest_dirs) {
-                println!("{:<24} {:<18} {}  [{}]", m.name, format!("{:?}", m.format).to_lowercase(), m.description, p.display());
+                println!(
+                    "{:<24} {:<18} {}  [{}]",
+                    m.name,
+                    format!("{:?}", m.format).to_lowercase(),
+                    m.description,
+                    p.display()
+                );
             }
         }
         Command::Cache { action } => {
@@ -180,14 +219,23 @@ fn real_main(cli: Cli) -> Result<()> {
                             CacheState::Missing => ("missing", String::new()),
                             CacheState::Corrupt(why) => ("corrupt", why.clone()),
                         };
-                        println!("{st:<8} {kind:<14} {:<12} {:>10}  {label}", &key[..key.len().min(12)], size);
+                        println!(
+                            "{st:<8} {kind:<14} {:<12} {:>10}  {label}",
+                            &key[..key.len().min(12)],
+                            size
+                        );
                     }
                     println!("total {total} bytes in {}", cache.root.display());
                 }
                 CacheAction::Gc { pipelines } => {
                     let pipelines = if pipelines.is_empty() {
                         let mut v: Vec<PathBuf> = std::fs::read_dir("pipelines")
-                            .map(|rd| rd.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "yaml")).collect())
+                            .map(|rd| {
+                                rd.flatten()
+                                    .map(|e| e.path())
+                                    .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+                                    .collect()
+                            })
                             .unwrap_or_default();
                         v.sort();
                         v
@@ -200,17 +248,25 @@ fn real_main(cli: Cli) -> Result<()> {
                         keep.extend(dag.nodes.iter().map(|n| n.key.clone()));
                     }
                     let (n, bytes) = cache.gc(&keep)?;
-                    println!("removed {n} nodes ({bytes} bytes); kept those of {} pipelines", pipelines.len());
+                    println!(
+                        "removed {n} nodes ({bytes} bytes); kept those of {} pipelines",
+                        pipelines.len()
+                    );
                 }
             }
         }
         Command::Sql { query, file } => {
             let q = match (query, file) {
                 (Some(q), None) => q,
-                (None, Some(f)) => std::fs::read_to_string(&f).with_context(|| format!("{}", f.display()))?,
+                (None, Some(f)) => {
+                    std::fs::read_to_string(&f).with_context(|| format!("{}", f.display()))?
+                }
                 _ => bail!("give a query or --file, not both"),
             };
-            println!("{}", pertbench_sql::format(&pertbench_sql::query(&ws.results_dir(), &q)?));
+            println!(
+                "{}",
+                pertbench_sql::format(&pertbench_sql::query(&ws.results_dir(), &q)?)
+            );
         }
     }
     Ok(())

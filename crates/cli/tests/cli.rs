@@ -78,7 +78,15 @@ impl Project {
     fn run(&self, args: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_pertbench"))
             .current_dir(self.dir.path())
-            .args(["--workdir", "work", "--manifests", "manifests", "--mirror", "mirror", "--offline"])
+            .args([
+                "--workdir",
+                "work",
+                "--manifests",
+                "manifests",
+                "--mirror",
+                "mirror",
+                "--offline",
+            ])
             .args(args)
             .output()
             .unwrap()
@@ -86,8 +94,14 @@ impl Project {
 
     fn ok(&self, args: &[&str]) -> String {
         let o = self.run(args);
-        let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-        assert!(o.status.success(), "{args:?} failed\nstdout:\n{out}\nstderr:\n{err}");
+        let (out, err) = (
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr),
+        );
+        assert!(
+            o.status.success(),
+            "{args:?} failed\nstdout:\n{out}\nstderr:\n{err}"
+        );
         out.to_string()
     }
 
@@ -100,7 +114,10 @@ impl Project {
 
 /// (nodes, computed, reused) from the run summary line.
 fn counts(out: &str) -> (usize, usize, usize) {
-    let line = out.lines().find(|l| l.contains(" nodes: ")).expect("summary line");
+    let line = out
+        .lines()
+        .find(|l| l.contains(" nodes: "))
+        .expect("summary line");
     let nums: Vec<usize> = line
         .split(|c: char| !c.is_ascii_digit())
         .filter(|s| !s.is_empty())
@@ -123,7 +140,10 @@ fn rerun_reuses_everything_and_a_new_representation_computes_only_its_nodes() {
 
     p.write(
         "pipelines/p.yaml",
-        &PIPELINE.replace("postprocessing:", "  - {name: pca_lognorm, kind: pca, n_components: 8, input: lognorm}\npostprocessing:"),
+        &PIPELINE.replace(
+            "postprocessing:",
+            "  - {name: pca_lognorm, kind: pca, n_components: 8, input: lognorm}\npostprocessing:",
+        ),
     );
     let plan = p.ok(&["plan", "pipelines/p.yaml"]);
     assert!(plan.contains("29 nodes: 22 cached, 7 to compute"), "{plan}");
@@ -131,7 +151,10 @@ fn rerun_reuses_everything_and_a_new_representation_computes_only_its_nodes() {
     // 1 representation + 2 post-processings + 4 metrics are new.
     assert_eq!(counts(&third), (29, 7, 22), "{third}");
 
-    let q = p.ok(&["sql", "SELECT COUNT(DISTINCT representation) AS n FROM results"]);
+    let q = p.ok(&[
+        "sql",
+        "SELECT COUNT(DISTINCT representation) AS n FROM results",
+    ]);
     assert!(q.contains("| 4 "), "{q}");
     let rows = p.ok(&["sql", "SELECT COUNT(*) AS n FROM results WHERE metric = 'relationship_recall' AND source = 'pairs'"]);
     // 4 representations x 2 post-processings x 4 variants.
@@ -144,11 +167,21 @@ fn corrupt_or_truncated_cache_files_are_detected_and_recomputed() {
     p.ok(&["run", "pipelines/p.yaml", "--quiet"]);
     let before = p.ok(&["sql", "SELECT representation, postprocessing, metric, variant, value FROM results ORDER BY 1, 2, 3, 4"]);
     // Truncate one post-processed matrix and flip a byte in one metric table.
-    let pp_dir = std::fs::read_dir(p.path("work/cache/postprocess")).unwrap().next().unwrap().unwrap().path();
+    let pp_dir = std::fs::read_dir(p.path("work/cache/postprocess"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     let f = pp_dir.join("matrix.parquet");
     let bytes = std::fs::read(&f).unwrap();
     std::fs::write(&f, &bytes[..bytes.len() / 2]).unwrap();
-    let m_dir = std::fs::read_dir(p.path("work/cache/metric")).unwrap().next().unwrap().unwrap().path();
+    let m_dir = std::fs::read_dir(p.path("work/cache/metric"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     let g = m_dir.join("rows.parquet");
     let mut bytes = std::fs::read(&g).unwrap();
     let mid = bytes.len() / 2;
@@ -156,7 +189,11 @@ fn corrupt_or_truncated_cache_files_are_detected_and_recomputed() {
     std::fs::write(&g, &bytes).unwrap();
 
     let ls = p.ok(&["cache", "ls"]);
-    assert_eq!(ls.lines().filter(|l| l.starts_with("corrupt")).count(), 2, "{ls}");
+    assert_eq!(
+        ls.lines().filter(|l| l.starts_with("corrupt")).count(),
+        2,
+        "{ls}"
+    );
     let out = p.ok(&["run", "pipelines/p.yaml", "--quiet"]);
     assert_eq!(counts(&out), (22, 2, 20), "{out}");
     assert!(out.contains("2 repaired"), "{out}");
@@ -168,7 +205,10 @@ fn corrupt_or_truncated_cache_files_are_detected_and_recomputed() {
 fn cache_gc_keeps_what_pipelines_use() {
     let p = Project::new();
     p.ok(&["run", "pipelines/p.yaml", "--quiet"]);
-    p.write("pipelines/p.yaml", &PIPELINE.replace("  - {name: random, kind: random, dim: 8}\n", ""));
+    p.write(
+        "pipelines/p.yaml",
+        &PIPELINE.replace("  - {name: random, kind: random, dim: 8}\n", ""),
+    );
     let out = p.ok(&["cache", "gc"]);
     // The random representation, its 2 post-processings and 4 metrics go.
     assert!(out.starts_with("removed 7 nodes"), "{out}");
@@ -179,12 +219,24 @@ fn cache_gc_keeps_what_pipelines_use() {
 #[test]
 fn pipeline_typos_name_file_line_and_column() {
     let p = Project::new();
-    p.write("pipelines/bad.yaml", &PIPELINE.replace("n_components: 8", "n_componets: 8"));
+    p.write(
+        "pipelines/bad.yaml",
+        &PIPELINE.replace("n_components: 8", "n_componets: 8"),
+    );
     let e = p.fails(&["run", "pipelines/bad.yaml"]);
-    assert!(e.contains("pipelines/bad.yaml: line 5, column") && e.contains("n_componets"), "{e}");
-    p.write("pipelines/bad.yaml", &PIPELINE.replace("datasets: [synth]", "datasets: [nothere]"));
+    assert!(
+        e.contains("pipelines/bad.yaml: line 5, column") && e.contains("n_componets"),
+        "{e}"
+    );
+    p.write(
+        "pipelines/bad.yaml",
+        &PIPELINE.replace("datasets: [synth]", "datasets: [nothere]"),
+    );
     let e = p.fails(&["run", "pipelines/bad.yaml"]);
-    assert!(e.contains("dataset `nothere`") && e.contains("known datasets"), "{e}");
+    assert!(
+        e.contains("dataset `nothere`") && e.contains("known datasets"),
+        "{e}"
+    );
     assert!(!p.path("work/results/p.parquet").exists());
 }
 
@@ -193,7 +245,10 @@ fn checksum_mismatch_is_an_error_and_leaves_nothing_behind() {
     let p = Project::new();
     std::fs::write(p.path("mirror/pairs.txt"), "entity1,entity2\nA,B\n").unwrap();
     let e = p.fails(&["fetch", "pairs"]);
-    assert!(e.contains("sha256 mismatch") && e.contains("pairs.txt"), "{e}");
+    assert!(
+        e.contains("sha256 mismatch") && e.contains("pairs.txt"),
+        "{e}"
+    );
     let e = p.fails(&["run", "pipelines/p.yaml", "--quiet"]);
     assert!(e.contains("sha256 mismatch"), "{e}");
     assert!(!p.path("work/results/p.parquet").exists());
@@ -201,7 +256,11 @@ fn checksum_mismatch_is_an_error_and_leaves_nothing_behind() {
 }
 
 /// A table dataset (CSV metadata) with an external `.npy` representation.
-fn table_project(rows: &[(&str, &str, bool)], npy_rows: usize, nan_at: Option<(usize, usize)>) -> Project {
+fn table_project(
+    rows: &[(&str, &str, bool)],
+    npy_rows: usize,
+    nan_at: Option<(usize, usize)>,
+) -> Project {
     let p = Project::new();
     let mut csv = String::from("cell,gene,batch,is_control\n");
     for (i, (g, b, c)) in rows.iter().enumerate() {
@@ -213,7 +272,9 @@ fn table_project(rows: &[(&str, &str, bool)], npy_rows: usize, nan_at: Option<(u
         "manifests/tab.yaml",
         &format!("name: tab\nformat: csv\nsource: {{file: meta.csv}}\nsha256: {sha}\ncolumns: {{perturbation: gene, batch: batch, control: {{column: is_control}}, sample_id: cell}}\n"),
     );
-    let mut m = pertbench_kernels::Matrix::from_shape_fn((npy_rows, 4), |(i, j)| ((i * 7 + j * 3) % 11) as f32 - 5.0);
+    let mut m = pertbench_kernels::Matrix::from_shape_fn((npy_rows, 4), |(i, j)| {
+        ((i * 7 + j * 3) % 11) as f32 - 5.0
+    });
     if let Some(at) = nan_at {
         m[at] = f32::NAN;
     }
@@ -250,7 +311,10 @@ fn batch_without_controls_is_excluded_and_reported() {
     let p = table_project(&rows, rows.len(), None);
     p.ok(&["run", "pipelines/t.yaml", "--quiet"]);
     let q = p.ok(&["sql", "SELECT postprocessing, excluded_batches FROM results WHERE variant = 'fraction_significant' ORDER BY 1"]);
-    assert!(q.contains("b3 (2 samples): batch has 0 control samples"), "{q}");
+    assert!(
+        q.contains("b3 (2 samples): batch has 0 control samples"),
+        "{q}"
+    );
     let raw_line = q.lines().find(|l| l.contains("| raw")).unwrap();
     assert!(!raw_line.contains("b3"), "{q}");
 }
@@ -260,11 +324,17 @@ fn nan_and_row_count_mismatch_in_a_representation_are_errors() {
     let rows = screen_rows();
     let p = table_project(&rows, rows.len(), Some((5, 2)));
     let e = p.fails(&["run", "pipelines/t.yaml", "--quiet"]);
-    assert!(e.contains("emb.npy") && e.contains("row 5, column 2"), "{e}");
+    assert!(
+        e.contains("emb.npy") && e.contains("row 5, column 2"),
+        "{e}"
+    );
     assert!(!p.path("work/results/t.parquet").exists());
     let p = table_project(&rows, rows.len() - 1, None);
     let e = p.fails(&["run", "pipelines/t.yaml", "--quiet"]);
-    assert!(e.contains("emb.npy has 27 rows") && e.contains("28 samples"), "{e}");
+    assert!(
+        e.contains("emb.npy has 27 rows") && e.contains("28 samples"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -272,9 +342,15 @@ fn missing_column_is_named() {
     let rows = screen_rows();
     let p = table_project(&rows, rows.len(), None);
     let m = std::fs::read_to_string(p.path("manifests/tab.yaml")).unwrap();
-    p.write("manifests/tab.yaml", &m.replace("batch: batch", "batch: plate"));
+    p.write(
+        "manifests/tab.yaml",
+        &m.replace("batch: batch", "batch: plate"),
+    );
     let e = p.fails(&["run", "pipelines/t.yaml", "--quiet"]);
-    assert!(e.contains("meta.csv: column `plate` (mapped as `batch`) is missing"), "{e}");
+    assert!(
+        e.contains("meta.csv: column `plate` (mapped as `batch`) is missing"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -284,7 +360,10 @@ fn sql_refuses_writes() {
     let e = p.fails(&["sql", "COPY results TO 'out.csv'"]);
     assert!(e.contains("refused"), "{e}");
     assert!(!p.path("out.csv").exists());
-    let e = p.fails(&["sql", "CREATE EXTERNAL TABLE x STORED AS CSV LOCATION 'mirror/pairs.txt'"]);
+    let e = p.fails(&[
+        "sql",
+        "CREATE EXTERNAL TABLE x STORED AS CSV LOCATION 'mirror/pairs.txt'",
+    ]);
     assert!(e.contains("refused"), "{e}");
 }
 
@@ -297,32 +376,76 @@ fn shared() -> Option<PathBuf> {
         return Some(std::fs::canonicalize(dir).unwrap());
     }
     if std::env::var("PERTBENCH_REQUIRE_SHARED").as_deref() == Ok("1") {
-        panic!("PERTBENCH_REQUIRE_SHARED=1 but {} is missing", dir.display());
+        panic!(
+            "PERTBENCH_REQUIRE_SHARED=1 but {} is missing",
+            dir.display()
+        );
     }
-    eprintln!("skipping: {} not found (set PERTBENCH_SHARED)", dir.display());
+    eprintln!(
+        "skipping: {} not found (set PERTBENCH_SHARED)",
+        dir.display()
+    );
     None
 }
 
 /// Runs a pipeline of the repository with `../shared` as mirror; returns the
 /// best-post-processing value per (source, representation) of the recall rows.
-fn run_repo_pipeline(pipeline: &str, shared: &Path) -> std::collections::BTreeMap<(String, String), f64> {
+fn run_repo_pipeline(
+    pipeline: &str,
+    shared: &Path,
+) -> std::collections::BTreeMap<(String, String), f64> {
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let work = tempfile::tempdir().unwrap();
     let w = work.path().to_str().unwrap();
     let m1 = shared.join("mirror");
     let m2 = shared.join("data");
-    let base = ["--workdir", w, "--offline", "--mirror", m1.to_str().unwrap(), "--mirror", m2.to_str().unwrap()];
-    let out = Command::new(env!("CARGO_BIN_EXE_pertbench")).current_dir(&repo).args(base).args(["run", pipeline, "--quiet"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let base = [
+        "--workdir",
+        w,
+        "--offline",
+        "--mirror",
+        m1.to_str().unwrap(),
+        "--mirror",
+        m2.to_str().unwrap(),
+    ];
+    let out = Command::new(env!("CARGO_BIN_EXE_pertbench"))
+        .current_dir(&repo)
+        .args(base)
+        .args(["run", pipeline, "--quiet"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("relationship_recall"), "report printed: {stdout}");
+    assert!(
+        stdout.contains("relationship_recall"),
+        "report printed: {stdout}"
+    );
     let q = "SELECT source, representation, MAX(value) AS best FROM results WHERE metric = 'relationship_recall' AND variant = 'recall_0.05_0.95' AND value IS NOT NULL GROUP BY source, representation";
-    let out = Command::new(env!("CARGO_BIN_EXE_pertbench")).current_dir(&repo).args(base).args(["sql", q]).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_pertbench"))
+        .current_dir(&repo)
+        .args(base)
+        .args(["sql", q])
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let mut best = std::collections::BTreeMap::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.starts_with("| ") && !l.contains("source")) {
-        let cells: Vec<&str> = line.split('|').map(str::trim).filter(|s| !s.is_empty()).collect();
-        best.insert((cells[0].to_string(), cells[1].to_string()), cells[2].parse().unwrap());
+    for line in String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.contains("source"))
+    {
+        let cells: Vec<&str> = line
+            .split('|')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect();
+        best.insert(
+            (cells[0].to_string(), cells[1].to_string()),
+            cells[2].parse().unwrap(),
+        );
     }
     best
 }
@@ -351,4 +474,26 @@ fn papalexi_pca_beats_baselines_on_stringdb_reactome_signor() {
             assert!(pca > base, "{source}: pca {pca} vs {b} {base}");
         }
     }
+}
+
+#[test]
+fn table_representation_aligns_by_sample_id() {
+    let rows = screen_rows();
+    let p = table_project(&rows, rows.len(), None);
+    // The same embedding as emb.npy, written as CSV in reverse row order with ids.
+    let m = pertbench_data::npy::read(&p.path("emb.npy")).unwrap();
+    let mut csv = String::from("cell,e0,e1,e2,e3\n");
+    for i in (0..m.nrows()).rev() {
+        let r = m.row(i);
+        csv.push_str(&format!("c{i},{},{},{},{}\n", r[0], r[1], r[2], r[3]));
+    }
+    p.write("emb.csv", &csv);
+    p.write(
+        "pipelines/t.yaml",
+        "name: t\ndatasets: [tab]\nrepresentations:\n  - {name: model, kind: npy, path: emb.npy}\n  - {name: table, kind: table, path: emb.csv, id_column: cell, prefix: e}\npostprocessing: [raw, center]\nmetrics:\n  - {kind: consistency, null: permutation, n_permutations: 20}\n",
+    );
+    p.ok(&["run", "pipelines/t.yaml", "--quiet"]);
+    let q = p.ok(&["sql", "SELECT COUNT(DISTINCT value) AS n, COUNT(*) AS rows FROM results WHERE variant = 'mean_avgsim' AND postprocessing = 'raw'"]);
+    // Both representations give the same mean avgsim.
+    assert!(q.contains("| 1 | 2    |"), "{q}");
 }

@@ -88,10 +88,9 @@ pub fn load(name: &str, ctx: &DataContext) -> Result<Dataset> {
             n_file_rows: n,
         });
     }
-    let map = m
-        .columns
-        .clone()
-        .ok_or_else(|| DataError::file(&mpath, "field `columns` is required for a screen dataset"))?;
+    let map = m.columns.clone().ok_or_else(|| {
+        DataError::file(&mpath, "field `columns` is required for a screen dataset")
+    })?;
     let fetched = fetch(&m, &ctx.fetch)?;
     let path = fetched.path;
     match m.format {
@@ -104,7 +103,11 @@ pub fn load(name: &str, ctx: &DataContext) -> Result<Dataset> {
             if genes.len() != counts.ncols {
                 return Err(DataError::file(
                     &path,
-                    format!("var has {} genes but X has {} columns", genes.len(), counts.ncols),
+                    format!(
+                        "var has {} genes but X has {} columns",
+                        genes.len(),
+                        counts.ncols
+                    ),
                 ));
             }
             Ok(Dataset {
@@ -133,6 +136,9 @@ pub fn load(name: &str, ctx: &DataContext) -> Result<Dataset> {
                 n_file_rows: index.len(),
             })
         }
-        other => Err(DataError::file(&mpath, format!("format {other:?} is not a screen dataset"))),
+        other => Err(DataError::file(
+            &mpath,
+            format!("format {other:?} is not a screen dataset"),
+        )),
     }
 }

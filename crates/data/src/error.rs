@@ -7,19 +7,32 @@ pub enum DataError {
     #[error("{path}: {message}")]
     File { path: PathBuf, message: String },
     #[error("{path}: cannot read: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: sha256 mismatch: manifest says {expected}, file has {actual}")]
-    Checksum { path: PathBuf, expected: String, actual: String },
+    Checksum {
+        path: PathBuf,
+        expected: String,
+        actual: String,
+    },
     #[error("{0}")]
     Other(String),
 }
 
 impl DataError {
     pub fn file(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
-        DataError::File { path: path.into(), message: message.into() }
+        DataError::File {
+            path: path.into(),
+            message: message.into(),
+        }
     }
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        DataError::Io { path: path.into(), source }
+        DataError::Io {
+            path: path.into(),
+            source,
+        }
     }
 }
 

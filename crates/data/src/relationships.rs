@@ -14,7 +14,10 @@ pub fn read_pairs(path: &Path) -> Result<Vec<(String, String)>> {
         other => {
             return Err(DataError::file(
                 path,
-                format!("line 1: expected header `entity1,entity2`, found `{}`", other.map(|o| o.1).unwrap_or("")),
+                format!(
+                    "line 1: expected header `entity1,entity2`, found `{}`",
+                    other.map(|o| o.1).unwrap_or("")
+                ),
             ))
         }
     }
@@ -25,13 +28,20 @@ pub fn read_pairs(path: &Path) -> Result<Vec<(String, String)>> {
         }
         let mut parts = line.split(',');
         let (Some(a), Some(b), None) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(DataError::file(path, format!("line {}: expected two comma-separated genes", i + 1)));
+            return Err(DataError::file(
+                path,
+                format!("line {}: expected two comma-separated genes", i + 1),
+            ));
         };
         let (a, b) = (a.trim(), b.trim());
         if a == b {
             continue;
         }
-        let pair = if a < b { (a.to_string(), b.to_string()) } else { (b.to_string(), a.to_string()) };
+        let pair = if a < b {
+            (a.to_string(), b.to_string())
+        } else {
+            (b.to_string(), a.to_string())
+        };
         set.insert(pair);
     }
     Ok(set.into_iter().collect())
@@ -44,10 +54,13 @@ pub fn read_clusters(path: &Path) -> Result<Vec<(String, Vec<String>)>> {
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(i, l)| {
-            let (name, genes) = l
-                .split_once('\t')
-                .ok_or_else(|| DataError::file(path, format!("line {}: expected name<TAB>genes", i + 1)))?;
-            Ok((name.to_string(), genes.split_whitespace().map(str::to_string).collect()))
+            let (name, genes) = l.split_once('\t').ok_or_else(|| {
+                DataError::file(path, format!("line {}: expected name<TAB>genes", i + 1))
+            })?;
+            Ok((
+                name.to_string(),
+                genes.split_whitespace().map(str::to_string).collect(),
+            ))
         })
         .collect()
 }

@@ -32,7 +32,11 @@ impl RawColumn {
             RawColumn::Str(v) => v[i].clone(),
             RawColumn::Bool(v) => Some(v[i].to_string()),
             RawColumn::Num(v) if v[i].is_nan() => None,
-            RawColumn::Num(v) => Some(if v[i].fract() == 0.0 { format!("{}", v[i] as i64) } else { v[i].to_string() }),
+            RawColumn::Num(v) => Some(if v[i].fract() == 0.0 {
+                format!("{}", v[i] as i64)
+            } else {
+                v[i].to_string()
+            }),
         }
     }
 }
@@ -98,7 +102,10 @@ impl Ingested {
             .map(|(b, _)| b)
             .collect();
         if !without.is_empty() {
-            s.push_str(&format!("; batches without controls: {}", without.join(", ")));
+            s.push_str(&format!(
+                "; batches without controls: {}",
+                without.join(", ")
+            ));
         }
         s
     }
@@ -113,7 +120,10 @@ fn truthy(path: &Path, field: &str, col: &RawColumn, i: usize) -> Result<bool> {
             Some(s) if ["false", "0", "no", "f", ""].contains(&s.as_str()) => Ok(false),
             other => Err(DataError::file(
                 path,
-                format!("column `{field}` (control flag), row {i}: `{}` is not a boolean", other.unwrap_or_default()),
+                format!(
+                    "column `{field}` (control flag), row {i}: `{}` is not a boolean",
+                    other.unwrap_or_default()
+                ),
             )),
         },
     }
@@ -131,7 +141,10 @@ pub fn ingest(
     let n = index.len();
     let mut need = |name: &str, field: &str| -> Result<RawColumn> {
         let col = get(name)?.ok_or_else(|| {
-            DataError::file(path, format!("column `{name}` (mapped as `{field}`) is missing"))
+            DataError::file(
+                path,
+                format!("column `{name}` (mapped as `{field}`) is missing"),
+            )
         })?;
         if col.len() != n {
             return Err(DataError::file(
@@ -156,7 +169,10 @@ pub fn ingest(
         None => None,
     };
 
-    let mut out = Samples { context: context.as_ref().map(|_| Vec::new()), ..Default::default() };
+    let mut out = Samples {
+        context: context.as_ref().map(|_| Vec::new()),
+        ..Default::default()
+    };
     let mut source_rows = Vec::new();
     let mut dropped: BTreeMap<String, usize> = BTreeMap::new();
     for i in 0..n {
@@ -191,15 +207,25 @@ pub fn ingest(
         source_rows.push(i);
     }
     if out.is_empty() {
-        return Err(DataError::file(path, "no samples left after dropping unassigned/missing rows"));
+        return Err(DataError::file(
+            path,
+            "no samples left after dropping unassigned/missing rows",
+        ));
     }
     if !out.is_control.iter().any(|c| *c) {
         return Err(DataError::file(
             path,
-            format!("no control samples: the control rule {:?} matched no row", map.control),
+            format!(
+                "no control samples: the control rule {:?} matched no row",
+                map.control
+            ),
         ));
     }
-    Ok(Ingested { samples: out, source_rows, dropped })
+    Ok(Ingested {
+        samples: out,
+        source_rows,
+        dropped,
+    })
 }
 
 #[cfg(test)]
@@ -207,7 +233,17 @@ mod tests {
     use super::*;
 
     fn s(v: &[&str]) -> RawColumn {
-        RawColumn::Str(v.iter().map(|x| if x.is_empty() { None } else { Some(x.to_string()) }).collect())
+        RawColumn::Str(
+            v.iter()
+                .map(|x| {
+                    if x.is_empty() {
+                        None
+                    } else {
+                        Some(x.to_string())
+                    }
+                })
+                .collect(),
+        )
     }
 
     #[test]
@@ -234,7 +270,11 @@ mod tests {
         assert_eq!(ing.source_rows, vec![0, 1, 4]);
         assert_eq!(ing.dropped["perturbation `unassigned`"], 1);
         assert_eq!(ing.dropped["missing perturbation"], 1);
-        assert!(ing.summary().contains("batches without controls: r2"), "{}", ing.summary());
+        assert!(
+            ing.summary().contains("batches without controls: r2"),
+            "{}",
+            ing.summary()
+        );
     }
 
     #[test]
@@ -249,9 +289,15 @@ mod tests {
         };
         let index = vec!["a".to_string()];
         let mut get = |name: &str| -> Result<Option<RawColumn>> {
-            Ok(if name == "pert" { Some(s(&["A"])) } else { None })
+            Ok(if name == "pert" {
+                Some(s(&["A"]))
+            } else {
+                None
+            })
         };
-        let e = ingest(Path::new("f.h5ad"), &map, &index, &mut get).unwrap_err().to_string();
+        let e = ingest(Path::new("f.h5ad"), &map, &index, &mut get)
+            .unwrap_err()
+            .to_string();
         assert_eq!(e, "f.h5ad: column `batchx` (mapped as `batch`) is missing");
     }
 }

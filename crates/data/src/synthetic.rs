@@ -17,14 +17,30 @@ use rand_distr::{Distribution, LogNormal, Normal, Poisson};
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 
-fn d_seed() -> u64 { 0 }
-fn d_batches() -> usize { 3 }
-fn d_genes() -> usize { 400 }
-fn d_cells() -> usize { 24 }
-fn d_controls() -> usize { 150 }
-fn d_complexes() -> usize { 30 }
-fn d_unexpressed() -> usize { 24 }
-fn d_library() -> f64 { 3000.0 }
+fn d_seed() -> u64 {
+    0
+}
+fn d_batches() -> usize {
+    3
+}
+fn d_genes() -> usize {
+    400
+}
+fn d_cells() -> usize {
+    24
+}
+fn d_controls() -> usize {
+    150
+}
+fn d_complexes() -> usize {
+    30
+}
+fn d_unexpressed() -> usize {
+    24
+}
+fn d_library() -> f64 {
+    3000.0
+}
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -63,12 +79,17 @@ pub struct SyntheticScreen {
 
 pub const CONTROL_LABEL: &str = "non-targeting";
 
-pub fn generate(spec: &SyntheticSpec, clusters: &[(String, Vec<String>)]) -> Result<SyntheticScreen, String> {
+pub fn generate(
+    spec: &SyntheticSpec,
+    clusters: &[(String, Vec<String>)],
+) -> Result<SyntheticScreen, String> {
     let mut rng = stream(spec.seed, "synthetic-screen", 0);
     // 1. Complexes of 3 to 8 members, drawn in a seeded order; members are kept
     //    at most once so each knock-out has a clear programme.
-    let mut candidates: Vec<&(String, Vec<String>)> =
-        clusters.iter().filter(|(_, g)| (3..=8).contains(&g.len())).collect();
+    let mut candidates: Vec<&(String, Vec<String>)> = clusters
+        .iter()
+        .filter(|(_, g)| (3..=8).contains(&g.len()))
+        .collect();
     candidates.sort_by(|a, b| a.0.cmp(&b.0));
     candidates.shuffle(&mut rng);
     let mut used: BTreeSet<String> = BTreeSet::new();
@@ -77,14 +98,24 @@ pub fn generate(spec: &SyntheticSpec, clusters: &[(String, Vec<String>)]) -> Res
         if complexes.len() == spec.n_complexes {
             break;
         }
-        let fresh: Vec<String> = genes.iter().filter(|g| !used.contains(*g)).cloned().collect::<BTreeSet<_>>().into_iter().collect();
+        let fresh: Vec<String> = genes
+            .iter()
+            .filter(|g| !used.contains(*g))
+            .cloned()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
         if fresh.len() >= 3 {
             used.extend(fresh.iter().cloned());
             complexes.push((name.clone(), fresh));
         }
     }
     if complexes.len() < spec.n_complexes {
-        return Err(format!("only {} usable complexes for {} requested", complexes.len(), spec.n_complexes));
+        return Err(format!(
+            "only {} usable complexes for {} requested",
+            complexes.len(),
+            spec.n_complexes
+        ));
     }
     // 2. Unexpressed targets and filler genes: real gene names from other complexes.
     let mut others: Vec<String> = clusters
@@ -95,22 +126,35 @@ pub fn generate(spec: &SyntheticSpec, clusters: &[(String, Vec<String>)]) -> Res
         .into_iter()
         .collect();
     others.shuffle(&mut rng);
-    let expressed_targets: Vec<String> = complexes.iter().flat_map(|c| c.1.iter().cloned()).collect();
-    let n_fill = spec.n_genes.checked_sub(expressed_targets.len() + spec.n_unexpressed).ok_or_else(|| {
-        format!(
-            "n_genes = {} is smaller than the {} targets",
-            spec.n_genes,
-            expressed_targets.len() + spec.n_unexpressed
-        )
-    })?;
+    let expressed_targets: Vec<String> =
+        complexes.iter().flat_map(|c| c.1.iter().cloned()).collect();
+    let n_fill = spec
+        .n_genes
+        .checked_sub(expressed_targets.len() + spec.n_unexpressed)
+        .ok_or_else(|| {
+            format!(
+                "n_genes = {} is smaller than the {} targets",
+                spec.n_genes,
+                expressed_targets.len() + spec.n_unexpressed
+            )
+        })?;
     if others.len() < spec.n_unexpressed + n_fill {
         return Err("not enough distinct gene names in the clusters".into());
     }
     let unexpressed: Vec<String> = others[..spec.n_unexpressed].to_vec();
     let filler: Vec<String> = others[spec.n_unexpressed..spec.n_unexpressed + n_fill].to_vec();
-    let mut genes: Vec<String> = expressed_targets.iter().chain(&unexpressed).chain(&filler).cloned().collect();
+    let mut genes: Vec<String> = expressed_targets
+        .iter()
+        .chain(&unexpressed)
+        .chain(&filler)
+        .cloned()
+        .collect();
     genes.sort();
-    let gidx: BTreeMap<&str, usize> = genes.iter().enumerate().map(|(i, g)| (g.as_str(), i)).collect();
+    let gidx: BTreeMap<&str, usize> = genes
+        .iter()
+        .enumerate()
+        .map(|(i, g)| (g.as_str(), i))
+        .collect();
     let g = genes.len();
 
     // 3. Baseline log-rates; unexpressed genes sit far below everything else.
@@ -122,12 +166,25 @@ pub fn generate(spec: &SyntheticSpec, clusters: &[(String, Vec<String>)]) -> Res
     // 4. One sparse programme per complex (20% of genes, log-fold sd 0.9).
     let programmes: Vec<Vec<f64>> = complexes
         .iter()
-        .map(|_| (0..g).map(|_| if rng.random::<f64>() < 0.2 { normal(0.9).sample(&mut rng) } else { 0.0 }).collect())
+        .map(|_| {
+            (0..g)
+                .map(|_| {
+                    if rng.random::<f64>() < 0.2 {
+                        normal(0.9).sample(&mut rng)
+                    } else {
+                        0.0
+                    }
+                })
+                .collect()
+        })
         .collect();
     // 5. Batch effects: gene-wise log-folds and library-size factors.
-    let batch_fx: Vec<Vec<f64>> =
-        (0..spec.n_batches).map(|_| (0..g).map(|_| normal(0.35).sample(&mut rng)).collect()).collect();
-    let batch_lib: Vec<f64> = (0..spec.n_batches).map(|_| LogNormal::new(0.0, 0.25).unwrap().sample(&mut rng)).collect();
+    let batch_fx: Vec<Vec<f64>> = (0..spec.n_batches)
+        .map(|_| (0..g).map(|_| normal(0.35).sample(&mut rng)).collect())
+        .collect();
+    let batch_lib: Vec<f64> = (0..spec.n_batches)
+        .map(|_| LogNormal::new(0.0, 0.25).unwrap().sample(&mut rng))
+        .collect();
 
     // Perturbation effects.
     let mut effects: Vec<(String, Vec<f64>)> = Vec::new();
@@ -178,7 +235,9 @@ pub fn generate(spec: &SyntheticSpec, clusters: &[(String, Vec<String>)]) -> Res
             if rate <= 0.0 {
                 continue;
             }
-            let c: f64 = Poisson::new(rate).map(|d| d.sample(&mut rng)).unwrap_or(0.0);
+            let c: f64 = Poisson::new(rate)
+                .map(|d| d.sample(&mut rng))
+                .unwrap_or(0.0);
             if c > 0.0 {
                 indices.push(j as u32);
                 data.push(c as f32);
@@ -190,8 +249,14 @@ pub fn generate(spec: &SyntheticSpec, clusters: &[(String, Vec<String>)]) -> Res
         samples.batch.push(format!("batch{}", b + 1));
         samples.is_control.push(*ctrl);
     }
-    let counts = CsrMatrix::new(cells.len(), g, indptr, indices, data).map_err(|e| e.to_string())?;
-    Ok(SyntheticScreen { samples, counts, genes, complexes })
+    let counts =
+        CsrMatrix::new(cells.len(), g, indptr, indices, data).map_err(|e| e.to_string())?;
+    Ok(SyntheticScreen {
+        samples,
+        counts,
+        genes,
+        complexes,
+    })
 }
 
 #[cfg(test)]
@@ -200,7 +265,12 @@ mod tests {
 
     fn clusters() -> Vec<(String, Vec<String>)> {
         (0..40)
-            .map(|c| (format!("complex{c:02}"), (0..(3 + c % 4)).map(|k| format!("G{c}_{k}")).collect()))
+            .map(|c| {
+                (
+                    format!("complex{c:02}"),
+                    (0..(3 + c % 4)).map(|k| format!("G{c}_{k}")).collect(),
+                )
+            })
             .collect()
     }
 
@@ -236,8 +306,18 @@ mod tests {
     fn unexpressed_targets_have_no_counts() {
         let s = generate(&spec(), &clusters()).unwrap();
         let means = s.counts.lognorm_column_means();
-        let targets: BTreeSet<&String> = s.samples.perturbation.iter().filter(|p| *p != CONTROL_LABEL).collect();
-        let low = s.genes.iter().zip(&means).filter(|(g, m)| targets.contains(g) && **m < 0.15).count();
+        let targets: BTreeSet<&String> = s
+            .samples
+            .perturbation
+            .iter()
+            .filter(|p| *p != CONTROL_LABEL)
+            .collect();
+        let low = s
+            .genes
+            .iter()
+            .zip(&means)
+            .filter(|(g, m)| targets.contains(g) && **m < 0.15)
+            .count();
         assert_eq!(low, 4);
     }
 }

@@ -16,9 +16,15 @@ fn shared() -> Option<PathBuf> {
         return Some(dir);
     }
     if std::env::var("PERTBENCH_REQUIRE_SHARED").as_deref() == Ok("1") {
-        panic!("PERTBENCH_REQUIRE_SHARED=1 but {} has no data/papalexi2021_eccite_subset.h5ad", dir.display());
+        panic!(
+            "PERTBENCH_REQUIRE_SHARED=1 but {} has no data/papalexi2021_eccite_subset.h5ad",
+            dir.display()
+        );
     }
-    eprintln!("skipping: {} not found (set PERTBENCH_SHARED)", dir.display());
+    eprintln!(
+        "skipping: {} not found (set PERTBENCH_SHARED)",
+        dir.display()
+    );
     None
 }
 
@@ -46,8 +52,14 @@ fn papalexi_ingests_as_documented() {
     let counts = d.counts.as_ref().unwrap();
     assert_eq!((counts.nrows, counts.ncols), (19_619, 299));
     assert_eq!(d.genes.len(), 299);
-    let perts: std::collections::BTreeSet<&String> =
-        d.samples.perturbation.iter().zip(&d.samples.is_control).filter(|(_, c)| !**c).map(|(p, _)| p).collect();
+    let perts: std::collections::BTreeSet<&String> = d
+        .samples
+        .perturbation
+        .iter()
+        .zip(&d.samples.is_control)
+        .filter(|(_, c)| !**c)
+        .map(|(p, _)| p)
+        .collect();
     assert_eq!(perts.len(), 25);
 
     // Reading X restricted to rows equals the full read restricted afterwards.
@@ -60,12 +72,18 @@ fn papalexi_ingests_as_documented() {
     // Known biology: STAT1 knock-down lowers STAT1 expression.
     let stat1 = d.genes.iter().position(|g| g == "STAT1").unwrap();
     let mean_of = |label: &str| {
-        let rows: Vec<usize> = (0..d.samples.len()).filter(|&i| d.samples.perturbation[i] == label).collect();
+        let rows: Vec<usize> = (0..d.samples.len())
+            .filter(|&i| d.samples.perturbation[i] == label)
+            .collect();
         let sub = counts.select_rows(&rows);
         let mut s = 0.0f64;
         for i in 0..sub.nrows {
             let total: f64 = sub.row(i).map(|(_, v)| v as f64).sum();
-            s += sub.row(i).find(|(c, _)| *c == stat1).map(|(_, v)| (v as f64 / total * 1e4).ln_1p()).unwrap_or(0.0);
+            s += sub
+                .row(i)
+                .find(|(c, _)| *c == stat1)
+                .map(|(_, v)| (v as f64 / total * 1e4).ln_1p())
+                .unwrap_or(0.0);
         }
         s / rows.len() as f64
     };

@@ -67,7 +67,10 @@ impl Cache {
             match sha256_file(&p) {
                 Ok(actual) if &actual == sha => {}
                 Ok(actual) => {
-                    return CacheState::Corrupt(format!("{}: sha256 {actual} differs from recorded {sha}", p.display()))
+                    return CacheState::Corrupt(format!(
+                        "{}: sha256 {actual} differs from recorded {sha}",
+                        p.display()
+                    ))
                 }
                 Err(e) => return CacheState::Corrupt(e.to_string()),
             }
@@ -92,7 +95,8 @@ impl Cache {
         fill: impl FnOnce(&Path) -> Result<serde_json::Value>,
     ) -> Result<NodeRecord> {
         let parent = self.root.join(kind);
-        std::fs::create_dir_all(&parent).map_err(|e| EngineError::msg(format!("{}: {e}", parent.display())))?;
+        std::fs::create_dir_all(&parent)
+            .map_err(|e| EngineError::msg(format!("{}: {e}", parent.display())))?;
         let tmp = tempfile::Builder::new()
             .prefix(".tmp-")
             .tempdir_in(&parent)
@@ -114,28 +118,35 @@ impl Cache {
             pertbench_version: crate::PERTBENCH_VERSION.to_string(),
         };
         let json = serde_json::to_vec_pretty(&rec).expect("record serialises");
-        std::fs::write(tmp.path().join("node.json"), json).map_err(|e| EngineError::msg(e.to_string()))?;
+        std::fs::write(tmp.path().join("node.json"), json)
+            .map_err(|e| EngineError::msg(e.to_string()))?;
         let dst = self.dir(kind, key);
         if dst.exists() {
             // A corrupt node being replaced: move it aside first, then drop it.
             let old = parent.join(format!(".old-{key}-{}", std::process::id()));
-            std::fs::rename(&dst, &old).map_err(|e| EngineError::msg(format!("{}: {e}", dst.display())))?;
+            std::fs::rename(&dst, &old)
+                .map_err(|e| EngineError::msg(format!("{}: {e}", dst.display())))?;
             let _ = std::fs::remove_dir_all(&old);
         }
         let path = tmp.keep();
-        std::fs::rename(&path, &dst).map_err(|e| EngineError::msg(format!("{}: {e}", dst.display())))?;
+        std::fs::rename(&path, &dst)
+            .map_err(|e| EngineError::msg(format!("{}: {e}", dst.display())))?;
         Ok(rec)
     }
 
     /// Every node directory: (kind, key, size in bytes, state).
     pub fn list(&self) -> Vec<(String, String, u64, CacheState)> {
         let mut out = Vec::new();
-        let Ok(kinds) = std::fs::read_dir(&self.root) else { return out };
+        let Ok(kinds) = std::fs::read_dir(&self.root) else {
+            return out;
+        };
         let mut kinds: Vec<_> = kinds.flatten().filter(|e| e.path().is_dir()).collect();
         kinds.sort_by_key(|e| e.file_name());
         for k in kinds {
             let kind = k.file_name().to_string_lossy().to_string();
-            let Ok(nodes) = std::fs::read_dir(k.path()) else { continue };
+            let Ok(nodes) = std::fs::read_dir(k.path()) else {
+                continue;
+            };
             let mut nodes: Vec<_> = nodes.flatten().collect();
             nodes.sort_by_key(|e| e.file_name());
             for n in nodes {
@@ -159,7 +170,8 @@ impl Cache {
         for (kind, key, size, _) in self.list() {
             if !keep.contains(&key) {
                 let p = self.root.join(&kind).join(&key);
-                std::fs::remove_dir_all(&p).map_err(|e| EngineError::msg(format!("{}: {e}", p.display())))?;
+                std::fs::remove_dir_all(&p)
+                    .map_err(|e| EngineError::msg(format!("{}: {e}", p.display())))?;
                 removed.0 += 1;
                 removed.1 += size;
             }
@@ -170,6 +182,11 @@ impl Cache {
 
 fn dir_size(p: &Path) -> u64 {
     std::fs::read_dir(p)
-        .map(|rd| rd.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum())
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
         .unwrap_or(0)
 }

@@ -14,10 +14,21 @@ use std::collections::HashMap;
 
 #[derive(Debug, Clone)]
 pub enum Op {
-    Ingest { dataset: String },
-    Representation { dataset: String, spec: RepresentationSpec, seed: u64 },
-    PostProcess { name: String },
-    Metric { spec: MetricSpec, seed: u64 },
+    Ingest {
+        dataset: String,
+    },
+    Representation {
+        dataset: String,
+        spec: RepresentationSpec,
+        seed: u64,
+    },
+    PostProcess {
+        name: String,
+    },
+    Metric {
+        spec: MetricSpec,
+        seed: u64,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -56,14 +67,29 @@ struct Builder {
 }
 
 impl Builder {
-    fn add(&mut self, kind: &'static str, label: String, op: Op, version: u32, params: serde_json::Value, inputs: Vec<usize>) -> usize {
+    fn add(
+        &mut self,
+        kind: &'static str,
+        label: String,
+        op: Op,
+        version: u32,
+        params: serde_json::Value,
+        inputs: Vec<usize>,
+    ) -> usize {
         let input_keys: Vec<&str> = inputs.iter().map(|&i| self.nodes[i].key.as_str()).collect();
         let doc = json!({"kind": kind, "version": version, "params": params, "inputs": input_keys});
         let key = hex::encode(Sha256::digest(doc.to_string().as_bytes()));
         if let Some(&i) = self.by_key.get(&key) {
             return i;
         }
-        self.nodes.push(Node { kind, label, op, inputs, key: key.clone(), params });
+        self.nodes.push(Node {
+            kind,
+            label,
+            op,
+            inputs,
+            key: key.clone(),
+            params,
+        });
         self.by_key.insert(key, self.nodes.len() - 1);
         self.nodes.len() - 1
     }
@@ -73,15 +99,23 @@ impl Builder {
 const INGEST_VERSION: u32 = 1;
 
 pub fn build(p: &Pipeline, data: &DataContext) -> Result<Dag> {
-    let mut b = Builder { nodes: vec![], by_key: HashMap::new() };
+    let mut b = Builder {
+        nodes: vec![],
+        by_key: HashMap::new(),
+    };
     let mut cells = Vec::new();
     for dataset in &p.datasets {
-        let (mpath, _) = data.manifest(dataset).map_err(|e| EngineError::msg(format!("{}: dataset `{dataset}`: {e}", p.path.display())))?;
-        let text = std::fs::read(&mpath).map_err(|e| EngineError::msg(format!("{}: {e}", mpath.display())))?;
+        let (mpath, _) = data.manifest(dataset).map_err(|e| {
+            EngineError::msg(format!("{}: dataset `{dataset}`: {e}", p.path.display()))
+        })?;
+        let text = std::fs::read(&mpath)
+            .map_err(|e| EngineError::msg(format!("{}: {e}", mpath.display())))?;
         let ingest = b.add(
             "ingest",
             dataset.clone(),
-            Op::Ingest { dataset: dataset.clone() },
+            Op::Ingest {
+                dataset: dataset.clone(),
+            },
             INGEST_VERSION,
             json!({"dataset": dataset, "manifest_sha256": hex::encode(Sha256::digest(&text))}),
             vec![],
@@ -89,9 +123,15 @@ pub fn build(p: &Pipeline, data: &DataContext) -> Result<Dag> {
         for &seed in &p.seeds {
             let mut rep_nodes: HashMap<&str, usize> = HashMap::new();
             // Bases first so `shuffled` can refer to them.
-            let ordered = p.representations.iter().filter(|r| r.kind != RepresentationKind::Shuffled).chain(
-                p.representations.iter().filter(|r| r.kind == RepresentationKind::Shuffled),
-            );
+            let ordered = p
+                .representations
+                .iter()
+                .filter(|r| r.kind != RepresentationKind::Shuffled)
+                .chain(
+                    p.representations
+                        .iter()
+                        .filter(|r| r.kind == RepresentationKind::Shuffled),
+                );
             for r in ordered {
                 let imp = representations::implementation(r.kind);
                 let mut params = json!({"spec": r, "dataset": dataset});
@@ -100,7 +140,11 @@ pub fn build(p: &Pipeline, data: &DataContext) -> Result<Dag> {
                 }
                 if let Some(path) = &r.path {
                     let sha = pertbench_data::fetch::sha256_file(path).map_err(|e| {
-                        EngineError::msg(format!("{}: representation `{}`: {e}", p.path.display(), r.name))
+                        EngineError::msg(format!(
+                            "{}: representation `{}`: {e}",
+                            p.path.display(),
+                            r.name
+                        ))
                     })?;
                     params["file_sha256"] = json!(sha);
                 }
@@ -108,11 +152,23 @@ pub fn build(p: &Pipeline, data: &DataContext) -> Result<Dag> {
                 if let Some(of) = &r.of {
                     inputs.push(rep_nodes[of.as_str()]);
                 }
-                let label = format!("{dataset}/{}{}", r.name, if imp.seeded() { format!("@{seed}") } else { String::new() });
+                let label = format!(
+                    "{dataset}/{}{}",
+                    r.name,
+                    if imp.seeded() {
+                        format!("@{seed}")
+                    } else {
+                        String::new()
+                    }
+                );
                 let id = b.add(
                     "representation",
                     label,
-                    Op::Representation { dataset: dataset.clone(), spec: r.clone(), seed },
+                    Op::Representation {
+                        dataset: dataset.clone(),
+                        spec: r.clone(),
+                        seed,
+                    },
                     imp.version(),
                     params,
                     inputs,
@@ -122,17 +178,45 @@ pub fn build(p: &Pipeline, data: &DataContext) -> Result<Dag> {
             for r in &p.representations {
                 let rep = rep_nodes[r.name.as_str()];
                 for pp in &p.postprocessing {
-                    let version = pertbench_kernels::postprocess::by_name(pp).expect("validated").version();
+                    let version = pertbench_kernels::postprocess::by_name(pp)
+                        .expect("validated")
+                        .version();
                     let label = format!("{}/{pp}", b.nodes[rep].label);
-                    let ppn = b.add("postprocess", label, Op::PostProcess { name: pp.clone() }, version, json!({"name": pp}), vec![ingest, rep]);
+                    let ppn = b.add(
+                        "postprocess",
+                        label,
+                        Op::PostProcess { name: pp.clone() },
+                        version,
+                        json!({"name": pp}),
+                        vec![ingest, rep],
+                    );
                     for m in &p.metrics {
                         let imp = metrics::implementation(m.kind);
                         let mut params = json!({"spec": m});
                         if imp.seeded(m) {
                             params["seed"] = json!(seed);
                         }
-                        let label = format!("{}/{}{}", b.nodes[ppn].label, m.label(), if imp.seeded(m) { format!("@{seed}") } else { String::new() });
-                        let mn = b.add("metric", label, Op::Metric { spec: m.clone(), seed }, imp.version(), params, vec![ingest, ppn]);
+                        let label = format!(
+                            "{}/{}{}",
+                            b.nodes[ppn].label,
+                            m.label(),
+                            if imp.seeded(m) {
+                                format!("@{seed}")
+                            } else {
+                                String::new()
+                            }
+                        );
+                        let mn = b.add(
+                            "metric",
+                            label,
+                            Op::Metric {
+                                spec: m.clone(),
+                                seed,
+                            },
+                            imp.version(),
+                            params,
+                            vec![ingest, ppn],
+                        );
                         cells.push(Cell {
                             dataset: dataset.clone(),
                             representation: r.name.clone(),
@@ -147,5 +231,9 @@ pub fn build(p: &Pipeline, data: &DataContext) -> Result<Dag> {
             }
         }
     }
-    Ok(Dag { pipeline: p.clone(), nodes: b.nodes, cells })
+    Ok(Dag {
+        pipeline: p.clone(),
+        nodes: b.nodes,
+        cells,
+    })
 }

@@ -60,8 +60,14 @@ impl Output {
     pub fn write(&self, dir: &Path) -> Result<serde_json::Value> {
         match self {
             Output::Ingest(i) => {
-                table::write_parquet(&dir.join("samples.parquet"), &table::samples_to_batch(&i.samples, &i.source_rows))?;
-                table::write_parquet(&dir.join("genes.parquet"), &table::genes_to_batch(&i.genes, &i.lognorm_mean))?;
+                table::write_parquet(
+                    &dir.join("samples.parquet"),
+                    &table::samples_to_batch(&i.samples, &i.source_rows),
+                )?;
+                table::write_parquet(
+                    &dir.join("genes.parquet"),
+                    &table::genes_to_batch(&i.genes, &i.lognorm_mean),
+                )?;
                 if let Some(c) = &i.counts {
                     table::write_parquet(&dir.join("counts.parquet"), &table::csr_to_batch(c))?;
                 }
@@ -73,7 +79,10 @@ impl Output {
                 }))
             }
             Output::Matrix(m) => {
-                table::write_parquet(&dir.join("matrix.parquet"), &table::matrix_to_batch(&m.matrix, &m.rows))?;
+                table::write_parquet(
+                    &dir.join("matrix.parquet"),
+                    &table::matrix_to_batch(&m.matrix, &m.rows),
+                )?;
                 Ok(serde_json::json!({
                     "n_rows": m.matrix.nrows(),
                     "n_dims": m.matrix.ncols(),
@@ -81,7 +90,10 @@ impl Output {
                 }))
             }
             Output::Metric(m) => {
-                table::write_parquet(&dir.join("rows.parquet"), &crate::metrics::rows_to_batch(&m.rows))?;
+                table::write_parquet(
+                    &dir.join("rows.parquet"),
+                    &crate::metrics::rows_to_batch(&m.rows),
+                )?;
                 if let Some(d) = &m.details {
                     table::write_parquet(&dir.join("details.parquet"), d)?;
                 }
@@ -94,33 +106,66 @@ impl Output {
     pub fn read(kind: &str, dir: &Path, meta: &serde_json::Value) -> Result<Output> {
         match kind {
             "ingest" => {
-                let (samples, source_rows) = table::batch_to_samples(&table::read_parquet(&dir.join("samples.parquet"))?)?;
-                let (genes, lognorm_mean) = table::batch_to_genes(&table::read_parquet(&dir.join("genes.parquet"))?)?;
+                let (samples, source_rows) =
+                    table::batch_to_samples(&table::read_parquet(&dir.join("samples.parquet"))?)?;
+                let (genes, lognorm_mean) =
+                    table::batch_to_genes(&table::read_parquet(&dir.join("genes.parquet"))?)?;
                 let counts_path = dir.join("counts.parquet");
                 let counts = if counts_path.exists() {
-                    Some(table::batch_to_csr(&table::read_parquet(&counts_path)?, samples.len(), genes.len())?)
+                    Some(table::batch_to_csr(
+                        &table::read_parquet(&counts_path)?,
+                        samples.len(),
+                        genes.len(),
+                    )?)
                 } else {
                     None
                 };
-                let n_file_rows = meta.get("n_file_rows").and_then(|v| v.as_u64()).unwrap_or(samples.len() as u64) as usize;
-                Ok(Output::Ingest(Arc::new(IngestOut { samples, source_rows, n_file_rows, counts, genes, lognorm_mean })))
+                let n_file_rows = meta
+                    .get("n_file_rows")
+                    .and_then(|v| v.as_u64())
+                    .unwrap_or(samples.len() as u64) as usize;
+                Ok(Output::Ingest(Arc::new(IngestOut {
+                    samples,
+                    source_rows,
+                    n_file_rows,
+                    counts,
+                    genes,
+                    lognorm_mean,
+                })))
             }
             "representation" | "postprocess" => {
-                let (matrix, rows) = table::batch_to_matrix(&table::read_parquet(&dir.join("matrix.parquet"))?)?;
+                let (matrix, rows) =
+                    table::batch_to_matrix(&table::read_parquet(&dir.join("matrix.parquet"))?)?;
                 let excluded = meta
                     .get("excluded")
                     .and_then(|v| v.as_array())
-                    .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|s| s.as_str().map(String::from))
+                            .collect()
+                    })
                     .unwrap_or_default();
-                Ok(Output::Matrix(Arc::new(MatrixOut { matrix, rows, excluded })))
+                Ok(Output::Matrix(Arc::new(MatrixOut {
+                    matrix,
+                    rows,
+                    excluded,
+                })))
             }
             "metric" => {
-                let rows = crate::metrics::batch_to_rows(&table::read_parquet(&dir.join("rows.parquet"))?)?;
+                let rows = crate::metrics::batch_to_rows(&table::read_parquet(
+                    &dir.join("rows.parquet"),
+                )?)?;
                 let dpath = dir.join("details.parquet");
-                let details = if dpath.exists() { Some(table::read_parquet(&dpath)?) } else { None };
+                let details = if dpath.exists() {
+                    Some(table::read_parquet(&dpath)?)
+                } else {
+                    None
+                };
                 Ok(Output::Metric(Arc::new(MetricOutput { rows, details })))
             }
-            other => Err(EngineError::msg(format!("internal: unknown node kind `{other}`"))),
+            other => Err(EngineError::msg(format!(
+                "internal: unknown node kind `{other}`"
+            ))),
         }
     }
 }

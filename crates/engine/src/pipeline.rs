@@ -11,7 +11,10 @@ fn default_seeds() -> Vec<u64> {
     vec![0]
 }
 fn default_postprocessing() -> Vec<String> {
-    pertbench_kernels::postprocess::names().into_iter().map(String::from).collect()
+    pertbench_kernels::postprocess::names()
+        .into_iter()
+        .map(String::from)
+        .collect()
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -148,16 +151,28 @@ impl MetricSpec {
     }
 }
 
-fn reject(path: &Path, what: &str, present: &[(&str, bool)], kind: &str) -> Result<()> {
-    for (field, is) in present {
-        if *is {
-            return Err(EngineError::msg(format!(
-                "{}: {what}: `{field}` does not apply to kind `{kind}`",
-                path.display()
-            )));
-        }
+/// Fails on the first field that is set but not in `allowed` for this kind.
+fn check_fields(
+    path: &Path,
+    what: &str,
+    kind: impl Serialize,
+    set: &[(&str, bool)],
+    allowed: &[&str],
+) -> Result<()> {
+    let kind = serde_json::to_value(kind)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default();
+    match set
+        .iter()
+        .find(|(field, is)| *is && !allowed.contains(field))
+    {
+        Some((field, _)) => Err(EngineError::msg(format!(
+            "{}: {what}: `{field}` does not apply to kind `{kind}`",
+            path.display()
+        ))),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 impl Pipeline {
@@ -187,7 +202,10 @@ impl Pipeline {
         let known = pertbench_kernels::postprocess::names();
         for p in &self.postprocessing {
             if !known.contains(&p.as_str()) {
-                return fail(format!("postprocessing `{p}` is unknown; known: {}", known.join(", ")));
+                return fail(format!(
+                    "postprocessing `{p}` is unknown; known: {}",
+                    known.join(", ")
+                ));
             }
         }
         let mut names = std::collections::BTreeSet::new();
@@ -197,7 +215,6 @@ impl Pipeline {
             }
             let what = format!("representation `{}`", r.name);
             use RepresentationKind::*;
-            let kind = serde_json::to_value(r.kind).unwrap().as_str().unwrap().to_string();
             let f = [
                 ("n_components", r.n_components.is_some()),
                 ("input", r.input.is_some()),
@@ -217,8 +234,11 @@ impl Pipeline {
                 Table => &["path", "id_column", "prefix", "columns"],
                 Npy => &["path"],
             };
-            let extra: Vec<(&str, bool)> = f.iter().filter(|(n, _)| !allowed.contains(n)).cloned().collect();
-            reject(path, &what, &extra, &kind)?;
+            check_fields(path, &what, r.kind, &f, allowed)?;
+            let kind = serde_json::to_value(r.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default();
             let missing = match r.kind {
                 Shuffled if r.of.is_none() => Some("of"),
                 Obsm if r.key.is_none() => Some("key"),
@@ -230,8 +250,14 @@ impl Pipeline {
                 return fail(format!("{what}: kind `{kind}` needs `{m}`"));
             }
             if let Some(of) = &r.of {
-                if !self.representations.iter().any(|o| &o.name == of && o.kind != Shuffled) {
-                    return fail(format!("{what}: `of: {of}` names no other (non-shuffled) representation"));
+                if !self
+                    .representations
+                    .iter()
+                    .any(|o| &o.name == of && o.kind != Shuffled)
+                {
+                    return fail(format!(
+                        "{what}: `of: {of}` names no other (non-shuffled) representation"
+                    ));
                 }
             }
         }
@@ -248,13 +274,20 @@ impl Pipeline {
                 ("upper_only", m.upper_only.is_some()),
             ];
             let allowed: &[&str] = match m.kind {
-                MetricKind::Consistency => &["null", "n_permutations", "expression_threshold", "min_unexpressed", "alpha"],
+                MetricKind::Consistency => &[
+                    "null",
+                    "n_permutations",
+                    "expression_threshold",
+                    "min_unexpressed",
+                    "alpha",
+                ],
                 MetricKind::RelationshipRecall => &["sources", "thresholds", "upper_only"],
             };
-            let extra: Vec<(&str, bool)> = f.iter().filter(|(n, _)| !allowed.contains(n)).cloned().collect();
-            reject(path, &what, &extra, &serde_json::to_value(m.kind).unwrap().as_str().unwrap().to_string())?;
+            check_fields(path, &what, m.kind, &f, allowed)?;
             if let Some(t) = &m.thresholds {
-                if t.iter().any(|[a, b]| !(0.0..=1.0).contains(a) || !(0.0..=1.0).contains(b)) {
+                if t.iter()
+                    .any(|[a, b]| !(0.0..=1.0).contains(a) || !(0.0..=1.0).contains(b))
+                {
                     return fail(format!("{what}: thresholds must lie in [0, 1]"));
                 }
             }
@@ -273,30 +306,46 @@ mod tests {
     fn parses_and_defaults() {
         let p = Pipeline::from_str(Path::new("p.yaml"), OK).unwrap();
         assert_eq!(p.seeds, vec![0]);
-        assert_eq!(p.postprocessing, vec!["raw", "center", "center_scale", "tvn"]);
+        assert_eq!(
+            p.postprocessing,
+            vec!["raw", "center", "center_scale", "tvn"]
+        );
     }
 
     #[test]
     fn typo_names_line_and_column() {
         let bad = OK.replace("n_components: 8", "n_component: 8");
-        let e = Pipeline::from_str(Path::new("p.yaml"), &bad).unwrap_err().to_string();
+        let e = Pipeline::from_str(Path::new("p.yaml"), &bad)
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("p.yaml: line 4, column"), "{e}");
         assert!(e.contains("n_component"), "{e}");
         let bad = OK.replace("n_components: 8", "n_components: eight");
-        let e = Pipeline::from_str(Path::new("p.yaml"), &bad).unwrap_err().to_string();
+        let e = Pipeline::from_str(Path::new("p.yaml"), &bad)
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("p.yaml: line 4"), "{e}");
     }
 
     #[test]
     fn misplaced_and_missing_parameters() {
         let bad = OK.replace("kind: shuffled, of: pca", "kind: shuffled, of: pca, dim: 3");
-        let e = Pipeline::from_str(Path::new("p.yaml"), &bad).unwrap_err().to_string();
-        assert_eq!(e, "p.yaml: representation `shuf`: `dim` does not apply to kind `shuffled`");
+        let e = Pipeline::from_str(Path::new("p.yaml"), &bad)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "p.yaml: representation `shuf`: `dim` does not apply to kind `shuffled`"
+        );
         let bad = OK.replace("of: pca", "of: nothing");
-        let e = Pipeline::from_str(Path::new("p.yaml"), &bad).unwrap_err().to_string();
+        let e = Pipeline::from_str(Path::new("p.yaml"), &bad)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("`of: nothing` names no other"), "{e}");
         let bad = OK.replace("metrics:\n", "postprocessing: [raw, tvm]\nmetrics:\n");
-        let e = Pipeline::from_str(Path::new("p.yaml"), &bad).unwrap_err().to_string();
+        let e = Pipeline::from_str(Path::new("p.yaml"), &bad)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("postprocessing `tvm` is unknown"), "{e}");
     }
 }

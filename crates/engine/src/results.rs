@@ -13,7 +13,11 @@ pub fn results_path(results_dir: &Path, pipeline: &str) -> PathBuf {
     results_dir.join(format!("{pipeline}.parquet"))
 }
 
-pub fn build(dag: &Dag, metric_outputs: &[Option<Output>], excluded: impl Fn(usize) -> String) -> Result<RecordBatch> {
+pub fn build(
+    dag: &Dag,
+    metric_outputs: &[Option<Output>],
+    excluded: impl Fn(usize) -> String,
+) -> Result<RecordBatch> {
     let now = chrono::Utc::now().to_rfc3339();
     let mut cols: Vec<Vec<String>> = vec![Vec::new(); 13];
     let (mut seed, mut value, mut n_items, mut null_size) = (vec![], vec![], vec![], vec![]);
@@ -50,11 +54,28 @@ pub fn build(dag: &Dag, metric_outputs: &[Option<Output>], excluded: impl Fn(usi
         }
     }
     let names = [
-        "pipeline", "dataset", "representation", "postprocessing", "metric", "variant", "convention",
-        "excluded_batches", "metric_key", "representation_key", "postprocess_key", "pertbench_version", "computed_at",
+        "pipeline",
+        "dataset",
+        "representation",
+        "postprocessing",
+        "metric",
+        "variant",
+        "convention",
+        "excluded_batches",
+        "metric_key",
+        "representation_key",
+        "postprocess_key",
+        "pertbench_version",
+        "computed_at",
     ];
-    let mut fields: Vec<Field> = names[..6].iter().map(|n| Field::new(*n, DataType::Utf8, false)).collect();
-    let mut arrays: Vec<ArrayRef> = cols[..6].iter().map(|c| Arc::new(StringArray::from(c.clone())) as ArrayRef).collect();
+    let mut fields: Vec<Field> = names[..6]
+        .iter()
+        .map(|n| Field::new(*n, DataType::Utf8, false))
+        .collect();
+    let mut arrays: Vec<ArrayRef> = cols[..6]
+        .iter()
+        .map(|c| Arc::new(StringArray::from(c.clone())) as ArrayRef)
+        .collect();
     fields.insert(5, Field::new("source", DataType::Utf8, true));
     arrays.insert(5, Arc::new(StringArray::from(source)));
     fields.push(Field::new("seed", DataType::UInt64, false));
@@ -69,5 +90,6 @@ pub fn build(dag: &Dag, metric_outputs: &[Option<Output>], excluded: impl Fn(usi
         fields.push(Field::new(*n, DataType::Utf8, false));
         arrays.push(Arc::new(StringArray::from(cols[k].clone())));
     }
-    RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).map_err(|e| EngineError::msg(e.to_string()))
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
+        .map_err(|e| EngineError::msg(e.to_string()))
 }

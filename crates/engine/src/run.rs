@@ -44,33 +44,61 @@ pub fn plan_lines(dag: &Dag, cache: &Cache) -> Vec<String> {
                 CacheState::Missing => "missing",
                 CacheState::Corrupt(_) => "corrupt",
             };
-            let inputs: Vec<&str> = n.inputs.iter().map(|&i| dag.nodes[i].label.as_str()).collect();
+            let inputs: Vec<&str> = n
+                .inputs
+                .iter()
+                .map(|&i| dag.nodes[i].label.as_str())
+                .collect();
             format!(
                 "{state:<8} {:<14} {:<12} {}{}",
                 n.kind,
                 &n.key[..12],
                 n.label,
-                if inputs.is_empty() { String::new() } else { format!("  <- {}", inputs.join(", ")) }
+                if inputs.is_empty() {
+                    String::new()
+                } else {
+                    format!("  <- {}", inputs.join(", "))
+                }
             )
         })
         .collect()
 }
 
-pub fn run_pipeline(pipeline: &Path, data: &DataContext, ws: &Workspace, progress: bool) -> Result<RunReport> {
+pub fn run_pipeline(
+    pipeline: &Path,
+    data: &DataContext,
+    ws: &Workspace,
+    progress: bool,
+) -> Result<RunReport> {
     let dag = plan(pipeline, data)?;
     let cache = ws.cache();
-    let (summary, outputs) = Runner { dag: &dag, cache: &cache, data, progress }.run()?;
+    let (summary, outputs) = Runner {
+        dag: &dag,
+        cache: &cache,
+        data,
+        progress,
+    }
+    .run()?;
     let excluded = |node: usize| {
         let n = &dag.nodes[node];
         cache
             .record(n.kind, &n.key)
             .and_then(|r| r.meta.get("excluded").cloned())
             .and_then(|v| v.as_array().cloned())
-            .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect::<Vec<_>>().join("; "))
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(String::from))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
             .unwrap_or_default()
     };
     let batch = results::build(&dag, &outputs, excluded)?;
     let file = results::results_path(&ws.results_dir(), &dag.pipeline.name);
     crate::table::write_parquet_atomic(&file, &batch)?;
-    Ok(RunReport { summary, results_file: file, n_rows: batch.num_rows() })
+    Ok(RunReport {
+        summary,
+        results_file: file,
+        n_rows: batch.num_rows(),
+    })
 }

@@ -17,10 +17,15 @@ use std::time::Instant;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum NodeOutcome {
-    Computed { seconds: f64 },
+    Computed {
+        seconds: f64,
+    },
     Reused,
     /// The cached copy failed verification and was recomputed.
-    Repaired { seconds: f64, reason: String },
+    Repaired {
+        seconds: f64,
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -30,13 +35,22 @@ pub struct RunSummary {
 
 impl RunSummary {
     pub fn computed(&self) -> usize {
-        self.outcomes.iter().filter(|o| !matches!(o, NodeOutcome::Reused)).count()
+        self.outcomes
+            .iter()
+            .filter(|o| !matches!(o, NodeOutcome::Reused))
+            .count()
     }
     pub fn reused(&self) -> usize {
-        self.outcomes.iter().filter(|o| matches!(o, NodeOutcome::Reused)).count()
+        self.outcomes
+            .iter()
+            .filter(|o| matches!(o, NodeOutcome::Reused))
+            .count()
     }
     pub fn repaired(&self) -> usize {
-        self.outcomes.iter().filter(|o| matches!(o, NodeOutcome::Repaired { .. })).count()
+        self.outcomes
+            .iter()
+            .filter(|o| matches!(o, NodeOutcome::Repaired { .. }))
+            .count()
     }
 }
 
@@ -60,7 +74,12 @@ impl Runner<'_> {
     /// Runs the DAG; returns the summary and every metric node's output.
     pub fn run(&self) -> Result<(RunSummary, Vec<Option<Output>>)> {
         let n = self.dag.nodes.len();
-        let states: Vec<CacheState> = self.dag.nodes.par_iter().map(|nd| self.cache.state(nd.kind, &nd.key)).collect();
+        let states: Vec<CacheState> = self
+            .dag
+            .nodes
+            .par_iter()
+            .map(|nd| self.cache.state(nd.kind, &nd.key))
+            .collect();
         let slots: Vec<Mutex<Option<Output>>> = (0..n).map(|_| Mutex::new(None)).collect();
         let outcomes: Vec<Mutex<Option<NodeOutcome>>> = (0..n).map(|_| Mutex::new(None)).collect();
         let depths = depth(self.dag);
@@ -74,7 +93,10 @@ impl Runner<'_> {
             }
             let nd = &self.dag.nodes[i];
             let CacheState::Valid(rec) = self.cache.state(nd.kind, &nd.key) else {
-                return Err(EngineError::msg(format!("internal: node {} has no valid output", nd.label)));
+                return Err(EngineError::msg(format!(
+                    "internal: node {} has no valid output",
+                    nd.label
+                )));
             };
             let out = Output::read(nd.kind, &self.cache.dir(nd.kind, &nd.key), &rec.meta)?;
             *slot = Some(out.clone());
@@ -89,16 +111,21 @@ impl Runner<'_> {
                     CacheState::Valid(_) => NodeOutcome::Reused,
                     st => {
                         let t = Instant::now();
-                        let inputs: Vec<Output> = nd.inputs.iter().map(|&j| get(j)).collect::<Result<_>>()?;
-                        let out = self
-                            .compute(nd, &inputs)
-                            .map_err(|e| EngineError::msg(format!("node {} ({}): {e}", nd.label, nd.kind)))?;
+                        let inputs: Vec<Output> =
+                            nd.inputs.iter().map(|&j| get(j)).collect::<Result<_>>()?;
+                        let out = self.compute(nd, &inputs).map_err(|e| {
+                            EngineError::msg(format!("node {} ({}): {e}", nd.label, nd.kind))
+                        })?;
                         let o2 = out.clone();
-                        self.cache.commit(nd.kind, &nd.key, &nd.label, |dir| o2.write(dir))?;
+                        self.cache
+                            .commit(nd.kind, &nd.key, &nd.label, |dir| o2.write(dir))?;
                         *slots[i].lock().expect("slot lock") = Some(out);
                         let seconds = t.elapsed().as_secs_f64();
                         match st {
-                            CacheState::Corrupt(reason) => NodeOutcome::Repaired { seconds, reason: reason.clone() },
+                            CacheState::Corrupt(reason) => NodeOutcome::Repaired {
+                                seconds,
+                                reason: reason.clone(),
+                            },
                             _ => NodeOutcome::Computed { seconds },
                         }
                     }
@@ -109,7 +136,9 @@ impl Runner<'_> {
                         NodeOutcome::Reused => "reused".to_string(),
                         NodeOutcome::Computed { seconds } => format!("computed in {seconds:.2}s"),
                         NodeOutcome::Repaired { seconds, reason } => {
-                            format!("recomputed in {seconds:.2}s (cached copy was corrupt: {reason})")
+                            format!(
+                                "recomputed in {seconds:.2}s (cached copy was corrupt: {reason})"
+                            )
                         }
                     };
                     eprintln!("[{k:>4}/{n}] {:<14} {} {what}", nd.kind, nd.label);
@@ -124,7 +153,10 @@ impl Runner<'_> {
                 metric_outputs[c.metric_node] = Some(get(c.metric_node)?);
             }
         }
-        let outcomes = outcomes.into_iter().map(|m| m.into_inner().unwrap().expect("every node ran")).collect();
+        let outcomes = outcomes
+            .into_iter()
+            .map(|m| m.into_inner().unwrap().expect("every node ran"))
+            .collect();
         Ok((RunSummary { outcomes }, metric_outputs))
     }
 
@@ -132,7 +164,11 @@ impl Runner<'_> {
         match &nd.op {
             Op::Ingest { dataset } => {
                 let d = dataset::load(dataset, self.data)?;
-                let lognorm_mean = d.counts.as_ref().map(|c| c.lognorm_column_means()).unwrap_or_default();
+                let lognorm_mean = d
+                    .counts
+                    .as_ref()
+                    .map(|c| c.lognorm_column_means())
+                    .unwrap_or_default();
                 Ok(Output::Ingest(Arc::new(IngestOut {
                     samples: d.samples,
                     source_rows: d.source_rows,
@@ -142,10 +178,20 @@ impl Runner<'_> {
                     lognorm_mean,
                 })))
             }
-            Op::Representation { dataset, spec, seed } => {
+            Op::Representation {
+                dataset,
+                spec,
+                seed,
+            } => {
                 let ingest = inputs[0].ingest()?;
                 let base = inputs.get(1).map(|o| o.matrix()).transpose()?;
-                let ctx = RepContext { dataset, ingest, base: base.map(|b| b.as_ref()), seed: *seed, data: self.data };
+                let ctx = RepContext {
+                    dataset,
+                    ingest,
+                    base: base.map(|b| b.as_ref()),
+                    seed: *seed,
+                    data: self.data,
+                };
                 let out = representations::implementation(spec.kind).compute(spec, &ctx)?;
                 Ok(Output::Matrix(Arc::new(out)))
             }
@@ -157,7 +203,13 @@ impl Runner<'_> {
                 let is_control: Vec<bool> = rep.rows.iter().map(|&r| s.is_control[r]).collect();
                 let t = by_name(name)
                     .expect("validated")
-                    .apply(&rep.matrix, &BatchLayout { batch: &batch, is_control: &is_control })
+                    .apply(
+                        &rep.matrix,
+                        &BatchLayout {
+                            batch: &batch,
+                            is_control: &is_control,
+                        },
+                    )
                     .map_err(EngineError::kernel(format!("post-processing `{name}`")))?;
                 let excluded = t
                     .excluded
@@ -165,13 +217,25 @@ impl Runner<'_> {
                     .map(|e| format!("{} ({} samples): {}", e.batch, e.rows, e.reason))
                     .collect();
                 let rows = t.kept_rows.iter().map(|&k| rep.rows[k]).collect();
-                Ok(Output::Matrix(Arc::new(MatrixOut { matrix: t.matrix, rows, excluded })))
+                Ok(Output::Matrix(Arc::new(MatrixOut {
+                    matrix: t.matrix,
+                    rows,
+                    excluded,
+                })))
             }
             Op::Metric { spec, seed } => {
                 let ingest = inputs[0].ingest()?;
                 let m = inputs[1].matrix()?;
-                let ctx = MetricContext { ingest, matrix: &m.matrix, rows: &m.rows, seed: *seed, data: self.data };
-                Ok(Output::Metric(Arc::new(metrics::implementation(spec.kind).compute(spec, &ctx)?)))
+                let ctx = MetricContext {
+                    ingest,
+                    matrix: &m.matrix,
+                    rows: &m.rows,
+                    seed: *seed,
+                    data: self.data,
+                };
+                Ok(Output::Metric(Arc::new(
+                    metrics::implementation(spec.kind).compute(spec, &ctx)?,
+                )))
             }
         }
     }

@@ -3,7 +3,8 @@
 
 use crate::error::{EngineError, Result};
 use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Float32Array, Float64Array, RecordBatch, StringArray, UInt32Array,
+    Array, ArrayRef, AsArray, BooleanArray, Float32Array, Float64Array, RecordBatch, StringArray,
+    UInt32Array,
 };
 use arrow::datatypes::{DataType, Field, Float32Type, Float64Type, Schema, UInt32Type};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -18,39 +19,57 @@ use std::sync::Arc;
 
 /// Writes a batch to `path` directly (callers commit whole directories atomically).
 pub fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<()> {
-    let f = std::fs::File::create(path).map_err(|e| EngineError::msg(format!("{}: {e}", path.display())))?;
-    let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
+    let f = std::fs::File::create(path)
+        .map_err(|e| EngineError::msg(format!("{}: {e}", path.display())))?;
+    let props = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .build();
     let mut w = ArrowWriter::try_new(f, batch.schema(), Some(props))
         .map_err(|e| EngineError::msg(format!("{}: {e}", path.display())))?;
-    w.write(batch).map_err(|e| EngineError::msg(format!("{}: {e}", path.display())))?;
-    let f = w.into_inner().map_err(|e| EngineError::msg(format!("{}: {e}", path.display())))?;
-    f.sync_all().map_err(|e| EngineError::msg(format!("{}: {e}", path.display())))?;
+    w.write(batch)
+        .map_err(|e| EngineError::msg(format!("{}: {e}", path.display())))?;
+    let f = w
+        .into_inner()
+        .map_err(|e| EngineError::msg(format!("{}: {e}", path.display())))?;
+    f.sync_all()
+        .map_err(|e| EngineError::msg(format!("{}: {e}", path.display())))?;
     Ok(())
 }
 
 /// Writes a batch atomically: temporary file beside `path`, then rename.
 pub fn write_parquet_atomic(path: &Path, batch: &RecordBatch) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| EngineError::msg(format!("{}: {e}", dir.display())))?;
-    let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| EngineError::msg(format!("{}: {e}", dir.display())))?;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| EngineError::msg(format!("{}: {e}", dir.display())))?;
+    let tmp = tempfile::NamedTempFile::new_in(dir)
+        .map_err(|e| EngineError::msg(format!("{}: {e}", dir.display())))?;
     write_parquet(tmp.path(), batch)?;
-    tmp.persist(path).map_err(|e| EngineError::msg(format!("{}: {}", path.display(), e.error)))?;
+    tmp.persist(path)
+        .map_err(|e| EngineError::msg(format!("{}: {}", path.display(), e.error)))?;
     Ok(())
 }
 
 /// Reads every batch of a Parquet file and concatenates them.
 pub fn read_parquet(path: &Path) -> Result<RecordBatch> {
-    let err = |e: &dyn std::fmt::Display| EngineError::msg(format!("{}: not a readable Parquet file: {e}", path.display()));
+    let err = |e: &dyn std::fmt::Display| {
+        EngineError::msg(format!(
+            "{}: not a readable Parquet file: {e}",
+            path.display()
+        ))
+    };
     let f = std::fs::File::open(path).map_err(|e| err(&e))?;
     let b = ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| err(&e))?;
     let schema = b.schema().clone();
     let reader = b.with_batch_size(65536).build().map_err(|e| err(&e))?;
-    let batches: Vec<RecordBatch> = reader.collect::<std::result::Result<_, _>>().map_err(|e| err(&e))?;
+    let batches: Vec<RecordBatch> = reader
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| err(&e))?;
     arrow::compute::concat_batches(&schema, &batches).map_err(|e| err(&e))
 }
 
 fn col<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a ArrayRef> {
-    b.column_by_name(name).ok_or_else(|| EngineError::msg(format!("table has no column `{name}`")))
+    b.column_by_name(name)
+        .ok_or_else(|| EngineError::msg(format!("table has no column `{name}`")))
 }
 
 pub fn samples_to_batch(s: &Samples, source_rows: &[usize]) -> RecordBatch {
@@ -68,14 +87,20 @@ pub fn samples_to_batch(s: &Samples, source_rows: &[usize]) -> RecordBatch {
             Arc::new(StringArray::from(s.perturbation.clone())),
             Arc::new(StringArray::from(s.batch.clone())),
             Arc::new(BooleanArray::from(s.is_control.clone())),
-            Arc::new(UInt32Array::from(source_rows.iter().map(|&r| r as u32).collect::<Vec<_>>())),
+            Arc::new(UInt32Array::from(
+                source_rows.iter().map(|&r| r as u32).collect::<Vec<_>>(),
+            )),
         ],
     )
     .expect("schema matches")
 }
 
 fn strings(b: &RecordBatch, name: &str) -> Result<Vec<String>> {
-    Ok(col(b, name)?.as_string::<i32>().iter().map(|v| v.unwrap_or_default().to_string()).collect())
+    Ok(col(b, name)?
+        .as_string::<i32>()
+        .iter()
+        .map(|v| v.unwrap_or_default().to_string())
+        .collect())
 }
 
 pub fn batch_to_samples(b: &RecordBatch) -> Result<(Samples, Vec<usize>)> {
@@ -83,10 +108,19 @@ pub fn batch_to_samples(b: &RecordBatch) -> Result<(Samples, Vec<usize>)> {
         sample_id: strings(b, "sample_id")?,
         perturbation: strings(b, "perturbation")?,
         batch: strings(b, "batch")?,
-        is_control: col(b, "is_control")?.as_boolean().iter().map(|v| v.unwrap_or(false)).collect(),
+        is_control: col(b, "is_control")?
+            .as_boolean()
+            .iter()
+            .map(|v| v.unwrap_or(false))
+            .collect(),
         context: None,
     };
-    let rows = col(b, "source_row")?.as_primitive::<UInt32Type>().values().iter().map(|&r| r as usize).collect();
+    let rows = col(b, "source_row")?
+        .as_primitive::<UInt32Type>()
+        .values()
+        .iter()
+        .map(|&r| r as usize)
+        .collect();
     Ok((s, rows))
 }
 
@@ -94,7 +128,10 @@ pub fn batch_to_samples(b: &RecordBatch) -> Result<(Samples, Vec<usize>)> {
 pub fn csr_to_batch(m: &CsrMatrix) -> RecordBatch {
     let mut rows = Vec::with_capacity(m.nnz());
     for i in 0..m.nrows {
-        rows.extend(std::iter::repeat_n(i as u32, (m.indptr[i + 1] - m.indptr[i]) as usize));
+        rows.extend(std::iter::repeat_n(
+            i as u32,
+            (m.indptr[i + 1] - m.indptr[i]) as usize,
+        ));
     }
     let schema = Schema::new(vec![
         Field::new("row", DataType::UInt32, false),
@@ -118,16 +155,25 @@ pub fn batch_to_csr(b: &RecordBatch, nrows: usize, ncols: usize) -> Result<CsrMa
     for r in rows.values() {
         let r = *r as usize;
         if r >= nrows {
-            return Err(EngineError::msg(format!("counts row {r} beyond {nrows} samples")));
+            return Err(EngineError::msg(format!(
+                "counts row {r} beyond {nrows} samples"
+            )));
         }
         indptr[r + 1] += 1;
     }
     for i in 0..nrows {
         indptr[i + 1] += indptr[i];
     }
-    let indices = col(b, "col")?.as_primitive::<UInt32Type>().values().to_vec();
-    let data = col(b, "value")?.as_primitive::<Float32Type>().values().to_vec();
-    CsrMatrix::new(nrows, ncols, indptr, indices, data).map_err(|e| EngineError::msg(format!("cached counts: {e}")))
+    let indices = col(b, "col")?
+        .as_primitive::<UInt32Type>()
+        .values()
+        .to_vec();
+    let data = col(b, "value")?
+        .as_primitive::<Float32Type>()
+        .values()
+        .to_vec();
+    CsrMatrix::new(nrows, ncols, indptr, indices, data)
+        .map_err(|e| EngineError::msg(format!("cached counts: {e}")))
 }
 
 pub fn genes_to_batch(genes: &[String], lognorm_mean: &[f64]) -> RecordBatch {
@@ -137,19 +183,30 @@ pub fn genes_to_batch(genes: &[String], lognorm_mean: &[f64]) -> RecordBatch {
     ]);
     RecordBatch::try_new(
         Arc::new(schema),
-        vec![Arc::new(StringArray::from(genes.to_vec())), Arc::new(Float64Array::from(lognorm_mean.to_vec()))],
+        vec![
+            Arc::new(StringArray::from(genes.to_vec())),
+            Arc::new(Float64Array::from(lognorm_mean.to_vec())),
+        ],
     )
     .expect("schema matches")
 }
 
 pub fn batch_to_genes(b: &RecordBatch) -> Result<(Vec<String>, Vec<f64>)> {
-    Ok((strings(b, "gene")?, col(b, "lognorm_mean")?.as_primitive::<Float64Type>().values().to_vec()))
+    Ok((
+        strings(b, "gene")?,
+        col(b, "lognorm_mean")?
+            .as_primitive::<Float64Type>()
+            .values()
+            .to_vec(),
+    ))
 }
 
 /// A representation: `row` (index into the samples table) + `c0..c{d-1}`.
 pub fn matrix_to_batch(m: &Matrix, rows: &[usize]) -> RecordBatch {
     let mut fields = vec![Field::new("row", DataType::UInt32, false)];
-    let mut cols: Vec<ArrayRef> = vec![Arc::new(UInt32Array::from(rows.iter().map(|&r| r as u32).collect::<Vec<_>>()))];
+    let mut cols: Vec<ArrayRef> = vec![Arc::new(UInt32Array::from(
+        rows.iter().map(|&r| r as u32).collect::<Vec<_>>(),
+    ))];
     for j in 0..m.ncols() {
         fields.push(Field::new(format!("c{j}"), DataType::Float32, false));
         cols.push(Arc::new(Float32Array::from(m.column(j).to_vec())));
@@ -158,7 +215,12 @@ pub fn matrix_to_batch(m: &Matrix, rows: &[usize]) -> RecordBatch {
 }
 
 pub fn batch_to_matrix(b: &RecordBatch) -> Result<(Matrix, Vec<usize>)> {
-    let rows: Vec<usize> = col(b, "row")?.as_primitive::<UInt32Type>().values().iter().map(|&r| r as usize).collect();
+    let rows: Vec<usize> = col(b, "row")?
+        .as_primitive::<UInt32Type>()
+        .values()
+        .iter()
+        .map(|&r| r as usize)
+        .collect();
     let d = b.num_columns() - 1;
     let mut m = Matrix::zeros((rows.len(), d));
     for j in 0..d {

@@ -28,7 +28,9 @@ fn recall_case() {
     let (p, d) = (10_000, 256);
     let mut rng = stream(1, "bench", 0);
     let agg = ndarray::Array2::from_shape_simple_fn((p, d), || rng.random::<f64>() - 0.5);
-    let pairs: Vec<(usize, usize)> = (0..100_000).map(|_| (rng.random_range(0..p), rng.random_range(0..p))).collect();
+    let pairs: Vec<(usize, usize)> = (0..100_000)
+        .map(|_| (rng.random_range(0..p), rng.random_range(0..p)))
+        .collect();
     let t = Instant::now();
     let u = unit_rows(&agg);
     let null = sorted_upper_triangle(&u);
@@ -51,7 +53,10 @@ fn pca_case() {
     let mut indices = Vec::with_capacity(n * per_row);
     let mut data = Vec::with_capacity(n * per_row);
     for _ in 0..n {
-        let mut cols: Vec<u32> = rand::seq::index::sample(&mut rng, g, per_row).into_iter().map(|c| c as u32).collect();
+        let mut cols: Vec<u32> = rand::seq::index::sample(&mut rng, g, per_row)
+            .into_iter()
+            .map(|c| c as u32)
+            .collect();
         cols.sort_unstable();
         for c in cols {
             indices.push(c);
@@ -80,7 +85,10 @@ fn main() {
         Some("pca") => pca_case(),
         None => {
             for case in ["recall", "pca"] {
-                let st = std::process::Command::new(&args[0]).arg(case).status().expect("spawn");
+                let st = std::process::Command::new(&args[0])
+                    .arg(case)
+                    .status()
+                    .expect("spawn");
                 assert!(st.success(), "case {case} failed");
             }
         }

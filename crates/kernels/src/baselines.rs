@@ -35,7 +35,10 @@ mod tests {
         assert_ne!(a, random_normal(2000, 5, 2));
         let mean = a.iter().map(|v| *v as f64).sum::<f64>() / a.len() as f64;
         let var = a.iter().map(|v| (*v as f64 - mean).powi(2)).sum::<f64>() / a.len() as f64;
-        assert!(mean.abs() < 0.03 && (var - 1.0).abs() < 0.05, "{mean} {var}");
+        assert!(
+            mean.abs() < 0.03 && (var - 1.0).abs() < 0.05,
+            "{mean} {var}"
+        );
     }
 
     #[test]

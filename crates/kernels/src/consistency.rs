@@ -60,8 +60,10 @@ pub fn permutation_null(
         .into_par_iter()
         .map(|k| {
             let mut rng = stream(seed, &tag, k as u64);
-            let picked: Vec<usize> =
-                sample(&mut rng, pool.len(), size).into_iter().map(|i| pool[i]).collect();
+            let picked: Vec<usize> = sample(&mut rng, pool.len(), size)
+                .into_iter()
+                .map(|i| pool[i])
+                .collect();
             avgsim(unit, &picked).expect("size >= 2")
         })
         .collect();
@@ -90,7 +92,11 @@ mod tests {
             for &j in &rows[..a] {
                 let (xi, xj) = (x.row(i), x.row(j));
                 let (ni, nj) = (xi.dot(&xi).sqrt(), xj.dot(&xj).sqrt());
-                acc += if ni == 0.0 || nj == 0.0 { 0.0 } else { xi.dot(&xj) / (ni * nj) };
+                acc += if ni == 0.0 || nj == 0.0 {
+                    0.0
+                } else {
+                    xi.dot(&xj) / (ni * nj)
+                };
                 count += 1.0;
             }
         }
@@ -99,7 +105,13 @@ mod tests {
 
     #[test]
     fn closed_form_equals_mean_pairwise_cosine() {
-        let x = array![[1.0, 2.0, 0.5], [-1.0, 0.3, 2.0], [0.0, 0.0, 0.0], [3.0, 1.0, -1.0], [0.2, 0.1, 0.1]];
+        let x = array![
+            [1.0, 2.0, 0.5],
+            [-1.0, 0.3, 2.0],
+            [0.0, 0.0, 0.0],
+            [3.0, 1.0, -1.0],
+            [0.2, 0.1, 0.1]
+        ];
         let u = unit_rows(&x);
         for rows in [vec![0, 1], vec![0, 1, 3], vec![0, 2, 3, 4], vec![1, 2]] {
             let got = avgsim(&u, &rows).unwrap();
@@ -115,7 +127,10 @@ mod tests {
         assert_eq!(pvalue(&null, 0.2), 0.75);
         assert_eq!(pvalue(&null, 0.6), 0.0);
         assert_eq!(pvalue(&null, 0.0), 1.0);
-        assert_eq!(fraction_significant(&[0.01, 0.05, 0.2], 0.05), Some(2.0 / 3.0));
+        assert_eq!(
+            fraction_significant(&[0.01, 0.05, 0.2], 0.05),
+            Some(2.0 / 3.0)
+        );
     }
 
     #[test]

@@ -80,7 +80,8 @@ mod tests {
     fn blocked_null_spans_blocks() {
         // 600 rows crosses the 512-row block edge.
         let n = 600;
-        let x = ndarray::Array2::from_shape_fn((n, 3), |(i, j)| ((i * 7 + j * 13) % 11) as f64 - 5.0);
+        let x =
+            ndarray::Array2::from_shape_fn((n, 3), |(i, j)| ((i * 7 + j * 13) % 11) as f64 - 5.0);
         let u = unit_rows(&x);
         let null = sorted_upper_triangle(&u);
         let mut direct = Vec::new();
@@ -91,7 +92,11 @@ mod tests {
         }
         direct.sort_by(|a, b| a.total_cmp(b));
         assert_eq!(null.len(), direct.len());
-        let worst = null.iter().zip(&direct).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+        let worst = null
+            .iter()
+            .zip(&direct)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
         assert!(worst < 1e-12, "{worst}");
     }
 }

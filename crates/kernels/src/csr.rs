@@ -48,15 +48,27 @@ impl CsrMatrix {
         }
         if let Some(p) = data.iter().position(|v| !v.is_finite()) {
             let row = indptr.partition_point(|&o| o as usize <= p) - 1;
-            return Err(KernelError::NonFinite { row, column: indices[p] as usize });
+            return Err(KernelError::NonFinite {
+                row,
+                column: indices[p] as usize,
+            });
         }
-        Ok(Self { nrows, ncols, indptr, indices, data })
+        Ok(Self {
+            nrows,
+            ncols,
+            indptr,
+            indices,
+            data,
+        })
     }
 
     /// Non-zero (column, value) pairs of row `i`.
     pub fn row(&self, i: usize) -> impl Iterator<Item = (usize, f32)> + '_ {
         let (a, b) = (self.indptr[i] as usize, self.indptr[i + 1] as usize);
-        self.indices[a..b].iter().map(|&c| c as usize).zip(self.data[a..b].iter().copied())
+        self.indices[a..b]
+            .iter()
+            .map(|&c| c as usize)
+            .zip(self.data[a..b].iter().copied())
     }
 
     pub fn nnz(&self) -> usize {
@@ -75,7 +87,13 @@ impl CsrMatrix {
             data.extend_from_slice(&self.data[a..b]);
             indptr.push(data.len() as u64);
         }
-        CsrMatrix { nrows: rows.len(), ncols: self.ncols, indptr, indices, data }
+        CsrMatrix {
+            nrows: rows.len(),
+            ncols: self.ncols,
+            indptr,
+            indices,
+            data,
+        }
     }
 
     /// Appends the rows of `other` (same number of columns).
@@ -87,7 +105,8 @@ impl CsrMatrix {
             )));
         }
         let base = *self.indptr.last().unwrap();
-        self.indptr.extend(other.indptr[1..].iter().map(|o| o + base));
+        self.indptr
+            .extend(other.indptr[1..].iter().map(|o| o + base));
         self.indices.extend_from_slice(&other.indices);
         self.data.extend_from_slice(&other.data);
         self.nrows += other.nrows;

@@ -24,7 +24,12 @@ pub struct PcaOptions {
 
 impl PcaOptions {
     pub fn new(n_components: usize, seed: u64) -> Self {
-        Self { n_components, oversamples: 10, power_iterations: None, seed }
+        Self {
+            n_components,
+            oversamples: 10,
+            power_iterations: None,
+            seed,
+        }
     }
 }
 
@@ -44,11 +49,14 @@ const CHUNK_ROWS: usize = 4096;
 pub fn csr_dot(a: &CsrMatrix, m: &Array2<f64>) -> Array2<f64> {
     let l = m.ncols();
     let mut out = Array2::<f64>::zeros((a.nrows, l));
-    out.axis_iter_mut(Axis(0)).into_par_iter().enumerate().for_each(|(i, mut row)| {
-        for (c, v) in a.row(i) {
-            row.scaled_add(v as f64, &m.row(c));
-        }
-    });
+    out.axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(i, mut row)| {
+            for (c, v) in a.row(i) {
+                row.scaled_add(v as f64, &m.row(c));
+            }
+        });
     out
 }
 
@@ -93,7 +101,10 @@ fn centred_dot(a: &CsrMatrix, mu: &Array1<f64>, m: &Array2<f64>) -> Array2<f64> 
 /// A_c^T M = A^T M - mu (1^T M).
 fn centred_t_dot(a: &CsrMatrix, mu: &Array1<f64>, m: &Array2<f64>) -> Array2<f64> {
     let colsum = m.sum_axis(Axis(0));
-    let outer = mu.view().insert_axis(Axis(1)).dot(&colsum.view().insert_axis(Axis(0)));
+    let outer = mu
+        .view()
+        .insert_axis(Axis(1))
+        .dot(&colsum.view().insert_axis(Axis(0)));
     csr_t_dot(a, m) - &outer
 }
 
@@ -109,7 +120,11 @@ pub fn randomized_pca(a: &CsrMatrix, opts: &PcaOptions) -> Result<PcaResult, Ker
     let l = (k + opts.oversamples).min(n.min(g));
     let iters = opts
         .power_iterations
-        .unwrap_or(if (k as f64) < 0.1 * n.min(g) as f64 { 7 } else { 4 });
+        .unwrap_or(if (k as f64) < 0.1 * n.min(g) as f64 {
+            7
+        } else {
+            4
+        });
     let mu = column_means(a);
     let mut rng = stream(opts.seed, "pca-omega", 0);
     let omega = Array2::from_shape_simple_fn((g, l), || StandardNormal.sample(&mut rng));
@@ -133,14 +148,26 @@ pub fn randomized_pca(a: &CsrMatrix, opts: &PcaOptions) -> Result<PcaResult, Ker
         let imax = row
             .iter()
             .enumerate()
-            .fold((0, 0.0f64), |acc, (i, x)| if x.abs() > acc.1 { (i, x.abs()) } else { acc })
+            .fold((0, 0.0f64), |acc, (i, x)| {
+                if x.abs() > acc.1 {
+                    (i, x.abs())
+                } else {
+                    acc
+                }
+            })
             .0;
         let sign = if row[imax] < 0.0 { -1.0 } else { 1.0 };
         components.row_mut(c).mapv_inplace(|x| x * sign);
         uk.column_mut(c).mapv_inplace(|x| x * sign * s[c]);
     }
-    let explained_variance = (0..k).map(|c| s[c] * s[c] / (n as f64 - 1.0).max(1.0)).collect();
-    Ok(PcaResult { scores: uk.mapv(|x| x as f32), components, explained_variance })
+    let explained_variance = (0..k)
+        .map(|c| s[c] * s[c] / (n as f64 - 1.0).max(1.0))
+        .collect();
+    Ok(PcaResult {
+        scores: uk.mapv(|x| x as f32),
+        components,
+        explained_variance,
+    })
 }
 
 #[cfg(test)]
@@ -170,19 +197,29 @@ mod tests {
     fn sparse_products_equal_dense() {
         let a = random_csr(30, 7, 1);
         let dense = Array2::from_shape_fn((30, 7), |(i, j)| {
-            a.row(i).find(|(c, _)| *c == j).map(|(_, v)| v as f64).unwrap_or(0.0)
+            a.row(i)
+                .find(|(c, _)| *c == j)
+                .map(|(_, v)| v as f64)
+                .unwrap_or(0.0)
         });
         let m = Array2::from_shape_fn((7, 3), |(i, j)| (i as f64 - j as f64) * 0.5);
         let mt = Array2::from_shape_fn((30, 2), |(i, j)| (i * j) as f64 * 0.1);
-        assert!((csr_dot(&a, &m) - dense.dot(&m)).iter().all(|v| v.abs() < 1e-9));
-        assert!((csr_t_dot(&a, &mt) - dense.t().dot(&mt)).iter().all(|v| v.abs() < 1e-9));
+        assert!((csr_dot(&a, &m) - dense.dot(&m))
+            .iter()
+            .all(|v| v.abs() < 1e-9));
+        assert!((csr_t_dot(&a, &mt) - dense.t().dot(&mt))
+            .iter()
+            .all(|v| v.abs() < 1e-9));
     }
 
     #[test]
     fn matches_exact_svd_of_centred_matrix() {
         let a = random_csr(200, 12, 2);
         let dense = Array2::from_shape_fn((200, 12), |(i, j)| {
-            a.row(i).find(|(c, _)| *c == j).map(|(_, v)| v as f64).unwrap_or(0.0)
+            a.row(i)
+                .find(|(c, _)| *c == j)
+                .map(|(_, v)| v as f64)
+                .unwrap_or(0.0)
         });
         let centred = &dense - &dense.mean_axis(Axis(0)).unwrap();
         let svd = to_faer(&centred).thin_svd().unwrap();
@@ -191,7 +228,10 @@ mod tests {
         for c in 0..3 {
             let want = s[c] * s[c] / 199.0;
             let got = res.explained_variance[c];
-            assert!((got - want).abs() / want < 1e-6, "component {c}: {got} vs {want}");
+            assert!(
+                (got - want).abs() / want < 1e-6,
+                "component {c}: {got} vs {want}"
+            );
             // Scores equal A_c v for the returned (sign-fixed) loading.
             let v = res.components.row(c);
             let proj = centred.dot(&v);

@@ -57,8 +57,14 @@ mod tests {
         // EFAAR compute_recall: null = [1..5], query = [1, 5].
         let null = [1.0, 2.0, 3.0, 4.0, 5.0];
         let q = [1.0, 5.0];
-        assert_eq!(recall(&null, &q, Tails::Two { lo: 0.1, hi: 0.9 }), Some(0.0));
-        assert_eq!(recall(&null, &q, Tails::Two { lo: 0.2, hi: 0.8 }), Some(1.0));
+        assert_eq!(
+            recall(&null, &q, Tails::Two { lo: 0.1, hi: 0.9 }),
+            Some(0.0)
+        );
+        assert_eq!(
+            recall(&null, &q, Tails::Two { lo: 0.2, hi: 0.8 }),
+            Some(1.0)
+        );
         assert_eq!(recall(&null, &q, Tails::UpperOnly { hi: 0.8 }), Some(0.5));
     }
 
@@ -68,10 +74,19 @@ mod tests {
         // 19 (left=19/20=0.95 >= 0.95: hit), 10 (miss), 18 (left 0.9: hit only at 0.9).
         let null: Vec<f64> = (0..20).map(|v| v as f64).collect();
         let q = [0.0, 19.0, 10.0, 18.0];
-        assert_eq!(recall(&null, &q, Tails::Two { lo: 0.05, hi: 0.95 }), Some(0.5));
-        assert_eq!(recall(&null, &q, Tails::Two { lo: 0.1, hi: 0.9 }), Some(0.75));
+        assert_eq!(
+            recall(&null, &q, Tails::Two { lo: 0.05, hi: 0.95 }),
+            Some(0.5)
+        );
+        assert_eq!(
+            recall(&null, &q, Tails::Two { lo: 0.1, hi: 0.9 }),
+            Some(0.75)
+        );
         assert_eq!(recall(&null, &q, Tails::UpperOnly { hi: 0.9 }), Some(0.5));
         assert_eq!(recall(&null, &[], Tails::UpperOnly { hi: 0.9 }), None);
-        assert_eq!(Tails::Two { lo: 0.05, hi: 0.95 }.variant(), "recall_0.05_0.95");
+        assert_eq!(
+            Tails::Two { lo: 0.05, hi: 0.95 }.variant(),
+            "recall_0.05_0.95"
+        );
     }
 }

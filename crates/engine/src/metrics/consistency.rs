@@ -29,11 +29,18 @@ impl Metric for Consistency {
         let groups = perturbation_groups(ctx);
 
         // Perturbations whose target gene is measured and unexpressed.
-        let mean_of: BTreeMap<&str, f64> =
-            ctx.ingest.genes.iter().map(String::as_str).zip(ctx.ingest.lognorm_mean.iter().copied()).collect();
+        let mean_of: BTreeMap<&str, f64> = ctx
+            .ingest
+            .genes
+            .iter()
+            .map(String::as_str)
+            .zip(ctx.ingest.lognorm_mean.iter().copied())
+            .collect();
         let unexpressed: BTreeSet<&str> = groups
             .iter()
-            .filter(|(p, rows)| rows.len() >= 2 && mean_of.get(p.as_str()).is_some_and(|m| *m < threshold))
+            .filter(|(p, rows)| {
+                rows.len() >= 2 && mean_of.get(p.as_str()).is_some_and(|m| *m < threshold)
+            })
             .map(|(p, _)| p.as_str())
             .collect();
         let null_kind = match spec.null.unwrap_or(ConsistencyNull::Auto) {
@@ -49,19 +56,28 @@ impl Metric for Consistency {
 
         let tested: Vec<(&String, &Vec<usize>)> = groups
             .iter()
-            .filter(|(p, rows)| rows.len() >= 2 && !(null_kind == ConsistencyNull::Unexpressed && unexpressed.contains(p.as_str())))
+            .filter(|(p, rows)| {
+                rows.len() >= 2
+                    && !(null_kind == ConsistencyNull::Unexpressed
+                        && unexpressed.contains(p.as_str()))
+            })
             .collect();
         let mut per: Vec<(String, usize, f64, f64)> = Vec::new();
         let (convention, null_size) = match null_kind {
             ConsistencyNull::Unexpressed => {
-                let mut null: Vec<f64> =
-                    unexpressed.iter().filter_map(|p| avgsim(&unit, &groups[*p])).collect();
+                let mut null: Vec<f64> = unexpressed
+                    .iter()
+                    .filter_map(|p| avgsim(&unit, &groups[*p]))
+                    .collect();
                 null.sort_by(|a, b| a.total_cmp(b));
                 for (p, rows) in &tested {
                     let s = avgsim(&unit, rows).expect("n >= 2");
                     per.push(((*p).clone(), rows.len(), s, pvalue(&null, s)));
                 }
-                (format!("null=unexpressed;expression_threshold={threshold};alpha={alpha}"), null.len())
+                (
+                    format!("null=unexpressed;expression_threshold={threshold};alpha={alpha}"),
+                    null.len(),
+                )
             }
             _ => {
                 let pool: Vec<usize> = groups.values().flatten().copied().collect();
@@ -76,12 +92,16 @@ impl Metric for Consistency {
                     let s = avgsim(&unit, rows).expect("n >= 2");
                     per.push(((*p).clone(), rows.len(), s, pvalue(&nulls[&rows.len()], s)));
                 }
-                (format!("null=permutation;n_permutations={n_perm};alpha={alpha}"), n_perm)
+                (
+                    format!("null=permutation;n_permutations={n_perm};alpha={alpha}"),
+                    n_perm,
+                )
             }
         };
         let pvals: Vec<f64> = per.iter().map(|r| r.3).collect();
         let frac = fraction_significant(&pvals, alpha);
-        let mean_avgsim = (!per.is_empty()).then(|| per.iter().map(|r| r.2).sum::<f64>() / per.len() as f64);
+        let mean_avgsim =
+            (!per.is_empty()).then(|| per.iter().map(|r| r.2).sum::<f64>() / per.len() as f64);
         let row = |variant: &str, value: Option<f64>| MetricRow {
             metric: label.clone(),
             source: None,
@@ -91,7 +111,10 @@ impl Metric for Consistency {
             null_size: null_size as u64,
             convention: convention.clone(),
         };
-        let rows = vec![row("fraction_significant", frac), row("mean_avgsim", mean_avgsim)];
+        let rows = vec![
+            row("fraction_significant", frac),
+            row("mean_avgsim", mean_avgsim),
+        ];
         let schema = Schema::new(vec![
             Field::new("perturbation", DataType::Utf8, false),
             Field::new("n_samples", DataType::UInt64, false),
@@ -101,13 +124,24 @@ impl Metric for Consistency {
         let details = RecordBatch::try_new(
             Arc::new(schema),
             vec![
-                Arc::new(StringArray::from(per.iter().map(|r| r.0.clone()).collect::<Vec<_>>())),
-                Arc::new(UInt64Array::from(per.iter().map(|r| r.1 as u64).collect::<Vec<_>>())),
-                Arc::new(Float64Array::from(per.iter().map(|r| r.2).collect::<Vec<_>>())),
-                Arc::new(Float64Array::from(per.iter().map(|r| r.3).collect::<Vec<_>>())),
+                Arc::new(StringArray::from(
+                    per.iter().map(|r| r.0.clone()).collect::<Vec<_>>(),
+                )),
+                Arc::new(UInt64Array::from(
+                    per.iter().map(|r| r.1 as u64).collect::<Vec<_>>(),
+                )),
+                Arc::new(Float64Array::from(
+                    per.iter().map(|r| r.2).collect::<Vec<_>>(),
+                )),
+                Arc::new(Float64Array::from(
+                    per.iter().map(|r| r.3).collect::<Vec<_>>(),
+                )),
             ],
         )
         .expect("schema matches");
-        Ok(MetricOutput { rows, details: Some(details) })
+        Ok(MetricOutput {
+            rows,
+            details: Some(details),
+        })
     }
 }

@@ -60,7 +60,9 @@ pub fn implementation(kind: MetricKind) -> &'static dyn Metric {
 
 /// Non-control rows of the matrix grouped by perturbation (sorted), as
 /// positions in the matrix.
-pub(crate) fn perturbation_groups(ctx: &MetricContext) -> std::collections::BTreeMap<String, Vec<usize>> {
+pub(crate) fn perturbation_groups(
+    ctx: &MetricContext,
+) -> std::collections::BTreeMap<String, Vec<usize>> {
     let s = &ctx.ingest.samples;
     let mut g: std::collections::BTreeMap<String, Vec<usize>> = Default::default();
     for (pos, &r) in ctx.rows.iter().enumerate() {
@@ -84,20 +86,39 @@ pub fn rows_to_batch(rows: &[MetricRow]) -> RecordBatch {
     RecordBatch::try_new(
         Arc::new(schema),
         vec![
-            Arc::new(StringArray::from(rows.iter().map(|r| r.metric.clone()).collect::<Vec<_>>())),
-            Arc::new(StringArray::from(rows.iter().map(|r| r.source.clone()).collect::<Vec<_>>())),
-            Arc::new(StringArray::from(rows.iter().map(|r| r.variant.clone()).collect::<Vec<_>>())),
-            Arc::new(Float64Array::from(rows.iter().map(|r| r.value).collect::<Vec<_>>())),
-            Arc::new(UInt64Array::from(rows.iter().map(|r| r.n_items).collect::<Vec<_>>())),
-            Arc::new(UInt64Array::from(rows.iter().map(|r| r.null_size).collect::<Vec<_>>())),
-            Arc::new(StringArray::from(rows.iter().map(|r| r.convention.clone()).collect::<Vec<_>>())),
+            Arc::new(StringArray::from(
+                rows.iter().map(|r| r.metric.clone()).collect::<Vec<_>>(),
+            )),
+            Arc::new(StringArray::from(
+                rows.iter().map(|r| r.source.clone()).collect::<Vec<_>>(),
+            )),
+            Arc::new(StringArray::from(
+                rows.iter().map(|r| r.variant.clone()).collect::<Vec<_>>(),
+            )),
+            Arc::new(Float64Array::from(
+                rows.iter().map(|r| r.value).collect::<Vec<_>>(),
+            )),
+            Arc::new(UInt64Array::from(
+                rows.iter().map(|r| r.n_items).collect::<Vec<_>>(),
+            )),
+            Arc::new(UInt64Array::from(
+                rows.iter().map(|r| r.null_size).collect::<Vec<_>>(),
+            )),
+            Arc::new(StringArray::from(
+                rows.iter()
+                    .map(|r| r.convention.clone())
+                    .collect::<Vec<_>>(),
+            )),
         ],
     )
     .expect("schema matches")
 }
 
 pub fn batch_to_rows(b: &RecordBatch) -> Result<Vec<MetricRow>> {
-    let get = |n: &str| b.column_by_name(n).ok_or_else(|| EngineError::msg(format!("metric rows lack `{n}`")));
+    let get = |n: &str| {
+        b.column_by_name(n)
+            .ok_or_else(|| EngineError::msg(format!("metric rows lack `{n}`")))
+    };
     let metric = get("metric")?.as_string::<i32>();
     let source = get("source")?.as_string::<i32>();
     let variant = get("variant")?.as_string::<i32>();

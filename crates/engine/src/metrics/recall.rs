@@ -36,13 +36,18 @@ impl Metric for RelationshipRecall {
         let mut agg = Array2::<f64>::zeros((names.len(), d));
         for (k, rows) in groups.values().enumerate() {
             for &r in rows {
-                agg.row_mut(k).zip_mut_with(&ctx.matrix.row(r), |a, b| *a += *b as f64);
+                agg.row_mut(k)
+                    .zip_mut_with(&ctx.matrix.row(r), |a, b| *a += *b as f64);
             }
             agg.row_mut(k).mapv_inplace(|v| v / rows.len() as f64);
         }
         let unit = unit_rows(&agg);
         let null = sorted_upper_triangle(&unit);
-        let index: HashMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
+        let index: HashMap<&str, usize> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.as_str(), i))
+            .collect();
 
         let mut tails: Vec<Tails> = spec
             .thresholds
@@ -87,6 +92,9 @@ impl Metric for RelationshipRecall {
                 });
             }
         }
-        Ok(MetricOutput { rows, details: None })
+        Ok(MetricOutput {
+            rows,
+            details: None,
+        })
     }
 }

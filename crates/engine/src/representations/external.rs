@@ -73,10 +73,14 @@ impl RepresentationKindImpl for External {
                 let m = match &spec.id_column {
                     Some(idc) => {
                         let ids = tabular::column(&path, &df, idc)?.ok_or_else(|| {
-                            EngineError::msg(format!("{}: id column `{idc}` is missing", path.display()))
+                            EngineError::msg(format!(
+                                "{}: id column `{idc}` is missing",
+                                path.display()
+                            ))
                         })?;
-                        let pos: HashMap<String, usize> =
-                            (0..ids.len()).filter_map(|i| ids.text(i).map(|t| (t, i))).collect();
+                        let pos: HashMap<String, usize> = (0..ids.len())
+                            .filter_map(|i| ids.text(i).map(|t| (t, i)))
+                            .collect();
                         let mut rows = Vec::with_capacity(n);
                         for sid in &ctx.ingest.samples.sample_id {
                             rows.push(*pos.get(sid).ok_or_else(|| {
@@ -96,8 +100,15 @@ impl RepresentationKindImpl for External {
             _ => unreachable!("external handles obsm, table and npy"),
         };
         if let Err(e) = pertbench_kernels::error::check_finite(&matrix) {
-            return Err(EngineError::msg(format!("representation `{}`: {source}: {e}", spec.name)));
+            return Err(EngineError::msg(format!(
+                "representation `{}`: {source}: {e}",
+                spec.name
+            )));
         }
-        Ok(MatrixOut { matrix, rows: (0..n).collect(), excluded: vec![] })
+        Ok(MatrixOut {
+            matrix,
+            rows: (0..n).collect(),
+            excluded: vec![],
+        })
     }
 }

@@ -33,6 +33,8 @@ pub fn implementation(kind: RepresentationKind) -> &'static dyn RepresentationKi
         RepresentationKind::Pca => &pca::Pca,
         RepresentationKind::Random => &random::Random,
         RepresentationKind::Shuffled => &shuffled::Shuffled,
-        RepresentationKind::Obsm | RepresentationKind::Table | RepresentationKind::Npy => &external::External,
+        RepresentationKind::Obsm | RepresentationKind::Table | RepresentationKind::Npy => {
+            &external::External
+        }
     }
 }

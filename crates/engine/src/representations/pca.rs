@@ -17,9 +17,15 @@ impl RepresentationKindImpl for Pca {
     }
     fn compute(&self, spec: &RepresentationSpec, ctx: &RepContext) -> Result<MatrixOut> {
         let counts = ctx.ingest.counts.as_ref().ok_or_else(|| {
-            EngineError::msg(format!("representation `{}`: dataset `{}` has no counts for PCA", spec.name, ctx.dataset))
+            EngineError::msg(format!(
+                "representation `{}`: dataset `{}` has no counts for PCA",
+                spec.name, ctx.dataset
+            ))
         })?;
-        let k = spec.n_components.unwrap_or(128).min(counts.nrows.min(counts.ncols));
+        let k = spec
+            .n_components
+            .unwrap_or(128)
+            .min(counts.nrows.min(counts.ncols));
         let input = match spec.input.unwrap_or(PcaInput::Counts) {
             PcaInput::Counts => std::borrow::Cow::Borrowed(counts),
             PcaInput::Lognorm => {
@@ -36,8 +42,13 @@ impl RepresentationKindImpl for Pca {
                 std::borrow::Cow::Owned(c)
             }
         };
-        let res = randomized_pca(&input, &PcaOptions::new(k, ctx.seed))
-            .map_err(EngineError::kernel(format!("representation `{}` (pca)", spec.name)))?;
-        Ok(MatrixOut { matrix: res.scores, rows: (0..counts.nrows).collect(), excluded: vec![] })
+        let res = randomized_pca(&input, &PcaOptions::new(k, ctx.seed)).map_err(
+            EngineError::kernel(format!("representation `{}` (pca)", spec.name)),
+        )?;
+        Ok(MatrixOut {
+            matrix: res.scores,
+            rows: (0..counts.nrows).collect(),
+            excluded: vec![],
+        })
     }
 }

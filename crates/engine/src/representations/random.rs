@@ -16,6 +16,10 @@ impl RepresentationKindImpl for Random {
     fn compute(&self, spec: &RepresentationSpec, ctx: &RepContext) -> Result<MatrixOut> {
         let n = ctx.ingest.samples.len();
         let m = pertbench_kernels::baselines::random_normal(n, spec.dim.unwrap_or(128), ctx.seed);
-        Ok(MatrixOut { matrix: m, rows: (0..n).collect(), excluded: vec![] })
+        Ok(MatrixOut {
+            matrix: m,
+            rows: (0..n).collect(),
+            excluded: vec![],
+        })
     }
 }

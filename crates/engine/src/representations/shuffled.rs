@@ -15,10 +15,17 @@ impl RepresentationKindImpl for Shuffled {
         true
     }
     fn compute(&self, spec: &RepresentationSpec, ctx: &RepContext) -> Result<MatrixOut> {
-        let base = ctx
-            .base
-            .ok_or_else(|| EngineError::msg(format!("representation `{}`: no base representation", spec.name)))?;
+        let base = ctx.base.ok_or_else(|| {
+            EngineError::msg(format!(
+                "representation `{}`: no base representation",
+                spec.name
+            ))
+        })?;
         let m = pertbench_kernels::baselines::shuffled(&base.matrix, ctx.seed);
-        Ok(MatrixOut { matrix: m, rows: base.rows.clone(), excluded: vec![] })
+        Ok(MatrixOut {
+            matrix: m,
+            rows: base.rows.clone(),
+            excluded: vec![],
+        })
     }
 }

@@ -51,7 +51,12 @@ pub trait PostProcess: Send + Sync {
 
 /// Every post-processing pertbench knows, in the paper's order.
 pub fn registry() -> Vec<Box<dyn PostProcess>> {
-    vec![Box::new(Raw), Box::new(Center), Box::new(CenterScale), Box::new(Tvn)]
+    vec![
+        Box::new(Raw),
+        Box::new(Center),
+        Box::new(CenterScale),
+        Box::new(Tvn),
+    ]
 }
 
 pub fn by_name(name: &str) -> Option<Box<dyn PostProcess>> {

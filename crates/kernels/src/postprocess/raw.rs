@@ -13,6 +13,10 @@ impl PostProcess for Raw {
     }
     fn apply(&self, x: &Matrix, _layout: &BatchLayout) -> Result<Transformed, KernelError> {
         crate::error::check_finite(x)?;
-        Ok(Transformed { matrix: x.clone(), kept_rows: (0..x.nrows()).collect(), excluded: vec![] })
+        Ok(Transformed {
+            matrix: x.clone(),
+            kept_rows: (0..x.nrows()).collect(),
+            excluded: vec![],
+        })
     }
 }

@@ -108,5 +108,9 @@ pub(crate) fn per_batch_standardise(
             }
         }
     }
-    Ok(super::Transformed { matrix: to_f32(&out), kept_rows: kept, excluded: b.excluded })
+    Ok(super::Transformed {
+        matrix: to_f32(&out),
+        kept_rows: kept,
+        excluded: b.excluded,
+    })
 }

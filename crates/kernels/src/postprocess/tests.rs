@@ -13,7 +13,16 @@ fn fixture() -> (Matrix, Vec<String>, Vec<bool>) {
         ((0.9 * i + 1.7 * j).sin() * (j + 1.0) + 0.1 * i * j) as f32
     });
     let batch = (0..n)
-        .map(|i| if i < 6 { "A" } else if i < 12 { "B" } else { "C" }.to_string())
+        .map(|i| {
+            if i < 6 {
+                "A"
+            } else if i < 12 {
+                "B"
+            } else {
+                "C"
+            }
+            .to_string()
+        })
         .collect();
     let ctrl = (0..n).map(|i| i < 12 && i % 3 != 2).collect();
     (x, batch, ctrl)
@@ -26,7 +35,11 @@ fn assert_rows(t: &Transformed, want: [[f64; 3]; 5], tol: f64) {
         let pos = t.kept_rows.iter().position(|&x| x == r).unwrap();
         for j in 0..3 {
             let got = t.matrix[(pos, j)] as f64;
-            assert!((got - want[k][j]).abs() < tol, "row {r} col {j}: {got} vs {}", want[k][j]);
+            assert!(
+                (got - want[k][j]).abs() < tol,
+                "row {r} col {j}: {got} vs {}",
+                want[k][j]
+            );
         }
     }
 }
@@ -42,13 +55,29 @@ fn excluded_c(t: &Transformed) {
 #[test]
 fn center_scale_matches_efaar() {
     let (x, b, c) = fixture();
-    let t = CenterScale.apply(&x, &BatchLayout { batch: &b, is_control: &c }).unwrap();
+    let t = CenterScale
+        .apply(
+            &x,
+            &BatchLayout {
+                batch: &b,
+                is_control: &c,
+            },
+        )
+        .unwrap();
     excluded_c(&t);
     assert_rows(
         &t,
         [
-            [-0.41794924850031195, 1.2557813488236969, -0.33587679614699684],
-            [1.7014265373286905, -0.36804991088285377, -1.1097652518834549],
+            [
+                -0.41794924850031195,
+                1.2557813488236969,
+                -0.33587679614699684,
+            ],
+            [
+                1.7014265373286905,
+                -0.36804991088285377,
+                -1.1097652518834549,
+            ],
             [-2.5453391969974075, 0.17785967164423472, 2.14863885819285],
             [1.0042980980996936, 0.5587257603084929, -1.615427903566287],
             [-0.9678823563164836, -1.0718840744608775, 2.2930528786807995],
@@ -60,12 +89,24 @@ fn center_scale_matches_efaar() {
 #[test]
 fn tvn_matches_efaar() {
     let (x, b, c) = fixture();
-    let t = Tvn.apply(&x, &BatchLayout { batch: &b, is_control: &c }).unwrap();
+    let t = Tvn
+        .apply(
+            &x,
+            &BatchLayout {
+                batch: &b,
+                is_control: &c,
+            },
+        )
+        .unwrap();
     excluded_c(&t);
     assert_rows(
         &t,
         [
-            [-0.027678884152527252, 0.702865895283153, -1.6144580149010266],
+            [
+                -0.027678884152527252,
+                0.702865895283153,
+                -1.6144580149010266,
+            ],
             [1.3915701116310402, -0.642373156030618, -1.1810431375709585],
             [-1.686698541911333, 0.07839339430844693, -0.5325702130919633],
             [0.6530474410029354, 0.9289658390899826, 1.5666923914988433],
@@ -79,12 +120,34 @@ fn tvn_matches_efaar() {
 fn center_subtracts_batch_control_mean_by_hand() {
     // Batch A controls are rows 0, 1, 3, 4; row 2 is perturbed.
     let x = Matrix::from_shape_vec((6, 1), vec![1.0, 2.0, 10.0, 3.0, 6.0, 0.0]).unwrap();
-    let b: Vec<String> = ["A", "A", "A", "A", "A", "B"].iter().map(|s| s.to_string()).collect();
+    let b: Vec<String> = ["A", "A", "A", "A", "A", "B"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     let c = vec![true, true, false, true, true, true];
-    let t = Center.apply(&x, &BatchLayout { batch: &b, is_control: &c }).unwrap();
+    let t = Center
+        .apply(
+            &x,
+            &BatchLayout {
+                batch: &b,
+                is_control: &c,
+            },
+        )
+        .unwrap();
     // mean of A controls = 3; B's only control is itself.
-    assert_eq!(t.matrix.column(0).to_vec(), vec![-2.0, -1.0, 7.0, 0.0, 3.0, 0.0]);
-    let s = CenterScale.apply(&x, &BatchLayout { batch: &b, is_control: &c }).unwrap();
+    assert_eq!(
+        t.matrix.column(0).to_vec(),
+        vec![-2.0, -1.0, 7.0, 0.0, 3.0, 0.0]
+    );
+    let s = CenterScale
+        .apply(
+            &x,
+            &BatchLayout {
+                batch: &b,
+                is_control: &c,
+            },
+        )
+        .unwrap();
     // population std of [1, 2, 3, 6] = sqrt(3.5); B has std 0 -> 1.
     let sd = 3.5f32.sqrt();
     let want = [-2.0 / sd, -1.0 / sd, 7.0 / sd, 0.0, 3.0 / sd, 0.0];
@@ -96,12 +159,33 @@ fn center_subtracts_batch_control_mean_by_hand() {
 #[test]
 fn raw_keeps_everything_and_rejects_nan() {
     let (mut x, b, c) = fixture();
-    let t = Raw.apply(&x, &BatchLayout { batch: &b, is_control: &c }).unwrap();
+    let t = Raw
+        .apply(
+            &x,
+            &BatchLayout {
+                batch: &b,
+                is_control: &c,
+            },
+        )
+        .unwrap();
     assert_eq!(t.kept_rows.len(), 14);
     x[(3, 1)] = f32::NAN;
     for p in registry() {
-        let e = p.apply(&x, &BatchLayout { batch: &b, is_control: &c }).unwrap_err();
-        assert_eq!(e, crate::KernelError::NonFinite { row: 3, column: 1 }, "{}", p.name());
+        let e = p
+            .apply(
+                &x,
+                &BatchLayout {
+                    batch: &b,
+                    is_control: &c,
+                },
+            )
+            .unwrap_err();
+        assert_eq!(
+            e,
+            crate::KernelError::NonFinite { row: 3, column: 1 },
+            "{}",
+            p.name()
+        );
     }
 }
 
@@ -110,7 +194,13 @@ fn no_controls_anywhere_is_an_error() {
     let (x, b, _) = fixture();
     let none = vec![false; 14];
     for name in ["center", "center_scale", "tvn"] {
-        let e = by_name(name).unwrap().apply(&x, &BatchLayout { batch: &b, is_control: &none });
+        let e = by_name(name).unwrap().apply(
+            &x,
+            &BatchLayout {
+                batch: &b,
+                is_control: &none,
+            },
+        );
         assert!(matches!(e, Err(crate::KernelError::NotEnough(_))), "{name}");
     }
     assert_eq!(names(), vec!["raw", "center", "center_scale", "tvn"]);

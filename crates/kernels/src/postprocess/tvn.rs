@@ -10,8 +10,8 @@
 
 use super::stats::{batches, mean_std, to_f32, to_f64};
 use super::{BatchLayout, PostProcess, Transformed};
-use crate::{KernelError, Matrix};
 use crate::dense::to_faer;
+use crate::{KernelError, Matrix};
 use faer::Side;
 use ndarray::{Array2, Axis};
 
@@ -52,7 +52,9 @@ fn sym_eigen(a: &Array2<f64>) -> Result<(Vec<f64>, Array2<f64>), KernelError> {
 fn inverse_sqrt(c: &Array2<f64>) -> Result<Array2<f64>, KernelError> {
     let (vals, vecs) = sym_eigen(c)?;
     if let Some(v) = vals.iter().find(|v| **v <= 0.0) {
-        return Err(KernelError::LinAlg(format!("covariance + 0.5 I has eigenvalue {v}")));
+        return Err(KernelError::LinAlg(format!(
+            "covariance + 0.5 I has eigenvalue {v}"
+        )));
     }
     let scaled = &vecs * &ndarray::Array1::from_iter(vals.iter().map(|v| 1.0 / v.sqrt()));
     Ok(scaled.dot(&vecs.t()))
@@ -75,8 +77,11 @@ impl PostProcess for Tvn {
             pos[r] = p;
         }
         let mut xs = to_f64(x).select(Axis(0), &kept);
-        let mut ctrl: Vec<usize> =
-            b.groups.iter().flat_map(|g| g.2.iter().map(|&r| pos[r])).collect();
+        let mut ctrl: Vec<usize> = b
+            .groups
+            .iter()
+            .flat_map(|g| g.2.iter().map(|&r| pos[r]))
+            .collect();
         ctrl.sort_unstable();
 
         // (1) global centre-scale on controls.
@@ -86,16 +91,22 @@ impl PostProcess for Tvn {
         let cov = covariance(&xs, &ctrl);
         let (_, mut vecs) = sym_eigen(&cov)?;
         for mut col in vecs.columns_mut() {
-            let (imax, _) = col
-                .iter()
-                .enumerate()
-                .fold((0, 0.0f64), |acc, (i, v)| if v.abs() > acc.1 { (i, v.abs()) } else { acc });
+            let (imax, _) = col.iter().enumerate().fold((0, 0.0f64), |acc, (i, v)| {
+                if v.abs() > acc.1 {
+                    (i, v.abs())
+                } else {
+                    acc
+                }
+            });
             if col[imax] < 0.0 {
                 col.mapv_inplace(|v| -v);
             }
         }
         let comps = vecs.slice(ndarray::s![.., ..n_comp]).to_owned();
-        let ctrl_mean = xs.select(Axis(0), &ctrl).mean_axis(Axis(0)).expect("controls");
+        let ctrl_mean = xs
+            .select(Axis(0), &ctrl)
+            .mean_axis(Axis(0))
+            .expect("controls");
         xs = (&xs - &ctrl_mean).dot(&comps);
         // (3) global centre-scale on controls again.
         scale_on(&mut xs, &ctrl);
@@ -112,6 +123,10 @@ impl PostProcess for Tvn {
                 out.row_mut(r).assign(&block.row(k));
             }
         }
-        Ok(Transformed { matrix: to_f32(&out), kept_rows: kept, excluded: b.excluded })
+        Ok(Transformed {
+            matrix: to_f32(&out),
+            kept_rows: kept,
+            excluded: b.excluded,
+        })
     }
 }
