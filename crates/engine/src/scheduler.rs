@@ -91,8 +91,10 @@ impl Runner<'_> {
             if let Some(o) = slot.as_ref() {
                 return Ok(o.clone());
             }
+            // Nodes computed this run are already in their slot; the rest were
+            // verified when the run started, so their files are not re-hashed.
             let nd = &self.dag.nodes[i];
-            let CacheState::Valid(rec) = self.cache.state(nd.kind, &nd.key) else {
+            let CacheState::Valid(rec) = &states[i] else {
                 return Err(EngineError::msg(format!(
                     "internal: node {} has no valid output",
                     nd.label
