@@ -113,6 +113,22 @@ impl CsrMatrix {
         Ok(())
     }
 
+    /// `lognorm` = log1p(counts / rowsum * 1e4), row by row; rows summing to
+    /// zero stay zero. The sparsity pattern is unchanged.
+    pub fn lognorm(&self) -> CsrMatrix {
+        let mut out = self.clone();
+        for i in 0..out.nrows {
+            let (a, b) = (out.indptr[i] as usize, out.indptr[i + 1] as usize);
+            let total: f32 = out.data[a..b].iter().sum();
+            if total > 0.0 {
+                for v in &mut out.data[a..b] {
+                    *v = (*v / total * 1e4).ln_1p();
+                }
+            }
+        }
+        out
+    }
+
     /// Mean of `lognorm` = log1p(counts / rowsum * 1e4) per column, over all rows.
     /// Rows summing to zero contribute zeros.
     pub fn lognorm_column_means(&self) -> Vec<f64> {
@@ -158,6 +174,15 @@ mod tests {
         assert!((means[0] - r0c0 / 3.0).abs() < 1e-12);
         assert!((means[1] - r2c1 / 3.0).abs() < 1e-12);
         assert!((means[2] - r0c2 / 3.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn lognorm_by_hand() {
+        let l = small().lognorm();
+        let want0 = vec![(0, (2500.0f32).ln_1p()), (2, (7500.0f32).ln_1p())];
+        assert_eq!(l.row(0).collect::<Vec<_>>(), want0);
+        assert_eq!(l.row(1).count(), 0);
+        assert_eq!(l.row(2).collect::<Vec<_>>(), vec![(1, (1e4f32).ln_1p())]);
     }
 
     #[test]

@@ -28,19 +28,7 @@ impl RepresentationKindImpl for Pca {
             .min(counts.nrows.min(counts.ncols));
         let input = match spec.input.unwrap_or(PcaInput::Counts) {
             PcaInput::Counts => std::borrow::Cow::Borrowed(counts),
-            PcaInput::Lognorm => {
-                let mut c = counts.clone();
-                for i in 0..c.nrows {
-                    let (a, b) = (c.indptr[i] as usize, c.indptr[i + 1] as usize);
-                    let total: f32 = c.data[a..b].iter().sum();
-                    if total > 0.0 {
-                        for v in &mut c.data[a..b] {
-                            *v = (*v / total * 1e4).ln_1p();
-                        }
-                    }
-                }
-                std::borrow::Cow::Owned(c)
-            }
+            PcaInput::Lognorm => std::borrow::Cow::Owned(counts.lognorm()),
         };
         let res = randomized_pca(&input, &PcaOptions::new(k, ctx.seed)).map_err(
             EngineError::kernel(format!("representation `{}` (pca)", spec.name)),
