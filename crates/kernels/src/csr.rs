@@ -113,6 +113,36 @@ impl CsrMatrix {
         Ok(())
     }
 
+    /// The g x n transpose (so rows of the result are the columns of self),
+    /// with row indices ascending within each column.
+    pub fn transpose(&self) -> CsrMatrix {
+        let mut count = vec![0u64; self.ncols + 1];
+        for &c in &self.indices {
+            count[c as usize + 1] += 1;
+        }
+        for j in 0..self.ncols {
+            count[j + 1] += count[j];
+        }
+        let mut next = count.clone();
+        let mut indices = vec![0u32; self.nnz()];
+        let mut data = vec![0f32; self.nnz()];
+        for i in 0..self.nrows {
+            for (c, v) in self.row(i) {
+                let p = next[c] as usize;
+                indices[p] = i as u32;
+                data[p] = v;
+                next[c] += 1;
+            }
+        }
+        CsrMatrix {
+            nrows: self.ncols,
+            ncols: self.nrows,
+            indptr: count,
+            indices,
+            data,
+        }
+    }
+
     /// `lognorm` = log1p(counts / rowsum * 1e4), row by row; rows summing to
     /// zero stay zero. The sparsity pattern is unchanged.
     pub fn lognorm(&self) -> CsrMatrix {
@@ -194,5 +224,16 @@ mod tests {
         let mut a = m.select_rows(&[0]);
         a.append_rows(&m.select_rows(&[2])).unwrap();
         assert_eq!(a, s.select_rows(&[1, 0]));
+    }
+
+    #[test]
+    fn transpose_by_hand() {
+        let t = small().transpose();
+        // Columns of [[1, 0, 3], [0, 0, 0], [0, 2, 0]].
+        assert_eq!((t.nrows, t.ncols), (3, 3));
+        assert_eq!(t.row(0).collect::<Vec<_>>(), vec![(0, 1.0)]);
+        assert_eq!(t.row(1).collect::<Vec<_>>(), vec![(2, 2.0)]);
+        assert_eq!(t.row(2).collect::<Vec<_>>(), vec![(0, 3.0)]);
+        assert_eq!(t.transpose(), small());
     }
 }

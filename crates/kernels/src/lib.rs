@@ -2,7 +2,8 @@
 //!
 //! This crate holds every piece of arithmetic the engine runs: cosine
 //! similarities, the consistency and relationship-recall statistics,
-//! post-processings, randomized PCA and the random baselines. It depends on
+//! post-processings, randomized PCA, the random baselines, exact kNN, iLISI,
+//! the kNN vote, the linear probes and the expression decoder. It depends on
 //! faer, rayon and ndarray only (no dataframe engine), so it compiles and tests
 //! quickly. Definitions follow `shared/spec/METRICS.md`.
 
@@ -10,14 +11,19 @@ pub mod baselines;
 pub mod consistency;
 pub mod cosine;
 pub mod csr;
+pub mod decoder;
 pub mod dense;
 pub mod error;
 pub mod grouping;
+pub mod ilisi;
+pub mod knn;
 pub mod pca;
 pub mod postprocess;
 pub mod recall;
 pub mod rng;
 pub mod search;
+pub mod softmax;
+pub mod vote;
 
 pub use error::KernelError;
 

@@ -1,0 +1,444 @@
+//! Task 2: multinomial logistic regression (softmax) trained by mini-batch
+//! Adam on a fixed schedule, and the closed-form one-hot ridge classifier.
+//!
+//! Determinism: the seed fixes the mini-batch order; every product is a
+//! sequential faer product over a fixed block of classes, and blocks are
+//! spread over threads without changing any sum's order, so the weights do
+//! not depend on the thread count. Memory is one mini-batch x classes block,
+//! never samples x classes.
+
+use crate::KernelError;
+use faer::linalg::matmul::matmul;
+use faer::linalg::solvers::Solve;
+use faer::{Accum, Mat, MatRef, Par};
+use ndarray::{Array2, ArrayView2};
+use rand::seq::SliceRandom;
+use rayon::prelude::*;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SoftmaxOptions {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    /// Penalty l2/2 ||W||^2 added to the mean cross-entropy.
+    pub l2: f64,
+    pub seed: u64,
+}
+
+impl Default for SoftmaxOptions {
+    fn default() -> Self {
+        SoftmaxOptions {
+            epochs: 20,
+            batch_size: 256,
+            learning_rate: 0.01,
+            l2: 1e-6,
+            seed: 0,
+        }
+    }
+}
+
+/// A linear classifier: scores = standardise(x) W + b.
+pub struct LinearClassifier {
+    /// d x C, column-major (faer).
+    pub weights: Mat<f32>,
+    pub bias: Vec<f32>,
+    pub mean: Vec<f32>,
+    pub scale: Vec<f32>,
+}
+
+const CLASS_BLOCK: usize = 128;
+
+/// Per-column mean and population std (std < 1e-12 -> 1).
+fn standardiser(x: ArrayView2<f32>) -> (Vec<f32>, Vec<f32>) {
+    let n = x.nrows() as f64;
+    let mut mean = vec![0f64; x.ncols()];
+    let mut sq = vec![0f64; x.ncols()];
+    for r in x.outer_iter() {
+        for (j, v) in r.iter().enumerate() {
+            mean[j] += *v as f64;
+        }
+    }
+    mean.iter_mut().for_each(|m| *m /= n);
+    for r in x.outer_iter() {
+        for (j, v) in r.iter().enumerate() {
+            let d = *v as f64 - mean[j];
+            sq[j] += d * d;
+        }
+    }
+    let scale = sq
+        .iter()
+        .map(|s| {
+            let sd = (s / n).sqrt();
+            if sd < 1e-12 {
+                1.0
+            } else {
+                sd as f32
+            }
+        })
+        .collect();
+    (mean.into_iter().map(|m| m as f32).collect(), scale)
+}
+
+fn standardise_rows(x: ArrayView2<f32>, rows: &[usize], mean: &[f32], scale: &[f32]) -> Mat<f32> {
+    Mat::from_fn(rows.len(), x.ncols(), |i, j| (x[(rows[i], j)] - mean[j]) / scale[j])
+}
+
+/// Scores of every row of `xs` for all classes, per block of classes.
+fn class_scores(weights: &Mat<f32>, bias: &[f32], xs: MatRef<f32>) -> Mat<f32> {
+
+    let c = weights.ncols();
+    let mut out = Mat::<f32>::zeros(xs.nrows(), c);
+    let blocks: Vec<(usize, Mat<f32>)> = (0..c.div_ceil(CLASS_BLOCK))
+        .into_par_iter()
+        .map(|b| {
+            let c0 = b * CLASS_BLOCK;
+            let c1 = (c0 + CLASS_BLOCK).min(c);
+            let mut s = Mat::<f32>::zeros(xs.nrows(), c1 - c0);
+            matmul(
+                s.as_mut(),
+                Accum::Replace,
+                xs,
+                weights.as_ref().subcols(c0, c1 - c0),
+                1.0,
+                Par::Seq,
+            );
+            (c0, s)
+        })
+        .collect();
+    for (c0, s) in blocks {
+        for j in 0..s.ncols() {
+            for i in 0..s.nrows() {
+                out[(i, c0 + j)] = s[(i, j)] + bias[c0 + j];
+            }
+        }
+    }
+    out
+}
+
+impl LinearClassifier {
+    /// Scores of `rows` of `x` for all classes, computed per block of classes.
+    fn scores(&self, xs: MatRef<f32>) -> Mat<f32> {
+        class_scores(&self.weights, &self.bias, xs)
+    }
+
+    /// The `top` best classes of each of `rows`, best first (ties: lower class).
+    pub fn top_classes(&self, x: ArrayView2<f32>, rows: &[usize], top: usize) -> Vec<Vec<u32>> {
+        let mut out = Vec::with_capacity(rows.len());
+        for chunk in rows.chunks(1024) {
+            let xs = standardise_rows(x, chunk, &self.mean, &self.scale);
+            let s = self.scores(xs.as_ref());
+            out.extend((0..chunk.len()).into_par_iter().map(|i| {
+                let mut best: Vec<(f32, u32)> = Vec::with_capacity(top + 1);
+                for c in 0..s.ncols() {
+                    let v = s[(i, c)];
+                    let pos = best
+                        .iter()
+                        .position(|(b, _)| v > *b)
+                        .unwrap_or(best.len());
+                    if pos < top {
+                        best.insert(pos, (v, c as u32));
+                        best.truncate(top);
+                    }
+                }
+                best.into_iter().map(|(_, c)| c).collect::<Vec<u32>>()
+            }).collect::<Vec<_>>());
+        }
+        out
+    }
+}
+
+fn check(x: ArrayView2<f32>, rows: &[usize], label: &[u32], n_classes: usize) -> Result<(), KernelError> {
+    if rows.is_empty() {
+        return Err(KernelError::NotEnough("no training samples".into()));
+    }
+    if rows.len() != label.len() {
+        return Err(KernelError::Shape(format!(
+            "{} training rows but {} labels",
+            rows.len(),
+            label.len()
+        )));
+    }
+    if let Some(l) = label.iter().find(|l| **l as usize >= n_classes) {
+        return Err(KernelError::Shape(format!("label {l} >= {n_classes} classes")));
+    }
+    if let Some(r) = rows.iter().find(|r| **r >= x.nrows()) {
+        return Err(KernelError::Shape(format!("row {r} beyond {} rows", x.nrows())));
+    }
+    Ok(())
+}
+
+/// Mean cross-entropy of a mini-batch and its gradient with respect to the
+/// weights and biases, per block of classes: (first class, dW block, db block).
+#[allow(clippy::type_complexity)]
+fn gradient(
+    w: &Mat<f32>,
+    bias: &[f32],
+    xs: MatRef<f32>,
+    label: &[u32],
+) -> (Vec<(usize, Mat<f32>, Vec<f32>)>, f64) {
+    let n_classes = w.ncols();
+    let d = w.nrows();
+    let mut p = class_scores(w, bias, xs);
+    // Softmax minus one-hot, over the batch size: dLoss/dscores.
+    let nb = xs.nrows() as f32;
+    let mut loss = 0f64;
+    for i in 0..p.nrows() {
+        let m = (0..n_classes).map(|c| p[(i, c)]).fold(f32::NEG_INFINITY, f32::max);
+        let mut s = 0f64;
+        for c in 0..n_classes {
+            let e = ((p[(i, c)] - m) as f64).exp();
+            p[(i, c)] = e as f32;
+            s += e;
+        }
+        let l = label[i] as usize;
+        loss -= (p[(i, l)] as f64 / s).ln();
+        for c in 0..n_classes {
+            p[(i, c)] = (p[(i, c)] as f64 / s) as f32 / nb;
+        }
+        p[(i, l)] -= 1.0 / nb;
+    }
+    let p_ref = p.as_ref();
+    let grads = (0..n_classes.div_ceil(CLASS_BLOCK))
+        .into_par_iter()
+        .map(|b| {
+            let c0 = b * CLASS_BLOCK;
+            let c1 = (c0 + CLASS_BLOCK).min(n_classes);
+            let mut g = Mat::<f32>::zeros(d, c1 - c0);
+            matmul(
+                g.as_mut(),
+                Accum::Replace,
+                xs.transpose(),
+                p_ref.subcols(c0, c1 - c0),
+                1.0,
+                Par::Seq,
+            );
+            let gb: Vec<f32> = (c0..c1)
+                .map(|c| (0..p_ref.nrows()).map(|i| p_ref[(i, c)]).sum())
+                .collect();
+            (c0, g, gb)
+        })
+        .collect();
+    (grads, loss / xs.nrows() as f64)
+}
+
+/// Fits softmax regression on `rows` of `x` with class codes `label`.
+pub fn fit_softmax(
+    x: ArrayView2<f32>,
+    rows: &[usize],
+    label: &[u32],
+    n_classes: usize,
+    opt: &SoftmaxOptions,
+) -> Result<LinearClassifier, KernelError> {
+    check(x, rows, label, n_classes)?;
+    let d = x.ncols();
+    let train = x.select(ndarray::Axis(0), rows);
+    let (mean, scale) = standardiser(train.view());
+    let mut w = Mat::<f32>::zeros(d, n_classes);
+    let mut bias = vec![0f32; n_classes];
+    // Adam state.
+    let (b1, b2, eps) = (0.9f64, 0.999f64, 1e-8f64);
+    let mut mw = Mat::<f32>::zeros(d, n_classes);
+    let mut vw = Mat::<f32>::zeros(d, n_classes);
+    let mut mb = vec![0f32; n_classes];
+    let mut vb = vec![0f32; n_classes];
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    let mut rng = crate::rng::stream(opt.seed, "softmax", 0);
+    let steps_per_epoch = rows.len().div_ceil(opt.batch_size);
+    let total = (opt.epochs * steps_per_epoch).max(1);
+    let mut t = 0usize;
+    for _ in 0..opt.epochs {
+        order.shuffle(&mut rng);
+        for batch in order.chunks(opt.batch_size) {
+            t += 1;
+            // Cosine decay of the step size over the whole schedule.
+            let lr = opt.learning_rate * 0.5 * (1.0 + (std::f64::consts::PI * (t - 1) as f64 / total as f64).cos());
+            let brow: Vec<usize> = batch.iter().map(|&i| rows[i]).collect();
+            let xs = standardise_rows(x, &brow, &mean, &scale);
+            let blabel: Vec<u32> = batch.iter().map(|&i| label[i]).collect();
+            let (grads, _) = gradient(&w, &bias, xs.as_ref(), &blabel);
+            let bc1 = 1.0 - b1.powi(t as i32);
+            let bc2 = 1.0 - b2.powi(t as i32);
+            let l2 = opt.l2 as f32;
+            for (c0, g, gb) in grads {
+                for j in 0..g.ncols() {
+                    let c = c0 + j;
+                    for k in 0..d {
+                        let gr = g[(k, j)] + l2 * w[(k, c)];
+                        let m = b1 as f32 * mw[(k, c)] + (1.0 - b1 as f32) * gr;
+                        let v = b2 as f32 * vw[(k, c)] + (1.0 - b2 as f32) * gr * gr;
+                        mw[(k, c)] = m;
+                        vw[(k, c)] = v;
+                        let step = lr * (m as f64 / bc1) / ((v as f64 / bc2).sqrt() + eps);
+                        w[(k, c)] -= step as f32;
+                    }
+                    let gr = gb[j];
+                    mb[c] = b1 as f32 * mb[c] + (1.0 - b1 as f32) * gr;
+                    vb[c] = b2 as f32 * vb[c] + (1.0 - b2 as f32) * gr * gr;
+                    let step = lr * (mb[c] as f64 / bc1) / ((vb[c] as f64 / bc2).sqrt() + eps);
+                    bias[c] -= step as f32;
+                }
+            }
+        }
+    }
+    Ok(LinearClassifier {
+        weights: w,
+        bias,
+        mean,
+        scale,
+    })
+}
+
+/// Closed-form ridge classifier: one-hot targets, centred (unpenalised
+/// intercept), solve (X'X + lambda I) W = X'Y on standardised features.
+pub fn fit_ridge_classifier(
+    x: ArrayView2<f32>,
+    rows: &[usize],
+    label: &[u32],
+    n_classes: usize,
+    lambda: f64,
+) -> Result<LinearClassifier, KernelError> {
+    check(x, rows, label, n_classes)?;
+    let d = x.ncols();
+    let train = x.select(ndarray::Axis(0), rows);
+    let (mean, scale) = standardiser(train.view());
+    let xs: Mat<f64> = Mat::from_fn(rows.len(), d, |i, j| ((train[(i, j)] - mean[j]) / scale[j]) as f64);
+    // X'Y: column c is the sum of the class-c rows; Y's column means are the class shares.
+    let mut xty = Mat::<f64>::zeros(d, n_classes);
+    let mut count = vec![0f64; n_classes];
+    for (i, &l) in label.iter().enumerate() {
+        count[l as usize] += 1.0;
+        for j in 0..d {
+            xty[(j, l as usize)] += xs[(i, j)];
+        }
+    }
+    // Columns of xs are centred, so X'(Y - 1 ybar') = X'Y.
+    let mut gram = xs.transpose() * &xs;
+    for j in 0..d {
+        gram[(j, j)] += lambda;
+    }
+    let chol = gram
+        .llt(faer::Side::Lower)
+        .map_err(|e| KernelError::LinAlg(format!("ridge system is not positive definite: {e:?}")))?;
+    let w = chol.solve(&xty);
+    let n = rows.len() as f64;
+    Ok(LinearClassifier {
+        weights: Mat::from_fn(d, n_classes, |i, j| w[(i, j)] as f32),
+        bias: count.iter().map(|c| (c / n) as f32).collect(),
+        mean,
+        scale,
+    })
+}
+
+/// Top-1 and top-5 hits of a classifier on `rows` with true codes `label`.
+pub fn top1_top5(model: &LinearClassifier, x: ArrayView2<f32>, rows: &[usize], label: &[u32]) -> (usize, usize) {
+    let top = model.top_classes(x, rows, 5);
+    top.iter().zip(label).fold((0, 0), |(a, b), (t, l)| {
+        (a + usize::from(t.first() == Some(l)), b + usize::from(t.contains(l)))
+    })
+}
+
+/// Standardised copy helper for tests and callers that hold a dense matrix.
+pub fn as_array(m: &Mat<f32>) -> Array2<f32> {
+    Array2::from_shape_fn((m.nrows(), m.ncols()), |(i, j)| m[(i, j)])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_distr::{Distribution, Normal};
+
+    /// Three Gaussian blobs in 4-D, well separated.
+    fn blobs(n_per: usize, seed: u64) -> (Array2<f32>, Vec<u32>) {
+        let mut rng = crate::rng::stream(seed, "test", 0);
+        let noise = Normal::new(0.0, 0.5).unwrap();
+        let centres = [[3.0, 0.0, 0.0, 1.0], [0.0, 3.0, 0.0, 1.0], [0.0, 0.0, 3.0, 1.0]];
+        let mut x = Array2::zeros((3 * n_per, 4));
+        let mut y = vec![];
+        for c in 0..3 {
+            for i in 0..n_per {
+                for j in 0..4 {
+                    x[(c * n_per + i, j)] = centres[c][j] as f32 + noise.sample(&mut rng) as f32;
+                }
+                y.push(c as u32);
+            }
+        }
+        (x, y)
+    }
+
+    #[test]
+    fn separable_blobs_are_learned_and_runs_repeat_bit_for_bit() {
+        let (x, y) = blobs(60, 1);
+        let rows: Vec<usize> = (0..x.nrows()).collect();
+        let opt = SoftmaxOptions { epochs: 30, ..Default::default() };
+        let m = fit_softmax(x.view(), &rows, &y, 3, &opt).unwrap();
+        let (xt, yt) = blobs(30, 2);
+        let trow: Vec<usize> = (0..xt.nrows()).collect();
+        let (t1, t5) = top1_top5(&m, xt.view(), &trow, &yt);
+        assert!(t1 >= 88, "{t1} of 90");
+        assert_eq!(t5, 90);
+        // Same seed on a one-thread pool: identical weights.
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        let m1 = pool.install(|| fit_softmax(x.view(), &rows, &y, 3, &opt).unwrap());
+        assert_eq!(as_array(&m.weights), as_array(&m1.weights));
+        // Another seed: another mini-batch order, other weights.
+        let m2 = fit_softmax(x.view(), &rows, &y, 3, &SoftmaxOptions { seed: 9, ..opt }).unwrap();
+        assert_ne!(as_array(&m.weights), as_array(&m2.weights));
+    }
+
+    #[test]
+    fn gradient_matches_finite_differences() {
+        let xs = Mat::<f32>::from_fn(5, 3, |i, j| ((i * 3 + j * 7) % 5) as f32 * 0.3 - 0.6);
+        let w = Mat::<f32>::from_fn(3, 4, |i, j| ((i + 2 * j) % 3) as f32 * 0.2 - 0.2);
+        let bias = vec![0.1f32, -0.2, 0.0, 0.3];
+        let label = [0u32, 3, 1, 1, 2];
+        let (grads, _) = gradient(&w, &bias, xs.as_ref(), &label);
+        let (c0, g, gb) = &grads[0];
+        assert_eq!(*c0, 0);
+        let h = 1e-2f32;
+        for k in 0..3 {
+            for c in 0..4 {
+                let mut wp = w.clone();
+                wp[(k, c)] += h;
+                let mut wm = w.clone();
+                wm[(k, c)] -= h;
+                let fd = (gradient(&wp, &bias, xs.as_ref(), &label).1
+                    - gradient(&wm, &bias, xs.as_ref(), &label).1)
+                    / (2.0 * h as f64);
+                assert!((fd - g[(k, c)] as f64).abs() < 1e-4, "w[{k},{c}]: {fd} vs {}", g[(k, c)]);
+            }
+        }
+        for c in 0..4 {
+            let mut bp = bias.clone();
+            bp[c] += h;
+            let mut bm = bias.clone();
+            bm[c] -= h;
+            let fd = (gradient(&w, &bp, xs.as_ref(), &label).1
+                - gradient(&w, &bm, xs.as_ref(), &label).1)
+                / (2.0 * h as f64);
+            assert!((fd - gb[c] as f64).abs() < 1e-4, "b[{c}]: {fd} vs {}", gb[c]);
+        }
+    }
+
+    #[test]
+    fn ridge_classifier_by_hand() {
+        // One feature, two classes: x = -1, -1, 1, 1 for y = 0, 0, 1, 1.
+        // Standardised x = x (mean 0, std 1). X'X = 4, X'Y = [-2, 2].
+        // lambda = 4: W = [-0.25, 0.25]; bias = class shares [0.5, 0.5].
+        let x = ndarray::array![[-1.0f32], [-1.0], [1.0], [1.0]];
+        let m = fit_ridge_classifier(x.view(), &[0, 1, 2, 3], &[0, 0, 1, 1], 2, 4.0).unwrap();
+        assert!((m.weights[(0, 0)] + 0.25).abs() < 1e-7);
+        assert!((m.weights[(0, 1)] - 0.25).abs() < 1e-7);
+        assert_eq!(m.bias, vec![0.5, 0.5]);
+        let top = m.top_classes(x.view(), &[0, 3], 2);
+        assert_eq!(top, vec![vec![0, 1], vec![1, 0]]);
+    }
+
+    #[test]
+    fn bad_labels_are_errors() {
+        let x = ndarray::array![[1.0f32], [2.0]];
+        let e = fit_softmax(x.view(), &[0, 1], &[0, 3], 2, &SoftmaxOptions::default()).err().unwrap();
+        assert!(e.to_string().contains("label 3 >= 2 classes"));
+        let e = fit_softmax(x.view(), &[], &[], 2, &SoftmaxOptions::default()).err().unwrap();
+        assert!(e.to_string().contains("no training samples"));
+    }
+}
