@@ -497,3 +497,63 @@ fn table_representation_aligns_by_sample_id() {
     // Both representations give the same mean avgsim.
     assert!(q.contains("| 1 | 2    |"), "{q}");
 }
+
+const HIERARCHY: &str = "name: h
+datasets: [synth]
+seeds: [0, 1]
+representations:
+  - {name: pca, kind: pca, n_components: 8}
+  - {name: random, kind: random, dim: 8}
+postprocessing: [raw, center]
+metrics:
+  - {kind: ilisi, on: all, perplexity: 10}
+  - {kind: linear_probe}
+  - {kind: knn}
+  - {kind: interpretability}
+";
+
+/// Best post-processing value per (metric, variant, representation), mean over seeds.
+fn best_values(p: &Project) -> std::collections::BTreeMap<(String, String, String), f64> {
+    let q = "SELECT metric, variant, representation, MAX(v) AS best FROM (SELECT metric, variant, representation, postprocessing, AVG(CASE WHEN higher_is_better THEN value ELSE -value END) AS v FROM results WHERE value IS NOT NULL GROUP BY 1, 2, 3, 4) GROUP BY 1, 2, 3";
+    let out = p.ok(&["sql", q]);
+    let mut best = std::collections::BTreeMap::new();
+    for line in out.lines().filter(|l| l.starts_with("| ") && !l.contains("variant")) {
+        let c: Vec<&str> = line.split('|').map(str::trim).filter(|s| !s.is_empty()).collect();
+        best.insert((c[0].into(), c[1].into(), c[2].into()), c[3].parse().unwrap());
+    }
+    best
+}
+
+#[test]
+fn hierarchy_tasks_run_cache_their_splits_and_rank_pca_above_random() {
+    let p = Project::new();
+    p.write("pipelines/h.yaml", HIERARCHY);
+    // ingest + 2 splits + (pca + random) x 2 seeds... pca is seeded too:
+    // 4 representations, 8 post-processings, 8 x (1 unseeded-ilisi + 3) metrics.
+    let first = p.ok(&["run", "pipelines/h.yaml", "--quiet"]);
+    assert_eq!(counts(&first), (47, 47, 0), "{first}");
+    let best = best_values(&p);
+    let get = |m: &str, v: &str, r: &str| best[&(m.to_string(), v.to_string(), r.to_string())];
+    for (m, v) in [("linear_probe", "top1"), ("knn", "top1"), ("interpretability", "spearman"), ("interpretability", "structural_integrity")] {
+        assert!(get(m, v, "pca") > get(m, v, "random"), "{m} {v}: pca {} random {}", get(m, v, "pca"), get(m, v, "random"));
+    }
+    // Random embeddings mix batches at least as well as PCA (paper 004, Task 1).
+    assert!(get("ilisi", "ilisi_mean", "random") >= get("ilisi", "ilisi_mean", "pca") - 0.05);
+    // Errors are flagged lower-is-better for the leaderboards.
+    let flags = p.ok(&["sql", "SELECT DISTINCT variant, higher_is_better FROM results WHERE variant IN ('mse', 'mae', 'spearman') ORDER BY 1"]);
+    assert!(flags.contains("| mae      | false") && flags.contains("| mse      | false") && flags.contains("| spearman | true"), "{flags}");
+
+    // A new metric reuses ingest, splits, representations and post-processings.
+    p.write(
+        "pipelines/h.yaml",
+        &format!("{HIERARCHY}  - {{kind: knn, name: knn_cosine, weights: cosine}}\n"),
+    );
+    let second = p.ok(&["run", "pipelines/h.yaml", "--quiet"]);
+    assert_eq!(counts(&second), (55, 8, 47), "{second}");
+
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let table = p.ok(&["sql", "--file", repo.join("sql/hierarchy_table.sql").to_str().unwrap()]);
+    for want in ["1 batch mixing", "2 linear separability", "4 kNN organisation", "6 linear interpretability", "structural_integrity", "| pca "] {
+        assert!(table.contains(want), "{want}: {table}");
+    }
+}

@@ -25,6 +25,10 @@ pub enum Op {
     PostProcess {
         name: String,
     },
+    Split {
+        seed: u64,
+        train_fraction: f64,
+    },
     Metric {
         spec: MetricSpec,
         seed: u64,
@@ -37,7 +41,8 @@ pub struct Node {
     pub label: String,
     pub op: Op,
     /// Ingest: none. Representation: [ingest] or [ingest, base]. PostProcess:
-    /// [ingest, representation]. Metric: [ingest, postprocess].
+    /// [ingest, representation]. Split: [ingest]. Metric: [ingest,
+    /// postprocess] or [ingest, postprocess, split].
     pub inputs: Vec<usize>,
     pub key: String,
     pub params: serde_json::Value,
@@ -97,6 +102,8 @@ impl Builder {
 
 /// Version of the ingest code; bump when ingestion changes its output.
 const INGEST_VERSION: u32 = 1;
+/// Version of the split code.
+const SPLIT_VERSION: u32 = 1;
 
 pub fn build(p: &Pipeline, data: &DataContext) -> Result<Dag> {
     let mut b = Builder {
@@ -120,7 +127,27 @@ pub fn build(p: &Pipeline, data: &DataContext) -> Result<Dag> {
             json!({"dataset": dataset, "manifest_sha256": hex::encode(Sha256::digest(&text))}),
             vec![],
         );
+        let needs_split = p
+            .metrics
+            .iter()
+            .any(|m| metrics::implementation(m.kind).needs_split());
+        let train_fraction = p
+            .train_fraction
+            .unwrap_or(crate::splits::DEFAULT_TRAIN_FRACTION);
         for &seed in &p.seeds {
+            let split = needs_split.then(|| {
+                b.add(
+                    "split",
+                    format!("{dataset}/split@{seed}"),
+                    Op::Split {
+                        seed,
+                        train_fraction,
+                    },
+                    SPLIT_VERSION,
+                    json!({"seed": seed, "train_fraction": train_fraction}),
+                    vec![ingest],
+                )
+            });
             let mut rep_nodes: HashMap<&str, usize> = HashMap::new();
             // Bases first so `shuffled` can refer to them.
             let ordered = p
@@ -215,7 +242,10 @@ pub fn build(p: &Pipeline, data: &DataContext) -> Result<Dag> {
                             },
                             imp.version(),
                             params,
-                            vec![ingest, ppn],
+                            match split {
+                                Some(sp) if imp.needs_split() => vec![ingest, ppn, sp],
+                                _ => vec![ingest, ppn],
+                            },
                         );
                         cells.push(Cell {
                             dataset: dataset.clone(),

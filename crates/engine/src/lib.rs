@@ -13,6 +13,7 @@ pub mod representations;
 pub mod results;
 pub mod run;
 pub mod scheduler;
+pub mod splits;
 pub mod table;
 
 pub use error::EngineError;

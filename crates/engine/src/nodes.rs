@@ -2,6 +2,7 @@
 
 use crate::error::{EngineError, Result};
 use crate::metrics::MetricOutput;
+use crate::splits::SplitOut;
 use crate::table;
 use pertbench_data::samples::Samples;
 use pertbench_kernels::csr::CsrMatrix;
@@ -34,6 +35,7 @@ pub enum Output {
     Ingest(Arc<IngestOut>),
     Matrix(Arc<MatrixOut>),
     Metric(Arc<MetricOutput>),
+    Split(Arc<SplitOut>),
 }
 
 impl Output {
@@ -47,6 +49,12 @@ impl Output {
         match self {
             Output::Matrix(m) => Ok(m),
             _ => Err(EngineError::msg("internal: expected a matrix output")),
+        }
+    }
+    pub fn split(&self) -> Result<&Arc<SplitOut>> {
+        match self {
+            Output::Split(s) => Ok(s),
+            _ => Err(EngineError::msg("internal: expected a split output")),
         }
     }
     pub fn metric(&self) -> Result<&Arc<MetricOutput>> {
@@ -87,6 +95,15 @@ impl Output {
                     "n_rows": m.matrix.nrows(),
                     "n_dims": m.matrix.ncols(),
                     "excluded": m.excluded,
+                }))
+            }
+            Output::Split(sp) => {
+                table::write_parquet(&dir.join("splits.parquet"), &table::splits_to_batch(sp))?;
+                Ok(serde_json::json!({
+                    "n_train": sp.train.len(),
+                    "n_test_seen": sp.test_seen.len(),
+                    "n_test_unseen": sp.test_unseen.len(),
+                    "unseen_train_perturbations": sp.unseen_train_perturbations,
                 }))
             }
             Output::Metric(m) => {
@@ -150,6 +167,16 @@ impl Output {
                     rows,
                     excluded,
                 })))
+            }
+            "split" => {
+                let mut sp = table::batch_to_splits(&table::read_parquet(&dir.join("splits.parquet"))?)?;
+                if let Some(m) = meta.get("unseen_train_perturbations").and_then(|v| v.as_object()) {
+                    for (k, v) in m {
+                        sp.unseen_train_perturbations
+                            .insert(k.clone(), v.as_u64().unwrap_or(0) as usize);
+                    }
+                }
+                Ok(Output::Split(Arc::new(sp)))
             }
             "metric" => {
                 let rows = crate::metrics::batch_to_rows(&table::read_parquet(

@@ -30,6 +30,9 @@ pub struct Pipeline {
     #[serde(default = "default_postprocessing")]
     pub postprocessing: Vec<String>,
     pub metrics: Vec<MetricSpec>,
+    /// Share of batches and of perturbations that are "train" in the splits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_fraction: Option<f64>,
     /// SQL files printed after a run (e.g. `sql/leaderboard.sql`).
     #[serde(default)]
     pub report: Vec<PathBuf>,
@@ -101,6 +104,49 @@ pub enum MetricKind {
     Consistency,
     /// Task 5.
     RelationshipRecall,
+    /// Task 1.
+    Ilisi,
+    /// Task 2.
+    LinearProbe,
+    /// Task 4.
+    Knn,
+    /// Task 6.
+    Interpretability,
+}
+
+/// Samples a metric is computed on.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum EvalSamples {
+    TestSeen,
+    TestUnseen,
+    Train,
+    All,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ProbeSolver {
+    /// Multinomial logistic regression (softmax), mini-batch Adam.
+    Logistic,
+    /// Closed-form one-hot ridge (`linear_ridge`).
+    Ridge,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum KnnWeights {
+    /// 1 / (euclidean + 1e-5).
+    Euclidean,
+    /// exp(cos / 0.07) over cosine neighbours.
+    Cosine,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SiRowsSpec {
+    Perturbed,
+    All,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
@@ -137,6 +183,36 @@ pub struct MetricSpec {
     pub thresholds: Option<Vec<[f64; 2]>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upper_only: Option<bool>,
+    // ilisi
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub perplexity: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on: Option<EvalSamples>,
+    /// ilisi, knn: a seeded sample of at most this many queries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_queries: Option<usize>,
+    // linear_probe
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub solver: Option<ProbeSolver>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epochs: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_size: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub learning_rate: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub l2: Option<f64>,
+    /// linear_probe (ridge), interpretability.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ridge_lambda: Option<f64>,
+    // knn
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub k: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights: Option<KnnWeights>,
+    // interpretability
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub si_rows: Option<SiRowsSpec>,
 }
 
 impl MetricSpec {
@@ -145,6 +221,13 @@ impl MetricSpec {
             match self.kind {
                 MetricKind::Consistency => "consistency",
                 MetricKind::RelationshipRecall => "relationship_recall",
+                MetricKind::Ilisi => "ilisi",
+                MetricKind::LinearProbe if self.solver == Some(ProbeSolver::Ridge) => {
+                    "linear_ridge"
+                }
+                MetricKind::LinearProbe => "linear_probe",
+                MetricKind::Knn => "knn",
+                MetricKind::Interpretability => "interpretability",
             }
             .to_string()
         })
@@ -198,6 +281,11 @@ impl Pipeline {
         }
         if self.seeds.is_empty() {
             return fail("`seeds` is empty".into());
+        }
+        if let Some(f) = self.train_fraction {
+            if !(f > 0.0 && f < 1.0) {
+                return fail(format!("`train_fraction` must lie strictly between 0 and 1, got {f}"));
+            }
         }
         let known = pertbench_kernels::postprocess::names();
         for p in &self.postprocessing {
@@ -261,8 +349,12 @@ impl Pipeline {
                 }
             }
         }
+        let mut labels = std::collections::BTreeSet::new();
         for m in &self.metrics {
             let what = format!("metric `{}`", m.label());
+            if !labels.insert(m.label()) {
+                return fail(format!("{what} appears twice; give one a different `name`"));
+            }
             let f = [
                 ("null", m.null.is_some()),
                 ("n_permutations", m.n_permutations.is_some()),
@@ -272,6 +364,18 @@ impl Pipeline {
                 ("sources", m.sources.is_some()),
                 ("thresholds", m.thresholds.is_some()),
                 ("upper_only", m.upper_only.is_some()),
+                ("perplexity", m.perplexity.is_some()),
+                ("on", m.on.is_some()),
+                ("max_queries", m.max_queries.is_some()),
+                ("solver", m.solver.is_some()),
+                ("epochs", m.epochs.is_some()),
+                ("batch_size", m.batch_size.is_some()),
+                ("learning_rate", m.learning_rate.is_some()),
+                ("l2", m.l2.is_some()),
+                ("ridge_lambda", m.ridge_lambda.is_some()),
+                ("k", m.k.is_some()),
+                ("weights", m.weights.is_some()),
+                ("si_rows", m.si_rows.is_some()),
             ];
             let allowed: &[&str] = match m.kind {
                 MetricKind::Consistency => &[
@@ -282,8 +386,46 @@ impl Pipeline {
                     "alpha",
                 ],
                 MetricKind::RelationshipRecall => &["sources", "thresholds", "upper_only"],
+                MetricKind::Ilisi => &["perplexity", "on", "max_queries"],
+                MetricKind::LinearProbe => &[
+                    "solver",
+                    "epochs",
+                    "batch_size",
+                    "learning_rate",
+                    "l2",
+                    "ridge_lambda",
+                ],
+                MetricKind::Knn => &["k", "weights", "max_queries"],
+                MetricKind::Interpretability => &["ridge_lambda", "si_rows"],
             };
             check_fields(path, &what, m.kind, &f, allowed)?;
+            let positive = [
+                ("perplexity", m.perplexity.map(|v| v > 0.0)),
+                ("max_queries", m.max_queries.map(|v| v > 0)),
+                ("epochs", m.epochs.map(|v| v > 0)),
+                ("batch_size", m.batch_size.map(|v| v > 0)),
+                ("learning_rate", m.learning_rate.map(|v| v > 0.0)),
+                ("l2", m.l2.map(|v| v >= 0.0)),
+                ("ridge_lambda", m.ridge_lambda.map(|v| v > 0.0)),
+                ("k", m.k.map(|v| v > 0)),
+            ];
+            if let Some((f, _)) = positive.iter().find(|(_, ok)| *ok == Some(false)) {
+                return fail(format!("{what}: `{f}` must be positive"));
+            }
+            if m.kind == MetricKind::LinearProbe
+                && m.solver != Some(ProbeSolver::Ridge)
+                && m.ridge_lambda.is_some()
+            {
+                return fail(format!("{what}: `ridge_lambda` needs `solver: ridge`"));
+            }
+            if m.solver == Some(ProbeSolver::Ridge)
+                && [m.epochs.is_some(), m.batch_size.is_some(), m.learning_rate.is_some(), m.l2.is_some()]
+                    .contains(&true)
+            {
+                return fail(format!(
+                    "{what}: `epochs`, `batch_size`, `learning_rate` and `l2` apply to `solver: logistic` only"
+                ));
+            }
             if let Some(t) = &m.thresholds {
                 if t.iter()
                     .any(|[a, b]| !(0.0..=1.0).contains(a) || !(0.0..=1.0).contains(b))

@@ -19,20 +19,26 @@ pub fn build(
     excluded: impl Fn(usize) -> String,
 ) -> Result<RecordBatch> {
     let now = chrono::Utc::now().to_rfc3339();
-    let mut cols: Vec<Vec<String>> = vec![Vec::new(); 13];
+    let mut cols: Vec<Vec<String>> = vec![Vec::new(); 14];
     let (mut seed, mut value, mut n_items, mut null_size) = (vec![], vec![], vec![], vec![]);
     let mut source: Vec<Option<String>> = vec![];
+    let mut higher_is_better: Vec<bool> = vec![];
     for c in &dag.cells {
         let out = metric_outputs[c.metric_node]
             .as_ref()
             .ok_or_else(|| EngineError::msg("internal: metric output missing"))?
             .metric()?;
+        let task = match &dag.nodes[c.metric_node].op {
+            crate::dag::Op::Metric { spec, .. } => crate::metrics::implementation(spec.kind).task(),
+            _ => return Err(EngineError::msg("internal: a cell's metric node is not a metric")),
+        };
         for r in &out.rows {
             let text = [
                 dag.pipeline.name.clone(),
                 c.dataset.clone(),
                 c.representation.clone(),
                 c.postprocessing.clone(),
+                task.to_string(),
                 r.metric.clone(),
                 r.variant.clone(),
                 r.convention.clone(),
@@ -47,6 +53,7 @@ pub fn build(
                 cols[k].push(t);
             }
             source.push(r.source.clone());
+            higher_is_better.push(crate::metrics::higher_is_better(&r.variant));
             seed.push(c.seed);
             value.push(r.value);
             n_items.push(r.n_items);
@@ -58,6 +65,7 @@ pub fn build(
         "dataset",
         "representation",
         "postprocessing",
+        "task",
         "metric",
         "variant",
         "convention",
@@ -68,16 +76,16 @@ pub fn build(
         "pertbench_version",
         "computed_at",
     ];
-    let mut fields: Vec<Field> = names[..6]
+    let mut fields: Vec<Field> = names[..7]
         .iter()
         .map(|n| Field::new(*n, DataType::Utf8, false))
         .collect();
-    let mut arrays: Vec<ArrayRef> = cols[..6]
+    let mut arrays: Vec<ArrayRef> = cols[..7]
         .iter()
         .map(|c| Arc::new(StringArray::from(c.clone())) as ArrayRef)
         .collect();
-    fields.insert(5, Field::new("source", DataType::Utf8, true));
-    arrays.insert(5, Arc::new(StringArray::from(source)));
+    fields.insert(6, Field::new("source", DataType::Utf8, true));
+    arrays.insert(6, Arc::new(StringArray::from(source)));
     fields.push(Field::new("seed", DataType::UInt64, false));
     arrays.push(Arc::new(UInt64Array::from(seed)));
     fields.push(Field::new("value", DataType::Float64, true));
@@ -86,7 +94,9 @@ pub fn build(
     arrays.push(Arc::new(UInt64Array::from(n_items)));
     fields.push(Field::new("null_size", DataType::UInt64, false));
     arrays.push(Arc::new(UInt64Array::from(null_size)));
-    for (k, n) in names.iter().enumerate().skip(6) {
+    fields.push(Field::new("higher_is_better", DataType::Boolean, false));
+    arrays.push(Arc::new(arrow::array::BooleanArray::from(higher_is_better)));
+    for (k, n) in names.iter().enumerate().skip(7) {
         fields.push(Field::new(*n, DataType::Utf8, false));
         arrays.push(Arc::new(StringArray::from(cols[k].clone())));
     }

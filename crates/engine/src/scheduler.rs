@@ -225,15 +225,26 @@ impl Runner<'_> {
                     excluded,
                 })))
             }
+            Op::Split {
+                seed,
+                train_fraction,
+            } => {
+                let ingest = inputs[0].ingest()?;
+                let out = crate::splits::split(&ingest.samples, *seed, *train_fraction)
+                    .map_err(|e| EngineError::msg(format!("splits: {e}")))?;
+                Ok(Output::Split(Arc::new(out)))
+            }
             Op::Metric { spec, seed } => {
                 let ingest = inputs[0].ingest()?;
                 let m = inputs[1].matrix()?;
+                let split = inputs.get(2).map(|o| o.split()).transpose()?;
                 let ctx = MetricContext {
                     ingest,
                     matrix: &m.matrix,
                     rows: &m.rows,
                     seed: *seed,
                     data: self.data,
+                    split: split.map(|s| s.as_ref()),
                 };
                 Ok(Output::Metric(Arc::new(
                     metrics::implementation(spec.kind).compute(spec, &ctx)?,

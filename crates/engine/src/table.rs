@@ -234,3 +234,44 @@ pub fn batch_to_matrix(b: &RecordBatch) -> Result<(Matrix, Vec<usize>)> {
     }
     Ok((m, rows))
 }
+
+/// Splits in long form: `row` (index into the samples table) and `split`.
+pub fn splits_to_batch(sp: &crate::splits::SplitOut) -> RecordBatch {
+    use crate::splits::SplitName;
+    let mut rows = vec![];
+    let mut names = vec![];
+    for name in [SplitName::Train, SplitName::TestSeen, SplitName::TestUnseen] {
+        for &r in sp.rows(name) {
+            rows.push(r as u32);
+            names.push(name.as_str());
+        }
+    }
+    let schema = Schema::new(vec![
+        Field::new("row", DataType::UInt32, false),
+        Field::new("split", DataType::Utf8, false),
+    ]);
+    RecordBatch::try_new(
+        Arc::new(schema),
+        vec![
+            Arc::new(UInt32Array::from(rows)),
+            Arc::new(StringArray::from(names)),
+        ],
+    )
+    .expect("schema matches")
+}
+
+pub fn batch_to_splits(b: &RecordBatch) -> Result<crate::splits::SplitOut> {
+    use crate::splits::SplitName;
+    let rows = col(b, "row")?.as_primitive::<UInt32Type>().values().to_vec();
+    let names = strings(b, "split")?;
+    let mut sp = crate::splits::SplitOut::default();
+    for (r, n) in rows.into_iter().zip(names) {
+        match SplitName::parse(&n) {
+            Some(SplitName::Train) => sp.train.push(r as usize),
+            Some(SplitName::TestSeen) => sp.test_seen.push(r as usize),
+            Some(SplitName::TestUnseen) => sp.test_unseen.push(r as usize),
+            None => return Err(EngineError::msg(format!("unknown split `{n}`"))),
+        }
+    }
+    Ok(sp)
+}

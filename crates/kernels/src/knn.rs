@@ -241,7 +241,7 @@ fn push_bounded(heap: &mut Vec<(f32, u32)>, k: usize, item: (f32, u32)) {
 /// `floor(sqrt(n))`, made odd by adding one when even (METRICS.md Task 4).
 pub fn default_k(n_reference: usize) -> usize {
     let k = (n_reference as f64).sqrt().floor() as usize;
-    if k % 2 == 0 {
+    if k.is_multiple_of(2) {
         k + 1
     } else {
         k

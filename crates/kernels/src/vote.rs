@@ -87,12 +87,12 @@ mod tests {
 
     #[test]
     fn cosine_weights_and_counts() {
-        // cos 0.9 vs two at cos 0.8: exp(0.9/0.07) = 389,130 vs 2 exp(0.8/0.07) = 186,000.
+        // cos 0.9 vs two at cos 0.8: exp(0.9/0.07) ~ 3.8e5 beats 2 exp(0.8/0.07) ~ 1.8e5.
         let class = [0u32, 1, 1];
         let dist = [0.1, 0.2, 0.2];
         let r = ranked_classes(&[0, 1, 2], &dist, &class, VoteWeights::CosineSoftmax, 5);
         assert_eq!(r, vec![0, 1]);
-        // With inverse distance the two class-1 votes (2 x 5) beat one 10 -> tie broken? 1/(0.1+1e-5) = 9.999 < 10 - 2e-4.
+        // Inverse distance: 2 / (0.2 + 1e-5) = 9.99950 beats 1 / (0.1 + 1e-5) = 9.99900.
         let r = ranked_classes(&[0, 1, 2], &dist, &class, VoteWeights::InverseDistance, 5);
         assert_eq!(r, vec![1, 0]);
         let nb = Neighbours {

@@ -16,6 +16,9 @@ impl Metric for Consistency {
     fn version(&self) -> u32 {
         1
     }
+    fn task(&self) -> &'static str {
+        "3 perturbation consistency"
+    }
     fn seeded(&self, spec: &MetricSpec) -> bool {
         spec.null != Some(ConsistencyNull::Unexpressed)
     }

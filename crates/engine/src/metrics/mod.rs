@@ -2,11 +2,16 @@
 //! one place that maps a pipeline's metric kind to its code.
 
 mod consistency;
+mod ilisi;
+mod interpretability;
+mod knn;
+mod linear_probe;
 mod recall;
 
 use crate::error::{EngineError, Result};
 use crate::nodes::IngestOut;
-use crate::pipeline::{MetricKind, MetricSpec};
+use crate::pipeline::{EvalSamples, MetricKind, MetricSpec};
+use crate::splits::{SplitName, SplitOut};
 use arrow::array::{Array, AsArray, Float64Array, RecordBatch, StringArray, UInt64Array};
 use arrow::datatypes::{DataType, Field, Float64Type, Schema, UInt64Type};
 use pertbench_data::dataset::DataContext;
@@ -42,10 +47,18 @@ pub struct MetricContext<'a> {
     pub rows: &'a [usize],
     pub seed: u64,
     pub data: &'a DataContext,
+    /// The dataset's splits, for metrics whose [`Metric::needs_split`] is true.
+    pub split: Option<&'a SplitOut>,
 }
 
 pub trait Metric: Sync {
     fn version(&self) -> u32;
+    /// Task of paper 004's hierarchy, e.g. "3 perturbation consistency".
+    fn task(&self) -> &'static str;
+    /// Whether the metric reads the train / test splits.
+    fn needs_split(&self) -> bool {
+        false
+    }
     /// Whether the seed changes the output.
     fn seeded(&self, spec: &MetricSpec) -> bool;
     fn compute(&self, spec: &MetricSpec, ctx: &MetricContext) -> Result<MetricOutput>;
@@ -55,7 +68,93 @@ pub fn implementation(kind: MetricKind) -> &'static dyn Metric {
     match kind {
         MetricKind::Consistency => &consistency::Consistency,
         MetricKind::RelationshipRecall => &recall::RelationshipRecall,
+        MetricKind::Ilisi => &ilisi::Ilisi,
+        MetricKind::LinearProbe => &linear_probe::LinearProbe,
+        MetricKind::Knn => &knn::Knn,
+        MetricKind::Interpretability => &interpretability::Interpretability,
     }
+}
+
+/// Whether a larger value of this variant is better (errors are not).
+pub fn higher_is_better(variant: &str) -> bool {
+    !matches!(variant, "mse" | "mae")
+}
+
+/// Positions in the metric's matrix of a split's sample rows. Rows a
+/// post-processing dropped (a batch without controls) are counted, not kept.
+pub(crate) struct SplitPositions {
+    pub positions: Vec<usize>,
+    pub dropped: usize,
+}
+
+pub(crate) fn split_positions(ctx: &MetricContext, on: EvalSamples) -> Result<SplitPositions> {
+    let mut pos_of = vec![usize::MAX; ctx.ingest.samples.len()];
+    for (p, &r) in ctx.rows.iter().enumerate() {
+        pos_of[r] = p;
+    }
+    let sample_rows: Vec<usize> = match on {
+        EvalSamples::All => (0..ctx.ingest.samples.len()).collect(),
+        other => {
+            let split = ctx
+                .split
+                .ok_or_else(|| EngineError::msg("internal: metric needs splits but has none"))?;
+            let name = match other {
+                EvalSamples::Train => SplitName::Train,
+                EvalSamples::TestSeen => SplitName::TestSeen,
+                _ => SplitName::TestUnseen,
+            };
+            split.rows(name).to_vec()
+        }
+    };
+    let positions: Vec<usize> = sample_rows
+        .iter()
+        .map(|&r| pos_of[r])
+        .filter(|&p| p != usize::MAX)
+        .collect();
+    Ok(SplitPositions {
+        dropped: sample_rows.len() - positions.len(),
+        positions,
+    })
+}
+
+/// Fails with a message naming the split when it holds no samples.
+pub(crate) fn require_nonempty(label: &str, what: &str, n: usize) -> Result<()> {
+    if n == 0 {
+        return Err(EngineError::msg(format!(
+            "metric `{label}`: the {what} is empty (check the splits: batches and perturbations per split)"
+        )));
+    }
+    Ok(())
+}
+
+/// A seeded sample of at most `max` of `positions` (kept in ascending order).
+pub(crate) fn sample_queries(positions: &[usize], max: Option<usize>, seed: u64, tag: &str) -> Vec<usize> {
+    match max {
+        Some(m) if m < positions.len() => {
+            use rand::seq::index::sample;
+            let mut rng = pertbench_kernels::rng::stream(seed, tag, 0);
+            let mut pick: Vec<usize> = sample(&mut rng, positions.len(), m).into_vec();
+            pick.sort_unstable();
+            pick.into_iter().map(|i| positions[i]).collect()
+        }
+        _ => positions.to_vec(),
+    }
+}
+
+/// Rows of `m` at `positions`, as a new matrix.
+pub(crate) fn gather(m: &pertbench_kernels::Matrix, positions: &[usize]) -> pertbench_kernels::Matrix {
+    m.select(ndarray::Axis(0), positions)
+}
+
+/// Columns of `m` (restricted to `positions`) whose values are all equal.
+pub(crate) fn constant_columns(m: &pertbench_kernels::Matrix, positions: &[usize]) -> usize {
+    (0..m.ncols())
+        .filter(|&j| {
+            positions
+                .first()
+                .is_none_or(|&f| positions.iter().all(|&p| m[(p, j)] == m[(f, j)]))
+        })
+        .count()
 }
 
 /// Non-control rows of the matrix grouped by perturbation (sorted), as
@@ -138,3 +237,6 @@ pub fn batch_to_rows(b: &RecordBatch) -> Result<Vec<MetricRow>> {
         })
         .collect())
 }
+
+#[cfg(test)]
+mod tests;

@@ -18,6 +18,9 @@ impl Metric for RelationshipRecall {
     fn version(&self) -> u32 {
         1
     }
+    fn task(&self) -> &'static str {
+        "5 known relationship recall"
+    }
     fn seeded(&self, _spec: &MetricSpec) -> bool {
         false
     }

@@ -1,0 +1,89 @@
+//! Task 1, batch mixing: iLISI (METRICS.md "Task 1").
+
+use super::{gather, require_nonempty, sample_queries, split_positions, Metric, MetricContext, MetricOutput, MetricRow};
+use crate::error::{EngineError, Result};
+use crate::pipeline::{EvalSamples, MetricSpec};
+use pertbench_kernels::ilisi::{lisi, summarise};
+use pertbench_kernels::knn::{knn, KnnMetric};
+use std::collections::BTreeMap;
+
+pub struct Ilisi;
+
+pub const DEFAULT_PERPLEXITY: f64 = 30.0;
+
+impl Metric for Ilisi {
+    fn version(&self) -> u32 {
+        1
+    }
+    fn task(&self) -> &'static str {
+        "1 batch mixing"
+    }
+    fn needs_split(&self) -> bool {
+        true
+    }
+    fn seeded(&self, spec: &MetricSpec) -> bool {
+        // The split (unless `on: all`) and any query sample depend on the seed.
+        spec.on != Some(EvalSamples::All) || spec.max_queries.is_some()
+    }
+    fn compute(&self, spec: &MetricSpec, ctx: &MetricContext) -> Result<MetricOutput> {
+        let label = spec.label();
+        let perplexity = spec.perplexity.unwrap_or(DEFAULT_PERPLEXITY);
+        let on = spec.on.unwrap_or(EvalSamples::TestSeen);
+        let on_name = serde_json::to_value(on).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+        let k = (3.0 * perplexity).floor() as usize;
+        let sp = split_positions(ctx, on)?;
+        require_nonempty(&label, &format!("`{on_name}` sample set"), sp.positions.len())?;
+        let x = gather(ctx.matrix, &sp.positions);
+        // Batch codes over the evaluated samples.
+        let mut code: BTreeMap<&str, u32> = BTreeMap::new();
+        for &p in &sp.positions {
+            let b = ctx.ingest.samples.batch[ctx.rows[p]].as_str();
+            let n = code.len() as u32;
+            code.entry(b).or_insert(n);
+        }
+        let label_of: Vec<u32> = sp
+            .positions
+            .iter()
+            .map(|&p| code[ctx.ingest.samples.batch[ctx.rows[p]].as_str()])
+            .collect();
+        let n_batches = code.len();
+        let local: Vec<usize> = (0..sp.positions.len()).collect();
+        let queries = sample_queries(&local, spec.max_queries, ctx.seed, "ilisi/queries");
+        let q = gather(&x, &queries);
+        let nb = knn(x.view(), q.view(), k, KnnMetric::Euclidean, Some(&queries))
+            .map_err(EngineError::kernel(format!(
+                "metric `{label}` (k = 3 x perplexity = {k} neighbours)"
+            )))?;
+        let values = lisi(&nb, &label_of, n_batches, perplexity);
+        let (mean, median, scaled) = summarise(&values, n_batches);
+        let mut convention = format!(
+            "perplexity={perplexity};k={k};on={on_name};batches={n_batches};distance=euclidean"
+        );
+        if queries.len() < local.len() {
+            convention += &format!(";queries=sampled {} of {} (seed {})", queries.len(), local.len(), ctx.seed);
+        }
+        if sp.dropped > 0 {
+            convention += &format!(";dropped_by_postprocessing={}", sp.dropped);
+        }
+        if n_batches < 2 {
+            convention += ";ilisi_scaled undefined: one batch";
+        }
+        let row = |variant: &str, value: Option<f64>| MetricRow {
+            metric: label.clone(),
+            source: None,
+            variant: variant.to_string(),
+            value,
+            n_items: queries.len() as u64,
+            null_size: 0,
+            convention: convention.clone(),
+        };
+        Ok(MetricOutput {
+            rows: vec![
+                row("ilisi_mean", Some(mean)),
+                row("ilisi_median", Some(median)),
+                row("ilisi_scaled", scaled),
+            ],
+            details: None,
+        })
+    }
+}

@@ -1,0 +1,120 @@
+//! Task 6, linear interpretability (METRICS.md "Task 6"): a ridge decoder
+//! from the representation to lognorm expression, fitted on `train`
+//! (controls included), scored on every sample of `test_unseen`.
+
+use super::{gather, require_nonempty, split_positions, Metric, MetricContext, MetricOutput, MetricRow};
+use crate::error::{EngineError, Result};
+use crate::pipeline::{EvalSamples, MetricSpec, SiRowsSpec};
+use pertbench_kernels::decoder::{evaluate, fit, SiRows, TestLayout};
+use std::collections::BTreeMap;
+
+pub struct Interpretability;
+
+pub const DEFAULT_RIDGE_LAMBDA: f64 = 1.0;
+
+impl Metric for Interpretability {
+    fn version(&self) -> u32 {
+        1
+    }
+    fn task(&self) -> &'static str {
+        "6 linear interpretability"
+    }
+    fn needs_split(&self) -> bool {
+        true
+    }
+    fn seeded(&self, _spec: &MetricSpec) -> bool {
+        true
+    }
+    fn compute(&self, spec: &MetricSpec, ctx: &MetricContext) -> Result<MetricOutput> {
+        let label = spec.label();
+        let counts = ctx.ingest.counts.as_ref().ok_or_else(|| {
+            EngineError::msg(format!(
+                "metric `{label}`: Task 6 decodes expression, but this dataset has no count matrix"
+            ))
+        })?;
+        let s = &ctx.ingest.samples;
+        let train = split_positions(ctx, EvalSamples::Train)?;
+        let test = split_positions(ctx, EvalSamples::TestUnseen)?;
+        require_nonempty(&label, "`train` split", train.positions.len())?;
+        require_nonempty(&label, "`test_unseen` split", test.positions.len())?;
+        let lambda = spec.ridge_lambda.unwrap_or(DEFAULT_RIDGE_LAMBDA);
+        let si_rows = match spec.si_rows.unwrap_or(SiRowsSpec::Perturbed) {
+            SiRowsSpec::Perturbed => SiRows::Perturbed,
+            SiRowsSpec::All => SiRows::All,
+        };
+        let expr = |pos: &[usize]| {
+            let rows: Vec<usize> = pos.iter().map(|&p| ctx.rows[p]).collect();
+            counts.select_rows(&rows).lognorm()
+        };
+        let ctxmsg = format!("metric `{label}`");
+        let dec = fit(gather(ctx.matrix, &train.positions).view(), &expr(&train.positions), lambda)
+            .map_err(EngineError::kernel(ctxmsg.clone()))?;
+        let mut code: BTreeMap<&str, u32> = BTreeMap::new();
+        for &p in &test.positions {
+            let n = code.len() as u32;
+            code.entry(s.batch[ctx.rows[p]].as_str()).or_insert(n);
+        }
+        let batch: Vec<u32> = test.positions.iter().map(|&p| code[s.batch[ctx.rows[p]].as_str()]).collect();
+        let is_control: Vec<bool> = test.positions.iter().map(|&p| s.is_control[ctx.rows[p]]).collect();
+        let layout = TestLayout {
+            batch: &batch,
+            is_control: &is_control,
+            n_batches: code.len(),
+        };
+        let r = evaluate(
+            &dec,
+            gather(ctx.matrix, &test.positions).view(),
+            &expr(&test.positions),
+            &layout,
+            si_rows,
+        )
+        .map_err(EngineError::kernel(ctxmsg))?;
+        let names: Vec<&str> = code.keys().copied().collect();
+        let mut convention = format!(
+            "decoder=ridge;ridge_lambda={lambda};target=lognorm;train=train+controls;test=test_unseen+controls;genes_scored={};genes_constant_skipped={};si_rows={};si_batches={}",
+            r.n_genes_scored,
+            r.n_genes_constant,
+            match si_rows {
+                SiRows::Perturbed => "perturbed",
+                SiRows::All => "all",
+            },
+            r.si_batches
+        );
+        if r.n_prediction_constant > 0 {
+            convention += &format!(";constant_predictions_counted_as_0={}", r.n_prediction_constant);
+        }
+        if !r.si_excluded.is_empty() {
+            let ex: Vec<String> = r
+                .si_excluded
+                .iter()
+                .map(|(b, why)| format!("{} ({why})", names[*b as usize]))
+                .collect();
+            convention += &format!(";si_excluded_batches={}", ex.join(", "));
+        }
+        let dropped = train.dropped + test.dropped;
+        if dropped > 0 {
+            convention += &format!(";dropped_by_postprocessing={dropped}");
+        }
+        let n = test.positions.len() as u64;
+        let row = |variant: &str, value: Option<f64>| MetricRow {
+            metric: label.clone(),
+            source: None,
+            variant: variant.to_string(),
+            value,
+            n_items: n,
+            null_size: 0,
+            convention: convention.clone(),
+        };
+        Ok(MetricOutput {
+            rows: vec![
+                row("spearman", r.spearman),
+                row("pearson", r.pearson),
+                row("mse", Some(r.mse)),
+                row("mae", Some(r.mae)),
+                row("r2", r.r2),
+                row("structural_integrity", r.structural_integrity),
+            ],
+            details: None,
+        })
+    }
+}

@@ -1,0 +1,101 @@
+//! Task 4, local organisation (METRICS.md "Task 4"): weighted kNN vote of
+//! `test_seen` queries against the `train` reference, controls a class.
+
+use super::{gather, require_nonempty, sample_queries, split_positions, Metric, MetricContext, MetricOutput, MetricRow};
+use crate::error::{EngineError, Result};
+use crate::pipeline::{EvalSamples, KnnWeights, MetricSpec};
+use pertbench_kernels::knn::{default_k, knn, KnnMetric};
+use pertbench_kernels::vote::{top1_top5, VoteWeights};
+use std::collections::BTreeMap;
+
+pub struct Knn;
+
+/// Class name of control samples.
+pub const CONTROL_CLASS: &str = "<control>";
+
+impl Metric for Knn {
+    fn version(&self) -> u32 {
+        1
+    }
+    fn task(&self) -> &'static str {
+        "4 kNN organisation"
+    }
+    fn needs_split(&self) -> bool {
+        true
+    }
+    fn seeded(&self, _spec: &MetricSpec) -> bool {
+        true
+    }
+    fn compute(&self, spec: &MetricSpec, ctx: &MetricContext) -> Result<MetricOutput> {
+        let label = spec.label();
+        let s = &ctx.ingest.samples;
+        let class_name = |p: usize| -> &str {
+            let r = ctx.rows[p];
+            if s.is_control[r] {
+                CONTROL_CLASS
+            } else {
+                s.perturbation[r].as_str()
+            }
+        };
+        let reference = split_positions(ctx, EvalSamples::Train)?;
+        let test = split_positions(ctx, EvalSamples::TestSeen)?;
+        require_nonempty(&label, "`train` split (the kNN reference)", reference.positions.len())?;
+        require_nonempty(&label, "`test_seen` split (the kNN queries)", test.positions.len())?;
+        let mut class: BTreeMap<&str, u32> = BTreeMap::new();
+        for &p in reference.positions.iter().chain(&test.positions) {
+            class.insert(class_name(p), 0);
+        }
+        for (i, v) in class.values_mut().enumerate() {
+            *v = i as u32;
+        }
+        let ref_class: Vec<u32> = reference.positions.iter().map(|&p| class[class_name(p)]).collect();
+        let queries = sample_queries(&test.positions, spec.max_queries, ctx.seed, "knn/queries");
+        let query_class: Vec<u32> = queries.iter().map(|&p| class[class_name(p)]).collect();
+        let n_ref = reference.positions.len();
+        let k = spec.k.unwrap_or_else(|| default_k(n_ref));
+        let weights = spec.weights.unwrap_or(KnnWeights::Euclidean);
+        let (metric, vote) = match weights {
+            KnnWeights::Euclidean => (KnnMetric::Euclidean, VoteWeights::InverseDistance),
+            KnnWeights::Cosine => (KnnMetric::Cosine, VoteWeights::CosineSoftmax),
+        };
+        let r = gather(ctx.matrix, &reference.positions);
+        let q = gather(ctx.matrix, &queries);
+        let nb = knn(r.view(), q.view(), k, metric, None)
+            .map_err(EngineError::kernel(format!("metric `{label}`")))?;
+        let (t1, t5) = top1_top5(&nb, &ref_class, &query_class, vote);
+        let mut convention = format!(
+            "k={k}{};weights={};reference=train ({n_ref}, controls a class);queries=test_seen",
+            if spec.k.is_some() { " (fixed)" } else { " (odd floor sqrt n_reference)" },
+            match weights {
+                KnnWeights::Euclidean => "1/(euclidean+1e-5)",
+                KnnWeights::Cosine => "exp(cos/0.07)",
+            }
+        );
+        if queries.len() < test.positions.len() {
+            convention += &format!(
+                ";queries=sampled {} of {} (seed {})",
+                queries.len(),
+                test.positions.len(),
+                ctx.seed
+            );
+        }
+        let dropped = reference.dropped + test.dropped;
+        if dropped > 0 {
+            convention += &format!(";dropped_by_postprocessing={dropped}");
+        }
+        let n = queries.len() as f64;
+        let row = |variant: &str, value: f64| MetricRow {
+            metric: label.clone(),
+            source: None,
+            variant: variant.to_string(),
+            value: Some(value),
+            n_items: queries.len() as u64,
+            null_size: 0,
+            convention: convention.clone(),
+        };
+        Ok(MetricOutput {
+            rows: vec![row("top1", t1 as f64 / n), row("top5", t5 as f64 / n)],
+            details: None,
+        })
+    }
+}

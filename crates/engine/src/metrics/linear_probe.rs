@@ -1,0 +1,122 @@
+//! Task 2, linear separability (METRICS.md "Task 2"): a softmax probe (or
+//! the closed-form `linear_ridge` variant) trained on `train` non-controls,
+//! scored on `test_seen` non-controls by top-1 and top-5 accuracy.
+
+use super::{constant_columns, require_nonempty, split_positions, Metric, MetricContext, MetricOutput, MetricRow};
+use crate::error::{EngineError, Result};
+use crate::pipeline::{EvalSamples, MetricSpec, ProbeSolver};
+use pertbench_kernels::softmax::{fit_ridge_classifier, fit_softmax, top1_top5, SoftmaxOptions};
+use std::collections::BTreeMap;
+
+pub struct LinearProbe;
+
+pub const DEFAULT_RIDGE_LAMBDA: f64 = 1.0;
+
+impl Metric for LinearProbe {
+    fn version(&self) -> u32 {
+        1
+    }
+    fn task(&self) -> &'static str {
+        "2 linear separability"
+    }
+    fn needs_split(&self) -> bool {
+        true
+    }
+    fn seeded(&self, _spec: &MetricSpec) -> bool {
+        true
+    }
+    fn compute(&self, spec: &MetricSpec, ctx: &MetricContext) -> Result<MetricOutput> {
+        let label = spec.label();
+        let s = &ctx.ingest.samples;
+        let non_control = |positions: Vec<usize>| -> Vec<usize> {
+            positions
+                .into_iter()
+                .filter(|&p| !s.is_control[ctx.rows[p]])
+                .collect()
+        };
+        let train_sp = split_positions(ctx, EvalSamples::Train)?;
+        let test_sp = split_positions(ctx, EvalSamples::TestSeen)?;
+        let train = non_control(train_sp.positions);
+        let test = non_control(test_sp.positions);
+        require_nonempty(&label, "`train` split (non-controls)", train.len())?;
+        require_nonempty(&label, "`test_seen` split (non-controls)", test.len())?;
+        let mut class: BTreeMap<&str, u32> = BTreeMap::new();
+        for &p in &train {
+            let n = class.len() as u32;
+            class.entry(s.perturbation[ctx.rows[p]].as_str()).or_insert(n);
+        }
+        // Sorted codes, so the class order does not depend on row order.
+        for (i, v) in class.values_mut().enumerate() {
+            *v = i as u32;
+        }
+        let code = |p: usize| class.get(s.perturbation[ctx.rows[p]].as_str()).copied();
+        let train_label: Vec<u32> = train.iter().map(|&p| code(p).expect("from train")).collect();
+        let (test, test_label): (Vec<usize>, Vec<u32>) =
+            test.iter().filter_map(|&p| code(p).map(|c| (p, c))).unzip();
+        require_nonempty(&label, "`test_seen` split (perturbations seen in train)", test.len())?;
+        let n_classes = class.len();
+        let solver = spec.solver.unwrap_or(ProbeSolver::Logistic);
+        let ctxmsg = format!("metric `{label}`");
+        let (model, mut convention) = match solver {
+            ProbeSolver::Logistic => {
+                let d = SoftmaxOptions::default();
+                let opt = SoftmaxOptions {
+                    epochs: spec.epochs.unwrap_or(d.epochs),
+                    batch_size: spec.batch_size.unwrap_or(d.batch_size),
+                    learning_rate: spec.learning_rate.unwrap_or(d.learning_rate),
+                    l2: spec.l2.unwrap_or(d.l2),
+                    seed: ctx.seed,
+                };
+                let conv = format!(
+                    "solver=logistic;optimiser=adam;epochs={};batch_size={};learning_rate={};schedule=cosine;l2={};standardised=train",
+                    opt.epochs, opt.batch_size, opt.learning_rate, opt.l2
+                );
+                (
+                    fit_softmax(ctx.matrix.view(), &train, &train_label, n_classes, &opt)
+                        .map_err(EngineError::kernel(ctxmsg))?,
+                    conv,
+                )
+            }
+            ProbeSolver::Ridge => {
+                let lambda = spec.ridge_lambda.unwrap_or(DEFAULT_RIDGE_LAMBDA);
+                (
+                    fit_ridge_classifier(ctx.matrix.view(), &train, &train_label, n_classes, lambda)
+                        .map_err(EngineError::kernel(ctxmsg))?,
+                    format!("solver=ridge;ridge_lambda={lambda};targets=one_hot;standardised=train"),
+                )
+            }
+        };
+        let (t1, t5) = top1_top5(&model, ctx.matrix.view(), &test, &test_label);
+        convention += &format!(";classes={n_classes};train_samples={}", train.len());
+        let constant = constant_columns(ctx.matrix, &train);
+        if constant > 0 {
+            convention += &format!(";constant_columns={constant}");
+        }
+        let dropped = train_sp.dropped + test_sp.dropped;
+        if dropped > 0 {
+            convention += &format!(";dropped_by_postprocessing={dropped}");
+        }
+        if let Some(split) = ctx.split {
+            let n: usize = split.unseen_train_perturbations.values().sum();
+            if n > 0 {
+                convention += &format!(
+                    ";excluded_test_samples_of_train_perturbations_absent_from_train={n}"
+                );
+            }
+        }
+        let n = test.len() as f64;
+        let row = |variant: &str, value: f64| MetricRow {
+            metric: label.clone(),
+            source: None,
+            variant: variant.to_string(),
+            value: Some(value),
+            n_items: test.len() as u64,
+            null_size: 0,
+            convention: convention.clone(),
+        };
+        Ok(MetricOutput {
+            rows: vec![row("top1", t1 as f64 / n), row("top5", t5 as f64 / n)],
+            details: None,
+        })
+    }
+}

@@ -1,0 +1,193 @@
+//! Metric nodes on hand-built inputs: the split-based tasks' bad-input
+//! cases (an empty split, too few reference samples, a constant column, a
+//! train perturbation missing from train batches) and their recorded counts.
+
+use super::*;
+use crate::nodes::IngestOut;
+use crate::pipeline::MetricSpec;
+use crate::splits::SplitOut;
+use pertbench_data::dataset::DataContext;
+use pertbench_data::fetch::FetchOptions;
+use pertbench_data::samples::Samples;
+use pertbench_kernels::csr::CsrMatrix;
+
+/// Two batches; b0 train with controls and perturbations A, B; b1 test.
+fn fixture() -> (IngestOut, Matrix) {
+    let mut s = Samples::default();
+    let rows = [
+        ("NT", "b0", true),
+        ("NT", "b0", true),
+        ("A", "b0", false),
+        ("A", "b0", false),
+        ("B", "b0", false),
+        ("B", "b0", false),
+        ("NT", "b1", true),
+        ("A", "b1", false),
+        ("B", "b1", false),
+        ("C", "b1", false),
+        ("C", "b1", false),
+    ];
+    for (i, (p, b, c)) in rows.iter().enumerate() {
+        s.sample_id.push(format!("s{i}"));
+        s.perturbation.push(p.to_string());
+        s.batch.push(b.to_string());
+        s.is_control.push(*c);
+    }
+    let n = rows.len();
+    // Perturbation A high on column 0, B on column 1, C on column 2; column 3 constant.
+    let m = Matrix::from_shape_fn((n, 4), |(i, j)| {
+        let p = rows[i].0;
+        let on = matches!((p, j), ("A", 0) | ("B", 1) | ("C", 2));
+        if j == 3 {
+            7.0
+        } else {
+            f32::from(u8::from(on)) * 5.0 + ((i % 2) as f32) * 0.01
+        }
+    });
+    // Counts: gene j follows column j.
+    let mut indptr = vec![0u64];
+    let (mut idx, mut val) = (vec![], vec![]);
+    for i in 0..n {
+        for j in 0..3 {
+            idx.push(j as u32);
+            val.push(1.0 + m[(i, j)]);
+        }
+        indptr.push(val.len() as u64);
+    }
+    let counts = CsrMatrix::new(n, 3, indptr, idx, val).unwrap();
+    let ingest = IngestOut {
+        samples: s,
+        source_rows: (0..n).collect(),
+        n_file_rows: n,
+        counts: Some(counts),
+        genes: vec!["A".into(), "B".into(), "C".into()],
+        lognorm_mean: vec![1.0; 3],
+    };
+    (ingest, m)
+}
+
+fn split() -> SplitOut {
+    SplitOut {
+        train: vec![0, 1, 2, 3, 4, 5],
+        test_seen: vec![6, 7, 8],
+        test_unseen: vec![6, 9, 10],
+        unseen_train_perturbations: Default::default(),
+    }
+}
+
+fn data() -> DataContext {
+    DataContext {
+        manifest_dirs: vec![],
+        fetch: FetchOptions {
+            mirrors: vec![],
+            data_dir: std::env::temp_dir(),
+            allow_network: false,
+            allow_unpinned: false,
+        },
+    }
+}
+
+fn spec(yaml: &str) -> MetricSpec {
+    serde_yaml_ng::from_str(yaml).unwrap()
+}
+
+fn run(yaml: &str, sp: &SplitOut) -> Result<MetricOutput> {
+    let (ingest, m) = fixture();
+    let rows: Vec<usize> = (0..m.nrows()).collect();
+    let data = data();
+    let s = spec(yaml);
+    let ctx = MetricContext {
+        ingest: &ingest,
+        matrix: &m,
+        rows: &rows,
+        seed: 0,
+        data: &data,
+        split: Some(sp),
+    };
+    implementation(s.kind).compute(&s, &ctx)
+}
+
+fn value(out: &MetricOutput, variant: &str) -> f64 {
+    out.rows.iter().find(|r| r.variant == variant).unwrap().value.unwrap()
+}
+
+#[test]
+fn knn_and_probes_classify_the_separable_fixture() {
+    let sp = split();
+    // Queries: the test control, A and B. Reference: 2 controls, 2 A, 2 B; k = 3 (odd floor sqrt 6 = 2 -> 3).
+    let knn = run("{kind: knn}", &sp).unwrap();
+    assert_eq!(value(&knn, "top1"), 1.0);
+    assert!(knn.rows[0].convention.contains("k=3 (odd floor sqrt n_reference)"));
+    assert_eq!(knn.rows[0].n_items, 3);
+    for probe in ["{kind: linear_probe, epochs: 200, batch_size: 4}", "{kind: linear_probe, solver: ridge}"] {
+        let out = run(probe, &sp).unwrap();
+        assert_eq!(value(&out, "top1"), 1.0, "{probe}");
+        // Two classes: top-5 always holds the truth.
+        assert_eq!(value(&out, "top5"), 1.0, "{probe}");
+        // The constant column is counted.
+        assert!(out.rows[0].convention.contains("constant_columns=1"), "{}", out.rows[0].convention);
+        assert_eq!(out.rows[0].n_items, 2);
+    }
+}
+
+#[test]
+fn too_few_reference_samples_is_a_clear_error() {
+    let e = run("{kind: knn, k: 50}", &split()).err().unwrap().to_string();
+    assert!(
+        e.contains("metric `knn`") && e.contains("k = 50 neighbours requested but only 6 reference samples"),
+        "{e}"
+    );
+}
+
+#[test]
+fn an_empty_split_is_a_clear_error() {
+    let mut sp = split();
+    // The test batch holds only its control: no non-control query.
+    sp.test_seen = vec![6];
+    let e = run("{kind: linear_probe}", &sp).err().unwrap().to_string();
+    assert!(e.contains("the `test_seen` split (non-controls) is empty"), "{e}");
+    sp.test_unseen.clear();
+    let e = run("{kind: interpretability}", &sp).err().unwrap().to_string();
+    assert!(e.contains("the `test_unseen` split is empty"), "{e}");
+}
+
+#[test]
+fn train_perturbations_missing_from_train_are_counted() {
+    let mut sp = split();
+    sp.unseen_train_perturbations.insert("D".into(), 4);
+    let out = run("{kind: linear_probe, solver: ridge}", &sp).unwrap();
+    assert!(
+        out.rows[0]
+            .convention
+            .contains("excluded_test_samples_of_train_perturbations_absent_from_train=4"),
+        "{}",
+        out.rows[0].convention
+    );
+}
+
+#[test]
+fn interpretability_records_its_conventions() {
+    let out = run("{kind: interpretability, ridge_lambda: 0.001}", &split()).unwrap();
+    let c = &out.rows[0].convention;
+    assert!(c.contains("genes_scored=3") && c.contains("si_batches=1"), "{c}");
+    // C is unseen in train: only the ranges are known here (the values are
+    // checked by hand in the kernels' decoder tests).
+    let rho = value(&out, "spearman");
+    assert!((-1.0..=1.0).contains(&rho), "{rho}");
+    assert!(value(&out, "mse") >= 0.0 && value(&out, "structural_integrity") <= 1.0);
+    assert_eq!(out.rows.len(), 6);
+    assert_eq!(out.rows[0].n_items, 3);
+}
+
+#[test]
+fn ilisi_needs_two_batches_for_its_scaled_value() {
+    let out = run("{kind: ilisi, on: train, perplexity: 1}", &split()).unwrap();
+    // train holds one batch: LISI is 1 everywhere, scaled undefined.
+    assert_eq!(value(&out, "ilisi_mean"), 1.0);
+    let scaled = out.rows.iter().find(|r| r.variant == "ilisi_scaled").unwrap();
+    assert_eq!(scaled.value, None);
+    assert!(scaled.convention.contains("one batch"));
+    let all = run("{kind: ilisi, on: all, perplexity: 1}", &split()).unwrap();
+    assert!(value(&all, "ilisi_mean") >= 1.0);
+    assert!(all.rows[0].convention.contains("batches=2"));
+}
