@@ -557,3 +557,62 @@ fn hierarchy_tasks_run_cache_their_splits_and_rank_pca_above_random() {
         assert!(table.contains(want), "{want}: {table}");
     }
 }
+
+#[test]
+fn papalexi_hierarchy_pca_beats_baselines_on_tasks_2_to_6() {
+    let Some(shared) = shared() else { return };
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let work = tempfile::tempdir().unwrap();
+    let pipeline = work.path().join("h.yaml");
+    std::fs::write(
+        &pipeline,
+        "name: papalexi_h\ndatasets: [papalexi2021]\nseeds: [0]\nrepresentations:\n  - {name: pca, kind: pca, n_components: 50}\n  - {name: random, kind: random, dim: 50}\n  - {name: shuffled, kind: shuffled, of: pca}\npostprocessing: [raw, center_scale]\nmetrics:\n  - {kind: ilisi, on: all}\n  - {kind: linear_probe}\n  - {kind: consistency, null: permutation, n_permutations: 200}\n  - {kind: knn}\n  - {kind: relationship_recall, sources: [stringdb]}\n  - {kind: interpretability}\n",
+    )
+    .unwrap();
+    let w = work.path().join("w");
+    let base = [
+        "--workdir".to_string(),
+        w.to_str().unwrap().to_string(),
+        "--offline".into(),
+        "--mirror".into(),
+        shared.join("mirror").to_str().unwrap().to_string(),
+        "--mirror".into(),
+        shared.join("data").to_str().unwrap().to_string(),
+    ];
+    let out = Command::new(env!("CARGO_BIN_EXE_pertbench"))
+        .current_dir(&repo)
+        .args(&base)
+        .args(["run", pipeline.to_str().unwrap(), "--quiet"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let q = "SELECT metric, variant, representation, MAX(CASE WHEN higher_is_better THEN value ELSE -value END) AS best FROM results WHERE pipeline = 'papalexi_h' AND value IS NOT NULL GROUP BY 1, 2, 3";
+    let out = Command::new(env!("CARGO_BIN_EXE_pertbench"))
+        .current_dir(&repo)
+        .args(&base)
+        .args(["sql", q])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut best = std::collections::BTreeMap::new();
+    for line in text.lines().filter(|l| l.starts_with("| ") && !l.contains("variant")) {
+        let c: Vec<&str> = line.split('|').map(str::trim).filter(|s| !s.is_empty()).collect();
+        best.insert((c[0].to_string(), c[1].to_string(), c[2].to_string()), c[3].parse::<f64>().unwrap());
+    }
+    let get = |m: &str, v: &str, r: &str| best[&(m.to_string(), v.to_string(), r.to_string())];
+    for (m, v) in [
+        ("linear_probe", "top1"),
+        ("consistency", "fraction_significant"),
+        ("knn", "top1"),
+        ("relationship_recall", "recall_0.05_0.95"),
+        ("interpretability", "spearman"),
+        ("interpretability", "structural_integrity"),
+    ] {
+        for b in ["random", "shuffled"] {
+            assert!(get(m, v, "pca") > get(m, v, b), "{m} {v}: pca {} vs {b} {}", get(m, v, "pca"), get(m, v, b));
+        }
+    }
+    // Task 1: a baseline mixes batches at least as well as PCA.
+    let base_mix = get("ilisi", "ilisi_mean", "random").max(get("ilisi", "ilisi_mean", "shuffled"));
+    assert!(base_mix >= get("ilisi", "ilisi_mean", "pca"), "{text}");
+}

@@ -54,7 +54,38 @@ pub fn sha256_file(path: &Path) -> Result<String> {
     Ok(hex::encode(h.finalize()))
 }
 
-fn check(path: &Path, expected: &str, opts: &FetchOptions) -> Result<String> {
+/// (sha256, md5) of a file in one pass.
+fn sha256_md5_file(path: &Path) -> Result<(String, String)> {
+    use md5::Md5;
+    let mut f = File::open(path).map_err(|e| DataError::io(path, e))?;
+    let (mut h, mut m) = (Sha256::new(), Md5::new());
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf).map_err(|e| DataError::io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        m.update(&buf[..n]);
+    }
+    Ok((hex::encode(h.finalize()), hex::encode(m.finalize())))
+}
+
+fn check(path: &Path, expected: &str, md5: Option<&str>, opts: &FetchOptions) -> Result<String> {
+    if let (true, Some(want)) = (expected == "unpinned", md5) {
+        let (sha, got) = sha256_md5_file(path)?;
+        if !got.eq_ignore_ascii_case(want) {
+            return Err(DataError::file(
+                path,
+                format!("md5 mismatch: the manifest pins {want}, the file hashes to {got}"),
+            ));
+        }
+        eprintln!(
+            "{}: md5 verified ({got}); its sha256, to pin in the manifest, is {sha}",
+            path.display()
+        );
+        return Ok(sha);
+    }
     let actual = sha256_file(path)?;
     if expected == "unpinned" {
         if !opts.allow_unpinned {
@@ -164,14 +195,14 @@ pub fn fetch(m: &Manifest, opts: &FetchOptions) -> Result<Fetched> {
         .map(|d| d.join(&file))
         .find(|p| p.is_file())
     {
-        let sha = check(&src, &m.sha256, opts)?;
+        let sha = check(&src, &m.sha256, m.md5.as_deref(), opts)?;
         atomic_copy(&src, &dst)?;
         write_stamp(&dst, &sha)?;
         (Origin::Mirror(src), sha)
     } else if opts.allow_network {
         let (tmp_dir, what) = download(m, &file)?;
         let got = tmp_dir.path().join(&file);
-        let sha = check(&got, &m.sha256, opts)?;
+        let sha = check(&got, &m.sha256, m.md5.as_deref(), opts)?;
         atomic_copy(&got, &dst)?;
         write_stamp(&dst, &sha)?;
         (Origin::Network(what), sha)
@@ -297,6 +328,7 @@ mod tests {
                 url: None,
             },
             sha256: sha.into(),
+            md5: None,
             member_sha256: None,
             columns: None,
             size: None,
@@ -349,5 +381,29 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("--allow-unpinned") && e.contains(&sha), "{e}");
+    }
+
+    #[test]
+    fn a_publisher_md5_verifies_an_unpinned_file() {
+        let mirror = tempfile::tempdir().unwrap();
+        std::fs::write(mirror.path().join("a.txt"), b"abc").unwrap();
+        let opts = FetchOptions {
+            mirrors: vec![mirror.path().into()],
+            data_dir: tempfile::tempdir().unwrap().path().into(),
+            allow_network: false,
+            allow_unpinned: false,
+        };
+        // md5("abc"), RFC 1321's test vector.
+        let mut m = manifest("a.txt", "unpinned");
+        m.md5 = Some("900150983cd24fb0d6963f7d28e17f72".into());
+        let f = fetch(&m, &opts).unwrap();
+        assert_eq!(f.sha256, sha256_file(&mirror.path().join("a.txt")).unwrap());
+        m.md5 = Some("0".repeat(32));
+        let opts = FetchOptions {
+            data_dir: tempfile::tempdir().unwrap().path().into(),
+            ..opts
+        };
+        let e = fetch(&m, &opts).unwrap_err().to_string();
+        assert!(e.contains("md5 mismatch") && e.contains("900150983cd24fb0d6963f7d28e17f72"), "{e}");
     }
 }

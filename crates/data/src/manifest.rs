@@ -21,6 +21,11 @@ pub struct Manifest {
     /// `unpinned` is allowed only for sources whose publisher gives no checksum;
     /// fetching those needs an explicit opt-in and prints the computed hash.
     pub sha256: String,
+    /// The publisher's md5 (figshare and Zenodo publish md5, not sha256):
+    /// with `sha256: unpinned` it verifies the file, and the fetch prints the
+    /// sha256 to pin.
+    #[serde(default)]
+    pub md5: Option<String>,
     /// For a member of an archive: the sha256 of the extracted member.
     #[serde(default)]
     pub member_sha256: Option<String>,
@@ -159,6 +164,14 @@ impl Manifest {
                     self.sha256
                 ),
             ));
+        }
+        if let Some(md5) = &self.md5 {
+            if md5.len() != 32 || !md5.chars().all(|c| c.is_ascii_hexdigit()) {
+                return Err(DataError::file(
+                    path,
+                    format!("field `md5`: expected 32 hex digits, got `{md5}`"),
+                ));
+            }
         }
         let needs_columns = matches!(self.format, Format::H5ad | Format::Parquet | Format::Csv);
         if needs_columns && self.columns.is_none() && !matches!(self.source, Source::Synthetic(_)) {

@@ -77,7 +77,7 @@ impl Output {
                     &table::genes_to_batch(&i.genes, &i.lognorm_mean),
                 )?;
                 if let Some(c) = &i.counts {
-                    table::write_parquet(&dir.join("counts.parquet"), &table::csr_to_batch(c))?;
+                    table::write_csr_parquet(&dir.join("counts.parquet"), c)?;
                 }
                 Ok(serde_json::json!({
                     "n_samples": i.samples.len(),
@@ -129,8 +129,8 @@ impl Output {
                     table::batch_to_genes(&table::read_parquet(&dir.join("genes.parquet"))?)?;
                 let counts_path = dir.join("counts.parquet");
                 let counts = if counts_path.exists() {
-                    Some(table::batch_to_csr(
-                        &table::read_parquet(&counts_path)?,
+                    Some(table::read_csr_parquet(
+                        &counts_path,
                         samples.len(),
                         genes.len(),
                     )?)

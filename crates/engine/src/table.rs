@@ -125,53 +125,97 @@ pub fn batch_to_samples(b: &RecordBatch) -> Result<(Samples, Vec<usize>)> {
 }
 
 /// CSR counts as (row, col, value) triplets sorted by row.
-pub fn csr_to_batch(m: &CsrMatrix) -> RecordBatch {
-    let mut rows = Vec::with_capacity(m.nnz());
-    for i in 0..m.nrows {
-        rows.extend(std::iter::repeat_n(
-            i as u32,
-            (m.indptr[i + 1] - m.indptr[i]) as usize,
-        ));
-    }
-    let schema = Schema::new(vec![
+fn csr_schema() -> Arc<Schema> {
+    Arc::new(Schema::new(vec![
         Field::new("row", DataType::UInt32, false),
         Field::new("col", DataType::UInt32, false),
         Field::new("value", DataType::Float32, false),
-    ]);
-    RecordBatch::try_new(
-        Arc::new(schema),
-        vec![
-            Arc::new(UInt32Array::from(rows)),
-            Arc::new(UInt32Array::from(m.indices.clone())),
-            Arc::new(Float32Array::from(m.data.clone())),
-        ],
-    )
-    .expect("schema matches")
+    ]))
 }
 
-pub fn batch_to_csr(b: &RecordBatch, nrows: usize, ncols: usize) -> Result<CsrMatrix> {
-    let rows = col(b, "row")?.as_primitive::<UInt32Type>();
-    let mut indptr = vec![0u64; nrows + 1];
-    for r in rows.values() {
-        let r = *r as usize;
-        if r >= nrows {
-            return Err(EngineError::msg(format!(
-                "counts row {r} beyond {nrows} samples"
-            )));
+/// Non-zeros per written batch: the writer never holds a second copy of
+/// the whole matrix.
+const CSR_BATCH_NNZ: usize = 1 << 22;
+
+/// Counts in coordinate form (`row`, `col`, `value`), row-major, written in
+/// batches of rows.
+pub fn write_csr_parquet(path: &Path, m: &CsrMatrix) -> Result<()> {
+    write_csr_batched(path, m, CSR_BATCH_NNZ)
+}
+
+fn write_csr_batched(path: &Path, m: &CsrMatrix, batch_nnz: usize) -> Result<()> {
+    let err = |e: &dyn std::fmt::Display| EngineError::msg(format!("{}: {e}", path.display()));
+    let f = std::fs::File::create(path).map_err(|e| err(&e))?;
+    let props = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .build();
+    let mut w = ArrowWriter::try_new(f, csr_schema(), Some(props)).map_err(|e| err(&e))?;
+    let mut r0 = 0;
+    while r0 < m.nrows {
+        // At least one row per batch, more while they fit.
+        let start = m.indptr[r0] as usize;
+        let mut r1 = r0 + 1;
+        while r1 < m.nrows && (m.indptr[r1 + 1] as usize - start) <= batch_nnz {
+            r1 += 1;
         }
-        indptr[r + 1] += 1;
+        let end = m.indptr[r1] as usize;
+        let mut rows = Vec::with_capacity(end - start);
+        for i in r0..r1 {
+            rows.extend(std::iter::repeat_n(
+                i as u32,
+                (m.indptr[i + 1] - m.indptr[i]) as usize,
+            ));
+        }
+        let batch = RecordBatch::try_new(
+            csr_schema(),
+            vec![
+                Arc::new(UInt32Array::from(rows)),
+                Arc::new(UInt32Array::from(m.indices[start..end].to_vec())),
+                Arc::new(Float32Array::from(m.data[start..end].to_vec())),
+            ],
+        )
+        .expect("schema matches");
+        w.write(&batch).map_err(|e| err(&e))?;
+        r0 = r1;
+    }
+    let f = w.into_inner().map_err(|e| err(&e))?;
+    f.sync_all().map_err(|e| err(&e))?;
+    Ok(())
+}
+
+/// Reads counts written by [`write_csr_parquet`] batch by batch into CSR
+/// (rows must be non-decreasing), holding one batch at a time.
+pub fn read_csr_parquet(path: &Path, nrows: usize, ncols: usize) -> Result<CsrMatrix> {
+    let err = |e: &dyn std::fmt::Display| {
+        EngineError::msg(format!("{}: not a readable counts file: {e}", path.display()))
+    };
+    let f = std::fs::File::open(path).map_err(|e| err(&e))?;
+    let b = ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| err(&e))?;
+    let total = b.metadata().file_metadata().num_rows().max(0) as usize;
+    let reader = b.with_batch_size(1 << 20).build().map_err(|e| err(&e))?;
+    let mut indptr = vec![0u64; nrows + 1];
+    let mut indices = Vec::with_capacity(total);
+    let mut data = Vec::with_capacity(total);
+    let mut last = 0usize;
+    for batch in reader {
+        let batch = batch.map_err(|e| err(&e))?;
+        let rows = col(&batch, "row")?.as_primitive::<UInt32Type>();
+        for r in rows.values() {
+            let r = *r as usize;
+            if r >= nrows || r < last {
+                return Err(err(&format!(
+                    "counts row {r} is out of order or beyond {nrows} samples"
+                )));
+            }
+            last = r;
+            indptr[r + 1] += 1;
+        }
+        indices.extend_from_slice(col(&batch, "col")?.as_primitive::<UInt32Type>().values());
+        data.extend_from_slice(col(&batch, "value")?.as_primitive::<Float32Type>().values());
     }
     for i in 0..nrows {
         indptr[i + 1] += indptr[i];
     }
-    let indices = col(b, "col")?
-        .as_primitive::<UInt32Type>()
-        .values()
-        .to_vec();
-    let data = col(b, "value")?
-        .as_primitive::<Float32Type>()
-        .values()
-        .to_vec();
     CsrMatrix::new(nrows, ncols, indptr, indices, data)
         .map_err(|e| EngineError::msg(format!("cached counts: {e}")))
 }
@@ -274,4 +318,33 @@ pub fn batch_to_splits(b: &RecordBatch) -> Result<crate::splits::SplitOut> {
         }
     }
     Ok(sp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_round_trip_in_several_batches() {
+        // Rows with 2, 0, 3 and 1 non-zeros; batches of at most 3 non-zeros.
+        let m = CsrMatrix::new(
+            4,
+            5,
+            vec![0, 2, 2, 5, 6],
+            vec![0, 4, 1, 2, 3, 0],
+            vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.parquet");
+        write_csr_batched(&p, &m, 3).unwrap();
+        let meta = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&p).unwrap()).unwrap();
+        assert!(meta.metadata().num_row_groups() >= 1);
+        assert_eq!(read_csr_parquet(&p, 4, 5).unwrap(), m);
+        // A file whose rows go backwards is refused, not silently misread.
+        let bad = CsrMatrix::new(2, 2, vec![0, 1, 2], vec![0, 1], vec![1.0, 2.0]).unwrap();
+        write_csr_batched(&p, &bad, 1).unwrap();
+        let e = read_csr_parquet(&p, 1, 2).unwrap_err().to_string();
+        assert!(e.contains("out of order or beyond 1 samples"), "{e}");
+    }
 }

@@ -78,13 +78,51 @@ fn pca_case() {
     );
 }
 
+/// Task 4's kNN at the size of the 200,000-sample benchmark (about 42,000
+/// test_seen queries against 98,000 train references, 256 dims, k = 313),
+/// and the floating-point rate it reaches against a plain faer product.
+fn knn_case() {
+    use faer::linalg::matmul::matmul;
+    use faer::{Accum, Mat, Par};
+    use pertbench_kernels::knn::{default_k, knn, KnnMetric};
+    let (nq, nr, d) = (42_000usize, 98_000usize, 256usize);
+    let mut rng = stream(3, "bench", 0);
+    let r = ndarray::Array2::from_shape_simple_fn((nr, d), || rng.random::<f32>() - 0.5);
+    let q = ndarray::Array2::from_shape_simple_fn((nq, d), || rng.random::<f32>() - 0.5);
+    let k = default_k(nr);
+    let t = Instant::now();
+    let nb = knn(r.view(), q.view(), k, KnnMetric::Euclidean, None).unwrap();
+    let secs = t.elapsed().as_secs_f64();
+    let flops = 2.0 * nq as f64 * nr as f64 * d as f64;
+    // A plain faer f32 product of the same inner size, all threads: 8,192 x 256 x 16,384 repeated.
+    let a = Mat::<f32>::from_fn(8192, d, |i, j| ((i * 7 + j) % 13) as f32);
+    let b = Mat::<f32>::from_fn(d, 16_384, |i, j| ((i + j * 3) % 11) as f32);
+    let mut c = Mat::<f32>::zeros(8192, 16_384);
+    let reps = 4;
+    let t2 = Instant::now();
+    for _ in 0..reps {
+        matmul(c.as_mut(), Accum::Replace, a.as_ref(), b.as_ref(), 1.0, Par::rayon(0));
+    }
+    let mm = t2.elapsed().as_secs_f64();
+    let mm_flops = reps as f64 * 2.0 * 8192.0 * 16_384.0 * d as f64;
+    println!(
+        "knn         {nq} queries x {nr} references x {d} dims, k = {k}: {secs:.2} s, {:.1} GFLOP/s in the distance products (plain faer f32 product: {:.1} GFLOP/s, ratio {:.2}), peak RSS {:.0} MB (first neighbour distance {:.3})",
+        flops / secs / 1e9,
+        mm_flops / mm / 1e9,
+        (flops / secs) / (mm_flops / mm),
+        peak_rss_mb(),
+        nb.distance[0]
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
         Some("recall") => recall_case(),
         Some("pca") => pca_case(),
+        Some("knn") => knn_case(),
         None => {
-            for case in ["recall", "pca"] {
+            for case in ["recall", "pca", "knn"] {
                 let st = std::process::Command::new(&args[0])
                     .arg(case)
                     .status()
@@ -92,6 +130,6 @@ fn main() {
                 assert!(st.success(), "case {case} failed");
             }
         }
-        Some(other) => panic!("unknown case `{other}` (recall, pca)"),
+        Some(other) => panic!("unknown case `{other}` (recall, pca, knn)"),
     }
 }

@@ -143,20 +143,40 @@ impl CsrMatrix {
         }
     }
 
+    /// `lognorm` = log1p(counts / rowsum * 1e4) of one count, given its row's sum.
+    #[inline]
+    pub fn lognorm_value(count: f32, row_total: f32) -> f32 {
+        (count / row_total * 1e4).ln_1p()
+    }
+
     /// `lognorm` = log1p(counts / rowsum * 1e4), row by row; rows summing to
     /// zero stay zero. The sparsity pattern is unchanged.
     pub fn lognorm(&self) -> CsrMatrix {
-        let mut out = self.clone();
-        for i in 0..out.nrows {
-            let (a, b) = (out.indptr[i] as usize, out.indptr[i + 1] as usize);
-            let total: f32 = out.data[a..b].iter().sum();
+        self.clone().into_lognorm()
+    }
+
+    /// [`CsrMatrix::lognorm`] in place (no copy of the matrix).
+    pub fn into_lognorm(mut self) -> CsrMatrix {
+        for i in 0..self.nrows {
+            let (a, b) = (self.indptr[i] as usize, self.indptr[i + 1] as usize);
+            let total: f32 = self.data[a..b].iter().sum();
             if total > 0.0 {
-                for v in &mut out.data[a..b] {
-                    *v = (*v / total * 1e4).ln_1p();
+                for v in &mut self.data[a..b] {
+                    *v = Self::lognorm_value(*v, total);
                 }
             }
         }
-        out
+        self
+    }
+
+    /// Writes the `lognorm` of row `i` into `out` (length ncols, zeroed).
+    pub fn lognorm_row_into(&self, i: usize, out: &mut [f64]) {
+        let total: f32 = self.row(i).map(|(_, v)| v).sum();
+        if total > 0.0 {
+            for (j, v) in self.row(i) {
+                out[j] = Self::lognorm_value(v, total) as f64;
+            }
+        }
     }
 
     /// Mean of `lognorm` = log1p(counts / rowsum * 1e4) per column, over all rows.
@@ -213,6 +233,9 @@ mod tests {
         assert_eq!(l.row(0).collect::<Vec<_>>(), want0);
         assert_eq!(l.row(1).count(), 0);
         assert_eq!(l.row(2).collect::<Vec<_>>(), vec![(1, (1e4f32).ln_1p())]);
+        let mut dense = vec![0.0; 3];
+        small().lognorm_row_into(0, &mut dense);
+        assert_eq!(dense, vec![(2500.0f32).ln_1p() as f64, 0.0, (7500.0f32).ln_1p() as f64]);
     }
 
     #[test]

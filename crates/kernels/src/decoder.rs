@@ -102,17 +102,37 @@ pub struct Decoder {
 /// Fits the ridge decoder on representation rows `x` (n x d) and their
 /// expression `y` (n x g, lognorm).
 pub fn fit(x: ArrayView2<f32>, y: &CsrMatrix, lambda: f64) -> Result<Decoder, KernelError> {
-    let (n, d) = x.dim();
-    if n != y.nrows {
+    if x.nrows() != y.nrows {
         return Err(KernelError::Shape(format!(
-            "{n} representation rows but {} expression rows",
+            "{} representation rows but {} expression rows",
+            x.nrows(),
             y.nrows
         )));
     }
+    fit_rows(x, y.ncols, lambda, |i, out| {
+        for (j, v) in y.row(i) {
+            out[j] = v as f64;
+        }
+    })
+}
+
+/// Rows of expression densified per chunk: at most this many values.
+const CHUNK_VALUES: usize = 1 << 23;
+
+/// Fits the decoder with the expression of row i written by
+/// `fill(i, out)` into a zeroed slice of g values (so the caller may
+/// transform counts on the fly, without a copy of the training matrix).
+/// X'Y is accumulated chunk by chunk as dense products, in a fixed order.
+pub fn fit_rows(
+    x: ArrayView2<f32>,
+    g: usize,
+    lambda: f64,
+    fill: impl Fn(usize, &mut [f64]) + Sync,
+) -> Result<Decoder, KernelError> {
+    let (n, d) = x.dim();
     if n == 0 {
         return Err(KernelError::NotEnough("no training samples for the decoder".into()));
     }
-    let g = y.ncols;
     let x_mean: Vec<f64> = (0..d)
         .map(|j| x.column(j).iter().map(|v| *v as f64).sum::<f64>() / n as f64)
         .collect();
@@ -122,25 +142,40 @@ pub fn fit(x: ArrayView2<f32>, y: &CsrMatrix, lambda: f64) -> Result<Decoder, Ke
     for j in 0..d {
         gram[(j, j)] += lambda;
     }
-    // X'Y column by column from the transposed expression (gene rows).
-    let yt = y.transpose();
-    let cols: Vec<(Vec<f64>, f64)> = (0..g)
-        .into_par_iter()
-        .map(|gene| {
-            let mut acc = vec![0.0; d];
-            let mut sum = 0.0;
-            for (i, v) in yt.row(gene) {
-                let v = v as f64;
-                sum += v;
-                for (k, a) in acc.iter_mut().enumerate() {
-                    *a += xc[(i, k)] * v;
-                }
+    let chunk = (CHUNK_VALUES / g.max(1)).clamp(64, 16_384);
+    let mut xty = Mat::<f64>::zeros(d, g);
+    let mut y_sum = vec![0.0f64; g];
+    let mut dense = Mat::<f64>::zeros(chunk, g);
+    let mut r0 = 0;
+    while r0 < n {
+        let r1 = (r0 + chunk).min(n);
+        let rows = r1 - r0;
+        // Fill the chunk's rows in parallel; each row is written by one task.
+        let mut rowbuf: Vec<Vec<f64>> = (r0..r1)
+            .into_par_iter()
+            .map(|i| {
+                let mut out = vec![0.0; g];
+                fill(i, &mut out);
+                out
+            })
+            .collect();
+        for (k, row) in rowbuf.iter_mut().enumerate() {
+            for (j, v) in row.iter().enumerate() {
+                dense[(k, j)] = *v;
+                y_sum[j] += *v;
             }
-            (acc, sum / n as f64)
-        })
-        .collect();
-    let xty = Mat::<f64>::from_fn(d, g, |k, j| cols[j].0[k]);
-    let y_mean = cols.iter().map(|c| c.1).collect();
+        }
+        matmul(
+            xty.as_mut(),
+            Accum::Add,
+            xc.as_ref().subrows(r0, rows).transpose(),
+            dense.as_ref().subrows(0, rows),
+            1.0,
+            Par::rayon(0),
+        );
+        r0 = r1;
+    }
+    let y_mean = y_sum.iter().map(|s| s / n as f64).collect();
     let chol = gram.llt(Side::Lower).map_err(|e| {
         KernelError::LinAlg(format!(
             "decoder system X'X + {lambda} I is not positive definite ({e:?}); use ridge_lambda > 0"

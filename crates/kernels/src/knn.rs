@@ -132,33 +132,39 @@ pub fn knn(
             let bq = q1 - q0;
             let qblock = MatRef::from_row_major_slice(&qs[q0 * d..q1 * d], bq, d);
             let mut heaps: Vec<Vec<(f32, u32)>> = vec![Vec::with_capacity(k + 1); bq];
-            let mut prod = Mat::<f32>::zeros(bq, REFERENCE_BLOCK);
+            // Reference x query products: each query's column is contiguous.
+            let mut prod = Mat::<f32>::zeros(REFERENCE_BLOCK, bq);
             let mut r0 = 0;
             while r0 < nr {
                 let r1 = (r0 + REFERENCE_BLOCK).min(nr);
                 let br = r1 - r0;
                 let rblock = MatRef::from_row_major_slice(&rs[r0 * d..r1 * d], br, d);
-                let mut dst = prod.as_mut().subcols_mut(0, br);
+                let mut dst = prod.as_mut().subrows_mut(0, br);
                 matmul(
                     dst.as_mut(),
                     Accum::Replace,
-                    qblock,
-                    rblock.transpose(),
+                    rblock,
+                    qblock.transpose(),
                     1.0f32,
                     Par::Seq,
                 );
+                let dst = dst.as_ref();
                 for (i, heap) in heaps.iter_mut().enumerate() {
                     let skip = exclude.map(|e| e[q0 + i]);
-                    for j in 0..br {
+                    let col = dst.col(i).try_as_col_major().expect("contiguous column").as_slice();
+                    let qn = qn2[q0 + i];
+                    for (j, &p) in col.iter().enumerate() {
                         let r = r0 + j;
+                        let dist = match metric {
+                            KnnMetric::Euclidean => (qn + rn2[r] - 2.0 * p).max(0.0),
+                            KnnMetric::Cosine => 1.0 - p,
+                        };
+                        if heap.len() == k && dist > heap[0].0 {
+                            continue;
+                        }
                         if skip == Some(r) {
                             continue;
                         }
-                        let p = dst[(i, j)];
-                        let dist = match metric {
-                            KnnMetric::Euclidean => (qn2[q0 + i] + rn2[r] - 2.0 * p).max(0.0),
-                            KnnMetric::Cosine => 1.0 - p,
-                        };
                         push_bounded(heap, k, (dist, r as u32));
                     }
                 }

@@ -28,8 +28,8 @@ pub struct SoftmaxOptions {
 impl Default for SoftmaxOptions {
     fn default() -> Self {
         SoftmaxOptions {
-            epochs: 20,
-            batch_size: 256,
+            epochs: 10,
+            batch_size: 512,
             learning_rate: 0.01,
             l2: 1e-6,
             seed: 0,
@@ -167,8 +167,121 @@ fn check(x: ArrayView2<f32>, rows: &[usize], label: &[u32], n_classes: usize) ->
     Ok(())
 }
 
-/// Mean cross-entropy of a mini-batch and its gradient with respect to the
-/// weights and biases, per block of classes: (first class, dW block, db block).
+/// One block of classes: its weights, biases and Adam moments.
+struct ClassBlock {
+    c0: usize,
+    w: Mat<f32>,
+    b: Vec<f32>,
+    mw: Mat<f32>,
+    vw: Mat<f32>,
+    mb: Vec<f32>,
+    vb: Vec<f32>,
+}
+
+fn blocks_from(w: &Mat<f32>, bias: &[f32]) -> Vec<ClassBlock> {
+    let (d, c) = (w.nrows(), w.ncols());
+    (0..c.div_ceil(CLASS_BLOCK))
+        .map(|k| {
+            let c0 = k * CLASS_BLOCK;
+            let cb = (c0 + CLASS_BLOCK).min(c) - c0;
+            ClassBlock {
+                c0,
+                w: w.as_ref().subcols(c0, cb).to_owned(),
+                b: bias[c0..c0 + cb].to_vec(),
+                mw: Mat::zeros(d, cb),
+                vw: Mat::zeros(d, cb),
+                mb: vec![0.0; cb],
+                vb: vec![0.0; cb],
+            }
+        })
+        .collect()
+}
+
+/// Scores of each block (rows x block classes), in parallel over blocks.
+fn block_scores(blocks: &[ClassBlock], xs: MatRef<f32>) -> Vec<Mat<f32>> {
+    blocks
+        .par_iter()
+        .map(|blk| {
+            let mut s = Mat::<f32>::zeros(xs.nrows(), blk.w.ncols());
+            matmul(s.as_mut(), Accum::Replace, xs, blk.w.as_ref(), 1.0, Par::Seq);
+            for j in 0..s.ncols() {
+                let bj = blk.b[j];
+                s.col_mut(j).iter_mut().for_each(|v| *v += bj);
+            }
+            s
+        })
+        .collect()
+}
+
+/// log sum_c exp(score_c) per row. Rows are split in fixed chunks; within a
+/// row the sum runs over blocks and columns in order (thread-independent).
+fn log_normalisers(scores: &[Mat<f32>]) -> Vec<f64> {
+    let n = scores.first().map_or(0, |s| s.nrows());
+    const ROWS: usize = 64;
+    let chunks: Vec<Vec<f64>> = (0..n.div_ceil(ROWS))
+        .into_par_iter()
+        .map(|c| {
+            let (r0, r1) = (c * ROWS, ((c + 1) * ROWS).min(n));
+            let mut m = vec![f32::NEG_INFINITY; r1 - r0];
+            for s in scores {
+                for j in 0..s.ncols() {
+                    let col = &s.col(j).try_as_col_major().expect("contiguous").as_slice()[r0..r1];
+                    m.iter_mut().zip(col).for_each(|(mi, v)| *mi = mi.max(*v));
+                }
+            }
+            let mut sum = vec![0f64; r1 - r0];
+            for s in scores {
+                for j in 0..s.ncols() {
+                    let col = &s.col(j).try_as_col_major().expect("contiguous").as_slice()[r0..r1];
+                    for ((si, v), mi) in sum.iter_mut().zip(col).zip(&m) {
+                        *si += (v - mi).exp() as f64;
+                    }
+                }
+            }
+            m.iter().zip(sum).map(|(mi, si)| *mi as f64 + si.ln()).collect()
+        })
+        .collect();
+    chunks.concat()
+}
+
+/// Turns block scores into dLoss/dscores in place (softmax minus one-hot,
+/// over the batch size) and returns each block's (dW, db).
+fn block_gradients(
+    blocks: &[ClassBlock],
+    scores: &mut [Mat<f32>],
+    lse: &[f64],
+    label: &[u32],
+    xs: MatRef<f32>,
+) -> Vec<(Mat<f32>, Vec<f32>)> {
+    let inv = 1.0 / xs.nrows() as f32;
+    let lse32: Vec<f32> = lse.iter().map(|v| *v as f32).collect();
+    blocks
+        .par_iter()
+        .zip(scores.par_iter_mut())
+        .map(|(blk, s)| {
+            for j in 0..s.ncols() {
+                let col = s.col_mut(j).try_as_col_major_mut().expect("contiguous").as_slice_mut();
+                for (v, l) in col.iter_mut().zip(&lse32) {
+                    *v = (*v - l).exp() * inv;
+                }
+            }
+            for (i, &l) in label.iter().enumerate() {
+                let c = l as usize;
+                if (blk.c0..blk.c0 + s.ncols()).contains(&c) {
+                    s[(i, c - blk.c0)] -= inv;
+                }
+            }
+            let mut g = Mat::<f32>::zeros(xs.ncols(), s.ncols());
+            matmul(g.as_mut(), Accum::Replace, xs.transpose(), s.as_ref(), 1.0, Par::Seq);
+            let gb = (0..s.ncols()).map(|j| s.col(j).iter().sum()).collect();
+            (g, gb)
+        })
+        .collect()
+}
+
+/// Mean cross-entropy of a mini-batch and its gradient, per block of
+/// classes: (first class, dW block, db block).
+#[cfg(test)]
 #[allow(clippy::type_complexity)]
 fn gradient(
     w: &Mat<f32>,
@@ -176,49 +289,22 @@ fn gradient(
     xs: MatRef<f32>,
     label: &[u32],
 ) -> (Vec<(usize, Mat<f32>, Vec<f32>)>, f64) {
-    let n_classes = w.ncols();
-    let d = w.nrows();
-    let mut p = class_scores(w, bias, xs);
-    // Softmax minus one-hot, over the batch size: dLoss/dscores.
-    let nb = xs.nrows() as f32;
-    let mut loss = 0f64;
-    for i in 0..p.nrows() {
-        let m = (0..n_classes).map(|c| p[(i, c)]).fold(f32::NEG_INFINITY, f32::max);
-        let mut s = 0f64;
-        for c in 0..n_classes {
-            let e = ((p[(i, c)] - m) as f64).exp();
-            p[(i, c)] = e as f32;
-            s += e;
-        }
-        let l = label[i] as usize;
-        loss -= (p[(i, l)] as f64 / s).ln();
-        for c in 0..n_classes {
-            p[(i, c)] = (p[(i, c)] as f64 / s) as f32 / nb;
-        }
-        p[(i, l)] -= 1.0 / nb;
-    }
-    let p_ref = p.as_ref();
-    let grads = (0..n_classes.div_ceil(CLASS_BLOCK))
-        .into_par_iter()
-        .map(|b| {
-            let c0 = b * CLASS_BLOCK;
-            let c1 = (c0 + CLASS_BLOCK).min(n_classes);
-            let mut g = Mat::<f32>::zeros(d, c1 - c0);
-            matmul(
-                g.as_mut(),
-                Accum::Replace,
-                xs.transpose(),
-                p_ref.subcols(c0, c1 - c0),
-                1.0,
-                Par::Seq,
-            );
-            let gb: Vec<f32> = (c0..c1)
-                .map(|c| (0..p_ref.nrows()).map(|i| p_ref[(i, c)]).sum())
-                .collect();
-            (c0, g, gb)
+    let blocks = blocks_from(w, bias);
+    let mut scores = block_scores(&blocks, xs);
+    let lse = log_normalisers(&scores);
+    let loss = (0..xs.nrows())
+        .map(|i| {
+            let c = label[i] as usize;
+            let s = &scores[c / CLASS_BLOCK];
+            lse[i] - s[(i, c % CLASS_BLOCK)] as f64
         })
-        .collect();
-    (grads, loss / xs.nrows() as f64)
+        .sum::<f64>()
+        / xs.nrows() as f64;
+    let grads = block_gradients(&blocks, &mut scores, &lse, label, xs);
+    (
+        blocks.iter().zip(grads).map(|(b, (g, gb))| (b.c0, g, gb)).collect(),
+        loss,
+    )
 }
 
 /// Fits softmax regression on `rows` of `x` with class codes `label`.
@@ -233,14 +319,8 @@ pub fn fit_softmax(
     let d = x.ncols();
     let train = x.select(ndarray::Axis(0), rows);
     let (mean, scale) = standardiser(train.view());
-    let mut w = Mat::<f32>::zeros(d, n_classes);
-    let mut bias = vec![0f32; n_classes];
-    // Adam state.
+    let mut blocks = blocks_from(&Mat::zeros(d, n_classes), &vec![0.0; n_classes]);
     let (b1, b2, eps) = (0.9f64, 0.999f64, 1e-8f64);
-    let mut mw = Mat::<f32>::zeros(d, n_classes);
-    let mut vw = Mat::<f32>::zeros(d, n_classes);
-    let mut mb = vec![0f32; n_classes];
-    let mut vb = vec![0f32; n_classes];
     let mut order: Vec<usize> = (0..rows.len()).collect();
     let mut rng = crate::rng::stream(opt.seed, "softmax", 0);
     let steps_per_epoch = rows.len().div_ceil(opt.batch_size);
@@ -251,33 +331,47 @@ pub fn fit_softmax(
         for batch in order.chunks(opt.batch_size) {
             t += 1;
             // Cosine decay of the step size over the whole schedule.
-            let lr = opt.learning_rate * 0.5 * (1.0 + (std::f64::consts::PI * (t - 1) as f64 / total as f64).cos());
+            let lr = opt.learning_rate
+                * 0.5
+                * (1.0 + (std::f64::consts::PI * (t - 1) as f64 / total as f64).cos());
             let brow: Vec<usize> = batch.iter().map(|&i| rows[i]).collect();
             let xs = standardise_rows(x, &brow, &mean, &scale);
             let blabel: Vec<u32> = batch.iter().map(|&i| label[i]).collect();
-            let (grads, _) = gradient(&w, &bias, xs.as_ref(), &blabel);
-            let bc1 = 1.0 - b1.powi(t as i32);
-            let bc2 = 1.0 - b2.powi(t as i32);
+            let mut scores = block_scores(&blocks, xs.as_ref());
+            let lse = log_normalisers(&scores);
+            let grads = block_gradients(&blocks, &mut scores, &lse, &blabel, xs.as_ref());
+            // Adam, element by element within each block (blocks in parallel).
+            let (bc1, bc2) = (1.0 - b1.powi(t as i32), 1.0 - b2.powi(t as i32));
             let l2 = opt.l2 as f32;
-            for (c0, g, gb) in grads {
+            let adam = |p: &mut f32, m: &mut f32, v: &mut f32, g: f32| {
+                *m = b1 as f32 * *m + (1.0 - b1 as f32) * g;
+                *v = b2 as f32 * *v + (1.0 - b2 as f32) * g * g;
+                let step = lr * (*m as f64 / bc1) / ((*v as f64 / bc2).sqrt() + eps);
+                *p -= step as f32;
+            };
+            blocks.par_iter_mut().zip(grads).for_each(|(blk, (g, gb))| {
                 for j in 0..g.ncols() {
-                    let c = c0 + j;
+                    let gj = g.col(j).try_as_col_major().expect("contiguous").as_slice();
+                    let w = blk.w.col_mut(j).try_as_col_major_mut().expect("contiguous").as_slice_mut();
+                    let mw = blk.mw.col_mut(j).try_as_col_major_mut().expect("contiguous").as_slice_mut();
+                    let vw = blk.vw.col_mut(j).try_as_col_major_mut().expect("contiguous").as_slice_mut();
                     for k in 0..d {
-                        let gr = g[(k, j)] + l2 * w[(k, c)];
-                        let m = b1 as f32 * mw[(k, c)] + (1.0 - b1 as f32) * gr;
-                        let v = b2 as f32 * vw[(k, c)] + (1.0 - b2 as f32) * gr * gr;
-                        mw[(k, c)] = m;
-                        vw[(k, c)] = v;
-                        let step = lr * (m as f64 / bc1) / ((v as f64 / bc2).sqrt() + eps);
-                        w[(k, c)] -= step as f32;
+                        let gr = gj[k] + l2 * w[k];
+                        adam(&mut w[k], &mut mw[k], &mut vw[k], gr);
                     }
-                    let gr = gb[j];
-                    mb[c] = b1 as f32 * mb[c] + (1.0 - b1 as f32) * gr;
-                    vb[c] = b2 as f32 * vb[c] + (1.0 - b2 as f32) * gr * gr;
-                    let step = lr * (mb[c] as f64 / bc1) / ((vb[c] as f64 / bc2).sqrt() + eps);
-                    bias[c] -= step as f32;
+                    adam(&mut blk.b[j], &mut blk.mb[j], &mut blk.vb[j], gb[j]);
                 }
+            });
+        }
+    }
+    let mut w = Mat::<f32>::zeros(d, n_classes);
+    let mut bias = vec![0f32; n_classes];
+    for blk in &blocks {
+        for j in 0..blk.w.ncols() {
+            for k in 0..d {
+                w[(k, blk.c0 + j)] = blk.w[(k, j)];
             }
+            bias[blk.c0 + j] = blk.b[j];
         }
     }
     Ok(LinearClassifier {

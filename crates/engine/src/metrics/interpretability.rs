@@ -5,7 +5,7 @@
 use super::{gather, require_nonempty, split_positions, Metric, MetricContext, MetricOutput, MetricRow};
 use crate::error::{EngineError, Result};
 use crate::pipeline::{EvalSamples, MetricSpec, SiRowsSpec};
-use pertbench_kernels::decoder::{evaluate, fit, SiRows, TestLayout};
+use pertbench_kernels::decoder::{evaluate, fit_rows, SiRows, TestLayout};
 use std::collections::BTreeMap;
 
 pub struct Interpretability;
@@ -42,13 +42,17 @@ impl Metric for Interpretability {
             SiRowsSpec::Perturbed => SiRows::Perturbed,
             SiRowsSpec::All => SiRows::All,
         };
-        let expr = |pos: &[usize]| {
-            let rows: Vec<usize> = pos.iter().map(|&p| ctx.rows[p]).collect();
-            counts.select_rows(&rows).lognorm()
-        };
+        let sample_rows = |pos: &[usize]| -> Vec<usize> { pos.iter().map(|&p| ctx.rows[p]).collect() };
         let ctxmsg = format!("metric `{label}`");
-        let dec = fit(gather(ctx.matrix, &train.positions).view(), &expr(&train.positions), lambda)
-            .map_err(EngineError::kernel(ctxmsg.clone()))?;
+        // Training expression is lognormalised row by row, never copied whole.
+        let train_rows = sample_rows(&train.positions);
+        let dec = fit_rows(
+            gather(ctx.matrix, &train.positions).view(),
+            counts.ncols,
+            lambda,
+            |i, out| counts.lognorm_row_into(train_rows[i], out),
+        )
+        .map_err(EngineError::kernel(ctxmsg.clone()))?;
         let mut code: BTreeMap<&str, u32> = BTreeMap::new();
         for &p in &test.positions {
             let n = code.len() as u32;
@@ -64,7 +68,7 @@ impl Metric for Interpretability {
         let r = evaluate(
             &dec,
             gather(ctx.matrix, &test.positions).view(),
-            &expr(&test.positions),
+            &counts.select_rows(&sample_rows(&test.positions)).into_lognorm(),
             &layout,
             si_rows,
         )
