@@ -115,14 +115,39 @@ fn knn_case() {
     );
 }
 
+/// Task 2's softmax probe at the benchmark's size: 100,000 training samples
+/// x 256 dims, 1,440 classes, default schedule.
+fn softmax_case() {
+    use pertbench_kernels::softmax::{fit_softmax, SoftmaxOptions};
+    let (n, d, c) = (100_000usize, 256usize, 1_440usize);
+    let mut rng = stream(4, "bench", 0);
+    let x = ndarray::Array2::from_shape_simple_fn((n, d), || rng.random::<f32>() - 0.5);
+    let label: Vec<u32> = (0..n).map(|i| (i % c) as u32).collect();
+    let rows: Vec<usize> = (0..n).collect();
+    let opt = SoftmaxOptions::default();
+    let t = Instant::now();
+    let m = fit_softmax(x.view(), &rows, &label, c, &opt).unwrap();
+    let secs = t.elapsed().as_secs_f64();
+    let flops = opt.epochs as f64 * 2.0 * 2.0 * n as f64 * d as f64 * c as f64;
+    println!(
+        "softmax     {n} x {d}, {c} classes, {} epochs of batch {}: {secs:.2} s, {:.1} GFLOP/s in the products, peak RSS {:.0} MB (bias[0] {:.4})",
+        opt.epochs,
+        opt.batch_size,
+        flops / secs / 1e9,
+        peak_rss_mb(),
+        m.bias[0]
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
         Some("recall") => recall_case(),
         Some("pca") => pca_case(),
         Some("knn") => knn_case(),
+        Some("softmax") => softmax_case(),
         None => {
-            for case in ["recall", "pca", "knn"] {
+            for case in ["recall", "pca", "knn", "softmax"] {
                 let st = std::process::Command::new(&args[0])
                     .arg(case)
                     .status()
@@ -130,6 +155,6 @@ fn main() {
                 assert!(st.success(), "case {case} failed");
             }
         }
-        Some(other) => panic!("unknown case `{other}` (recall, pca, knn)"),
+        Some(other) => panic!("unknown case `{other}` (recall, pca, knn, softmax)"),
     }
 }
