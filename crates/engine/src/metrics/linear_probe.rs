@@ -14,7 +14,8 @@ pub const DEFAULT_RIDGE_LAMBDA: f64 = 1.0;
 
 impl Metric for LinearProbe {
     fn version(&self) -> u32 {
-        1
+        // 2: block-parallel Adam, 10 epochs of 512, branch-free exp.
+        2
     }
     fn task(&self) -> &'static str {
         "2 linear separability"
