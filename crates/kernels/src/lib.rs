@@ -13,6 +13,7 @@ pub mod cosine;
 pub mod csr;
 pub mod decoder;
 pub mod dense;
+pub mod discrimination;
 pub mod distribution;
 pub mod error;
 pub mod grouping;
