@@ -8,6 +8,7 @@
 //! quickly. Definitions follow `shared/spec/METRICS.md`.
 
 pub mod baselines;
+pub mod bootstrap;
 pub mod consistency;
 pub mod cosine;
 pub mod csr;
