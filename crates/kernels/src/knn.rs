@@ -76,6 +76,11 @@ fn exact(q: &[f32], r: &[f32], metric: KnnMetric, qn: f64, rn: f64) -> f64 {
     }
 }
 
+/// Row `i` of a row-major slice with `d` columns.
+fn row(x: &[f32], i: usize, d: usize) -> &[f32] {
+    &x[i * d..(i + 1) * d]
+}
+
 /// The `k` nearest rows of `reference` for each row of `queries`.
 /// `exclude[q]`, when given, is a reference row that query `q` may not
 /// return (itself, when queries are drawn from the reference).
@@ -108,21 +113,27 @@ pub fn knn(
             "k = {k} neighbours requested but only {available} reference samples are available"
         )));
     }
-    let (orig_r, orig_q) = (reference, queries);
-    let (reference, queries) = match metric {
-        KnnMetric::Euclidean => (reference.to_owned(), queries.to_owned()),
-        KnnMetric::Cosine => (unit(reference), unit(queries)),
+    // The caller's rows (borrowed when already row-major), on which the
+    // survivors are re-measured; cosine products run on unit copies.
+    let raw_r = reference.as_standard_layout();
+    let raw_q = queries.as_standard_layout();
+    let raw_rs = raw_r.as_slice().expect("standard layout");
+    let raw_qs = raw_q.as_slice().expect("standard layout");
+    let units = (metric == KnnMetric::Cosine).then(|| (unit(reference), unit(queries)));
+    let (rs, qs) = match &units {
+        Some((ur, uq)) => (
+            ur.as_slice().expect("owned standard layout"),
+            uq.as_slice().expect("owned standard layout"),
+        ),
+        None => (raw_rs, raw_qs),
     };
-    let sq = |x: &ndarray::Array2<f32>| -> Vec<f32> {
-        x.outer_iter()
-            .map(|r| r.iter().map(|v| v * v).sum::<f32>())
-            .collect()
+    let sq = |x: &[f32], n: usize| -> Vec<f32> {
+        (0..n).map(|i| row(x, i, d).iter().map(|v| v * v).sum::<f32>()).collect()
     };
-    let rn2 = sq(&reference);
-    let qn2 = sq(&queries);
-    let rs = reference.as_slice().expect("owned standard layout");
-    let qs = queries.as_slice().expect("owned standard layout");
+    let rn2 = sq(rs, nr);
+    let qn2 = sq(qs, nq);
     let norm64 = |s: &[f32]| s.iter().map(|v| *v as f64 * *v as f64).sum::<f64>().sqrt();
+    let raw_rn: Vec<f64> = (0..nr).map(|i| norm64(row(raw_rs, i, d))).collect();
 
     let blocks: Vec<(Vec<u32>, Vec<f64>)> = (0..nq.div_ceil(QUERY_BLOCK))
         .into_par_iter()
@@ -173,15 +184,13 @@ pub fn knn(
             let mut index = Vec::with_capacity(bq * k);
             let mut distance = Vec::with_capacity(bq * k);
             for (i, heap) in heaps.into_iter().enumerate() {
-                // Re-measured on the caller's rows, not the unit copies.
-                let qrow = orig_q.row(q0 + i).to_vec();
-                let q = qrow.as_slice();
+                let q = row(raw_qs, q0 + i, d);
                 let qn = norm64(q);
                 let mut exact_row: Vec<(f64, u32)> = heap
                     .into_iter()
                     .map(|(_, r)| {
-                        let rrow = orig_r.row(r as usize).to_vec();
-                        (exact(q, &rrow, metric, qn, norm64(&rrow)), r)
+                        let r = r as usize;
+                        (exact(q, row(raw_rs, r, d), metric, qn, raw_rn[r]), r as u32)
                     })
                     .collect();
                 exact_row.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
