@@ -26,12 +26,12 @@ fn weights(d: &[f64], beta: f64, p: &mut [f64]) -> f64 {
     sum.ln() + beta * dot / sum
 }
 
-/// Simpson index of one sample from its neighbours' distances and labels.
-pub fn simpson(d: &[f64], labels: impl Fn(usize) -> usize, n_labels: usize, perplexity: f64) -> f64 {
+/// Bisection on beta from 1 until the entropy of the weights is
+/// log(perplexity); writes the final weights into `p`, returns the entropy.
+fn fit_weights(d: &[f64], perplexity: f64, p: &mut [f64]) -> f64 {
     let log_u = perplexity.ln();
-    let mut p = vec![0.0; d.len()];
     let (mut beta, mut lo, mut hi) = (1.0f64, f64::NEG_INFINITY, f64::INFINITY);
-    let mut h = weights(d, beta, &mut p);
+    let mut h = weights(d, beta, p);
     for _ in 0..MAX_STEPS {
         let diff = h - log_u;
         if diff.abs() < TOLERANCE {
@@ -44,8 +44,15 @@ pub fn simpson(d: &[f64], labels: impl Fn(usize) -> usize, n_labels: usize, perp
             hi = beta;
             beta = if lo.is_finite() { (beta + lo) / 2.0 } else { beta / 2.0 };
         }
-        h = weights(d, beta, &mut p);
+        h = weights(d, beta, p);
     }
+    h
+}
+
+/// Simpson index of one sample from its neighbours' distances and labels.
+pub fn simpson(d: &[f64], labels: impl Fn(usize) -> usize, n_labels: usize, perplexity: f64) -> f64 {
+    let mut p = vec![0.0; d.len()];
+    fit_weights(d, perplexity, &mut p);
     let mut per = vec![0.0; n_labels];
     for (j, pj) in p.iter().enumerate() {
         per[labels(j)] += pj;
@@ -130,22 +137,7 @@ mod tests {
         let d: Vec<f64> = (1..=15).map(|v| v as f64 * 0.37).collect();
         let mut p = vec![0.0; d.len()];
         let log_u = 5f64.ln();
-        // Reproduce the search and check its end point.
-        let (mut beta, mut lo, mut hi) = (1.0f64, f64::NEG_INFINITY, f64::INFINITY);
-        let mut h = weights(&d, beta, &mut p);
-        for _ in 0..MAX_STEPS {
-            if (h - log_u).abs() < TOLERANCE {
-                break;
-            }
-            if h > log_u {
-                lo = beta;
-                beta = if hi.is_finite() { (beta + hi) / 2.0 } else { beta * 2.0 };
-            } else {
-                hi = beta;
-                beta = if lo.is_finite() { (beta + lo) / 2.0 } else { beta / 2.0 };
-            }
-            h = weights(&d, beta, &mut p);
-        }
+        let h = fit_weights(&d, 5.0, &mut p);
         assert!((h - log_u).abs() < TOLERANCE);
         let direct: f64 = -p.iter().map(|v| v * v.ln()).sum::<f64>();
         assert!((direct - h).abs() < 1e-9);
