@@ -41,33 +41,32 @@ pub struct Fetched {
 
 /// sha256 of a file, streamed.
 pub fn sha256_file(path: &Path) -> Result<String> {
-    let mut f = File::open(path).map_err(|e| DataError::io(path, e))?;
     let mut h = Sha256::new();
+    stream_file(path, |chunk| h.update(chunk))?;
+    Ok(hex::encode(h.finalize()))
+}
+
+/// Feeds a file to `consume` in 1 MiB chunks.
+fn stream_file(path: &Path, mut consume: impl FnMut(&[u8])) -> Result<()> {
+    let mut f = File::open(path).map_err(|e| DataError::io(path, e))?;
     let mut buf = vec![0u8; 1 << 20];
     loop {
         let n = f.read(&mut buf).map_err(|e| DataError::io(path, e))?;
         if n == 0 {
-            break;
+            return Ok(());
         }
-        h.update(&buf[..n]);
+        consume(&buf[..n]);
     }
-    Ok(hex::encode(h.finalize()))
 }
 
 /// (sha256, md5) of a file in one pass.
 fn sha256_md5_file(path: &Path) -> Result<(String, String)> {
     use md5::Md5;
-    let mut f = File::open(path).map_err(|e| DataError::io(path, e))?;
     let (mut h, mut m) = (Sha256::new(), Md5::new());
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf).map_err(|e| DataError::io(path, e))?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-        m.update(&buf[..n]);
-    }
+    stream_file(path, |chunk| {
+        h.update(chunk);
+        m.update(chunk);
+    })?;
     Ok((hex::encode(h.finalize()), hex::encode(m.finalize())))
 }
 
