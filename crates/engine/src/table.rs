@@ -19,20 +19,26 @@ use std::sync::Arc;
 
 /// Writes a batch to `path` directly (callers commit whole directories atomically).
 pub fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<()> {
-    let f = std::fs::File::create(path)
-        .map_err(|e| EngineError::msg(format!("{}: {e}", path.display())))?;
+    write_batches(path, batch.schema(), std::iter::once(batch.clone()))
+}
+
+/// Writes batches one after another into one Parquet file, then syncs it.
+fn write_batches(
+    path: &Path,
+    schema: arrow::datatypes::SchemaRef,
+    batches: impl Iterator<Item = RecordBatch>,
+) -> Result<()> {
+    let err = |e: &dyn std::fmt::Display| EngineError::msg(format!("{}: {e}", path.display()));
+    let f = std::fs::File::create(path).map_err(|e| err(&e))?;
     let props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .build();
-    let mut w = ArrowWriter::try_new(f, batch.schema(), Some(props))
-        .map_err(|e| EngineError::msg(format!("{}: {e}", path.display())))?;
-    w.write(batch)
-        .map_err(|e| EngineError::msg(format!("{}: {e}", path.display())))?;
-    let f = w
-        .into_inner()
-        .map_err(|e| EngineError::msg(format!("{}: {e}", path.display())))?;
-    f.sync_all()
-        .map_err(|e| EngineError::msg(format!("{}: {e}", path.display())))?;
+    let mut w = ArrowWriter::try_new(f, schema, Some(props)).map_err(|e| err(&e))?;
+    for batch in batches {
+        w.write(&batch).map_err(|e| err(&e))?;
+    }
+    let f = w.into_inner().map_err(|e| err(&e))?;
+    f.sync_all().map_err(|e| err(&e))?;
     Ok(())
 }
 
@@ -144,14 +150,11 @@ pub fn write_csr_parquet(path: &Path, m: &CsrMatrix) -> Result<()> {
 }
 
 fn write_csr_batched(path: &Path, m: &CsrMatrix, batch_nnz: usize) -> Result<()> {
-    let err = |e: &dyn std::fmt::Display| EngineError::msg(format!("{}: {e}", path.display()));
-    let f = std::fs::File::create(path).map_err(|e| err(&e))?;
-    let props = WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
-        .build();
-    let mut w = ArrowWriter::try_new(f, csr_schema(), Some(props)).map_err(|e| err(&e))?;
     let mut r0 = 0;
-    while r0 < m.nrows {
+    let batches = std::iter::from_fn(|| {
+        if r0 >= m.nrows {
+            return None;
+        }
         // At least one row per batch, more while they fit.
         let start = m.indptr[r0] as usize;
         let mut r1 = r0 + 1;
@@ -166,21 +169,20 @@ fn write_csr_batched(path: &Path, m: &CsrMatrix, batch_nnz: usize) -> Result<()>
                 (m.indptr[i + 1] - m.indptr[i]) as usize,
             ));
         }
-        let batch = RecordBatch::try_new(
-            csr_schema(),
-            vec![
-                Arc::new(UInt32Array::from(rows)),
-                Arc::new(UInt32Array::from(m.indices[start..end].to_vec())),
-                Arc::new(Float32Array::from(m.data[start..end].to_vec())),
-            ],
-        )
-        .expect("schema matches");
-        w.write(&batch).map_err(|e| err(&e))?;
         r0 = r1;
-    }
-    let f = w.into_inner().map_err(|e| err(&e))?;
-    f.sync_all().map_err(|e| err(&e))?;
-    Ok(())
+        Some(
+            RecordBatch::try_new(
+                csr_schema(),
+                vec![
+                    Arc::new(UInt32Array::from(rows)),
+                    Arc::new(UInt32Array::from(m.indices[start..end].to_vec())),
+                    Arc::new(Float32Array::from(m.data[start..end].to_vec())),
+                ],
+            )
+            .expect("schema matches"),
+        )
+    });
+    write_batches(path, csr_schema(), batches)
 }
 
 /// Reads counts written by [`write_csr_parquet`] batch by batch into CSR
