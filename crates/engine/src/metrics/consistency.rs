@@ -1,6 +1,6 @@
 //! Task 3, perturbation consistency (METRICS.md "Task 3").
 
-use super::{perturbation_groups, Metric, MetricContext, MetricOutput, MetricRow};
+use super::{perturbation_groups, rows_of, Metric, MetricContext, MetricOutput};
 use crate::error::{EngineError, Result};
 use crate::pipeline::{ConsistencyNull, MetricSpec};
 use arrow::array::{Float64Array, RecordBatch, StringArray, UInt64Array};
@@ -105,19 +105,13 @@ impl Metric for Consistency {
         let frac = fraction_significant(&pvals, alpha);
         let mean_avgsim =
             (!per.is_empty()).then(|| per.iter().map(|r| r.2).sum::<f64>() / per.len() as f64);
-        let row = |variant: &str, value: Option<f64>| MetricRow {
-            metric: label.clone(),
-            source: None,
-            variant: variant.to_string(),
-            value,
-            n_items: per.len() as u64,
-            null_size: null_size as u64,
-            convention: convention.clone(),
-        };
-        let rows = vec![
-            row("fraction_significant", frac),
-            row("mean_avgsim", mean_avgsim),
-        ];
+        let rows = rows_of(
+            &label,
+            per.len(),
+            null_size,
+            &convention,
+            &[("fraction_significant", frac), ("mean_avgsim", mean_avgsim)],
+        );
         let schema = Schema::new(vec![
             Field::new("perturbation", DataType::Utf8, false),
             Field::new("n_samples", DataType::UInt64, false),

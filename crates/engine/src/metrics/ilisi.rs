@@ -1,6 +1,6 @@
 //! Task 1, batch mixing: iLISI (METRICS.md "Task 1").
 
-use super::{gather, require_nonempty, sample_queries, split_positions, Metric, MetricContext, MetricOutput, MetricRow};
+use super::{gather, require_nonempty, rows_of, sample_queries, split_positions, Metric, MetricContext, MetricOutput};
 use crate::error::{EngineError, Result};
 use crate::pipeline::{EvalSamples, MetricSpec};
 use pertbench_kernels::ilisi::{lisi, summarise};
@@ -68,21 +68,18 @@ impl Metric for Ilisi {
         if n_batches < 2 {
             convention += ";ilisi_scaled undefined: one batch";
         }
-        let row = |variant: &str, value: Option<f64>| MetricRow {
-            metric: label.clone(),
-            source: None,
-            variant: variant.to_string(),
-            value,
-            n_items: queries.len() as u64,
-            null_size: 0,
-            convention: convention.clone(),
-        };
         Ok(MetricOutput {
-            rows: vec![
-                row("ilisi_mean", Some(mean)),
-                row("ilisi_median", Some(median)),
-                row("ilisi_scaled", scaled),
-            ],
+            rows: rows_of(
+                &label,
+                queries.len(),
+                0,
+                &convention,
+                &[
+                    ("ilisi_mean", Some(mean)),
+                    ("ilisi_median", Some(median)),
+                    ("ilisi_scaled", scaled),
+                ],
+            ),
             details: None,
         })
     }

@@ -2,7 +2,7 @@
 //! from the representation to lognorm expression, fitted on `train`
 //! (controls included), scored on every sample of `test_unseen`.
 
-use super::{gather, require_nonempty, split_positions, Metric, MetricContext, MetricOutput, MetricRow};
+use super::{gather, require_nonempty, rows_of, split_positions, Metric, MetricContext, MetricOutput};
 use crate::error::{EngineError, Result};
 use crate::pipeline::{EvalSamples, MetricSpec, SiRowsSpec};
 use pertbench_kernels::decoder::{evaluate, fit_rows, SiRows, TestLayout};
@@ -99,25 +99,21 @@ impl Metric for Interpretability {
         if dropped > 0 {
             convention += &format!(";dropped_by_postprocessing={dropped}");
         }
-        let n = test.positions.len() as u64;
-        let row = |variant: &str, value: Option<f64>| MetricRow {
-            metric: label.clone(),
-            source: None,
-            variant: variant.to_string(),
-            value,
-            n_items: n,
-            null_size: 0,
-            convention: convention.clone(),
-        };
         Ok(MetricOutput {
-            rows: vec![
-                row("spearman", r.spearman),
-                row("pearson", r.pearson),
-                row("mse", Some(r.mse)),
-                row("mae", Some(r.mae)),
-                row("r2", r.r2),
-                row("structural_integrity", r.structural_integrity),
-            ],
+            rows: rows_of(
+                &label,
+                test.positions.len(),
+                0,
+                &convention,
+                &[
+                    ("spearman", r.spearman),
+                    ("pearson", r.pearson),
+                    ("mse", Some(r.mse)),
+                    ("mae", Some(r.mae)),
+                    ("r2", r.r2),
+                    ("structural_integrity", r.structural_integrity),
+                ],
+            ),
             details: None,
         })
     }

@@ -1,7 +1,7 @@
 //! Task 4, local organisation (METRICS.md "Task 4"): weighted kNN vote of
 //! `test_seen` queries against the `train` reference, controls a class.
 
-use super::{gather, require_nonempty, sample_queries, split_positions, Metric, MetricContext, MetricOutput, MetricRow};
+use super::{gather, require_nonempty, rows_of, sample_queries, split_positions, Metric, MetricContext, MetricOutput};
 use crate::error::{EngineError, Result};
 use crate::pipeline::{EvalSamples, KnnWeights, MetricSpec};
 use pertbench_kernels::knn::{default_k, knn, KnnMetric};
@@ -84,17 +84,14 @@ impl Metric for Knn {
             convention += &format!(";dropped_by_postprocessing={dropped}");
         }
         let n = queries.len() as f64;
-        let row = |variant: &str, value: f64| MetricRow {
-            metric: label.clone(),
-            source: None,
-            variant: variant.to_string(),
-            value: Some(value),
-            n_items: queries.len() as u64,
-            null_size: 0,
-            convention: convention.clone(),
-        };
         Ok(MetricOutput {
-            rows: vec![row("top1", t1 as f64 / n), row("top5", t5 as f64 / n)],
+            rows: rows_of(
+                &label,
+                queries.len(),
+                0,
+                &convention,
+                &[("top1", Some(t1 as f64 / n)), ("top5", Some(t5 as f64 / n))],
+            ),
             details: None,
         })
     }

@@ -2,7 +2,7 @@
 //! the closed-form `linear_ridge` variant) trained on `train` non-controls,
 //! scored on `test_seen` non-controls by top-1 and top-5 accuracy.
 
-use super::{constant_columns, require_nonempty, split_positions, Metric, MetricContext, MetricOutput, MetricRow};
+use super::{constant_columns, require_nonempty, rows_of, split_positions, Metric, MetricContext, MetricOutput};
 use crate::error::{EngineError, Result};
 use crate::pipeline::{EvalSamples, MetricSpec, ProbeSolver};
 use pertbench_kernels::softmax::{fit_ridge_classifier, fit_softmax, top1_top5, SoftmaxOptions};
@@ -106,17 +106,14 @@ impl Metric for LinearProbe {
             }
         }
         let n = test.len() as f64;
-        let row = |variant: &str, value: f64| MetricRow {
-            metric: label.clone(),
-            source: None,
-            variant: variant.to_string(),
-            value: Some(value),
-            n_items: test.len() as u64,
-            null_size: 0,
-            convention: convention.clone(),
-        };
         Ok(MetricOutput {
-            rows: vec![row("top1", t1 as f64 / n), row("top5", t5 as f64 / n)],
+            rows: rows_of(
+                &label,
+                test.len(),
+                0,
+                &convention,
+                &[("top1", Some(t1 as f64 / n)), ("top5", Some(t5 as f64 / n))],
+            ),
             details: None,
         })
     }

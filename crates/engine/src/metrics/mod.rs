@@ -34,6 +34,29 @@ pub struct MetricRow {
     pub convention: String,
 }
 
+/// Rows of a metric without a source: one per (variant, value), sharing
+/// the item count, null size and convention.
+pub(crate) fn rows_of(
+    label: &str,
+    n_items: usize,
+    null_size: usize,
+    convention: &str,
+    values: &[(&str, Option<f64>)],
+) -> Vec<MetricRow> {
+    values
+        .iter()
+        .map(|(variant, value)| MetricRow {
+            metric: label.to_string(),
+            source: None,
+            variant: variant.to_string(),
+            value: *value,
+            n_items: n_items as u64,
+            null_size: null_size as u64,
+            convention: convention.to_string(),
+        })
+        .collect()
+}
+
 pub struct MetricOutput {
     pub rows: Vec<MetricRow>,
     /// Per-item statistics (e.g. per-perturbation avgsim and p-value).
