@@ -11,7 +11,7 @@ use crate::KernelError;
 use faer::linalg::matmul::matmul;
 use faer::linalg::solvers::Solve;
 use faer::{Accum, Mat, MatRef, Par};
-use ndarray::{Array2, ArrayView2};
+use ndarray::ArrayView2;
 use rand::seq::SliceRandom;
 use rayon::prelude::*;
 
@@ -83,34 +83,31 @@ fn standardise_rows(x: ArrayView2<f32>, rows: &[usize], mean: &[f32], scale: &[f
     Mat::from_fn(rows.len(), x.ncols(), |i, j| (x[(rows[i], j)] - mean[j]) / scale[j])
 }
 
+/// Scores xs W + b of one block of classes, by a sequential product (so
+/// the result does not depend on the thread count).
+fn score_block(w: MatRef<f32>, b: &[f32], xs: MatRef<f32>) -> Mat<f32> {
+    let mut s = Mat::<f32>::zeros(xs.nrows(), w.ncols());
+    matmul(s.as_mut(), Accum::Replace, xs, w, 1.0, Par::Seq);
+    for (j, bj) in b.iter().enumerate() {
+        s.col_mut(j).iter_mut().for_each(|v| *v += bj);
+    }
+    s
+}
+
 /// Scores of every row of `xs` for all classes, per block of classes.
 fn class_scores(weights: &Mat<f32>, bias: &[f32], xs: MatRef<f32>) -> Mat<f32> {
-
     let c = weights.ncols();
-    let mut out = Mat::<f32>::zeros(xs.nrows(), c);
     let blocks: Vec<(usize, Mat<f32>)> = (0..c.div_ceil(CLASS_BLOCK))
         .into_par_iter()
         .map(|b| {
             let c0 = b * CLASS_BLOCK;
-            let c1 = (c0 + CLASS_BLOCK).min(c);
-            let mut s = Mat::<f32>::zeros(xs.nrows(), c1 - c0);
-            matmul(
-                s.as_mut(),
-                Accum::Replace,
-                xs,
-                weights.as_ref().subcols(c0, c1 - c0),
-                1.0,
-                Par::Seq,
-            );
-            (c0, s)
+            let cb = (c0 + CLASS_BLOCK).min(c) - c0;
+            (c0, score_block(weights.as_ref().subcols(c0, cb), &bias[c0..c0 + cb], xs))
         })
         .collect();
+    let mut out = Mat::<f32>::zeros(xs.nrows(), c);
     for (c0, s) in blocks {
-        for j in 0..s.ncols() {
-            for i in 0..s.nrows() {
-                out[(i, c0 + j)] = s[(i, j)] + bias[c0 + j];
-            }
-        }
+        out.as_mut().subcols_mut(c0, s.ncols()).copy_from(&s);
     }
     out
 }
@@ -223,15 +220,7 @@ fn blocks_from(w: &Mat<f32>, bias: &[f32]) -> Vec<ClassBlock> {
 fn block_scores(blocks: &[ClassBlock], xs: MatRef<f32>) -> Vec<Mat<f32>> {
     blocks
         .par_iter()
-        .map(|blk| {
-            let mut s = Mat::<f32>::zeros(xs.nrows(), blk.w.ncols());
-            matmul(s.as_mut(), Accum::Replace, xs, blk.w.as_ref(), 1.0, Par::Seq);
-            for j in 0..s.ncols() {
-                let bj = blk.b[j];
-                s.col_mut(j).iter_mut().for_each(|v| *v += bj);
-            }
-            s
-        })
+        .map(|blk| score_block(blk.w.as_ref(), &blk.b, xs))
         .collect()
 }
 
@@ -453,15 +442,16 @@ pub fn top1_top5(model: &LinearClassifier, x: ArrayView2<f32>, rows: &[usize], l
     })
 }
 
-/// Standardised copy helper for tests and callers that hold a dense matrix.
-pub fn as_array(m: &Mat<f32>) -> Array2<f32> {
-    Array2::from_shape_fn((m.nrows(), m.ncols()), |(i, j)| m[(i, j)])
-}
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ndarray::Array2;
     use rand_distr::{Distribution, Normal};
+
+    fn as_array(m: &Mat<f32>) -> Array2<f32> {
+        Array2::from_shape_fn((m.nrows(), m.ncols()), |(i, j)| m[(i, j)])
+    }
 
     /// Three Gaussian blobs in 4-D, well separated.
     fn blobs(n_per: usize, seed: u64) -> (Array2<f32>, Vec<u32>) {
