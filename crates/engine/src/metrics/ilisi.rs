@@ -1,11 +1,10 @@
 //! Task 1, batch mixing: iLISI (METRICS.md "Task 1").
 
-use super::{gather, require_nonempty, rows_of, sample_queries, split_positions, Metric, MetricContext, MetricOutput};
+use super::{code_book, gather, require_nonempty, rows_of, sample_queries, split_positions, Metric, MetricContext, MetricOutput};
 use crate::error::{EngineError, Result};
 use crate::pipeline::{EvalSamples, MetricSpec};
 use pertbench_kernels::ilisi::{lisi, summarise};
 use pertbench_kernels::knn::{knn, KnnMetric};
-use std::collections::BTreeMap;
 
 pub struct Ilisi;
 
@@ -35,12 +34,11 @@ impl Metric for Ilisi {
         require_nonempty(&label, &format!("`{on_name}` sample set"), sp.positions.len())?;
         let x = gather(ctx.matrix, &sp.positions);
         // Batch codes over the evaluated samples.
-        let mut code: BTreeMap<&str, u32> = BTreeMap::new();
-        for &p in &sp.positions {
-            let b = ctx.ingest.samples.batch[ctx.rows[p]].as_str();
-            let n = code.len() as u32;
-            code.entry(b).or_insert(n);
-        }
+        let code = code_book(
+            sp.positions
+                .iter()
+                .map(|&p| ctx.ingest.samples.batch[ctx.rows[p]].as_str()),
+        );
         let label_of: Vec<u32> = sp
             .positions
             .iter()

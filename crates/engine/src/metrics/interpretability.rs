@@ -2,11 +2,10 @@
 //! from the representation to lognorm expression, fitted on `train`
 //! (controls included), scored on every sample of `test_unseen`.
 
-use super::{gather, require_nonempty, rows_of, split_positions, Metric, MetricContext, MetricOutput};
+use super::{code_book, gather, require_nonempty, rows_of, split_positions, Metric, MetricContext, MetricOutput};
 use crate::error::{EngineError, Result};
 use crate::pipeline::{EvalSamples, MetricSpec, SiRowsSpec};
 use pertbench_kernels::decoder::{evaluate, fit_rows, SiRows, TestLayout};
-use std::collections::BTreeMap;
 
 pub struct Interpretability;
 
@@ -14,7 +13,8 @@ pub const DEFAULT_RIDGE_LAMBDA: f64 = 1.0;
 
 impl Metric for Interpretability {
     fn version(&self) -> u32 {
-        1
+        // 2: batch codes in sorted order, so excluded batches are named right.
+        2
     }
     fn task(&self) -> &'static str {
         "6 linear interpretability"
@@ -53,11 +53,7 @@ impl Metric for Interpretability {
             |i, out| counts.lognorm_row_into(train_rows[i], out),
         )
         .map_err(EngineError::kernel(ctxmsg.clone()))?;
-        let mut code: BTreeMap<&str, u32> = BTreeMap::new();
-        for &p in &test.positions {
-            let n = code.len() as u32;
-            code.entry(s.batch[ctx.rows[p]].as_str()).or_insert(n);
-        }
+        let code = code_book(test.positions.iter().map(|&p| s.batch[ctx.rows[p]].as_str()));
         let batch: Vec<u32> = test.positions.iter().map(|&p| code[s.batch[ctx.rows[p]].as_str()]).collect();
         let is_control: Vec<bool> = test.positions.iter().map(|&p| s.is_control[ctx.rows[p]]).collect();
         let layout = TestLayout {

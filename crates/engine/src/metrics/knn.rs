@@ -1,12 +1,11 @@
 //! Task 4, local organisation (METRICS.md "Task 4"): weighted kNN vote of
 //! `test_seen` queries against the `train` reference, controls a class.
 
-use super::{gather, require_nonempty, rows_of, sample_queries, split_positions, Metric, MetricContext, MetricOutput};
+use super::{code_book, gather, require_nonempty, rows_of, sample_queries, split_positions, Metric, MetricContext, MetricOutput};
 use crate::error::{EngineError, Result};
 use crate::pipeline::{EvalSamples, KnnWeights, MetricSpec};
 use pertbench_kernels::knn::{default_k, knn, KnnMetric};
 use pertbench_kernels::vote::{top1_top5, VoteWeights};
-use std::collections::BTreeMap;
 
 pub struct Knn;
 
@@ -41,13 +40,7 @@ impl Metric for Knn {
         let test = split_positions(ctx, EvalSamples::TestSeen)?;
         require_nonempty(&label, "`train` split (the kNN reference)", reference.positions.len())?;
         require_nonempty(&label, "`test_seen` split (the kNN queries)", test.positions.len())?;
-        let mut class: BTreeMap<&str, u32> = BTreeMap::new();
-        for &p in reference.positions.iter().chain(&test.positions) {
-            class.insert(class_name(p), 0);
-        }
-        for (i, v) in class.values_mut().enumerate() {
-            *v = i as u32;
-        }
+        let class = code_book(reference.positions.iter().chain(&test.positions).map(|&p| class_name(p)));
         let ref_class: Vec<u32> = reference.positions.iter().map(|&p| class[class_name(p)]).collect();
         let queries = sample_queries(&test.positions, spec.max_queries, ctx.seed, "knn/queries");
         let query_class: Vec<u32> = queries.iter().map(|&p| class[class_name(p)]).collect();

@@ -2,11 +2,10 @@
 //! the closed-form `linear_ridge` variant) trained on `train` non-controls,
 //! scored on `test_seen` non-controls by top-1 and top-5 accuracy.
 
-use super::{constant_columns, require_nonempty, rows_of, split_positions, Metric, MetricContext, MetricOutput};
+use super::{code_book, constant_columns, require_nonempty, rows_of, split_positions, Metric, MetricContext, MetricOutput};
 use crate::error::{EngineError, Result};
 use crate::pipeline::{EvalSamples, MetricSpec, ProbeSolver};
 use pertbench_kernels::softmax::{fit_ridge_classifier, fit_softmax, top1_top5, SoftmaxOptions};
-use std::collections::BTreeMap;
 
 pub struct LinearProbe;
 
@@ -41,15 +40,8 @@ impl Metric for LinearProbe {
         let test = non_control(test_sp.positions);
         require_nonempty(&label, "`train` split (non-controls)", train.len())?;
         require_nonempty(&label, "`test_seen` split (non-controls)", test.len())?;
-        let mut class: BTreeMap<&str, u32> = BTreeMap::new();
-        for &p in &train {
-            let n = class.len() as u32;
-            class.entry(s.perturbation[ctx.rows[p]].as_str()).or_insert(n);
-        }
         // Sorted codes, so the class order does not depend on row order.
-        for (i, v) in class.values_mut().enumerate() {
-            *v = i as u32;
-        }
+        let class = code_book(train.iter().map(|&p| s.perturbation[ctx.rows[p]].as_str()));
         let code = |p: usize| class.get(s.perturbation[ctx.rows[p]].as_str()).copied();
         let train_label: Vec<u32> = train.iter().map(|&p| code(p).expect("from train")).collect();
         let (test, test_label): (Vec<usize>, Vec<u32>) =

@@ -16,6 +16,7 @@ use arrow::array::{Array, AsArray, Float64Array, RecordBatch, StringArray, UInt6
 use arrow::datatypes::{DataType, Field, Float64Type, Schema, UInt64Type};
 use pertbench_data::dataset::DataContext;
 use pertbench_kernels::Matrix;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// One number a metric reports.
@@ -101,6 +102,16 @@ pub fn implementation(kind: MetricKind) -> &'static dyn Metric {
 /// Whether a larger value of this variant is better (errors are not).
 pub fn higher_is_better(variant: &str) -> bool {
     !matches!(variant, "mse" | "mae")
+}
+
+/// Codes 0..n for the distinct keys in sorted order, so a code never
+/// depends on the order of the rows.
+pub(crate) fn code_book<'a>(keys: impl IntoIterator<Item = &'a str>) -> BTreeMap<&'a str, u32> {
+    let mut book: BTreeMap<&str, u32> = keys.into_iter().map(|k| (k, 0)).collect();
+    for (i, v) in book.values_mut().enumerate() {
+        *v = i as u32;
+    }
+    book
 }
 
 /// Positions in the metric's matrix of a split's sample rows. Rows a

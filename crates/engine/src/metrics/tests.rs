@@ -191,3 +191,14 @@ fn ilisi_needs_two_batches_for_its_scaled_value() {
     assert!(value(&all, "ilisi_mean") >= 1.0);
     assert!(all.rows[0].convention.contains("batches=2"));
 }
+
+#[test]
+fn structural_integrity_names_the_batch_it_leaves_out() {
+    // b1 rows come first; b0 enters the test set with a perturbed row and no
+    // control, so b0 (not b1) is left out of Structural Integrity.
+    let mut sp = split();
+    sp.test_unseen = vec![6, 9, 10, 2];
+    let out = run("{kind: interpretability}", &sp).unwrap();
+    let c = &out.rows[0].convention;
+    assert!(c.contains("si_excluded_batches=b0 (no controls in the test set)"), "{c}");
+}
