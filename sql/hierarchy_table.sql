@@ -1,28 +1,12 @@
 -- Paper 004, Table 2 layout: one row per task and metric, one column per
--- representation. Each cell is the value of the best post-processing (mean
--- over seeds; the largest, or the smallest for errors), its standard
--- deviation over seeds, and the post-processing that won, e.g.
+-- representation, from the view `best_postprocessing`. Each cell is the
+-- value of the best post-processing (mean over seeds; the largest, or the
+-- smallest for errors), its standard deviation over seeds, and the
+-- post-processing that won, e.g.
 -- "0.812 ± 0.004 (tvn)". `best` names the representation with the best
 -- cell. The columns are the hierarchy pipeline's representations (pca,
 -- random, shuffled); add a line per column for other representations.
-WITH per_postprocessing AS (
-  SELECT dataset, task, metric, source, variant, representation, postprocessing,
-         BOOL_AND(higher_is_better) AS higher_is_better,
-         AVG(value) AS mean_value, STDDEV_POP(value) AS sd_value, COUNT(*) AS n_seeds
-  FROM results
-  WHERE value IS NOT NULL
-    AND variant IN ('ilisi_scaled', 'ilisi_mean', 'top1', 'top5', 'fraction_significant',
-                    'recall_0.05_0.95', 'spearman', 'pearson', 'mse', 'structural_integrity')
-  GROUP BY dataset, task, metric, source, variant, representation, postprocessing
-),
-best_postprocessing AS (
-  SELECT *, ROW_NUMBER() OVER (
-    PARTITION BY dataset, task, metric, source, variant, representation
-    ORDER BY CASE WHEN higher_is_better THEN mean_value ELSE -mean_value END DESC,
-             postprocessing) AS rank_in_representation
-  FROM per_postprocessing
-),
-cells AS (
+WITH cells AS (
   SELECT dataset, task, metric, COALESCE(source, '') AS source, variant, representation,
          higher_is_better, mean_value, n_seeds,
          CONCAT(CAST(ROUND(mean_value, 3) AS VARCHAR), ' ± ',
@@ -32,7 +16,8 @@ cells AS (
            ORDER BY CASE WHEN higher_is_better THEN mean_value ELSE -mean_value END DESC,
                     representation) AS rank_across_representations
   FROM best_postprocessing
-  WHERE rank_in_representation = 1
+  WHERE variant IN ('ilisi_scaled', 'ilisi_mean', 'top1', 'top5', 'fraction_significant',
+                    'recall_0.05_0.95', 'spearman', 'pearson', 'mse', 'structural_integrity')
 )
 SELECT dataset, task, metric, source, variant,
        MAX(CASE WHEN representation = 'pca' THEN cell END) AS pca,

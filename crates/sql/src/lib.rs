@@ -4,6 +4,12 @@
 //! results; together they form the table `results`. Statements that write
 //! (INSERT, COPY, CREATE, DROP, SET ...) are refused, and no table function
 //! that reads other files is registered, so a query can only read results.
+//!
+//! The view `best_postprocessing` picks, per dataset x task x metric x source
+//! x variant x representation, the post-processing with the best mean over
+//! seeds (the largest, or the smallest where `higher_is_better` is false;
+//! ties by name), with its standard deviation and number of seeds. Paper
+//! 004's Table 2 reports these cells; the canned queries in `sql/` read it.
 
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::util::pretty::pretty_format_batches;
@@ -21,6 +27,27 @@ pub enum SqlError {
     #[error("query failed: {0}")]
     Query(String),
 }
+
+const BEST_POSTPROCESSING_VIEW: &str = "CREATE VIEW best_postprocessing AS
+WITH per_postprocessing AS (
+  SELECT dataset, task, metric, source, variant, representation, postprocessing,
+         BOOL_AND(higher_is_better) AS higher_is_better,
+         AVG(value) AS mean_value, STDDEV_POP(value) AS sd_value, COUNT(*) AS n_seeds
+  FROM results
+  WHERE value IS NOT NULL
+  GROUP BY dataset, task, metric, source, variant, representation, postprocessing
+),
+ranked AS (
+  SELECT *, ROW_NUMBER() OVER (
+    PARTITION BY dataset, task, metric, source, variant, representation
+    ORDER BY CASE WHEN higher_is_better THEN mean_value ELSE -mean_value END DESC,
+             postprocessing) AS rank_in_representation
+  FROM per_postprocessing
+)
+SELECT dataset, task, metric, source, variant, representation, postprocessing,
+       higher_is_better, mean_value, sd_value, n_seeds
+FROM ranked
+WHERE rank_in_representation = 1";
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -54,6 +81,23 @@ pub fn query(results_dir: &Path, sql: &str) -> Result<Vec<RecordBatch>, SqlError
         )
         .await
         .map_err(|e| SqlError::Query(e.to_string()))?;
+        // Our own view, created before the user's (read-only) query runs,
+        // when the results carry the columns it needs (older result files
+        // lack `task` and `higher_is_better`; plain queries still work).
+        let schema = ctx
+            .table("results")
+            .await
+            .map_err(|e| SqlError::Query(e.to_string()))?
+            .schema()
+            .clone();
+        if ["task", "higher_is_better"]
+            .iter()
+            .all(|c| schema.has_column_with_unqualified_name(c))
+        {
+            ctx.sql(BEST_POSTPROCESSING_VIEW).await.map_err(|e| {
+                SqlError::Query(format!("creating view best_postprocessing: {e}"))
+            })?;
+        }
         let df = ctx.sql_with_options(sql, options).await.map_err(|e| {
             let m = e.to_string();
             if m.contains("not supported")
