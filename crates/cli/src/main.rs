@@ -177,8 +177,15 @@ fn real_main(cli: Cli) -> Result<()> {
             } else {
                 datasets
             };
-            for name in names {
+            // A dataset's parts (appended files, metadata table) are fetched with it.
+            let mut queue: std::collections::VecDeque<String> = names.into();
+            let mut seen = std::collections::BTreeSet::new();
+            while let Some(name) = queue.pop_front() {
+                if !seen.insert(name.clone()) {
+                    continue;
+                }
                 let (_, m) = data.manifest(&name)?;
+                queue.extend(m.parts().into_iter().map(String::from));
                 if matches!(m.source, pertbench_data::manifest::Source::Synthetic(_)) {
                     println!("{name}: generated in code, nothing to fetch");
                     continue;
@@ -199,7 +206,7 @@ fn real_main(cli: Cli) -> Result<()> {
         Command::Datasets => {
             for (p, m) in pertbench_data::manifest::list(&data.manifest_dirs) {
                 println!(
-                    "{:<24} {:<18} {}  [{}]",
+                    "{:<28} {:<18} {}  [{}]",
                     m.name,
                     format!("{:?}", m.format).to_lowercase(),
                     m.description,

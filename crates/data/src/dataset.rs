@@ -3,7 +3,9 @@
 use crate::error::{DataError, Result};
 use crate::fetch::{fetch, FetchOptions};
 use crate::h5ad::H5ad;
-use crate::manifest::{Format, Manifest, Source};
+use crate::gctx::Gctx;
+use crate::manifest::{ColumnMapping, Format, Manifest, Source, Values};
+use crate::samples::RawColumn;
 use crate::samples::{ingest, Samples};
 use crate::{manifest, relationships, synthetic, tabular};
 use pertbench_kernels::csr::CsrMatrix;
@@ -42,6 +44,8 @@ pub struct Dataset {
     pub source_rows: Vec<usize>,
     /// Rows of the source file before any were dropped.
     pub n_file_rows: usize,
+    /// Raw counts, or expression that is already normalised and log-scaled.
+    pub values: Values,
 }
 
 impl Dataset {
@@ -86,6 +90,7 @@ pub fn load(name: &str, ctx: &DataContext) -> Result<Dataset> {
             file: None,
             source_rows: (0..n).collect(),
             n_file_rows: n,
+            values: Values::Counts,
         });
     }
     let map = m.columns.clone().ok_or_else(|| {
@@ -119,8 +124,10 @@ pub fn load(name: &str, ctx: &DataContext) -> Result<Dataset> {
                 file: Some(path),
                 source_rows: ing.source_rows,
                 n_file_rows: index.len(),
+                values: m.values,
             })
         }
+        Format::Gctx => load_gctx(&m, &map, path, ctx),
         Format::Parquet | Format::Csv => {
             let df = tabular::read_frame(&path)?;
             let index: Vec<String> = (0..df.height()).map(|i| i.to_string()).collect();
@@ -134,6 +141,7 @@ pub fn load(name: &str, ctx: &DataContext) -> Result<Dataset> {
                 file: Some(path),
                 source_rows: ing.source_rows,
                 n_file_rows: index.len(),
+                values: m.values,
             })
         }
         other => Err(DataError::file(
@@ -141,4 +149,226 @@ pub fn load(name: &str, ctx: &DataContext) -> Result<Dataset> {
             format!("format {other:?} is not a screen dataset"),
         )),
     }
+}
+
+/// A gctx screen: the main file, then the files of `append` (same genes, in
+/// the same order), with sample metadata from the optional joined table,
+/// else from the files' own `/0/META/COL`. Samples absent from the table are
+/// dropped and counted.
+fn load_gctx(m: &Manifest, map: &ColumnMapping, path: PathBuf, ctx: &DataContext) -> Result<Dataset> {
+    let mut parts = vec![Gctx::open(&path)?];
+    for name in &m.append {
+        let (apath, am) = ctx.manifest(name)?;
+        if am.format != Format::Gctx {
+            return Err(DataError::file(
+                &apath,
+                format!("`{}` appends `{name}`, which is not a gctx dataset", m.name),
+            ));
+        }
+        parts.push(Gctx::open(&fetch(&am, &ctx.fetch)?.path)?);
+    }
+    let genes = parts[0].gene_ids()?;
+    for p in &parts[1..] {
+        let other = p.gene_ids()?;
+        if other != genes {
+            let at = genes.iter().zip(&other).position(|(a, b)| a != b);
+            return Err(DataError::file(
+                p.path(),
+                match at {
+                    Some(i) => format!(
+                        "genes differ from {}: gene {i} is `{}` here and `{}` there",
+                        parts[0].path().display(),
+                        other[i],
+                        genes[i]
+                    ),
+                    None => format!(
+                        "has {} genes, {} has {}",
+                        other.len(),
+                        parts[0].path().display(),
+                        genes.len()
+                    ),
+                },
+            ));
+        }
+    }
+    // (part, row in part) of every sample, in file order.
+    let mut index = Vec::new();
+    let mut origin = Vec::new();
+    for (k, p) in parts.iter().enumerate() {
+        let ids = p.sample_ids()?;
+        origin.extend((0..ids.len()).map(|r| (k, r)));
+        index.extend(ids);
+    }
+    let n_file_rows = index.len();
+    let mut dropped = BTreeMap::new();
+    let table = match &m.metadata {
+        Some(join) => {
+            let tpath = ctx.file_of(&join.dataset)?;
+            let mut wanted = vec![
+                join.key.clone(),
+                map.perturbation.clone(),
+                map.batch.clone(),
+            ];
+            wanted.extend(map.sample_id.iter().chain(&map.context).cloned());
+            if let crate::manifest::ControlRule::Column(c)
+            | crate::manifest::ControlRule::Values { column: c, .. } = &map.control
+            {
+                wanted.push(c.clone());
+            }
+            let df = tabular::read_metadata_table(&tpath, &wanted)?;
+            let keys = tabular::column(&tpath, &df, &join.key)?.ok_or_else(|| {
+                DataError::file(&tpath, format!("metadata key column `{}` is missing", join.key))
+            })?;
+            let mut row_of = std::collections::HashMap::with_capacity(keys.len());
+            for r in 0..keys.len() {
+                if let Some(k) = keys.text(r) {
+                    if row_of.insert(k.clone(), r).is_some() {
+                        return Err(DataError::file(
+                            &tpath,
+                            format!("metadata key `{k}` occurs twice in column `{}`", join.key),
+                        ));
+                    }
+                }
+            }
+            let mut joined = Vec::with_capacity(index.len());
+            let mut table_rows = Vec::with_capacity(index.len());
+            for (i, id) in index.iter().enumerate() {
+                if let Some(&r) = row_of.get(id) {
+                    joined.push(i);
+                    table_rows.push(r);
+                }
+            }
+            if joined.len() < index.len() {
+                dropped.insert(
+                    format!("not in metadata {}", tpath.display()),
+                    index.len() - joined.len(),
+                );
+            }
+            Some((tpath, df, joined, table_rows))
+        }
+        None => None,
+    };
+    let kept: Vec<usize> = match &table {
+        Some((_, _, joined, _)) => joined.clone(),
+        None => (0..index.len()).collect(),
+    };
+    let kept_index: Vec<String> = kept.iter().map(|&i| index[i].clone()).collect();
+    let mut get = |name: &str| -> Result<Option<RawColumn>> {
+        if let Some((tpath, df, _, table_rows)) = &table {
+            if let Some(col) = tabular::column(tpath, df, name)? {
+                return Ok(Some(col.select(table_rows)));
+            }
+        }
+        let mut cols = Vec::new();
+        for p in &parts {
+            match p.column(name)? {
+                Some(c) => cols.push(c),
+                None if cols.is_empty() => return Ok(None),
+                None => {
+                    return Err(DataError::file(
+                        p.path(),
+                        format!("sample metadata `{name}` is missing from /0/META/COL"),
+                    ))
+                }
+            }
+        }
+        let mut all = Vec::with_capacity(n_file_rows);
+        for c in &cols {
+            all.extend((0..c.len()).map(|i| c.text(i)));
+        }
+        Ok(Some(RawColumn::Str(kept.iter().map(|&i| all[i].clone()).collect())))
+    };
+    let ing = ingest(&path, map, &kept_index, &mut get)?;
+    dropped.extend(ing.dropped);
+    let source_rows: Vec<usize> = ing.source_rows.iter().map(|&r| kept[r]).collect();
+    let (gene_columns, genes) = match &m.genes {
+        Some(t) => {
+            let (cols, names) = gene_table(t, &genes, ctx)?;
+            (Some(cols), names)
+        }
+        None => (None, genes),
+    };
+    let mut counts = CsrMatrix {
+        nrows: 0,
+        ncols: genes.len(),
+        indptr: vec![0],
+        indices: vec![],
+        data: vec![],
+    };
+    // `source_rows` ascend and parts follow each other in `index`, so
+    // reading part by part keeps the samples in order.
+    for (k, p) in parts.iter().enumerate() {
+        let rows: Vec<usize> = source_rows
+            .iter()
+            .map(|&i| origin[i])
+            .filter(|(part, _)| *part == k)
+            .map(|(_, r)| r)
+            .collect();
+        let block = p.read_rows(&rows, gene_columns.as_deref(), crate::gctx::DEFAULT_BLOCK_VALUES)?;
+        counts
+            .append_rows(&block)
+            .map_err(|e| DataError::file(p.path(), e.to_string()))?;
+    }
+    Ok(Dataset {
+        name: m.name.clone(),
+        samples: ing.samples,
+        counts: Some(counts),
+        genes,
+        dropped,
+        file: Some(path),
+        source_rows,
+        n_file_rows,
+        values: m.values,
+    })
+}
+
+/// The gene columns to keep and their names, from a gene table: every gene
+/// id of the file must be in the table (a missing one is an error naming it).
+fn gene_table(
+    t: &crate::manifest::GeneTable,
+    ids: &[String],
+    ctx: &DataContext,
+) -> Result<(Vec<usize>, Vec<String>)> {
+    let tpath = ctx.file_of(&t.dataset)?;
+    let mut wanted = vec![t.key.clone(), t.name.clone()];
+    wanted.extend(t.keep.keys().cloned());
+    let df = tabular::read_metadata_table(&tpath, &wanted)?;
+    let need = |c: &str| -> Result<RawColumn> {
+        tabular::column(&tpath, &df, c)?
+            .ok_or_else(|| DataError::file(&tpath, format!("gene table column `{c}` is missing")))
+    };
+    let keys = need(&t.key)?;
+    let names = need(&t.name)?;
+    let keep: Vec<(RawColumn, &Vec<String>)> = t
+        .keep
+        .iter()
+        .map(|(c, vals)| Ok((need(c)?, vals)))
+        .collect::<Result<_>>()?;
+    let row_of: std::collections::HashMap<String, usize> = (0..keys.len())
+        .filter_map(|r| keys.text(r).map(|k| (k, r)))
+        .collect();
+    let mut cols = Vec::new();
+    let mut out = Vec::new();
+    for (j, id) in ids.iter().enumerate() {
+        let r = *row_of.get(id).ok_or_else(|| {
+            DataError::file(
+                &tpath,
+                format!("gene `{id}` of the screen is not in column `{}`", t.key),
+            )
+        })?;
+        if keep
+            .iter()
+            .all(|(col, vals)| col.text(r).is_some_and(|v| vals.contains(&v)))
+        {
+            cols.push(j);
+            out.push(names.text(r).unwrap_or_else(|| id.clone()));
+        }
+    }
+    if cols.is_empty() {
+        return Err(DataError::file(
+            &tpath,
+            format!("no gene passes `keep` {:?}", t.keep),
+        ));
+    }
+    Ok((cols, out))
 }

@@ -331,6 +331,10 @@ mod tests {
             member_sha256: None,
             columns: None,
             size: None,
+            values: Default::default(),
+            append: vec![],
+            metadata: None,
+            genes: None,
         }
     }
 

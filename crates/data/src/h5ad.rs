@@ -3,8 +3,9 @@
 //! (read in row chunks, never densified) or dense, and `obsm` matrices.
 
 use crate::error::{DataError, Result};
+use crate::hdf5_values;
 use crate::samples::RawColumn;
-use hdf5::types::{TypeDescriptor, VarLenAscii, VarLenUnicode};
+use hdf5::types::{VarLenAscii, VarLenUnicode};
 use hdf5::{Dataset, File, Group};
 use ndarray::s;
 use pertbench_kernels::csr::CsrMatrix;
@@ -51,20 +52,7 @@ impl H5ad {
     }
 
     fn read_strings(&self, ds: &Dataset, what: &str) -> Result<Vec<String>> {
-        let desc = ds
-            .dtype()
-            .and_then(|t| t.to_descriptor())
-            .map_err(|e| self.err(format!("{what}: {e}")))?;
-        let r = match desc {
-            TypeDescriptor::VarLenUnicode => ds
-                .read_raw::<VarLenUnicode>()
-                .map(|v| v.into_iter().map(|s| s.as_str().to_string()).collect()),
-            TypeDescriptor::VarLenAscii => ds
-                .read_raw::<VarLenAscii>()
-                .map(|v| v.into_iter().map(|s| s.as_str().to_string()).collect()),
-            other => return Err(self.err(format!("{what}: expected strings, found {other:?}"))),
-        };
-        r.map_err(|e| self.err(format!("{what}: {e}")))
+        hdf5_values::read_strings(ds).map_err(|e| self.err(format!("{what}: {e}")))
     }
 
     fn index_of(&self, group: &str) -> Result<Vec<String>> {
@@ -99,25 +87,7 @@ impl H5ad {
     }
 
     fn read_numeric(&self, ds: &Dataset, what: &str) -> Result<RawColumn> {
-        let desc = ds
-            .dtype()
-            .and_then(|t| t.to_descriptor())
-            .map_err(|e| self.err(format!("{what}: {e}")))?;
-        match desc {
-            TypeDescriptor::Boolean | TypeDescriptor::Enum(_) => ds
-                .read_raw::<bool>()
-                .map(RawColumn::Bool)
-                .map_err(|e| self.err(format!("{what}: {e}"))),
-            TypeDescriptor::Integer(_) | TypeDescriptor::Unsigned(_) | TypeDescriptor::Float(_) => {
-                ds.read_raw::<f64>()
-                    .map(RawColumn::Num)
-                    .map_err(|e| self.err(format!("{what}: {e}")))
-            }
-            TypeDescriptor::VarLenUnicode | TypeDescriptor::VarLenAscii => Ok(RawColumn::Str(
-                self.read_strings(ds, what)?.into_iter().map(Some).collect(),
-            )),
-            other => Err(self.err(format!("{what}: unsupported column type {other:?}"))),
-        }
+        hdf5_values::read_column(ds).map_err(|e| self.err(format!("{what}: {e}")))
     }
 
     /// One obs column; None if absent. Categorical codes of -1 are missing.

@@ -8,7 +8,9 @@
 pub mod dataset;
 pub mod error;
 pub mod fetch;
+pub mod gctx;
 pub mod h5ad;
+pub mod hdf5_values;
 pub mod manifest;
 pub mod npy;
 pub mod relationships;

@@ -34,6 +34,54 @@ pub struct Manifest {
     /// Approximate size, for the user's information.
     #[serde(default)]
     pub size: Option<String>,
+    /// What the expression values are: raw `counts` (default; lognormalised
+    /// where a metric needs expression) or `log_expression` (already
+    /// normalised and log-scaled, e.g. L1000 level 3: used as they are).
+    #[serde(default)]
+    pub values: Values,
+    /// Further datasets (manifest names, same format and genes) whose samples
+    /// are appended to this one's, e.g. the control plates of an L1000 screen.
+    #[serde(default)]
+    pub append: Vec<String>,
+    /// A metadata table joined to the samples by id (`dataset` names a
+    /// `format: table` manifest; `key` is its sample-id column).
+    #[serde(default)]
+    pub metadata: Option<MetadataJoin>,
+    /// A gene table: names the genes (e.g. L1000's Entrez ids by symbol, so
+    /// perturbations match their target genes) and optionally keeps a subset
+    /// (e.g. the 978 measured landmark genes).
+    #[serde(default)]
+    pub genes: Option<GeneTable>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GeneTable {
+    /// A `format: table` manifest.
+    pub dataset: String,
+    /// Its column holding the file's gene ids.
+    pub key: String,
+    /// Its column holding the gene names to use.
+    pub name: String,
+    /// Keep only genes whose column holds one of the values, e.g.
+    /// `{feature_space: [landmark]}`; all genes when empty.
+    #[serde(default)]
+    pub keep: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Values {
+    #[default]
+    Counts,
+    LogExpression,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MetadataJoin {
+    pub dataset: String,
+    pub key: String,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -47,6 +95,10 @@ pub enum Format {
     RelationshipPairs,
     /// `name<TAB>space-separated genes` (CORUM_clusters.tsv).
     Clusters,
+    /// CMap GCTX (HDF5), e.g. L1000 level 3.
+    Gctx,
+    /// A metadata table (csv, tsv, parquet by extension) joined to a screen.
+    Table,
 }
 
 /// Where an artefact comes from. Written in YAML as a map:
@@ -117,14 +169,30 @@ pub struct ColumnMapping {
     pub sample_id: Option<String>,
     #[serde(default)]
     pub context: Option<String>,
+    /// `all` (default) or `with_perturbations`: drop the samples of batches
+    /// that hold no perturbed sample (e.g. control plates of other screens
+    /// in a shared control file).
+    #[serde(default)]
+    pub batches: BatchFilter,
 }
 
-/// Written as `{column: NAME}` or `{label: LABEL}`.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum BatchFilter {
+    #[default]
+    All,
+    WithPerturbations,
+}
+
+/// Written as `{column: NAME}`, `{column: NAME, in: [VALUES]}` or `{label: LABEL}`.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(try_from = "ControlSpec")]
 pub enum ControlRule {
     /// A boolean column (or 0/1, true/false strings) marks controls.
     Column(String),
+    /// Samples whose `column` holds one of `values` are controls
+    /// (e.g. L1000 `pert_type` in `[ctl_vector, ctl_untrt]`).
+    Values { column: String, values: Vec<String> },
     /// Samples whose perturbation equals this label are controls.
     Label(String),
 }
@@ -134,15 +202,20 @@ pub enum ControlRule {
 struct ControlSpec {
     column: Option<String>,
     label: Option<String>,
+    #[serde(rename = "in")]
+    values: Option<Vec<String>>,
 }
 
 impl TryFrom<ControlSpec> for ControlRule {
     type Error = String;
     fn try_from(c: ControlSpec) -> std::result::Result<Self, String> {
-        match (c.column, c.label) {
-            (Some(col), None) => Ok(ControlRule::Column(col)),
-            (None, Some(l)) => Ok(ControlRule::Label(l)),
-            _ => Err("`control` needs exactly one of `column` or `label`".into()),
+        match (c.column, c.label, c.values) {
+            (Some(col), None, None) => Ok(ControlRule::Column(col)),
+            (Some(column), None, Some(values)) if !values.is_empty() => {
+                Ok(ControlRule::Values { column, values })
+            }
+            (None, Some(l), None) => Ok(ControlRule::Label(l)),
+            _ => Err("`control` needs `{column}`, `{column, in: [values]}` or `{label}`".into()),
         }
     }
 }
@@ -173,7 +246,24 @@ impl Manifest {
                 ));
             }
         }
-        let needs_columns = matches!(self.format, Format::H5ad | Format::Parquet | Format::Csv);
+        if self.format != Format::Gctx {
+            for (field, set) in [
+                ("append", !self.append.is_empty()),
+                ("metadata", self.metadata.is_some()),
+                ("genes", self.genes.is_some()),
+            ] {
+                if set {
+                    return Err(DataError::file(
+                        path,
+                        format!("field `{field}`: only gctx datasets take it"),
+                    ));
+                }
+            }
+        }
+        let needs_columns = matches!(
+            self.format,
+            Format::H5ad | Format::Parquet | Format::Csv | Format::Gctx
+        );
         if needs_columns && self.columns.is_none() && !matches!(self.source, Source::Synthetic(_)) {
             return Err(DataError::file(
                 path,
@@ -181,6 +271,15 @@ impl Manifest {
             ));
         }
         Ok(())
+    }
+
+    /// Other datasets this one is read with: the files of `append`, then the
+    /// `metadata` and `genes` tables.
+    pub fn parts(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = self.append.iter().map(String::as_str).collect();
+        v.extend(self.metadata.as_ref().map(|j| j.dataset.as_str()));
+        v.extend(self.genes.as_ref().map(|g| g.dataset.as_str()));
+        v
     }
 
     /// The file name the artefact is stored under.

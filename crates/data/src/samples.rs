@@ -2,7 +2,7 @@
 //! build it from a file's metadata columns.
 
 use crate::error::{DataError, Result};
-use crate::manifest::{ColumnMapping, ControlRule};
+use crate::manifest::{BatchFilter, ColumnMapping, ControlRule};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -25,6 +25,14 @@ impl RawColumn {
     }
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+    /// The rows `rows` of the column, in that order.
+    pub fn select(&self, rows: &[usize]) -> RawColumn {
+        match self {
+            RawColumn::Str(v) => RawColumn::Str(rows.iter().map(|&r| v[r].clone()).collect()),
+            RawColumn::Bool(v) => RawColumn::Bool(rows.iter().map(|&r| v[r]).collect()),
+            RawColumn::Num(v) => RawColumn::Num(rows.iter().map(|&r| v[r]).collect()),
+        }
     }
     /// The value of row i as a string (None if missing).
     pub fn text(&self, i: usize) -> Option<String> {
@@ -157,7 +165,9 @@ pub fn ingest(
     let pert = need(&map.perturbation, "perturbation")?;
     let batch = need(&map.batch, "batch")?;
     let ctrl_col = match &map.control {
-        ControlRule::Column(c) => Some(need(c, "control.column")?),
+        ControlRule::Column(c) | ControlRule::Values { column: c, .. } => {
+            Some(need(c, "control.column")?)
+        }
         ControlRule::Label(_) => None,
     };
     let ids = match &map.sample_id {
@@ -173,7 +183,7 @@ pub fn ingest(
         context: context.as_ref().map(|_| Vec::new()),
         ..Default::default()
     };
-    let mut source_rows = Vec::new();
+    let mut source_rows: Vec<usize> = Vec::new();
     let mut dropped: BTreeMap<String, usize> = BTreeMap::new();
     for i in 0..n {
         let Some(p) = pert.text(i) else {
@@ -191,6 +201,9 @@ pub fn ingest(
         let is_control = match (&map.control, &ctrl_col) {
             (ControlRule::Label(l), _) => &p == l,
             (ControlRule::Column(c), Some(col)) => truthy(path, c, col, i)?,
+            (ControlRule::Values { values, .. }, Some(col)) => {
+                col.text(i).is_some_and(|v| values.contains(&v))
+            }
             _ => unreachable!(),
         };
         let id = match &ids {
@@ -205,6 +218,23 @@ pub fn ingest(
             ctx.push(col.text(i).unwrap_or_default());
         }
         source_rows.push(i);
+    }
+    if map.batches == BatchFilter::WithPerturbations {
+        let perturbed: std::collections::BTreeSet<&String> = out
+            .batch
+            .iter()
+            .zip(&out.is_control)
+            .filter(|(_, c)| !**c)
+            .map(|(b, _)| b)
+            .collect();
+        let keep: Vec<usize> = (0..out.len())
+            .filter(|&i| perturbed.contains(&out.batch[i]))
+            .collect();
+        if keep.len() < out.len() {
+            dropped.insert("batch without perturbations".into(), out.len() - keep.len());
+            out = out.select(&keep);
+            source_rows = keep.iter().map(|&i| source_rows[i]).collect();
+        }
     }
     if out.is_empty() {
         return Err(DataError::file(
@@ -255,6 +285,7 @@ mod tests {
             drop_labels: vec!["unassigned".into()],
             sample_id: None,
             context: None,
+            batches: BatchFilter::All,
         };
         let index: Vec<String> = (0..5).map(|i| format!("c{i}")).collect();
         let mut get = |name: &str| -> Result<Option<RawColumn>> {
@@ -278,6 +309,40 @@ mod tests {
     }
 
     #[test]
+    fn control_values_and_batches_with_perturbations() {
+        // L1000-like: controls by pert_type; plate P3 holds only controls
+        // (another screen's plate in the shared control file) and is dropped.
+        let map = ColumnMapping {
+            perturbation: "cmap_name".into(),
+            batch: "det_plate".into(),
+            control: ControlRule::Values {
+                column: "pert_type".into(),
+                values: vec!["ctl_vector".into(), "ctl_untrt".into(), "ctl_vehicle".into()],
+            },
+            drop_labels: vec![],
+            sample_id: None,
+            context: None,
+            batches: BatchFilter::WithPerturbations,
+        };
+        let index: Vec<String> = (0..6).map(|i| format!("c{i}")).collect();
+        let mut get = |name: &str| -> Result<Option<RawColumn>> {
+            Ok(match name {
+                "cmap_name" => Some(s(&["LACZ", "TP53", "UnTrt", "KRAS", "LACZ", "DMSO"])),
+                "det_plate" => Some(s(&["P1", "P1", "P2", "P2", "P3", "P3"])),
+                "pert_type" => Some(s(&[
+                    "ctl_vector", "trt_xpr", "ctl_untrt", "trt_xpr", "ctl_vector", "ctl_vehicle",
+                ])),
+                _ => None,
+            })
+        };
+        let ing = ingest(Path::new("f.gctx"), &map, &index, &mut get).unwrap();
+        assert_eq!(ing.samples.sample_id, vec!["c0", "c1", "c2", "c3"]);
+        assert_eq!(ing.samples.is_control, vec![true, false, true, false]);
+        assert_eq!(ing.source_rows, vec![0, 1, 2, 3]);
+        assert_eq!(ing.dropped["batch without perturbations"], 2);
+    }
+
+    #[test]
     fn missing_column_is_named() {
         let map = ColumnMapping {
             perturbation: "pert".into(),
@@ -286,6 +351,7 @@ mod tests {
             drop_labels: vec![],
             sample_id: None,
             context: None,
+            batches: BatchFilter::All,
         };
         let index = vec!["a".to_string()];
         let mut get = |name: &str| -> Result<Option<RawColumn>> {

@@ -18,23 +18,85 @@ pub fn read_frame(path: &Path) -> Result<DataFrame> {
             let f = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
             ParquetReader::new(f).finish()
         }
-        "csv" | "tsv" => CsvReadOptions::default()
+        "csv" | "tsv" | "txt" => CsvReadOptions::default()
             .with_has_header(true)
-            .with_parse_options(CsvParseOptions::default().with_separator(if ext == "tsv" {
-                b'\t'
-            } else {
-                b','
-            }))
+            .with_parse_options(
+                CsvParseOptions::default().with_separator(separator(path).unwrap_or(b',')),
+            )
             .try_into_reader_with_file_path(Some(path.to_path_buf()))
             .and_then(|r| r.finish()),
         other => {
             return Err(DataError::file(
                 path,
-                format!("unknown table extension `{other}` (parquet, csv, tsv)"),
+                format!("unknown table extension `{other}` (parquet, csv, tsv, txt)"),
             ))
         }
     };
     res.map_err(|e| DataError::file(path, format!("cannot read table: {e}")))
+}
+
+fn separator(path: &Path) -> Option<u8> {
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase()
+        .as_str()
+    {
+        "csv" => Some(b','),
+        "tsv" | "txt" => Some(b'\t'),
+        _ => None,
+    }
+}
+
+/// A metadata table (parquet; csv; tsv or txt, tab-separated), reading only
+/// the `wanted` columns it has, delimited text as text (no type inference,
+/// so columns of mixed types such as LINCS's `instinfo_beta.txt` read
+/// intact). Memory is that of the wanted columns only.
+pub fn read_metadata_table(path: &Path, wanted: &[String]) -> Result<DataFrame> {
+    let err = |e: PolarsError| DataError::file(path, format!("cannot read table: {e}"));
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    if matches!(ext.to_ascii_lowercase().as_str(), "parquet" | "pq") {
+        let f = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
+        let mut r = ParquetReader::new(f);
+        let schema = r.schema().map_err(err)?;
+        let cols: Vec<String> = wanted
+            .iter()
+            .filter(|w| schema.contains(w.as_str()))
+            .cloned()
+            .collect();
+        return r.with_columns(Some(cols)).finish().map_err(err);
+    }
+    let sep = separator(path).ok_or_else(|| {
+        DataError::file(
+            path,
+            format!("unknown table extension `{ext}` (parquet, csv, tsv, txt)"),
+        )
+    })?;
+    let mut header = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(std::fs::File::open(path).map_err(|e| DataError::io(path, e))?),
+        &mut header,
+    )
+    .map_err(|e| DataError::io(path, e))?;
+    let names: Vec<&str> = header
+        .trim_end_matches(['\n', '\r'])
+        .split(sep as char)
+        .map(|h| h.trim_matches('"'))
+        .collect();
+    let cols: Vec<PlSmallStr> = wanted
+        .iter()
+        .filter(|w| names.contains(&w.as_str()))
+        .map(|w| PlSmallStr::from(w.as_str()))
+        .collect();
+    CsvReadOptions::default()
+        .with_has_header(true)
+        .with_infer_schema_length(Some(0))
+        .with_columns(Some(cols.into()))
+        .with_parse_options(CsvParseOptions::default().with_separator(sep))
+        .try_into_reader_with_file_path(Some(path.to_path_buf()))
+        .and_then(|r| r.finish())
+        .map_err(err)
 }
 
 /// A column as a [`RawColumn`]; None if absent.

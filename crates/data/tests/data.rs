@@ -127,11 +127,11 @@ fn write_small_h5ad(path: &std::path::Path) -> hdf5::Result<()> {
 
 #[test]
 fn dense_x_categorical_missing_codes_and_csr_obsm() {
-    use pertbench_data::samples::RawColumn;
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("small.h5ad");
     write_small_h5ad(&p).unwrap();
     let h = H5ad::open(&p).unwrap();
+    use pertbench_data::samples::RawColumn;
     assert_eq!(h.obs_names().unwrap(), vec!["a", "b", "c", "d"]);
     assert_eq!(h.var_names().unwrap(), vec!["g1", "g2", "g3"]);
     assert_eq!(
@@ -151,4 +151,177 @@ fn dense_x_categorical_missing_codes_and_csr_obsm() {
     assert_eq!(e, ndarray::arr2(&[[1.5f32, 0.0], [0.0, -2.0], [0.0, 0.0], [7.0, 0.0]]));
     let err = h.read_obsm("X_nope", None).unwrap_err().to_string();
     assert!(err.contains("small.h5ad") && err.contains("no key `X_nope`") && err.contains("X_emb"), "{err}");
+}
+
+/// An L1000-shaped screen as LINCS 2020 publishes it: a treated gctx, a
+/// shared control gctx (with plates of other screens) and an instinfo table
+/// joined by sample id.
+#[test]
+fn gctx_screen_with_appended_controls_and_joined_metadata() {
+    use pertbench_data::gctx;
+    let dir = tempfile::tempdir().unwrap();
+    let mirror = dir.path().join("mirror");
+    let manifests = dir.path().join("manifests");
+    std::fs::create_dir_all(&mirror).unwrap();
+    std::fs::create_dir_all(&manifests).unwrap();
+    let genes: Vec<String> = ["5720", "466", "6009"].iter().map(|s| s.to_string()).collect();
+    let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    // value = 1 + sample offset + gene / 10.
+    let fill = |offset: usize| {
+        move |first: usize, b: &mut pertbench_kernels::Matrix| {
+            for ((i, g), v) in b.indexed_iter_mut() {
+                *v = 1.0 + (offset + first + i) as f32 + g as f32 / 10.0;
+            }
+        }
+    };
+    gctx::write(
+        &mirror.join("trt.gctx"),
+        &ids(&["t1", "t2", "t3", "t4"]),
+        &genes,
+        &[],
+        2,
+        &mut fill(0),
+    )
+    .unwrap();
+    gctx::write(
+        &mirror.join("ctl.gctx"),
+        &ids(&["c1", "c2", "c3", "c9"]),
+        &genes,
+        &[],
+        2,
+        &mut fill(10),
+    )
+    .unwrap();
+    // t4 is not in the metadata; c9 is on plate P9 of another screen.
+    std::fs::write(
+        mirror.join("instinfo_beta.txt"),
+        "sample_id\tcmap_name\tpert_type\tdet_plate\tcell_iname\n\
+         t1\tTP53\ttrt_xpr\tP1\tA375\n\
+         t2\tKRAS\ttrt_xpr\tP1\tA375\n\
+         t3\tTP53\ttrt_xpr\tP2\tHT29\n\
+         c1\tLACZ\tctl_vector\tP1\tA375\n\
+         c2\tUnTrt\tctl_untrt\tP2\tHT29\n\
+         c3\tLACZ\tctl_vector\tP2\tHT29\n\
+         c9\tDMSO\tctl_vehicle\tP9\tMCF7\n",
+    )
+    .unwrap();
+    std::fs::write(
+        manifests.join("info.yaml"),
+        "name: info\nformat: table\nsource: {file: instinfo_beta.txt}\nsha256: unpinned\n",
+    )
+    .unwrap();
+    std::fs::write(
+        mirror.join("geneinfo_beta.txt"),
+        "gene_id\tgene_symbol\tfeature_space\n5720\tPSME1\tlandmark\n466\tATF1\tinferred\n6009\tRHEB\tlandmark\n",
+    )
+    .unwrap();
+    std::fs::write(
+        manifests.join("geneinfo.yaml"),
+        "name: geneinfo\nformat: table\nsource: {file: geneinfo_beta.txt}\nsha256: unpinned\n",
+    )
+    .unwrap();
+    std::fs::write(
+        manifests.join("ctl.yaml"),
+        "name: ctl\nformat: gctx\nsource: {file: ctl.gctx}\nsha256: unpinned\nvalues: log_expression\n\
+         columns: {perturbation: cmap_name, batch: det_plate, control: {column: pert_type, in: [ctl_vector, ctl_untrt, ctl_vehicle]}}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        manifests.join("screen.yaml"),
+        "name: screen\nformat: gctx\nsource: {file: trt.gctx}\nsha256: unpinned\nvalues: log_expression\n\
+         append: [ctl]\nmetadata: {dataset: info, key: sample_id}\n\
+         genes: {dataset: geneinfo, key: gene_id, name: gene_symbol, keep: {feature_space: [landmark]}}\n\
+         columns:\n  perturbation: cmap_name\n  batch: det_plate\n  context: cell_iname\n  batches: with_perturbations\n  \
+         control: {column: pert_type, in: [ctl_vector, ctl_untrt, ctl_vehicle]}\n",
+    )
+    .unwrap();
+    let ctx = DataContext {
+        manifest_dirs: vec![manifests.clone()],
+        fetch: FetchOptions {
+            mirrors: vec![mirror.clone()],
+            data_dir: dir.path().join("data"),
+            allow_network: false,
+            allow_unpinned: true,
+        },
+    };
+    let d = load("screen", &ctx).unwrap();
+    assert_eq!(d.n_file_rows, 8);
+    assert_eq!(d.samples.sample_id, ids(&["t1", "t2", "t3", "c1", "c2", "c3"]));
+    assert_eq!(d.samples.is_control, vec![false, false, false, true, true, true]);
+    assert_eq!(d.samples.batch, ids(&["P1", "P1", "P2", "P1", "P2", "P2"]));
+    assert_eq!(
+        d.samples.context.as_ref().unwrap(),
+        &ids(&["A375", "A375", "HT29", "A375", "HT29", "HT29"])
+    );
+    assert_eq!(d.source_rows, vec![0, 1, 2, 4, 5, 6]);
+    assert_eq!(d.values, pertbench_data::manifest::Values::LogExpression);
+    let dropped: Vec<(&String, &usize)> = d.dropped.iter().collect();
+    assert_eq!(dropped.len(), 2, "{dropped:?}");
+    assert_eq!(d.dropped["batch without perturbations"], 1);
+    assert!(d.dropped.keys().any(|k| k.starts_with("not in metadata")));
+    let x = d.counts.as_ref().unwrap();
+    // Landmark genes only, named by symbol.
+    assert_eq!((x.nrows, x.ncols), (6, 2));
+    assert_eq!(d.genes, ids(&["PSME1", "RHEB"]));
+    // c2 is row 1 of ctl.gctx: 1 + 10 + 1 + g/10, genes 0 and 2.
+    let c2: Vec<(usize, f32)> = x.row(4).collect();
+    assert_eq!(c2, vec![(0, 12.0), (1, 12.2)]);
+
+    // Bad input: genes that differ between the appended files.
+    gctx::write(
+        &mirror.join("ctl.gctx"),
+        &ids(&["c1"]),
+        &ids(&["5720", "999", "6009"]),
+        &[],
+        2,
+        &mut fill(0),
+    )
+    .unwrap();
+    std::fs::remove_dir_all(dir.path().join("data")).unwrap();
+    let e = load("screen", &ctx).err().unwrap().to_string();
+    assert!(
+        e.contains("ctl.gctx") && e.contains("gene 1 is `999` here and `466` there"),
+        "{e}"
+    );
+    // A metadata column that is missing is named.
+    std::fs::write(
+        manifests.join("screen.yaml"),
+        std::fs::read_to_string(manifests.join("screen.yaml"))
+            .unwrap()
+            .replace("append: [ctl]\n", "")
+            .replace("cell_iname", "cell_line"),
+    )
+    .unwrap();
+    let e = load("screen", &ctx).err().unwrap().to_string();
+    assert!(e.contains("column `cell_line` (mapped as `context`) is missing"), "{e}");
+}
+
+/// Every committed manifest parses, and the datasets a manifest is read with
+/// (`append`, `metadata`) exist with the right format.
+#[test]
+fn committed_manifests_parse_and_their_parts_exist() {
+    use pertbench_data::manifest::{self, Format};
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data_manifests");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let p = entry.unwrap().path();
+        if p.extension().is_some_and(|e| e == "yaml") {
+            let m = manifest::Manifest::load(&p).unwrap_or_else(|e| panic!("{e}"));
+            for name in &m.append {
+                let (_, part) = manifest::find(name, &[dir.clone()]).unwrap();
+                assert_eq!(part.format, m.format, "{}: append {name}", p.display());
+            }
+            for table in m.metadata.iter().map(|j| &j.dataset).chain(m.genes.iter().map(|g| &g.dataset)) {
+                let (_, part) = manifest::find(table, &[dir.clone()]).unwrap();
+                assert_eq!(part.format, Format::Table, "{}: {table}", p.display());
+            }
+            n += 1;
+        }
+    }
+    assert!(n >= 12, "{n} manifests");
+    let (_, l1000) = manifest::find("l1000_crispr_lincs2020", &[dir]).unwrap();
+    assert_eq!(
+        l1000.parts(),
+        vec!["l1000_lincs2020_level3_ctl", "l1000_lincs2020_instinfo", "l1000_lincs2020_geneinfo"]
+    );
 }

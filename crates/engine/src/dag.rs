@@ -101,7 +101,8 @@ impl Builder {
 }
 
 /// Version of the ingest code; bump when ingestion changes its output.
-const INGEST_VERSION: u32 = 1;
+// 2: genes carry `expression_mean`; gctx screens and log-expression values.
+const INGEST_VERSION: u32 = 2;
 /// Version of the split code.
 const SPLIT_VERSION: u32 = 1;
 

@@ -4,6 +4,7 @@ use crate::error::{EngineError, Result};
 use crate::metrics::MetricOutput;
 use crate::splits::SplitOut;
 use crate::table;
+use pertbench_data::manifest::Values;
 use pertbench_data::samples::Samples;
 use pertbench_kernels::csr::CsrMatrix;
 use pertbench_kernels::Matrix;
@@ -18,8 +19,50 @@ pub struct IngestOut {
     pub n_file_rows: usize,
     pub counts: Option<CsrMatrix>,
     pub genes: Vec<String>,
-    /// Mean lognorm expression per gene over all samples.
-    pub lognorm_mean: Vec<f64>,
+    /// Mean expression per gene over all samples (see [`IngestOut::expression_rows`]).
+    pub expression_mean: Vec<f64>,
+    /// Whether `counts` holds raw counts or log expression.
+    pub values: Values,
+}
+
+impl IngestOut {
+    /// Expression as metrics use it: `lognorm` = log1p(counts / rowsum * 1e4)
+    /// of raw counts; log expression (e.g. L1000 level 3) as stored.
+    pub fn expression_rows(counts: &CsrMatrix, values: Values, rows: &[usize]) -> CsrMatrix {
+        let x = counts.select_rows(rows);
+        match values {
+            Values::Counts => x.into_lognorm(),
+            Values::LogExpression => x,
+        }
+    }
+
+    /// One sample's expression (as [`IngestOut::expression_rows`]) into `out`
+    /// (length ncols, zeroed).
+    pub fn expression_row_into(counts: &CsrMatrix, values: Values, row: usize, out: &mut [f64]) {
+        match values {
+            Values::Counts => counts.lognorm_row_into(row, out),
+            Values::LogExpression => {
+                for (j, v) in counts.row(row) {
+                    out[j] = v as f64;
+                }
+            }
+        }
+    }
+
+    /// Mean expression per gene (as [`IngestOut::expression_rows`]).
+    pub fn expression_column_means(counts: &CsrMatrix, values: Values) -> Vec<f64> {
+        match values {
+            Values::Counts => counts.lognorm_column_means(),
+            Values::LogExpression => {
+                let mut sums = vec![0.0f64; counts.ncols];
+                for (j, v) in counts.indices.iter().zip(&counts.data) {
+                    sums[*j as usize] += *v as f64;
+                }
+                let n = counts.nrows.max(1) as f64;
+                sums.iter().map(|s| s / n).collect()
+            }
+        }
+    }
 }
 
 /// A representation, or a post-processed one: `rows` index the samples table.
@@ -74,7 +117,7 @@ impl Output {
                 )?;
                 table::write_parquet(
                     &dir.join("genes.parquet"),
-                    &table::genes_to_batch(&i.genes, &i.lognorm_mean),
+                    &table::genes_to_batch(&i.genes, &i.expression_mean),
                 )?;
                 if let Some(c) = &i.counts {
                     table::write_csr_parquet(&dir.join("counts.parquet"), c)?;
@@ -84,6 +127,10 @@ impl Output {
                     "n_file_rows": i.n_file_rows,
                     "n_genes": i.genes.len(),
                     "nnz": i.counts.as_ref().map(|c| c.nnz()),
+                    "values": match i.values {
+                        Values::Counts => "counts",
+                        Values::LogExpression => "log_expression",
+                    },
                 }))
             }
             Output::Matrix(m) => {
@@ -125,7 +172,7 @@ impl Output {
             "ingest" => {
                 let (samples, source_rows) =
                     table::batch_to_samples(&table::read_parquet(&dir.join("samples.parquet"))?)?;
-                let (genes, lognorm_mean) =
+                let (genes, expression_mean) =
                     table::batch_to_genes(&table::read_parquet(&dir.join("genes.parquet"))?)?;
                 let counts_path = dir.join("counts.parquet");
                 let counts = if counts_path.exists() {
@@ -147,7 +194,11 @@ impl Output {
                     n_file_rows,
                     counts,
                     genes,
-                    lognorm_mean,
+                    expression_mean,
+                    values: match meta.get("values").and_then(|v| v.as_str()) {
+                        Some("log_expression") => Values::LogExpression,
+                        _ => Values::Counts,
+                    },
                 })))
             }
             "representation" | "postprocess" => {

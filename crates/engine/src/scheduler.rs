@@ -166,10 +166,10 @@ impl Runner<'_> {
         match &nd.op {
             Op::Ingest { dataset } => {
                 let d = dataset::load(dataset, self.data)?;
-                let lognorm_mean = d
+                let expression_mean = d
                     .counts
                     .as_ref()
-                    .map(|c| c.lognorm_column_means())
+                    .map(|c| IngestOut::expression_column_means(c, d.values))
                     .unwrap_or_default();
                 Ok(Output::Ingest(Arc::new(IngestOut {
                     samples: d.samples,
@@ -177,7 +177,8 @@ impl Runner<'_> {
                     n_file_rows: d.n_file_rows,
                     counts: d.counts,
                     genes: d.genes,
-                    lognorm_mean,
+                    expression_mean,
+                    values: d.values,
                 })))
             }
             Op::Representation {

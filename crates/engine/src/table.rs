@@ -222,16 +222,16 @@ pub fn read_csr_parquet(path: &Path, nrows: usize, ncols: usize) -> Result<CsrMa
         .map_err(|e| EngineError::msg(format!("cached counts: {e}")))
 }
 
-pub fn genes_to_batch(genes: &[String], lognorm_mean: &[f64]) -> RecordBatch {
+pub fn genes_to_batch(genes: &[String], expression_mean: &[f64]) -> RecordBatch {
     let schema = Schema::new(vec![
         Field::new("gene", DataType::Utf8, false),
-        Field::new("lognorm_mean", DataType::Float64, false),
+        Field::new("expression_mean", DataType::Float64, false),
     ]);
     RecordBatch::try_new(
         Arc::new(schema),
         vec![
             Arc::new(StringArray::from(genes.to_vec())),
-            Arc::new(Float64Array::from(lognorm_mean.to_vec())),
+            Arc::new(Float64Array::from(expression_mean.to_vec())),
         ],
     )
     .expect("schema matches")
@@ -240,7 +240,7 @@ pub fn genes_to_batch(genes: &[String], lognorm_mean: &[f64]) -> RecordBatch {
 pub fn batch_to_genes(b: &RecordBatch) -> Result<(Vec<String>, Vec<f64>)> {
     Ok((
         strings(b, "gene")?,
-        col(b, "lognorm_mean")?
+        col(b, "expression_mean")?
             .as_primitive::<Float64Type>()
             .values()
             .to_vec(),

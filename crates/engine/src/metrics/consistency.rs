@@ -37,7 +37,7 @@ impl Metric for Consistency {
             .genes
             .iter()
             .map(String::as_str)
-            .zip(ctx.ingest.lognorm_mean.iter().copied())
+            .zip(ctx.ingest.expression_mean.iter().copied())
             .collect();
         let unexpressed: BTreeSet<&str> = groups
             .iter()
@@ -51,7 +51,7 @@ impl Metric for Consistency {
             ConsistencyNull::Auto => ConsistencyNull::Permutation,
             ConsistencyNull::Unexpressed if unexpressed.is_empty() => {
                 return Err(EngineError::msg(format!(
-                    "metric `{label}`: null `unexpressed` needs perturbations whose target gene has mean lognorm < {threshold}; none qualify"
+                    "metric `{label}`: null `unexpressed` needs perturbations whose target gene has mean expression < {threshold}; none qualify"
                 )))
             }
             k => k,

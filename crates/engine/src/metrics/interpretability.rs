@@ -1,9 +1,12 @@
 //! Task 6, linear interpretability (METRICS.md "Task 6"): a ridge decoder
-//! from the representation to lognorm expression, fitted on `train`
+//! from the representation to lognorm expression (log expression as stored
+//! for `values: log_expression` datasets such as L1000), fitted on `train`
 //! (controls included), scored on every sample of `test_unseen`.
 
 use super::{code_book, gather, require_nonempty, rows_of, split_positions, Metric, MetricContext, MetricOutput};
 use crate::error::{EngineError, Result};
+use crate::nodes::IngestOut;
+use pertbench_data::manifest::Values;
 use crate::pipeline::{EvalSamples, MetricSpec, SiRowsSpec};
 use pertbench_kernels::decoder::{evaluate, fit_rows, SiRows, TestLayout};
 
@@ -44,13 +47,14 @@ impl Metric for Interpretability {
         };
         let sample_rows = |pos: &[usize]| -> Vec<usize> { pos.iter().map(|&p| ctx.rows[p]).collect() };
         let ctxmsg = format!("metric `{label}`");
-        // Training expression is lognormalised row by row, never copied whole.
+        // Training expression is formed row by row, never copied whole.
+        let values = ctx.ingest.values;
         let train_rows = sample_rows(&train.positions);
         let dec = fit_rows(
             gather(ctx.matrix, &train.positions).view(),
             counts.ncols,
             lambda,
-            |i, out| counts.lognorm_row_into(train_rows[i], out),
+            |i, out| IngestOut::expression_row_into(counts, values, train_rows[i], out),
         )
         .map_err(EngineError::kernel(ctxmsg.clone()))?;
         let code = code_book(test.positions.iter().map(|&p| s.batch[ctx.rows[p]].as_str()));
@@ -64,14 +68,18 @@ impl Metric for Interpretability {
         let r = evaluate(
             &dec,
             gather(ctx.matrix, &test.positions).view(),
-            &counts.select_rows(&sample_rows(&test.positions)).into_lognorm(),
+            &IngestOut::expression_rows(counts, values, &sample_rows(&test.positions)),
             &layout,
             si_rows,
         )
         .map_err(EngineError::kernel(ctxmsg))?;
         let names: Vec<&str> = code.keys().copied().collect();
         let mut convention = format!(
-            "decoder=ridge;ridge_lambda={lambda};target=lognorm;train=train+controls;test=test_unseen+controls;genes_scored={};genes_constant_skipped={};si_rows={};si_batches={}",
+            "decoder=ridge;ridge_lambda={lambda};target={};train=train+controls;test=test_unseen+controls;genes_scored={};genes_constant_skipped={};si_rows={};si_batches={}",
+            match values {
+                Values::Counts => "lognorm",
+                Values::LogExpression => "log_expression",
+            },
             r.n_genes_scored,
             r.n_genes_constant,
             match si_rows {

@@ -61,7 +61,8 @@ fn fixture() -> (IngestOut, Matrix) {
         n_file_rows: n,
         counts: Some(counts),
         genes: vec!["A".into(), "B".into(), "C".into()],
-        lognorm_mean: vec![1.0; 3],
+        expression_mean: vec![1.0; 3],
+        values: pertbench_data::manifest::Values::Counts,
     };
     (ingest, m)
 }

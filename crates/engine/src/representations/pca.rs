@@ -28,7 +28,15 @@ impl RepresentationKindImpl for Pca {
             .min(counts.nrows.min(counts.ncols));
         let input = match spec.input.unwrap_or(PcaInput::Counts) {
             PcaInput::Counts => std::borrow::Cow::Borrowed(counts),
-            PcaInput::Lognorm => std::borrow::Cow::Owned(counts.lognorm()),
+            PcaInput::Lognorm => match ctx.ingest.values {
+                pertbench_data::manifest::Values::Counts => std::borrow::Cow::Owned(counts.lognorm()),
+                pertbench_data::manifest::Values::LogExpression => {
+                    return Err(EngineError::msg(format!(
+                        "representation `{}`: `input: lognorm` needs raw counts, but dataset `{}` holds log expression (values: log_expression); use `input: counts`",
+                        spec.name, ctx.dataset
+                    )))
+                }
+            },
         };
         let res = randomized_pca(&input, &PcaOptions::new(k, ctx.seed)).map_err(
             EngineError::kernel(format!("representation `{}` (pca)", spec.name)),
