@@ -112,6 +112,27 @@ pub enum MetricKind {
     Knn,
     /// Task 6.
     Interpretability,
+    /// Energy distance and MMD of each perturbation against its controls.
+    Distribution,
+}
+
+/// Energy distance convention (METRICS.md), named in the result row.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum EnergySpec {
+    UStatistic,
+    VStatistic,
+    Squared,
+}
+
+/// Which controls a perturbation is compared with.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ControlPool {
+    /// The controls of the perturbation's context (all controls without contexts).
+    Context,
+    /// All controls.
+    All,
 }
 
 /// Samples a metric is computed on.
@@ -213,6 +234,20 @@ pub struct MetricSpec {
     // interpretability
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub si_rows: Option<SiRowsSpec>,
+    // distribution
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub energy: Option<EnergySpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mmd: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub controls: Option<ControlPool>,
+    /// distribution: a seeded sample of at most this many perturbations get
+    /// the permutation test (all by default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tested: Option<usize>,
+    /// Bootstrap resamples of the confidence intervals (default 1,000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n_bootstrap: Option<usize>,
 }
 
 impl MetricSpec {
@@ -228,6 +263,7 @@ impl MetricSpec {
                 MetricKind::LinearProbe => "linear_probe",
                 MetricKind::Knn => "knn",
                 MetricKind::Interpretability => "interpretability",
+                MetricKind::Distribution => "distribution",
             }
             .to_string()
         })
@@ -376,6 +412,11 @@ impl Pipeline {
                 ("k", m.k.is_some()),
                 ("weights", m.weights.is_some()),
                 ("si_rows", m.si_rows.is_some()),
+                ("energy", m.energy.is_some()),
+                ("mmd", m.mmd.is_some()),
+                ("controls", m.controls.is_some()),
+                ("max_tested", m.max_tested.is_some()),
+                ("n_bootstrap", m.n_bootstrap.is_some()),
             ];
             let allowed: &[&str] = match m.kind {
                 MetricKind::Consistency => &[
@@ -397,6 +438,15 @@ impl Pipeline {
                 ],
                 MetricKind::Knn => &["k", "weights", "max_queries"],
                 MetricKind::Interpretability => &["ridge_lambda", "si_rows"],
+                MetricKind::Distribution => &[
+                    "energy",
+                    "mmd",
+                    "controls",
+                    "n_permutations",
+                    "max_tested",
+                    "alpha",
+                    "n_bootstrap",
+                ],
             };
             check_fields(path, &what, m.kind, &f, allowed)?;
             let positive = [
@@ -408,6 +458,8 @@ impl Pipeline {
                 ("l2", m.l2.map(|v| v >= 0.0)),
                 ("ridge_lambda", m.ridge_lambda.map(|v| v > 0.0)),
                 ("k", m.k.map(|v| v > 0)),
+                ("max_tested", m.max_tested.map(|v| v > 0)),
+                ("n_bootstrap", m.n_bootstrap.map(|v| v > 0)),
             ];
             if let Some((f, _)) = positive.iter().find(|(_, ok)| *ok == Some(false)) {
                 return fail(format!("{what}: `{f}` must be positive"));

@@ -23,6 +23,7 @@ pub fn build(
     let (mut seed, mut value, mut n_items, mut null_size) = (vec![], vec![], vec![], vec![]);
     let mut source: Vec<Option<String>> = vec![];
     let mut higher_is_better: Vec<bool> = vec![];
+    let (mut ci_low, mut ci_high): (Vec<Option<f64>>, Vec<Option<f64>>) = (vec![], vec![]);
     for c in &dag.cells {
         let out = metric_outputs[c.metric_node]
             .as_ref()
@@ -58,6 +59,8 @@ pub fn build(
             value.push(r.value);
             n_items.push(r.n_items);
             null_size.push(r.null_size);
+            ci_low.push(r.ci_low);
+            ci_high.push(r.ci_high);
         }
     }
     let names = [
@@ -90,6 +93,10 @@ pub fn build(
     arrays.push(Arc::new(UInt64Array::from(seed)));
     fields.push(Field::new("value", DataType::Float64, true));
     arrays.push(Arc::new(Float64Array::from(value)));
+    fields.push(Field::new("ci_low", DataType::Float64, true));
+    arrays.push(Arc::new(Float64Array::from(ci_low)));
+    fields.push(Field::new("ci_high", DataType::Float64, true));
+    arrays.push(Arc::new(Float64Array::from(ci_high)));
     fields.push(Field::new("n_items", DataType::UInt64, false));
     arrays.push(Arc::new(UInt64Array::from(n_items)));
     fields.push(Field::new("null_size", DataType::UInt64, false));

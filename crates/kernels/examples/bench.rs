@@ -139,6 +139,55 @@ fn softmax_case() {
     );
 }
 
+/// Issue 4's size: energy distance and MMD^2 of 2,000 perturbations x 200
+/// samples x 128 dims against 5,000 controls, with 1,000 permutations for
+/// 100 of them. Perturbations are processed two at a time (one per core).
+fn distribution_case() {
+    use pertbench_kernels::control_reference::ControlReference;
+    use pertbench_kernels::distribution::EnergyConvention;
+    use rayon::prelude::*;
+    let (n_pert, n, d, n_ctrl, n_tested, n_perm) = (2_000usize, 200usize, 128usize, 5_000usize, 100usize, 1_000usize);
+    let mut rng = stream(5, "bench", 0);
+    let y = ndarray::Array2::from_shape_simple_fn((n_ctrl, d), || rng.random::<f64>() - 0.5);
+    let t = Instant::now();
+    let reference = ControlReference::new(y.view()).unwrap();
+    let setup = t.elapsed().as_secs_f64();
+    let pert = |p: usize| {
+        let mut r = stream(6, "bench/pert", p as u64);
+        let shift = (p % 10) as f64 * 0.02;
+        ndarray::Array2::from_shape_simple_fn((n, d), || r.random::<f64>() - 0.5 + shift)
+    };
+    let t = Instant::now();
+    let stats: Vec<(f64, f64)> = (0..n_pert)
+        .into_par_iter()
+        .with_max_len(1)
+        .map(|p| {
+            let c = reference.compare(pert(p).view(), EnergyConvention::UStatistic, true).unwrap();
+            (c.energy, c.mmd2.unwrap())
+        })
+        .collect();
+    let compare = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let pvals: Vec<(f64, f64)> = (0..n_tested)
+        .into_par_iter()
+        .with_max_len(1)
+        .map(|p| {
+            reference
+                .permutation_pvalues(pert(p).view(), EnergyConvention::UStatistic, n_perm, p as u64)
+                .unwrap()
+        })
+        .collect();
+    let tests = t.elapsed().as_secs_f64();
+    let significant = pvals.iter().filter(|(pe, _)| *pe < 0.05).count();
+    println!(
+        "distribution {n_pert} perturbations x {n} x {d} vs {n_ctrl} controls: controls {setup:.2} s, energy + MMD for all {compare:.2} s, {n_perm} permutations for {n_tested}: {tests:.2} s; total {:.2} s, peak RSS {:.0} MB (energy[9] {:.4}, mmd2[9] {:.5}, {significant}/{n_tested} energy p < 0.05)",
+        setup + compare + tests,
+        peak_rss_mb(),
+        stats[9].0,
+        stats[9].1
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
@@ -146,8 +195,9 @@ fn main() {
         Some("pca") => pca_case(),
         Some("knn") => knn_case(),
         Some("softmax") => softmax_case(),
+        Some("distribution") => distribution_case(),
         None => {
-            for case in ["recall", "pca", "knn", "softmax"] {
+            for case in ["recall", "pca", "knn", "softmax", "distribution"] {
                 let st = std::process::Command::new(&args[0])
                     .arg(case)
                     .status()
@@ -155,6 +205,6 @@ fn main() {
                 assert!(st.success(), "case {case} failed");
             }
         }
-        Some(other) => panic!("unknown case `{other}` (recall, pca, knn, softmax)"),
+        Some(other) => panic!("unknown case `{other}` (recall, pca, knn, softmax, distribution)"),
     }
 }

@@ -10,6 +10,7 @@
 pub mod baselines;
 pub mod bootstrap;
 pub mod consistency;
+pub mod control_reference;
 pub mod cosine;
 pub mod csr;
 pub mod decoder;
@@ -20,6 +21,7 @@ pub mod error;
 pub mod grouping;
 pub mod ilisi;
 pub mod knn;
+pub mod multiple_testing;
 pub mod pca;
 pub mod postprocess;
 pub mod recall;

@@ -2,6 +2,7 @@
 //! one place that maps a pipeline's metric kind to its code.
 
 mod consistency;
+mod distribution;
 mod ilisi;
 mod interpretability;
 mod knn;
@@ -33,6 +34,10 @@ pub struct MetricRow {
     pub n_items: u64,
     pub null_size: u64,
     pub convention: String,
+    /// Seeded bootstrap 95% interval of an aggregate over items (None where
+    /// the metric gives none yet).
+    pub ci_low: Option<f64>,
+    pub ci_high: Option<f64>,
 }
 
 /// Rows of a metric without a source: one per (variant, value), sharing
@@ -54,6 +59,8 @@ pub(crate) fn rows_of(
             n_items: n_items as u64,
             null_size: null_size as u64,
             convention: convention.to_string(),
+            ci_low: None,
+            ci_high: None,
         })
         .collect()
 }
@@ -96,6 +103,7 @@ pub fn implementation(kind: MetricKind) -> &'static dyn Metric {
         MetricKind::LinearProbe => &linear_probe::LinearProbe,
         MetricKind::Knn => &knn::Knn,
         MetricKind::Interpretability => &interpretability::Interpretability,
+        MetricKind::Distribution => &distribution::Distribution,
     }
 }
 
@@ -215,6 +223,8 @@ pub fn rows_to_batch(rows: &[MetricRow]) -> RecordBatch {
         Field::new("n_items", DataType::UInt64, false),
         Field::new("null_size", DataType::UInt64, false),
         Field::new("convention", DataType::Utf8, false),
+        Field::new("ci_low", DataType::Float64, true),
+        Field::new("ci_high", DataType::Float64, true),
     ]);
     RecordBatch::try_new(
         Arc::new(schema),
@@ -242,6 +252,12 @@ pub fn rows_to_batch(rows: &[MetricRow]) -> RecordBatch {
                     .map(|r| r.convention.clone())
                     .collect::<Vec<_>>(),
             )),
+            Arc::new(Float64Array::from(
+                rows.iter().map(|r| r.ci_low).collect::<Vec<_>>(),
+            )),
+            Arc::new(Float64Array::from(
+                rows.iter().map(|r| r.ci_high).collect::<Vec<_>>(),
+            )),
         ],
     )
     .expect("schema matches")
@@ -259,6 +275,12 @@ pub fn batch_to_rows(b: &RecordBatch) -> Result<Vec<MetricRow>> {
     let n_items = get("n_items")?.as_primitive::<UInt64Type>();
     let null_size = get("null_size")?.as_primitive::<UInt64Type>();
     let convention = get("convention")?.as_string::<i32>();
+    // Rows cached before intervals existed have no ci columns: None.
+    let ci = |n: &str| b.column_by_name(n).map(|c| c.as_primitive::<Float64Type>().clone());
+    let (ci_low, ci_high) = (ci("ci_low"), ci("ci_high"));
+    let at = |c: &Option<arrow::array::Float64Array>, i: usize| {
+        c.as_ref().and_then(|c| c.is_valid(i).then(|| c.value(i)))
+    };
     Ok((0..b.num_rows())
         .map(|i| MetricRow {
             metric: metric.value(i).to_string(),
@@ -268,6 +290,8 @@ pub fn batch_to_rows(b: &RecordBatch) -> Result<Vec<MetricRow>> {
             n_items: n_items.value(i),
             null_size: null_size.value(i),
             convention: convention.value(i).to_string(),
+            ci_low: at(&ci_low, i),
+            ci_high: at(&ci_high, i),
         })
         .collect())
 }

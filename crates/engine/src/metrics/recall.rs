@@ -92,6 +92,8 @@ impl Metric for RelationshipRecall {
                     } else {
                         "efaar_compute_recall".into()
                     },
+                    ci_low: None,
+                    ci_high: None,
                 });
             }
         }

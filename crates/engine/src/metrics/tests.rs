@@ -203,3 +203,67 @@ fn structural_integrity_names_the_batch_it_leaves_out() {
     let c = &out.rows[0].convention;
     assert!(c.contains("si_excluded_batches=b0 (no controls in the test set)"), "{c}");
 }
+
+fn run_ingest(yaml: &str, ingest: &IngestOut, m: &Matrix) -> Result<MetricOutput> {
+    let rows: Vec<usize> = (0..m.nrows()).collect();
+    let data = data();
+    let s = spec(yaml);
+    let ctx = MetricContext { ingest, matrix: m, rows: &rows, seed: 3, data: &data, split: None };
+    implementation(s.kind).compute(&s, &ctx)
+}
+
+#[test]
+fn distribution_against_all_controls_by_hand() {
+    let (ingest, m) = fixture();
+    // `squared` energy is 2 ||mean(X) - mean(controls)||^2 (METRICS.md).
+    let mean = |rows: &[usize]| -> Vec<f64> {
+        (0..m.ncols()).map(|j| rows.iter().map(|&i| m[(i, j)] as f64).sum::<f64>() / rows.len() as f64).collect()
+    };
+    let ctrl = mean(&[0, 1, 6]);
+    let want: Vec<f64> = [&[2usize, 3, 7][..], &[4, 5, 8], &[9, 10]]
+        .iter()
+        .map(|rows| 2.0 * mean(rows).iter().zip(&ctrl).map(|(a, b)| (a - b) * (a - b)).sum::<f64>())
+        .collect();
+    let out = run_ingest("{kind: distribution, energy: squared, mmd: false, n_permutations: 20}", &ingest, &m).unwrap();
+    let mean_energy = out.rows.iter().find(|r| r.variant == "mean_energy").unwrap();
+    let avg = want.iter().sum::<f64>() / 3.0;
+    assert!((mean_energy.value.unwrap() - avg).abs() < 1e-9, "{mean_energy:?} vs {avg}");
+    let (lo, hi) = (mean_energy.ci_low.unwrap(), mean_energy.ci_high.unwrap());
+    assert!(lo <= avg && avg <= hi && lo >= want.iter().cloned().fold(f64::MAX, f64::min) - 1e-9, "{lo} {hi}");
+    assert_eq!(mean_energy.n_items, 3);
+    assert!(mean_energy.convention.contains("energy=squared;mmd=off;controls=all"), "{}", mean_energy.convention);
+    assert!(!out.rows.iter().any(|r| r.variant.contains("mmd")));
+    // Details: one row per perturbation, p and BH q in [1/21, 1], q >= p.
+    let d = out.details.as_ref().unwrap();
+    assert_eq!(d.num_rows(), 3);
+    let col = |n: &str| d.column_by_name(n).unwrap().as_primitive::<Float64Type>().clone();
+    let (energy, p, q) = (col("energy"), col("p_energy"), col("q_energy"));
+    for i in 0..3 {
+        assert!((energy.value(i) - want[i]).abs() < 1e-9);
+        assert!(p.value(i) >= 1.0 / 21.0 && q.value(i) >= p.value(i) - 1e-15 && q.value(i) <= 1.0);
+    }
+}
+
+#[test]
+fn distribution_per_context_counts_what_it_skips() {
+    let (mut ingest, m) = fixture();
+    // b0 is cell line K562 (2 controls, A x2, B x2); b1 is HeLa (1 control).
+    ingest.samples.context = Some(ingest.samples.batch.iter().map(|b| if b == "b0" { "K562".into() } else { "HeLa".into() }).collect());
+    let out = run_ingest("{kind: distribution, n_permutations: 50, max_tested: 1}", &ingest, &m).unwrap();
+    let r = out.rows.iter().find(|r| r.variant == "mean_mmd2").unwrap();
+    assert_eq!(r.n_items, 2, "A and B in K562");
+    // A and B in HeLa have 1 sample; C in HeLa has no pool of 2 controls.
+    assert!(r.convention.contains("controls=context") && r.convention.contains("units_too_small=2;units_without_controls=1"), "{}", r.convention);
+    assert!(r.convention.contains("tested=1;"), "{}", r.convention);
+    let f = out.rows.iter().find(|r| r.variant == "fraction_significant_mmd2").unwrap();
+    assert_eq!(f.n_items, 1);
+    let d = out.details.as_ref().unwrap();
+    let ctx = d.column_by_name("context").unwrap().as_string::<i32>();
+    assert_eq!((ctx.value(0), ctx.value(1)), ("K562", "K562"));
+    let p = d.column_by_name("p_energy").unwrap();
+    assert_eq!(p.null_count(), 1, "one of two units is tested");
+    // Every sample its own context: nothing to compare, a clear error.
+    ingest.samples.context = Some(ingest.samples.sample_id.clone());
+    let e = run_ingest("{kind: distribution}", &ingest, &m).err().unwrap().to_string();
+    assert!(e.contains("metric `distribution`: no perturbation has 2 or more samples") && e.contains("8 with fewer than 2 samples"), "{e}");
+}

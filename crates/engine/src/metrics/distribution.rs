@@ -1,0 +1,221 @@
+//! Distribution metrics (METRICS.md "Distribution and prediction metrics"):
+//! energy distance and MMD^2 (RBF, median-heuristic bandwidth, unbiased) of
+//! each perturbation's samples against its controls, with a seeded
+//! permutation test and Benjamini-Hochberg adjusted p-values.
+//!
+//! Units: a perturbation within a context (cell line, ...) when the samples
+//! carry contexts and `controls: context` (the default), compared with the
+//! controls of that context; otherwise a perturbation against all controls.
+//! Units with fewer than 2 samples, and contexts with fewer than 2 controls,
+//! are skipped and counted in `convention`.
+//!
+//! Rows: `mean_energy` and `mean_mmd2` over units, each with a seeded
+//! bootstrap 95% interval over units (`ci_low`, `ci_high`); and
+//! `fraction_significant_energy` / `_mmd2`, the fraction of tested units
+//! whose BH-adjusted p-value is below `alpha`. Per-unit values, p and q are in
+//! the node's details table.
+
+use super::{perturbation_groups, rows_of, sample_queries, Metric, MetricContext, MetricOutput, MetricRow};
+use crate::error::{EngineError, Result};
+use crate::pipeline::{ControlPool, EnergySpec, MetricSpec};
+use arrow::array::{Float64Array, RecordBatch, StringArray, UInt64Array};
+use arrow::datatypes::{DataType, Field, Schema};
+use pertbench_kernels::bootstrap::mean_interval;
+use pertbench_kernels::control_reference::{Comparison, ControlReference};
+use pertbench_kernels::distribution::EnergyConvention;
+use pertbench_kernels::multiple_testing::benjamini_hochberg;
+use rayon::prelude::*;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+pub struct Distribution;
+
+pub const DEFAULT_N_PERMUTATIONS: usize = 1000;
+pub const DEFAULT_N_BOOTSTRAP: usize = 1000;
+
+struct Unit {
+    perturbation: String,
+    context: Option<String>,
+    positions: Vec<usize>,
+    cmp: Option<Comparison>,
+    p_energy: Option<f64>,
+    p_mmd: Option<f64>,
+}
+
+impl Metric for Distribution {
+    fn version(&self) -> u32 {
+        1
+    }
+    fn task(&self) -> &'static str {
+        "distribution"
+    }
+    fn seeded(&self, _spec: &MetricSpec) -> bool {
+        true
+    }
+    fn compute(&self, spec: &MetricSpec, ctx: &MetricContext) -> Result<MetricOutput> {
+        let label = spec.label();
+        let convention = match spec.energy.unwrap_or(EnergySpec::UStatistic) {
+            EnergySpec::UStatistic => EnergyConvention::UStatistic,
+            EnergySpec::VStatistic => EnergyConvention::VStatistic,
+            EnergySpec::Squared => EnergyConvention::Squared,
+        };
+        let with_mmd = spec.mmd.unwrap_or(true);
+        let n_perm = spec.n_permutations.unwrap_or(DEFAULT_N_PERMUTATIONS);
+        let alpha = spec.alpha.unwrap_or(0.05);
+        let n_boot = spec.n_bootstrap.unwrap_or(DEFAULT_N_BOOTSTRAP);
+        let s = &ctx.ingest.samples;
+        let by_context = spec.controls.unwrap_or(ControlPool::Context) == ControlPool::Context
+            && s.context.is_some();
+        let context_of = |r: usize| -> Option<String> {
+            if by_context {
+                s.context.as_ref().map(|c| c[r].clone())
+            } else {
+                None
+            }
+        };
+        // Control positions per pool, and units per pool.
+        let mut pools: BTreeMap<Option<String>, Vec<usize>> = BTreeMap::new();
+        for (pos, &r) in ctx.rows.iter().enumerate() {
+            if s.is_control[r] {
+                pools.entry(context_of(r)).or_default().push(pos);
+            }
+        }
+        let mut units: Vec<Unit> = Vec::new();
+        for (p, positions) in perturbation_groups(ctx) {
+            let mut split: BTreeMap<Option<String>, Vec<usize>> = BTreeMap::new();
+            for pos in positions {
+                split.entry(context_of(ctx.rows[pos])).or_default().push(pos);
+            }
+            for (context, positions) in split {
+                units.push(Unit { perturbation: p.clone(), context, positions, cmp: None, p_energy: None, p_mmd: None });
+            }
+        }
+        let (mut small_units, mut no_control_units) = (0usize, 0usize);
+        let mut kept: Vec<Unit> = Vec::new();
+        for u in units {
+            if u.positions.len() < 2 {
+                small_units += 1;
+            } else if pools.get(&u.context).is_none_or(|c| c.len() < 2) {
+                no_control_units += 1;
+            } else {
+                kept.push(u);
+            }
+        }
+        let mut units = kept;
+        if units.is_empty() {
+            return Err(EngineError::msg(format!(
+                "metric `{label}`: no perturbation has 2 or more samples and a pool of 2 or more controls ({small_units} with fewer than 2 samples, {no_control_units} without controls in their context)"
+            )));
+        }
+        let tested: std::collections::BTreeSet<usize> =
+            sample_queries(&(0..units.len()).collect::<Vec<_>>(), spec.max_tested, ctx.seed, "distribution/tested")
+                .into_iter()
+                .collect();
+        let as_f64 = |positions: &[usize]| {
+            ndarray::Array2::from_shape_fn((positions.len(), ctx.matrix.ncols()), |(i, j)| {
+                ctx.matrix[(positions[i], j)] as f64
+            })
+        };
+        let err = |e| EngineError::kernel(format!("metric `{label}`"))(e);
+        // One pool at a time, so one control block is in memory.
+        for (context, controls) in &pools {
+            let members: Vec<usize> = (0..units.len()).filter(|&i| &units[i].context == context).collect();
+            if members.is_empty() {
+                continue;
+            }
+            let reference = ControlReference::new(as_f64(controls).view()).map_err(err)?;
+            let results: Vec<(usize, Comparison, Option<(f64, f64)>)> = members
+                .par_iter()
+                .with_max_len(1)
+                .map(|&i| {
+                    let x = as_f64(&units[i].positions);
+                    let cmp = reference.compare(x.view(), convention, with_mmd)?;
+                    let p = if tested.contains(&i) && n_perm > 0 {
+                        // A seed per unit, so a unit's p-value does not depend
+                        // on which other units are tested.
+                        let seed = ctx.seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                        Some(reference.permutation_pvalues(x.view(), convention, n_perm, seed)?)
+                    } else {
+                        None
+                    };
+                    Ok((i, cmp, p))
+                })
+                .collect::<std::result::Result<_, pertbench_kernels::KernelError>>()
+                .map_err(err)?;
+            for (i, cmp, p) in results {
+                units[i].cmp = Some(cmp);
+                if let Some((pe, pk)) = p {
+                    units[i].p_energy = Some(pe);
+                    units[i].p_mmd = with_mmd.then_some(pk);
+                }
+            }
+        }
+        let adjust = |get: &dyn Fn(&Unit) -> Option<f64>| -> Vec<Option<f64>> {
+            let idx: Vec<usize> = (0..units.len()).filter(|&i| get(&units[i]).is_some()).collect();
+            let q = benjamini_hochberg(&idx.iter().map(|&i| get(&units[i]).unwrap()).collect::<Vec<_>>());
+            let mut out = vec![None; units.len()];
+            for (k, &i) in idx.iter().enumerate() {
+                out[i] = Some(q[k]);
+            }
+            out
+        };
+        let q_energy = adjust(&|u| u.p_energy);
+        let q_mmd = adjust(&|u| u.p_mmd);
+        let fraction = |q: &[Option<f64>]| -> Option<f64> {
+            let tested: Vec<f64> = q.iter().flatten().copied().collect();
+            (!tested.is_empty()).then(|| tested.iter().filter(|v| **v < alpha).count() as f64 / tested.len() as f64)
+        };
+        let energies: Vec<f64> = units.iter().map(|u| u.cmp.expect("every pool ran").energy).collect();
+        let mmds: Vec<f64> = units.iter().filter_map(|u| u.cmp.and_then(|c| c.mmd2)).collect();
+        let n_tested = tested.len().min(units.len());
+        let conv = format!(
+            "energy={};mmd={};controls={};n_permutations={n_perm};tested={n_tested};alpha={alpha};adjust=benjamini_hochberg;bootstrap={n_boot};units_too_small={small_units};units_without_controls={no_control_units}",
+            convention.name(),
+            if with_mmd { "rbf_median_unbiased" } else { "off" },
+            if by_context { "context" } else { "all" },
+        );
+        let with_ci = |variant: &str, values: &[f64], tag: u64| -> Result<MetricRow> {
+            let (lo, hi) = mean_interval(values, n_boot, 0.95, ctx.seed ^ tag).map_err(err)?;
+            let mut row = rows_of(&label, values.len(), n_perm, &conv, &[(variant, Some(values.iter().sum::<f64>() / values.len() as f64))]).remove(0);
+            row.ci_low = Some(lo);
+            row.ci_high = Some(hi);
+            Ok(row)
+        };
+        let mut rows = vec![with_ci("mean_energy", &energies, 1)?];
+        rows.extend(rows_of(&label, n_tested, n_perm, &conv, &[("fraction_significant_energy", fraction(&q_energy))]));
+        if with_mmd {
+            rows.push(with_ci("mean_mmd2", &mmds, 2)?);
+            rows.extend(rows_of(&label, n_tested, n_perm, &conv, &[("fraction_significant_mmd2", fraction(&q_mmd))]));
+        }
+        let schema = Schema::new(vec![
+            Field::new("perturbation", DataType::Utf8, false),
+            Field::new("context", DataType::Utf8, true),
+            Field::new("n_samples", DataType::UInt64, false),
+            Field::new("energy", DataType::Float64, false),
+            Field::new("mmd2", DataType::Float64, true),
+            Field::new("sigma", DataType::Float64, true),
+            Field::new("p_energy", DataType::Float64, true),
+            Field::new("q_energy", DataType::Float64, true),
+            Field::new("p_mmd2", DataType::Float64, true),
+            Field::new("q_mmd2", DataType::Float64, true),
+        ]);
+        let f64s = |v: Vec<Option<f64>>| Arc::new(Float64Array::from(v));
+        let details = RecordBatch::try_new(
+            Arc::new(schema),
+            vec![
+                Arc::new(StringArray::from(units.iter().map(|u| u.perturbation.clone()).collect::<Vec<_>>())),
+                Arc::new(StringArray::from(units.iter().map(|u| u.context.clone()).collect::<Vec<_>>())),
+                Arc::new(UInt64Array::from(units.iter().map(|u| u.positions.len() as u64).collect::<Vec<_>>())),
+                Arc::new(Float64Array::from(energies.clone())),
+                f64s(units.iter().map(|u| u.cmp.and_then(|c| c.mmd2)).collect()),
+                f64s(units.iter().map(|u| u.cmp.and_then(|c| c.sigma)).collect()),
+                f64s(units.iter().map(|u| u.p_energy).collect()),
+                f64s(q_energy),
+                f64s(units.iter().map(|u| u.p_mmd).collect()),
+                f64s(q_mmd),
+            ],
+        )
+        .expect("schema matches");
+        Ok(MetricOutput { rows, details: Some(details) })
+    }
+}

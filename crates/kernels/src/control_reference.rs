@@ -1,0 +1,405 @@
+//! Energy distance and MMD^2 of many perturbations against one shared set of
+//! controls (METRICS.md "Distribution and prediction metrics"), without
+//! recomputing the control block for each perturbation: the controls'
+//! pairwise distances, their sums and their sorted values are computed once,
+//! and a perturbation adds only its own rows.
+//!
+//! Values equal those of [`crate::distribution`] on the pooled sample
+//! (tested). The bandwidth (median pooled distance) is the k-th element of
+//! the union of the sorted control distances and the perturbation's new
+//! distances, found by binary search. The permutation test relabels a random
+//! subset of the pooled rows as the perturbation (group sizes fixed) and
+//! scores it from row sums in O(n^2), n the perturbation's size.
+
+use crate::distribution::EnergyConvention;
+use crate::KernelError;
+use faer::linalg::matmul::matmul;
+use faer::{Accum, Mat, Par};
+use ndarray::ArrayView2;
+use rayon::prelude::*;
+
+pub struct ControlReference {
+    /// Controls, C x d.
+    y: Mat<f64>,
+    y_norms: Vec<f64>,
+    /// Squared distances between controls (C x C, zero diagonal).
+    sq_yy: Mat<f64>,
+    /// Sum over ordered pairs i != j of the distance, and of its square.
+    sum_dist_yy: f64,
+    sum_sq_yy: f64,
+    /// Distances of the C (C - 1) / 2 unordered control pairs, ascending.
+    sorted_dist_yy: Vec<f64>,
+}
+
+/// One perturbation against the controls.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Comparison {
+    pub n: usize,
+    pub energy: f64,
+    /// None when MMD was not asked for.
+    pub mmd2: Option<f64>,
+    pub sigma: Option<f64>,
+}
+
+fn to_mat(x: ArrayView2<f64>) -> Mat<f64> {
+    Mat::from_fn(x.nrows(), x.ncols(), |i, j| x[(i, j)])
+}
+
+/// Squared distances between the rows of `a` (with squared norms `na`) and
+/// of `b` (norms `nb`), through one Gram product, clamped at zero.
+fn cross_sq(a: &Mat<f64>, na: &[f64], b: &Mat<f64>, nb: &[f64]) -> Mat<f64> {
+    let mut g = Mat::<f64>::zeros(a.nrows(), b.nrows());
+    matmul(g.as_mut(), Accum::Replace, a.as_ref(), b.transpose(), 1.0, Par::rayon(0));
+    Mat::from_fn(a.nrows(), b.nrows(), |i, j| (na[i] + nb[j] - 2.0 * g[(i, j)]).max(0.0))
+}
+
+fn row_norms(a: &Mat<f64>) -> Vec<f64> {
+    (0..a.nrows())
+        .map(|i| (0..a.ncols()).map(|j| a[(i, j)] * a[(i, j)]).sum())
+        .collect()
+}
+
+/// The k-th smallest (0-based) of the union of two ascending slices: the
+/// first k + 1 elements of the merge are a[..i] and b[..k + 1 - i] for the
+/// one split i that is consistent with both orders, found by bisection.
+fn kth_of_union(a: &[f64], b: &[f64], k: usize) -> f64 {
+    debug_assert!(k < a.len() + b.len());
+    let (mut lo, mut hi) = ((k + 1).saturating_sub(b.len()), (k + 1).min(a.len()));
+    loop {
+        let i = (lo + hi) / 2;
+        let j = k + 1 - i;
+        if i < a.len() && j > 0 && b[j - 1] > a[i] {
+            lo = i + 1; // a[i] belongs in the prefix too
+        } else if i > 0 && j < b.len() && a[i - 1] > b[j] {
+            hi = i - 1; // b[j] belongs in the prefix instead
+        } else {
+            let from_a = if i > 0 { a[i - 1] } else { f64::NEG_INFINITY };
+            let from_b = if j > 0 { b[j - 1] } else { f64::NEG_INFINITY };
+            return from_a.max(from_b);
+        }
+    }
+}
+
+fn median_of_union(a: &[f64], b: &[f64]) -> f64 {
+    let k = a.len() + b.len();
+    if k % 2 == 1 {
+        kth_of_union(a, b, k / 2)
+    } else {
+        (kth_of_union(a, b, k / 2 - 1) + kth_of_union(a, b, k / 2)) / 2.0
+    }
+}
+
+fn rbf(gamma: f64) -> impl Fn(f64) -> f64 + Sync {
+    move |s: f64| if s == 0.0 { 1.0 } else { (-gamma * s).exp() }
+}
+
+fn gamma_of(sigma: f64) -> f64 {
+    if sigma > 0.0 {
+        1.0 / (2.0 * sigma * sigma)
+    } else {
+        f64::INFINITY
+    }
+}
+
+impl ControlReference {
+    pub fn new(y: ArrayView2<f64>) -> Result<ControlReference, KernelError> {
+        if y.nrows() < 2 {
+            return Err(KernelError::NotEnough(format!(
+                "distribution distances need at least 2 controls, got {}",
+                y.nrows()
+            )));
+        }
+        let y = to_mat(y);
+        let y_norms = row_norms(&y);
+        let mut sq_yy = cross_sq(&y, &y_norms, &y, &y_norms);
+        let c = y.nrows();
+        for i in 0..c {
+            sq_yy[(i, i)] = 0.0;
+        }
+        let mut sorted_dist_yy: Vec<f64> = (0..c)
+            .into_par_iter()
+            .flat_map_iter(|i| {
+                let row: Vec<f64> = ((i + 1)..c).map(|j| sq_yy[(i, j)].sqrt()).collect();
+                row.into_iter()
+            })
+            .collect();
+        let sum_dist_yy = 2.0 * sorted_dist_yy.iter().sum::<f64>();
+        let sum_sq_yy = 2.0
+            * (0..c)
+                .map(|i| ((i + 1)..c).map(|j| sq_yy[(i, j)]).sum::<f64>())
+                .sum::<f64>();
+        sorted_dist_yy.par_sort_unstable_by(|a, b| a.total_cmp(b));
+        Ok(ControlReference {
+            y,
+            y_norms,
+            sq_yy,
+            sum_dist_yy,
+            sum_sq_yy,
+            sorted_dist_yy,
+        })
+    }
+
+    pub fn n_controls(&self) -> usize {
+        self.y.nrows()
+    }
+
+    fn check(&self, x: ArrayView2<f64>) -> Result<(), KernelError> {
+        if x.ncols() != self.y.ncols() {
+            return Err(KernelError::Shape(format!(
+                "perturbation has {} dimensions, controls {}",
+                x.ncols(),
+                self.y.ncols()
+            )));
+        }
+        if x.nrows() < 2 {
+            return Err(KernelError::NotEnough(format!(
+                "distribution distances need at least 2 samples per side, got {}",
+                x.nrows()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Squared distances within the perturbation (n x n) and to the controls (n x C).
+    fn blocks(&self, x: ArrayView2<f64>) -> (Mat<f64>, Mat<f64>) {
+        let xm = to_mat(x);
+        let xn = row_norms(&xm);
+        let mut sq_xx = cross_sq(&xm, &xn, &xm, &xn);
+        for i in 0..xm.nrows() {
+            sq_xx[(i, i)] = 0.0;
+        }
+        (sq_xx, cross_sq(&xm, &xn, &self.y, &self.y_norms))
+    }
+
+    /// Energy distance (convention `c`) and, if `with_mmd`, unbiased MMD^2
+    /// with the RBF bandwidth set to the median pooled distance.
+    pub fn compare(
+        &self,
+        x: ArrayView2<f64>,
+        c: EnergyConvention,
+        with_mmd: bool,
+    ) -> Result<Comparison, KernelError> {
+        self.check(x)?;
+        let (sq_xx, sq_xy) = self.blocks(x);
+        let (n, m) = (x.nrows(), self.y.nrows());
+        let (nf, mf) = (n as f64, m as f64);
+        let f = |s: f64| if c == EnergyConvention::Squared { s } else { s.sqrt() };
+        let sum = |a: &Mat<f64>, k: &dyn Fn(f64) -> f64, skip_diag: bool| -> f64 {
+            let mut t = 0.0;
+            for j in 0..a.ncols() {
+                for i in 0..a.nrows() {
+                    if !(skip_diag && i == j) {
+                        t += k(a[(i, j)]);
+                    }
+                }
+            }
+            t
+        };
+        let xx = sum(&sq_xx, &f, true);
+        let xy = sum(&sq_xy, &f, false);
+        let yy = if c == EnergyConvention::Squared { self.sum_sq_yy } else { self.sum_dist_yy };
+        let (wx, wy) = match c {
+            EnergyConvention::UStatistic => (nf * (nf - 1.0), mf * (mf - 1.0)),
+            _ => (nf * nf, mf * mf),
+        };
+        let energy = 2.0 * xy / (nf * mf) - xx / wx - yy / wy;
+        if !with_mmd {
+            return Ok(Comparison { n, energy, mmd2: None, sigma: None });
+        }
+        let mut new: Vec<f64> = Vec::with_capacity(n * m + n * (n - 1) / 2);
+        for j in 0..m {
+            for i in 0..n {
+                new.push(sq_xy[(i, j)].sqrt());
+            }
+        }
+        for i in 0..n {
+            for j in (i + 1)..n {
+                new.push(sq_xx[(i, j)].sqrt());
+            }
+        }
+        new.sort_unstable_by(|a, b| a.total_cmp(b));
+        let sigma = median_of_union(&self.sorted_dist_yy, &new);
+        let k = rbf(gamma_of(sigma));
+        let kyy: f64 = 2.0
+            * (0..m)
+                .into_par_iter()
+                .map(|i| ((i + 1)..m).map(|j| k(self.sq_yy[(i, j)])).sum::<f64>())
+                .sum::<f64>();
+        let kxx = sum(&sq_xx, &k, true);
+        let kxy = sum(&sq_xy, &k, false);
+        let mmd2 = kxx / (nf * (nf - 1.0)) + kyy / (mf * (mf - 1.0)) - 2.0 * kxy / (nf * mf);
+        Ok(Comparison { n, energy, mmd2: Some(mmd2), sigma: Some(sigma) })
+    }
+
+    /// Permutation p-values of the energy distance (convention `c`) and of
+    /// MMD^2 (bandwidth fixed at the observed one): `n_permutations` random
+    /// relabellings of the pooled rows with the group sizes kept;
+    /// p = (1 + #(null >= observed)) / (1 + B). Memory: two pooled
+    /// (n + C)^2 matrices.
+    pub fn permutation_pvalues(
+        &self,
+        x: ArrayView2<f64>,
+        c: EnergyConvention,
+        n_permutations: usize,
+        seed: u64,
+    ) -> Result<(f64, f64), KernelError> {
+        self.check(x)?;
+        let observed = self.compare(x, c, true)?;
+        let (sq_xx, sq_xy) = self.blocks(x);
+        let (n, m) = (x.nrows(), self.y.nrows());
+        let t = n + m;
+        let sq = |i: usize, j: usize| -> f64 {
+            match (i < n, j < n) {
+                (true, true) => sq_xx[(i, j)],
+                (true, false) => sq_xy[(i, j - n)],
+                (false, true) => sq_xy[(j, i - n)],
+                (false, false) => self.sq_yy[(i - n, j - n)],
+            }
+        };
+        let f = |s: f64| if c == EnergyConvention::Squared { s } else { s.sqrt() };
+        let k = rbf(gamma_of(observed.sigma.expect("asked for MMD")));
+        // Pooled matrices with zero diagonals (sums run over i != j).
+        let build = |g: &(dyn Fn(f64) -> f64 + Sync)| -> Mat<f64> {
+            let mut a = Mat::<f64>::zeros(t, t);
+            a.par_col_chunks_mut(1).enumerate().for_each(|(j, mut col)| {
+                for i in 0..t {
+                    if i != j {
+                        col[(i, 0)] = g(sq(i, j));
+                    }
+                }
+            });
+            a
+        };
+        let fe = build(&f);
+        let ke = build(&k);
+        let row_sums = |a: &Mat<f64>| -> Vec<f64> {
+            (0..t).map(|j| (0..t).map(|i| a[(i, j)]).sum()).collect()
+        };
+        let (re, rk) = (row_sums(&fe), row_sums(&ke));
+        let (te, tk): (f64, f64) = (re.iter().sum(), rk.iter().sum());
+        let (nf, mf) = (n as f64, m as f64);
+        let (wx, wy) = match c {
+            EnergyConvention::UStatistic => (nf * (nf - 1.0), mf * (mf - 1.0)),
+            _ => (nf * nf, mf * mf),
+        };
+        let stats = |pick: &[usize]| -> (f64, f64) {
+            let (mut sxx_e, mut sxx_k, mut sx_e, mut sx_k) = (0.0, 0.0, 0.0, 0.0);
+            for &a in pick {
+                sx_e += re[a];
+                sx_k += rk[a];
+                for &b in pick {
+                    sxx_e += fe[(a, b)];
+                    sxx_k += ke[(a, b)];
+                }
+            }
+            let stat = |sxx: f64, sx: f64, total: f64, wx: f64, wy: f64| {
+                let sxy = sx - sxx;
+                let syy = total - sxx - 2.0 * sxy;
+                2.0 * sxy / (nf * mf) - sxx / wx - syy / wy
+            };
+            (
+                stat(sxx_e, sx_e, te, wx, wy),
+                // MMD^2 = K_xx/(n(n-1)) + K_yy/(m(m-1)) - 2 K_xy/(nm) = -stat.
+                -stat(sxx_k, sx_k, tk, nf * (nf - 1.0), mf * (mf - 1.0)),
+            )
+        };
+        let identity: Vec<usize> = (0..n).collect();
+        let (obs_e, obs_k) = stats(&identity);
+        let mut rng = crate::rng::stream(seed, "control_reference/permutation", 0);
+        let (mut ge, mut gk) = (0usize, 0usize);
+        // Ties with the observed value count as exceeding, so compare with a
+        // relative tolerance for the rounding of the two summation orders.
+        let tol = |v: f64| 1e-12 * v.abs().max(1e-300);
+        for _ in 0..n_permutations {
+            let pick = rand::seq::index::sample(&mut rng, t, n).into_vec();
+            let (e, k) = stats(&pick);
+            if e >= obs_e - tol(obs_e) {
+                ge += 1;
+            }
+            if k >= obs_k - tol(obs_k) {
+                gk += 1;
+            }
+        }
+        let b = (1 + n_permutations) as f64;
+        Ok(((1 + ge) as f64 / b, (1 + gk) as f64 / b))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::distribution::{energy_distance, energy_test, mmd2_rbf, pooled};
+    use ndarray::Array2;
+
+    fn data(n: usize, d: usize, shift: f64, salt: usize) -> Array2<f64> {
+        Array2::from_shape_fn((n, d), |(i, j)| {
+            (((i * 31 + j * 17 + salt * 7) % 23) as f64 / 7.0).sin() + shift * (j % 2) as f64
+        })
+    }
+
+    #[test]
+    fn kth_of_union_matches_a_merge() {
+        let a = [1.0, 3.0, 3.0, 8.0, 9.0];
+        let b = [0.5, 3.0, 4.0];
+        let mut all: Vec<f64> = a.iter().chain(&b).copied().collect();
+        all.sort_by(|x, y| x.total_cmp(y));
+        for (k, want) in all.iter().enumerate() {
+            assert_eq!(kth_of_union(&a, &b, k), *want, "k {k}");
+            assert_eq!(kth_of_union(&b, &a, k), *want, "k {k} swapped");
+        }
+        assert_eq!(kth_of_union(&[], &b, 2), 4.0);
+        assert_eq!(kth_of_union(&a, &[], 0), 1.0);
+        assert_eq!(median_of_union(&a, &b), (3.0 + 3.0) / 2.0);
+    }
+
+    #[test]
+    fn equals_the_pooled_computation() {
+        let y = data(40, 5, 0.0, 1);
+        let reference = ControlReference::new(y.view()).unwrap();
+        for (n, shift) in [(2, 0.0), (9, 0.7), (25, 2.0)] {
+            let x = data(n, 5, shift, 2);
+            let p = pooled(x.view(), y.view()).unwrap();
+            for c in [EnergyConvention::UStatistic, EnergyConvention::VStatistic, EnergyConvention::Squared] {
+                let got = reference.compare(x.view(), c, true).unwrap();
+                let want = energy_distance(&p, c);
+                assert!((got.energy - want).abs() < 1e-9 * want.abs().max(1.0), "{c:?} n {n}: {} vs {want}", got.energy);
+            }
+            let got = reference.compare(x.view(), EnergyConvention::UStatistic, true).unwrap();
+            let (mmd, sigma) = mmd2_rbf(&p);
+            assert!((got.sigma.unwrap() - sigma).abs() < 1e-12, "n {n}");
+            assert!((got.mmd2.unwrap() - mmd).abs() < 1e-10, "n {n}: {:?} vs {mmd}", got.mmd2);
+        }
+    }
+
+    #[test]
+    fn permutation_pvalues_separate_shifted_from_null_and_are_seeded() {
+        let y = data(60, 4, 0.0, 3);
+        let reference = ControlReference::new(y.view()).unwrap();
+        let shifted = data(20, 4, 3.0, 5);
+        let (pe, pk) = reference
+            .permutation_pvalues(shifted.view(), EnergyConvention::UStatistic, 199, 1)
+            .unwrap();
+        assert_eq!((pe, pk), (1.0 / 200.0, 1.0 / 200.0));
+        // Controls against themselves: no evidence; the pooled-sample test agrees.
+        let same = y.slice(ndarray::s![..20, ..]).to_owned();
+        let (pe, _) = reference
+            .permutation_pvalues(same.view(), EnergyConvention::UStatistic, 199, 1)
+            .unwrap();
+        assert!(pe > 0.2, "{pe}");
+        let (_, p_pooled) = energy_test(&pooled(shifted.view(), y.view()).unwrap(), EnergyConvention::UStatistic, 199, 1);
+        assert_eq!(p_pooled, 1.0 / 200.0);
+        assert_eq!(
+            reference.permutation_pvalues(same.view(), EnergyConvention::VStatistic, 50, 9).unwrap(),
+            reference.permutation_pvalues(same.view(), EnergyConvention::VStatistic, 50, 9).unwrap()
+        );
+    }
+
+    #[test]
+    fn bad_shapes_are_errors() {
+        let y = data(10, 3, 0.0, 1);
+        let r = ControlReference::new(y.view()).unwrap();
+        assert!(r.compare(data(5, 4, 0.0, 1).view(), EnergyConvention::UStatistic, false).is_err());
+        assert!(r.compare(data(1, 3, 0.0, 1).view(), EnergyConvention::UStatistic, false).is_err());
+        assert!(ControlReference::new(data(1, 3, 0.0, 1).view()).is_err());
+    }
+}
