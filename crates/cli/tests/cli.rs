@@ -617,6 +617,22 @@ fn papalexi_hierarchy_pca_beats_baselines_on_tasks_2_to_6() {
     assert!(base_mix >= get("ilisi", "ilisi_mean", "pca"), "{text}");
 }
 
+/// A one-seed pipeline on `dataset`: 8-dim PCA against an 8-dim random
+/// embedding, centred, with the given metric lines.
+fn pca_vs_random(dataset: &str, metrics: &str) -> String {
+    format!(
+        "name: {dataset}_pca_vs_random
+datasets: [{dataset}]
+seeds: [0]
+representations:
+  - {{name: pca, kind: pca, n_components: 8}}
+  - {{name: random, kind: random, dim: 8}}
+postprocessing: [center]
+metrics:
+{metrics}"
+    )
+}
+
 /// An L1000-shaped screen (log expression in gctx files: treated plates, a
 /// shared control file with another screen's plate, an instinfo table) runs
 /// through `fetch` and a pipeline, and PCA beats a random embedding.
@@ -707,18 +723,13 @@ fn gctx_log_expression_screen_fetches_its_parts_and_runs() {
     }
     p.write(
         "pipelines/l1000.yaml",
-        "name: l1000
-datasets: [l1000]
-seeds: [0]
-representations:
-  - {name: pca, kind: pca, n_components: 8}
-  - {name: random, kind: random, dim: 8}
-postprocessing: [center]
-metrics:
-  - {kind: consistency, null: permutation, n_permutations: 100}
+        &pca_vs_random(
+            "l1000",
+            "  - {kind: consistency, null: permutation, n_permutations: 100}
   - {kind: relationship_recall, sources: [pairs]}
   - {kind: interpretability}
 ",
+        ),
     );
     let out = p.ok(&["run", "pipelines/l1000.yaml", "--quiet"]);
     assert!(out.contains("nodes"), "{out}");
@@ -733,4 +744,31 @@ metrics:
     }
     let conv = p.ok(&["sql", "SELECT DISTINCT convention FROM results WHERE metric = 'interpretability'"]);
     assert!(conv.contains("target=log_expression"), "{conv}");
+}
+
+/// The distribution metric end to end: results carry bootstrap intervals,
+/// and PCA separates knock-outs from controls where a random embedding
+/// does not.
+#[test]
+fn distribution_metric_reports_intervals_and_ranks_pca_above_random() {
+    let p = Project::new();
+    p.write(
+        "pipelines/d.yaml",
+        &pca_vs_random("synth", "  - {kind: distribution, n_permutations: 99}\n"),
+    );
+    p.ok(&["run", "pipelines/d.yaml", "--quiet"]);
+    let out = p.ok(&["sql", "SELECT representation, variant, value, ci_low, ci_high, n_items FROM results ORDER BY representation, variant"]);
+    let rows: Vec<Vec<String>> = out
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.contains("variant"))
+        .map(|l| l.split('|').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect())
+        .collect();
+    let get = |r: &str, v: &str| rows.iter().find(|c| c[0] == r && c[1] == v).unwrap_or_else(|| panic!("{r} {v}: {out}")).clone();
+    for r in ["pca", "random"] {
+        let e = get(r, "mean_energy");
+        let (value, lo, hi): (f64, f64, f64) = (e[2].parse().unwrap(), e[3].parse().unwrap(), e[4].parse().unwrap());
+        assert!(lo <= value && value <= hi, "{e:?}");
+    }
+    let frac = |r: &str| -> f64 { get(r, "fraction_significant_energy")[2].parse().unwrap() };
+    assert!(frac("pca") > frac("random") + 0.3, "{out}");
 }

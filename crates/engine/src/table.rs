@@ -78,27 +78,29 @@ fn col<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a ArrayRef> {
         .ok_or_else(|| EngineError::msg(format!("table has no column `{name}`")))
 }
 
+/// The samples table; `context` is a column only when the samples have one.
 pub fn samples_to_batch(s: &Samples, source_rows: &[usize]) -> RecordBatch {
-    let schema = Schema::new(vec![
+    let mut fields = vec![
         Field::new("sample_id", DataType::Utf8, false),
         Field::new("perturbation", DataType::Utf8, false),
         Field::new("batch", DataType::Utf8, false),
         Field::new("is_control", DataType::Boolean, false),
         Field::new("source_row", DataType::UInt32, false),
-    ]);
-    RecordBatch::try_new(
-        Arc::new(schema),
-        vec![
-            Arc::new(StringArray::from(s.sample_id.clone())),
-            Arc::new(StringArray::from(s.perturbation.clone())),
-            Arc::new(StringArray::from(s.batch.clone())),
-            Arc::new(BooleanArray::from(s.is_control.clone())),
-            Arc::new(UInt32Array::from(
-                source_rows.iter().map(|&r| r as u32).collect::<Vec<_>>(),
-            )),
-        ],
-    )
-    .expect("schema matches")
+    ];
+    let mut arrays: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from(s.sample_id.clone())),
+        Arc::new(StringArray::from(s.perturbation.clone())),
+        Arc::new(StringArray::from(s.batch.clone())),
+        Arc::new(BooleanArray::from(s.is_control.clone())),
+        Arc::new(UInt32Array::from(
+            source_rows.iter().map(|&r| r as u32).collect::<Vec<_>>(),
+        )),
+    ];
+    if let Some(c) = &s.context {
+        fields.push(Field::new("context", DataType::Utf8, false));
+        arrays.push(Arc::new(StringArray::from(c.clone())));
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).expect("schema matches")
 }
 
 fn strings(b: &RecordBatch, name: &str) -> Result<Vec<String>> {
@@ -119,7 +121,10 @@ pub fn batch_to_samples(b: &RecordBatch) -> Result<(Samples, Vec<usize>)> {
             .iter()
             .map(|v| v.unwrap_or(false))
             .collect(),
-        context: None,
+        context: match b.column_by_name("context") {
+            Some(_) => Some(strings(b, "context")?),
+            None => None,
+        },
     };
     let rows = col(b, "source_row")?
         .as_primitive::<UInt32Type>()
@@ -325,6 +330,22 @@ pub fn batch_to_splits(b: &RecordBatch) -> Result<crate::splits::SplitOut> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn samples_round_trip_with_and_without_context() {
+        let mut s = Samples {
+            sample_id: vec!["a".into(), "b".into()],
+            perturbation: vec!["NT".into(), "G1".into()],
+            batch: vec!["r1".into(), "r2".into()],
+            is_control: vec![true, false],
+            context: None,
+        };
+        let (back, rows) = batch_to_samples(&samples_to_batch(&s, &[3, 7])).unwrap();
+        assert_eq!((back, rows), (s.clone(), vec![3, 7]));
+        s.context = Some(vec!["K562".into(), "HeLa".into()]);
+        let (back, _) = batch_to_samples(&samples_to_batch(&s, &[3, 7])).unwrap();
+        assert_eq!(back, s);
+    }
 
     #[test]
     fn counts_round_trip_in_several_batches() {

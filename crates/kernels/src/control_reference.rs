@@ -29,7 +29,24 @@ pub struct ControlReference {
     sum_sq_yy: f64,
     /// Distances of the C (C - 1) / 2 unordered control pairs, ascending.
     sorted_dist_yy: Vec<f64>,
+    /// Largest squared control distance.
+    max_sq_yy: f64,
+    /// Expansion centres of the control kernel sum (see [`Self::kernel_sum_yy`]).
+    centres: std::sync::Mutex<Vec<KernelMoments>>,
 }
+
+/// Moments m_k = sum over control pairs of s^k exp(-gamma0 s), s the squared
+/// distance, k = 0..=MOMENTS, for the Taylor expansion of the RBF kernel sum
+/// at a nearby gamma: sum exp(-gamma s) = sum_k (gamma0 - gamma)^k / k! m_k.
+struct KernelMoments {
+    gamma0: f64,
+    m: [f64; MOMENTS + 1],
+}
+
+const MOMENTS: usize = 12;
+/// A centre serves gammas with |gamma - gamma0| * max s <= this: the
+/// truncation error is then below 0.05^13 / 13! (< 1e-26) of the sum.
+const MAX_STEP: f64 = 0.05;
 
 /// One perturbation against the controls.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -129,6 +146,7 @@ impl ControlReference {
                 .map(|i| ((i + 1)..c).map(|j| sq_yy[(i, j)]).sum::<f64>())
                 .sum::<f64>();
         sorted_dist_yy.par_sort_unstable_by(|a, b| a.total_cmp(b));
+        let max_sq_yy = sorted_dist_yy.last().map_or(0.0, |d| d * d);
         Ok(ControlReference {
             y,
             y_norms,
@@ -136,7 +154,66 @@ impl ControlReference {
             sum_dist_yy,
             sum_sq_yy,
             sorted_dist_yy,
+            max_sq_yy,
+            centres: std::sync::Mutex::new(Vec::new()),
         })
+    }
+
+    /// Sum over unordered control pairs of exp(-gamma s). Evaluated from the
+    /// moments of the nearest expansion centre (computed once per centre, one
+    /// pass over the pairs), so many perturbations with nearby bandwidths
+    /// share one pass instead of C^2 / 2 exponentials each. Exact to
+    /// rounding: the series' remainder is below 1e-26 of the sum.
+    fn kernel_sum_yy(&self, gamma: f64) -> f64 {
+        let c = self.y.nrows();
+        if !gamma.is_finite() || self.max_sq_yy == 0.0 {
+            let k = rbf(gamma);
+            return (0..c)
+                .into_par_iter()
+                .map(|i| ((i + 1)..c).map(|j| k(self.sq_yy[(i, j)])).sum::<f64>())
+                .sum();
+        }
+        let serve = |m: &KernelMoments| -> Option<f64> {
+            let step = m.gamma0 - gamma;
+            if step.abs() * self.max_sq_yy > MAX_STEP {
+                return None;
+            }
+            let (mut term, mut total) = (1.0, 0.0);
+            for (k, mk) in m.m.iter().enumerate() {
+                if k > 0 {
+                    term *= step / k as f64;
+                }
+                total += term * mk;
+            }
+            Some(total)
+        };
+        if let Some(v) = self.centres.lock().expect("centres").iter().find_map(serve) {
+            return v;
+        }
+        let moments: [f64; MOMENTS + 1] = (0..c)
+            .into_par_iter()
+            .map(|i| {
+                let mut acc = [0.0f64; MOMENTS + 1];
+                for j in (i + 1)..c {
+                    let s = self.sq_yy[(i, j)];
+                    let mut v = (-gamma * s).exp();
+                    for a in acc.iter_mut() {
+                        *a += v;
+                        v *= s;
+                    }
+                }
+                acc
+            })
+            .reduce(|| [0.0; MOMENTS + 1], |mut a, b| {
+                for (x, y) in a.iter_mut().zip(b) {
+                    *x += y;
+                }
+                a
+            });
+        let centre = KernelMoments { gamma0: gamma, m: moments };
+        let v = centre.m[0];
+        self.centres.lock().expect("centres").push(centre);
+        v
     }
 
     pub fn n_controls(&self) -> usize {
@@ -219,12 +296,9 @@ impl ControlReference {
         }
         new.sort_unstable_by(|a, b| a.total_cmp(b));
         let sigma = median_of_union(&self.sorted_dist_yy, &new);
-        let k = rbf(gamma_of(sigma));
-        let kyy: f64 = 2.0
-            * (0..m)
-                .into_par_iter()
-                .map(|i| ((i + 1)..m).map(|j| k(self.sq_yy[(i, j)])).sum::<f64>())
-                .sum::<f64>();
+        let gamma = gamma_of(sigma);
+        let k = rbf(gamma);
+        let kyy = 2.0 * self.kernel_sum_yy(gamma);
         let kxx = sum(&sq_xx, &k, true);
         let kxy = sum(&sq_xy, &k, false);
         let mmd2 = kxx / (nf * (nf - 1.0)) + kyy / (mf * (mf - 1.0)) - 2.0 * kxy / (nf * mf);
@@ -234,8 +308,8 @@ impl ControlReference {
     /// Permutation p-values of the energy distance (convention `c`) and of
     /// MMD^2 (bandwidth fixed at the observed one): `n_permutations` random
     /// relabellings of the pooled rows with the group sizes kept;
-    /// p = (1 + #(null >= observed)) / (1 + B). Memory: two pooled
-    /// (n + C)^2 matrices.
+    /// p = (1 + #(null >= observed)) / (1 + B). Memory: one pooled
+    /// (n + C)^2 matrix of (distance, kernel) pairs.
     pub fn permutation_pvalues(
         &self,
         x: ArrayView2<f64>,
@@ -258,40 +332,41 @@ impl ControlReference {
         };
         let f = |s: f64| if c == EnergyConvention::Squared { s } else { s.sqrt() };
         let k = rbf(gamma_of(observed.sigma.expect("asked for MMD")));
-        // Pooled matrices with zero diagonals (sums run over i != j).
-        let build = |g: &(dyn Fn(f64) -> f64 + Sync)| -> Mat<f64> {
-            let mut a = Mat::<f64>::zeros(t, t);
-            a.par_col_chunks_mut(1).enumerate().for_each(|(j, mut col)| {
-                for i in 0..t {
-                    if i != j {
-                        col[(i, 0)] = g(sq(i, j));
-                    }
+        // Pooled (distance, kernel) pairs, column-major with zero diagonal
+        // (sums run over i != j), interleaved so one cache line serves both.
+        let mut pooled = vec![[0.0f64; 2]; t * t];
+        pooled.par_chunks_mut(t).enumerate().for_each(|(j, col)| {
+            for (i, v) in col.iter_mut().enumerate() {
+                if i != j {
+                    let d2 = sq(i, j);
+                    *v = [f(d2), k(d2)];
                 }
-            });
-            a
-        };
-        let fe = build(&f);
-        let ke = build(&k);
-        let row_sums = |a: &Mat<f64>| -> Vec<f64> {
-            (0..t).map(|j| (0..t).map(|i| a[(i, j)]).sum()).collect()
-        };
-        let (re, rk) = (row_sums(&fe), row_sums(&ke));
-        let (te, tk): (f64, f64) = (re.iter().sum(), rk.iter().sum());
+            }
+        });
+        let mut row_sums = vec![[0.0f64; 2]; t];
+        for (j, col) in pooled.chunks(t).enumerate() {
+            row_sums[j] = col.iter().fold([0.0, 0.0], |a, v| [a[0] + v[0], a[1] + v[1]]);
+        }
+        let (te, tk) = row_sums.iter().fold((0.0, 0.0), |a, v| (a.0 + v[0], a.1 + v[1]));
         let (nf, mf) = (n as f64, m as f64);
         let (wx, wy) = match c {
             EnergyConvention::UStatistic => (nf * (nf - 1.0), mf * (mf - 1.0)),
             _ => (nf * nf, mf * mf),
         };
+        // `pick` ascending: each column is read forwards, upper triangle only.
         let stats = |pick: &[usize]| -> (f64, f64) {
             let (mut sxx_e, mut sxx_k, mut sx_e, mut sx_k) = (0.0, 0.0, 0.0, 0.0);
-            for &a in pick {
-                sx_e += re[a];
-                sx_k += rk[a];
-                for &b in pick {
-                    sxx_e += fe[(a, b)];
-                    sxx_k += ke[(a, b)];
+            for (ia, &a) in pick.iter().enumerate() {
+                sx_e += row_sums[a][0];
+                sx_k += row_sums[a][1];
+                let col = &pooled[a * t..(a + 1) * t];
+                for &b in &pick[ia + 1..] {
+                    let v = col[b];
+                    sxx_e += v[0];
+                    sxx_k += v[1];
                 }
             }
+            let (sxx_e, sxx_k) = (2.0 * sxx_e, 2.0 * sxx_k);
             let stat = |sxx: f64, sx: f64, total: f64, wx: f64, wy: f64| {
                 let sxy = sx - sxx;
                 let syy = total - sxx - 2.0 * sxy;
@@ -311,7 +386,8 @@ impl ControlReference {
         // relative tolerance for the rounding of the two summation orders.
         let tol = |v: f64| 1e-12 * v.abs().max(1e-300);
         for _ in 0..n_permutations {
-            let pick = rand::seq::index::sample(&mut rng, t, n).into_vec();
+            let mut pick = rand::seq::index::sample(&mut rng, t, n).into_vec();
+            pick.sort_unstable();
             let (e, k) = stats(&pick);
             if e >= obs_e - tol(obs_e) {
                 ge += 1;
@@ -392,6 +468,34 @@ mod tests {
             reference.permutation_pvalues(same.view(), EnergyConvention::VStatistic, 50, 9).unwrap(),
             reference.permutation_pvalues(same.view(), EnergyConvention::VStatistic, 50, 9).unwrap()
         );
+    }
+
+    #[test]
+    fn kernel_sum_from_moments_equals_direct_sums() {
+        let y = data(50, 3, 0.0, 4);
+        let r = ControlReference::new(y.view()).unwrap();
+        let direct = |gamma: f64| -> f64 {
+            let mut t = 0.0;
+            for i in 0..50 {
+                for j in (i + 1)..50 {
+                    t += (-gamma * r.sq_yy[(i, j)]).exp();
+                }
+            }
+            t
+        };
+        let g0 = 0.7;
+        assert!((r.kernel_sum_yy(g0) - direct(g0)).abs() < 1e-12 * direct(g0));
+        // Nearby gammas are served by the first centre's series.
+        for step in [-0.04, -0.01, 0.005, 0.03] {
+            let g = g0 + step / r.max_sq_yy;
+            let (got, want) = (r.kernel_sum_yy(g), direct(g));
+            assert!((got - want).abs() < 1e-12 * want, "{g}: {got} vs {want}");
+        }
+        assert_eq!(r.centres.lock().unwrap().len(), 1);
+        // A far gamma gets its own centre.
+        let far = 3.0;
+        assert!((r.kernel_sum_yy(far) - direct(far)).abs() < 1e-12 * direct(far));
+        assert_eq!(r.centres.lock().unwrap().len(), 2);
     }
 
     #[test]
