@@ -102,7 +102,8 @@ impl Builder {
 
 /// Version of the ingest code; bump when ingestion changes its output.
 // 2: genes carry `expression_mean`; gctx screens and log-expression values.
-const INGEST_VERSION: u32 = 2;
+// 3: the cached samples table keeps `context`.
+const INGEST_VERSION: u32 = 3;
 /// Version of the split code.
 const SPLIT_VERSION: u32 = 1;
 
