@@ -201,7 +201,9 @@ fn load_gctx(m: &Manifest, map: &ColumnMapping, path: PathBuf, ctx: &DataContext
     }
     let n_file_rows = index.len();
     let mut dropped = BTreeMap::new();
-    let table = match &m.metadata {
+    // The joined table (path, frame, its row for each kept sample), and the
+    // samples kept: those the table has.
+    let (table, kept): (Option<(PathBuf, _, Vec<usize>)>, Vec<usize>) = match &m.metadata {
         Some(join) => {
             let tpath = ctx.file_of(&join.dataset)?;
             let mut wanted = vec![
@@ -219,42 +221,28 @@ fn load_gctx(m: &Manifest, map: &ColumnMapping, path: PathBuf, ctx: &DataContext
             let keys = tabular::column(&tpath, &df, &join.key)?.ok_or_else(|| {
                 DataError::file(&tpath, format!("metadata key column `{}` is missing", join.key))
             })?;
-            let mut row_of = std::collections::HashMap::with_capacity(keys.len());
-            for r in 0..keys.len() {
-                if let Some(k) = keys.text(r) {
-                    if row_of.insert(k.clone(), r).is_some() {
-                        return Err(DataError::file(
-                            &tpath,
-                            format!("metadata key `{k}` occurs twice in column `{}`", join.key),
-                        ));
-                    }
-                }
-            }
-            let mut joined = Vec::with_capacity(index.len());
+            let row_of = key_rows(&tpath, &keys, &join.key)?;
+            let mut kept = Vec::with_capacity(index.len());
             let mut table_rows = Vec::with_capacity(index.len());
             for (i, id) in index.iter().enumerate() {
                 if let Some(&r) = row_of.get(id) {
-                    joined.push(i);
+                    kept.push(i);
                     table_rows.push(r);
                 }
             }
-            if joined.len() < index.len() {
+            if kept.len() < index.len() {
                 dropped.insert(
                     format!("not in metadata {}", tpath.display()),
-                    index.len() - joined.len(),
+                    index.len() - kept.len(),
                 );
             }
-            Some((tpath, df, joined, table_rows))
+            (Some((tpath, df, table_rows)), kept)
         }
-        None => None,
-    };
-    let kept: Vec<usize> = match &table {
-        Some((_, _, joined, _)) => joined.clone(),
-        None => (0..index.len()).collect(),
+        None => (None, (0..index.len()).collect()),
     };
     let kept_index: Vec<String> = kept.iter().map(|&i| index[i].clone()).collect();
     let mut get = |name: &str| -> Result<Option<RawColumn>> {
-        if let Some((tpath, df, _, table_rows)) = &table {
+        if let Some((tpath, df, table_rows)) = &table {
             if let Some(col) = tabular::column(tpath, df, name)? {
                 return Ok(Some(col.select(table_rows)));
             }
@@ -344,9 +332,7 @@ fn gene_table(
         .iter()
         .map(|(c, vals)| Ok((need(c)?, vals)))
         .collect::<Result<_>>()?;
-    let row_of: std::collections::HashMap<String, usize> = (0..keys.len())
-        .filter_map(|r| keys.text(r).map(|k| (k, r)))
-        .collect();
+    let row_of = key_rows(&tpath, &keys, &t.key)?;
     let mut cols = Vec::new();
     let mut out = Vec::new();
     for (j, id) in ids.iter().enumerate() {
@@ -371,4 +357,41 @@ fn gene_table(
         ));
     }
     Ok((cols, out))
+}
+
+/// Row of each key of a table's key column; a key that occurs twice is an
+/// error naming it (a join on it would be ambiguous).
+fn key_rows(
+    tpath: &std::path::Path,
+    keys: &RawColumn,
+    column: &str,
+) -> Result<std::collections::HashMap<String, usize>> {
+    let mut row_of = std::collections::HashMap::with_capacity(keys.len());
+    for r in 0..keys.len() {
+        if let Some(k) = keys.text(r) {
+            if row_of.insert(k.clone(), r).is_some() {
+                return Err(DataError::file(
+                    tpath,
+                    format!("key `{k}` occurs twice in column `{column}`"),
+                ));
+            }
+        }
+    }
+    Ok(row_of)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_rows_index_keys_and_refuse_duplicates() {
+        let p = std::path::Path::new("instinfo.txt");
+        let keys = RawColumn::Str(vec![Some("a".into()), None, Some("b".into())]);
+        let rows = key_rows(p, &keys, "sample_id").unwrap();
+        assert_eq!((rows["a"], rows["b"], rows.len()), (0, 2, 2));
+        let dup = RawColumn::Str(vec![Some("a".into()), Some("a".into())]);
+        let e = key_rows(p, &dup, "sample_id").unwrap_err().to_string();
+        assert_eq!(e, "instinfo.txt: key `a` occurs twice in column `sample_id`");
+    }
 }

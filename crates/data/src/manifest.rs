@@ -77,6 +77,16 @@ pub enum Values {
     LogExpression,
 }
 
+impl Values {
+    /// The name written in manifests (and in cached node facts).
+    pub fn name(self) -> &'static str {
+        match self {
+            Values::Counts => "counts",
+            Values::LogExpression => "log_expression",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct MetadataJoin {

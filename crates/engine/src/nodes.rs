@@ -127,10 +127,7 @@ impl Output {
                     "n_file_rows": i.n_file_rows,
                     "n_genes": i.genes.len(),
                     "nnz": i.counts.as_ref().map(|c| c.nnz()),
-                    "values": match i.values {
-                        Values::Counts => "counts",
-                        Values::LogExpression => "log_expression",
-                    },
+                    "values": i.values.name(),
                 }))
             }
             Output::Matrix(m) => {
@@ -195,9 +192,12 @@ impl Output {
                     counts,
                     genes,
                     expression_mean,
-                    values: match meta.get("values").and_then(|v| v.as_str()) {
-                        Some("log_expression") => Values::LogExpression,
-                        _ => Values::Counts,
+                    values: if meta.get("values").and_then(|v| v.as_str())
+                        == Some(Values::LogExpression.name())
+                    {
+                        Values::LogExpression
+                    } else {
+                        Values::Counts
                     },
                 })))
             }

@@ -258,7 +258,12 @@ impl ControlReference {
     ) -> Result<Comparison, KernelError> {
         self.check(x)?;
         let (sq_xx, sq_xy) = self.blocks(x);
-        let (n, m) = (x.nrows(), self.y.nrows());
+        Ok(self.compare_blocks(&sq_xx, &sq_xy, c, with_mmd))
+    }
+
+    /// [`Self::compare`] from the perturbation's squared-distance blocks.
+    fn compare_blocks(&self, sq_xx: &Mat<f64>, sq_xy: &Mat<f64>, c: EnergyConvention, with_mmd: bool) -> Comparison {
+        let (n, m) = (sq_xx.nrows(), self.y.nrows());
         let (nf, mf) = (n as f64, m as f64);
         let f = |s: f64| if c == EnergyConvention::Squared { s } else { s.sqrt() };
         let sum = |a: &Mat<f64>, k: &dyn Fn(f64) -> f64, skip_diag: bool| -> f64 {
@@ -272,8 +277,8 @@ impl ControlReference {
             }
             t
         };
-        let xx = sum(&sq_xx, &f, true);
-        let xy = sum(&sq_xy, &f, false);
+        let xx = sum(sq_xx, &f, true);
+        let xy = sum(sq_xy, &f, false);
         let yy = if c == EnergyConvention::Squared { self.sum_sq_yy } else { self.sum_dist_yy };
         let (wx, wy) = match c {
             EnergyConvention::UStatistic => (nf * (nf - 1.0), mf * (mf - 1.0)),
@@ -281,7 +286,7 @@ impl ControlReference {
         };
         let energy = 2.0 * xy / (nf * mf) - xx / wx - yy / wy;
         if !with_mmd {
-            return Ok(Comparison { n, energy, mmd2: None, sigma: None });
+            return Comparison { n, energy, mmd2: None, sigma: None };
         }
         let mut new: Vec<f64> = Vec::with_capacity(n * m + n * (n - 1) / 2);
         for j in 0..m {
@@ -299,27 +304,28 @@ impl ControlReference {
         let gamma = gamma_of(sigma);
         let k = rbf(gamma);
         let kyy = 2.0 * self.kernel_sum_yy(gamma);
-        let kxx = sum(&sq_xx, &k, true);
-        let kxy = sum(&sq_xy, &k, false);
+        let kxx = sum(sq_xx, &k, true);
+        let kxy = sum(sq_xy, &k, false);
         let mmd2 = kxx / (nf * (nf - 1.0)) + kyy / (mf * (mf - 1.0)) - 2.0 * kxy / (nf * mf);
-        Ok(Comparison { n, energy, mmd2: Some(mmd2), sigma: Some(sigma) })
+        Comparison { n, energy, mmd2: Some(mmd2), sigma: Some(sigma) }
     }
 
-    /// Permutation p-values of the energy distance (convention `c`) and of
-    /// MMD^2 (bandwidth fixed at the observed one): `n_permutations` random
-    /// relabellings of the pooled rows with the group sizes kept;
-    /// p = (1 + #(null >= observed)) / (1 + B). Memory: one pooled
+    /// [`Self::compare`] with MMD, and the permutation p-values of the
+    /// energy distance (convention `c`) and of MMD^2 (bandwidth fixed at the
+    /// observed one): `n_permutations` random relabellings of the pooled rows
+    /// with the group sizes kept; p = (1 + #(null >= observed)) / (1 + B).
+    /// The distance blocks are computed once for both. Memory: one pooled
     /// (n + C)^2 matrix of (distance, kernel) pairs.
-    pub fn permutation_pvalues(
+    pub fn compare_and_test(
         &self,
         x: ArrayView2<f64>,
         c: EnergyConvention,
         n_permutations: usize,
         seed: u64,
-    ) -> Result<(f64, f64), KernelError> {
+    ) -> Result<(Comparison, (f64, f64)), KernelError> {
         self.check(x)?;
-        let observed = self.compare(x, c, true)?;
         let (sq_xx, sq_xy) = self.blocks(x);
+        let observed = self.compare_blocks(&sq_xx, &sq_xy, c, true);
         let (n, m) = (x.nrows(), self.y.nrows());
         let t = n + m;
         let sq = |i: usize, j: usize| -> f64 {
@@ -397,7 +403,7 @@ impl ControlReference {
             }
         }
         let b = (1 + n_permutations) as f64;
-        Ok(((1 + ge) as f64 / b, (1 + gk) as f64 / b))
+        Ok((observed, ((1 + ge) as f64 / b, (1 + gk) as f64 / b)))
     }
 }
 
@@ -452,21 +458,22 @@ mod tests {
         let y = data(60, 4, 0.0, 3);
         let reference = ControlReference::new(y.view()).unwrap();
         let shifted = data(20, 4, 3.0, 5);
-        let (pe, pk) = reference
-            .permutation_pvalues(shifted.view(), EnergyConvention::UStatistic, 199, 1)
+        let (observed, (pe, pk)) = reference
+            .compare_and_test(shifted.view(), EnergyConvention::UStatistic, 199, 1)
             .unwrap();
         assert_eq!((pe, pk), (1.0 / 200.0, 1.0 / 200.0));
+        assert_eq!(observed, reference.compare(shifted.view(), EnergyConvention::UStatistic, true).unwrap());
         // Controls against themselves: no evidence; the pooled-sample test agrees.
         let same = y.slice(ndarray::s![..20, ..]).to_owned();
-        let (pe, _) = reference
-            .permutation_pvalues(same.view(), EnergyConvention::UStatistic, 199, 1)
+        let (_, (pe, _)) = reference
+            .compare_and_test(same.view(), EnergyConvention::UStatistic, 199, 1)
             .unwrap();
         assert!(pe > 0.2, "{pe}");
         let (_, p_pooled) = energy_test(&pooled(shifted.view(), y.view()).unwrap(), EnergyConvention::UStatistic, 199, 1);
         assert_eq!(p_pooled, 1.0 / 200.0);
         assert_eq!(
-            reference.permutation_pvalues(same.view(), EnergyConvention::VStatistic, 50, 9).unwrap(),
-            reference.permutation_pvalues(same.view(), EnergyConvention::VStatistic, 50, 9).unwrap()
+            reference.compare_and_test(same.view(), EnergyConvention::VStatistic, 50, 9).unwrap(),
+            reference.compare_and_test(same.view(), EnergyConvention::VStatistic, 50, 9).unwrap()
         );
     }
 

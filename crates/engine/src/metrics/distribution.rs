@@ -129,16 +129,17 @@ impl Metric for Distribution {
                 .with_max_len(1)
                 .map(|&i| {
                     let x = as_f64(&units[i].positions);
-                    let cmp = reference.compare(x.view(), convention, with_mmd)?;
-                    let p = if tested.contains(&i) && n_perm > 0 {
+                    if tested.contains(&i) && n_perm > 0 {
                         // A seed per unit, so a unit's p-value does not depend
                         // on which other units are tested.
                         let seed = ctx.seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-                        Some(reference.permutation_pvalues(x.view(), convention, n_perm, seed)?)
+                        let (cmp, p) = reference.compare_and_test(x.view(), convention, n_perm, seed)?;
+                        // The test always computes MMD; report it only if asked.
+                        let cmp = if with_mmd { cmp } else { Comparison { mmd2: None, sigma: None, ..cmp } };
+                        Ok((i, cmp, Some(p)))
                     } else {
-                        None
-                    };
-                    Ok((i, cmp, p))
+                        Ok((i, reference.compare(x.view(), convention, with_mmd)?, None))
+                    }
                 })
                 .collect::<std::result::Result<_, pertbench_kernels::KernelError>>()
                 .map_err(err)?;
@@ -167,7 +168,7 @@ impl Metric for Distribution {
         };
         let energies: Vec<f64> = units.iter().map(|u| u.cmp.expect("every pool ran").energy).collect();
         let mmds: Vec<f64> = units.iter().filter_map(|u| u.cmp.and_then(|c| c.mmd2)).collect();
-        let n_tested = tested.len().min(units.len());
+        let n_tested = tested.len();
         let conv = format!(
             "energy={};mmd={};controls={};n_permutations={n_perm};tested={n_tested};alpha={alpha};adjust=benjamini_hochberg;bootstrap={n_boot};units_too_small={small_units};units_without_controls={no_control_units}",
             convention.name(),
