@@ -114,6 +114,42 @@ pub enum MetricKind {
     Interpretability,
     /// Energy distance and MMD of each perturbation against its controls.
     Distribution,
+    /// Cosine of predicted to real shifts: split-half, leave one
+    /// perturbation out, leave one context out, with label-shuffle nulls.
+    Transfer,
+}
+
+/// A transfer probe (METRICS.md "Distribution and prediction metrics").
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum TransferProbe {
+    /// Split-half of a unit's samples: the ceiling.
+    InDomain,
+    /// Leave one perturbation out: the mean shift of the others in the context.
+    LopoMeanShift,
+    /// Leave one perturbation out: ridge from perturbation features.
+    LopoRidge,
+    /// Leave one context out: the mean of the perturbation's other contexts.
+    Loco,
+}
+
+impl TransferProbe {
+    pub fn name(self) -> &'static str {
+        match self {
+            TransferProbe::InDomain => "in_domain",
+            TransferProbe::LopoMeanShift => "lopo_mean_shift",
+            TransferProbe::LopoRidge => "lopo_ridge",
+            TransferProbe::Loco => "loco",
+        }
+    }
+}
+
+/// Where a perturbation's features (for ridge maps) come from.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum FeatureSource {
+    /// The target gene's PCA loadings in the controls' expression.
+    TargetGeneLoadings,
 }
 
 /// Energy distance convention (METRICS.md), named in the result row.
@@ -248,6 +284,13 @@ pub struct MetricSpec {
     /// Bootstrap resamples of the confidence intervals (default 1,000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub n_bootstrap: Option<usize>,
+    // transfer
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probes: Option<Vec<TransferProbe>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub features: Option<FeatureSource>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n_features: Option<usize>,
 }
 
 impl MetricSpec {
@@ -264,6 +307,7 @@ impl MetricSpec {
                 MetricKind::Knn => "knn",
                 MetricKind::Interpretability => "interpretability",
                 MetricKind::Distribution => "distribution",
+                MetricKind::Transfer => "transfer",
             }
             .to_string()
         })
@@ -417,6 +461,9 @@ impl Pipeline {
                 ("controls", m.controls.is_some()),
                 ("max_tested", m.max_tested.is_some()),
                 ("n_bootstrap", m.n_bootstrap.is_some()),
+                ("probes", m.probes.is_some()),
+                ("features", m.features.is_some()),
+                ("n_features", m.n_features.is_some()),
             ];
             let allowed: &[&str] = match m.kind {
                 MetricKind::Consistency => &[
@@ -425,8 +472,9 @@ impl Pipeline {
                     "expression_threshold",
                     "min_unexpressed",
                     "alpha",
+                    "n_bootstrap",
                 ],
-                MetricKind::RelationshipRecall => &["sources", "thresholds", "upper_only"],
+                MetricKind::RelationshipRecall => &["sources", "thresholds", "upper_only", "n_permutations", "n_bootstrap"],
                 MetricKind::Ilisi => &["perplexity", "on", "max_queries"],
                 MetricKind::LinearProbe => &[
                     "solver",
@@ -447,6 +495,16 @@ impl Pipeline {
                     "alpha",
                     "n_bootstrap",
                 ],
+                MetricKind::Transfer => &[
+                    "probes",
+                    "features",
+                    "n_features",
+                    "ridge_lambda",
+                    "controls",
+                    "n_permutations",
+                    "alpha",
+                    "n_bootstrap",
+                ],
             };
             check_fields(path, &what, m.kind, &f, allowed)?;
             let positive = [
@@ -460,6 +518,7 @@ impl Pipeline {
                 ("k", m.k.map(|v| v > 0)),
                 ("max_tested", m.max_tested.map(|v| v > 0)),
                 ("n_bootstrap", m.n_bootstrap.map(|v| v > 0)),
+                ("n_features", m.n_features.map(|v| v > 0)),
             ];
             if let Some((f, _)) = positive.iter().find(|(_, ok)| *ok == Some(false)) {
                 return fail(format!("{what}: `{f}` must be positive"));
@@ -477,6 +536,18 @@ impl Pipeline {
                 return fail(format!(
                     "{what}: `epochs`, `batch_size`, `learning_rate` and `l2` apply to `solver: logistic` only"
                 ));
+            }
+            if let Some(probes) = &m.probes {
+                if probes.is_empty() {
+                    return fail(format!("{what}: `probes` is empty"));
+                }
+                if probes.contains(&TransferProbe::LopoRidge) != m.features.is_some() {
+                    return fail(format!(
+                        "{what}: probe `lopo_ridge` and `features` go together (features: target_gene_loadings)"
+                    ));
+                }
+            } else if m.features.is_none() && (m.n_features.is_some() || m.ridge_lambda.is_some()) && m.kind == MetricKind::Transfer {
+                return fail(format!("{what}: `n_features` and `ridge_lambda` need `features`"));
             }
             if let Some(t) = &m.thresholds {
                 if t.iter()

@@ -24,6 +24,7 @@ pub fn build(
     let mut source: Vec<Option<String>> = vec![];
     let mut higher_is_better: Vec<bool> = vec![];
     let (mut ci_low, mut ci_high): (Vec<Option<f64>>, Vec<Option<f64>>) = (vec![], vec![]);
+    let (mut null_mean, mut p_value): (Vec<Option<f64>>, Vec<Option<f64>>) = (vec![], vec![]);
     for c in &dag.cells {
         let out = metric_outputs[c.metric_node]
             .as_ref()
@@ -61,6 +62,8 @@ pub fn build(
             null_size.push(r.null_size);
             ci_low.push(r.ci_low);
             ci_high.push(r.ci_high);
+            null_mean.push(r.null_mean);
+            p_value.push(r.p_value);
         }
     }
     let names = [
@@ -97,6 +100,10 @@ pub fn build(
     arrays.push(Arc::new(Float64Array::from(ci_low)));
     fields.push(Field::new("ci_high", DataType::Float64, true));
     arrays.push(Arc::new(Float64Array::from(ci_high)));
+    fields.push(Field::new("null_mean", DataType::Float64, true));
+    arrays.push(Arc::new(Float64Array::from(null_mean)));
+    fields.push(Field::new("p_value", DataType::Float64, true));
+    arrays.push(Arc::new(Float64Array::from(p_value)));
     fields.push(Field::new("n_items", DataType::UInt64, false));
     arrays.push(Arc::new(UInt64Array::from(n_items)));
     fields.push(Field::new("null_size", DataType::UInt64, false));

@@ -28,6 +28,7 @@ pub mod recall;
 pub mod rng;
 pub mod search;
 pub mod softmax;
+pub mod transfer;
 pub mod vote;
 
 pub use error::KernelError;

@@ -1,4 +1,14 @@
 //! Task 3, perturbation consistency (METRICS.md "Task 3").
+//!
+//! Beyond paper 004 (issue 4): per-perturbation p-values are also
+//! Benjamini-Hochberg adjusted (`qvalue` in the details;
+//! `fraction_significant_bh` = share with q <= alpha, the same inclusive
+//! rule as `fraction_significant`). `mean_avgsim` and both fractions get a
+//! seeded bootstrap 95% interval over perturbations and a label-shuffle
+//! null: the perturbation labels of all non-control samples are permuted
+//! (group sizes kept, `n_permutations` draws) and the score recomputed,
+//! against the same per-size nulls; rows report the null mean and the
+//! empirical p-value (1 + #{null >= score}) / (1 + draws).
 
 use super::{perturbation_groups, rows_of, Metric, MetricContext, MetricOutput};
 use crate::error::{EngineError, Result};
@@ -6,21 +16,32 @@ use crate::pipeline::{ConsistencyNull, MetricSpec};
 use arrow::array::{Float64Array, RecordBatch, StringArray, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema};
 use pertbench_kernels::consistency::{avgsim, fraction_significant, permutation_null, pvalue};
+use pertbench_kernels::bootstrap::mean_interval;
 use pertbench_kernels::cosine::unit_rows;
+use pertbench_kernels::multiple_testing::benjamini_hochberg;
+use rand::seq::SliceRandom;
+use rayon::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 pub struct Consistency;
 
+/// The null a perturbation's avgsim is tested against.
+enum NullOf {
+    Unexpressed(Vec<f64>),
+    BySize(BTreeMap<usize, Vec<f64>>),
+}
+
 impl Metric for Consistency {
     fn version(&self) -> u32 {
-        1
+        2
     }
     fn task(&self) -> &'static str {
         "3 perturbation consistency"
     }
-    fn seeded(&self, spec: &MetricSpec) -> bool {
-        spec.null != Some(ConsistencyNull::Unexpressed)
+    fn seeded(&self, _spec: &MetricSpec) -> bool {
+        // The label-shuffle null and the intervals are seeded.
+        true
     }
     fn compute(&self, spec: &MetricSpec, ctx: &MetricContext) -> Result<MetricOutput> {
         let label = spec.label();
@@ -28,6 +49,7 @@ impl Metric for Consistency {
         let min_unexpressed = spec.min_unexpressed.unwrap_or(20);
         let n_perm = spec.n_permutations.unwrap_or(1000);
         let alpha = spec.alpha.unwrap_or(0.05);
+        let n_boot = spec.n_bootstrap.unwrap_or(1000);
         let unit = unit_rows(&ctx.matrix.mapv(|v| v as f64));
         let groups = perturbation_groups(ctx);
 
@@ -66,6 +88,7 @@ impl Metric for Consistency {
             })
             .collect();
         let mut per: Vec<(String, usize, f64, f64)> = Vec::new();
+        let null_kind_nulls: NullOf;
         let (convention, null_size) = match null_kind {
             ConsistencyNull::Unexpressed => {
                 let mut null: Vec<f64> = unexpressed
@@ -77,9 +100,11 @@ impl Metric for Consistency {
                     let s = avgsim(&unit, rows).expect("n >= 2");
                     per.push(((*p).clone(), rows.len(), s, pvalue(&null, s)));
                 }
+                let n = null.len();
+                null_kind_nulls = NullOf::Unexpressed(null);
                 (
-                    format!("null=unexpressed;expression_threshold={threshold};alpha={alpha}"),
-                    null.len(),
+                    format!("null=unexpressed;expression_threshold={threshold};alpha={alpha};label_shuffle={n_perm};bootstrap={n_boot}"),
+                    n,
                 )
             }
             _ => {
@@ -95,28 +120,75 @@ impl Metric for Consistency {
                     let s = avgsim(&unit, rows).expect("n >= 2");
                     per.push(((*p).clone(), rows.len(), s, pvalue(&nulls[&rows.len()], s)));
                 }
+                null_kind_nulls = NullOf::BySize(nulls);
                 (
-                    format!("null=permutation;n_permutations={n_perm};alpha={alpha}"),
+                    format!("null=permutation;n_permutations={n_perm};alpha={alpha};label_shuffle={n_perm};bootstrap={n_boot}"),
                     n_perm,
                 )
             }
         };
         let pvals: Vec<f64> = per.iter().map(|r| r.3).collect();
+        let qvals = benjamini_hochberg(&pvals);
         let frac = fraction_significant(&pvals, alpha);
+        let frac_bh = fraction_significant(&qvals, alpha);
         let mean_avgsim =
             (!per.is_empty()).then(|| per.iter().map(|r| r.2).sum::<f64>() / per.len() as f64);
-        let rows = rows_of(
-            &label,
-            per.len(),
-            null_size,
-            &convention,
-            &[("fraction_significant", frac), ("mean_avgsim", mean_avgsim)],
-        );
+        // The p-value of a score against its null, under the metric's own null
+        // kind (an unexpressed-gene null, or the per-size permutation nulls).
+        let p_of = |size: usize, s: f64| -> f64 {
+            match &null_kind_nulls {
+                NullOf::Unexpressed(null) => pvalue(null, s),
+                NullOf::BySize(nulls) => pvalue(&nulls[&size], s),
+            }
+        };
+        let pool: Vec<usize> = groups.values().flatten().copied().collect();
+        let sizes: Vec<usize> = per.iter().map(|r| r.1).collect();
+        let draws: Vec<[f64; 3]> = (0..n_perm)
+            .into_par_iter()
+            .map(|draw| {
+                let mut rng = pertbench_kernels::rng::stream(ctx.seed, "consistency/label-shuffle", draw as u64);
+                let mut shuffled = pool.clone();
+                shuffled.shuffle(&mut rng);
+                let mut at = 0;
+                let (mut sum, mut sig, mut ps) = (0.0, 0usize, Vec::with_capacity(sizes.len()));
+                for &n in &sizes {
+                    let v = avgsim(&unit, &shuffled[at..at + n]).expect("n >= 2");
+                    at += n;
+                    sum += v;
+                    let p = p_of(n, v);
+                    sig += usize::from(p <= alpha);
+                    ps.push(p);
+                }
+                let q = benjamini_hochberg(&ps);
+                let k = sizes.len().max(1) as f64;
+                [sum / k, sig as f64 / k, q.iter().filter(|v| **v <= alpha).count() as f64 / k]
+            })
+            .collect();
+        let mut rows = Vec::new();
+        let scores = [("fraction_significant", frac), ("fraction_significant_bh", frac_bh), ("mean_avgsim", mean_avgsim)];
+        for (k, (variant, value)) in scores.into_iter().enumerate() {
+            let mut row = rows_of(&label, per.len(), null_size, &convention, &[(variant, value)]).remove(0);
+            if let Some(v) = value {
+                let items: Vec<f64> = match k {
+                    0 => pvals.iter().map(|p| f64::from(u8::from(*p <= alpha))).collect(),
+                    1 => qvals.iter().map(|q| f64::from(u8::from(*q <= alpha))).collect(),
+                    _ => per.iter().map(|r| r.2).collect(),
+                };
+                row = row.with_interval(mean_interval(&items, n_boot, 0.95, ctx.seed ^ (k as u64 + 1)).map_err(EngineError::kernel(format!("metric `{label}`")))?);
+                if n_perm > 0 {
+                    let null: Vec<f64> = draws.iter().map(|d| d[[1, 2, 0][k]]).collect();
+                    let above = null.iter().filter(|x| **x >= v).count();
+                    row = row.with_null(null.iter().sum::<f64>() / n_perm as f64, (1 + above) as f64 / (1 + n_perm) as f64);
+                }
+            }
+            rows.push(row);
+        }
         let schema = Schema::new(vec![
             Field::new("perturbation", DataType::Utf8, false),
             Field::new("n_samples", DataType::UInt64, false),
             Field::new("avgsim", DataType::Float64, false),
             Field::new("pvalue", DataType::Float64, false),
+            Field::new("qvalue", DataType::Float64, false),
         ]);
         let details = RecordBatch::try_new(
             Arc::new(schema),
@@ -133,6 +205,7 @@ impl Metric for Consistency {
                 Arc::new(Float64Array::from(
                     per.iter().map(|r| r.3).collect::<Vec<_>>(),
                 )),
+                Arc::new(Float64Array::from(qvals)),
             ],
         )
         .expect("schema matches");

@@ -177,10 +177,8 @@ impl Metric for Distribution {
         );
         let with_ci = |variant: &str, values: &[f64], tag: u64| -> Result<MetricRow> {
             let (lo, hi) = mean_interval(values, n_boot, 0.95, ctx.seed ^ tag).map_err(err)?;
-            let mut row = rows_of(&label, values.len(), n_perm, &conv, &[(variant, Some(values.iter().sum::<f64>() / values.len() as f64))]).remove(0);
-            row.ci_low = Some(lo);
-            row.ci_high = Some(hi);
-            Ok(row)
+            let row = rows_of(&label, values.len(), n_perm, &conv, &[(variant, Some(values.iter().sum::<f64>() / values.len() as f64))]).remove(0);
+            Ok(row.with_interval((lo, hi)))
         };
         let mut rows = vec![with_ci("mean_energy", &energies, 1)?];
         rows.extend(rows_of(&label, n_tested, n_perm, &conv, &[("fraction_significant_energy", fraction(&q_energy))]));

@@ -8,6 +8,7 @@ mod interpretability;
 mod knn;
 mod linear_probe;
 mod recall;
+mod transfer;
 
 use crate::error::{EngineError, Result};
 use crate::nodes::IngestOut;
@@ -38,6 +39,24 @@ pub struct MetricRow {
     /// the metric gives none yet).
     pub ci_low: Option<f64>,
     pub ci_high: Option<f64>,
+    /// Mean of the same computation on shuffled labels, and the empirical
+    /// p-value (1 + #{null >= value}) / (1 + draws) (None where the metric
+    /// has no label-shuffle null).
+    pub null_mean: Option<f64>,
+    pub p_value: Option<f64>,
+}
+
+impl MetricRow {
+    pub(crate) fn with_interval(mut self, (lo, hi): (f64, f64)) -> Self {
+        self.ci_low = Some(lo);
+        self.ci_high = Some(hi);
+        self
+    }
+    pub(crate) fn with_null(mut self, null_mean: f64, p_value: f64) -> Self {
+        self.null_mean = Some(null_mean);
+        self.p_value = Some(p_value);
+        self
+    }
 }
 
 /// Rows of a metric without a source: one per (variant, value), sharing
@@ -61,6 +80,8 @@ pub(crate) fn rows_of(
             convention: convention.to_string(),
             ci_low: None,
             ci_high: None,
+            null_mean: None,
+            p_value: None,
         })
         .collect()
 }
@@ -104,6 +125,7 @@ pub fn implementation(kind: MetricKind) -> &'static dyn Metric {
         MetricKind::Knn => &knn::Knn,
         MetricKind::Interpretability => &interpretability::Interpretability,
         MetricKind::Distribution => &distribution::Distribution,
+        MetricKind::Transfer => &transfer::Transfer,
     }
 }
 
@@ -225,6 +247,8 @@ pub fn rows_to_batch(rows: &[MetricRow]) -> RecordBatch {
         Field::new("convention", DataType::Utf8, false),
         Field::new("ci_low", DataType::Float64, true),
         Field::new("ci_high", DataType::Float64, true),
+        Field::new("null_mean", DataType::Float64, true),
+        Field::new("p_value", DataType::Float64, true),
     ]);
     RecordBatch::try_new(
         Arc::new(schema),
@@ -258,6 +282,12 @@ pub fn rows_to_batch(rows: &[MetricRow]) -> RecordBatch {
             Arc::new(Float64Array::from(
                 rows.iter().map(|r| r.ci_high).collect::<Vec<_>>(),
             )),
+            Arc::new(Float64Array::from(
+                rows.iter().map(|r| r.null_mean).collect::<Vec<_>>(),
+            )),
+            Arc::new(Float64Array::from(
+                rows.iter().map(|r| r.p_value).collect::<Vec<_>>(),
+            )),
         ],
     )
     .expect("schema matches")
@@ -275,9 +305,10 @@ pub fn batch_to_rows(b: &RecordBatch) -> Result<Vec<MetricRow>> {
     let n_items = get("n_items")?.as_primitive::<UInt64Type>();
     let null_size = get("null_size")?.as_primitive::<UInt64Type>();
     let convention = get("convention")?.as_string::<i32>();
-    // Rows cached before intervals existed have no ci columns: None.
+    // Rows cached before intervals and nulls existed lack those columns: None.
     let ci = |n: &str| b.column_by_name(n).map(|c| c.as_primitive::<Float64Type>().clone());
     let (ci_low, ci_high) = (ci("ci_low"), ci("ci_high"));
+    let (null_mean, p_value) = (ci("null_mean"), ci("p_value"));
     let at = |c: &Option<arrow::array::Float64Array>, i: usize| {
         c.as_ref().and_then(|c| c.is_valid(i).then(|| c.value(i)))
     };
@@ -292,6 +323,8 @@ pub fn batch_to_rows(b: &RecordBatch) -> Result<Vec<MetricRow>> {
             convention: convention.value(i).to_string(),
             ci_low: at(&ci_low, i),
             ci_high: at(&ci_high, i),
+            null_mean: at(&null_mean, i),
+            p_value: at(&p_value, i),
         })
         .collect())
 }

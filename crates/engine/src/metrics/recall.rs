@@ -1,5 +1,11 @@
 //! Task 5, known relationship recall (METRICS.md "Task 5"), following
 //! efaar-benchmarking 1.0 `known_relationship_benchmark`.
+//!
+//! Beyond EFAAR (issue 4): each recall gets a seeded bootstrap 95% interval
+//! over the relationship pairs, and a label-shuffle null: the perturbation
+//! labels of the aggregated embeddings are permuted (`n_permutations` draws,
+//! default 1,000) and the recall recomputed; the row reports the null mean
+//! and the empirical p-value (1 + #{null >= recall}) / (1 + draws).
 
 use super::{perturbation_groups, Metric, MetricContext, MetricOutput, MetricRow};
 use crate::error::{EngineError, Result};
@@ -8,6 +14,9 @@ use ndarray::Array2;
 use pertbench_data::relationships::read_pairs;
 use pertbench_kernels::cosine::{pair_cosines, sorted_upper_triangle, unit_rows};
 use pertbench_kernels::recall::{recall, Tails};
+use pertbench_kernels::bootstrap::mean_interval;
+use rand::seq::SliceRandom;
+use rayon::prelude::*;
 use std::collections::HashMap;
 
 pub struct RelationshipRecall;
@@ -16,16 +25,19 @@ pub const DEFAULT_SOURCES: [&str; 5] = ["corum", "humap", "reactome", "signor", 
 
 impl Metric for RelationshipRecall {
     fn version(&self) -> u32 {
-        1
+        2
     }
     fn task(&self) -> &'static str {
         "5 known relationship recall"
     }
     fn seeded(&self, _spec: &MetricSpec) -> bool {
-        false
+        true
     }
     fn compute(&self, spec: &MetricSpec, ctx: &MetricContext) -> Result<MetricOutput> {
         let label = spec.label();
+        let n_null = spec.n_permutations.unwrap_or(1000);
+        let n_boot = spec.n_bootstrap.unwrap_or(1000);
+        let seed = ctx.seed;
         let groups = perturbation_groups(ctx);
         let names: Vec<&String> = groups.keys().collect();
         if names.len() < 2 {
@@ -78,9 +90,23 @@ impl Metric for RelationshipRecall {
                 .filter_map(|(a, b)| Some((*index.get(a.as_str())?, *index.get(b.as_str())?)))
                 .collect();
             let query = pair_cosines(&unit, &pairs);
-            for t in &tails {
+            // Label-shuffle null: the perturbation labels of the aggregated
+            // rows permuted, so the pairs land on random rows. The null of
+            // all pairs (the percentiles) does not change under relabelling.
+            let null_draws: Vec<Vec<f64>> = (0..n_null)
+                .into_par_iter()
+                .map(|draw| {
+                    let mut rng = pertbench_kernels::rng::stream(seed, &format!("recall/null/{source}"), draw as u64);
+                    let mut perm: Vec<usize> = (0..names.len()).collect();
+                    perm.shuffle(&mut rng);
+                    let moved: Vec<(usize, usize)> = pairs.iter().map(|&(a, b)| (perm[a], perm[b])).collect();
+                    let q = pair_cosines(&unit, &moved);
+                    tails.iter().map(|t| recall(&null, &q, *t).unwrap_or(f64::NAN)).collect()
+                })
+                .collect();
+            for (ti, t) in tails.iter().enumerate() {
                 let value = recall(&null, &query, *t);
-                rows.push(MetricRow {
+                let mut row = MetricRow {
                     metric: label.clone(),
                     source: Some(source.clone()),
                     variant: t.variant(),
@@ -90,11 +116,31 @@ impl Metric for RelationshipRecall {
                     convention: if value.is_none() {
                         "efaar_compute_recall;no relationship pair has both genes among the perturbations".into()
                     } else {
-                        "efaar_compute_recall".into()
+                        format!("efaar_compute_recall;null=label_shuffle;n_permutations={n_null};bootstrap={n_boot}_over_pairs")
                     },
                     ci_low: None,
                     ci_high: None,
-                });
+                    null_mean: None,
+                    p_value: None,
+                };
+                if let Some(v) = value {
+                    let hits: Vec<f64> = query
+                        .iter()
+                        .map(|q| recall(&null, std::slice::from_ref(q), *t).unwrap_or(0.0))
+                        .collect();
+                    let tag = (ti as u64 + 1) ^ (source.len() as u64) << 8;
+                    row = row.with_interval(
+                        mean_interval(&hits, n_boot, 0.95, seed ^ tag)
+                            .map_err(EngineError::kernel(format!("metric `{label}`")))?,
+                    );
+                    if n_null > 0 {
+                        let draws: Vec<f64> = null_draws.iter().map(|d| d[ti]).collect();
+                        let mean = draws.iter().sum::<f64>() / n_null as f64;
+                        let above = draws.iter().filter(|d| **d >= v).count();
+                        row = row.with_null(mean, (1 + above) as f64 / (1 + n_null) as f64);
+                    }
+                }
+                rows.push(row);
             }
         }
         Ok(MetricOutput {

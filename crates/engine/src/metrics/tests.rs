@@ -267,3 +267,222 @@ fn distribution_per_context_counts_what_it_skips() {
     let e = run_ingest("{kind: distribution}", &ingest, &m).err().unwrap().to_string();
     assert!(e.contains("metric `distribution`: no perturbation has 2 or more samples") && e.contains("8 with fewer than 2 samples"), "{e}");
 }
+
+/// Two contexts, two controls and three perturbations of two samples each.
+/// Sample values are the control mean of the context plus a hand-chosen
+/// offset, so every shift and cosine is known (see the transfer test).
+fn transfer_fixture() -> (IngestOut, Matrix) {
+    let c1_controls = [[0.0, 0.0, 1.0], [0.0, 0.0, -1.0]]; // mean 0
+    let c2_controls = [[1.0, 0.0, 0.0], [1.0, 0.0, 0.0]]; // mean (1, 0, 0)
+    let offsets: [(&str, &str, [[f32; 3]; 2]); 6] = [
+        ("A", "c1", [[1.0, 1.0, 0.0], [1.0, -1.0, 0.0]]),
+        ("B", "c1", [[0.0, 2.0, 0.0], [0.0, 2.0, 0.0]]),
+        ("C", "c1", [[1.0, 1.0, 0.0], [1.0, 1.0, 0.0]]),
+        ("A", "c2", [[2.0, 0.0, 0.0], [2.0, 0.0, 0.0]]),
+        ("B", "c2", [[0.0, 1.0, 1.0], [0.0, 1.0, -1.0]]),
+        ("C", "c2", [[0.0, 0.0, 3.0], [0.0, 0.0, 3.0]]),
+    ];
+    let mut s = Samples::default();
+    let mut values: Vec<[f32; 3]> = Vec::new();
+    let mut context = Vec::new();
+    let mut push = |s: &mut Samples, p: &str, c: &str, v: [f32; 3], control: bool| {
+        s.sample_id.push(format!("s{}", s.sample_id.len()));
+        s.perturbation.push(p.into());
+        s.batch.push(c.into());
+        s.is_control.push(control);
+        context.push(c.to_string());
+        values.push(v);
+    };
+    for v in c1_controls {
+        push(&mut s, "NT", "c1", v, true);
+    }
+    for v in c2_controls {
+        push(&mut s, "NT", "c2", v, true);
+    }
+    for (p, c, vs) in offsets {
+        let base = if c == "c1" { [0.0, 0.0, 0.0] } else { [1.0, 0.0, 0.0] };
+        for v in vs {
+            push(&mut s, p, c, [v[0] + base[0], v[1] + base[1], v[2] + base[2]], false);
+        }
+    }
+    s.context = Some(context);
+    let n = values.len();
+    let m = Matrix::from_shape_fn((n, 3), |(i, j)| values[i][j]);
+    // Counts of genes A, B, C with variation among the controls, so the
+    // target genes have PCA loadings.
+    let mut indptr = vec![0u64];
+    let (mut idx, mut val) = (vec![], vec![]);
+    for i in 0..n {
+        for j in 0..3 {
+            idx.push(j as u32);
+            val.push(1.0 + ((i * (j + 2)) % 5) as f32);
+        }
+        indptr.push(val.len() as u64);
+    }
+    let ingest = IngestOut {
+        samples: s,
+        source_rows: (0..n).collect(),
+        n_file_rows: n,
+        counts: Some(CsrMatrix::new(n, 3, indptr, idx, val).unwrap()),
+        genes: vec!["A".into(), "B".into(), "C".into()],
+        expression_mean: vec![1.0; 3],
+        values: pertbench_data::manifest::Values::Counts,
+    };
+    (ingest, m)
+}
+
+fn row<'a>(out: &'a MetricOutput, variant: &str) -> &'a MetricRow {
+    out.rows.iter().find(|r| r.variant == variant).unwrap_or_else(|| panic!("no row {variant}: {:?}", out.rows))
+}
+
+#[test]
+fn transfer_probes_by_hand() {
+    let (ingest, m) = transfer_fixture();
+    let out = run_ingest("{kind: transfer, n_permutations: 200}", &ingest, &m).unwrap();
+    // In-domain: A/c1 halves (1,1,0) and (1,-1,0) are orthogonal, B/c2
+    // halves (0,1,1) and (0,1,-1) too; the other four units have equal halves.
+    let in_domain = row(&out, "in_domain");
+    assert!((in_domain.value.unwrap() - 4.0 / 6.0).abs() < 1e-12, "{in_domain:?}");
+    assert_eq!(in_domain.n_items, 6);
+    // LOPO mean shift, c1: A (1,0,0) from (0.5,1.5,0); B (0,2,0) from
+    // (1,0.5,0); C (1,1,0) from (0.5,1,0). In c2 every prediction is
+    // orthogonal to its shift.
+    let s = |x: f64| x.sqrt();
+    let lopo = (0.5 / s(2.5) + 0.5 / s(1.25) + 1.5 / (s(1.25) * s(2.0))) / 6.0;
+    let r = row(&out, "lopo_mean_shift");
+    assert!((r.value.unwrap() - lopo).abs() < 1e-12, "{r:?} vs {lopo}");
+    // LOCO: A and B point the same way in both contexts, C does not.
+    assert!((row(&out, "loco").value.unwrap() - 4.0 / 6.0).abs() < 1e-12);
+    let drop = row(&out, "drop_lopo_mean_shift");
+    assert!((drop.value.unwrap() - (4.0 / 6.0 - lopo)).abs() < 1e-12);
+    assert!(row(&out, "drop_loco").value.unwrap().abs() < 1e-12);
+    // Nulls: a mean and a p-value in [1/201, 1]; intervals bracket the value.
+    for v in ["in_domain", "lopo_mean_shift", "loco"] {
+        let r = row(&out, v);
+        let p = r.p_value.unwrap();
+        assert!((1.0 / 201.0..=1.0).contains(&p) && r.null_mean.unwrap().is_finite(), "{r:?}");
+        assert!(r.ci_low.unwrap() <= r.value.unwrap() && r.value.unwrap() <= r.ci_high.unwrap(), "{r:?}");
+        let f = row(&out, &format!("fraction_significant_{v}")).value.unwrap();
+        assert!((0.0..=1.0).contains(&f));
+    }
+    assert!(in_domain.convention.contains("null=label_shuffle_within_context;n_permutations=200"), "{}", in_domain.convention);
+    // Details: one row per unit and probe, with p and q.
+    let d = out.details.as_ref().unwrap();
+    assert_eq!(d.num_rows(), 18);
+    // Same seed, same numbers.
+    let again = run_ingest("{kind: transfer, n_permutations: 200}", &ingest, &m).unwrap();
+    assert_eq!(out.rows, again.rows);
+}
+
+#[test]
+fn transfer_ridge_from_target_gene_loadings() {
+    let (ingest, m) = transfer_fixture();
+    let out = run_ingest("{kind: transfer, features: target_gene_loadings, n_features: 2, n_permutations: 50}", &ingest, &m).unwrap();
+    let r = row(&out, "lopo_ridge");
+    assert_eq!(r.n_items, 6);
+    assert!(r.value.unwrap().abs() <= 1.0 && r.p_value.is_some());
+    assert!(r.convention.contains("features=target_gene_loadings;n_features=2;ridge_lambda=1;units_without_features=0"), "{}", r.convention);
+    // A very strong penalty reduces the ridge to the mean-shift baseline.
+    let strong = run_ingest("{kind: transfer, features: target_gene_loadings, ridge_lambda: 1.0e12, n_permutations: 0}", &ingest, &m).unwrap();
+    let (a, b) = (row(&strong, "lopo_ridge").value.unwrap(), row(&strong, "lopo_mean_shift").value.unwrap());
+    assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+    assert!(row(&strong, "lopo_ridge").p_value.is_none(), "no draws, no null");
+}
+
+#[test]
+fn transfer_bad_input_is_named() {
+    let (mut ingest, m) = transfer_fixture();
+    let e = crate::pipeline::Pipeline::from_str(
+        std::path::Path::new("p.yaml"),
+        "name: t\ndatasets: [d]\nrepresentations: [{name: r, kind: random}]\nmetrics: [{kind: transfer, probes: [lopo_ridge]}]\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("probe `lopo_ridge` and `features` go together"), "{e}");
+    ingest.samples.context = None;
+    let e = run_ingest("{kind: transfer, probes: [loco]}", &ingest, &m).err().unwrap().to_string();
+    assert!(e.contains("probe `loco` needs samples with contexts"), "{e}");
+    // Without contexts the units are the perturbations against all controls.
+    let out = run_ingest("{kind: transfer, n_permutations: 10}", &ingest, &m).unwrap();
+    assert_eq!(row(&out, "in_domain").n_items, 3);
+    assert!(!out.rows.iter().any(|r| r.variant == "loco"));
+}
+
+#[test]
+fn transfer_null_is_calibrated_on_noise_and_detects_signal() {
+    // 24 perturbations x 8 samples x 2 contexts in 6 dims; with `signal`,
+    // each perturbation has its own direction, shared across contexts.
+    let build = |signal: f32| {
+        use rand::Rng;
+        let mut rng = pertbench_kernels::rng::stream(11, "transfer-test", 0);
+        let mut s = Samples::default();
+        let mut rows: Vec<Vec<f32>> = Vec::new();
+        let dirs: Vec<Vec<f32>> = (0..24).map(|_| (0..6).map(|_| rng.random_range(-1.0..1.0)).collect()).collect();
+        let mut context = Vec::new();
+        for c in ["c1", "c2"] {
+            for p in 0..25 {
+                for _ in 0..8 {
+                    let control = p == 24;
+                    s.sample_id.push(format!("s{}", s.sample_id.len()));
+                    s.perturbation.push(if control { "NT".into() } else { format!("P{p}") });
+                    s.batch.push(c.into());
+                    s.is_control.push(control);
+                    context.push(c.to_string());
+                    rows.push((0..6).map(|j| rng.random_range(-1.0f32..1.0) + if control { 0.0 } else { signal * dirs[p][j] }).collect());
+                }
+            }
+        }
+        s.context = Some(context);
+        let n = rows.len();
+        let m = Matrix::from_shape_fn((n, 6), |(i, j)| rows[i][j]);
+        let ingest = IngestOut {
+            samples: s,
+            source_rows: (0..n).collect(),
+            n_file_rows: n,
+            counts: None,
+            genes: vec![],
+            expression_mean: vec![],
+            values: pertbench_data::manifest::Values::Counts,
+        };
+        (ingest, m)
+    };
+    let (ingest, m) = build(0.0);
+    let out = run_ingest("{kind: transfer, n_permutations: 200}", &ingest, &m).unwrap();
+    for v in ["in_domain", "loco"] {
+        let r = row(&out, v);
+        assert!(r.p_value.unwrap() > 0.05, "noise must not look significant: {r:?}");
+        assert!(row(&out, &format!("fraction_significant_{v}")).value.unwrap() < 0.1);
+    }
+    let (ingest, m) = build(1.5);
+    let out = run_ingest("{kind: transfer, n_permutations: 200}", &ingest, &m).unwrap();
+    for v in ["in_domain", "loco"] {
+        let r = row(&out, v);
+        assert!(r.p_value.unwrap() < 0.01 && r.value.unwrap() > r.null_mean.unwrap() + 0.3, "{r:?}");
+        assert!(row(&out, &format!("fraction_significant_{v}")).value.unwrap() > 0.5);
+    }
+    // Directions are independent across perturbations: leaving one out
+    // predicts nothing, so in-domain minus LOPO is large.
+    assert!(row(&out, "drop_lopo_mean_shift").value.unwrap() > 0.5);
+}
+
+#[test]
+fn consistency_reports_bh_intervals_and_a_label_shuffle_null() {
+    let (ingest, m) = fixture();
+    let out = run_ingest("{kind: consistency, null: permutation, n_permutations: 100}", &ingest, &m).unwrap();
+    let mean = row(&out, "mean_avgsim");
+    // A, B and C each sit on their own axis: consistent beyond shuffled labels.
+    // (The constant column 3 lifts every cosine, the null mean too.)
+    assert!(mean.value.unwrap() > mean.null_mean.unwrap() + 0.2, "{mean:?}");
+    assert!((1.0 / 101.0..=0.05).contains(&mean.p_value.unwrap()), "{mean:?}");
+    assert!(mean.ci_low.unwrap() <= mean.value.unwrap() && mean.value.unwrap() <= mean.ci_high.unwrap());
+    let (f, fb) = (row(&out, "fraction_significant"), row(&out, "fraction_significant_bh"));
+    assert!(fb.value.unwrap() <= f.value.unwrap());
+    // Under shuffled labels about alpha of the perturbations reach p <= alpha.
+    assert!(f.null_mean.unwrap() < 0.2, "{f:?}");
+    let d = out.details.as_ref().unwrap();
+    let col = |n: &str| d.column_by_name(n).unwrap().as_primitive::<Float64Type>().clone();
+    let (p, q) = (col("pvalue"), col("qvalue"));
+    for i in 0..d.num_rows() {
+        assert!(q.value(i) >= p.value(i) - 1e-15 && q.value(i) <= 1.0);
+    }
+}
