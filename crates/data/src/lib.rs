@@ -13,6 +13,7 @@ pub mod h5ad;
 pub mod hdf5_values;
 pub mod manifest;
 pub mod npy;
+pub mod predictions;
 pub mod relationships;
 pub mod samples;
 pub mod synthetic;

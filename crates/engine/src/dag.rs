@@ -225,6 +225,18 @@ pub fn build(p: &Pipeline, data: &DataContext) -> Result<Dag> {
                         if imp.seeded(m) {
                             params["seed"] = json!(seed);
                         }
+                        // Prediction files: their content is part of the key.
+                        for (k, f) in m.predictions.iter().flatten().enumerate() {
+                            let sha = pertbench_data::fetch::sha256_file(&f.path).map_err(|e| {
+                                EngineError::msg(format!(
+                                    "{}: metric `{}`: predictions `{}`: {e}",
+                                    p.path.display(),
+                                    m.label(),
+                                    f.name
+                                ))
+                            })?;
+                            params[format!("predictions_sha256_{k}")] = json!(sha);
+                        }
                         let label = format!(
                             "{}/{}{}",
                             b.nodes[ppn].label,

@@ -117,6 +117,9 @@ pub enum MetricKind {
     /// Cosine of predicted to real shifts: split-half, leave one
     /// perturbation out, leave one context out, with label-shuffle nulls.
     Transfer,
+    /// Predicted against real samples: discrimination, Pearson delta, MSE,
+    /// energy distance, for built-in predictors and prediction files.
+    Prediction,
 }
 
 /// A transfer probe (METRICS.md "Distribution and prediction metrics").
@@ -142,6 +145,67 @@ impl TransferProbe {
             TransferProbe::Loco => "loco",
         }
     }
+}
+
+/// A built-in perturbation-response predictor (a baseline on every run).
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Predictor {
+    /// The controls themselves: a zero shift.
+    Control,
+    /// The mean treated sample of the context: one shift for every perturbation.
+    Mean,
+    /// Ridge from perturbation features to the shift (leave one perturbation out).
+    Linear,
+}
+
+impl Predictor {
+    pub fn name(self) -> &'static str {
+        match self {
+            Predictor::Control => "control",
+            Predictor::Mean => "mean",
+            Predictor::Linear => "linear",
+        }
+    }
+}
+
+/// A model's predicted samples.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PredictionFile {
+    /// The predictor's name in result rows (`source`).
+    pub name: String,
+    /// h5ad, Parquet, CSV or TSV.
+    pub path: PathBuf,
+    #[serde(default = "default_perturbation_column")]
+    pub perturbation_column: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_column: Option<String>,
+}
+
+fn default_perturbation_column() -> String {
+    "perturbation".into()
+}
+
+/// The space predictions are scored in.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum PredictionSpace {
+    /// The post-processed representation.
+    Representation,
+    /// Expression of the dataset's genes (lognorm of counts, or as stored).
+    Expression,
+}
+
+/// How real shifts at exactly the true shift's distance count in the
+/// discrimination rank.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum TiesSpec {
+    /// Only strictly closer perturbations count against the truth.
+    Strict,
+    /// Equally close perturbations count against the truth too.
+    Pessimistic,
 }
 
 /// Where a perturbation's features (for ridge maps) come from.
@@ -291,6 +355,19 @@ pub struct MetricSpec {
     pub features: Option<FeatureSource>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub n_features: Option<usize>,
+    // prediction
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predictors: Option<Vec<Predictor>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predictions: Option<Vec<PredictionFile>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub space: Option<PredictionSpace>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n_genes: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_samples: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ties: Option<TiesSpec>,
 }
 
 impl MetricSpec {
@@ -308,6 +385,7 @@ impl MetricSpec {
                 MetricKind::Interpretability => "interpretability",
                 MetricKind::Distribution => "distribution",
                 MetricKind::Transfer => "transfer",
+                MetricKind::Prediction => "prediction",
             }
             .to_string()
         })
@@ -464,6 +542,12 @@ impl Pipeline {
                 ("probes", m.probes.is_some()),
                 ("features", m.features.is_some()),
                 ("n_features", m.n_features.is_some()),
+                ("predictors", m.predictors.is_some()),
+                ("predictions", m.predictions.is_some()),
+                ("space", m.space.is_some()),
+                ("n_genes", m.n_genes.is_some()),
+                ("max_samples", m.max_samples.is_some()),
+                ("ties", m.ties.is_some()),
             ];
             let allowed: &[&str] = match m.kind {
                 MetricKind::Consistency => &[
@@ -495,6 +579,19 @@ impl Pipeline {
                     "alpha",
                     "n_bootstrap",
                 ],
+                MetricKind::Prediction => &[
+                    "predictors",
+                    "predictions",
+                    "space",
+                    "n_genes",
+                    "max_samples",
+                    "ties",
+                    "features",
+                    "n_features",
+                    "ridge_lambda",
+                    "controls",
+                    "n_bootstrap",
+                ],
                 MetricKind::Transfer => &[
                     "probes",
                     "features",
@@ -519,6 +616,8 @@ impl Pipeline {
                 ("max_tested", m.max_tested.map(|v| v > 0)),
                 ("n_bootstrap", m.n_bootstrap.map(|v| v > 0)),
                 ("n_features", m.n_features.map(|v| v > 0)),
+                ("n_genes", m.n_genes.map(|v| v > 0)),
+                ("max_samples", m.max_samples.map(|v| v > 1)),
             ];
             if let Some((f, _)) = positive.iter().find(|(_, ok)| *ok == Some(false)) {
                 return fail(format!("{what}: `{f}` must be positive"));
@@ -536,6 +635,27 @@ impl Pipeline {
                 return fail(format!(
                     "{what}: `epochs`, `batch_size`, `learning_rate` and `l2` apply to `solver: logistic` only"
                 ));
+            }
+            if m.kind == MetricKind::Prediction {
+                let linear = m.predictors.as_ref().is_none_or(|p| p.contains(&Predictor::Linear));
+                if m.predictors.as_ref().is_some_and(|p| p.contains(&Predictor::Linear)) && m.features.is_none() {
+                    return fail(format!("{what}: predictor `linear` needs `features` (features: target_gene_loadings)"));
+                }
+                if !linear && m.features.is_some() {
+                    return fail(format!("{what}: `features` is used by predictor `linear` only"));
+                }
+                if m.predictions.is_some() && m.space != Some(PredictionSpace::Expression) {
+                    return fail(format!("{what}: `predictions` files hold genes: they need `space: expression`"));
+                }
+                if m.n_genes.is_some() && m.space != Some(PredictionSpace::Expression) {
+                    return fail(format!("{what}: `n_genes` needs `space: expression`"));
+                }
+                let mut seen = std::collections::BTreeSet::new();
+                for f in m.predictions.iter().flatten() {
+                    if ["control", "mean", "linear"].contains(&f.name.as_str()) || !seen.insert(f.name.clone()) {
+                        return fail(format!("{what}: predictions name `{}` is taken (by a built-in predictor or another file)", f.name));
+                    }
+                }
             }
             if let Some(probes) = &m.probes {
                 if probes.is_empty() {

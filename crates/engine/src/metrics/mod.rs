@@ -7,6 +7,7 @@ mod ilisi;
 mod interpretability;
 mod knn;
 mod linear_probe;
+mod prediction;
 mod recall;
 mod transfer;
 
@@ -126,12 +127,13 @@ pub fn implementation(kind: MetricKind) -> &'static dyn Metric {
         MetricKind::Interpretability => &interpretability::Interpretability,
         MetricKind::Distribution => &distribution::Distribution,
         MetricKind::Transfer => &transfer::Transfer,
+        MetricKind::Prediction => &prediction::Prediction,
     }
 }
 
 /// Whether a larger value of this variant is better (errors are not).
 pub fn higher_is_better(variant: &str) -> bool {
-    !matches!(variant, "mse" | "mae")
+    !matches!(variant, "mse" | "mae" | "energy_to_real")
 }
 
 /// Codes 0..n for the distinct keys in sorted order, so a code never

@@ -486,3 +486,119 @@ fn consistency_reports_bh_intervals_and_a_label_shuffle_null() {
         assert!(q.value(i) >= p.value(i) - 1e-15 && q.value(i) <= 1.0);
     }
 }
+
+fn source_row<'a>(out: &'a MetricOutput, source: &str, variant: &str) -> &'a MetricRow {
+    out.rows
+        .iter()
+        .find(|r| r.source.as_deref() == Some(source) && r.variant == variant)
+        .unwrap_or_else(|| panic!("no row {source}/{variant}"))
+}
+
+#[test]
+fn prediction_baselines_by_hand() {
+    let (ingest, m) = transfer_fixture();
+    let out = run_ingest("{kind: prediction}", &ingest, &m).unwrap();
+    // control: a zero shift. Squared norms of the real shifts are 1, 4, 2 in
+    // c1 (A, B, C) and 4, 1, 9 in c2, so the strict ranks are 0, 2, 1 and
+    // 1, 0, 2 out of N = 3.
+    let r = source_row(&out, "control", "discrimination_score");
+    assert!((r.value.unwrap() - 4.0 / 6.0).abs() < 1e-12, "{r:?}");
+    assert!((source_row(&out, "control", "top1_identified").value.unwrap() - 2.0 / 6.0).abs() < 1e-12);
+    // MSE = mean over 3 dims of the squared shift: (1+4+2+4+1+9)/3 / 6 units.
+    assert!((source_row(&out, "control", "mse").value.unwrap() - 7.0 / 6.0).abs() < 1e-12);
+    let p = source_row(&out, "control", "pearson_delta");
+    assert!(p.value.is_none() && p.convention.contains("constant"), "{p:?}");
+    assert!(source_row(&out, "control", "energy_to_real").value.unwrap().is_finite());
+    // mean: one answer for every perturbation of a context, so the ranks are
+    // 0..N-1 once each: score (N+1)/(2N) = 2/3 and top1 = 1/N (paper 001's
+    // collapse of discrimination).
+    assert!((source_row(&out, "mean", "discrimination_score").value.unwrap() - 2.0 / 3.0).abs() < 1e-12);
+    assert!((source_row(&out, "mean", "top1_identified").value.unwrap() - 1.0 / 3.0).abs() < 1e-12);
+    // c1: the mean shift (2/3, 1, 0) against C's (1, 1, 0).
+    let details = out.details.as_ref().unwrap();
+    assert_eq!(details.num_rows(), 12);
+    let mean_c = (0..12)
+        .find(|&i| {
+            details.column_by_name("predictor").unwrap().as_string::<i32>().value(i) == "mean"
+                && details.column_by_name("perturbation").unwrap().as_string::<i32>().value(i) == "C"
+                && details.column_by_name("context").unwrap().as_string::<i32>().value(i) == "c1"
+        })
+        .unwrap();
+    let mse = details.column_by_name("mse").unwrap().as_primitive::<Float64Type>().value(mean_c);
+    assert!((mse - (1.0 / 9.0) / 3.0).abs() < 1e-12, "{mse}");
+    let pearson = details.column_by_name("pearson_delta").unwrap().as_primitive::<Float64Type>().value(mean_c);
+    let want = pertbench_kernels::decoder::pearson(&[2.0 / 3.0, 1.0, 0.0], &[1.0, 1.0, 0.0]).unwrap();
+    assert!((pearson - want).abs() < 1e-12);
+    // Lower is better for the errors.
+    assert!(!higher_is_better("mse") && !higher_is_better("energy_to_real"));
+    // linear, from the target genes' loadings, is scored on every unit.
+    let out = run_ingest("{kind: prediction, features: target_gene_loadings, n_features: 2}", &ingest, &m).unwrap();
+    assert_eq!(source_row(&out, "linear", "mse").n_items, 6);
+}
+
+#[test]
+fn prediction_files_are_checked_and_scored() {
+    use pertbench_data::predictions::{write_predictions_parquet, PredictedSamples};
+    let (ingest, m) = transfer_fixture();
+    let dir = tempfile::tempdir().unwrap();
+    // An oracle: the real treated samples' expression, as the file's values.
+    let counts = ingest.counts.as_ref().unwrap();
+    let treated: Vec<usize> = (0..ingest.samples.len()).filter(|&i| !ingest.samples.is_control[i]).collect();
+    let lognorm = IngestOut::expression_rows(counts, ingest.values, &treated);
+    let mut values = Matrix::zeros((treated.len(), 3));
+    for i in 0..treated.len() {
+        for (j, v) in lognorm.row(i) {
+            values[(i, j)] = v;
+        }
+    }
+    let oracle = PredictedSamples {
+        perturbation: treated.iter().map(|&i| ingest.samples.perturbation[i].clone()).collect(),
+        context: Some(treated.iter().map(|&i| ingest.samples.context.as_ref().unwrap()[i].clone()).collect()),
+        genes: vec!["A".into(), "B".into(), "C".into()],
+        values,
+    };
+    let path = dir.path().join("oracle.parquet");
+    write_predictions_parquet(&path, &oracle, "gene").unwrap();
+    let yaml = |p: &std::path::Path, extra: &str| {
+        format!("{{kind: prediction, space: expression, predictors: [mean], predictions: [{{name: oracle, path: '{}', perturbation_column: gene, context_column: context}}]{extra}}}", p.display())
+    };
+    let out = run_ingest(&yaml(&path, ""), &ingest, &m).unwrap();
+    let r = source_row(&out, "oracle", "mse");
+    assert!(r.value.unwrap() < 1e-10 && r.convention.contains("space=expression;genes=3"), "{r:?}");
+    assert_eq!(source_row(&out, "oracle", "top1_identified").value.unwrap(), 1.0);
+    assert!((source_row(&out, "oracle", "pearson_delta").value.unwrap() - 1.0).abs() < 1e-6);
+    assert!((source_row(&out, "mean", "top1_identified").value.unwrap() - 1.0 / 3.0).abs() < 1e-12);
+    // A perturbation the real data does not have.
+    let mut extra = oracle.clone_with(|p| p.perturbation[0] = "Z".into());
+    let bad = dir.path().join("extra.parquet");
+    write_predictions_parquet(&bad, &extra, "gene").unwrap();
+    let e = run_ingest(&yaml(&bad, ""), &ingest, &m).err().unwrap().to_string();
+    assert!(e.contains("predictions `oracle`: 1 perturbation(s) not among the real data's evaluated perturbations: `Z`"), "{e}");
+    // A real unit without predictions.
+    extra = oracle.clone_with(|p| {
+        for v in p.perturbation.iter_mut() {
+            if v == "C" {
+                *v = "B".into();
+            }
+        }
+    });
+    write_predictions_parquet(&bad, &extra, "gene").unwrap();
+    let e = run_ingest(&yaml(&bad, ""), &ingest, &m).err().unwrap().to_string();
+    assert!(e.contains("has no samples for 2 real unit(s): `C in c1`, `C in c2`"), "{e}");
+    // A gene the dataset lacks.
+    extra = oracle.clone_with(|p| p.genes[2] = "NOTAGENE".into());
+    write_predictions_parquet(&bad, &extra, "gene").unwrap();
+    let e = run_ingest(&yaml(&bad, ""), &ingest, &m).err().unwrap().to_string();
+    assert!(e.contains("1 of its 3 genes are not genes of the dataset: `NOTAGENE`"), "{e}");
+    // A missing perturbation column.
+    let e = run_ingest(&yaml(&path, "").replace("perturbation_column: gene", "perturbation_column: guide"), &ingest, &m).err().unwrap().to_string();
+    assert!(e.contains("oracle.parquet: no column `guide`"), "{e}");
+    // Files hold genes: representation space is refused when the pipeline loads.
+    let e = crate::pipeline::Pipeline::from_str(
+        std::path::Path::new("p.yaml"),
+        &format!("name: t\ndatasets: [d]\nrepresentations: [{{name: r, kind: random}}]\nmetrics: [{}]\n", yaml(&path, "").replace("space: expression, ", "")),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("`predictions` files hold genes: they need `space: expression`"), "{e}");
+}

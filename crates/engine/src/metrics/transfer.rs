@@ -153,7 +153,7 @@ fn mean_of(v: &[Option<f64>]) -> Option<f64> {
 
 /// Target-gene loadings in a PCA of the controls' expression: perturbation
 /// name -> feature vector (only perturbations whose name is a gene).
-fn target_gene_loadings(
+pub(super) fn target_gene_loadings(
     ctx: &MetricContext,
     label: &str,
     n_features: usize,
