@@ -1,6 +1,8 @@
--- Distribution metrics per representation: the value with its bootstrap
--- 95% interval over knock-outs (ci_low, ci_high), and the share of
--- knock-outs that differ from their controls after BH adjustment.
+-- Distribution metrics and transfer probes per representation: the value
+-- with its bootstrap 95% interval over knock-outs (ci_low, ci_high), the
+-- mean of the same computation on shuffled labels (null_mean) with its
+-- empirical p-value, and for the fractions the share of knock-outs that
+-- pass after BH adjustment.
 SELECT
   dataset,
   representation,
@@ -10,8 +12,10 @@ SELECT
   ROUND(value, 4) AS value,
   ROUND(ci_low, 4) AS ci_low,
   ROUND(ci_high, 4) AS ci_high,
+  ROUND(null_mean, 4) AS null_mean,
+  ROUND(p_value, 4) AS p_value,
   n_items,
   seed
 FROM results
-WHERE task = 'distribution'
+WHERE task IN ('distribution', 'transfer')
 ORDER BY dataset, metric, variant, representation, postprocessing, seed;

@@ -772,3 +772,49 @@ fn distribution_metric_reports_intervals_and_ranks_pca_above_random() {
     let frac = |r: &str| -> f64 { get(r, "fraction_significant_energy")[2].parse().unwrap() };
     assert!(frac("pca") > frac("random") + 0.3, "{out}");
 }
+
+/// Transfer probes and prediction baselines end to end: the results table
+/// carries nulls and intervals, PCA's in-domain transfer beats its
+/// shuffled-label null where a random embedding's does not, and the mean
+/// predictor's discrimination collapses.
+#[test]
+fn transfer_and_prediction_run_through_a_pipeline() {
+    let p = Project::new();
+    p.write(
+        "pipelines/t.yaml",
+        &pca_vs_random(
+            "synth",
+            "  - {kind: transfer, n_permutations: 99}\n  - {kind: prediction}\n",
+        ),
+    );
+    p.ok(&["run", "pipelines/t.yaml", "--quiet"]);
+    let out = p.ok(&["sql", "SELECT representation, metric, COALESCE(source, '-') AS source, variant, value, ci_low, ci_high, null_mean, p_value, n_items FROM results ORDER BY 1, 2, 3, 4"]);
+    let rows: Vec<Vec<String>> = out
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.contains("variant"))
+        .map(|l| {
+            // Keep empty cells (NULL): drop only the outer borders.
+            let cells: Vec<String> = l.split('|').map(|c| c.trim().to_string()).collect();
+            cells[1..cells.len() - 1].to_vec()
+        })
+        .collect();
+    let get = |r: &str, m: &str, s: &str, v: &str| -> Vec<String> {
+        rows.iter()
+            .find(|c| c[0] == r && c[1] == m && c[2] == s && c[3] == v)
+            .unwrap_or_else(|| panic!("{r} {m} {s} {v}: {out}"))
+            .clone()
+    };
+    let num = |c: &[String], k: usize| -> f64 { c[k].parse().unwrap_or_else(|_| panic!("{c:?}")) };
+    let pca = get("pca", "transfer", "-", "in_domain");
+    let random = get("random", "transfer", "-", "in_domain");
+    assert!(num(&pca, 4) > num(&pca, 7) + 0.2 && num(&pca, 8) < 0.05, "{pca:?}");
+    assert!(num(&random, 8) > 0.05, "{random:?}");
+    assert!(num(&pca, 5) <= num(&pca, 4) && num(&pca, 4) <= num(&pca, 6), "{pca:?}");
+    get("pca", "transfer", "-", "drop_lopo_mean_shift");
+    // The mean predictor gives every perturbation one answer: top-1 is 1/N.
+    let mean_top1 = get("pca", "prediction", "mean", "top1_identified");
+    let n = num(&mean_top1, 9);
+    assert!((num(&mean_top1, 4) - 1.0 / n).abs() < 1e-3, "{mean_top1:?}");
+    let control = get("pca", "prediction", "control", "pearson_delta");
+    assert_eq!(control[4], "", "a zero shift has no Pearson correlation: {control:?}");
+}
