@@ -120,6 +120,19 @@ pub enum MetricKind {
     /// Predicted against real samples: discrimination, Pearson delta, MSE,
     /// energy distance, for built-in predictors and prediction files.
     Prediction,
+    /// Neighbourhoods of contexts under control against under each
+    /// perturbation (1 - Jaccard), calibrated on control-only splits.
+    Rewiring,
+}
+
+/// Control-only comparison that calibrates rewiring.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Calibration {
+    /// Two random halves of each context's controls.
+    SplitHalves,
+    /// As many controls as the perturbation has samples, against the rest.
+    SizeMatched,
 }
 
 /// A transfer probe (METRICS.md "Distribution and prediction metrics").
@@ -368,6 +381,9 @@ pub struct MetricSpec {
     pub max_samples: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ties: Option<TiesSpec>,
+    // rewiring
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<Calibration>,
 }
 
 impl MetricSpec {
@@ -386,6 +402,7 @@ impl MetricSpec {
                 MetricKind::Distribution => "distribution",
                 MetricKind::Transfer => "transfer",
                 MetricKind::Prediction => "prediction",
+                MetricKind::Rewiring => "rewiring",
             }
             .to_string()
         })
@@ -548,6 +565,7 @@ impl Pipeline {
                 ("n_genes", m.n_genes.is_some()),
                 ("max_samples", m.max_samples.is_some()),
                 ("ties", m.ties.is_some()),
+                ("calibration", m.calibration.is_some()),
             ];
             let allowed: &[&str] = match m.kind {
                 MetricKind::Consistency => &[
@@ -579,6 +597,7 @@ impl Pipeline {
                     "alpha",
                     "n_bootstrap",
                 ],
+                MetricKind::Rewiring => &["k", "calibration", "n_permutations", "alpha", "n_bootstrap"],
                 MetricKind::Prediction => &[
                     "predictors",
                     "predictions",

@@ -25,6 +25,7 @@ pub mod multiple_testing;
 pub mod pca;
 pub mod postprocess;
 pub mod recall;
+pub mod rewiring;
 pub mod rng;
 pub mod search;
 pub mod softmax;

@@ -9,6 +9,7 @@ mod knn;
 mod linear_probe;
 mod prediction;
 mod recall;
+mod rewiring;
 mod transfer;
 
 use crate::error::{EngineError, Result};
@@ -128,6 +129,7 @@ pub fn implementation(kind: MetricKind) -> &'static dyn Metric {
         MetricKind::Distribution => &distribution::Distribution,
         MetricKind::Transfer => &transfer::Transfer,
         MetricKind::Prediction => &prediction::Prediction,
+        MetricKind::Rewiring => &rewiring::Rewiring,
     }
 }
 

@@ -602,3 +602,95 @@ fn prediction_files_are_checked_and_scored() {
     .to_string();
     assert!(e.contains("`predictions` files hold genes: they need `space: expression`"), "{e}");
 }
+
+/// Contexts as entities: `per_context` rows of (context, perturbation, x, y).
+fn entity_fixture(rows: &[(String, String, f32, f32)]) -> (IngestOut, Matrix) {
+    let mut s = Samples::default();
+    for (i, (_, p, _, _)) in rows.iter().enumerate() {
+        s.sample_id.push(format!("s{i}"));
+        s.perturbation.push(p.clone());
+        s.batch.push("b".into());
+        s.is_control.push(p == "NT");
+    }
+    s.context = Some(rows.iter().map(|r| r.0.clone()).collect());
+    let n = rows.len();
+    let m = Matrix::from_shape_fn((n, 2), |(i, j)| if j == 0 { rows[i].2 } else { rows[i].3 });
+    let ingest = IngestOut {
+        samples: s,
+        source_rows: (0..n).collect(),
+        n_file_rows: n,
+        counts: None,
+        genes: vec![],
+        expression_mean: vec![],
+        values: pertbench_data::manifest::Values::Counts,
+    };
+    (ingest, m)
+}
+
+#[test]
+fn rewiring_by_hand() {
+    // Four contexts at 0, 10, 90 and 100 degrees, two identical controls
+    // each (so control-only splits never rewire). P moves context e1 to 85
+    // degrees: e1's and e2's nearest neighbours change, e0's and e3's do not.
+    let at = |deg: f32| (deg.to_radians().cos(), deg.to_radians().sin());
+    let mut rows = Vec::new();
+    for (e, deg, moved) in [("e0", 0.0, 0.0), ("e1", 10.0, 85.0), ("e2", 90.0, 90.0), ("e3", 100.0, 100.0)] {
+        for _ in 0..2 {
+            let (x, y) = at(deg);
+            rows.push((e.to_string(), "NT".to_string(), x, y));
+        }
+        let (x, y) = at(moved);
+        rows.push((e.to_string(), "P".to_string(), x, y));
+        let (x, y) = at(deg);
+        rows.push((e.to_string(), "Q".to_string(), x, y));
+    }
+    let (ingest, m) = entity_fixture(&rows);
+    let out = run_ingest("{kind: rewiring, k: 1, n_permutations: 19}", &ingest, &m).unwrap();
+    let mean = row(&out, "mean_rewiring");
+    // P: (0 + 1 + 1 + 0) / 4; Q (no change): 0.
+    assert!((mean.value.unwrap() - 0.25).abs() < 1e-12, "{mean:?}");
+    assert_eq!(mean.null_mean, Some(0.0));
+    let d = out.details.as_ref().unwrap();
+    let col = |n: &str| d.column_by_name(n).unwrap().as_primitive::<Float64Type>().clone();
+    assert_eq!(col("rewiring").values().to_vec(), vec![0.5, 0.0]);
+    // P beats all 19 null draws; Q ties all of them.
+    assert_eq!(col("pvalue").values().to_vec(), vec![1.0 / 20.0, 1.0]);
+    assert!(mean.convention.contains("entity=context;k=1;similarity=cosine;calibration=split_halves"), "{}", mean.convention);
+    // Too few contexts for k, and no contexts at all, are clear errors.
+    let e = run_ingest("{kind: rewiring, k: 4}", &ingest, &m).err().unwrap().to_string();
+    assert!(e.contains("no perturbation reaches k + 1 = 5 contexts"), "{e}");
+    let (mut ingest, m) = entity_fixture(&rows);
+    ingest.samples.context = None;
+    let e = run_ingest("{kind: rewiring}", &ingest, &m).err().unwrap().to_string();
+    assert!(e.contains("rewiring compares neighbourhoods of contexts"), "{e}");
+}
+
+#[test]
+fn rewiring_null_separates_noise_from_a_real_rewiring() {
+    use rand::Rng;
+    let mut rng = pertbench_kernels::rng::stream(5, "rewiring-test", 0);
+    let mut rows = Vec::new();
+    let centres: Vec<(f32, f32)> = (0..12).map(|_| (rng.random_range(-3.0..3.0), rng.random_range(-3.0..3.0))).collect();
+    let moved: Vec<(f32, f32)> = (0..12).map(|_| (rng.random_range(-3.0..3.0), rng.random_range(-3.0..3.0))).collect();
+    for (e, c) in centres.iter().enumerate() {
+        let mut push = |p: &str, (x, y): (f32, f32), rng: &mut dyn rand::RngCore| {
+            rows.push((format!("e{e}"), p.to_string(), x + rng.random_range(-0.3..0.3), y + rng.random_range(-0.3..0.3)));
+        };
+        for _ in 0..20 {
+            push("NT", *c, &mut rng);
+        }
+        for _ in 0..6 {
+            push("SAME", *c, &mut rng);
+            push("MOVED", if e % 2 == 0 { moved[e] } else { *c }, &mut rng);
+        }
+    }
+    let (ingest, m) = entity_fixture(&rows);
+    let out = run_ingest("{kind: rewiring, k: 3, calibration: size_matched, n_permutations: 99}", &ingest, &m).unwrap();
+    let d = out.details.as_ref().unwrap();
+    let names = d.column_by_name("perturbation").unwrap().as_string::<i32>().clone();
+    let p = d.column_by_name("pvalue").unwrap().as_primitive::<Float64Type>().clone();
+    let at = |n: &str| (0..2).find(|&i| names.value(i) == n).unwrap();
+    assert!(p.value(at("MOVED")) < 0.05, "{:?}", p);
+    assert!(p.value(at("SAME")) > 0.05, "{:?}", p);
+    assert!(row(&out, "excess_rewiring").value.unwrap() > 0.0);
+}

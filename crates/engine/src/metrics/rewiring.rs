@@ -1,0 +1,223 @@
+//! Neighbourhood rewiring (issue 4; paper 000's neighbourhood graphs).
+//!
+//! Entities are the samples' contexts (in paper 000, the protein labels of
+//! an imaging atlas; a cell line, a cell type). An entity's centroid under
+//! control is the mean of its controls, under a perturbation the mean of
+//! that perturbation's samples in it. For each perturbation, every entity's
+//! `k` nearest other entities (cosine, default k = 5) under control are
+//! compared with those under the perturbation: rewiring = 1 - Jaccard,
+//! averaged over the entities the perturbation reaches (entities need 2 or
+//! more controls; a perturbation needs k + 1 entities).
+//!
+//! Calibration, `n_permutations` seeded draws (default 200): the same
+//! computation with control-only data.
+//! - `calibration: split_halves` (default): each entity's controls split in
+//!   two random halves; neighbourhoods of one half against the other.
+//! - `size_matched`: as many random controls as the perturbation has
+//!   samples in the entity (at most all but one) against the other
+//!   controls, so both sides have the noise of the real comparison.
+//! A split is seeded per draw and entity, so all perturbations share it.
+//!
+//! Rows: `mean_rewiring` over perturbations (bootstrap 95% interval over
+//! perturbations; `null_mean` and `p_value` from the per-draw mean over
+//! perturbations), `excess_rewiring` = mean of (rewiring - its null mean),
+//! and `fraction_significant`: the share of perturbations whose empirical
+//! p-value (1 + #{null >= rewiring}) / (1 + draws), BH-adjusted, is below
+//! `alpha`. Per-perturbation values are in the details.
+
+use super::{perturbation_groups, rows_of, Metric, MetricContext, MetricOutput};
+use crate::error::{EngineError, Result};
+use crate::pipeline::{Calibration, MetricSpec};
+use arrow::array::{Float64Array, RecordBatch, StringArray, UInt64Array};
+use arrow::datatypes::{DataType, Field, Schema};
+use ndarray::Array2;
+use pertbench_kernels::bootstrap::mean_interval;
+use pertbench_kernels::multiple_testing::benjamini_hochberg;
+use pertbench_kernels::rewiring::rewiring_per_entity;
+use rand::seq::SliceRandom;
+use rayon::prelude::*;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+pub struct Rewiring;
+
+pub const DEFAULT_K: usize = 5;
+pub const DEFAULT_DRAWS: usize = 200;
+
+struct Condition {
+    perturbation: String,
+    /// Entities (indices) this perturbation reaches, and its positions in each.
+    entities: Vec<usize>,
+    positions: Vec<Vec<usize>>,
+    rewiring: f64,
+    null: Vec<f64>,
+}
+
+impl Metric for Rewiring {
+    fn version(&self) -> u32 {
+        1
+    }
+    fn task(&self) -> &'static str {
+        "rewiring"
+    }
+    fn seeded(&self, _spec: &MetricSpec) -> bool {
+        true
+    }
+    fn compute(&self, spec: &MetricSpec, ctx: &MetricContext) -> Result<MetricOutput> {
+        let label = spec.label();
+        let s = &ctx.ingest.samples;
+        let contexts = s.context.as_ref().ok_or_else(|| {
+            EngineError::msg(format!(
+                "metric `{label}`: rewiring compares neighbourhoods of contexts (entities), but the samples have none; add a `context` column to the dataset's manifest"
+            ))
+        })?;
+        let k = spec.k.unwrap_or(DEFAULT_K);
+        let draws = spec.n_permutations.unwrap_or(DEFAULT_DRAWS);
+        let alpha = spec.alpha.unwrap_or(0.05);
+        let n_boot = spec.n_bootstrap.unwrap_or(1000);
+        let calibration = spec.calibration.unwrap_or(Calibration::SplitHalves);
+        // Entities: contexts with 2 or more controls.
+        let mut controls: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (pos, &r) in ctx.rows.iter().enumerate() {
+            if s.is_control[r] {
+                controls.entry(contexts[r].as_str()).or_default().push(pos);
+            }
+        }
+        controls.retain(|_, v| v.len() >= 2);
+        let names: Vec<&str> = controls.keys().copied().collect();
+        let index: BTreeMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (*n, i)).collect();
+        let control_pos: Vec<&Vec<usize>> = controls.values().collect();
+        let d = ctx.matrix.ncols();
+        let mean_of = |positions: &[usize]| -> Vec<f64> {
+            let mut m = vec![0.0; d];
+            for &p in positions {
+                for (j, v) in ctx.matrix.row(p).iter().enumerate() {
+                    m[j] += *v as f64;
+                }
+            }
+            m.iter().map(|v| v / positions.len() as f64).collect()
+        };
+        let control_means: Vec<Vec<f64>> = control_pos.iter().map(|p| mean_of(p)).collect();
+        let mut conditions: Vec<Condition> = Vec::new();
+        let mut too_few = 0usize;
+        for (p, positions) in perturbation_groups(ctx) {
+            let mut by: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+            for pos in positions {
+                if let Some(&e) = index.get(contexts[ctx.rows[pos]].as_str()) {
+                    by.entry(e).or_default().push(pos);
+                }
+            }
+            if by.len() < k + 1 {
+                too_few += 1;
+                continue;
+            }
+            let (entities, positions): (Vec<usize>, Vec<Vec<usize>>) = by.into_iter().unzip();
+            conditions.push(Condition { perturbation: p, entities, positions, rewiring: 0.0, null: vec![] });
+        }
+        if conditions.is_empty() {
+            return Err(EngineError::msg(format!(
+                "metric `{label}`: no perturbation reaches k + 1 = {} contexts with 2 or more controls ({} such contexts; {too_few} perturbations reach fewer)",
+                k + 1,
+                names.len()
+            )));
+        }
+        let centroids = |rows: &[Vec<f64>]| Array2::from_shape_fn((rows.len(), d), |(i, j)| rows[i][j]);
+        let err = |e| EngineError::kernel(format!("metric `{label}`"))(e);
+        // Seeded control orders per draw and entity, shared by all conditions.
+        let orders: Vec<Vec<Vec<usize>>> = (0..draws)
+            .map(|t| {
+                control_pos
+                    .iter()
+                    .enumerate()
+                    .map(|(e, pos)| {
+                        let mut rng = pertbench_kernels::rng::stream(ctx.seed, &format!("rewiring/{}", names[e]), t as u64);
+                        let mut o = (*pos).clone();
+                        o.shuffle(&mut rng);
+                        o
+                    })
+                    .collect()
+            })
+            .collect();
+        conditions.par_iter_mut().try_for_each(|c| -> Result<()> {
+            let reference: Vec<Vec<f64>> = c.entities.iter().map(|&e| control_means[e].clone()).collect();
+            let condition: Vec<Vec<f64>> = c.positions.iter().map(|p| mean_of(p)).collect();
+            let w = rewiring_per_entity(centroids(&reference).view(), centroids(&condition).view(), k).map_err(err)?;
+            c.rewiring = w.iter().sum::<f64>() / w.len() as f64;
+            for order in &orders {
+                let (mut a, mut b) = (Vec::new(), Vec::new());
+                for (i, &e) in c.entities.iter().enumerate() {
+                    let o = &order[e];
+                    let cut = match calibration {
+                        Calibration::SplitHalves => o.len() / 2,
+                        Calibration::SizeMatched => c.positions[i].len().min(o.len() - 1),
+                    };
+                    // Reference: the rest; condition: the first `cut` controls.
+                    a.push(mean_of(&o[cut..]));
+                    b.push(mean_of(&o[..cut]));
+                }
+                let w = rewiring_per_entity(centroids(&a).view(), centroids(&b).view(), k).map_err(err)?;
+                c.null.push(w.iter().sum::<f64>() / w.len() as f64);
+            }
+            Ok(())
+        })?;
+        let n = conditions.len();
+        let pvals: Vec<f64> = conditions
+            .iter()
+            .map(|c| (1 + c.null.iter().filter(|v| **v >= c.rewiring).count()) as f64 / (1 + draws) as f64)
+            .collect();
+        let qvals = benjamini_hochberg(&pvals);
+        let null_mean_of = |c: &Condition| c.null.iter().sum::<f64>() / c.null.len().max(1) as f64;
+        let conv = format!(
+            "entity=context;k={k};similarity=cosine;calibration={};n_permutations={draws};alpha={alpha};adjust=benjamini_hochberg;bootstrap={n_boot};entities={};perturbations_with_too_few_entities={too_few}",
+            match calibration {
+                Calibration::SplitHalves => "split_halves",
+                Calibration::SizeMatched => "size_matched",
+            },
+            names.len()
+        );
+        let values: Vec<f64> = conditions.iter().map(|c| c.rewiring).collect();
+        let mean = values.iter().sum::<f64>() / n as f64;
+        let mut mean_row = rows_of(&label, n, draws, &conv, &[("mean_rewiring", Some(mean))])
+            .remove(0)
+            .with_interval(mean_interval(&values, n_boot, 0.95, ctx.seed ^ 1).map_err(err)?);
+        if draws > 0 {
+            let per_draw: Vec<f64> = (0..draws).map(|t| conditions.iter().map(|c| c.null[t]).sum::<f64>() / n as f64).collect();
+            let above = per_draw.iter().filter(|v| **v >= mean).count();
+            mean_row = mean_row.with_null(per_draw.iter().sum::<f64>() / draws as f64, (1 + above) as f64 / (1 + draws) as f64);
+        }
+        let mut rows = vec![mean_row];
+        if draws > 0 {
+            let excess: Vec<f64> = conditions.iter().map(|c| c.rewiring - null_mean_of(c)).collect();
+            let v = excess.iter().sum::<f64>() / n as f64;
+            rows.push(
+                rows_of(&label, n, draws, &conv, &[("excess_rewiring", Some(v))])
+                    .remove(0)
+                    .with_interval(mean_interval(&excess, n_boot, 0.95, ctx.seed ^ 2).map_err(err)?),
+            );
+            let frac = qvals.iter().filter(|q| **q < alpha).count() as f64 / n as f64;
+            rows.extend(rows_of(&label, n, draws, &conv, &[("fraction_significant", Some(frac))]));
+        }
+        let schema = Schema::new(vec![
+            Field::new("perturbation", DataType::Utf8, false),
+            Field::new("n_entities", DataType::UInt64, false),
+            Field::new("rewiring", DataType::Float64, false),
+            Field::new("null_mean", DataType::Float64, true),
+            Field::new("pvalue", DataType::Float64, true),
+            Field::new("qvalue", DataType::Float64, true),
+        ]);
+        let with_null = |v: f64| (draws > 0).then_some(v);
+        let details = RecordBatch::try_new(
+            Arc::new(schema),
+            vec![
+                Arc::new(StringArray::from(conditions.iter().map(|c| c.perturbation.clone()).collect::<Vec<_>>())),
+                Arc::new(UInt64Array::from(conditions.iter().map(|c| c.entities.len() as u64).collect::<Vec<_>>())),
+                Arc::new(Float64Array::from(values)),
+                Arc::new(Float64Array::from(conditions.iter().map(|c| with_null(null_mean_of(c))).collect::<Vec<_>>())),
+                Arc::new(Float64Array::from(pvals.iter().map(|p| with_null(*p)).collect::<Vec<_>>())),
+                Arc::new(Float64Array::from(qvals.iter().map(|q| with_null(*q)).collect::<Vec<_>>())),
+            ],
+        )
+        .expect("schema matches");
+        Ok(MetricOutput { rows, details: Some(details) })
+    }
+}
