@@ -577,7 +577,7 @@ impl Pipeline {
                     "n_bootstrap",
                 ],
                 MetricKind::RelationshipRecall => &["sources", "thresholds", "upper_only", "n_permutations", "n_bootstrap"],
-                MetricKind::Ilisi => &["perplexity", "on", "max_queries"],
+                MetricKind::Ilisi => &["perplexity", "on", "max_queries", "n_bootstrap"],
                 MetricKind::LinearProbe => &[
                     "solver",
                     "epochs",
@@ -585,8 +585,9 @@ impl Pipeline {
                     "learning_rate",
                     "l2",
                     "ridge_lambda",
+                    "n_bootstrap",
                 ],
-                MetricKind::Knn => &["k", "weights", "max_queries"],
+                MetricKind::Knn => &["k", "weights", "max_queries", "n_bootstrap"],
                 MetricKind::Interpretability => &["ridge_lambda", "si_rows"],
                 MetricKind::Distribution => &[
                     "energy",

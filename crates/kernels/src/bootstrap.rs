@@ -42,9 +42,71 @@ pub fn mean_interval(
     ))
 }
 
+/// (low, high) of the `level` percentile interval of `stat` over items
+/// grouped in clusters (e.g. the queries of each perturbation): clusters are
+/// resampled with replacement, and a resample holds all items of its
+/// clusters. `cluster[i]` is item i's cluster code.
+pub fn cluster_interval(
+    values: &[f64],
+    cluster: &[u32],
+    n_resamples: usize,
+    level: f64,
+    seed: u64,
+    stat: impl Fn(&[f64]) -> f64,
+) -> Result<(f64, f64), KernelError> {
+    if values.len() != cluster.len() {
+        return Err(KernelError::Shape(format!("{} values but {} cluster codes", values.len(), cluster.len())));
+    }
+    if values.is_empty() || n_resamples == 0 {
+        return Err(KernelError::NotEnough("a bootstrap needs at least one item and one resample".into()));
+    }
+    if !(0.0..1.0).contains(&level) {
+        return Err(KernelError::Shape(format!("level {level} is not in [0, 1)")));
+    }
+    let mut members: std::collections::BTreeMap<u32, Vec<f64>> = Default::default();
+    for (v, c) in values.iter().zip(cluster) {
+        members.entry(*c).or_default().push(*v);
+    }
+    let groups: Vec<Vec<f64>> = members.into_values().collect();
+    let mut rng = crate::rng::stream(seed, "cluster-bootstrap", 0);
+    let g = groups.len();
+    let mut buf = Vec::with_capacity(values.len());
+    let mut stats: Vec<f64> = (0..n_resamples)
+        .map(|_| {
+            buf.clear();
+            for _ in 0..g {
+                buf.extend_from_slice(&groups[rng.random_range(0..g)]);
+            }
+            stat(&buf)
+        })
+        .collect();
+    stats.sort_by(|a, b| a.total_cmp(b));
+    let alpha = 1.0 - level;
+    Ok((quantile_sorted(&stats, alpha / 2.0), quantile_sorted(&stats, 1.0 - alpha / 2.0)))
+}
+
+/// The mean, for [`cluster_interval`].
+pub fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len() as f64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cluster_bootstrap_resamples_whole_clusters() {
+        // Two clusters with constant values 0 (3 items) and 1 (1 item): a
+        // resample is {0,0,0,0,0,0}, {1,1} or one of each, so the mean
+        // takes only the values 0, 1/4 and 1.
+        let values = [0.0, 0.0, 0.0, 1.0];
+        let cluster = [7, 7, 7, 9];
+        let (lo, hi) = cluster_interval(&values, &cluster, 2000, 0.95, 1, mean).unwrap();
+        assert_eq!((lo, hi), (0.0, 1.0));
+        let (lo, hi) = cluster_interval(&values, &cluster, 2000, 0.5, 1, mean).unwrap();
+        assert!([0.0, 0.25, 1.0].contains(&lo) && [0.0, 0.25, 1.0].contains(&hi), "{lo} {hi}");
+        assert!(cluster_interval(&values, &cluster[..3], 10, 0.95, 1, mean).is_err());
+    }
 
     #[test]
     fn quantiles_by_hand() {

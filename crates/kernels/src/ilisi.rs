@@ -10,15 +10,25 @@ pub const TOLERANCE: f64 = 1e-5;
 pub const MAX_STEPS: usize = 50;
 
 /// Normalised weights p_j = exp(-beta d_j) / sum and their entropy.
+///
+/// Computed with distances shifted by the nearest one, exp(-beta (d_j -
+/// d_min)): the weights and the entropy are the same to rounding, but they
+/// never all underflow. harmonypy computes exp(-beta d_j) as is; where all of
+/// those underflow to 0 (large distances and beta, or perplexity 1, whose
+/// bisection drives beta up) it returns LISI = -1 as a sentinel, which then
+/// enters the mean. pertbench returns the limit instead: all weight on the
+/// nearest neighbours.
 fn weights(d: &[f64], beta: f64, p: &mut [f64]) -> f64 {
+    let d_min = d.iter().copied().fold(f64::INFINITY, f64::min);
     let mut sum = 0.0;
     let mut dot = 0.0;
     for (pj, dj) in p.iter_mut().zip(d) {
-        *pj = (-dj * beta).exp();
+        let shifted = dj - d_min;
+        *pj = (-shifted * beta).exp();
         sum += *pj;
-        dot += dj * *pj;
+        dot += shifted * *pj;
     }
-    if sum == 0.0 {
+    if sum == 0.0 || !sum.is_finite() {
         p.iter_mut().for_each(|v| *v = 0.0);
         return 0.0;
     }
@@ -90,6 +100,20 @@ pub fn summarise(values: &[f64], n_batches: usize) -> (f64, f64, Option<f64>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn underflowing_weights_give_the_nearest_neighbour_limit() {
+        // Far neighbours and perplexity 1: exp(-beta d) underflows for every
+        // neighbour (harmonypy's LISI = -1); the limit puts all weight on the
+        // nearest neighbour, here of label 1: Simpson 1, LISI 1.
+        let d = [900.0, 950.0, 1000.0];
+        let s = simpson(&d, |j| usize::from(j > 0) * 1 + usize::from(j == 0), 2, 1.0);
+        assert!((s - 1.0).abs() < 1e-9, "{s}");
+        // Two nearest neighbours at the same distance with different labels.
+        let d = [900.0, 900.0, 1000.0];
+        let s = simpson(&d, |j| j.min(1), 2, 1.0);
+        assert!((s - 0.5).abs() < 1e-6, "{s}");
+    }
     use crate::knn::{knn, KnnMetric};
 
     /// METRICS.md reference vector (harmonypy 2.1 `compute_lisi`, perplexity 5).

@@ -436,10 +436,15 @@ pub fn fit_ridge_classifier(
 
 /// Top-1 and top-5 hits of a classifier on `rows` with true codes `label`.
 pub fn top1_top5(model: &LinearClassifier, x: ArrayView2<f32>, rows: &[usize], label: &[u32]) -> (usize, usize) {
+    row_hits(model, x, rows, label)
+        .into_iter()
+        .fold((0, 0), |(a, b), (t1, t5)| (a + usize::from(t1), b + usize::from(t5)))
+}
+
+/// Per row: (top-1 hit, top-5 hit) of a classifier.
+pub fn row_hits(model: &LinearClassifier, x: ArrayView2<f32>, rows: &[usize], label: &[u32]) -> Vec<(bool, bool)> {
     let top = model.top_classes(x, rows, 5);
-    top.iter().zip(label).fold((0, 0), |(a, b), (t, l)| {
-        (a + usize::from(t.first() == Some(l)), b + usize::from(t.contains(l)))
-    })
+    top.iter().zip(label).map(|(t, l)| (t.first() == Some(l), t.contains(l))).collect()
 }
 
 

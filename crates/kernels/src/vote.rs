@@ -46,18 +46,27 @@ pub fn top1_top5(
     query_class: &[u32],
     weights: VoteWeights,
 ) -> (usize, usize) {
+    query_hits(nb, reference_class, query_class, weights)
+        .into_iter()
+        .fold((0, 0), |a, b| (a.0 + usize::from(b.0), a.1 + usize::from(b.1)))
+}
+
+/// Per query: (top-1 hit, top-5 hit) of the vote.
+pub fn query_hits(
+    nb: &Neighbours,
+    reference_class: &[u32],
+    query_class: &[u32],
+    weights: VoteWeights,
+) -> Vec<(bool, bool)> {
     (0..nb.n_queries())
         .into_par_iter()
         .map(|q| {
             let (idx, d) = nb.row(q);
             let ranked = ranked_classes(idx, d, reference_class, weights, 5);
             let t = query_class[q];
-            (
-                usize::from(ranked.first() == Some(&t)),
-                usize::from(ranked.contains(&t)),
-            )
+            (ranked.first() == Some(&t), ranked.contains(&t))
         })
-        .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+        .collect()
 }
 
 #[cfg(test)]

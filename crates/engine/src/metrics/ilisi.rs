@@ -12,7 +12,8 @@ pub const DEFAULT_PERPLEXITY: f64 = 30.0;
 
 impl Metric for Ilisi {
     fn version(&self) -> u32 {
-        1
+        // 2: bootstrap intervals over perturbations.
+        2
     }
     fn task(&self) -> &'static str {
         "1 batch mixing"
@@ -66,19 +67,47 @@ impl Metric for Ilisi {
         if n_batches < 2 {
             convention += ";ilisi_scaled undefined: one batch";
         }
-        Ok(MetricOutput {
-            rows: rows_of(
-                &label,
-                queries.len(),
-                0,
-                &convention,
-                &[
-                    ("ilisi_mean", Some(mean)),
-                    ("ilisi_median", Some(median)),
-                    ("ilisi_scaled", scaled),
-                ],
-            ),
-            details: None,
-        })
+        let n_boot = spec.n_bootstrap.unwrap_or(super::DEFAULT_N_BOOTSTRAP);
+        convention += &format!(";bootstrap={n_boot}_over_perturbations");
+        let mut rows = rows_of(
+            &label,
+            queries.len(),
+            0,
+            &convention,
+            &[
+                ("ilisi_mean", Some(mean)),
+                ("ilisi_median", Some(median)),
+                ("ilisi_scaled", scaled),
+            ],
+        );
+        // A node without a seed in its key bootstraps with seed 0, so its
+        // cached interval does not depend on which seed computed it.
+        let boot_seed = if self.seeded(spec) { ctx.seed } else { 0 };
+        let matrix_positions: Vec<usize> = queries.iter().map(|&q| sp.positions[q]).collect();
+        let median_of: fn(&[f64]) -> f64 = |v| {
+            let mut s = v.to_vec();
+            s.sort_by(|a, b| a.total_cmp(b));
+            pertbench_kernels::bootstrap::quantile_sorted(&s, 0.5)
+        };
+        super::cluster_intervals(
+            &label,
+            &mut rows,
+            &[("ilisi_mean", &values, pertbench_kernels::bootstrap::mean), ("ilisi_median", &values, median_of)],
+            &super::perturbation_codes(ctx, &matrix_positions),
+            n_boot,
+            boot_seed,
+        )?;
+        // Scaled = (mean - 1) / (batches - 1), monotone in the mean.
+        if n_batches >= 2 {
+            let (lo, hi) = {
+                let m = rows.iter().find(|r| r.variant == "ilisi_mean").expect("row");
+                (m.ci_low, m.ci_high)
+            };
+            for r in rows.iter_mut().filter(|r| r.variant == "ilisi_scaled") {
+                r.ci_low = lo.map(|v| (v - 1.0) / (n_batches as f64 - 1.0));
+                r.ci_high = hi.map(|v| (v - 1.0) / (n_batches as f64 - 1.0));
+            }
+        }
+        Ok(MetricOutput { rows, details: None })
     }
 }

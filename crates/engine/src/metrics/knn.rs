@@ -5,7 +5,7 @@ use super::{code_book, gather, require_nonempty, rows_of, sample_queries, split_
 use crate::error::{EngineError, Result};
 use crate::pipeline::{EvalSamples, KnnWeights, MetricSpec};
 use pertbench_kernels::knn::{default_k, knn, KnnMetric};
-use pertbench_kernels::vote::{top1_top5, VoteWeights};
+use pertbench_kernels::vote::{query_hits, VoteWeights};
 
 pub struct Knn;
 
@@ -14,7 +14,8 @@ pub const CONTROL_CLASS: &str = "<control>";
 
 impl Metric for Knn {
     fn version(&self) -> u32 {
-        1
+        // 2: bootstrap intervals over perturbations.
+        2
     }
     fn task(&self) -> &'static str {
         "4 kNN organisation"
@@ -55,7 +56,10 @@ impl Metric for Knn {
         let q = gather(ctx.matrix, &queries);
         let nb = knn(r.view(), q.view(), k, metric, None)
             .map_err(EngineError::kernel(format!("metric `{label}`")))?;
-        let (t1, t5) = top1_top5(&nb, &ref_class, &query_class, vote);
+        let hits = query_hits(&nb, &ref_class, &query_class, vote);
+        let top1: Vec<f64> = hits.iter().map(|h| f64::from(u8::from(h.0))).collect();
+        let top5: Vec<f64> = hits.iter().map(|h| f64::from(u8::from(h.1))).collect();
+        let (t1, t5) = (top1.iter().sum::<f64>() as usize, top5.iter().sum::<f64>() as usize);
         let mut convention = format!(
             "k={k}{};weights={};reference=train ({n_ref}, controls a class);queries=test_seen",
             if spec.k.is_some() { " (fixed)" } else { " (odd floor sqrt n_reference)" },
@@ -77,15 +81,17 @@ impl Metric for Knn {
             convention += &format!(";dropped_by_postprocessing={dropped}");
         }
         let n = queries.len() as f64;
-        Ok(MetricOutput {
-            rows: rows_of(
-                &label,
-                queries.len(),
-                0,
-                &convention,
-                &[("top1", Some(t1 as f64 / n)), ("top5", Some(t5 as f64 / n))],
-            ),
-            details: None,
-        })
+        let n_boot = spec.n_bootstrap.unwrap_or(super::DEFAULT_N_BOOTSTRAP);
+        convention += &format!(";bootstrap={n_boot}_over_perturbations");
+        let mut rows = rows_of(
+            &label,
+            queries.len(),
+            0,
+            &convention,
+            &[("top1", Some(t1 as f64 / n)), ("top5", Some(t5 as f64 / n))],
+        );
+        let mean: fn(&[f64]) -> f64 = pertbench_kernels::bootstrap::mean;
+        super::cluster_intervals(&label, &mut rows, &[("top1", &top1, mean), ("top5", &top5, mean)], &super::perturbation_codes(ctx, &queries), n_boot, ctx.seed)?;
+        Ok(MetricOutput { rows, details: None })
     }
 }

@@ -5,7 +5,7 @@
 use super::{code_book, constant_columns, require_nonempty, rows_of, split_positions, Metric, MetricContext, MetricOutput};
 use crate::error::{EngineError, Result};
 use crate::pipeline::{EvalSamples, MetricSpec, ProbeSolver};
-use pertbench_kernels::softmax::{fit_ridge_classifier, fit_softmax, top1_top5, SoftmaxOptions};
+use pertbench_kernels::softmax::{fit_ridge_classifier, fit_softmax, row_hits, SoftmaxOptions};
 
 pub struct LinearProbe;
 
@@ -14,7 +14,8 @@ pub const DEFAULT_RIDGE_LAMBDA: f64 = 1.0;
 impl Metric for LinearProbe {
     fn version(&self) -> u32 {
         // 2: block-parallel Adam, 10 epochs of 512, branch-free exp.
-        2
+        // 3: bootstrap intervals over perturbations.
+        3
     }
     fn task(&self) -> &'static str {
         "2 linear separability"
@@ -79,7 +80,10 @@ impl Metric for LinearProbe {
                 )
             }
         };
-        let (t1, t5) = top1_top5(&model, ctx.matrix.view(), &test, &test_label);
+        let hits = row_hits(&model, ctx.matrix.view(), &test, &test_label);
+        let top1: Vec<f64> = hits.iter().map(|h| f64::from(u8::from(h.0))).collect();
+        let top5: Vec<f64> = hits.iter().map(|h| f64::from(u8::from(h.1))).collect();
+        let (t1, t5) = (top1.iter().sum::<f64>() as usize, top5.iter().sum::<f64>() as usize);
         convention += &format!(";classes={n_classes};train_samples={}", train.len());
         let constant = constant_columns(ctx.matrix, &train);
         if constant > 0 {
@@ -98,15 +102,17 @@ impl Metric for LinearProbe {
             }
         }
         let n = test.len() as f64;
-        Ok(MetricOutput {
-            rows: rows_of(
-                &label,
-                test.len(),
-                0,
-                &convention,
-                &[("top1", Some(t1 as f64 / n)), ("top5", Some(t5 as f64 / n))],
-            ),
-            details: None,
-        })
+        let n_boot = spec.n_bootstrap.unwrap_or(super::DEFAULT_N_BOOTSTRAP);
+        convention += &format!(";bootstrap={n_boot}_over_perturbations");
+        let mut rows = rows_of(
+            &label,
+            test.len(),
+            0,
+            &convention,
+            &[("top1", Some(t1 as f64 / n)), ("top5", Some(t5 as f64 / n))],
+        );
+        let mean: fn(&[f64]) -> f64 = pertbench_kernels::bootstrap::mean;
+        super::cluster_intervals(&label, &mut rows, &[("top1", &top1, mean), ("top5", &top5, mean)], &test_label, n_boot, ctx.seed)?;
+        Ok(MetricOutput { rows, details: None })
     }
 }

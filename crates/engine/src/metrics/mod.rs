@@ -138,6 +138,44 @@ pub fn higher_is_better(variant: &str) -> bool {
     !matches!(variant, "mse" | "mae" | "energy_to_real")
 }
 
+/// Bootstrap resamples of the intervals, unless the metric sets `n_bootstrap`.
+pub const DEFAULT_N_BOOTSTRAP: usize = 1000;
+
+/// Sets each row's interval from a cluster bootstrap over perturbations:
+/// `items` pairs a row's variant with its per-item values and the statistic
+/// (e.g. the mean); `cluster` gives each item's perturbation code (controls
+/// one cluster). Rows whose variant is not listed are left as they are.
+pub(crate) fn cluster_intervals(
+    label: &str,
+    rows: &mut [MetricRow],
+    items: &[(&str, &[f64], fn(&[f64]) -> f64)],
+    cluster: &[u32],
+    n_boot: usize,
+    seed: u64,
+) -> Result<()> {
+    for (k, (variant, values, stat)) in items.iter().enumerate() {
+        if values.is_empty() {
+            continue;
+        }
+        let ci = pertbench_kernels::bootstrap::cluster_interval(values, cluster, n_boot, 0.95, seed ^ (k as u64 + 1), stat)
+            .map_err(EngineError::kernel(format!("metric `{label}` (bootstrap)")))?;
+        for r in rows.iter_mut().filter(|r| r.variant == *variant) {
+            r.ci_low = Some(ci.0);
+            r.ci_high = Some(ci.1);
+        }
+    }
+    Ok(())
+}
+
+/// Perturbation codes of matrix positions (controls share one code), for
+/// [`cluster_intervals`].
+pub(crate) fn perturbation_codes(ctx: &MetricContext, positions: &[usize]) -> Vec<u32> {
+    let s = &ctx.ingest.samples;
+    let name = |p: usize| if s.is_control[ctx.rows[p]] { "\u{0}control" } else { s.perturbation[ctx.rows[p]].as_str() };
+    let book = code_book(positions.iter().map(|&p| name(p)));
+    positions.iter().map(|&p| book[name(p)]).collect()
+}
+
 /// Codes 0..n for the distinct keys in sorted order, so a code never
 /// depends on the order of the rows.
 pub(crate) fn code_book<'a>(keys: impl IntoIterator<Item = &'a str>) -> BTreeMap<&'a str, u32> {

@@ -120,6 +120,8 @@ fn knn_and_probes_classify_the_separable_fixture() {
     assert_eq!(value(&knn, "top1"), 1.0);
     assert!(knn.rows[0].convention.contains("k=3 (odd floor sqrt n_reference)"));
     assert_eq!(knn.rows[0].n_items, 3);
+    // Every query is right, so every resample is too: a zero-width interval.
+    assert_eq!((knn.rows[0].ci_low, knn.rows[0].ci_high), (Some(1.0), Some(1.0)));
     for probe in ["{kind: linear_probe, epochs: 200, batch_size: 4}", "{kind: linear_probe, solver: ridge}"] {
         let out = run(probe, &sp).unwrap();
         assert_eq!(value(&out, "top1"), 1.0, "{probe}");
@@ -128,7 +130,24 @@ fn knn_and_probes_classify_the_separable_fixture() {
         // The constant column is counted.
         assert!(out.rows[0].convention.contains("constant_columns=1"), "{}", out.rows[0].convention);
         assert_eq!(out.rows[0].n_items, 2);
+        assert_eq!((out.rows[0].ci_low, out.rows[0].ci_high), (Some(1.0), Some(1.0)));
     }
+}
+
+#[test]
+fn ilisi_intervals_resample_perturbations() {
+    let sp = split();
+    let out = run("{kind: ilisi, perplexity: 1, on: all}", &sp).unwrap();
+    for v in ["ilisi_mean", "ilisi_median", "ilisi_scaled"] {
+        let r = row(&out, v);
+        let (lo, hi) = (r.ci_low.unwrap(), r.ci_high.unwrap());
+        assert!(lo <= hi && lo >= 0.0 && hi <= 2.0 + 1e-12, "{r:?}");
+    }
+    // Scaled is (mean - 1) / (2 batches - 1): its interval is the mean's, shifted.
+    let (m, sc) = (row(&out, "ilisi_mean"), row(&out, "ilisi_scaled"));
+    assert!((sc.ci_low.unwrap() - (m.ci_low.unwrap() - 1.0)).abs() < 1e-12);
+    // Not seeded (`on: all`, no sampling): the interval does not depend on the seed.
+    assert!(!implementation(MetricKind::Ilisi).seeded(&spec("{kind: ilisi, on: all}")));
 }
 
 #[test]
