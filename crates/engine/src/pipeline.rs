@@ -588,7 +588,7 @@ impl Pipeline {
                     "n_bootstrap",
                 ],
                 MetricKind::Knn => &["k", "weights", "max_queries", "n_bootstrap"],
-                MetricKind::Interpretability => &["ridge_lambda", "si_rows"],
+                MetricKind::Interpretability => &["ridge_lambda", "si_rows", "n_bootstrap"],
                 MetricKind::Distribution => &[
                     "energy",
                     "mmd",

@@ -45,6 +45,10 @@ pub struct Reconstruction {
     pub si_batches: usize,
     /// Test batch codes left out of Structural Integrity, with the reason.
     pub si_excluded: Vec<(u32, &'static str)>,
+    /// Per scored gene: Spearman, Pearson, R^2 (for intervals over genes).
+    pub per_gene: Vec<[f64; 3]>,
+    /// Per gene (all genes): mean squared and mean absolute error over samples.
+    pub per_gene_errors: Vec<[f64; 2]>,
 }
 
 /// Test samples: their rows' batch code and control flag.
@@ -310,6 +314,8 @@ pub fn evaluate(
         n_prediction_constant: scored.iter().filter(|s| s.prediction_constant).count(),
         si_batches: used,
         si_excluded,
+        per_gene: scored.iter().map(|s| [s.spearman, s.pearson, s.r2]).collect(),
+        per_gene_errors: stats.iter().map(|s| [s.sse / n as f64, s.sae / n as f64]).collect(),
     })
 }
 

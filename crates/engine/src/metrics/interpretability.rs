@@ -17,7 +17,8 @@ pub const DEFAULT_RIDGE_LAMBDA: f64 = 1.0;
 impl Metric for Interpretability {
     fn version(&self) -> u32 {
         // 2: batch codes in sorted order, so excluded batches are named right.
-        2
+        // 3: bootstrap intervals over genes.
+        3
     }
     fn task(&self) -> &'static str {
         "6 linear interpretability"
@@ -103,22 +104,44 @@ impl Metric for Interpretability {
         if dropped > 0 {
             convention += &format!(";dropped_by_postprocessing={dropped}");
         }
-        Ok(MetricOutput {
-            rows: rows_of(
-                &label,
-                test.positions.len(),
-                0,
-                &convention,
-                &[
-                    ("spearman", r.spearman),
-                    ("pearson", r.pearson),
-                    ("mse", Some(r.mse)),
-                    ("mae", Some(r.mae)),
-                    ("r2", r.r2),
-                    ("structural_integrity", r.structural_integrity),
-                ],
-            ),
-            details: None,
-        })
+        // Intervals resample genes: the scores are per-gene averages.
+        // Structural Integrity is one ratio over all genes and has none.
+        let n_boot = spec.n_bootstrap.unwrap_or(super::DEFAULT_N_BOOTSTRAP);
+        convention += &format!(";bootstrap={n_boot}_over_genes");
+        let mut rows = rows_of(
+            &label,
+            test.positions.len(),
+            0,
+            &convention,
+            &[
+                ("spearman", r.spearman),
+                ("pearson", r.pearson),
+                ("mse", Some(r.mse)),
+                ("mae", Some(r.mae)),
+                ("r2", r.r2),
+                ("structural_integrity", r.structural_integrity),
+            ],
+        );
+        let column = |v: &[[f64; 3]], k: usize| v.iter().map(|g| g[k]).collect::<Vec<f64>>();
+        let errors = |k: usize| r.per_gene_errors.iter().map(|g| g[k]).collect::<Vec<f64>>();
+        let per: [(&str, Vec<f64>); 5] = [
+            ("spearman", column(&r.per_gene, 0)),
+            ("pearson", column(&r.per_gene, 1)),
+            ("r2", column(&r.per_gene, 2)),
+            ("mse", errors(0)),
+            ("mae", errors(1)),
+        ];
+        for (k, (variant, values)) in per.iter().enumerate() {
+            if values.is_empty() {
+                continue;
+            }
+            let ci = pertbench_kernels::bootstrap::mean_interval(values, n_boot, 0.95, ctx.seed ^ (k as u64 + 1))
+                .map_err(EngineError::kernel(format!("metric `{label}` (bootstrap)")))?;
+            for row in rows.iter_mut().filter(|row| row.variant == *variant) {
+                row.ci_low = Some(ci.0);
+                row.ci_high = Some(ci.1);
+            }
+        }
+        Ok(MetricOutput { rows, details: None })
     }
 }

@@ -197,6 +197,12 @@ fn interpretability_records_its_conventions() {
     assert!(value(&out, "mse") >= 0.0 && value(&out, "structural_integrity") <= 1.0);
     assert_eq!(out.rows.len(), 6);
     assert_eq!(out.rows[0].n_items, 3);
+    // Intervals over genes bracket the per-gene averages; SI has none.
+    for v in ["spearman", "pearson", "mse", "mae", "r2"] {
+        let r = row(&out, v);
+        assert!(r.ci_low.unwrap() <= r.value.unwrap() + 1e-12 && r.value.unwrap() <= r.ci_high.unwrap() + 1e-12, "{r:?}");
+    }
+    assert!(row(&out, "structural_integrity").ci_low.is_none());
 }
 
 #[test]
