@@ -11,11 +11,15 @@
 //! ties by name), with its standard deviation and number of seeds. Paper
 //! 004's Table 2 reports these cells; the canned queries in `sql/` read it.
 
+use datafusion::arrow::datatypes::Schema;
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{ListingOptions, ListingTableUrl};
 use datafusion::arrow::util::pretty::pretty_format_batches;
 use datafusion::execution::context::SQLOptions;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use std::path::Path;
+use std::sync::Arc;
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -74,13 +78,33 @@ pub fn query(results_dir: &Path, sql: &str) -> Result<Vec<RecordBatch>, SqlError
     runtime().block_on(async {
         let ctx = SessionContext::new();
         let dir = format!("{}/", results_dir.display());
+        // The union of all files' columns, every one nullable: result files
+        // written by an older pertbench lack newer columns (`task`,
+        // `null_mean`...), which then read as NULL instead of failing the
+        // query on a non-nullable column.
+        let q = |e: datafusion::error::DataFusionError| SqlError::Query(e.to_string());
+        let url = ListingTableUrl::parse(&dir).map_err(q)?;
+        let merged = ListingOptions::new(Arc::new(ParquetFormat::default()))
+            .with_file_extension(".parquet")
+            .infer_schema(&ctx.state(), &url)
+            .await
+            .map_err(q)?;
+        let nullable = Schema::new(
+            merged
+                .fields()
+                .iter()
+                .map(|f| f.as_ref().clone().with_nullable(true))
+                .collect::<Vec<_>>(),
+        );
         ctx.register_parquet(
             "results",
             &dir,
-            ParquetReadOptions::default().file_extension(".parquet"),
+            ParquetReadOptions::default()
+                .file_extension(".parquet")
+                .schema(&nullable),
         )
         .await
-        .map_err(|e| SqlError::Query(e.to_string()))?;
+        .map_err(q)?;
         // Our own view, created before the user's (read-only) query runs,
         // when the results carry the columns it needs (older result files
         // lack `task` and `higher_is_better`; plain queries still work).
@@ -129,6 +153,34 @@ mod tests {
     use datafusion::arrow::array::{Float64Array, StringArray};
     use datafusion::arrow::datatypes::{DataType, Field, Schema};
     use std::sync::Arc;
+
+    #[test]
+    fn older_result_files_without_newer_columns_read_as_null() {
+        let dir = tempfile::tempdir().unwrap();
+        write_results(dir.path());
+        // A newer file with a non-nullable column the older one lacks.
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("representation", DataType::Utf8, false),
+            Field::new("task", DataType::Utf8, false),
+            Field::new("value", DataType::Float64, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(StringArray::from(vec!["pca"])),
+                Arc::new(StringArray::from(vec!["transfer"])),
+                Arc::new(Float64Array::from(vec![Some(0.9)])),
+            ],
+        )
+        .unwrap();
+        let f = std::fs::File::create(dir.path().join("q.parquet")).unwrap();
+        let mut w = parquet::arrow::ArrowWriter::try_new(f, schema, None).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+        let b = query(dir.path(), "SELECT representation, COALESCE(task, '-') AS task, value FROM results ORDER BY value").unwrap();
+        let text = format(&b);
+        assert!(text.contains("| random         | -        | 0.1   |") && text.contains("| pca            | transfer | 0.9   |"), "{text}");
+    }
 
     fn write_results(dir: &Path) {
         let schema = Arc::new(Schema::new(vec![
