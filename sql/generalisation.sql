@@ -1,4 +1,4 @@
--- Distribution metrics and transfer probes per representation: the value
+-- Distribution metrics, transfer probes and rewiring per representation: the value
 -- with its bootstrap 95% interval over knock-outs (ci_low, ci_high), the
 -- mean of the same computation on shuffled labels (null_mean) with its
 -- empirical p-value, and for the fractions the share of knock-outs that
@@ -17,5 +17,5 @@ SELECT
   n_items,
   seed
 FROM results
-WHERE task IN ('distribution', 'transfer')
+WHERE task IN ('distribution', 'transfer', 'rewiring')
 ORDER BY dataset, metric, variant, representation, postprocessing, seed;

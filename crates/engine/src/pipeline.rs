@@ -125,6 +125,16 @@ pub enum MetricKind {
     Rewiring,
 }
 
+/// What rewiring's neighbourhoods are made of.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RewiringEntity {
+    /// Contexts (e.g. protein labels); conditions are perturbations.
+    Context,
+    /// Perturbations (by their shifts); conditions are contexts.
+    Perturbation,
+}
+
 /// Control-only comparison that calibrates rewiring.
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
@@ -384,6 +394,10 @@ pub struct MetricSpec {
     // rewiring
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub calibration: Option<Calibration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entity: Option<RewiringEntity>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference_context: Option<String>,
 }
 
 impl MetricSpec {
@@ -566,6 +580,8 @@ impl Pipeline {
                 ("max_samples", m.max_samples.is_some()),
                 ("ties", m.ties.is_some()),
                 ("calibration", m.calibration.is_some()),
+                ("entity", m.entity.is_some()),
+                ("reference_context", m.reference_context.is_some()),
             ];
             let allowed: &[&str] = match m.kind {
                 MetricKind::Consistency => &[
@@ -598,7 +614,7 @@ impl Pipeline {
                     "alpha",
                     "n_bootstrap",
                 ],
-                MetricKind::Rewiring => &["k", "calibration", "n_permutations", "alpha", "n_bootstrap"],
+                MetricKind::Rewiring => &["k", "entity", "reference_context", "calibration", "n_permutations", "alpha", "n_bootstrap"],
                 MetricKind::Prediction => &[
                     "predictors",
                     "predictions",
@@ -655,6 +671,9 @@ impl Pipeline {
                 return fail(format!(
                     "{what}: `epochs`, `batch_size`, `learning_rate` and `l2` apply to `solver: logistic` only"
                 ));
+            }
+            if m.reference_context.is_some() && m.entity != Some(RewiringEntity::Perturbation) {
+                return fail(format!("{what}: `reference_context` needs `entity: perturbation`"));
             }
             if m.kind == MetricKind::Prediction {
                 let linear = m.predictors.as_ref().is_none_or(|p| p.contains(&Predictor::Linear));

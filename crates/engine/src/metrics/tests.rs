@@ -680,7 +680,7 @@ fn rewiring_by_hand() {
     assert_eq!(col("rewiring").values().to_vec(), vec![0.5, 0.0]);
     // P beats all 19 null draws; Q ties all of them.
     assert_eq!(col("pvalue").values().to_vec(), vec![1.0 / 20.0, 1.0]);
-    assert!(mean.convention.contains("entity=context;k=1;similarity=cosine;calibration=split_halves"), "{}", mean.convention);
+    assert!(mean.convention.contains("entity=context;entities=4;") && mean.convention.contains(";k=1;similarity=cosine;calibration=split_halves"), "{}", mean.convention);
     // Too few contexts for k, and no contexts at all, are clear errors.
     let e = run_ingest("{kind: rewiring, k: 4}", &ingest, &m).err().unwrap().to_string();
     assert!(e.contains("no perturbation reaches k + 1 = 5 contexts"), "{e}");
@@ -712,10 +712,49 @@ fn rewiring_null_separates_noise_from_a_real_rewiring() {
     let (ingest, m) = entity_fixture(&rows);
     let out = run_ingest("{kind: rewiring, k: 3, calibration: size_matched, n_permutations: 99}", &ingest, &m).unwrap();
     let d = out.details.as_ref().unwrap();
-    let names = d.column_by_name("perturbation").unwrap().as_string::<i32>().clone();
+    let names = d.column_by_name("condition").unwrap().as_string::<i32>().clone();
     let p = d.column_by_name("pvalue").unwrap().as_primitive::<Float64Type>().clone();
     let at = |n: &str| (0..2).find(|&i| names.value(i) == n).unwrap();
     assert!(p.value(at("MOVED")) < 0.05, "{:?}", p);
     assert!(p.value(at("SAME")) > 0.05, "{:?}", p);
     assert!(row(&out, "excess_rewiring").value.unwrap() > 0.0);
+}
+
+#[test]
+fn rewiring_of_perturbation_neighbourhoods_across_contexts() {
+    // Ten perturbations, each with its own direction in r1 and r2; in r3 the
+    // directions are dealt out again in a scrambled order, so neighbourhoods
+    // change although every context has the same geometry.
+    use rand::Rng;
+    let mut rng = pertbench_kernels::rng::stream(9, "rewiring-perturbations", 0);
+    let dirs: Vec<(f32, f32)> = (0..10).map(|i| {
+        let a = i as f32 * 0.6;
+        (3.0 * a.cos(), 3.0 * a.sin())
+    }).collect();
+    let mut rows = Vec::new();
+    for c in ["r1", "r2", "r3"] {
+        for _ in 0..10 {
+            rows.push((c.to_string(), "NT".to_string(), rng.random_range(-0.2..0.2), rng.random_range(-0.2..0.2)));
+        }
+        for i in 0..10 {
+            let scrambled = [3, 7, 1, 9, 0, 5, 2, 8, 4, 6];
+            let (x, y) = if c == "r3" { dirs[scrambled[i]] } else { dirs[i] };
+            for _ in 0..8 {
+                rows.push((c.to_string(), format!("P{i}"), x + rng.random_range(-0.2..0.2), y + rng.random_range(-0.2..0.2)));
+            }
+        }
+    }
+    let (ingest, m) = entity_fixture(&rows);
+    let out = run_ingest("{kind: rewiring, entity: perturbation, k: 2, n_permutations: 49}", &ingest, &m).unwrap();
+    let d = out.details.as_ref().unwrap();
+    let names = d.column_by_name("condition").unwrap().as_string::<i32>().clone();
+    let w = d.column_by_name("rewiring").unwrap().as_primitive::<Float64Type>().clone();
+    let p = d.column_by_name("pvalue").unwrap().as_primitive::<Float64Type>().clone();
+    assert_eq!((names.value(0), names.value(1)), ("r2", "r3"), "r1 is the reference");
+    assert!(w.value(0) < 0.2 && p.value(0) > 0.05, "r2 keeps r1's neighbourhoods: {w:?} {p:?}");
+    assert!(w.value(1) > 0.5 && p.value(1) < 0.05, "r3 rewires them: {w:?} {p:?}");
+    let r = row(&out, "mean_rewiring");
+    assert!(r.convention.contains("entity=perturbation;reference_context=r1;k=2"), "{}", r.convention);
+    let e = run_ingest("{kind: rewiring, entity: perturbation, reference_context: r9}", &ingest, &m).err().unwrap().to_string();
+    assert!(e.contains("reference_context `r9` is not a context with 2 or more controls; those are: r1, r2, r3"), "{e}");
 }
