@@ -130,6 +130,41 @@ pub fn write_predictions_parquet(path: &Path, p: &PredictedSamples, perturbation
     Ok(())
 }
 
+/// Writes predicted samples as a minimal h5ad: dense `X`, the perturbation
+/// (and context) as string `obs` columns, genes as the `var` index.
+pub fn write_predictions_h5ad(path: &Path, p: &PredictedSamples, perturbation_column: &str) -> Result<()> {
+    use hdf5::types::VarLenUnicode;
+    let err = |e: hdf5::Error| DataError::file(path, format!("writing h5ad: {e}"));
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = tempfile::Builder::new()
+        .prefix(".h5ad-")
+        .tempfile_in(dir)
+        .map_err(|e| DataError::io(dir, e))?
+        .into_temp_path();
+    {
+        let f = hdf5::File::create(&tmp).map_err(err)?;
+        let strings = |v: &[String]| -> Result<Vec<VarLenUnicode>> {
+            v.iter()
+                .map(|s| s.parse::<VarLenUnicode>().map_err(|e| DataError::file(path, format!("string `{s}`: {e}"))))
+                .collect()
+        };
+        f.new_dataset_builder().with_data(&p.values).create("X").map_err(err)?;
+        let ids: Vec<String> = (0..p.perturbation.len()).map(|i| format!("cell{i}")).collect();
+        for (group, index) in [("obs", ids), ("var", p.genes.clone())] {
+            let g = f.create_group(group).map_err(err)?;
+            g.new_dataset_builder().with_data(&strings(&index)?).create("_index").map_err(err)?;
+        }
+        let obs = f.group("obs").map_err(err)?;
+        obs.new_dataset_builder().with_data(&strings(&p.perturbation)?).create(perturbation_column).map_err(err)?;
+        if let Some(c) = &p.context {
+            obs.new_dataset_builder().with_data(&strings(c)?).create("context").map_err(err)?;
+        }
+        f.flush().map_err(err)?;
+    }
+    tmp.persist(path).map_err(|e| DataError::io(path, e.error))?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,6 +176,24 @@ mod tests {
             genes: vec!["g1".into(), "g2".into()],
             values: Matrix::from_shape_vec((3, 2), vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]).unwrap(),
         }
+    }
+
+    #[test]
+    fn h5ad_round_trip_and_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pred.h5ad");
+        let mut with_context = sample();
+        with_context.context = Some(vec!["r1".into(), "r2".into(), "r1".into()]);
+        write_predictions_h5ad(&path, &with_context, "gene").unwrap();
+        let back = read_predictions(&path, "gene", Some("context")).unwrap();
+        assert_eq!(back, with_context);
+        let e = read_predictions(&path, "guide", None).err().unwrap().to_string();
+        assert!(e.contains("pred.h5ad") && e.contains("obs has no column `guide`; it has: context, gene"), "{e}");
+        let mut bad = sample();
+        bad.values[(2, 0)] = f32::INFINITY;
+        write_predictions_h5ad(&path, &bad, "gene").unwrap();
+        let e = read_predictions(&path, "gene", None).err().unwrap().to_string();
+        assert!(e.contains("pred.h5ad: X: non-finite value (NaN or Inf) at row 2, column 0"), "{e}");
     }
 
     #[test]

@@ -49,6 +49,35 @@ pub struct Reconstruction {
     pub per_gene: Vec<[f64; 3]>,
     /// Per gene (all genes): mean squared and mean absolute error over samples.
     pub per_gene_errors: Vec<[f64; 2]>,
+    /// Structural Integrity's parts: per gene, per batch used, the sums of
+    /// squared centred differences and truths; and each used batch's rows.
+    si_diff: Vec<Vec<f64>>,
+    si_truth: Vec<Vec<f64>>,
+    si_rows: Vec<usize>,
+}
+
+impl Reconstruction {
+    /// Structural Integrity over a multiset of genes (indices, repeats
+    /// allowed: a bootstrap resample); over all genes it equals
+    /// `structural_integrity`.
+    pub fn structural_integrity_over(&self, genes: &[usize]) -> Option<f64> {
+        let used = self.si_rows.len();
+        if used == 0 {
+            return None;
+        }
+        let (mut dsum, mut msum) = (0.0, 0.0);
+        for b in 0..used {
+            let diff: f64 = genes.iter().map(|&g| self.si_diff[g][b]).sum();
+            let truth: f64 = genes.iter().map(|&g| self.si_truth[g][b]).sum();
+            dsum += diff.sqrt() / self.si_rows[b] as f64;
+            msum += truth.sqrt() / self.si_rows[b] as f64;
+        }
+        (msum > 0.0).then(|| 1.0 - (dsum / used as f64) / (2.0 * msum / used as f64))
+    }
+
+    pub fn n_genes(&self) -> usize {
+        self.si_diff.len()
+    }
 }
 
 /// Test samples: their rows' batch code and control flag.
@@ -281,6 +310,7 @@ pub fn evaluate(
     let cells = (n * g) as f64;
     let mut si_excluded = vec![];
     let (mut dsum, mut msum, mut used) = (0.0, 0.0, 0usize);
+    let mut used_batches = Vec::new();
     for b in 0..nb {
         if n_ctrl[b] == 0 && n_cmp[b] > 0 {
             si_excluded.push((b as u32, "no controls in the test set"));
@@ -297,6 +327,7 @@ pub fn evaluate(
         dsum += diff.sqrt() / n_cmp[b] as f64;
         msum += truth.sqrt() / n_cmp[b] as f64;
         used += 1;
+        used_batches.push(b);
     }
     let structural_integrity = (used > 0 && msum > 0.0).then(|| {
         let (dm, mm) = (dsum / used as f64, msum / used as f64);
@@ -316,6 +347,9 @@ pub fn evaluate(
         si_excluded,
         per_gene: scored.iter().map(|s| [s.spearman, s.pearson, s.r2]).collect(),
         per_gene_errors: stats.iter().map(|s| [s.sse / n as f64, s.sae / n as f64]).collect(),
+        si_diff: stats.iter().map(|s| used_batches.iter().map(|&b| s.si_diff[b]).collect()).collect(),
+        si_truth: stats.iter().map(|s| used_batches.iter().map(|&b| s.si_truth[b]).collect()).collect(),
+        si_rows: used_batches.iter().map(|&b| n_cmp[b]).collect(),
     })
 }
 
@@ -443,6 +477,9 @@ mod tests {
         // Centred batch 0 rows: p = [2, 0], t = [1, 3]; diff = [1, -3].
         // d_0 = sqrt(10) / 2, m_0 = sqrt(10) / 2, SI = 1 - 1/2 = 0.5.
         assert!((r.structural_integrity.unwrap() - 0.5).abs() < 1e-12);
+        // Recomputed over all genes (the bootstrap's building block) it is the same.
+        let all_genes: Vec<usize> = (0..r.n_genes()).collect();
+        assert!((r.structural_integrity_over(&all_genes).unwrap() - 0.5).abs() < 1e-12);
         assert_eq!(r.si_batches, 1);
         assert_eq!(r.si_excluded, vec![(1, "no controls in the test set")]);
         // Errors over 4 x 2 cells: gene 0 residuals 0, 1, -3, -1.

@@ -12,7 +12,8 @@
 //! Rows: `mean_energy` and `mean_mmd2` over units, each with a seeded
 //! bootstrap 95% interval over units (`ci_low`, `ci_high`); and
 //! `fraction_significant_energy` / `_mmd2`, the fraction of tested units
-//! whose BH-adjusted p-value is below `alpha`. Per-unit values, p and q are in
+//! whose BH-adjusted p-value is below `alpha` (its interval resamples those
+//! units' indicators, with q-values held fixed). Per-unit values, p and q are in
 //! the node's details table.
 
 use super::{perturbation_groups, rows_of, sample_queries, Metric, MetricContext, MetricOutput, MetricRow};
@@ -181,10 +182,20 @@ impl Metric for Distribution {
             Ok(row.with_interval((lo, hi)))
         };
         let mut rows = vec![with_ci("mean_energy", &energies, 1)?];
-        rows.extend(rows_of(&label, n_tested, n_perm, &conv, &[("fraction_significant_energy", fraction(&q_energy))]));
+        // A fraction's interval resamples the tested units' indicators q < alpha.
+        let fraction_row = |variant: &str, q: &[Option<f64>], tag: u64| -> Result<Vec<MetricRow>> {
+            let mut rows = rows_of(&label, n_tested, n_perm, &conv, &[(variant, fraction(q))]);
+            let hits: Vec<f64> = q.iter().flatten().map(|v| f64::from(u8::from(*v < alpha))).collect();
+            if !hits.is_empty() {
+                let ci = mean_interval(&hits, n_boot, 0.95, ctx.seed ^ tag).map_err(err)?;
+                rows[0] = rows[0].clone().with_interval(ci);
+            }
+            Ok(rows)
+        };
+        rows.extend(fraction_row("fraction_significant_energy", &q_energy, 3)?);
         if with_mmd {
             rows.push(with_ci("mean_mmd2", &mmds, 2)?);
-            rows.extend(rows_of(&label, n_tested, n_perm, &conv, &[("fraction_significant_mmd2", fraction(&q_mmd))]));
+            rows.extend(fraction_row("fraction_significant_mmd2", &q_mmd, 4)?);
         }
         let schema = Schema::new(vec![
             Field::new("perturbation", DataType::Utf8, false),

@@ -104,8 +104,8 @@ impl Metric for Interpretability {
         if dropped > 0 {
             convention += &format!(";dropped_by_postprocessing={dropped}");
         }
-        // Intervals resample genes: the scores are per-gene averages.
-        // Structural Integrity is one ratio over all genes and has none.
+        // Intervals resample genes: the scores are per-gene averages, and
+        // Structural Integrity is recomputed on each resample of genes.
         let n_boot = spec.n_bootstrap.unwrap_or(super::DEFAULT_N_BOOTSTRAP);
         convention += &format!(";bootstrap={n_boot}_over_genes");
         let mut rows = rows_of(
@@ -140,6 +140,25 @@ impl Metric for Interpretability {
             for row in rows.iter_mut().filter(|row| row.variant == *variant) {
                 row.ci_low = Some(ci.0);
                 row.ci_high = Some(ci.1);
+            }
+        }
+        if r.structural_integrity.is_some() {
+            use rand::Rng;
+            let mut rng = pertbench_kernels::rng::stream(ctx.seed, "interpretability/si-bootstrap", 0);
+            let g = r.n_genes();
+            let mut sis: Vec<f64> = (0..n_boot)
+                .filter_map(|_| {
+                    let pick: Vec<usize> = (0..g).map(|_| rng.random_range(0..g)).collect();
+                    r.structural_integrity_over(&pick)
+                })
+                .collect();
+            sis.sort_by(|a, b| a.total_cmp(b));
+            if !sis.is_empty() {
+                use pertbench_kernels::bootstrap::quantile_sorted;
+                for row in rows.iter_mut().filter(|row| row.variant == "structural_integrity") {
+                    row.ci_low = Some(quantile_sorted(&sis, 0.025));
+                    row.ci_high = Some(quantile_sorted(&sis, 0.975));
+                }
             }
         }
         Ok(MetricOutput { rows, details: None })

@@ -339,7 +339,9 @@ impl Metric for Rewiring {
                     .with_interval(mean_interval(&excess, n_boot, 0.95, ctx.seed ^ 2).map_err(err)?),
             );
             let frac = qvals.iter().filter(|q| **q < alpha).count() as f64 / n as f64;
-            rows.extend(rows_of(&label, n, draws, &conv, &[("fraction_significant", Some(frac))]));
+            let hits: Vec<f64> = qvals.iter().map(|q| f64::from(u8::from(*q < alpha))).collect();
+            let ci = mean_interval(&hits, n_boot, 0.95, ctx.seed ^ 3).map_err(err)?;
+            rows.push(rows_of(&label, n, draws, &conv, &[("fraction_significant", Some(frac))]).remove(0).with_interval(ci));
         }
         let schema = Schema::new(vec![
             Field::new("condition", DataType::Utf8, false),

@@ -390,7 +390,10 @@ impl Metric for Transfer {
             if n_null > 0 {
                 let q = benjamini_hochberg(&pvals);
                 let frac = q.iter().filter(|v| **v < alpha).count() as f64 / q.len() as f64;
-                rows.extend(rows_of(&label, scored.len(), n_null, &conv, &[(&format!("fraction_significant_{name}"), Some(frac))]));
+                let hits: Vec<f64> = q.iter().map(|v| f64::from(u8::from(*v < alpha))).collect();
+                let ci = mean_interval(&hits, n_boot, 0.95, ctx.seed ^ (200 + tag as u64)).map_err(err)?;
+                let row = rows_of(&label, scored.len(), n_null, &conv, &[(&format!("fraction_significant_{name}"), Some(frac))]).remove(0);
+                rows.push(row.with_interval(ci));
                 for (k, &u) in scored.iter().enumerate() {
                     details.push((u, probe, obs[u].unwrap(), pvals[k], q[k]));
                 }
