@@ -45,7 +45,8 @@ struct Unit {
 
 impl Metric for Distribution {
     fn version(&self) -> u32 {
-        1
+        // 2: intervals for the fractions significant.
+        2
     }
     fn task(&self) -> &'static str {
         "distribution"

@@ -279,7 +279,8 @@ fn by_perturbation(
 
 impl Metric for Rewiring {
     fn version(&self) -> u32 {
-        1
+        // 2: intervals for the fraction significant; entity: perturbation.
+        2
     }
     fn task(&self) -> &'static str {
         "rewiring"

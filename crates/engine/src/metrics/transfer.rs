@@ -190,7 +190,8 @@ pub(super) fn target_gene_loadings(
 
 impl Metric for Transfer {
     fn version(&self) -> u32 {
-        1
+        // 2: intervals for the fractions significant.
+        2
     }
     fn task(&self) -> &'static str {
         "transfer"
