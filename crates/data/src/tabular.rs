@@ -134,14 +134,15 @@ pub fn column(path: &Path, df: &DataFrame, name: &str) -> Result<Option<RawColum
     }))
 }
 
-/// The numeric columns named (in order) as an n x d f32 matrix. A missing
+/// The numeric columns named (in order) as an n x d f32 matrix (a
+/// representation, perturbation features). A missing
 /// value, NaN or Inf is an error naming the column and row.
 pub fn matrix(path: &Path, df: &DataFrame, columns: &[String]) -> Result<Matrix> {
     let n = df.height();
     let mut m = Matrix::zeros((n, columns.len()));
     for (j, name) in columns.iter().enumerate() {
         let col = df.column(name).map_err(|_| {
-            DataError::file(path, format!("representation column `{name}` is missing"))
+            DataError::file(path, format!("column `{name}` is missing"))
         })?;
         let vals = col
             .cast(&DataType::Float32)

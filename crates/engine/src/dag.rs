@@ -225,7 +225,13 @@ pub fn build(p: &Pipeline, data: &DataContext) -> Result<Dag> {
                         if imp.seeded(m) {
                             params["seed"] = json!(seed);
                         }
-                        // Prediction files: their content is part of the key.
+                        // Feature tables and prediction files: their content is part of the key.
+                        if let Some(crate::pipeline::FeatureSource::Table(t)) = &m.features {
+                            let sha = pertbench_data::fetch::sha256_file(&t.path).map_err(|e| {
+                                EngineError::msg(format!("{}: metric `{}`: features: {e}", p.path.display(), m.label()))
+                            })?;
+                            params["features_sha256"] = json!(sha);
+                        }
                         for (k, f) in m.predictions.iter().flatten().enumerate() {
                             let sha = pertbench_data::fetch::sha256_file(&f.path).map_err(|e| {
                                 EngineError::msg(format!(

@@ -231,12 +231,37 @@ pub enum TiesSpec {
     Pessimistic,
 }
 
-/// Where a perturbation's features (for ridge maps) come from.
+/// Where a perturbation's features (for ridge maps) come from: a built-in
+/// (`target_gene_loadings`) or a table (`{path, id_column, prefix | columns}`).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(untagged)]
+pub enum FeatureSource {
+    Builtin(BuiltinFeatures),
+    Table(FeatureTable),
+}
+
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
-pub enum FeatureSource {
+pub enum BuiltinFeatures {
     /// The target gene's PCA loadings in the controls' expression.
     TargetGeneLoadings,
+}
+
+/// One row per perturbation (e.g. a gene embedding of its target).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FeatureTable {
+    /// Parquet, CSV or TSV.
+    pub path: PathBuf,
+    /// The column naming the perturbation (default `perturbation`).
+    #[serde(default = "default_perturbation_column")]
+    pub id_column: String,
+    /// Feature columns by prefix (default: every other column)...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    /// ...or by name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub columns: Option<Vec<String>>,
 }
 
 /// Energy distance convention (METRICS.md), named in the result row.
@@ -707,6 +732,9 @@ impl Pipeline {
                 }
             } else if m.features.is_none() && (m.n_features.is_some() || m.ridge_lambda.is_some()) && m.kind == MetricKind::Transfer {
                 return fail(format!("{what}: `n_features` and `ridge_lambda` need `features`"));
+            }
+            if matches!(m.features, Some(FeatureSource::Table(_))) && m.n_features.is_some() {
+                return fail(format!("{what}: `n_features` applies to `features: target_gene_loadings` only"));
             }
             if let Some(t) = &m.thresholds {
                 if t.iter()

@@ -3,6 +3,7 @@
 
 mod consistency;
 mod distribution;
+mod features;
 mod ilisi;
 mod interpretability;
 mod knn;
@@ -38,7 +39,7 @@ pub struct MetricRow {
     pub null_size: u64,
     pub convention: String,
     /// Seeded bootstrap 95% interval of an aggregate over items (None where
-    /// the metric gives none yet).
+    /// the metric gives none, e.g. a value that is undefined).
     pub ci_low: Option<f64>,
     pub ci_high: Option<f64>,
     /// Mean of the same computation on shuffled labels, and the empirical

@@ -347,9 +347,8 @@ impl Metric for Prediction {
                     }
                 }
                 Predictor::Linear => {
-                    let n_features = spec.n_features.unwrap_or(super::transfer::DEFAULT_N_FEATURES);
                     let lambda = spec.ridge_lambda.unwrap_or(1.0);
-                    let features = super::transfer::target_gene_loadings(ctx, &label, n_features)?;
+                    let (features, feature_note) = super::features::perturbation_features(spec, ctx, &label)?;
                     let mut unscored = 0usize;
                     for (c, members) in &in_context {
                         let with: Vec<usize> = members.iter().copied().filter(|&i| features.contains_key(&units[i].perturbation)).collect();
@@ -369,7 +368,7 @@ impl Metric for Prediction {
                             out[i] = Some(Predicted { samples: shifted(c, &shift), shift });
                         }
                     }
-                    note = format!(";features=target_gene_loadings;n_features={n_features};ridge_lambda={lambda};units_not_predicted={unscored}");
+                    note = format!(";{feature_note};ridge_lambda={lambda};units_not_predicted={unscored}");
                 }
             }
             answers.push((p.name().to_string(), out, note));

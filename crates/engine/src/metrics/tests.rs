@@ -759,3 +759,28 @@ fn rewiring_of_perturbation_neighbourhoods_across_contexts() {
     let e = run_ingest("{kind: rewiring, entity: perturbation, reference_context: r9}", &ingest, &m).err().unwrap().to_string();
     assert!(e.contains("reference_context `r9` is not a context with 2 or more controls; those are: r1, r2, r3"), "{e}");
 }
+
+#[test]
+fn ridge_features_from_a_table() {
+    let (ingest, m) = transfer_fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("features.csv");
+    std::fs::write(&path, "gene,f1,f2\nA,1.0,0.5\nB,-0.3,2.0\nC,0.7,-1.2\nZ,0,0\n").unwrap();
+    let yaml = format!("{{kind: transfer, features: {{path: '{}', id_column: gene}}, n_permutations: 20}}", path.display());
+    let out = run_ingest(&yaml, &ingest, &m).unwrap();
+    let r = row(&out, "lopo_ridge");
+    assert_eq!(r.n_items, 6);
+    assert!(r.convention.contains("features.csv;n_features=2;ridge_lambda=1;units_without_features=0"), "{}", r.convention);
+    let out = run_ingest(&yaml.replace("kind: transfer", "kind: prediction").replace(", n_permutations: 20", ""), &ingest, &m).unwrap();
+    assert_eq!(source_row(&out, "linear", "mse").n_items, 6);
+    // A perturbation listed twice, a missing id column and a bad value are named.
+    std::fs::write(&path, "gene,f1\nA,1\nA,2\nB,3\n").unwrap();
+    let e = run_ingest(&yaml, &ingest, &m).err().unwrap().to_string();
+    assert!(e.contains("features.csv: perturbation `A` has two rows"), "{e}");
+    std::fs::write(&path, "target,f1\nA,1\n").unwrap();
+    let e = run_ingest(&yaml, &ingest, &m).err().unwrap().to_string();
+    assert!(e.contains("no column `gene`; it has: target, f1"), "{e}");
+    std::fs::write(&path, "gene,f1\nA,1\nB,\nC,2\n").unwrap();
+    let e = run_ingest(&yaml, &ingest, &m).err().unwrap().to_string();
+    assert!(e.contains("column `f1`, row 1: missing value"), "{e}");
+}

@@ -19,8 +19,10 @@
 //!   controls' expression (lognorm of counts, or log expression as stored):
 //!   components x sqrt(explained variance), `n_features` of them (default
 //!   20). Perturbations without a measured target gene are left out of this
-//!   probe and counted. `ridge_lambda` (default 1) is relative to the mean
-//!   eigenvalue of the centred feature Gram matrix.
+//!   probe and counted. Or `features: {path, id_column, prefix | columns}`:
+//!   a table with one row per perturbation (e.g. an embedding of its target
+//!   gene). `ridge_lambda` (default 1) is relative to the mean eigenvalue of
+//!   the centred feature Gram matrix.
 //! - `loco`: leave one context out; the prediction is the mean of the
 //!   perturbation's shifts in its other contexts.
 //!
@@ -40,25 +42,20 @@
 
 use super::{perturbation_groups, rows_of, Metric, MetricContext, MetricOutput, MetricRow};
 use crate::error::{EngineError, Result};
-use crate::nodes::IngestOut;
-use crate::pipeline::{ControlPool, FeatureSource, MetricSpec, TransferProbe};
+use crate::pipeline::{ControlPool, MetricSpec, TransferProbe};
 use arrow::array::{Float64Array, RecordBatch, StringArray, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema};
 use ndarray::Array2;
 use pertbench_kernels::bootstrap::mean_interval;
 use pertbench_kernels::multiple_testing::benjamini_hochberg;
-use pertbench_kernels::pca::{randomized_pca, PcaOptions};
 use pertbench_kernels::transfer::{cosine, leave_one_out_means, LooRidge};
 use rand::seq::SliceRandom;
 use rayon::prelude::*;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub struct Transfer;
 
-pub const DEFAULT_N_FEATURES: usize = 20;
-/// Control samples the feature PCA uses at most (a seeded sample beyond).
-pub const MAX_FEATURE_CONTROLS: usize = 50_000;
 
 struct Unit {
     perturbation: String,
@@ -151,43 +148,6 @@ fn mean_of(v: &[Option<f64>]) -> Option<f64> {
     (!vals.is_empty()).then(|| vals.iter().sum::<f64>() / vals.len() as f64)
 }
 
-/// Target-gene loadings in a PCA of the controls' expression: perturbation
-/// name -> feature vector (only perturbations whose name is a gene).
-pub(super) fn target_gene_loadings(
-    ctx: &MetricContext,
-    label: &str,
-    n_features: usize,
-) -> Result<HashMap<String, Vec<f64>>> {
-    let ingest: &IngestOut = ctx.ingest;
-    let counts = ingest.counts.as_ref().ok_or_else(|| {
-        EngineError::msg(format!(
-            "metric `{label}`: `features: target_gene_loadings` needs the dataset's expression, but it has none"
-        ))
-    })?;
-    let s = &ingest.samples;
-    let mut controls: Vec<usize> = ctx.rows.iter().copied().filter(|&r| s.is_control[r]).collect();
-    if controls.len() > MAX_FEATURE_CONTROLS {
-        controls = super::sample_queries(&controls, Some(MAX_FEATURE_CONTROLS), ctx.seed, "transfer/feature-controls");
-    }
-    let expression = IngestOut::expression_rows(counts, ingest.values, &controls);
-    let k = n_features.min(expression.nrows.saturating_sub(1)).min(expression.ncols);
-    if k == 0 {
-        return Err(EngineError::msg(format!(
-            "metric `{label}`: the feature PCA needs at least 2 control samples, found {}",
-            expression.nrows
-        )));
-    }
-    let pca = randomized_pca(&expression, &PcaOptions::new(k, ctx.seed))
-        .map_err(EngineError::kernel(format!("metric `{label}` (feature PCA)")))?;
-    let scale: Vec<f64> = pca.explained_variance.iter().map(|v| v.sqrt()).collect();
-    Ok(ingest
-        .genes
-        .iter()
-        .enumerate()
-        .map(|(g, name)| (name.clone(), (0..k).map(|c| pca.components[(c, g)] * scale[c]).collect()))
-        .collect())
-}
-
 impl Metric for Transfer {
     fn version(&self) -> u32 {
         // 2: intervals for the fractions significant.
@@ -206,7 +166,6 @@ impl Metric for Transfer {
         let alpha = spec.alpha.unwrap_or(0.05);
         let n_boot = spec.n_bootstrap.unwrap_or(1000);
         let lambda = spec.ridge_lambda.unwrap_or(1.0);
-        let n_features = spec.n_features.unwrap_or(DEFAULT_N_FEATURES);
         let by_context = spec.controls.unwrap_or(ControlPool::Context) == ControlPool::Context && s.context.is_some();
         let probes: Vec<TransferProbe> = match &spec.probes {
             Some(p) => {
@@ -312,10 +271,7 @@ impl Metric for Transfer {
         let mut ridges = Vec::new();
         let mut feature_note = String::new();
         if probes.contains(&TransferProbe::LopoRidge) {
-            let features = match spec.features {
-                Some(FeatureSource::TargetGeneLoadings) => target_gene_loadings(ctx, &label, n_features)?,
-                None => unreachable!("validated: lopo_ridge needs features"),
-            };
+            let (features, note) = super::features::perturbation_features(spec, ctx, &label)?;
             for g in &lopo_groups {
                 let with: Vec<usize> = g.iter().copied().filter(|&u| features.contains_key(&layout_units[u].perturbation)).collect();
                 without_features += g.len() - with.len();
@@ -327,7 +283,7 @@ impl Metric for Transfer {
                 let ridge = LooRidge::new(x.view(), lambda).map_err(EngineError::kernel(format!("metric `{label}` (lopo_ridge)")))?;
                 ridges.push((with, ridge));
             }
-            feature_note = format!(";features=target_gene_loadings;n_features={n_features};ridge_lambda={lambda};units_without_features={without_features}");
+            feature_note = format!(";{note};ridge_lambda={lambda};units_without_features={without_features}");
         }
         let layout = Layout {
             units: layout_units,
