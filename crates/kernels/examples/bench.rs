@@ -11,6 +11,7 @@ use pertbench_kernels::pca::{randomized_pca, PcaOptions};
 use pertbench_kernels::recall::{recall, Tails};
 use pertbench_kernels::rng::stream;
 use rand::Rng;
+use rayon::prelude::*;
 use std::time::Instant;
 
 fn peak_rss_mb() -> f64 {
@@ -45,6 +46,52 @@ fn recall_case() {
 }
 
 /// PCA (50 components) of a generated 200,000 x 2,000 CSR matrix at 5% density.
+/// Issue 5's PCA target: 200,000 x 8,000 CSR with 3,000 non-zeros per row,
+/// 50 components, 2 power iterations (target: at most 3 minutes).
+fn pca_target_case() {
+    let (n, g, per_row) = (200_000usize, 8_000usize, 3_000usize);
+    let t_build = Instant::now();
+    // Rows built in parallel, each from its own seeded stream.
+    let rows: Vec<(Vec<u32>, Vec<f32>)> = (0..n)
+        .into_par_iter()
+        .map(|i| {
+            let mut rng = stream(5, "bench-pca-target", i as u64);
+            let mut cols: Vec<u32> = rand::seq::index::sample(&mut rng, g, per_row).into_iter().map(|c| c as u32).collect();
+            cols.sort_unstable();
+            let vals = cols.iter().map(|_| 1.0 + rng.random_range(0..20) as f32).collect();
+            (cols, vals)
+        })
+        .collect();
+    let mut indptr = Vec::with_capacity(n + 1);
+    indptr.push(0u64);
+    let mut indices = Vec::with_capacity(n * per_row);
+    let mut data = Vec::with_capacity(n * per_row);
+    for (c, v) in rows {
+        indices.extend_from_slice(&c);
+        data.extend_from_slice(&v);
+        indptr.push(indices.len() as u64);
+    }
+    let a = CsrMatrix::new(n, g, indptr, indices, data).unwrap();
+    let built = peak_rss_mb();
+    println!("pca_target  built {} non-zeros in {:.1} s", a.nnz(), t_build.elapsed().as_secs_f64());
+    let t = Instant::now();
+    let mut opts = PcaOptions::new(50, 0);
+    opts.power_iterations = Some(2);
+    let res = randomized_pca(&a, &opts).unwrap();
+    let secs = t.elapsed().as_secs_f64();
+    // Sparse products: 2 per power iteration, plus the range finder's first
+    // A Omega and the projection A^T Q: 2 flops per non-zero and column of
+    // the (50 + 10)-column block.
+    let products = 2.0 * 2.0 + 2.0;
+    let gflop = products * 2.0 * a.nnz() as f64 * 60.0 / 1e9;
+    println!(
+        "pca_target  200,000 x 8,000 CSR, 3,000 non-zeros per row, 50 components, 2 power iterations: {secs:.1} s ({:.1} GFLOP/s over ~{gflop:.0} GFLOP of sparse products), peak RSS {:.0} MB ({built:.0} MB after building; top variance {:.1})",
+        gflop / secs,
+        peak_rss_mb(),
+        res.explained_variance[0]
+    );
+}
+
 fn pca_case() {
     let (n, g, density) = (200_000usize, 2_000usize, 0.05);
     let mut rng = stream(2, "bench", 0);
@@ -198,6 +245,7 @@ fn main() {
     match args.get(1).map(String::as_str) {
         Some("recall") => recall_case(),
         Some("pca") => pca_case(),
+        Some("pca_target") => pca_target_case(),
         Some("knn") => knn_case(),
         Some("softmax") => softmax_case(),
         Some("distribution") => distribution_case(),
@@ -210,6 +258,6 @@ fn main() {
                 assert!(st.success(), "case {case} failed");
             }
         }
-        Some(other) => panic!("unknown case `{other}` (recall, pca, knn, softmax, distribution)"),
+        Some(other) => panic!("unknown case `{other}` (recall, pca, pca_target, knn, softmax, distribution)"),
     }
 }
