@@ -45,16 +45,29 @@ pub struct PcaResult {
 /// Rows per partial sum in A^T M; fixed so results do not depend on threads.
 const CHUNK_ROWS: usize = 4096;
 
+/// `out += v * x` over equal-length slices (a tight loop the compiler
+/// vectorises; ndarray's `scaled_add` costs more per call than a 60-wide
+/// row takes to add).
+#[inline(always)]
+fn axpy(out: &mut [f64], v: f64, x: &[f64]) {
+    for (o, x) in out.iter_mut().zip(x) {
+        *o += v * x;
+    }
+}
+
 /// A M for CSR A (n x g) and dense M (g x l).
 pub fn csr_dot(a: &CsrMatrix, m: &Array2<f64>) -> Array2<f64> {
     let l = m.ncols();
+    let m = m.as_standard_layout();
+    let ms = m.as_slice().expect("standard layout");
     let mut out = Array2::<f64>::zeros((a.nrows, l));
-    out.axis_iter_mut(Axis(0))
-        .into_par_iter()
+    out.as_slice_mut()
+        .expect("standard layout")
+        .par_chunks_mut(l.max(1))
         .enumerate()
-        .for_each(|(i, mut row)| {
+        .for_each(|(i, row)| {
             for (c, v) in a.row(i) {
-                row.scaled_add(v as f64, &m.row(c));
+                axpy(row, v as f64, &ms[c * l..(c + 1) * l]);
             }
         });
     out
@@ -63,25 +76,29 @@ pub fn csr_dot(a: &CsrMatrix, m: &Array2<f64>) -> Array2<f64> {
 /// A^T M for CSR A (n x g) and dense M (n x l), summed in fixed row chunks.
 pub fn csr_t_dot(a: &CsrMatrix, m: &Array2<f64>) -> Array2<f64> {
     let l = m.ncols();
+    let m = m.as_standard_layout();
+    let ms = m.as_slice().expect("standard layout");
     let starts: Vec<usize> = (0..a.nrows).step_by(CHUNK_ROWS).collect();
-    let partials: Vec<Array2<f64>> = starts
+    let partials: Vec<Vec<f64>> = starts
         .par_iter()
         .map(|&s| {
-            let mut acc = Array2::<f64>::zeros((a.ncols, l));
+            let mut acc = vec![0.0f64; a.ncols * l];
             for i in s..(s + CHUNK_ROWS).min(a.nrows) {
-                let mrow = m.row(i);
+                let mrow = &ms[i * l..(i + 1) * l];
                 for (c, v) in a.row(i) {
-                    acc.row_mut(c).scaled_add(v as f64, &mrow);
+                    axpy(&mut acc[c * l..(c + 1) * l], v as f64, mrow);
                 }
             }
             acc
         })
         .collect();
-    let mut total = Array2::<f64>::zeros((a.ncols, l));
+    let mut total = vec![0.0f64; a.ncols * l];
     for p in partials {
-        total += &p;
+        for (t, x) in total.iter_mut().zip(&p) {
+            *t += x;
+        }
     }
-    total
+    Array2::from_shape_vec((a.ncols, l), total).expect("shape")
 }
 
 fn column_means(a: &CsrMatrix) -> Array1<f64> {
