@@ -16,9 +16,9 @@
 //! units' indicators, with q-values held fixed). Per-unit values, p and q are in
 //! the node's details table.
 
-use super::{perturbation_groups, rows_of, sample_queries, Metric, MetricContext, MetricOutput, MetricRow};
+use super::{context_units, rows_of, sample_queries, ContextUnits, Metric, MetricContext, MetricOutput, MetricRow};
 use crate::error::{EngineError, Result};
-use crate::pipeline::{ControlPool, EnergySpec, MetricSpec};
+use crate::pipeline::{EnergySpec, MetricSpec};
 use arrow::array::{Float64Array, RecordBatch, StringArray, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema};
 use pertbench_kernels::bootstrap::mean_interval;
@@ -26,7 +26,6 @@ use pertbench_kernels::control_reference::{Comparison, ControlReference};
 use pertbench_kernels::distribution::EnergyConvention;
 use pertbench_kernels::multiple_testing::benjamini_hochberg;
 use rayon::prelude::*;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub struct Distribution;
@@ -65,45 +64,12 @@ impl Metric for Distribution {
         let n_perm = spec.n_permutations.unwrap_or(DEFAULT_N_PERMUTATIONS);
         let alpha = spec.alpha.unwrap_or(0.05);
         let n_boot = spec.n_bootstrap.unwrap_or(DEFAULT_N_BOOTSTRAP);
-        let s = &ctx.ingest.samples;
-        let by_context = spec.controls.unwrap_or(ControlPool::Context) == ControlPool::Context
-            && s.context.is_some();
-        let context_of = |r: usize| -> Option<String> {
-            if by_context {
-                s.context.as_ref().map(|c| c[r].clone())
-            } else {
-                None
-            }
-        };
-        // Control positions per pool, and units per pool.
-        let mut pools: BTreeMap<Option<String>, Vec<usize>> = BTreeMap::new();
-        for (pos, &r) in ctx.rows.iter().enumerate() {
-            if s.is_control[r] {
-                pools.entry(context_of(r)).or_default().push(pos);
-            }
-        }
-        let mut units: Vec<Unit> = Vec::new();
-        for (p, positions) in perturbation_groups(ctx) {
-            let mut split: BTreeMap<Option<String>, Vec<usize>> = BTreeMap::new();
-            for pos in positions {
-                split.entry(context_of(ctx.rows[pos])).or_default().push(pos);
-            }
-            for (context, positions) in split {
-                units.push(Unit { perturbation: p.clone(), context, positions, cmp: None, p_energy: None, p_mmd: None });
-            }
-        }
-        let (mut small_units, mut no_control_units) = (0usize, 0usize);
-        let mut kept: Vec<Unit> = Vec::new();
-        for u in units {
-            if u.positions.len() < 2 {
-                small_units += 1;
-            } else if pools.get(&u.context).is_none_or(|c| c.len() < 2) {
-                no_control_units += 1;
-            } else {
-                kept.push(u);
-            }
-        }
-        let mut units = kept;
+        let ContextUnits { by_context, pools, units, too_small: small_units, without_controls: no_control_units } =
+            context_units(ctx, spec.controls);
+        let mut units: Vec<Unit> = units
+            .into_iter()
+            .map(|(perturbation, context, positions)| Unit { perturbation, context, positions, cmp: None, p_energy: None, p_mmd: None })
+            .collect();
         if units.is_empty() {
             return Err(EngineError::msg(format!(
                 "metric `{label}`: no perturbation has 2 or more samples and a pool of 2 or more controls ({small_units} with fewer than 2 samples, {no_control_units} without controls in their context)"

@@ -264,6 +264,54 @@ pub(crate) fn constant_columns(m: &pertbench_kernels::Matrix, positions: &[usize
         .count()
 }
 
+/// Units of a perturbation within a context, as `distribution` and
+/// `prediction` compare them with the controls of their context.
+pub(crate) struct ContextUnits {
+    /// Whether units are per context (`controls: context` and samples with
+    /// contexts); otherwise one pool holds all controls (key None).
+    pub by_context: bool,
+    /// Control positions per pool.
+    pub pools: BTreeMap<Option<String>, Vec<usize>>,
+    /// (perturbation, context, positions): 2 or more samples and a pool of 2
+    /// or more controls; by perturbation, then context.
+    pub units: Vec<(String, Option<String>, Vec<usize>)>,
+    /// Units left out with fewer than 2 samples...
+    pub too_small: usize,
+    /// ...and, of the rest, those whose pool has fewer than 2 controls.
+    pub without_controls: usize,
+}
+
+pub(crate) fn context_units(ctx: &MetricContext, pool: Option<crate::pipeline::ControlPool>) -> ContextUnits {
+    let s = &ctx.ingest.samples;
+    let by_context = pool.unwrap_or(crate::pipeline::ControlPool::Context) == crate::pipeline::ControlPool::Context
+        && s.context.is_some();
+    let context_of = |r: usize| -> Option<String> { if by_context { s.context.as_ref().map(|c| c[r].clone()) } else { None } };
+    let mut pools: BTreeMap<Option<String>, Vec<usize>> = BTreeMap::new();
+    for (pos, &r) in ctx.rows.iter().enumerate() {
+        if s.is_control[r] {
+            pools.entry(context_of(r)).or_default().push(pos);
+        }
+    }
+    let (mut too_small, mut without_controls) = (0, 0);
+    let mut units = Vec::new();
+    for (p, positions) in perturbation_groups(ctx) {
+        let mut split: BTreeMap<Option<String>, Vec<usize>> = BTreeMap::new();
+        for pos in positions {
+            split.entry(context_of(ctx.rows[pos])).or_default().push(pos);
+        }
+        for (context, positions) in split {
+            if positions.len() < 2 {
+                too_small += 1;
+            } else if pools.get(&context).is_none_or(|c| c.len() < 2) {
+                without_controls += 1;
+            } else {
+                units.push((p.clone(), context, positions));
+            }
+        }
+    }
+    ContextUnits { by_context, pools, units, too_small, without_controls }
+}
+
 /// Non-control rows of the matrix grouped by perturbation (sorted), as
 /// positions in the matrix.
 pub(crate) fn perturbation_groups(

@@ -39,10 +39,10 @@
 //! on the prediction files' genes, or else the `n_genes` (default 1,000)
 //! genes of highest variance over the real samples.
 
-use super::{perturbation_groups, rows_of, sample_queries, Metric, MetricContext, MetricOutput, MetricRow};
+use super::{context_units, rows_of, sample_queries, ContextUnits, Metric, MetricContext, MetricOutput, MetricRow};
 use crate::error::{EngineError, Result};
 use crate::nodes::IngestOut;
-use crate::pipeline::{ControlPool, MetricSpec, PredictionFile, PredictionSpace, Predictor, TiesSpec};
+use crate::pipeline::{MetricSpec, PredictionFile, PredictionSpace, Predictor, TiesSpec};
 use arrow::array::{Float64Array, RecordBatch, StringArray, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema};
 use ndarray::{Array1, Array2};
@@ -175,15 +175,12 @@ impl Metric for Prediction {
     }
     fn compute(&self, spec: &MetricSpec, ctx: &MetricContext) -> Result<MetricOutput> {
         let label = spec.label();
-        let s = &ctx.ingest.samples;
         let n_boot = spec.n_bootstrap.unwrap_or(1000);
         let max_samples = spec.max_samples.unwrap_or(DEFAULT_MAX_SAMPLES);
         let rule = match spec.ties.unwrap_or(TiesSpec::Strict) {
             TiesSpec::Strict => TieRule::Strict,
             TiesSpec::Pessimistic => TieRule::Pessimistic,
         };
-        let by_context = spec.controls.unwrap_or(ControlPool::Context) == ControlPool::Context && s.context.is_some();
-        let context_of = |r: usize| -> Option<String> { if by_context { s.context.as_ref().map(|c| c[r].clone()) } else { None } };
         let predictors: Vec<Predictor> = match &spec.predictors {
             Some(p) => {
                 let mut p = p.clone();
@@ -194,30 +191,9 @@ impl Metric for Prediction {
             None if spec.features.is_some() => vec![Predictor::Control, Predictor::Mean, Predictor::Linear],
             None => vec![Predictor::Control, Predictor::Mean],
         };
-        // Units and control pools.
-        let mut pools: BTreeMap<Option<String>, Vec<usize>> = BTreeMap::new();
-        for (pos, &r) in ctx.rows.iter().enumerate() {
-            if s.is_control[r] {
-                pools.entry(context_of(r)).or_default().push(pos);
-            }
-        }
-        let (mut small, mut without_controls) = (0usize, 0usize);
-        let mut units: Vec<Unit> = Vec::new();
-        for (p, positions) in perturbation_groups(ctx) {
-            let mut split: BTreeMap<Option<String>, Vec<usize>> = BTreeMap::new();
-            for pos in positions {
-                split.entry(context_of(ctx.rows[pos])).or_default().push(pos);
-            }
-            for (context, positions) in split {
-                if positions.len() < 2 {
-                    small += 1;
-                } else if pools.get(&context).is_none_or(|c| c.len() < 2) {
-                    without_controls += 1;
-                } else {
-                    units.push(Unit { perturbation: p.clone(), context, positions });
-                }
-            }
-        }
+        let ContextUnits { by_context, pools, units, too_small: small, without_controls } = context_units(ctx, spec.controls);
+        let units: Vec<Unit> =
+            units.into_iter().map(|(perturbation, context, positions)| Unit { perturbation, context, positions }).collect();
         if units.is_empty() {
             return Err(EngineError::msg(format!(
                 "metric `{label}`: no perturbation has 2 or more samples in a context with 2 or more controls ({small} with fewer than 2 samples, {without_controls} without controls)"
@@ -232,6 +208,7 @@ impl Metric for Prediction {
             .collect::<Result<_>>()?;
         let gene_index: HashMap<&str, usize> = ctx.ingest.genes.iter().enumerate().map(|(i, g)| (g.as_str(), i)).collect();
         let mut file_genes: Option<Vec<usize>> = None;
+        let mut file_rows: Vec<Vec<Vec<usize>>> = Vec::new();
         for (name, f) in &files {
             let unknown: Vec<String> = f.genes.iter().filter(|g| !gene_index.contains_key(g.as_str())).cloned().collect();
             if !unknown.is_empty() {
@@ -253,8 +230,6 @@ impl Metric for Prediction {
                 }
                 _ => {}
             }
-            let unit_keys: std::collections::BTreeSet<(String, Option<String>)> =
-                units.iter().map(|u| (u.perturbation.clone(), u.context.clone())).collect();
             let file_perturbations: std::collections::BTreeSet<&str> = f.perturbation.iter().map(String::as_str).collect();
             let real: std::collections::BTreeSet<&str> = units.iter().map(|u| u.perturbation.as_str()).collect();
             let extra: Vec<String> = file_perturbations.iter().filter(|p| !real.contains(**p)).map(|p| p.to_string()).collect();
@@ -265,16 +240,29 @@ impl Metric for Prediction {
                     listed(&extra)
                 )));
             }
-            let missing: Vec<String> = unit_keys
+            // Each unit's predicted samples: the file's rows of its
+            // perturbation, and of its context when both have contexts.
+            let mut by_perturbation: HashMap<&str, Vec<usize>> = HashMap::new();
+            for (r, p) in f.perturbation.iter().enumerate() {
+                by_perturbation.entry(p.as_str()).or_default().push(r);
+            }
+            let rows: Vec<Vec<usize>> = units
                 .iter()
-                .filter(|(p, c)| {
-                    !(0..f.perturbation.len()).any(|i| {
-                        &f.perturbation[i] == p && (f.context.is_none() || c.is_none() || f.context.as_ref().map(|x| &x[i]) == c.as_ref())
-                    })
+                .map(|u| {
+                    let all = by_perturbation.get(u.perturbation.as_str()).map_or(&[][..], Vec::as_slice);
+                    match (&f.context, &u.context) {
+                        (Some(fc), Some(c)) => all.iter().copied().filter(|&r| &fc[r] == c).collect(),
+                        _ => all.to_vec(),
+                    }
                 })
-                .map(|(p, c)| match c {
-                    Some(c) => format!("{p} in {c}"),
-                    None => p.clone(),
+                .collect();
+            let missing: Vec<String> = units
+                .iter()
+                .zip(&rows)
+                .filter(|(_, r)| r.is_empty())
+                .map(|(u, _)| match &u.context {
+                    Some(c) => format!("{} in {c}", u.perturbation),
+                    None => u.perturbation.clone(),
                 })
                 .collect();
             if !missing.is_empty() {
@@ -284,6 +272,7 @@ impl Metric for Prediction {
                     listed(&missing)
                 )));
             }
+            file_rows.push(rows);
         }
         let space = match spec.space.unwrap_or(PredictionSpace::Representation) {
             PredictionSpace::Representation => Space::Representation(ctx.matrix),
@@ -373,7 +362,7 @@ impl Metric for Prediction {
             }
             answers.push((p.name().to_string(), out, note));
         }
-        for (name, f) in &files {
+        for ((name, f), unit_rows) in files.iter().zip(&file_rows) {
             let mut out: Vec<Option<Predicted>> = (0..units.len()).map(|_| None).collect();
             let columns: Vec<usize> = match &space {
                 Space::Expression { columns, .. } => {
@@ -383,10 +372,7 @@ impl Metric for Prediction {
                 Space::Representation(_) => unreachable!("validated: files need space: expression"),
             };
             for (i, u) in units.iter().enumerate() {
-                let rows: Vec<usize> = (0..f.perturbation.len())
-                    .filter(|&r| f.perturbation[r] == u.perturbation && (f.context.is_none() || u.context.is_none() || f.context.as_ref().map(|x| &x[r]) == u.context.as_ref()))
-                    .collect();
-                let rows = sample_queries(&rows, Some(max_samples), ctx.seed, &format!("prediction/file/{name}/{i}"));
+                let rows = sample_queries(&unit_rows[i], Some(max_samples), ctx.seed, &format!("prediction/file/{name}/{i}"));
                 let samples = Array2::from_shape_fn((rows.len(), columns.len()), |(a, j)| f.values[(rows[a], columns[j])] as f64);
                 let shift = samples.mean_axis(ndarray::Axis(0)).expect("rows checked") - &control_mean[&u.context];
                 out[i] = Some(Predicted { shift, samples });
