@@ -248,6 +248,17 @@ pub(crate) fn sample_queries(positions: &[usize], max: Option<usize>, seed: u64,
     }
 }
 
+/// Mean of the rows of `m` at `positions`, in f64.
+pub(crate) fn mean_of_rows(m: &pertbench_kernels::Matrix, positions: &[usize]) -> Vec<f64> {
+    let mut out = vec![0.0; m.ncols()];
+    for &p in positions {
+        for (o, v) in out.iter_mut().zip(m.row(p)) {
+            *o += *v as f64;
+        }
+    }
+    out.iter().map(|v| v / positions.len() as f64).collect()
+}
+
 /// Rows of `m` at `positions`, as a new matrix.
 pub(crate) fn gather(m: &pertbench_kernels::Matrix, positions: &[usize]) -> pertbench_kernels::Matrix {
     m.select(ndarray::Axis(0), positions)

@@ -64,17 +64,6 @@ struct Condition {
     null: Vec<f64>,
 }
 
-fn mean_rows(m: &pertbench_kernels::Matrix, positions: &[usize]) -> Vec<f64> {
-    let d = m.ncols();
-    let mut out = vec![0.0; d];
-    for &p in positions {
-        for (j, v) in m.row(p).iter().enumerate() {
-            out[j] += *v as f64;
-        }
-    }
-    out.iter().map(|v| v / positions.len() as f64).collect()
-}
-
 fn as_matrix(rows: &[Vec<f64>], d: usize) -> Array2<f64> {
     Array2::from_shape_fn((rows.len(), d), |(i, j)| rows[i][j])
 }
@@ -113,11 +102,11 @@ fn by_context(
         }
         None => *controls.keys().next().ok_or_else(|| EngineError::msg(format!("metric `{label}`: no context has 2 or more controls")))?,
     };
-    let ref_ctrl = mean_rows(ctx.matrix, &controls[reference]);
+    let ref_ctrl = super::mean_of_rows(ctx.matrix, &controls[reference]);
     let empty = BTreeMap::new();
     let ref_samples = samples.get(reference).unwrap_or(&empty);
     let shift = |positions: &[usize], ctrl: &[f64]| -> Vec<f64> {
-        mean_rows(ctx.matrix, positions).iter().zip(ctrl).map(|(a, b)| a - b).collect()
+        super::mean_of_rows(ctx.matrix, positions).iter().zip(ctrl).map(|(a, b)| a - b).collect()
     };
     let mut conditions = Vec::new();
     let mut skipped = Vec::new();
@@ -125,7 +114,7 @@ fn by_context(
         if c == reference {
             continue;
         }
-        let ctrl = mean_rows(ctx.matrix, ctrl_pos);
+        let ctrl = super::mean_of_rows(ctx.matrix, ctrl_pos);
         let common: Vec<(&str, &Vec<usize>, &Vec<usize>)> = samples
             .get(c)
             .map(|m| {
@@ -206,7 +195,7 @@ fn by_perturbation(
     let index: BTreeMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (*n, i)).collect();
     let control_pos: Vec<&Vec<usize>> = controls.values().collect();
     let d = ctx.matrix.ncols();
-    let mean_of = |positions: &[usize]| mean_rows(ctx.matrix, positions);
+    let mean_of = |positions: &[usize]| super::mean_of_rows(ctx.matrix, positions);
     let control_means: Vec<Vec<f64>> = control_pos.iter().map(|p| mean_of(p)).collect();
     let mut conditions: Vec<Condition> = Vec::new();
     let mut too_few = 0usize;

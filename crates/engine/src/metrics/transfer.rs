@@ -245,13 +245,7 @@ impl Metric for Transfer {
             }
             context_slots.push((start, slots.len()));
             context_names.push(c);
-            let mut mean = vec![0.0f64; d];
-            for &pos in ctrl {
-                for (j, v) in ctx.matrix.row(pos).iter().enumerate() {
-                    mean[j] += *v as f64;
-                }
-            }
-            control_rows.push(mean.iter().map(|v| v / ctrl.len() as f64).collect());
+            control_rows.push(super::mean_of_rows(ctx.matrix, ctrl));
         }
         if layout_units.is_empty() {
             return Err(EngineError::msg(format!(
