@@ -107,7 +107,38 @@ const INGEST_VERSION: u32 = 3;
 /// Version of the split code.
 const SPLIT_VERSION: u32 = 1;
 
+/// sha256 of an input file named in the pipeline; an error names the entry.
+fn file_sha256(p: &Pipeline, what: &str, path: &std::path::Path) -> Result<String> {
+    pertbench_data::fetch::sha256_file(path)
+        .map_err(|e| EngineError::msg(format!("{}: {what}: {e}", p.path.display())))
+}
+
+/// Key parameters from a metric's input files (a feature table, prediction
+/// files): their content is part of the key. Hashed once per metric, not
+/// once per dataset x seed x representation x post-processing.
+fn metric_file_params(p: &Pipeline, m: &crate::pipeline::MetricSpec) -> Result<Vec<(String, serde_json::Value)>> {
+    let what = format!("metric `{}`", m.label());
+    let mut out = Vec::new();
+    if let Some(crate::pipeline::FeatureSource::Table(t)) = &m.features {
+        out.push(("features_sha256".to_string(), json!(file_sha256(p, &format!("{what}: features"), &t.path)?)));
+    }
+    for (k, f) in m.predictions.iter().flatten().enumerate() {
+        let sha = file_sha256(p, &format!("{what}: predictions `{}`", f.name), &f.path)?;
+        out.push((format!("predictions_sha256_{k}"), json!(sha)));
+    }
+    Ok(out)
+}
+
 pub fn build(p: &Pipeline, data: &DataContext) -> Result<Dag> {
+    // Input files are hashed once, not once per dataset x seed (x cell).
+    let metric_files: Vec<Vec<(String, serde_json::Value)>> =
+        p.metrics.iter().map(|m| metric_file_params(p, m)).collect::<Result<_>>()?;
+    let representation_files: HashMap<&str, String> = p
+        .representations
+        .iter()
+        .filter_map(|r| r.path.as_ref().map(|path| (r, path)))
+        .map(|(r, path)| Ok((r.name.as_str(), file_sha256(p, &format!("representation `{}`", r.name), path)?)))
+        .collect::<Result<_>>()?;
     let mut b = Builder {
         nodes: vec![],
         by_key: HashMap::new(),
@@ -167,14 +198,7 @@ pub fn build(p: &Pipeline, data: &DataContext) -> Result<Dag> {
                 if imp.seeded() {
                     params["seed"] = json!(seed);
                 }
-                if let Some(path) = &r.path {
-                    let sha = pertbench_data::fetch::sha256_file(path).map_err(|e| {
-                        EngineError::msg(format!(
-                            "{}: representation `{}`: {e}",
-                            p.path.display(),
-                            r.name
-                        ))
-                    })?;
+                if let Some(sha) = representation_files.get(r.name.as_str()) {
                     params["file_sha256"] = json!(sha);
                 }
                 let mut inputs = vec![ingest];
@@ -219,29 +243,14 @@ pub fn build(p: &Pipeline, data: &DataContext) -> Result<Dag> {
                         json!({"name": pp}),
                         vec![ingest, rep],
                     );
-                    for m in &p.metrics {
+                    for (mi, m) in p.metrics.iter().enumerate() {
                         let imp = metrics::implementation(m.kind);
                         let mut params = json!({"spec": m});
                         if imp.seeded(m) {
                             params["seed"] = json!(seed);
                         }
-                        // Feature tables and prediction files: their content is part of the key.
-                        if let Some(crate::pipeline::FeatureSource::Table(t)) = &m.features {
-                            let sha = pertbench_data::fetch::sha256_file(&t.path).map_err(|e| {
-                                EngineError::msg(format!("{}: metric `{}`: features: {e}", p.path.display(), m.label()))
-                            })?;
-                            params["features_sha256"] = json!(sha);
-                        }
-                        for (k, f) in m.predictions.iter().flatten().enumerate() {
-                            let sha = pertbench_data::fetch::sha256_file(&f.path).map_err(|e| {
-                                EngineError::msg(format!(
-                                    "{}: metric `{}`: predictions `{}`: {e}",
-                                    p.path.display(),
-                                    m.label(),
-                                    f.name
-                                ))
-                            })?;
-                            params[format!("predictions_sha256_{k}")] = json!(sha);
+                        for (key, value) in &metric_files[mi] {
+                            params[key.as_str()] = value.clone();
                         }
                         let label = format!(
                             "{}/{}{}",
