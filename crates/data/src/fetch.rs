@@ -137,6 +137,21 @@ pub fn atomic_write_with(
     Ok(())
 }
 
+/// Writes `dst` through `fill`, given the path of a temporary file beside it
+/// (for writers that open files by path, such as HDF5), then renames it. On
+/// an error the temporary file is removed.
+pub fn atomic_write_at(dst: &Path, prefix: &str, fill: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    let dir = dst.parent().unwrap_or(Path::new("."));
+    let tmp = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempfile_in(dir)
+        .map_err(|e| DataError::io(dir, e))?
+        .into_temp_path();
+    fill(&tmp)?;
+    tmp.persist(dst).map_err(|e| DataError::io(dst, e.error))?;
+    Ok(())
+}
+
 /// A stamp beside a verified file records its hash, size and mtime, so large
 /// files are not re-hashed on every run; any change forces a re-hash.
 fn stamp_path(p: &Path) -> PathBuf {

@@ -224,14 +224,8 @@ pub fn write(
     fill: &mut dyn FnMut(usize, &mut Matrix),
 ) -> Result<()> {
     let err = |e: hdf5::Error| DataError::file(path, format!("writing gctx: {e}"));
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = tempfile::Builder::new()
-        .prefix(".gctx-")
-        .tempfile_in(dir)
-        .map_err(|e| DataError::io(dir, e))?
-        .into_temp_path();
-    {
-        let f = File::create(&tmp).map_err(err)?;
+    crate::fetch::atomic_write_at(path, ".gctx-", |tmp| {
+        let f = File::create(tmp).map_err(err)?;
         let version = hdf5::types::VarLenAscii::from_ascii("GCTX1.0").expect("ascii");
         f.new_attr::<hdf5::types::VarLenAscii>()
             .create("version")
@@ -295,10 +289,8 @@ pub fn write(
             }
         }
         f.flush().map_err(err)?;
-    }
-    tmp.persist(path)
-        .map_err(|e| DataError::io(path, e.error))?;
-    Ok(())
+        Ok(())
+    })
 }
 
 #[cfg(test)]

@@ -123,11 +123,9 @@ pub fn write_predictions_parquet(path: &Path, p: &PredictedSamples, perturbation
         cols.push(Column::new(g.as_str().into(), p.values.column(j).to_vec()));
     }
     let mut df = DataFrame::new(p.perturbation.len(), cols).map_err(|e| DataError::file(path, e.to_string()))?;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| DataError::io(path, e))?;
-    ParquetWriter::new(tmp.as_file()).finish(&mut df).map_err(|e| DataError::file(path, e.to_string()))?;
-    tmp.persist(path).map_err(|e| DataError::io(path, e.error))?;
-    Ok(())
+    crate::fetch::atomic_write_with(path, |f| {
+        ParquetWriter::new(f).finish(&mut df).map(|_| ()).map_err(std::io::Error::other)
+    })
 }
 
 /// Writes predicted samples as a minimal h5ad: dense `X`, the perturbation
@@ -135,14 +133,8 @@ pub fn write_predictions_parquet(path: &Path, p: &PredictedSamples, perturbation
 pub fn write_predictions_h5ad(path: &Path, p: &PredictedSamples, perturbation_column: &str) -> Result<()> {
     use hdf5::types::VarLenUnicode;
     let err = |e: hdf5::Error| DataError::file(path, format!("writing h5ad: {e}"));
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = tempfile::Builder::new()
-        .prefix(".h5ad-")
-        .tempfile_in(dir)
-        .map_err(|e| DataError::io(dir, e))?
-        .into_temp_path();
-    {
-        let f = hdf5::File::create(&tmp).map_err(err)?;
+    crate::fetch::atomic_write_at(path, ".h5ad-", |tmp| {
+        let f = hdf5::File::create(tmp).map_err(err)?;
         let strings = |v: &[String]| -> Result<Vec<VarLenUnicode>> {
             v.iter()
                 .map(|s| s.parse::<VarLenUnicode>().map_err(|e| DataError::file(path, format!("string `{s}`: {e}"))))
@@ -160,9 +152,8 @@ pub fn write_predictions_h5ad(path: &Path, p: &PredictedSamples, perturbation_co
             obs.new_dataset_builder().with_data(&strings(c)?).create("context").map_err(err)?;
         }
         f.flush().map_err(err)?;
-    }
-    tmp.persist(path).map_err(|e| DataError::io(path, e.error))?;
-    Ok(())
+        Ok(())
+    })
 }
 
 #[cfg(test)]
