@@ -433,15 +433,7 @@ fn run_repo_pipeline(
         .unwrap();
     assert!(out.status.success());
     let mut best = std::collections::BTreeMap::new();
-    for line in String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| l.starts_with("| ") && !l.contains("source"))
-    {
-        let cells: Vec<&str> = line
-            .split('|')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .collect();
+    for cells in table_rows(&String::from_utf8_lossy(&out.stdout), "source") {
         best.insert(
             (cells[0].to_string(), cells[1].to_string()),
             cells[2].parse().unwrap(),
@@ -517,9 +509,8 @@ fn best_values(p: &Project) -> std::collections::BTreeMap<(String, String, Strin
     let q = "SELECT metric, variant, representation, MAX(v) AS best FROM (SELECT metric, variant, representation, postprocessing, AVG(CASE WHEN higher_is_better THEN value ELSE -value END) AS v FROM results WHERE value IS NOT NULL GROUP BY 1, 2, 3, 4) GROUP BY 1, 2, 3";
     let out = p.ok(&["sql", q]);
     let mut best = std::collections::BTreeMap::new();
-    for line in out.lines().filter(|l| l.starts_with("| ") && !l.contains("variant")) {
-        let c: Vec<&str> = line.split('|').map(str::trim).filter(|s| !s.is_empty()).collect();
-        best.insert((c[0].into(), c[1].into(), c[2].into()), c[3].parse().unwrap());
+    for c in table_rows(&out, "variant") {
+        best.insert((c[0].clone(), c[1].clone(), c[2].clone()), c[3].parse().unwrap());
     }
     best
 }
@@ -595,9 +586,8 @@ fn papalexi_hierarchy_pca_beats_baselines_on_tasks_2_to_6() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     let mut best = std::collections::BTreeMap::new();
-    for line in text.lines().filter(|l| l.starts_with("| ") && !l.contains("variant")) {
-        let c: Vec<&str> = line.split('|').map(str::trim).filter(|s| !s.is_empty()).collect();
-        best.insert((c[0].to_string(), c[1].to_string(), c[2].to_string()), c[3].parse::<f64>().unwrap());
+    for c in table_rows(&text, "variant") {
+        best.insert((c[0].clone(), c[1].clone(), c[2].clone()), c[3].parse::<f64>().unwrap());
     }
     let get = |m: &str, v: &str, r: &str| best[&(m.to_string(), v.to_string(), r.to_string())];
     for (m, v) in [
@@ -619,6 +609,18 @@ fn papalexi_hierarchy_pca_beats_baselines_on_tasks_2_to_6() {
 
 /// A one-seed pipeline on `dataset`: 8-dim PCA against an 8-dim random
 /// embedding, centred, with the given metric lines.
+/// The data rows of a `pertbench sql` text table (rows whose text contains
+/// `header` are header rows), one cell per column; NULL is an empty cell.
+fn table_rows(text: &str, header: &str) -> Vec<Vec<String>> {
+    text.lines()
+        .filter(|l| l.starts_with("| ") && !l.contains(header))
+        .map(|l| {
+            let cells: Vec<String> = l.split('|').map(|c| c.trim().to_string()).collect();
+            cells[1..cells.len() - 1].to_vec()
+        })
+        .collect()
+}
+
 fn pca_vs_random(dataset: &str, metrics: &str) -> String {
     format!(
         "name: {dataset}_pca_vs_random
@@ -758,11 +760,7 @@ fn distribution_metric_reports_intervals_and_ranks_pca_above_random() {
     );
     p.ok(&["run", "pipelines/d.yaml", "--quiet"]);
     let out = p.ok(&["sql", "SELECT representation, variant, value, ci_low, ci_high, n_items FROM results ORDER BY representation, variant"]);
-    let rows: Vec<Vec<String>> = out
-        .lines()
-        .filter(|l| l.starts_with("| ") && !l.contains("variant"))
-        .map(|l| l.split('|').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect())
-        .collect();
+    let rows = table_rows(&out, "variant");
     let get = |r: &str, v: &str| rows.iter().find(|c| c[0] == r && c[1] == v).unwrap_or_else(|| panic!("{r} {v}: {out}")).clone();
     for r in ["pca", "random"] {
         let e = get(r, "mean_energy");
@@ -789,15 +787,7 @@ fn transfer_and_prediction_run_through_a_pipeline() {
     );
     p.ok(&["run", "pipelines/t.yaml", "--quiet"]);
     let out = p.ok(&["sql", "SELECT representation, metric, COALESCE(source, '-') AS source, variant, value, ci_low, ci_high, null_mean, p_value, n_items FROM results ORDER BY 1, 2, 3, 4"]);
-    let rows: Vec<Vec<String>> = out
-        .lines()
-        .filter(|l| l.starts_with("| ") && !l.contains("variant"))
-        .map(|l| {
-            // Keep empty cells (NULL): drop only the outer borders.
-            let cells: Vec<String> = l.split('|').map(|c| c.trim().to_string()).collect();
-            cells[1..cells.len() - 1].to_vec()
-        })
-        .collect();
+    let rows = table_rows(&out, "variant");
     let get = |r: &str, m: &str, s: &str, v: &str| -> Vec<String> {
         rows.iter()
             .find(|c| c[0] == r && c[1] == m && c[2] == s && c[3] == v)

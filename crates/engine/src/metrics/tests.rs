@@ -11,6 +11,22 @@ use pertbench_data::fetch::FetchOptions;
 use pertbench_data::samples::Samples;
 use pertbench_kernels::csr::CsrMatrix;
 
+/// An ingested dataset of `samples` (all kept, counts as raw counts), with
+/// counts of genes A, B, C when given.
+fn ingest_of(samples: Samples, counts: Option<CsrMatrix>) -> IngestOut {
+    let n = samples.len();
+    let genes: Vec<String> = if counts.is_some() { vec!["A".into(), "B".into(), "C".into()] } else { vec![] };
+    IngestOut {
+        samples,
+        source_rows: (0..n).collect(),
+        n_file_rows: n,
+        counts,
+        expression_mean: vec![1.0; genes.len()],
+        genes,
+        values: pertbench_data::manifest::Values::Counts,
+    }
+}
+
 /// Two batches; b0 train with controls and perturbations A, B; b1 test.
 fn fixture() -> (IngestOut, Matrix) {
     let mut s = Samples::default();
@@ -55,15 +71,7 @@ fn fixture() -> (IngestOut, Matrix) {
         indptr.push(val.len() as u64);
     }
     let counts = CsrMatrix::new(n, 3, indptr, idx, val).unwrap();
-    let ingest = IngestOut {
-        samples: s,
-        source_rows: (0..n).collect(),
-        n_file_rows: n,
-        counts: Some(counts),
-        genes: vec!["A".into(), "B".into(), "C".into()],
-        expression_mean: vec![1.0; 3],
-        values: pertbench_data::manifest::Values::Counts,
-    };
+    let ingest = ingest_of(s, Some(counts));
     (ingest, m)
 }
 
@@ -345,15 +353,7 @@ fn transfer_fixture() -> (IngestOut, Matrix) {
         }
         indptr.push(val.len() as u64);
     }
-    let ingest = IngestOut {
-        samples: s,
-        source_rows: (0..n).collect(),
-        n_file_rows: n,
-        counts: Some(CsrMatrix::new(n, 3, indptr, idx, val).unwrap()),
-        genes: vec!["A".into(), "B".into(), "C".into()],
-        expression_mean: vec![1.0; 3],
-        values: pertbench_data::manifest::Values::Counts,
-    };
+    let ingest = ingest_of(s, Some(CsrMatrix::new(n, 3, indptr, idx, val).unwrap()));
     (ingest, m)
 }
 
@@ -461,15 +461,7 @@ fn transfer_null_is_calibrated_on_noise_and_detects_signal() {
         s.context = Some(context);
         let n = rows.len();
         let m = Matrix::from_shape_fn((n, 6), |(i, j)| rows[i][j]);
-        let ingest = IngestOut {
-            samples: s,
-            source_rows: (0..n).collect(),
-            n_file_rows: n,
-            counts: None,
-            genes: vec![],
-            expression_mean: vec![],
-            values: pertbench_data::manifest::Values::Counts,
-        };
+        let ingest = ingest_of(s, None);
         (ingest, m)
     };
     let (ingest, m) = build(0.0);
@@ -641,15 +633,7 @@ fn entity_fixture(rows: &[(String, String, f32, f32)]) -> (IngestOut, Matrix) {
     s.context = Some(rows.iter().map(|r| r.0.clone()).collect());
     let n = rows.len();
     let m = Matrix::from_shape_fn((n, 2), |(i, j)| if j == 0 { rows[i].2 } else { rows[i].3 });
-    let ingest = IngestOut {
-        samples: s,
-        source_rows: (0..n).collect(),
-        n_file_rows: n,
-        counts: None,
-        genes: vec![],
-        expression_mean: vec![],
-        values: pertbench_data::manifest::Values::Counts,
-    };
+    let ingest = ingest_of(s, None);
     (ingest, m)
 }
 
