@@ -7,11 +7,33 @@ use crate::error::{EngineError, Result};
 use crate::nodes::IngestOut;
 use crate::pipeline::{BuiltinFeatures, FeatureSource, FeatureTable, MetricSpec};
 use pertbench_kernels::pca::{randomized_pca, PcaOptions};
+use ndarray::Array2;
+use pertbench_kernels::transfer::LooRidge;
 use std::collections::HashMap;
 
 pub const DEFAULT_N_FEATURES: usize = 20;
 /// Control samples the feature PCA uses at most (a seeded sample beyond).
 pub const MAX_FEATURE_CONTROLS: usize = 50_000;
+
+/// Of a group of units (indices, named by `name_of`), those whose
+/// perturbation has features, and a leave-one-out ridge over them when there
+/// are 3 or more.
+pub(super) fn group_ridge<'a>(
+    group: &[usize],
+    name_of: impl Fn(usize) -> &'a str,
+    features: &HashMap<String, Vec<f64>>,
+    lambda: f64,
+    what: &str,
+) -> Result<(Vec<usize>, Option<LooRidge>)> {
+    let with: Vec<usize> = group.iter().copied().filter(|&u| features.contains_key(name_of(u))).collect();
+    if with.len() < 3 {
+        return Ok((with, None));
+    }
+    let k = features[name_of(with[0])].len();
+    let x = Array2::from_shape_fn((with.len(), k), |(i, j)| features[name_of(with[i])][j]);
+    let ridge = LooRidge::new(x.view(), lambda).map_err(EngineError::kernel(what.to_string()))?;
+    Ok((with, Some(ridge)))
+}
 
 /// Perturbation name -> features, and a note for the row's convention.
 pub(super) fn perturbation_features(

@@ -50,7 +50,6 @@ use pertbench_kernels::bootstrap::mean_interval;
 use pertbench_kernels::decoder::pearson;
 use pertbench_kernels::discrimination::{discrimination, TieRule};
 use pertbench_kernels::distribution::{energy_distance, pooled, EnergyConvention};
-use pertbench_kernels::transfer::LooRidge;
 use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -340,18 +339,16 @@ impl Metric for Prediction {
                     let (features, feature_note) = super::features::perturbation_features(spec, ctx, &label)?;
                     let mut unscored = 0usize;
                     for (c, members) in &in_context {
-                        let with: Vec<usize> = members.iter().copied().filter(|&i| features.contains_key(&units[i].perturbation)).collect();
-                        if with.len() < 3 {
+                        let what = format!("metric `{label}` (linear)");
+                        let name_of = |i: usize| units[i].perturbation.as_str();
+                        let (with, ridge) = super::features::group_ridge(members, name_of, &features, lambda, &what)?;
+                        let Some(ridge) = ridge else {
                             unscored += members.len();
                             continue;
-                        }
+                        };
                         unscored += members.len() - with.len();
-                        let k = features[&units[with[0]].perturbation].len();
-                        let x = Array2::from_shape_fn((with.len(), k), |(a, j)| features[&units[with[a]].perturbation][j]);
                         let y = Array2::from_shape_fn((with.len(), space.dims()), |(a, j)| real_shift[with[a]][j]);
-                        let pred = LooRidge::new(x.view(), lambda)
-                            .and_then(|r| r.predict_left_out(y.view()))
-                            .map_err(EngineError::kernel(format!("metric `{label}` (linear)")))?;
+                        let pred = ridge.predict_left_out(y.view()).map_err(EngineError::kernel(what))?;
                         for (a, &i) in with.iter().enumerate() {
                             let shift = pred.row(a).to_owned();
                             out[i] = Some(Predicted { samples: shifted(c, &shift), shift });

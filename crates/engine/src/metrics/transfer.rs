@@ -267,15 +267,13 @@ impl Metric for Transfer {
         if probes.contains(&TransferProbe::LopoRidge) {
             let (features, note) = super::features::perturbation_features(spec, ctx, &label)?;
             for g in &lopo_groups {
-                let with: Vec<usize> = g.iter().copied().filter(|&u| features.contains_key(&layout_units[u].perturbation)).collect();
+                let name_of = |u: usize| layout_units[u].perturbation.as_str();
+                let what = format!("metric `{label}` (lopo_ridge)");
+                let (with, ridge) = super::features::group_ridge(g, name_of, &features, lambda, &what)?;
                 without_features += g.len() - with.len();
-                if with.len() < 3 {
-                    continue;
+                if let Some(ridge) = ridge {
+                    ridges.push((with, ridge));
                 }
-                let k = features[&layout_units[with[0]].perturbation].len();
-                let x = Array2::from_shape_fn((with.len(), k), |(i, j)| features[&layout_units[with[i]].perturbation][j]);
-                let ridge = LooRidge::new(x.view(), lambda).map_err(EngineError::kernel(format!("metric `{label}` (lopo_ridge)")))?;
-                ridges.push((with, ridge));
             }
             feature_note = format!(";{note};ridge_lambda={lambda};units_without_features={without_features}");
         }
