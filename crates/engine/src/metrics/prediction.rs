@@ -384,7 +384,8 @@ impl Metric for Prediction {
         for (k, (name, answer, note)) in answers.iter().enumerate() {
             let mut scores: Vec<Option<UnitScore>> = vec![None; units.len()];
             for members in in_context.values() {
-                let have: Vec<usize> = members.iter().copied().filter(|&i| answer[i].is_some()).collect();
+                // (row in the context's matrices, unit) of the units with an answer.
+                let have: Vec<(usize, usize)> = members.iter().copied().enumerate().filter(|&(_, i)| answer[i].is_some()).collect();
                 if have.is_empty() {
                     continue;
                 }
@@ -400,8 +401,7 @@ impl Metric for Prediction {
                 let disc = discrimination(predicted.view(), real.view(), rule).map_err(err)?;
                 let per: Vec<Result<(usize, UnitScore)>> = have
                     .par_iter()
-                    .map(|&i| {
-                        let a = members.iter().position(|&m| m == i).expect("member");
+                    .map(|&(a, i)| {
                         let p = answer[i].as_ref().expect("have");
                         let (rank, score) = disc.ranks[a];
                         let real_s = real_shift[i].as_slice().expect("contiguous");
