@@ -510,7 +510,10 @@ fn best_values(p: &Project) -> std::collections::BTreeMap<(String, String, Strin
     let out = p.ok(&["sql", q]);
     let mut best = std::collections::BTreeMap::new();
     for c in table_rows(&out, "variant") {
-        best.insert((c[0].clone(), c[1].clone(), c[2].clone()), c[3].parse().unwrap());
+        best.insert(
+            (c[0].clone(), c[1].clone(), c[2].clone()),
+            c[3].parse().unwrap(),
+        );
     }
     best
 }
@@ -525,14 +528,29 @@ fn hierarchy_tasks_run_cache_their_splits_and_rank_pca_above_random() {
     assert_eq!(counts(&first), (47, 47, 0), "{first}");
     let best = best_values(&p);
     let get = |m: &str, v: &str, r: &str| best[&(m.to_string(), v.to_string(), r.to_string())];
-    for (m, v) in [("linear_probe", "top1"), ("knn", "top1"), ("interpretability", "spearman"), ("interpretability", "structural_integrity")] {
-        assert!(get(m, v, "pca") > get(m, v, "random"), "{m} {v}: pca {} random {}", get(m, v, "pca"), get(m, v, "random"));
+    for (m, v) in [
+        ("linear_probe", "top1"),
+        ("knn", "top1"),
+        ("interpretability", "spearman"),
+        ("interpretability", "structural_integrity"),
+    ] {
+        assert!(
+            get(m, v, "pca") > get(m, v, "random"),
+            "{m} {v}: pca {} random {}",
+            get(m, v, "pca"),
+            get(m, v, "random")
+        );
     }
     // Random embeddings mix batches at least as well as PCA (paper 004, Task 1).
     assert!(get("ilisi", "ilisi_mean", "random") >= get("ilisi", "ilisi_mean", "pca") - 0.05);
     // Errors are flagged lower-is-better for the leaderboards.
     let flags = p.ok(&["sql", "SELECT DISTINCT variant, higher_is_better FROM results WHERE variant IN ('mse', 'mae', 'spearman') ORDER BY 1"]);
-    assert!(flags.contains("| mae      | false") && flags.contains("| mse      | false") && flags.contains("| spearman | true"), "{flags}");
+    assert!(
+        flags.contains("| mae      | false")
+            && flags.contains("| mse      | false")
+            && flags.contains("| spearman | true"),
+        "{flags}"
+    );
 
     // A new metric reuses ingest, splits, representations and post-processings.
     p.write(
@@ -543,8 +561,19 @@ fn hierarchy_tasks_run_cache_their_splits_and_rank_pca_above_random() {
     assert_eq!(counts(&second), (55, 8, 47), "{second}");
 
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let table = p.ok(&["sql", "--file", repo.join("sql/hierarchy_table.sql").to_str().unwrap()]);
-    for want in ["1 batch mixing", "2 linear separability", "4 kNN organisation", "6 linear interpretability", "structural_integrity", "| pca "] {
+    let table = p.ok(&[
+        "sql",
+        "--file",
+        repo.join("sql/hierarchy_table.sql").to_str().unwrap(),
+    ]);
+    for want in [
+        "1 batch mixing",
+        "2 linear separability",
+        "4 kNN organisation",
+        "6 linear interpretability",
+        "structural_integrity",
+        "| pca ",
+    ] {
         assert!(table.contains(want), "{want}: {table}");
     }
 }
@@ -576,7 +605,11 @@ fn papalexi_hierarchy_pca_beats_baselines_on_tasks_2_to_6() {
         .args(["run", pipeline.to_str().unwrap(), "--quiet"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let q = "SELECT metric, variant, representation, MAX(CASE WHEN higher_is_better THEN value ELSE -value END) AS best FROM results WHERE pipeline = 'papalexi_h' AND value IS NOT NULL GROUP BY 1, 2, 3";
     let out = Command::new(env!("CARGO_BIN_EXE_pertbench"))
         .current_dir(&repo)
@@ -587,7 +620,10 @@ fn papalexi_hierarchy_pca_beats_baselines_on_tasks_2_to_6() {
     let text = String::from_utf8_lossy(&out.stdout);
     let mut best = std::collections::BTreeMap::new();
     for c in table_rows(&text, "variant") {
-        best.insert((c[0].clone(), c[1].clone(), c[2].clone()), c[3].parse::<f64>().unwrap());
+        best.insert(
+            (c[0].clone(), c[1].clone(), c[2].clone()),
+            c[3].parse::<f64>().unwrap(),
+        );
     }
     let get = |m: &str, v: &str, r: &str| best[&(m.to_string(), v.to_string(), r.to_string())];
     for (m, v) in [
@@ -599,7 +635,12 @@ fn papalexi_hierarchy_pca_beats_baselines_on_tasks_2_to_6() {
         ("interpretability", "structural_integrity"),
     ] {
         for b in ["random", "shuffled"] {
-            assert!(get(m, v, "pca") > get(m, v, b), "{m} {v}: pca {} vs {b} {}", get(m, v, "pca"), get(m, v, b));
+            assert!(
+                get(m, v, "pca") > get(m, v, b),
+                "{m} {v}: pca {} vs {b} {}",
+                get(m, v, "pca"),
+                get(m, v, b)
+            );
         }
     }
     // Task 1: a baseline mixes batches at least as well as PCA.
@@ -676,13 +717,21 @@ fn gctx_log_expression_screen_fetches_its_parts_and_runs() {
         let base = |g: usize| 8.0 + (g % 5) as f32 * 0.5 + ((plate * 3 + g) % 4) as f32 * 0.3;
         for (c, name) in &perts {
             let id = format!("P{plate}:{name}");
-            trt.push((0..n_genes).map(|g| base(g) + effect(*c, g) + noise()).collect::<Vec<f32>>());
+            trt.push(
+                (0..n_genes)
+                    .map(|g| base(g) + effect(*c, g) + noise())
+                    .collect::<Vec<f32>>(),
+            );
             info.push_str(&format!("{id}\t{name}\ttrt_xpr\tP{plate}\t{cell}\n"));
             trt_ids.push(id);
         }
         for k in 0..8 {
             let id = format!("P{plate}:ctl{k}");
-            ctl.push((0..n_genes).map(|g| base(g) + noise()).collect::<Vec<f32>>());
+            ctl.push(
+                (0..n_genes)
+                    .map(|g| base(g) + noise())
+                    .collect::<Vec<f32>>(),
+            );
             info.push_str(&format!("{id}\tLACZ\tctl_vector\tP{plate}\t{cell}\n"));
             ctl_ids.push(id);
         }
@@ -697,11 +746,18 @@ fn gctx_log_expression_screen_fetches_its_parts_and_runs() {
     trt.push(vec![1.0; n_genes]);
     trt_ids.push("orphan".into());
     let write = |file: &str, ids: &[String], rows: &[Vec<f32>]| {
-        gctx::write(&p.path(&format!("mirror/{file}")), ids, &genes, &[], 16, &mut |first, b| {
-            for ((i, g), v) in b.indexed_iter_mut() {
-                *v = rows[first + i][g];
-            }
-        })
+        gctx::write(
+            &p.path(&format!("mirror/{file}")),
+            ids,
+            &genes,
+            &[],
+            16,
+            &mut |first, b| {
+                for ((i, g), v) in b.indexed_iter_mut() {
+                    *v = rows[first + i][g];
+                }
+            },
+        )
         .unwrap();
     };
     write("trt.gctx", &trt_ids, &trt);
@@ -711,7 +767,11 @@ fn gctx_log_expression_screen_fetches_its_parts_and_runs() {
     let columns = "columns:\n  perturbation: cmap_name\n  batch: det_plate\n  context: cell_iname\n  batches: with_perturbations\n  control: {column: pert_type, in: [ctl_vector, ctl_untrt, ctl_vehicle]}\n";
     for (name, file, extra) in [
         ("l1000_ctl", "ctl.gctx", ""),
-        ("l1000", "trt.gctx", "append: [l1000_ctl]\nmetadata: {dataset: instinfo, key: sample_id}\n"),
+        (
+            "l1000",
+            "trt.gctx",
+            "append: [l1000_ctl]\nmetadata: {dataset: instinfo, key: sample_id}\n",
+        ),
     ] {
         let sha = sha256(&p.path(&format!("mirror/{file}")));
         p.write(
@@ -742,9 +802,15 @@ fn gctx_log_expression_screen_fetches_its_parts_and_runs() {
         ("relationship_recall", "recall_0.1_0.9"),
         ("interpretability", "spearman"),
     ] {
-        assert!(get(m, v, "pca") > get(m, v, "random") + 0.2, "{m} {v}: {best:?}");
+        assert!(
+            get(m, v, "pca") > get(m, v, "random") + 0.2,
+            "{m} {v}: {best:?}"
+        );
     }
-    let conv = p.ok(&["sql", "SELECT DISTINCT convention FROM results WHERE metric = 'interpretability'"]);
+    let conv = p.ok(&[
+        "sql",
+        "SELECT DISTINCT convention FROM results WHERE metric = 'interpretability'",
+    ]);
     assert!(conv.contains("target=log_expression"), "{conv}");
 }
 
@@ -761,10 +827,19 @@ fn distribution_metric_reports_intervals_and_ranks_pca_above_random() {
     p.ok(&["run", "pipelines/d.yaml", "--quiet"]);
     let out = p.ok(&["sql", "SELECT representation, variant, value, ci_low, ci_high, n_items FROM results ORDER BY representation, variant"]);
     let rows = table_rows(&out, "variant");
-    let get = |r: &str, v: &str| rows.iter().find(|c| c[0] == r && c[1] == v).unwrap_or_else(|| panic!("{r} {v}: {out}")).clone();
+    let get = |r: &str, v: &str| {
+        rows.iter()
+            .find(|c| c[0] == r && c[1] == v)
+            .unwrap_or_else(|| panic!("{r} {v}: {out}"))
+            .clone()
+    };
     for r in ["pca", "random"] {
         let e = get(r, "mean_energy");
-        let (value, lo, hi): (f64, f64, f64) = (e[2].parse().unwrap(), e[3].parse().unwrap(), e[4].parse().unwrap());
+        let (value, lo, hi): (f64, f64, f64) = (
+            e[2].parse().unwrap(),
+            e[3].parse().unwrap(),
+            e[4].parse().unwrap(),
+        );
         assert!(lo <= value && value <= hi, "{e:?}");
     }
     let frac = |r: &str| -> f64 { get(r, "fraction_significant_energy")[2].parse().unwrap() };
@@ -797,14 +872,23 @@ fn transfer_and_prediction_run_through_a_pipeline() {
     let num = |c: &[String], k: usize| -> f64 { c[k].parse().unwrap_or_else(|_| panic!("{c:?}")) };
     let pca = get("pca", "transfer", "-", "in_domain");
     let random = get("random", "transfer", "-", "in_domain");
-    assert!(num(&pca, 4) > num(&pca, 7) + 0.2 && num(&pca, 8) < 0.05, "{pca:?}");
+    assert!(
+        num(&pca, 4) > num(&pca, 7) + 0.2 && num(&pca, 8) < 0.05,
+        "{pca:?}"
+    );
     assert!(num(&random, 8) > 0.05, "{random:?}");
-    assert!(num(&pca, 5) <= num(&pca, 4) && num(&pca, 4) <= num(&pca, 6), "{pca:?}");
+    assert!(
+        num(&pca, 5) <= num(&pca, 4) && num(&pca, 4) <= num(&pca, 6),
+        "{pca:?}"
+    );
     get("pca", "transfer", "-", "drop_lopo_mean_shift");
     // The mean predictor gives every perturbation one answer: top-1 is 1/N.
     let mean_top1 = get("pca", "prediction", "mean", "top1_identified");
     let n = num(&mean_top1, 9);
     assert!((num(&mean_top1, 4) - 1.0 / n).abs() < 1e-3, "{mean_top1:?}");
     let control = get("pca", "prediction", "control", "pearson_delta");
-    assert_eq!(control[4], "", "a zero shift has no Pearson correlation: {control:?}");
+    assert_eq!(
+        control[4], "",
+        "a zero shift has no Pearson correlation: {control:?}"
+    );
 }

@@ -1,9 +1,10 @@
 //! Loading a screen dataset named by a manifest into the data model.
 
+use crate::count_cache::{self, CountCacheWriter};
 use crate::error::{DataError, Result};
 use crate::fetch::{fetch, FetchOptions};
-use crate::h5ad::H5ad;
 use crate::gctx::Gctx;
+use crate::h5ad::H5ad;
 use crate::manifest::{ColumnMapping, Format, Manifest, Source, Values};
 use crate::samples::RawColumn;
 use crate::samples::{ingest, Samples};
@@ -74,7 +75,22 @@ impl Dataset {
     }
 }
 
+/// How counts are held while loading.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// Stream an h5ad's `X` into a count cache at this path and memory-map
+    /// it, instead of reading it into memory.
+    pub counts_to: Option<PathBuf>,
+    /// Values read per block of `X` (0: the default of 16M).
+    pub block_values: usize,
+}
+
 pub fn load(name: &str, ctx: &DataContext) -> Result<Dataset> {
+    load_with(name, ctx, &LoadOptions::default())
+}
+
+/// [`load`], with counts streamed to disk when `opts.counts_to` is set.
+pub fn load_with(name: &str, ctx: &DataContext, opts: &LoadOptions) -> Result<Dataset> {
     let (mpath, m) = ctx.manifest(name)?;
     if let Source::Synthetic(spec) = &m.source {
         let clusters_file = ctx.file_of(&spec.clusters)?;
@@ -103,8 +119,40 @@ pub fn load(name: &str, ctx: &DataContext) -> Result<Dataset> {
             let h = H5ad::open(&path)?;
             let index = h.obs_names()?;
             let ing = ingest(&path, &map, &index, &mut |c| h.obs_column(c))?;
-            let counts = h.read_x(Some(&ing.source_rows))?;
             let genes = h.var_names()?;
+            let block = if opts.block_values == 0 {
+                1 << 24
+            } else {
+                opts.block_values
+            };
+            let counts = match &opts.counts_to {
+                None => h.read_x(Some(&ing.source_rows))?,
+                Some(dest) => {
+                    let mut w = CountCacheWriter::create(dest, genes.len())?;
+                    let ncols = h.stream_x(Some(&ing.source_rows), block, &mut |b| {
+                        if b.ncols != genes.len() {
+                            return Err(DataError::file(
+                                &path,
+                                format!(
+                                    "var has {} genes but X has {} columns",
+                                    genes.len(),
+                                    b.ncols
+                                ),
+                            ));
+                        }
+                        w.push_block(&b)
+                            .map_err(|e| DataError::file(&path, format!("X: {e}")))
+                    })?;
+                    if ncols != genes.len() {
+                        return Err(DataError::file(
+                            &path,
+                            format!("var has {} genes but X has {ncols} columns", genes.len()),
+                        ));
+                    }
+                    w.finish()?;
+                    count_cache::open(dest)?
+                }
+            };
             if genes.len() != counts.ncols {
                 return Err(DataError::file(
                     &path,
@@ -155,7 +203,12 @@ pub fn load(name: &str, ctx: &DataContext) -> Result<Dataset> {
 /// the same order), with sample metadata from the optional joined table,
 /// else from the files' own `/0/META/COL`. Samples absent from the table are
 /// dropped and counted.
-fn load_gctx(m: &Manifest, map: &ColumnMapping, path: PathBuf, ctx: &DataContext) -> Result<Dataset> {
+fn load_gctx(
+    m: &Manifest,
+    map: &ColumnMapping,
+    path: PathBuf,
+    ctx: &DataContext,
+) -> Result<Dataset> {
     let mut parts = vec![Gctx::open(&path)?];
     for name in &m.append {
         let (apath, am) = ctx.manifest(name)?;
@@ -219,7 +272,10 @@ fn load_gctx(m: &Manifest, map: &ColumnMapping, path: PathBuf, ctx: &DataContext
             }
             let df = tabular::read_metadata_table(&tpath, &wanted)?;
             let keys = tabular::column(&tpath, &df, &join.key)?.ok_or_else(|| {
-                DataError::file(&tpath, format!("metadata key column `{}` is missing", join.key))
+                DataError::file(
+                    &tpath,
+                    format!("metadata key column `{}` is missing", join.key),
+                )
             })?;
             let row_of = key_rows(&tpath, &keys, &join.key)?;
             let mut kept = Vec::with_capacity(index.len());
@@ -264,7 +320,9 @@ fn load_gctx(m: &Manifest, map: &ColumnMapping, path: PathBuf, ctx: &DataContext
         for c in &cols {
             all.extend((0..c.len()).map(|i| c.text(i)));
         }
-        Ok(Some(RawColumn::Str(kept.iter().map(|&i| all[i].clone()).collect())))
+        Ok(Some(RawColumn::Str(
+            kept.iter().map(|&i| all[i].clone()).collect(),
+        )))
     };
     let ing = ingest(&path, map, &kept_index, &mut get)?;
     dropped.extend(ing.dropped);
@@ -276,13 +334,7 @@ fn load_gctx(m: &Manifest, map: &ColumnMapping, path: PathBuf, ctx: &DataContext
         }
         None => (None, genes),
     };
-    let mut counts = CsrMatrix {
-        nrows: 0,
-        ncols: genes.len(),
-        indptr: vec![0],
-        indices: vec![],
-        data: vec![],
-    };
+    let mut counts = CsrMatrix::empty(genes.len());
     // `source_rows` ascend and parts follow each other in `index`, so
     // reading part by part keeps the samples in order.
     for (k, p) in parts.iter().enumerate() {
@@ -292,7 +344,11 @@ fn load_gctx(m: &Manifest, map: &ColumnMapping, path: PathBuf, ctx: &DataContext
             .filter(|(part, _)| *part == k)
             .map(|(_, r)| r)
             .collect();
-        let block = p.read_rows(&rows, gene_columns.as_deref(), crate::gctx::DEFAULT_BLOCK_VALUES)?;
+        let block = p.read_rows(
+            &rows,
+            gene_columns.as_deref(),
+            crate::gctx::DEFAULT_BLOCK_VALUES,
+        )?;
         counts
             .append_rows(&block)
             .map_err(|e| DataError::file(p.path(), e.to_string()))?;
@@ -392,6 +448,9 @@ mod tests {
         assert_eq!((rows["a"], rows["b"], rows.len()), (0, 2, 2));
         let dup = RawColumn::Str(vec![Some("a".into()), Some("a".into())]);
         let e = key_rows(p, &dup, "sample_id").unwrap_err().to_string();
-        assert_eq!(e, "instinfo.txt: key `a` occurs twice in column `sample_id`");
+        assert_eq!(
+            e,
+            "instinfo.txt: key `a` occurs twice in column `sample_id`"
+        );
     }
 }

@@ -11,6 +11,11 @@ pub enum DataError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("{path}: cannot write: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: sha256 mismatch: manifest says {expected}, file has {actual}")]
     Checksum {
         path: PathBuf,
@@ -26,6 +31,12 @@ impl DataError {
         DataError::File {
             path: path.into(),
             message: message.into(),
+        }
+    }
+    pub fn write(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        DataError::Write {
+            path: path.into(),
+            source,
         }
     }
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {

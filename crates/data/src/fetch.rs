@@ -140,7 +140,11 @@ pub fn atomic_write_with(
 /// Writes `dst` through `fill`, given the path of a temporary file beside it
 /// (for writers that open files by path, such as HDF5), then renames it. On
 /// an error the temporary file is removed.
-pub fn atomic_write_at(dst: &Path, prefix: &str, fill: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+pub fn atomic_write_at(
+    dst: &Path,
+    prefix: &str,
+    fill: impl FnOnce(&Path) -> Result<()>,
+) -> Result<()> {
     let dir = dst.parent().unwrap_or(Path::new("."));
     let tmp = tempfile::Builder::new()
         .prefix(prefix)
@@ -422,6 +426,9 @@ mod tests {
             ..opts
         };
         let e = fetch(&m, &opts).unwrap_err().to_string();
-        assert!(e.contains("md5 mismatch") && e.contains("900150983cd24fb0d6963f7d28e17f72"), "{e}");
+        assert!(
+            e.contains("md5 mismatch") && e.contains("900150983cd24fb0d6963f7d28e17f72"),
+            "{e}"
+        );
     }
 }

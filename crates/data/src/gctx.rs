@@ -12,7 +12,7 @@ use crate::hdf5_values;
 use crate::samples::RawColumn;
 use hdf5::{Dataset, File};
 use ndarray::s;
-use pertbench_kernels::csr::CsrMatrix;
+use pertbench_kernels::csr::{CsrBuilder, CsrMatrix};
 use pertbench_kernels::Matrix;
 use std::path::{Path, PathBuf};
 
@@ -155,13 +155,7 @@ impl Gctx {
             }
         };
         let block_rows = (block_values / m.max(1)).max(1);
-        let mut out = CsrMatrix {
-            nrows: 0,
-            ncols: genes.len(),
-            indptr: vec![0],
-            indices: vec![],
-            data: vec![],
-        };
+        let mut out = CsrBuilder::new(genes.len());
         if let Some(w) = rows.windows(2).find(|w| w[1] <= w[0]) {
             return Err(self.err(format!(
                 "internal: rows must ascend ({} then {})",
@@ -198,16 +192,14 @@ impl Gctx {
                         )));
                     }
                     if v != 0.0 {
-                        out.indices.push(j as u32);
-                        out.data.push(v);
+                        out.push(j as u32, v);
                     }
                 }
-                out.indptr.push(out.data.len() as u64);
-                out.nrows += 1;
+                out.finish_row();
             }
             k = end;
         }
-        Ok(out)
+        out.build().map_err(|e| self.err(format!("/{MATRIX}: {e}")))
     }
 }
 
@@ -326,14 +318,20 @@ mod tests {
         assert_eq!(g.sample_ids().unwrap(), ids("s", 7));
         assert_eq!(g.gene_ids().unwrap(), ids("g", 4));
         assert_eq!(g.column_names().unwrap(), vec!["det_plate", "dose"]);
-        assert_eq!(g.column("det_plate").unwrap().unwrap().text(6).unwrap(), "P2");
+        assert_eq!(
+            g.column("det_plate").unwrap().unwrap().text(6).unwrap(),
+            "P2"
+        );
         assert_eq!(g.column("dose").unwrap().unwrap().text(3).unwrap(), "1.5");
         assert!(g.column("absent").unwrap().is_none());
         // Blocks of 2 rows (8 values / 4 genes); rows spanning several blocks.
         let rows = [0, 2, 3, 6];
         let x = g.read_rows(&rows, None, 8).unwrap();
         assert_eq!(x.nrows, 4);
-        assert_eq!(x.row(0).collect::<Vec<_>>(), vec![(1, 1.0), (2, 2.0), (3, 3.0)]);
+        assert_eq!(
+            x.row(0).collect::<Vec<_>>(),
+            vec![(1, 1.0), (2, 2.0), (3, 3.0)]
+        );
         assert_eq!(
             x.row(3).collect::<Vec<_>>(),
             vec![(0, 60.0), (1, 61.0), (2, 62.0), (3, 63.0)]
@@ -366,15 +364,24 @@ mod tests {
                 .iter()
                 .map(|s| hdf5::types::FixedAscii::from_ascii(s.as_bytes()).unwrap())
                 .collect();
-            f.new_dataset_builder().with_data(&col).create("0/META/COL/id").unwrap();
-            f.new_dataset_builder().with_data(&row).create("0/META/ROW/id").unwrap();
+            f.new_dataset_builder()
+                .with_data(&col)
+                .create("0/META/COL/id")
+                .unwrap();
+            f.new_dataset_builder()
+                .with_data(&row)
+                .create("0/META/ROW/id")
+                .unwrap();
         }
         let g = Gctx::open(&path).unwrap();
         assert_eq!(g.sample_ids().unwrap(), vec!["s1", "s2"]);
         assert_eq!(g.gene_ids().unwrap(), vec!["g1", "g333"]);
-        assert_eq!(g.read_rows(&[0], None, 64).unwrap().data, vec![0.5, 4.5]);
+        assert_eq!(g.read_rows(&[0], None, 64).unwrap().data(), &[0.5, 4.5]);
         let e = g.read_rows(&[0, 1], None, 64).unwrap_err().to_string();
-        assert!(e.contains("value NaN at sample row 1, gene column 1"), "{e}");
+        assert!(
+            e.contains("value NaN at sample row 1, gene column 1"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -383,7 +390,10 @@ mod tests {
         let path = dir.path().join("x.gctx");
         File::create(&path).unwrap();
         let e = Gctx::open(&path).err().unwrap().to_string();
-        assert!(e.contains("x.gctx: not a gctx file: no dataset `/0/DATA/0/matrix`"), "{e}");
+        assert!(
+            e.contains("x.gctx: not a gctx file: no dataset `/0/DATA/0/matrix`"),
+            "{e}"
+        );
         std::fs::write(&path, b"truncated").unwrap();
         let e = Gctx::open(&path).err().unwrap().to_string();
         assert!(e.contains("not a readable HDF5/gctx file"), "{e}");

@@ -8,8 +8,8 @@ use crate::samples::RawColumn;
 use hdf5::types::{VarLenAscii, VarLenUnicode};
 use hdf5::{Dataset, File, Group};
 use ndarray::s;
-use pertbench_kernels::csr::CsrMatrix;
-use pertbench_kernels::Matrix;
+use pertbench_kernels::csr::{CsrBuilder, CsrMatrix};
+use pertbench_kernels::{KernelError, Matrix};
 use std::path::{Path, PathBuf};
 
 pub struct H5ad {
@@ -160,9 +160,17 @@ impl H5ad {
         Ok((shape[0] as usize, shape[1] as usize))
     }
 
-    /// Reads a CSR group (e.g. `X`) keeping only `rows` (ascending), in chunks of
-    /// about 16M non-zeros, so the dense matrix is never formed.
-    fn read_csr_group(&self, name: &str, rows: Option<&[usize]>) -> Result<CsrMatrix> {
+    /// Reads a CSR group (e.g. `X`) keeping only `rows` (ascending), in
+    /// chunks of about `block_nnz` non-zeros, handing each chunk's kept rows
+    /// to `on_block` in order; the dense matrix is never formed and memory is
+    /// bounded by the chunk. Returns the number of columns.
+    fn stream_csr_group(
+        &self,
+        name: &str,
+        rows: Option<&[usize]>,
+        block_nnz: usize,
+        on_block: &mut dyn FnMut(CsrMatrix) -> Result<()>,
+    ) -> Result<usize> {
         let g = self.group(name)?;
         let (n, m) = self.shape_attr(&g, name)?;
         let indptr: Vec<u64> = g
@@ -178,12 +186,24 @@ impl H5ad {
                 indptr.len()
             )));
         }
+        if let Some(w) = indptr.windows(2).position(|w| w[1] < w[0]) {
+            return Err(self.err(format!("{name}/indptr decreases at row {w}")));
+        }
         let data_ds = g
             .dataset("data")
             .map_err(|e| self.err(format!("{name}/data: {e}")))?;
         let idx_ds = g
             .dataset("indices")
             .map_err(|e| self.err(format!("{name}/indices: {e}")))?;
+        if indptr[0] != 0 || indptr[n] > data_ds.size().min(idx_ds.size()) as u64 {
+            return Err(self.err(format!(
+                "{name}/indptr runs from {} to {} but {name}/data has {} and {name}/indices {} entries",
+                indptr[0],
+                indptr[n],
+                data_ds.size(),
+                idx_ds.size()
+            )));
+        }
         let all: Vec<usize>;
         let rows = match rows {
             Some(r) => r,
@@ -192,20 +212,16 @@ impl H5ad {
                 &all
             }
         };
-        let mut out = CsrMatrix {
-            nrows: 0,
-            ncols: m,
-            indptr: vec![0],
-            indices: vec![],
-            data: vec![],
-        };
+        if let Some(&r) = rows.iter().find(|&&r| r >= n) {
+            return Err(self.err(format!("internal: row {r} requested of {n} rows of {name}")));
+        }
+        let block_nnz = block_nnz.max(1) as u64;
         let mut k = 0;
         while k < rows.len() {
-            // Grow the chunk until it holds ~CHUNK_NNZ entries.
+            // Grow the chunk until it holds ~block_nnz entries.
             let first = rows[k];
             let mut end = k + 1;
-            while end < rows.len() && (indptr[rows[end] + 1] - indptr[first]) as usize <= CHUNK_NNZ
-            {
+            while end < rows.len() && indptr[rows[end] + 1] - indptr[first] <= block_nnz {
                 end += 1;
             }
             let last = rows[end - 1];
@@ -214,56 +230,155 @@ impl H5ad {
                 .read_slice_1d::<f32, _>(s![a..b])
                 .map_err(|e| self.err(format!("{name}/data[{a}..{b}]: {e}")))?
                 .to_vec();
-            let idx: Vec<u32> = idx_ds
+            let idx_raw = idx_ds
                 .read_slice_1d::<i64, _>(s![a..b])
-                .map_err(|e| self.err(format!("{name}/indices[{a}..{b}]: {e}")))?
-                .iter()
-                .map(|&v| v as u32)
-                .collect();
+                .map_err(|e| self.err(format!("{name}/indices[{a}..{b}]: {e}")))?;
+            let mut idx = Vec::with_capacity(b - a);
+            for (p, &v) in idx_raw.iter().enumerate() {
+                if v < 0 || v as u64 >= m as u64 {
+                    let at = (a + p) as u64;
+                    let row = first + indptr[first..=last + 1].partition_point(|&o| o <= at) - 1;
+                    return Err(self.err(format!(
+                        "{name}/indices[{at}] = {v} (row {row}) is out of range for {m} columns"
+                    )));
+                }
+                idx.push(v as u32);
+            }
             let local_ptr: Vec<u64> = (first..=last + 1)
                 .map(|r| indptr[r] - indptr[first])
                 .collect();
-            let chunk = CsrMatrix::new(last + 1 - first, m, local_ptr, idx, data)
-                .map_err(|e| self.err(format!("{name}, rows {first}..{}: {e}", last + 1)))?;
+            let chunk =
+                CsrMatrix::new(last + 1 - first, m, local_ptr, idx, data).map_err(|e| match e {
+                    KernelError::NonFinite { row, column } => self.err(format!(
+                        "{name}: non-finite value (NaN or Inf) at row {}, column {column}",
+                        first + row
+                    )),
+                    e => self.err(format!("{name}, rows {first}..{}: {e}", last + 1)),
+                })?;
             let picked: Vec<usize> = rows[k..end].iter().map(|r| r - first).collect();
-            out.append_rows(&chunk.select_rows(&picked))
-                .map_err(|e| self.err(e))?;
+            on_block(if picked.len() == chunk.nrows {
+                chunk
+            } else {
+                chunk.select_rows(&picked)
+            })?;
             k = end;
         }
-        Ok(out)
+        Ok(m)
     }
 
-    /// `X` as CSR, restricted to `rows` if given. Dense `X` is converted row
-    /// block by row block; CSC is refused with advice.
-    pub fn read_x(&self, rows: Option<&[usize]>) -> Result<CsrMatrix> {
+    fn read_csr_group(&self, name: &str, rows: Option<&[usize]>) -> Result<CsrMatrix> {
+        let mut out: Option<CsrMatrix> = None;
+        let m = self.stream_csr_group(name, rows, CHUNK_NNZ, &mut |block| {
+            match &mut out {
+                None => out = Some(block),
+                Some(o) => o.append_rows(&block).map_err(|e| self.err(e))?,
+            }
+            Ok(())
+        })?;
+        Ok(out.unwrap_or_else(|| CsrMatrix::empty(m)))
+    }
+
+    /// Whether `X` is CSR (`true`) or dense (`false`); any other storage is an
+    /// error advising conversion.
+    fn x_is_csr(&self) -> Result<bool> {
         if let Ok(g) = self.file.group("X") {
             return match encoding(&g).as_deref() {
-                Some("csr_matrix") => self.read_csr_group("X", rows),
+                Some("csr_matrix") => Ok(true),
                 other => Err(self.err(format!(
                     "X is stored as {other:?}; pertbench reads CSR or dense X (convert with adata.X = scipy.sparse.csr_matrix(adata.X))"
                 ))),
             };
         }
-        let dense = self.read_dense("X", rows)?;
-        let mut out = CsrMatrix {
-            nrows: 0,
-            ncols: dense.ncols(),
-            indptr: vec![0],
-            indices: vec![],
-            data: vec![],
-        };
-        for r in dense.outer_iter() {
-            for (c, v) in r.iter().enumerate() {
-                if *v != 0.0 {
-                    out.indices.push(c as u32);
-                    out.data.push(*v);
-                }
-            }
-            out.indptr.push(out.data.len() as u64);
-            out.nrows += 1;
+        match self.file.dataset("X") {
+            Ok(ds) if ds.ndim() == 2 => Ok(false),
+            Ok(ds) => Err(self.err(format!("X has {} dimensions, not 2", ds.ndim()))),
+            Err(e) => Err(self.err(format!("no readable X: {e}"))),
         }
-        CsrMatrix::new(out.nrows, out.ncols, out.indptr, out.indices, out.data)
-            .map_err(|e| self.err(format!("X: {e}")))
+    }
+
+    /// `X` as CSR, restricted to `rows` (ascending) if given. Dense `X` is
+    /// converted row block by row block; CSC is refused with advice.
+    pub fn read_x(&self, rows: Option<&[usize]>) -> Result<CsrMatrix> {
+        let mut out: Option<CsrMatrix> = None;
+        let m = self.stream_x(rows, CHUNK_NNZ, &mut |block| {
+            match &mut out {
+                None => out = Some(block),
+                Some(o) => o.append_rows(&block).map_err(|e| self.err(e))?,
+            }
+            Ok(())
+        })?;
+        Ok(out.unwrap_or_else(|| CsrMatrix::empty(m)))
+    }
+
+    /// Streams `X` (CSR or dense) restricted to `rows` (ascending) in blocks
+    /// of about `block_values` stored values, each as CSR, in row order;
+    /// returns the number of columns. Memory is bounded by the block.
+    pub fn stream_x(
+        &self,
+        rows: Option<&[usize]>,
+        block_values: usize,
+        on_block: &mut dyn FnMut(CsrMatrix) -> Result<()>,
+    ) -> Result<usize> {
+        if self.x_is_csr()? {
+            self.stream_csr_group("X", rows, block_values, on_block)
+        } else {
+            self.stream_dense_x(rows, block_values, on_block)
+        }
+    }
+
+    fn stream_dense_x(
+        &self,
+        rows: Option<&[usize]>,
+        block_values: usize,
+        on_block: &mut dyn FnMut(CsrMatrix) -> Result<()>,
+    ) -> Result<usize> {
+        let ds = self
+            .file
+            .dataset("X")
+            .map_err(|e| self.err(format!("X: {e}")))?;
+        let shape = ds.shape();
+        let (n, m) = (shape[0], shape[1]);
+        let all: Vec<usize>;
+        let rows = match rows {
+            Some(r) => r,
+            None => {
+                all = (0..n).collect();
+                &all
+            }
+        };
+        let block_rows = (block_values / m.max(1)).max(1);
+        let mut k = 0;
+        while k < rows.len() {
+            let first = rows[k];
+            let mut end = k + 1;
+            while end < rows.len() && rows[end] < first + block_rows {
+                end += 1;
+            }
+            let last = rows[end - 1];
+            let block: Matrix = ds
+                .read_slice_2d::<f32, _>(s![first..last + 1, ..])
+                .map_err(|e| self.err(format!("X[{first}..{}]: {e}", last + 1)))?;
+            let mut out = CsrBuilder::new(m);
+            for &r in &rows[k..end] {
+                for (c, v) in block.row(r - first).iter().enumerate() {
+                    if !v.is_finite() {
+                        return Err(self.err(format!(
+                            "X: non-finite value (NaN or Inf) at row {r}, column {c}"
+                        )));
+                    }
+                    if *v != 0.0 {
+                        out.push(c as u32, *v);
+                    }
+                }
+                out.finish_row();
+            }
+            on_block(
+                out.build()
+                    .map_err(|e| self.err(format!("X, rows {first}..{}: {e}", last + 1)))?,
+            )?;
+            k = end;
+        }
+        Ok(m)
     }
 
     fn read_dense(&self, name: &str, rows: Option<&[usize]>) -> Result<Matrix> {

@@ -5,11 +5,13 @@
 //! METRICS.md: a samples table, an optional CSR count matrix and
 //! representation matrices.
 
+pub mod count_cache;
 pub mod dataset;
 pub mod error;
 pub mod fetch;
 pub mod gctx;
 pub mod h5ad;
+pub mod h5ad_writer;
 pub mod hdf5_values;
 pub mod manifest;
 pub mod npy;

@@ -22,8 +22,9 @@ pub struct PredictedSamples {
 fn texts(path: &Path, name: &str, col: RawColumn) -> Result<Vec<String>> {
     (0..col.len())
         .map(|i| {
-            col.text(i)
-                .ok_or_else(|| DataError::file(path, format!("column `{name}`, row {i}: missing value")))
+            col.text(i).ok_or_else(|| {
+                DataError::file(path, format!("column `{name}`, row {i}: missing value"))
+            })
         })
         .collect()
 }
@@ -47,14 +48,21 @@ pub fn read_predictions(
     if !path.exists() {
         return Err(DataError::file(path, "predictions file not found"));
     }
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
     let out = if ext == "h5ad" {
         let h = H5ad::open(path)?;
         let col = |name: &str| -> Result<Vec<String>> {
             let c = h.obs_column(name)?.ok_or_else(|| {
                 DataError::file(
                     path,
-                    format!("obs has no column `{name}`; it has: {}", h.obs_column_names().unwrap_or_default().join(", ")),
+                    format!(
+                        "obs has no column `{name}`; it has: {}",
+                        h.obs_column_names().unwrap_or_default().join(", ")
+                    ),
                 )
             })?;
             texts(path, name, c)
@@ -69,13 +77,25 @@ pub fn read_predictions(
                 values[(i, j)] = v;
             }
         }
-        PredictedSamples { perturbation, context, genes, values }
+        PredictedSamples {
+            perturbation,
+            context,
+            genes,
+            values,
+        }
     } else {
         let df = crate::tabular::read_frame(path)?;
-        let names: Vec<String> = df.get_column_names().iter().map(|s| s.to_string()).collect();
+        let names: Vec<String> = df
+            .get_column_names()
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         let col = |name: &str| -> Result<Vec<String>> {
             let c = crate::tabular::column(path, &df, name)?.ok_or_else(|| {
-                DataError::file(path, format!("no column `{name}`; it has: {}", names.join(", ")))
+                DataError::file(
+                    path,
+                    format!("no column `{name}`; it has: {}", names.join(", ")),
+                )
             })?;
             texts(path, name, c)
         };
@@ -96,13 +116,32 @@ pub fn read_predictions(
             }
         }
         let values = crate::tabular::matrix(path, &df, &genes)?;
-        PredictedSamples { perturbation, context, genes, values }
+        PredictedSamples {
+            perturbation,
+            context,
+            genes,
+            values,
+        }
     };
     if out.genes.is_empty() || out.values.nrows() == 0 {
-        return Err(DataError::file(path, "no predicted samples or no gene columns"));
+        return Err(DataError::file(
+            path,
+            "no predicted samples or no gene columns",
+        ));
     }
-    if let Some((i, j)) = out.values.indexed_iter().find(|(_, v)| !v.is_finite()).map(|(ij, _)| ij) {
-        return Err(DataError::file(path, format!("sample {i}, gene `{}`: non-finite value (NaN or Inf)", out.genes[j])));
+    if let Some((i, j)) = out
+        .values
+        .indexed_iter()
+        .find(|(_, v)| !v.is_finite())
+        .map(|(ij, _)| ij)
+    {
+        return Err(DataError::file(
+            path,
+            format!(
+                "sample {i}, gene `{}`: non-finite value (NaN or Inf)",
+                out.genes[j]
+            ),
+        ));
     }
     let mut seen = std::collections::HashSet::new();
     if let Some(g) = out.genes.iter().find(|g| !seen.insert(g.as_str())) {
@@ -113,43 +152,75 @@ pub fn read_predictions(
 
 /// Writes predicted samples as Parquet (for fixtures and for the built-in
 /// predictors' exports).
-pub fn write_predictions_parquet(path: &Path, p: &PredictedSamples, perturbation_column: &str) -> Result<()> {
+pub fn write_predictions_parquet(
+    path: &Path,
+    p: &PredictedSamples,
+    perturbation_column: &str,
+) -> Result<()> {
     use polars::prelude::*;
-    let mut cols: Vec<Column> = vec![Column::new(perturbation_column.into(), p.perturbation.clone())];
+    let mut cols: Vec<Column> = vec![Column::new(
+        perturbation_column.into(),
+        p.perturbation.clone(),
+    )];
     if let Some(c) = &p.context {
         cols.push(Column::new("context".into(), c.clone()));
     }
     for (j, g) in p.genes.iter().enumerate() {
         cols.push(Column::new(g.as_str().into(), p.values.column(j).to_vec()));
     }
-    let mut df = DataFrame::new(p.perturbation.len(), cols).map_err(|e| DataError::file(path, e.to_string()))?;
+    let mut df = DataFrame::new(p.perturbation.len(), cols)
+        .map_err(|e| DataError::file(path, e.to_string()))?;
     crate::fetch::atomic_write_with(path, |f| {
-        ParquetWriter::new(f).finish(&mut df).map(|_| ()).map_err(std::io::Error::other)
+        ParquetWriter::new(f)
+            .finish(&mut df)
+            .map(|_| ())
+            .map_err(std::io::Error::other)
     })
 }
 
 /// Writes predicted samples as a minimal h5ad: dense `X`, the perturbation
 /// (and context) as string `obs` columns, genes as the `var` index.
-pub fn write_predictions_h5ad(path: &Path, p: &PredictedSamples, perturbation_column: &str) -> Result<()> {
+pub fn write_predictions_h5ad(
+    path: &Path,
+    p: &PredictedSamples,
+    perturbation_column: &str,
+) -> Result<()> {
     use hdf5::types::VarLenUnicode;
     let err = |e: hdf5::Error| DataError::file(path, format!("writing h5ad: {e}"));
     crate::fetch::atomic_write_at(path, ".h5ad-", |tmp| {
         let f = hdf5::File::create(tmp).map_err(err)?;
         let strings = |v: &[String]| -> Result<Vec<VarLenUnicode>> {
             v.iter()
-                .map(|s| s.parse::<VarLenUnicode>().map_err(|e| DataError::file(path, format!("string `{s}`: {e}"))))
+                .map(|s| {
+                    s.parse::<VarLenUnicode>()
+                        .map_err(|e| DataError::file(path, format!("string `{s}`: {e}")))
+                })
                 .collect()
         };
-        f.new_dataset_builder().with_data(&p.values).create("X").map_err(err)?;
-        let ids: Vec<String> = (0..p.perturbation.len()).map(|i| format!("cell{i}")).collect();
+        f.new_dataset_builder()
+            .with_data(&p.values)
+            .create("X")
+            .map_err(err)?;
+        let ids: Vec<String> = (0..p.perturbation.len())
+            .map(|i| format!("cell{i}"))
+            .collect();
         for (group, index) in [("obs", ids), ("var", p.genes.clone())] {
             let g = f.create_group(group).map_err(err)?;
-            g.new_dataset_builder().with_data(&strings(&index)?).create("_index").map_err(err)?;
+            g.new_dataset_builder()
+                .with_data(&strings(&index)?)
+                .create("_index")
+                .map_err(err)?;
         }
         let obs = f.group("obs").map_err(err)?;
-        obs.new_dataset_builder().with_data(&strings(&p.perturbation)?).create(perturbation_column).map_err(err)?;
+        obs.new_dataset_builder()
+            .with_data(&strings(&p.perturbation)?)
+            .create(perturbation_column)
+            .map_err(err)?;
         if let Some(c) = &p.context {
-            obs.new_dataset_builder().with_data(&strings(c)?).create("context").map_err(err)?;
+            obs.new_dataset_builder()
+                .with_data(&strings(c)?)
+                .create("context")
+                .map_err(err)?;
         }
         f.flush().map_err(err)?;
         Ok(())
@@ -178,13 +249,26 @@ mod tests {
         write_predictions_h5ad(&path, &with_context, "gene").unwrap();
         let back = read_predictions(&path, "gene", Some("context")).unwrap();
         assert_eq!(back, with_context);
-        let e = read_predictions(&path, "guide", None).err().unwrap().to_string();
-        assert!(e.contains("pred.h5ad") && e.contains("obs has no column `guide`; it has: context, gene"), "{e}");
+        let e = read_predictions(&path, "guide", None)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("pred.h5ad")
+                && e.contains("obs has no column `guide`; it has: context, gene"),
+            "{e}"
+        );
         let mut bad = sample();
         bad.values[(2, 0)] = f32::INFINITY;
         write_predictions_h5ad(&path, &bad, "gene").unwrap();
-        let e = read_predictions(&path, "gene", None).err().unwrap().to_string();
-        assert!(e.contains("pred.h5ad: X: non-finite value (NaN or Inf) at row 2, column 0"), "{e}");
+        let e = read_predictions(&path, "gene", None)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("pred.h5ad: X: non-finite value (NaN or Inf) at row 2, column 0"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -196,14 +280,27 @@ mod tests {
         assert_eq!(back.perturbation, vec!["A", "A", "B"]);
         assert_eq!(back.genes, vec!["g1", "g2"]);
         assert_eq!(back.values, sample().values);
-        let e = read_predictions(&path, "perturbation", None).err().unwrap().to_string();
-        assert!(e.contains("pred.parquet") && e.contains("no column `perturbation`; it has: gene, g1, g2"), "{e}");
+        let e = read_predictions(&path, "perturbation", None)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("pred.parquet")
+                && e.contains("no column `perturbation`; it has: gene, g1, g2"),
+            "{e}"
+        );
         let mut bad = sample();
         bad.values[(1, 1)] = f32::NAN;
         write_predictions_parquet(&path, &bad, "gene").unwrap();
-        let e = read_predictions(&path, "gene", None).err().unwrap().to_string();
+        let e = read_predictions(&path, "gene", None)
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains("column `g2`, row 1"), "{e}");
-        let e = read_predictions(&dir.path().join("none.parquet"), "gene", None).err().unwrap().to_string();
+        let e = read_predictions(&dir.path().join("none.parquet"), "gene", None)
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains("predictions file not found"), "{e}");
     }
 }

@@ -317,7 +317,11 @@ mod tests {
             batch: "det_plate".into(),
             control: ControlRule::Values {
                 column: "pert_type".into(),
-                values: vec!["ctl_vector".into(), "ctl_untrt".into(), "ctl_vehicle".into()],
+                values: vec![
+                    "ctl_vector".into(),
+                    "ctl_untrt".into(),
+                    "ctl_vehicle".into(),
+                ],
             },
             drop_labels: vec![],
             sample_id: None,
@@ -330,7 +334,12 @@ mod tests {
                 "cmap_name" => Some(s(&["LACZ", "TP53", "UnTrt", "KRAS", "LACZ", "DMSO"])),
                 "det_plate" => Some(s(&["P1", "P1", "P2", "P2", "P3", "P3"])),
                 "pert_type" => Some(s(&[
-                    "ctl_vector", "trt_xpr", "ctl_untrt", "trt_xpr", "ctl_vector", "ctl_vehicle",
+                    "ctl_vector",
+                    "trt_xpr",
+                    "ctl_untrt",
+                    "trt_xpr",
+                    "ctl_vector",
+                    "ctl_vehicle",
                 ])),
                 _ => None,
             })

@@ -75,7 +75,9 @@ pub fn read_metadata_table(path: &Path, wanted: &[String]) -> Result<DataFrame> 
     })?;
     let mut header = String::new();
     std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(std::fs::File::open(path).map_err(|e| DataError::io(path, e))?),
+        &mut std::io::BufReader::new(
+            std::fs::File::open(path).map_err(|e| DataError::io(path, e))?,
+        ),
         &mut header,
     )
     .map_err(|e| DataError::io(path, e))?;
@@ -141,9 +143,9 @@ pub fn matrix(path: &Path, df: &DataFrame, columns: &[String]) -> Result<Matrix>
     let n = df.height();
     let mut m = Matrix::zeros((n, columns.len()));
     for (j, name) in columns.iter().enumerate() {
-        let col = df.column(name).map_err(|_| {
-            DataError::file(path, format!("column `{name}` is missing"))
-        })?;
+        let col = df
+            .column(name)
+            .map_err(|_| DataError::file(path, format!("column `{name}` is missing")))?;
         let vals = col
             .cast(&DataType::Float32)
             .map_err(|e| DataError::file(path, format!("column `{name}`: {e}")))?;

@@ -97,31 +97,59 @@ fn write_small_h5ad(path: &std::path::Path) -> hdf5::Result<()> {
     let s = |x: &str| x.parse::<VarLenUnicode>().unwrap();
     let strs = |v: &[&str]| ndarray::Array1::from(v.iter().map(|x| s(x)).collect::<Vec<_>>());
     let attr = |loc: &hdf5::Location, name: &str, val: &str| -> hdf5::Result<()> {
-        loc.new_attr::<VarLenUnicode>().create(name)?.write_scalar(&s(val))
+        loc.new_attr::<VarLenUnicode>()
+            .create(name)?
+            .write_scalar(&s(val))
     };
     let f = hdf5::File::create(path)?;
-    let x = ndarray::arr2(&[[1.0f32, 0.0, 2.0], [0.0, 0.0, 0.0], [3.0, 4.0, 0.0], [0.0, 5.0, 6.0]]);
+    let x = ndarray::arr2(&[
+        [1.0f32, 0.0, 2.0],
+        [0.0, 0.0, 0.0],
+        [3.0, 4.0, 0.0],
+        [0.0, 5.0, 6.0],
+    ]);
     f.new_dataset_builder().with_data(&x).create("X")?;
     let obs = f.create_group("obs")?;
     attr(&obs, "_index", "_index")?;
     attr(&obs, "encoding-type", "dataframe")?;
-    obs.new_dataset_builder().with_data(&strs(&["a", "b", "c", "d"])).create("_index")?;
+    obs.new_dataset_builder()
+        .with_data(&strs(&["a", "b", "c", "d"]))
+        .create("_index")?;
     let pert = obs.create_group("pert")?;
     attr(&pert, "encoding-type", "categorical")?;
-    pert.new_dataset_builder().with_data(&strs(&["NT", "G1"])).create("categories")?;
-    pert.new_dataset_builder().with_data(&ndarray::arr1(&[0i8, 1, -1, 1])).create("codes")?;
-    obs.new_dataset_builder().with_data(&strs(&["r1", "r1", "r2", "r2"])).create("batch")?;
-    obs.new_dataset_builder().with_data(&ndarray::arr1(&[true, false, false, false])).create("ctrl")?;
+    pert.new_dataset_builder()
+        .with_data(&strs(&["NT", "G1"]))
+        .create("categories")?;
+    pert.new_dataset_builder()
+        .with_data(&ndarray::arr1(&[0i8, 1, -1, 1]))
+        .create("codes")?;
+    obs.new_dataset_builder()
+        .with_data(&strs(&["r1", "r1", "r2", "r2"]))
+        .create("batch")?;
+    obs.new_dataset_builder()
+        .with_data(&ndarray::arr1(&[true, false, false, false]))
+        .create("ctrl")?;
     let var = f.create_group("var")?;
     attr(&var, "_index", "_index")?;
-    var.new_dataset_builder().with_data(&strs(&["g1", "g2", "g3"])).create("_index")?;
+    var.new_dataset_builder()
+        .with_data(&strs(&["g1", "g2", "g3"]))
+        .create("_index")?;
     let obsm = f.create_group("obsm")?;
     let emb = obsm.create_group("X_emb")?;
     attr(&emb, "encoding-type", "csr_matrix")?;
-    emb.new_attr::<i64>().shape(2).create("shape")?.write(&ndarray::arr1(&[4i64, 2]))?;
-    emb.new_dataset_builder().with_data(&ndarray::arr1(&[1.5f32, -2.0, 7.0])).create("data")?;
-    emb.new_dataset_builder().with_data(&ndarray::arr1(&[0i32, 1, 0])).create("indices")?;
-    emb.new_dataset_builder().with_data(&ndarray::arr1(&[0i32, 1, 2, 2, 3])).create("indptr")?;
+    emb.new_attr::<i64>()
+        .shape(2)
+        .create("shape")?
+        .write(&ndarray::arr1(&[4i64, 2]))?;
+    emb.new_dataset_builder()
+        .with_data(&ndarray::arr1(&[1.5f32, -2.0, 7.0]))
+        .create("data")?;
+    emb.new_dataset_builder()
+        .with_data(&ndarray::arr1(&[0i32, 1, 0]))
+        .create("indices")?;
+    emb.new_dataset_builder()
+        .with_data(&ndarray::arr1(&[0i32, 1, 2, 2, 3]))
+        .create("indptr")?;
     Ok(())
 }
 
@@ -136,9 +164,17 @@ fn dense_x_categorical_missing_codes_and_csr_obsm() {
     assert_eq!(h.var_names().unwrap(), vec!["g1", "g2", "g3"]);
     assert_eq!(
         h.obs_column("pert").unwrap(),
-        Some(RawColumn::Str(vec![Some("NT".into()), Some("G1".into()), None, Some("G1".into())]))
+        Some(RawColumn::Str(vec![
+            Some("NT".into()),
+            Some("G1".into()),
+            None,
+            Some("G1".into())
+        ]))
     );
-    assert_eq!(h.obs_column("ctrl").unwrap(), Some(RawColumn::Bool(vec![true, false, false, false])));
+    assert_eq!(
+        h.obs_column("ctrl").unwrap(),
+        Some(RawColumn::Bool(vec![true, false, false, false]))
+    );
     assert_eq!(h.obs_column("absent").unwrap(), None);
     // Dense X, restricted to rows 0, 2, 3, read as CSR.
     let x = h.read_x(Some(&[0, 2, 3])).unwrap();
@@ -148,9 +184,15 @@ fn dense_x_categorical_missing_codes_and_csr_obsm() {
     let e = h.read_obsm("X_emb", Some(&[0, 3])).unwrap();
     assert_eq!(e, ndarray::arr2(&[[1.5f32, 0.0], [7.0, 0.0]]));
     let e = h.read_obsm("X_emb", None).unwrap();
-    assert_eq!(e, ndarray::arr2(&[[1.5f32, 0.0], [0.0, -2.0], [0.0, 0.0], [7.0, 0.0]]));
+    assert_eq!(
+        e,
+        ndarray::arr2(&[[1.5f32, 0.0], [0.0, -2.0], [0.0, 0.0], [7.0, 0.0]])
+    );
     let err = h.read_obsm("X_nope", None).unwrap_err().to_string();
-    assert!(err.contains("small.h5ad") && err.contains("no key `X_nope`") && err.contains("X_emb"), "{err}");
+    assert!(
+        err.contains("small.h5ad") && err.contains("no key `X_nope`") && err.contains("X_emb"),
+        "{err}"
+    );
 }
 
 /// An L1000-shaped screen as LINCS 2020 publishes it: a treated gctx, a
@@ -164,7 +206,10 @@ fn gctx_screen_with_appended_controls_and_joined_metadata() {
     let manifests = dir.path().join("manifests");
     std::fs::create_dir_all(&mirror).unwrap();
     std::fs::create_dir_all(&manifests).unwrap();
-    let genes: Vec<String> = ["5720", "466", "6009"].iter().map(|s| s.to_string()).collect();
+    let genes: Vec<String> = ["5720", "466", "6009"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     // value = 1 + sample offset + gene / 10.
     let fill = |offset: usize| {
@@ -246,8 +291,14 @@ fn gctx_screen_with_appended_controls_and_joined_metadata() {
     };
     let d = load("screen", &ctx).unwrap();
     assert_eq!(d.n_file_rows, 8);
-    assert_eq!(d.samples.sample_id, ids(&["t1", "t2", "t3", "c1", "c2", "c3"]));
-    assert_eq!(d.samples.is_control, vec![false, false, false, true, true, true]);
+    assert_eq!(
+        d.samples.sample_id,
+        ids(&["t1", "t2", "t3", "c1", "c2", "c3"])
+    );
+    assert_eq!(
+        d.samples.is_control,
+        vec![false, false, false, true, true, true]
+    );
     assert_eq!(d.samples.batch, ids(&["P1", "P1", "P2", "P1", "P2", "P2"]));
     assert_eq!(
         d.samples.context.as_ref().unwrap(),
@@ -293,7 +344,10 @@ fn gctx_screen_with_appended_controls_and_joined_metadata() {
     )
     .unwrap();
     let e = load("screen", &ctx).err().unwrap().to_string();
-    assert!(e.contains("column `cell_line` (mapped as `context`) is missing"), "{e}");
+    assert!(
+        e.contains("column `cell_line` (mapped as `context`) is missing"),
+        "{e}"
+    );
 }
 
 /// Every committed manifest parses, and the datasets a manifest is read with
@@ -311,7 +365,12 @@ fn committed_manifests_parse_and_their_parts_exist() {
                 let (_, part) = manifest::find(name, &[dir.clone()]).unwrap();
                 assert_eq!(part.format, m.format, "{}: append {name}", p.display());
             }
-            for table in m.metadata.iter().map(|j| &j.dataset).chain(m.genes.iter().map(|g| &g.dataset)) {
+            for table in m
+                .metadata
+                .iter()
+                .map(|j| &j.dataset)
+                .chain(m.genes.iter().map(|g| &g.dataset))
+            {
                 let (_, part) = manifest::find(table, &[dir.clone()]).unwrap();
                 assert_eq!(part.format, Format::Table, "{}: {table}", p.display());
             }
@@ -322,6 +381,186 @@ fn committed_manifests_parse_and_their_parts_exist() {
     let (_, l1000) = manifest::find("l1000_crispr_lincs2020", &[dir]).unwrap();
     assert_eq!(
         l1000.parts(),
-        vec!["l1000_lincs2020_level3_ctl", "l1000_lincs2020_instinfo", "l1000_lincs2020_geneinfo"]
+        vec![
+            "l1000_lincs2020_level3_ctl",
+            "l1000_lincs2020_instinfo",
+            "l1000_lincs2020_geneinfo"
+        ]
     );
+}
+
+/// A 7-cell CSR screen written by the h5ad writer in two blocks, with an
+/// unassigned cell the manifest drops; returns (path, the full X).
+fn write_csr_screen(dir: &std::path::Path) -> (PathBuf, pertbench_kernels::csr::CsrMatrix) {
+    use pertbench_data::h5ad_writer::CsrH5adWriter;
+    use pertbench_kernels::csr::CsrMatrix;
+    let x = CsrMatrix::new(
+        7,
+        4,
+        vec![0, 2, 3, 3, 5, 6, 8, 9],
+        vec![0, 3, 1, 0, 2, 3, 1, 2, 0],
+        vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0],
+    )
+    .unwrap();
+    let path = dir.join("mirror/screen.h5ad");
+    let mut w = CsrH5adWriter::create(&path, 4, 4).unwrap();
+    w.push_block(&x.select_rows(&[0, 1, 2])).unwrap();
+    w.push_block(&x.select_rows(&[3, 4, 5, 6])).unwrap();
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    w.finish(
+        &s(&["c0", "c1", "c2", "c3", "c4", "c5", "c6"]),
+        &[
+            ("gene", &s(&["NT", "A", "unassigned", "B", "NT", "A", "B"])),
+            ("rep", &s(&["r1", "r1", "r1", "r2", "r2", "r2", "r1"])),
+        ],
+        &s(&["g1", "g2", "g3", "g4"]),
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.join("manifests")).unwrap();
+    std::fs::write(
+        dir.join("manifests/screen.yaml"),
+        "name: screen\nformat: h5ad\nsource: {file: screen.h5ad}\nsha256: unpinned\n\
+         columns: {perturbation: gene, batch: rep, control: {column: gene, in: [NT]}, drop_labels: [unassigned]}\n",
+    )
+    .unwrap();
+    (path, x)
+}
+
+fn ctx_in(dir: &std::path::Path) -> DataContext {
+    DataContext {
+        manifest_dirs: vec![dir.join("manifests")],
+        fetch: FetchOptions {
+            mirrors: vec![dir.join("mirror")],
+            data_dir: dir.join("data"),
+            allow_network: false,
+            allow_unpinned: true,
+        },
+    }
+}
+
+/// Streaming ingestion: X read in blocks of two values into a memory-mapped
+/// count cache equals the in-memory read, for CSR and dense X.
+#[test]
+fn h5ad_streams_into_a_memory_mapped_count_cache() {
+    use pertbench_data::dataset::{load_with, LoadOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let (path, x) = write_csr_screen(dir.path());
+    let h = H5ad::open(&path).unwrap();
+    assert_eq!(h.read_x(None).unwrap(), x);
+    let mut blocks = vec![];
+    h.stream_x(Some(&[0, 1, 3, 4, 5, 6]), 2, &mut |b| {
+        blocks.push(b.nnz());
+        Ok(())
+    })
+    .unwrap();
+    assert!(
+        blocks.iter().all(|&n| n <= 2) && blocks.len() >= 4,
+        "{blocks:?}"
+    );
+    let ctx = ctx_in(dir.path());
+    let in_memory = load("screen", &ctx).unwrap();
+    let dest = dir.path().join("cache/counts");
+    let streamed = load_with(
+        "screen",
+        &ctx,
+        &LoadOptions {
+            counts_to: Some(dest.clone()),
+            block_values: 2,
+        },
+    )
+    .unwrap();
+    let c = streamed.counts.as_ref().unwrap();
+    assert!(c.is_mapped());
+    assert_eq!(c, in_memory.counts.as_ref().unwrap());
+    assert_eq!(*c, x.select_rows(&[0, 1, 3, 4, 5, 6]));
+    assert_eq!(
+        std::fs::metadata(dest.join("indices.u16")).unwrap().len(),
+        2 * 9
+    );
+    // Dense X streams the same way.
+    let dense_path = dir.path().join("dense.h5ad");
+    write_small_h5ad(&dense_path).unwrap();
+    let h = H5ad::open(&dense_path).unwrap();
+    let mut rows = 0;
+    h.stream_x(None, 3, &mut |b| {
+        rows += b.nrows;
+        assert_eq!(b.nrows, 1);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(rows, 4);
+}
+
+/// Bad input (issue 5): a truncated h5ad, X neither CSR nor dense, a column
+/// index out of range, each a clear error naming the file and no partial
+/// cache left behind.
+#[test]
+fn bad_h5ad_inputs_are_named_errors_and_leave_no_cache() {
+    use pertbench_data::dataset::{load_with, LoadOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _) = write_csr_screen(dir.path());
+    let ctx = ctx_in(dir.path());
+    let cache = dir.path().join("cache");
+    let opts = LoadOptions {
+        counts_to: Some(cache.join("counts")),
+        block_values: 2,
+    };
+    let no_cache_left = || {
+        let left: Vec<_> = std::fs::read_dir(&cache)
+            .map(|r| r.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "left behind: {left:?}");
+    };
+    let original = std::fs::read(&path).unwrap();
+    let refetch = || {
+        let _ = std::fs::remove_dir_all(dir.path().join("data"));
+    };
+
+    // Truncated.
+    std::fs::write(&path, &original[..original.len() / 2]).unwrap();
+    refetch();
+    let e = load_with("screen", &ctx, &opts).err().unwrap().to_string();
+    assert!(
+        e.contains("screen.h5ad") && (e.contains("not a readable HDF5") || e.contains("X")),
+        "{e}"
+    );
+    no_cache_left();
+
+    // X stored as CSC.
+    std::fs::write(&path, &original).unwrap();
+    {
+        let f = hdf5::File::open_rw(&path).unwrap();
+        let x = f.group("X").unwrap();
+        x.attr("encoding-type")
+            .unwrap()
+            .write_scalar(&"csc_matrix".parse::<hdf5::types::VarLenUnicode>().unwrap())
+            .unwrap();
+    }
+    refetch();
+    let e = load_with("screen", &ctx, &opts).err().unwrap().to_string();
+    assert!(
+        e.contains("screen.h5ad")
+            && e.contains("X is stored as Some(\"csc_matrix\")")
+            && e.contains("csr_matrix(adata.X)"),
+        "{e}"
+    );
+    no_cache_left();
+
+    // A column index out of range (row 4 of the file points at column 9 of 4).
+    std::fs::write(&path, &original).unwrap();
+    {
+        let f = hdf5::File::open_rw(&path).unwrap();
+        f.dataset("X/indices")
+            .unwrap()
+            .write_slice(&[9i32], ndarray::s![5..6])
+            .unwrap();
+    }
+    refetch();
+    let e = load_with("screen", &ctx, &opts).err().unwrap().to_string();
+    assert!(
+        e.contains("screen.h5ad")
+            && e.contains("X/indices[5] = 9 (row 4) is out of range for 4 columns"),
+        "{e}"
+    );
+    no_cache_left();
 }

@@ -103,11 +103,7 @@ impl Cache {
             .map_err(|e| EngineError::msg(format!("{}: {e}", parent.display())))?;
         let meta = fill(tmp.path())?;
         let mut files = BTreeMap::new();
-        for entry in std::fs::read_dir(tmp.path()).map_err(|e| EngineError::msg(e.to_string()))? {
-            let entry = entry.map_err(|e| EngineError::msg(e.to_string()))?;
-            let name = entry.file_name().to_string_lossy().to_string();
-            files.insert(name, sha256_file(&entry.path())?);
-        }
+        hash_files(tmp.path(), "", &mut files)?;
         let rec = NodeRecord {
             kind: kind.to_string(),
             key: key.to_string(),
@@ -180,12 +176,41 @@ impl Cache {
     }
 }
 
+/// sha256 of every file under `dir` (one level of subdirectories, such as a
+/// count cache), keyed by its relative path.
+fn hash_files(dir: &Path, prefix: &str, files: &mut BTreeMap<String, String>) -> Result<()> {
+    for entry in
+        std::fs::read_dir(dir).map_err(|e| EngineError::msg(format!("{}: {e}", dir.display())))?
+    {
+        let entry = entry.map_err(|e| EngineError::msg(e.to_string()))?;
+        let name = format!("{prefix}{}", entry.file_name().to_string_lossy());
+        if entry.path().is_dir() {
+            if !prefix.is_empty() {
+                return Err(EngineError::msg(format!(
+                    "internal: nested directory {} in a node",
+                    entry.path().display()
+                )));
+            }
+            hash_files(&entry.path(), &format!("{name}/"), files)?;
+        } else {
+            files.insert(name, sha256_file(&entry.path())?);
+        }
+    }
+    Ok(())
+}
+
 fn dir_size(p: &Path) -> u64 {
     std::fs::read_dir(p)
         .map(|rd| {
             rd.flatten()
-                .filter_map(|e| e.metadata().ok())
-                .map(|m| m.len())
+                .filter_map(|e| {
+                    let m = e.metadata().ok()?;
+                    Some(if m.is_dir() {
+                        dir_size(&e.path())
+                    } else {
+                        m.len()
+                    })
+                })
                 .sum()
         })
         .unwrap_or(0)

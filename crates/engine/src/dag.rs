@@ -116,11 +116,17 @@ fn file_sha256(p: &Pipeline, what: &str, path: &std::path::Path) -> Result<Strin
 /// Key parameters from a metric's input files (a feature table, prediction
 /// files): their content is part of the key. Hashed once per metric, not
 /// once per dataset x seed x representation x post-processing.
-fn metric_file_params(p: &Pipeline, m: &crate::pipeline::MetricSpec) -> Result<Vec<(String, serde_json::Value)>> {
+fn metric_file_params(
+    p: &Pipeline,
+    m: &crate::pipeline::MetricSpec,
+) -> Result<Vec<(String, serde_json::Value)>> {
     let what = format!("metric `{}`", m.label());
     let mut out = Vec::new();
     if let Some(crate::pipeline::FeatureSource::Table(t)) = &m.features {
-        out.push(("features_sha256".to_string(), json!(file_sha256(p, &format!("{what}: features"), &t.path)?)));
+        out.push((
+            "features_sha256".to_string(),
+            json!(file_sha256(p, &format!("{what}: features"), &t.path)?),
+        ));
     }
     for (k, f) in m.predictions.iter().flatten().enumerate() {
         let sha = file_sha256(p, &format!("{what}: predictions `{}`", f.name), &f.path)?;
@@ -131,13 +137,21 @@ fn metric_file_params(p: &Pipeline, m: &crate::pipeline::MetricSpec) -> Result<V
 
 pub fn build(p: &Pipeline, data: &DataContext) -> Result<Dag> {
     // Input files are hashed once, not once per dataset x seed (x cell).
-    let metric_files: Vec<Vec<(String, serde_json::Value)>> =
-        p.metrics.iter().map(|m| metric_file_params(p, m)).collect::<Result<_>>()?;
+    let metric_files: Vec<Vec<(String, serde_json::Value)>> = p
+        .metrics
+        .iter()
+        .map(|m| metric_file_params(p, m))
+        .collect::<Result<_>>()?;
     let representation_files: HashMap<&str, String> = p
         .representations
         .iter()
         .filter_map(|r| r.path.as_ref().map(|path| (r, path)))
-        .map(|(r, path)| Ok((r.name.as_str(), file_sha256(p, &format!("representation `{}`", r.name), path)?)))
+        .map(|(r, path)| {
+            Ok((
+                r.name.as_str(),
+                file_sha256(p, &format!("representation `{}`", r.name), path)?,
+            ))
+        })
         .collect::<Result<_>>()?;
     let mut b = Builder {
         nodes: vec![],

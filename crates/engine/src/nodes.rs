@@ -23,6 +23,11 @@ pub struct IngestOut {
     pub expression_mean: Vec<f64>,
     /// Whether `counts` holds raw counts or log expression.
     pub values: Values,
+    /// The count cache `counts` maps, when ingestion streamed it to disk
+    /// (writing the node then links these files instead of copying them).
+    pub counts_dir: Option<std::path::PathBuf>,
+    /// Keeps the directory of `counts_dir` until the output is dropped.
+    pub scratch: Option<Arc<tempfile::TempDir>>,
 }
 
 impl IngestOut {
@@ -55,14 +60,41 @@ impl IngestOut {
             Values::Counts => counts.lognorm_column_means(),
             Values::LogExpression => {
                 let mut sums = vec![0.0f64; counts.ncols];
-                for (j, v) in counts.indices.iter().zip(&counts.data) {
-                    sums[*j as usize] += *v as f64;
+                for i in 0..counts.nrows {
+                    for (j, v) in counts.row(i) {
+                        sums[j] += v as f64;
+                    }
                 }
                 let n = counts.nrows.max(1) as f64;
                 sums.iter().map(|s| s / n).collect()
             }
         }
     }
+}
+
+/// Writes counts as a count cache at `dest`: hard links to the files of
+/// `from` (the cache ingestion streamed to) when it holds them, else a copy
+/// written from memory.
+fn write_counts(dest: &Path, counts: &CsrMatrix, from: Option<&Path>) -> Result<()> {
+    if let Some(src) = from.filter(|_| counts.is_mapped()) {
+        std::fs::create_dir_all(dest)
+            .map_err(|e| EngineError::msg(format!("{}: {e}", dest.display())))?;
+        for entry in std::fs::read_dir(src)
+            .map_err(|e| EngineError::msg(format!("{}: {e}", src.display())))?
+        {
+            let entry = entry.map_err(|e| EngineError::msg(e.to_string()))?;
+            let to = dest.join(entry.file_name());
+            if std::fs::hard_link(entry.path(), &to).is_err() {
+                std::fs::copy(entry.path(), &to).map_err(|e| {
+                    EngineError::msg(format!("{}: cannot write: {e}", to.display()))
+                })?;
+            }
+        }
+        return Ok(());
+    }
+    pertbench_data::count_cache::write(dest, counts)
+        .map_err(|e| EngineError::msg(e.to_string()))?;
+    Ok(())
 }
 
 /// A representation, or a post-processed one: `rows` index the samples table.
@@ -120,7 +152,7 @@ impl Output {
                     &table::genes_to_batch(&i.genes, &i.expression_mean),
                 )?;
                 if let Some(c) = &i.counts {
-                    table::write_csr_parquet(&dir.join("counts.parquet"), c)?;
+                    write_counts(&dir.join("counts"), c, i.counts_dir.as_deref())?;
                 }
                 Ok(serde_json::json!({
                     "n_samples": i.samples.len(),
@@ -172,7 +204,22 @@ impl Output {
                 let (genes, expression_mean) =
                     table::batch_to_genes(&table::read_parquet(&dir.join("genes.parquet"))?)?;
                 let counts_path = dir.join("counts.parquet");
-                let counts = if counts_path.exists() {
+                let counts = if dir.join("counts").is_dir() {
+                    let c = pertbench_data::count_cache::open(&dir.join("counts"))
+                        .map_err(|e| EngineError::msg(e.to_string()))?;
+                    if (c.nrows, c.ncols) != (samples.len(), genes.len()) {
+                        return Err(EngineError::msg(format!(
+                            "{}: cached counts are {} x {} for {} samples and {} genes",
+                            dir.display(),
+                            c.nrows,
+                            c.ncols,
+                            samples.len(),
+                            genes.len()
+                        )));
+                    }
+                    Some(c)
+                } else if counts_path.exists() {
+                    // Caches written before counts were memory-mapped.
                     Some(table::read_csr_parquet(
                         &counts_path,
                         samples.len(),
@@ -199,6 +246,8 @@ impl Output {
                     } else {
                         Values::Counts
                     },
+                    counts_dir: None,
+                    scratch: None,
                 })))
             }
             "representation" | "postprocess" => {
@@ -220,8 +269,12 @@ impl Output {
                 })))
             }
             "split" => {
-                let mut sp = table::batch_to_splits(&table::read_parquet(&dir.join("splits.parquet"))?)?;
-                if let Some(m) = meta.get("unseen_train_perturbations").and_then(|v| v.as_object()) {
+                let mut sp =
+                    table::batch_to_splits(&table::read_parquet(&dir.join("splits.parquet"))?)?;
+                if let Some(m) = meta
+                    .get("unseen_train_perturbations")
+                    .and_then(|v| v.as_object())
+                {
                     for (k, v) in m {
                         sp.unseen_train_perturbations
                             .insert(k.clone(), v.as_u64().unwrap_or(0) as usize);

@@ -498,7 +498,9 @@ impl Pipeline {
         }
         if let Some(f) = self.train_fraction {
             if !(f > 0.0 && f < 1.0) {
-                return fail(format!("`train_fraction` must lie strictly between 0 and 1, got {f}"));
+                return fail(format!(
+                    "`train_fraction` must lie strictly between 0 and 1, got {f}"
+                ));
             }
         }
         let known = pertbench_kernels::postprocess::names();
@@ -617,7 +619,13 @@ impl Pipeline {
                     "alpha",
                     "n_bootstrap",
                 ],
-                MetricKind::RelationshipRecall => &["sources", "thresholds", "upper_only", "n_permutations", "n_bootstrap"],
+                MetricKind::RelationshipRecall => &[
+                    "sources",
+                    "thresholds",
+                    "upper_only",
+                    "n_permutations",
+                    "n_bootstrap",
+                ],
                 MetricKind::Ilisi => &["perplexity", "on", "max_queries", "n_bootstrap"],
                 MetricKind::LinearProbe => &[
                     "solver",
@@ -639,7 +647,15 @@ impl Pipeline {
                     "alpha",
                     "n_bootstrap",
                 ],
-                MetricKind::Rewiring => &["k", "entity", "reference_context", "calibration", "n_permutations", "alpha", "n_bootstrap"],
+                MetricKind::Rewiring => &[
+                    "k",
+                    "entity",
+                    "reference_context",
+                    "calibration",
+                    "n_permutations",
+                    "alpha",
+                    "n_bootstrap",
+                ],
                 MetricKind::Prediction => &[
                     "predictors",
                     "predictions",
@@ -690,33 +706,53 @@ impl Pipeline {
                 return fail(format!("{what}: `ridge_lambda` needs `solver: ridge`"));
             }
             if m.solver == Some(ProbeSolver::Ridge)
-                && [m.epochs.is_some(), m.batch_size.is_some(), m.learning_rate.is_some(), m.l2.is_some()]
-                    .contains(&true)
+                && [
+                    m.epochs.is_some(),
+                    m.batch_size.is_some(),
+                    m.learning_rate.is_some(),
+                    m.l2.is_some(),
+                ]
+                .contains(&true)
             {
                 return fail(format!(
                     "{what}: `epochs`, `batch_size`, `learning_rate` and `l2` apply to `solver: logistic` only"
                 ));
             }
             if m.reference_context.is_some() && m.entity != Some(RewiringEntity::Perturbation) {
-                return fail(format!("{what}: `reference_context` needs `entity: perturbation`"));
+                return fail(format!(
+                    "{what}: `reference_context` needs `entity: perturbation`"
+                ));
             }
             if m.kind == MetricKind::Prediction {
-                let linear = m.predictors.as_ref().is_none_or(|p| p.contains(&Predictor::Linear));
-                if m.predictors.as_ref().is_some_and(|p| p.contains(&Predictor::Linear)) && m.features.is_none() {
+                let linear = m
+                    .predictors
+                    .as_ref()
+                    .is_none_or(|p| p.contains(&Predictor::Linear));
+                if m.predictors
+                    .as_ref()
+                    .is_some_and(|p| p.contains(&Predictor::Linear))
+                    && m.features.is_none()
+                {
                     return fail(format!("{what}: predictor `linear` needs `features` (features: target_gene_loadings)"));
                 }
                 if !linear && m.features.is_some() {
-                    return fail(format!("{what}: `features` is used by predictor `linear` only"));
+                    return fail(format!(
+                        "{what}: `features` is used by predictor `linear` only"
+                    ));
                 }
                 if m.predictions.is_some() && m.space != Some(PredictionSpace::Expression) {
-                    return fail(format!("{what}: `predictions` files hold genes: they need `space: expression`"));
+                    return fail(format!(
+                        "{what}: `predictions` files hold genes: they need `space: expression`"
+                    ));
                 }
                 if m.n_genes.is_some() && m.space != Some(PredictionSpace::Expression) {
                     return fail(format!("{what}: `n_genes` needs `space: expression`"));
                 }
                 let mut seen = std::collections::BTreeSet::new();
                 for f in m.predictions.iter().flatten() {
-                    if ["control", "mean", "linear"].contains(&f.name.as_str()) || !seen.insert(f.name.clone()) {
+                    if ["control", "mean", "linear"].contains(&f.name.as_str())
+                        || !seen.insert(f.name.clone())
+                    {
                         return fail(format!("{what}: predictions name `{}` is taken (by a built-in predictor or another file)", f.name));
                     }
                 }
@@ -730,11 +766,18 @@ impl Pipeline {
                         "{what}: probe `lopo_ridge` and `features` go together (features: target_gene_loadings)"
                     ));
                 }
-            } else if m.features.is_none() && (m.n_features.is_some() || m.ridge_lambda.is_some()) && m.kind == MetricKind::Transfer {
-                return fail(format!("{what}: `n_features` and `ridge_lambda` need `features`"));
+            } else if m.features.is_none()
+                && (m.n_features.is_some() || m.ridge_lambda.is_some())
+                && m.kind == MetricKind::Transfer
+            {
+                return fail(format!(
+                    "{what}: `n_features` and `ridge_lambda` need `features`"
+                ));
             }
             if matches!(m.features, Some(FeatureSource::Table(_))) && m.n_features.is_some() {
-                return fail(format!("{what}: `n_features` applies to `features: target_gene_loadings` only"));
+                return fail(format!(
+                    "{what}: `n_features` applies to `features: target_gene_loadings` only"
+                ));
             }
             if let Some(t) = &m.thresholds {
                 if t.iter()

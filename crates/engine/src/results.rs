@@ -32,7 +32,11 @@ pub fn build(
             .metric()?;
         let task = match &dag.nodes[c.metric_node].op {
             crate::dag::Op::Metric { spec, .. } => crate::metrics::implementation(spec.kind).task(),
-            _ => return Err(EngineError::msg("internal: a cell's metric node is not a metric")),
+            _ => {
+                return Err(EngineError::msg(
+                    "internal: a cell's metric node is not a metric",
+                ))
+            }
         };
         for r in &out.rows {
             let text = [

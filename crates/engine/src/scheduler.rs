@@ -165,7 +165,25 @@ impl Runner<'_> {
     fn compute(&self, nd: &Node, inputs: &[Output]) -> Result<Output> {
         match &nd.op {
             Op::Ingest { dataset } => {
-                let d = dataset::load(dataset, self.data)?;
+                // An h5ad's X streams into a count cache beside the node
+                // store; committing the node links its files.
+                let parent = self.cache.root.join("ingest");
+                std::fs::create_dir_all(&parent)
+                    .map_err(|e| EngineError::msg(format!("{}: {e}", parent.display())))?;
+                let scratch = tempfile::Builder::new()
+                    .prefix(".tmp-counts-")
+                    .tempdir_in(&parent)
+                    .map_err(|e| EngineError::msg(format!("{}: {e}", parent.display())))?;
+                let counts_to = scratch.path().join("counts");
+                let d = dataset::load_with(
+                    dataset,
+                    self.data,
+                    &dataset::LoadOptions {
+                        counts_to: Some(counts_to.clone()),
+                        block_values: 0,
+                    },
+                )?;
+                let streamed = d.counts.as_ref().is_some_and(|c| c.is_mapped());
                 let expression_mean = d
                     .counts
                     .as_ref()
@@ -179,6 +197,8 @@ impl Runner<'_> {
                     genes: d.genes,
                     expression_mean,
                     values: d.values,
+                    counts_dir: streamed.then_some(counts_to),
+                    scratch: Some(Arc::new(scratch)),
                 })))
             }
             Op::Representation {

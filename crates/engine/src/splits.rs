@@ -97,8 +97,16 @@ pub fn split(samples: &Samples, seed: u64, fraction: f64) -> Result<SplitOut> {
             perts.len()
         )));
     }
-    batches.shuffle(&mut pertbench_kernels::rng::stream(seed, "split/batches", 0));
-    perts.shuffle(&mut pertbench_kernels::rng::stream(seed, "split/perturbations", 0));
+    batches.shuffle(&mut pertbench_kernels::rng::stream(
+        seed,
+        "split/batches",
+        0,
+    ));
+    perts.shuffle(&mut pertbench_kernels::rng::stream(
+        seed,
+        "split/perturbations",
+        0,
+    ));
     let train_batches: BTreeSet<&str> = batches[..n_train(batches.len(), fraction)]
         .iter()
         .copied()
@@ -136,7 +144,9 @@ pub fn split(samples: &Samples, seed: u64, fraction: f64) -> Result<SplitOut> {
         } else if in_train.contains(p) {
             out.test_seen.push(i);
         } else {
-            *out.unseen_train_perturbations.entry(p.to_string()).or_default() += 1;
+            *out.unseen_train_perturbations
+                .entry(p.to_string())
+                .or_default() += 1;
         }
     }
     Ok(out)
@@ -213,9 +223,9 @@ mod tests {
             ("g9", "b1", false),
             ("g9", "b1", false),
         ]);
-        let found = (0..200).map(|k| split(&s, k, 0.7).unwrap()).find(|o| {
-            !o.unseen_train_perturbations.is_empty()
-        });
+        let found = (0..200)
+            .map(|k| split(&s, k, 0.7).unwrap())
+            .find(|o| !o.unseen_train_perturbations.is_empty());
         let o = found.expect("some seed makes g9 a train perturbation in a test batch");
         assert_eq!(o.unseen_train_perturbations.get("g9"), Some(&2));
         let total = o.train.len() + o.test_seen.len() + o.test_unseen.len();
@@ -226,7 +236,11 @@ mod tests {
 
     #[test]
     fn too_few_batches_is_an_error() {
-        let s = samples(&[("ctrl", "b0", true), ("g0", "b0", false), ("g1", "b0", false)]);
+        let s = samples(&[
+            ("ctrl", "b0", true),
+            ("g0", "b0", false),
+            ("g1", "b0", false),
+        ]);
         let e = split(&s, 0, 0.7).unwrap_err().to_string();
         assert!(e.contains("at least 2 batches"), "{e}");
     }

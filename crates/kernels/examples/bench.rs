@@ -56,9 +56,15 @@ fn pca_target_case() {
         .into_par_iter()
         .map(|i| {
             let mut rng = stream(5, "bench-pca-target", i as u64);
-            let mut cols: Vec<u32> = rand::seq::index::sample(&mut rng, g, per_row).into_iter().map(|c| c as u32).collect();
+            let mut cols: Vec<u32> = rand::seq::index::sample(&mut rng, g, per_row)
+                .into_iter()
+                .map(|c| c as u32)
+                .collect();
             cols.sort_unstable();
-            let vals = cols.iter().map(|_| 1.0 + rng.random_range(0..20) as f32).collect();
+            let vals = cols
+                .iter()
+                .map(|_| 1.0 + rng.random_range(0..20) as f32)
+                .collect();
             (cols, vals)
         })
         .collect();
@@ -73,7 +79,11 @@ fn pca_target_case() {
     }
     let a = CsrMatrix::new(n, g, indptr, indices, data).unwrap();
     let built = peak_rss_mb();
-    println!("pca_target  built {} non-zeros in {:.1} s", a.nnz(), t_build.elapsed().as_secs_f64());
+    println!(
+        "pca_target  built {} non-zeros in {:.1} s",
+        a.nnz(),
+        t_build.elapsed().as_secs_f64()
+    );
     let t = Instant::now();
     let mut opts = PcaOptions::new(50, 0);
     opts.power_iterations = Some(2);
@@ -148,7 +158,14 @@ fn knn_case() {
     let reps = 4;
     let t2 = Instant::now();
     for _ in 0..reps {
-        matmul(c.as_mut(), Accum::Replace, a.as_ref(), b.as_ref(), 1.0, Par::rayon(0));
+        matmul(
+            c.as_mut(),
+            Accum::Replace,
+            a.as_ref(),
+            b.as_ref(),
+            1.0,
+            Par::rayon(0),
+        );
     }
     let mm = t2.elapsed().as_secs_f64();
     let mm_flops = reps as f64 * 2.0 * 8192.0 * 16_384.0 * d as f64;
@@ -193,7 +210,9 @@ fn distribution_case() {
     use pertbench_kernels::control_reference::ControlReference;
     use pertbench_kernels::distribution::EnergyConvention;
     use rayon::prelude::*;
-    let (n_pert, n, d, n_ctrl, n_tested, n_perm) = (2_000usize, 200usize, 128usize, 5_000usize, 100usize, 1_000usize);
+    let (n_pert, n, d, n_ctrl, n_tested, n_perm) = (
+        2_000usize, 200usize, 128usize, 5_000usize, 100usize, 1_000usize,
+    );
     let mut rng = stream(5, "bench", 0);
     let y = ndarray::Array2::from_shape_simple_fn((n_ctrl, d), || rng.random::<f64>() - 0.5);
     let t = Instant::now();
@@ -211,7 +230,9 @@ fn distribution_case() {
         .into_par_iter()
         .with_max_len(1)
         .map(|p| {
-            let c = reference.compare(pert(p).view(), EnergyConvention::UStatistic, true).unwrap();
+            let c = reference
+                .compare(pert(p).view(), EnergyConvention::UStatistic, true)
+                .unwrap();
             (c.energy, c.mmd2.unwrap())
         })
         .collect();
@@ -222,7 +243,12 @@ fn distribution_case() {
         .with_max_len(1)
         .map(|p| {
             reference
-                .compare_and_test(pert(p).view(), EnergyConvention::UStatistic, n_perm, p as u64)
+                .compare_and_test(
+                    pert(p).view(),
+                    EnergyConvention::UStatistic,
+                    n_perm,
+                    p as u64,
+                )
                 .unwrap()
                 .1
         })
@@ -258,6 +284,8 @@ fn main() {
                 assert!(st.success(), "case {case} failed");
             }
         }
-        Some(other) => panic!("unknown case `{other}` (recall, pca, pca_target, knn, softmax, distribution)"),
+        Some(other) => {
+            panic!("unknown case `{other}` (recall, pca, pca_target, knn, softmax, distribution)")
+        }
     }
 }

@@ -27,7 +27,9 @@ pub fn mean_interval(
         ));
     }
     if !(0.0..1.0).contains(&level) {
-        return Err(KernelError::Shape(format!("level {level} is not in [0, 1)")));
+        return Err(KernelError::Shape(format!(
+            "level {level} is not in [0, 1)"
+        )));
     }
     let mut rng = crate::rng::stream(seed, "bootstrap", 0);
     let n = values.len();
@@ -55,13 +57,21 @@ pub fn cluster_interval(
     stat: impl Fn(&[f64]) -> f64,
 ) -> Result<(f64, f64), KernelError> {
     if values.len() != cluster.len() {
-        return Err(KernelError::Shape(format!("{} values but {} cluster codes", values.len(), cluster.len())));
+        return Err(KernelError::Shape(format!(
+            "{} values but {} cluster codes",
+            values.len(),
+            cluster.len()
+        )));
     }
     if values.is_empty() || n_resamples == 0 {
-        return Err(KernelError::NotEnough("a bootstrap needs at least one item and one resample".into()));
+        return Err(KernelError::NotEnough(
+            "a bootstrap needs at least one item and one resample".into(),
+        ));
     }
     if !(0.0..1.0).contains(&level) {
-        return Err(KernelError::Shape(format!("level {level} is not in [0, 1)")));
+        return Err(KernelError::Shape(format!(
+            "level {level} is not in [0, 1)"
+        )));
     }
     let mut members: std::collections::BTreeMap<u32, Vec<f64>> = Default::default();
     for (v, c) in values.iter().zip(cluster) {
@@ -82,7 +92,10 @@ pub fn cluster_interval(
         .collect();
     stats.sort_by(|a, b| a.total_cmp(b));
     let alpha = 1.0 - level;
-    Ok((quantile_sorted(&stats, alpha / 2.0), quantile_sorted(&stats, 1.0 - alpha / 2.0)))
+    Ok((
+        quantile_sorted(&stats, alpha / 2.0),
+        quantile_sorted(&stats, 1.0 - alpha / 2.0),
+    ))
 }
 
 /// The mean, for [`cluster_interval`].
@@ -104,7 +117,10 @@ mod tests {
         let (lo, hi) = cluster_interval(&values, &cluster, 2000, 0.95, 1, mean).unwrap();
         assert_eq!((lo, hi), (0.0, 1.0));
         let (lo, hi) = cluster_interval(&values, &cluster, 2000, 0.5, 1, mean).unwrap();
-        assert!([0.0, 0.25, 1.0].contains(&lo) && [0.0, 0.25, 1.0].contains(&hi), "{lo} {hi}");
+        assert!(
+            [0.0, 0.25, 1.0].contains(&lo) && [0.0, 0.25, 1.0].contains(&hi),
+            "{lo} {hi}"
+        );
         assert!(cluster_interval(&values, &cluster[..3], 10, 0.95, 1, mean).is_err());
     }
 
@@ -121,14 +137,23 @@ mod tests {
     fn interval_brackets_the_mean_and_is_seeded() {
         // A constant sample has a zero-width interval.
         let (lo, hi) = mean_interval(&[0.7; 10], 100, 0.95, 0).unwrap();
-        assert!((lo - 0.7).abs() < 1e-12 && (hi - 0.7).abs() < 1e-12, "{lo} {hi}");
+        assert!(
+            (lo - 0.7).abs() < 1e-12 && (hi - 0.7).abs() < 1e-12,
+            "{lo} {hi}"
+        );
         // 0/1 values with mean 0.5 over 100 items: the 95% interval is about
         // 0.5 +- 1.96 * 0.05, so [0.40, 0.60] within resampling noise.
         let v: Vec<f64> = (0..100).map(|i| (i % 2) as f64).collect();
         let (lo, hi) = mean_interval(&v, 2000, 0.95, 1).unwrap();
         assert!(lo < 0.5 && hi > 0.5, "{lo} {hi}");
-        assert!((lo - 0.402).abs() < 0.03 && (hi - 0.598).abs() < 0.03, "{lo} {hi}");
-        assert_eq!(mean_interval(&v, 200, 0.95, 3).unwrap(), mean_interval(&v, 200, 0.95, 3).unwrap());
+        assert!(
+            (lo - 0.402).abs() < 0.03 && (hi - 0.598).abs() < 0.03,
+            "{lo} {hi}"
+        );
+        assert_eq!(
+            mean_interval(&v, 200, 0.95, 3).unwrap(),
+            mean_interval(&v, 200, 0.95, 3).unwrap()
+        );
         assert!(mean_interval(&[], 10, 0.95, 0).is_err());
     }
 }

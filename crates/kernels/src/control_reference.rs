@@ -66,8 +66,17 @@ fn to_mat(x: ArrayView2<f64>) -> Mat<f64> {
 /// of `b` (norms `nb`), through one Gram product, clamped at zero.
 fn cross_sq(a: &Mat<f64>, na: &[f64], b: &Mat<f64>, nb: &[f64]) -> Mat<f64> {
     let mut g = Mat::<f64>::zeros(a.nrows(), b.nrows());
-    matmul(g.as_mut(), Accum::Replace, a.as_ref(), b.transpose(), 1.0, Par::rayon(0));
-    Mat::from_fn(a.nrows(), b.nrows(), |i, j| (na[i] + nb[j] - 2.0 * g[(i, j)]).max(0.0))
+    matmul(
+        g.as_mut(),
+        Accum::Replace,
+        a.as_ref(),
+        b.transpose(),
+        1.0,
+        Par::rayon(0),
+    );
+    Mat::from_fn(a.nrows(), b.nrows(), |i, j| {
+        (na[i] + nb[j] - 2.0 * g[(i, j)]).max(0.0)
+    })
 }
 
 fn row_norms(a: &Mat<f64>) -> Vec<f64> {
@@ -204,13 +213,19 @@ impl ControlReference {
                 }
                 acc
             })
-            .reduce(|| [0.0; MOMENTS + 1], |mut a, b| {
-                for (x, y) in a.iter_mut().zip(b) {
-                    *x += y;
-                }
-                a
-            });
-        let centre = KernelMoments { gamma0: gamma, m: moments };
+            .reduce(
+                || [0.0; MOMENTS + 1],
+                |mut a, b| {
+                    for (x, y) in a.iter_mut().zip(b) {
+                        *x += y;
+                    }
+                    a
+                },
+            );
+        let centre = KernelMoments {
+            gamma0: gamma,
+            m: moments,
+        };
         let v = centre.m[0];
         self.centres.lock().expect("centres").push(centre);
         v
@@ -262,10 +277,22 @@ impl ControlReference {
     }
 
     /// [`Self::compare`] from the perturbation's squared-distance blocks.
-    fn compare_blocks(&self, sq_xx: &Mat<f64>, sq_xy: &Mat<f64>, c: EnergyConvention, with_mmd: bool) -> Comparison {
+    fn compare_blocks(
+        &self,
+        sq_xx: &Mat<f64>,
+        sq_xy: &Mat<f64>,
+        c: EnergyConvention,
+        with_mmd: bool,
+    ) -> Comparison {
         let (n, m) = (sq_xx.nrows(), self.y.nrows());
         let (nf, mf) = (n as f64, m as f64);
-        let f = |s: f64| if c == EnergyConvention::Squared { s } else { s.sqrt() };
+        let f = |s: f64| {
+            if c == EnergyConvention::Squared {
+                s
+            } else {
+                s.sqrt()
+            }
+        };
         let sum = |a: &Mat<f64>, k: &dyn Fn(f64) -> f64, skip_diag: bool| -> f64 {
             let mut t = 0.0;
             for j in 0..a.ncols() {
@@ -279,14 +306,23 @@ impl ControlReference {
         };
         let xx = sum(sq_xx, &f, true);
         let xy = sum(sq_xy, &f, false);
-        let yy = if c == EnergyConvention::Squared { self.sum_sq_yy } else { self.sum_dist_yy };
+        let yy = if c == EnergyConvention::Squared {
+            self.sum_sq_yy
+        } else {
+            self.sum_dist_yy
+        };
         let (wx, wy) = match c {
             EnergyConvention::UStatistic => (nf * (nf - 1.0), mf * (mf - 1.0)),
             _ => (nf * nf, mf * mf),
         };
         let energy = 2.0 * xy / (nf * mf) - xx / wx - yy / wy;
         if !with_mmd {
-            return Comparison { n, energy, mmd2: None, sigma: None };
+            return Comparison {
+                n,
+                energy,
+                mmd2: None,
+                sigma: None,
+            };
         }
         let mut new: Vec<f64> = Vec::with_capacity(n * m + n * (n - 1) / 2);
         for j in 0..m {
@@ -307,7 +343,12 @@ impl ControlReference {
         let kxx = sum(sq_xx, &k, true);
         let kxy = sum(sq_xy, &k, false);
         let mmd2 = kxx / (nf * (nf - 1.0)) + kyy / (mf * (mf - 1.0)) - 2.0 * kxy / (nf * mf);
-        Comparison { n, energy, mmd2: Some(mmd2), sigma: Some(sigma) }
+        Comparison {
+            n,
+            energy,
+            mmd2: Some(mmd2),
+            sigma: Some(sigma),
+        }
     }
 
     /// [`Self::compare`] with MMD, and the permutation p-values of the
@@ -336,7 +377,13 @@ impl ControlReference {
                 (false, false) => self.sq_yy[(i - n, j - n)],
             }
         };
-        let f = |s: f64| if c == EnergyConvention::Squared { s } else { s.sqrt() };
+        let f = |s: f64| {
+            if c == EnergyConvention::Squared {
+                s
+            } else {
+                s.sqrt()
+            }
+        };
         let k = rbf(gamma_of(observed.sigma.expect("asked for MMD")));
         // Pooled (distance, kernel) pairs, column-major with zero diagonal
         // (sums run over i != j), interleaved so one cache line serves both.
@@ -351,9 +398,13 @@ impl ControlReference {
         });
         let mut row_sums = vec![[0.0f64; 2]; t];
         for (j, col) in pooled.chunks(t).enumerate() {
-            row_sums[j] = col.iter().fold([0.0, 0.0], |a, v| [a[0] + v[0], a[1] + v[1]]);
+            row_sums[j] = col
+                .iter()
+                .fold([0.0, 0.0], |a, v| [a[0] + v[0], a[1] + v[1]]);
         }
-        let (te, tk) = row_sums.iter().fold((0.0, 0.0), |a, v| (a.0 + v[0], a.1 + v[1]));
+        let (te, tk) = row_sums
+            .iter()
+            .fold((0.0, 0.0), |a, v| (a.0 + v[0], a.1 + v[1]));
         let (nf, mf) = (n as f64, m as f64);
         let (wx, wy) = match c {
             EnergyConvention::UStatistic => (nf * (nf - 1.0), mf * (mf - 1.0)),
@@ -441,15 +492,29 @@ mod tests {
         for (n, shift) in [(2, 0.0), (9, 0.7), (25, 2.0)] {
             let x = data(n, 5, shift, 2);
             let p = pooled(x.view(), y.view()).unwrap();
-            for c in [EnergyConvention::UStatistic, EnergyConvention::VStatistic, EnergyConvention::Squared] {
+            for c in [
+                EnergyConvention::UStatistic,
+                EnergyConvention::VStatistic,
+                EnergyConvention::Squared,
+            ] {
                 let got = reference.compare(x.view(), c, true).unwrap();
                 let want = energy_distance(&p, c);
-                assert!((got.energy - want).abs() < 1e-9 * want.abs().max(1.0), "{c:?} n {n}: {} vs {want}", got.energy);
+                assert!(
+                    (got.energy - want).abs() < 1e-9 * want.abs().max(1.0),
+                    "{c:?} n {n}: {} vs {want}",
+                    got.energy
+                );
             }
-            let got = reference.compare(x.view(), EnergyConvention::UStatistic, true).unwrap();
+            let got = reference
+                .compare(x.view(), EnergyConvention::UStatistic, true)
+                .unwrap();
             let (mmd, sigma) = mmd2_rbf(&p);
             assert!((got.sigma.unwrap() - sigma).abs() < 1e-12, "n {n}");
-            assert!((got.mmd2.unwrap() - mmd).abs() < 1e-10, "n {n}: {:?} vs {mmd}", got.mmd2);
+            assert!(
+                (got.mmd2.unwrap() - mmd).abs() < 1e-10,
+                "n {n}: {:?} vs {mmd}",
+                got.mmd2
+            );
         }
     }
 
@@ -462,18 +527,32 @@ mod tests {
             .compare_and_test(shifted.view(), EnergyConvention::UStatistic, 199, 1)
             .unwrap();
         assert_eq!((pe, pk), (1.0 / 200.0, 1.0 / 200.0));
-        assert_eq!(observed, reference.compare(shifted.view(), EnergyConvention::UStatistic, true).unwrap());
+        assert_eq!(
+            observed,
+            reference
+                .compare(shifted.view(), EnergyConvention::UStatistic, true)
+                .unwrap()
+        );
         // Controls against themselves: no evidence; the pooled-sample test agrees.
         let same = y.slice(ndarray::s![..20, ..]).to_owned();
         let (_, (pe, _)) = reference
             .compare_and_test(same.view(), EnergyConvention::UStatistic, 199, 1)
             .unwrap();
         assert!(pe > 0.2, "{pe}");
-        let (_, p_pooled) = energy_test(&pooled(shifted.view(), y.view()).unwrap(), EnergyConvention::UStatistic, 199, 1);
+        let (_, p_pooled) = energy_test(
+            &pooled(shifted.view(), y.view()).unwrap(),
+            EnergyConvention::UStatistic,
+            199,
+            1,
+        );
         assert_eq!(p_pooled, 1.0 / 200.0);
         assert_eq!(
-            reference.compare_and_test(same.view(), EnergyConvention::VStatistic, 50, 9).unwrap(),
-            reference.compare_and_test(same.view(), EnergyConvention::VStatistic, 50, 9).unwrap()
+            reference
+                .compare_and_test(same.view(), EnergyConvention::VStatistic, 50, 9)
+                .unwrap(),
+            reference
+                .compare_and_test(same.view(), EnergyConvention::VStatistic, 50, 9)
+                .unwrap()
         );
     }
 
@@ -509,8 +588,20 @@ mod tests {
     fn bad_shapes_are_errors() {
         let y = data(10, 3, 0.0, 1);
         let r = ControlReference::new(y.view()).unwrap();
-        assert!(r.compare(data(5, 4, 0.0, 1).view(), EnergyConvention::UStatistic, false).is_err());
-        assert!(r.compare(data(1, 3, 0.0, 1).view(), EnergyConvention::UStatistic, false).is_err());
+        assert!(r
+            .compare(
+                data(5, 4, 0.0, 1).view(),
+                EnergyConvention::UStatistic,
+                false
+            )
+            .is_err());
+        assert!(r
+            .compare(
+                data(1, 3, 0.0, 1).view(),
+                EnergyConvention::UStatistic,
+                false
+            )
+            .is_err());
         assert!(ControlReference::new(data(1, 3, 0.0, 1).view()).is_err());
     }
 }

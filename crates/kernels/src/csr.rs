@@ -1,16 +1,210 @@
-//! Compressed sparse row count matrices (never densified).
+//! Compressed sparse row count matrices (never densified). The arrays are
+//! owned vectors or views of a memory-mapped count cache; column indices are
+//! stored in the narrowest type that fits (u16 up to 65,536 columns, else u32).
 
+use crate::buffer::{Buf, Plain};
 use crate::KernelError;
 
+/// A column index type of the CSR arrays.
+pub trait ColumnIndex: Plain {
+    fn at(self) -> usize;
+}
+impl ColumnIndex for u16 {
+    #[inline(always)]
+    fn at(self) -> usize {
+        self as usize
+    }
+}
+impl ColumnIndex for u32 {
+    #[inline(always)]
+    fn at(self) -> usize {
+        self as usize
+    }
+}
+
+/// Column indices in their stored width.
+#[derive(Clone)]
+pub enum Indices {
+    U16(Buf<u16>),
+    U32(Buf<u32>),
+}
+
+impl Indices {
+    pub fn len(&self) -> usize {
+        match self {
+            Indices::U16(b) => b.len(),
+            Indices::U32(b) => b.len(),
+        }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Bytes per stored index.
+    pub fn width(&self) -> usize {
+        match self {
+            Indices::U16(_) => 2,
+            Indices::U32(_) => 4,
+        }
+    }
+    #[inline]
+    pub fn get(&self, p: usize) -> usize {
+        match self {
+            Indices::U16(b) => b[p] as usize,
+            Indices::U32(b) => b[p] as usize,
+        }
+    }
+    /// Largest index, or None when empty.
+    fn max(&self) -> Option<usize> {
+        match self {
+            Indices::U16(b) => b.iter().copied().max().map(|m| m as usize),
+            Indices::U32(b) => b.iter().copied().max().map(|m| m as usize),
+        }
+    }
+}
+
+/// Borrowed CSR arrays with a concrete index type, for kernels that are
+/// generic over it (see [`with_rows!`](crate::with_rows)).
+#[derive(Clone, Copy)]
+pub struct RowParts<'a, I> {
+    pub indptr: &'a [u64],
+    pub indices: &'a [I],
+    pub data: &'a [f32],
+}
+
+impl<'a, I: ColumnIndex> RowParts<'a, I> {
+    /// Column indices and values of row `i`.
+    #[inline(always)]
+    pub fn row(&self, i: usize) -> (&'a [I], &'a [f32]) {
+        let (a, b) = (self.indptr[i] as usize, self.indptr[i + 1] as usize);
+        (&self.indices[a..b], &self.data[a..b])
+    }
+}
+
+pub enum Parts<'a> {
+    U16(RowParts<'a, u16>),
+    U32(RowParts<'a, u32>),
+}
+
+/// Runs `$body` with `$p` bound to the matrix's [`RowParts`] of its stored
+/// index type: `with_rows!(matrix, p => kernel(&p))`.
+#[macro_export]
+macro_rules! with_rows {
+    ($m:expr, $p:ident => $body:expr) => {
+        match $m.parts() {
+            $crate::csr::Parts::U16($p) => $body,
+            $crate::csr::Parts::U32($p) => $body,
+        }
+    };
+}
+
+/// Non-zeros of one row, whatever the stored index width.
+pub struct RowIter<'a> {
+    indices: RowIndices<'a>,
+    data: &'a [f32],
+    pos: usize,
+}
+
+enum RowIndices<'a> {
+    U16(&'a [u16]),
+    U32(&'a [u32]),
+}
+
+impl Iterator for RowIter<'_> {
+    type Item = (usize, f32);
+    #[inline]
+    fn next(&mut self) -> Option<(usize, f32)> {
+        let v = *self.data.get(self.pos)?;
+        let c = match self.indices {
+            RowIndices::U16(s) => s[self.pos] as usize,
+            RowIndices::U32(s) => s[self.pos] as usize,
+        };
+        self.pos += 1;
+        Some((c, v))
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let r = self.data.len() - self.pos;
+        (r, Some(r))
+    }
+}
+
 /// n x g sparse matrix in CSR layout with f32 values.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone)]
 pub struct CsrMatrix {
     pub nrows: usize,
     pub ncols: usize,
-    /// nrows + 1 offsets into `indices` / `data`.
-    pub indptr: Vec<u64>,
-    pub indices: Vec<u32>,
-    pub data: Vec<f32>,
+    indptr: Buf<u64>,
+    indices: Indices,
+    data: Buf<f32>,
+}
+
+impl std::fmt::Debug for CsrMatrix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "CsrMatrix({} x {}, {} non-zeros, {}-byte indices{})",
+            self.nrows,
+            self.ncols,
+            self.nnz(),
+            self.indices.width(),
+            if self.data.is_shared() {
+                ", mapped"
+            } else {
+                ""
+            }
+        )
+    }
+}
+
+impl PartialEq for CsrMatrix {
+    /// Equal shapes and entries (whatever the storage or index width).
+    fn eq(&self, other: &Self) -> bool {
+        self.nrows == other.nrows
+            && self.ncols == other.ncols
+            && *self.indptr == *other.indptr
+            && *self.data == *other.data
+            && (0..self.nnz()).all(|p| self.indices.get(p) == other.indices.get(p))
+    }
+}
+
+/// Rows appended one at a time, then checked once by [`CsrBuilder::build`].
+pub struct CsrBuilder {
+    ncols: usize,
+    indptr: Vec<u64>,
+    indices: Vec<u32>,
+    data: Vec<f32>,
+}
+
+impl CsrBuilder {
+    pub fn new(ncols: usize) -> Self {
+        Self {
+            ncols,
+            indptr: vec![0],
+            indices: vec![],
+            data: vec![],
+        }
+    }
+    /// Adds one entry to the current row.
+    #[inline]
+    pub fn push(&mut self, column: u32, value: f32) {
+        self.indices.push(column);
+        self.data.push(value);
+    }
+    /// Ends the current row.
+    pub fn finish_row(&mut self) {
+        self.indptr.push(self.data.len() as u64);
+    }
+    pub fn nrows(&self) -> usize {
+        self.indptr.len() - 1
+    }
+    pub fn build(self) -> Result<CsrMatrix, KernelError> {
+        CsrMatrix::new(
+            self.nrows(),
+            self.ncols,
+            self.indptr,
+            self.indices,
+            self.data,
+        )
+    }
 }
 
 impl CsrMatrix {
@@ -22,6 +216,33 @@ impl CsrMatrix {
         indices: Vec<u32>,
         data: Vec<f32>,
     ) -> Result<Self, KernelError> {
+        let m = Self::from_parts(
+            nrows,
+            ncols,
+            indptr.into(),
+            Indices::U32(indices.into()),
+            data.into(),
+        )?;
+        if let Some(p) = m.data.iter().position(|v| !v.is_finite()) {
+            let row = m.indptr.partition_point(|&o| o as usize <= p) - 1;
+            return Err(KernelError::NonFinite {
+                row,
+                column: m.indices.get(p),
+            });
+        }
+        Ok(m)
+    }
+
+    /// Assembles a matrix from stored arrays (e.g. a memory-mapped cache),
+    /// checking offsets and column bounds but not values (a cache checks
+    /// values when it is written).
+    pub fn from_parts(
+        nrows: usize,
+        ncols: usize,
+        indptr: Buf<u64>,
+        indices: Indices,
+        data: Buf<f32>,
+    ) -> Result<Self, KernelError> {
         if indptr.len() != nrows + 1 {
             return Err(KernelError::Shape(format!(
                 "indptr has {} entries, expected nrows + 1 = {}",
@@ -31,7 +252,8 @@ impl CsrMatrix {
         }
         if indices.len() != data.len() || indptr[nrows] as usize != data.len() || indptr[0] != 0 {
             return Err(KernelError::Shape(format!(
-                "indptr ends at {} but there are {} indices and {} values",
+                "indptr runs from {} to {} but there are {} indices and {} values",
+                indptr[0],
                 indptr[nrows],
                 indices.len(),
                 data.len()
@@ -40,18 +262,15 @@ impl CsrMatrix {
         if let Some(w) = indptr.windows(2).position(|w| w[1] < w[0]) {
             return Err(KernelError::Shape(format!("indptr decreases at row {w}")));
         }
-        if let Some(p) = indices.iter().position(|&c| c as usize >= ncols) {
-            return Err(KernelError::Shape(format!(
-                "column index {} at position {p} is out of range for {ncols} columns",
-                indices[p]
-            )));
-        }
-        if let Some(p) = data.iter().position(|v| !v.is_finite()) {
+        if indices.max().is_some_and(|m| m >= ncols) {
+            let p = (0..indices.len())
+                .find(|&p| indices.get(p) >= ncols)
+                .expect("an index is out of range");
             let row = indptr.partition_point(|&o| o as usize <= p) - 1;
-            return Err(KernelError::NonFinite {
-                row,
-                column: indices[p] as usize,
-            });
+            return Err(KernelError::Shape(format!(
+                "column index {} at position {p} (row {row}) is out of range for {ncols} columns",
+                indices.get(p)
+            )));
         }
         Ok(Self {
             nrows,
@@ -62,13 +281,58 @@ impl CsrMatrix {
         })
     }
 
+    /// An empty matrix with `ncols` columns.
+    pub fn empty(ncols: usize) -> CsrMatrix {
+        CsrMatrix {
+            nrows: 0,
+            ncols,
+            indptr: vec![0u64].into(),
+            indices: Indices::U32(Vec::new().into()),
+            data: Vec::new().into(),
+        }
+    }
+
+    pub fn indptr(&self) -> &[u64] {
+        &self.indptr
+    }
+    pub fn data(&self) -> &[f32] {
+        &self.data
+    }
+    pub fn indices(&self) -> &Indices {
+        &self.indices
+    }
+    /// Whether the arrays view a memory-mapped cache rather than owned memory.
+    pub fn is_mapped(&self) -> bool {
+        self.data.is_shared()
+    }
+
+    /// The arrays with their concrete index type (see [`with_rows!`](crate::with_rows)).
+    pub fn parts(&self) -> Parts<'_> {
+        match &self.indices {
+            Indices::U16(b) => Parts::U16(RowParts {
+                indptr: &self.indptr,
+                indices: b,
+                data: &self.data,
+            }),
+            Indices::U32(b) => Parts::U32(RowParts {
+                indptr: &self.indptr,
+                indices: b,
+                data: &self.data,
+            }),
+        }
+    }
+
     /// Non-zero (column, value) pairs of row `i`.
-    pub fn row(&self, i: usize) -> impl Iterator<Item = (usize, f32)> + '_ {
+    pub fn row(&self, i: usize) -> RowIter<'_> {
         let (a, b) = (self.indptr[i] as usize, self.indptr[i + 1] as usize);
-        self.indices[a..b]
-            .iter()
-            .map(|&c| c as usize)
-            .zip(self.data[a..b].iter().copied())
+        RowIter {
+            indices: match &self.indices {
+                Indices::U16(s) => RowIndices::U16(&s[a..b]),
+                Indices::U32(s) => RowIndices::U32(&s[a..b]),
+            },
+            data: &self.data[a..b],
+            pos: 0,
+        }
     }
 
     pub fn nnz(&self) -> usize {
@@ -77,26 +341,44 @@ impl CsrMatrix {
 
     /// Keeps the rows listed, in that order.
     pub fn select_rows(&self, rows: &[usize]) -> CsrMatrix {
-        let mut indptr = Vec::with_capacity(rows.len() + 1);
-        indptr.push(0u64);
-        let mut indices = Vec::new();
-        let mut data = Vec::new();
-        for &r in rows {
-            let (a, b) = (self.indptr[r] as usize, self.indptr[r + 1] as usize);
-            indices.extend_from_slice(&self.indices[a..b]);
-            data.extend_from_slice(&self.data[a..b]);
-            indptr.push(data.len() as u64);
+        fn pick<I: ColumnIndex>(
+            p: &RowParts<'_, I>,
+            rows: &[usize],
+        ) -> (Vec<u64>, Vec<I>, Vec<f32>) {
+            let total: usize = rows.iter().map(|&r| p.row(r).1.len()).sum();
+            let mut indptr = Vec::with_capacity(rows.len() + 1);
+            indptr.push(0u64);
+            let mut indices = Vec::with_capacity(total);
+            let mut data = Vec::with_capacity(total);
+            for &r in rows {
+                let (c, v) = p.row(r);
+                indices.extend_from_slice(c);
+                data.extend_from_slice(v);
+                indptr.push(data.len() as u64);
+            }
+            (indptr, indices, data)
         }
+        let (indptr, indices, data) = match self.parts() {
+            Parts::U16(p) => {
+                let (a, b, c) = pick(&p, rows);
+                (a, Indices::U16(b.into()), c)
+            }
+            Parts::U32(p) => {
+                let (a, b, c) = pick(&p, rows);
+                (a, Indices::U32(b.into()), c)
+            }
+        };
         CsrMatrix {
             nrows: rows.len(),
             ncols: self.ncols,
-            indptr,
+            indptr: indptr.into(),
             indices,
-            data,
+            data: data.into(),
         }
     }
 
-    /// Appends the rows of `other` (same number of columns).
+    /// Appends the rows of `other` (same number of columns). Indices widen
+    /// to u32 when the two matrices store different widths.
     pub fn append_rows(&mut self, other: &CsrMatrix) -> Result<(), KernelError> {
         if other.ncols != self.ncols {
             return Err(KernelError::Shape(format!(
@@ -106,9 +388,18 @@ impl CsrMatrix {
         }
         let base = *self.indptr.last().unwrap();
         self.indptr
+            .make_mut()
             .extend(other.indptr[1..].iter().map(|o| o + base));
-        self.indices.extend_from_slice(&other.indices);
-        self.data.extend_from_slice(&other.data);
+        match (&mut self.indices, &other.indices) {
+            (Indices::U16(a), Indices::U16(b)) => a.make_mut().extend_from_slice(b),
+            (Indices::U32(a), Indices::U32(b)) => a.make_mut().extend_from_slice(b),
+            (mine, theirs) => {
+                let mut wide: Vec<u32> = (0..mine.len()).map(|p| mine.get(p) as u32).collect();
+                wide.extend((0..theirs.len()).map(|p| theirs.get(p) as u32));
+                *mine = Indices::U32(wide.into());
+            }
+        }
+        self.data.make_mut().extend_from_slice(&other.data);
         self.nrows += other.nrows;
         Ok(())
     }
@@ -117,8 +408,8 @@ impl CsrMatrix {
     /// with row indices ascending within each column.
     pub fn transpose(&self) -> CsrMatrix {
         let mut count = vec![0u64; self.ncols + 1];
-        for &c in &self.indices {
-            count[c as usize + 1] += 1;
+        for p in 0..self.nnz() {
+            count[self.indices.get(p) + 1] += 1;
         }
         for j in 0..self.ncols {
             count[j + 1] += count[j];
@@ -137,9 +428,9 @@ impl CsrMatrix {
         CsrMatrix {
             nrows: self.ncols,
             ncols: self.nrows,
-            indptr: count,
-            indices,
-            data,
+            indptr: count.into(),
+            indices: Indices::U32(indices.into()),
+            data: data.into(),
         }
     }
 
@@ -157,11 +448,12 @@ impl CsrMatrix {
 
     /// [`CsrMatrix::lognorm`] in place (no copy of the matrix).
     pub fn into_lognorm(mut self) -> CsrMatrix {
+        let data = self.data.make_mut();
         for i in 0..self.nrows {
             let (a, b) = (self.indptr[i] as usize, self.indptr[i + 1] as usize);
-            let total: f32 = self.data[a..b].iter().sum();
+            let total: f32 = data[a..b].iter().sum();
             if total > 0.0 {
-                for v in &mut self.data[a..b] {
+                for v in &mut data[a..b] {
                     *v = Self::lognorm_value(*v, total);
                 }
             }
@@ -235,7 +527,10 @@ mod tests {
         assert_eq!(l.row(2).collect::<Vec<_>>(), vec![(1, (1e4f32).ln_1p())]);
         let mut dense = vec![0.0; 3];
         small().lognorm_row_into(0, &mut dense);
-        assert_eq!(dense, vec![(2500.0f32).ln_1p() as f64, 0.0, (7500.0f32).ln_1p() as f64]);
+        assert_eq!(
+            dense,
+            vec![(2500.0f32).ln_1p() as f64, 0.0, (7500.0f32).ln_1p() as f64]
+        );
     }
 
     #[test]

@@ -164,14 +164,23 @@ pub fn fit_rows(
 ) -> Result<Decoder, KernelError> {
     let (n, d) = x.dim();
     if n == 0 {
-        return Err(KernelError::NotEnough("no training samples for the decoder".into()));
+        return Err(KernelError::NotEnough(
+            "no training samples for the decoder".into(),
+        ));
     }
     let x_mean: Vec<f64> = (0..d)
         .map(|j| x.column(j).iter().map(|v| *v as f64).sum::<f64>() / n as f64)
         .collect();
     let xc = Mat::<f64>::from_fn(n, d, |i, j| x[(i, j)] as f64 - x_mean[j]);
     let mut gram = Mat::<f64>::zeros(d, d);
-    matmul(gram.as_mut(), Accum::Replace, xc.transpose(), xc.as_ref(), 1.0, Par::rayon(0));
+    matmul(
+        gram.as_mut(),
+        Accum::Replace,
+        xc.transpose(),
+        xc.as_ref(),
+        1.0,
+        Par::rayon(0),
+    );
     for j in 0..d {
         gram[(j, j)] += lambda;
     }
@@ -345,15 +354,33 @@ pub fn evaluate(
         n_prediction_constant: scored.iter().filter(|s| s.prediction_constant).count(),
         si_batches: used,
         si_excluded,
-        per_gene: scored.iter().map(|s| [s.spearman, s.pearson, s.r2]).collect(),
-        per_gene_errors: stats.iter().map(|s| [s.sse / n as f64, s.sae / n as f64]).collect(),
-        si_diff: stats.iter().map(|s| used_batches.iter().map(|&b| s.si_diff[b]).collect()).collect(),
-        si_truth: stats.iter().map(|s| used_batches.iter().map(|&b| s.si_truth[b]).collect()).collect(),
+        per_gene: scored
+            .iter()
+            .map(|s| [s.spearman, s.pearson, s.r2])
+            .collect(),
+        per_gene_errors: stats
+            .iter()
+            .map(|s| [s.sse / n as f64, s.sae / n as f64])
+            .collect(),
+        si_diff: stats
+            .iter()
+            .map(|s| used_batches.iter().map(|&b| s.si_diff[b]).collect())
+            .collect(),
+        si_truth: stats
+            .iter()
+            .map(|s| used_batches.iter().map(|&b| s.si_truth[b]).collect())
+            .collect(),
         si_rows: used_batches.iter().map(|&b| n_cmp[b]).collect(),
     })
 }
 
-fn gene_stats(p: &[f64], t: &[f64], layout: &TestLayout, n_ctrl: &[usize], si_rows: SiRows) -> GeneStats {
+fn gene_stats(
+    p: &[f64],
+    t: &[f64],
+    layout: &TestLayout,
+    n_ctrl: &[usize],
+    si_rows: SiRows,
+) -> GeneStats {
     let n = t.len();
     let nb = n_ctrl.len();
     let constant = t.iter().all(|v| *v == t[0]);
@@ -414,7 +441,10 @@ mod tests {
 
     #[test]
     fn ranks_and_correlations_by_hand() {
-        assert_eq!(average_ranks(&[10.0, 20.0, 20.0, 5.0]), vec![2.0, 3.5, 3.5, 1.0]);
+        assert_eq!(
+            average_ranks(&[10.0, 20.0, 20.0, 5.0]),
+            vec![2.0, 3.5, 3.5, 1.0]
+        );
         // Monotone but not linear: Spearman 1, Pearson below 1.
         let a = [1.0, 2.0, 3.0, 4.0];
         let b = [1.0, 4.0, 9.0, 100.0];
@@ -467,7 +497,12 @@ mod tests {
         // Batch 1: perturbed only (x 0, t 1): no controls, excluded from SI.
         // Gene 1 is constant 0 in truth (prediction 0): skipped by correlations.
         let x = ndarray::array![[1.0f32], [3.0], [1.0], [0.0]];
-        let y = csr(&[vec![1.0, 0.0], vec![2.0, 0.0], vec![4.0, 0.0], vec![1.0, 0.0]]);
+        let y = csr(&[
+            vec![1.0, 0.0],
+            vec![2.0, 0.0],
+            vec![4.0, 0.0],
+            vec![1.0, 0.0],
+        ]);
         let layout = TestLayout {
             batch: &[0, 0, 0, 1],
             is_control: &[true, false, false, false],
@@ -500,7 +535,13 @@ mod tests {
 
     #[test]
     fn a_perfect_decoder_has_integrity_one() {
-        let x = ndarray::array![[0.0f32, 1.0], [1.0, 0.0], [2.0, 2.0], [3.0, 1.0], [4.0, 3.0]];
+        let x = ndarray::array![
+            [0.0f32, 1.0],
+            [1.0, 0.0],
+            [2.0, 2.0],
+            [3.0, 1.0],
+            [4.0, 3.0]
+        ];
         // y = x0 + 2 x1 and 3 x0 (exactly linear, no ties).
         let rows: Vec<Vec<f32>> = x
             .outer_iter()

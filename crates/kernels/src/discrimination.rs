@@ -39,7 +39,9 @@ pub fn discrimination(
     }
     let n = real.nrows();
     if n == 0 {
-        return Err(KernelError::NotEnough("no perturbations to discriminate".into()));
+        return Err(KernelError::NotEnough(
+            "no perturbations to discriminate".into(),
+        ));
     }
     let dist = |i: usize, j: usize| {
         predicted
@@ -87,11 +89,17 @@ mod tests {
         // (B at 1 and A at 1 closer than C at 3).
         let pred = array![[1.0], [2.0], [1.0]];
         let s = discrimination(pred.view(), real.view(), TieRule::Strict).unwrap();
-        assert_eq!(s.ranks.iter().map(|r| r.0).collect::<Vec<_>>(), vec![0, 0, 2]);
+        assert_eq!(
+            s.ranks.iter().map(|r| r.0).collect::<Vec<_>>(),
+            vec![0, 0, 2]
+        );
         assert!((s.mean_score - (1.0 + 1.0 + 1.0 / 3.0) / 3.0).abs() < 1e-12);
         assert!((s.top1_identified - 2.0 / 3.0).abs() < 1e-12);
         let p = discrimination(pred.view(), real.view(), TieRule::Pessimistic).unwrap();
-        assert_eq!(p.ranks.iter().map(|r| r.0).collect::<Vec<_>>(), vec![1, 0, 2]);
+        assert_eq!(
+            p.ranks.iter().map(|r| r.0).collect::<Vec<_>>(),
+            vec![1, 0, 2]
+        );
     }
 
     #[test]
@@ -110,9 +118,13 @@ mod tests {
 
     #[test]
     fn mismatched_shapes_are_errors() {
-        let e = discrimination(array![[1.0]].view(), array![[1.0], [2.0]].view(), TieRule::Strict)
-            .unwrap_err()
-            .to_string();
+        let e = discrimination(
+            array![[1.0]].view(),
+            array![[1.0], [2.0]].view(),
+            TieRule::Strict,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("must match"), "{e}");
     }
 }

@@ -52,9 +52,20 @@ pub fn pooled(x: ArrayView2<f64>, y: ArrayView2<f64>) -> Result<PooledDistances,
         )));
     }
     let (n, m, d) = (x.nrows(), y.nrows(), x.ncols());
-    let p = Mat::<f64>::from_fn(n + m, d, |i, j| if i < n { x[(i, j)] } else { y[(i - n, j)] });
+    let p = Mat::<f64>::from_fn(
+        n + m,
+        d,
+        |i, j| if i < n { x[(i, j)] } else { y[(i - n, j)] },
+    );
     let mut g = Mat::<f64>::zeros(n + m, n + m);
-    matmul(g.as_mut(), Accum::Replace, p.as_ref(), p.transpose(), 1.0, Par::rayon(0));
+    matmul(
+        g.as_mut(),
+        Accum::Replace,
+        p.as_ref(),
+        p.transpose(),
+        1.0,
+        Par::rayon(0),
+    );
     let norms: Vec<f64> = (0..n + m).map(|i| g[(i, i)]).collect();
     let sq = Mat::<f64>::from_fn(n + m, n + m, |i, j| {
         if i == j {
@@ -87,7 +98,13 @@ fn sums(p: &PooledDistances, in_x: &[bool], k: impl Fn(f64) -> f64) -> (f64, f64
 fn energy_of(p: &PooledDistances, in_x: &[bool], c: EnergyConvention) -> f64 {
     let n = in_x.iter().filter(|v| **v).count() as f64;
     let m = in_x.len() as f64 - n;
-    let f = |s: f64| if c == EnergyConvention::Squared { s } else { s.sqrt() };
+    let f = |s: f64| {
+        if c == EnergyConvention::Squared {
+            s
+        } else {
+            s.sqrt()
+        }
+    };
     let (xx, yy, xy) = sums(p, in_x, f);
     let (wx, wy) = match c {
         EnergyConvention::UStatistic => (n * (n - 1.0), m * (m - 1.0)),
@@ -126,7 +143,11 @@ pub fn median_distance(p: &PooledDistances) -> f64 {
 fn mmd_of(p: &PooledDistances, in_x: &[bool], sigma: f64) -> f64 {
     let n = in_x.iter().filter(|v| **v).count() as f64;
     let m = in_x.len() as f64 - n;
-    let gamma = if sigma > 0.0 { 1.0 / (2.0 * sigma * sigma) } else { f64::INFINITY };
+    let gamma = if sigma > 0.0 {
+        1.0 / (2.0 * sigma * sigma)
+    } else {
+        f64::INFINITY
+    };
     let (xx, yy, xy) = sums(p, in_x, |s| if s == 0.0 { 1.0 } else { (-gamma * s).exp() });
     xx / (n * (n - 1.0)) + yy / (m * (m - 1.0)) - 2.0 * xy / (n * m)
 }
@@ -160,7 +181,12 @@ pub fn permutation_test(
 }
 
 /// Energy distance with its permutation p-value.
-pub fn energy_test(p: &PooledDistances, c: EnergyConvention, n_permutations: usize, seed: u64) -> (f64, f64) {
+pub fn energy_test(
+    p: &PooledDistances,
+    c: EnergyConvention,
+    n_permutations: usize,
+    seed: u64,
+) -> (f64, f64) {
     permutation_test(p, n_permutations, seed, |p, l| energy_of(p, l, c))
 }
 
@@ -233,11 +259,18 @@ mod tests {
         assert!(e > 0.0 && pv < 0.01, "{e} {pv}");
         let (_, pm) = mmd_test(&p, 200, 1);
         assert!(pm < 0.01, "{pm}");
-        let half = pooled(a.slice(ndarray::s![..15, ..]), a.slice(ndarray::s![15.., ..])).unwrap();
+        let half = pooled(
+            a.slice(ndarray::s![..15, ..]),
+            a.slice(ndarray::s![15.., ..]),
+        )
+        .unwrap();
         let (_, pn) = energy_test(&half, EnergyConvention::UStatistic, 200, 1);
         assert!(pn > 0.05, "{pn}");
         // Seeded: the same seed gives the same p-value.
-        assert_eq!(energy_test(&p, EnergyConvention::UStatistic, 50, 4), energy_test(&p, EnergyConvention::UStatistic, 50, 4));
+        assert_eq!(
+            energy_test(&p, EnergyConvention::UStatistic, 50, 4),
+            energy_test(&p, EnergyConvention::UStatistic, 50, 4)
+        );
     }
 
     #[test]

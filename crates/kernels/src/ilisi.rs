@@ -49,10 +49,18 @@ fn fit_weights(d: &[f64], perplexity: f64, p: &mut [f64]) -> f64 {
         }
         if diff > 0.0 {
             lo = beta;
-            beta = if hi.is_finite() { (beta + hi) / 2.0 } else { beta * 2.0 };
+            beta = if hi.is_finite() {
+                (beta + hi) / 2.0
+            } else {
+                beta * 2.0
+            };
         } else {
             hi = beta;
-            beta = if lo.is_finite() { (beta + lo) / 2.0 } else { beta / 2.0 };
+            beta = if lo.is_finite() {
+                (beta + lo) / 2.0
+            } else {
+                beta / 2.0
+            };
         }
         h = weights(d, beta, p);
     }
@@ -60,7 +68,12 @@ fn fit_weights(d: &[f64], perplexity: f64, p: &mut [f64]) -> f64 {
 }
 
 /// Simpson index of one sample from its neighbours' distances and labels.
-pub fn simpson(d: &[f64], labels: impl Fn(usize) -> usize, n_labels: usize, perplexity: f64) -> f64 {
+pub fn simpson(
+    d: &[f64],
+    labels: impl Fn(usize) -> usize,
+    n_labels: usize,
+    perplexity: f64,
+) -> f64 {
     let mut p = vec![0.0; d.len()];
     fit_weights(d, perplexity, &mut p);
     let mut per = vec![0.0; n_labels];

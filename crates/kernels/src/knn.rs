@@ -47,7 +47,11 @@ const REFERENCE_BLOCK: usize = 2048;
 fn unit(x: ArrayView2<f32>) -> ndarray::Array2<f32> {
     let mut u = x.to_owned();
     for mut r in u.outer_iter_mut() {
-        let n = r.iter().map(|v| (*v as f64) * (*v as f64)).sum::<f64>().sqrt();
+        let n = r
+            .iter()
+            .map(|v| (*v as f64) * (*v as f64))
+            .sum::<f64>()
+            .sqrt();
         if n > 0.0 {
             r.mapv_inplace(|v| (v as f64 / n) as f32);
         }
@@ -128,7 +132,9 @@ pub fn knn(
         None => (raw_rs, raw_qs),
     };
     let sq = |x: &[f32], n: usize| -> Vec<f32> {
-        (0..n).map(|i| row(x, i, d).iter().map(|v| v * v).sum::<f32>()).collect()
+        (0..n)
+            .map(|i| row(x, i, d).iter().map(|v| v * v).sum::<f32>())
+            .collect()
     };
     let rn2 = sq(rs, nr);
     let qn2 = sq(qs, nq);
@@ -162,7 +168,11 @@ pub fn knn(
                 let dst = dst.as_ref();
                 for (i, heap) in heaps.iter_mut().enumerate() {
                     let skip = exclude.map(|e| e[q0 + i]);
-                    let col = dst.col(i).try_as_col_major().expect("contiguous column").as_slice();
+                    let col = dst
+                        .col(i)
+                        .try_as_col_major()
+                        .expect("contiguous column")
+                        .as_slice();
                     let qn = qn2[q0 + i];
                     for (j, &p) in col.iter().enumerate() {
                         let r = r0 + j;
@@ -268,7 +278,13 @@ mod tests {
     use super::*;
     use ndarray::Array2;
 
-    fn brute(r: &Array2<f32>, q: &Array2<f32>, k: usize, metric: KnnMetric, self_ex: bool) -> Neighbours {
+    fn brute(
+        r: &Array2<f32>,
+        q: &Array2<f32>,
+        k: usize,
+        metric: KnnMetric,
+        self_ex: bool,
+    ) -> Neighbours {
         let mut index = vec![];
         let mut distance = vec![];
         for (i, qr) in q.outer_iter().enumerate() {

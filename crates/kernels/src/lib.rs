@@ -9,6 +9,7 @@
 
 pub mod baselines;
 pub mod bootstrap;
+pub mod buffer;
 pub mod consistency;
 pub mod control_reference;
 pub mod cosine;

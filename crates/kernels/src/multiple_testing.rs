@@ -31,7 +31,10 @@ mod tests {
         }
         // Capped at 1; ties share a value; empty input.
         assert_eq!(benjamini_hochberg(&[0.9, 0.9]), vec![0.9, 0.9]);
-        assert_eq!(benjamini_hochberg(&[0.6, 0.8, 0.99]), vec![0.99, 0.99, 0.99]);
+        assert_eq!(
+            benjamini_hochberg(&[0.6, 0.8, 0.99]),
+            vec![0.99, 0.99, 0.99]
+        );
         assert_eq!(benjamini_hochberg(&[0.5]), vec![0.5]);
         assert!(benjamini_hochberg(&[]).is_empty());
     }

@@ -5,7 +5,7 @@
 //! normalisation between iterations, and signs fixed so that each component's
 //! largest-magnitude loading is positive.
 
-use crate::csr::CsrMatrix;
+use crate::csr::{ColumnIndex, CsrMatrix, RowParts};
 use crate::dense::{from_faer, orthonormalize, to_faer};
 use crate::rng::stream;
 use crate::{KernelError, Matrix};
@@ -57,17 +57,27 @@ fn axpy(out: &mut [f64], v: f64, x: &[f64]) {
 
 /// A M for CSR A (n x g) and dense M (g x l).
 pub fn csr_dot(a: &CsrMatrix, m: &Array2<f64>) -> Array2<f64> {
-    let l = m.ncols();
     let m = m.as_standard_layout();
     let ms = m.as_slice().expect("standard layout");
-    let mut out = Array2::<f64>::zeros((a.nrows, l));
+    crate::with_rows!(a, p => csr_dot_parts(&p, a.nrows, ms, m.ncols()))
+}
+
+fn csr_dot_parts<I: ColumnIndex>(
+    a: &RowParts<'_, I>,
+    nrows: usize,
+    ms: &[f64],
+    l: usize,
+) -> Array2<f64> {
+    let mut out = Array2::<f64>::zeros((nrows, l));
     out.as_slice_mut()
         .expect("standard layout")
         .par_chunks_mut(l.max(1))
         .enumerate()
         .for_each(|(i, row)| {
-            for (c, v) in a.row(i) {
-                axpy(row, v as f64, &ms[c * l..(c + 1) * l]);
+            let (cols, vals) = a.row(i);
+            for (c, v) in cols.iter().zip(vals) {
+                let c = c.at();
+                axpy(row, *v as f64, &ms[c * l..(c + 1) * l]);
             }
         });
     out
@@ -75,38 +85,52 @@ pub fn csr_dot(a: &CsrMatrix, m: &Array2<f64>) -> Array2<f64> {
 
 /// A^T M for CSR A (n x g) and dense M (n x l), summed in fixed row chunks.
 pub fn csr_t_dot(a: &CsrMatrix, m: &Array2<f64>) -> Array2<f64> {
-    let l = m.ncols();
     let m = m.as_standard_layout();
     let ms = m.as_slice().expect("standard layout");
-    let starts: Vec<usize> = (0..a.nrows).step_by(CHUNK_ROWS).collect();
+    crate::with_rows!(a, p => csr_t_dot_parts(&p, a.nrows, a.ncols, ms, m.ncols()))
+}
+
+fn csr_t_dot_parts<I: ColumnIndex>(
+    a: &RowParts<'_, I>,
+    nrows: usize,
+    ncols: usize,
+    ms: &[f64],
+    l: usize,
+) -> Array2<f64> {
+    let starts: Vec<usize> = (0..nrows).step_by(CHUNK_ROWS).collect();
     let partials: Vec<Vec<f64>> = starts
         .par_iter()
         .map(|&s| {
-            let mut acc = vec![0.0f64; a.ncols * l];
-            for i in s..(s + CHUNK_ROWS).min(a.nrows) {
+            let mut acc = vec![0.0f64; ncols * l];
+            for i in s..(s + CHUNK_ROWS).min(nrows) {
                 let mrow = &ms[i * l..(i + 1) * l];
-                for (c, v) in a.row(i) {
-                    axpy(&mut acc[c * l..(c + 1) * l], v as f64, mrow);
+                let (cols, vals) = a.row(i);
+                for (c, v) in cols.iter().zip(vals) {
+                    let c = c.at();
+                    axpy(&mut acc[c * l..(c + 1) * l], *v as f64, mrow);
                 }
             }
             acc
         })
         .collect();
-    let mut total = vec![0.0f64; a.ncols * l];
+    let mut total = vec![0.0f64; ncols * l];
     for p in partials {
         for (t, x) in total.iter_mut().zip(&p) {
             *t += x;
         }
     }
-    Array2::from_shape_vec((a.ncols, l), total).expect("shape")
+    Array2::from_shape_vec((ncols, l), total).expect("shape")
 }
 
 fn column_means(a: &CsrMatrix) -> Array1<f64> {
-    let mut mu = Array1::<f64>::zeros(a.ncols);
-    for (&c, &v) in a.indices.iter().zip(&a.data) {
-        mu[c as usize] += v as f64;
+    fn sums<I: ColumnIndex>(p: &RowParts<'_, I>, ncols: usize) -> Array1<f64> {
+        let mut mu = Array1::<f64>::zeros(ncols);
+        for (c, v) in p.indices.iter().zip(p.data) {
+            mu[c.at()] += *v as f64;
+        }
+        mu
     }
-    mu / a.nrows.max(1) as f64
+    crate::with_rows!(a, p => sums(&p, a.ncols)) / a.nrows.max(1) as f64
 }
 
 /// A_c M = A M - 1 (mu^T M).

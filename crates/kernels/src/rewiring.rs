@@ -22,7 +22,14 @@ pub fn cosine_neighbours(x: ArrayView2<f64>, k: usize) -> Result<Vec<Vec<usize>>
                 .filter(|&j| j != i)
                 .map(|j| {
                     let d = norms[i] * norms[j];
-                    (if d > 0.0 { x.row(i).dot(&x.row(j)) / d } else { 0.0 }, j)
+                    (
+                        if d > 0.0 {
+                            x.row(i).dot(&x.row(j)) / d
+                        } else {
+                            0.0
+                        },
+                        j,
+                    )
                 })
                 .collect();
             sims.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
@@ -93,7 +100,10 @@ mod tests {
         let d = |deg: f64| [deg.to_radians().cos(), deg.to_radians().sin()];
         let r = [d(0.0), d(10.0), d(90.0), d(100.0)];
         let reference = ndarray::Array2::from_shape_fn((4, 2), |(i, j)| r[i][j]);
-        assert_eq!(cosine_neighbours(reference.view(), 1).unwrap(), vec![vec![1], vec![0], vec![3], vec![2]]);
+        assert_eq!(
+            cosine_neighbours(reference.view(), 1).unwrap(),
+            vec![vec![1], vec![0], vec![3], vec![2]]
+        );
         // Under the condition entity 1 moves to 85 degrees: its neighbour is
         // now 2, and 2's is 1 (85 is closer to 90 than 100 is).
         let c = [d(0.0), d(85.0), d(90.0), d(100.0)];

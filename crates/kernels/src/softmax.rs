@@ -80,7 +80,9 @@ fn standardiser(x: ArrayView2<f32>) -> (Vec<f32>, Vec<f32>) {
 }
 
 fn standardise_rows(x: ArrayView2<f32>, rows: &[usize], mean: &[f32], scale: &[f32]) -> Mat<f32> {
-    Mat::from_fn(rows.len(), x.ncols(), |i, j| (x[(rows[i], j)] - mean[j]) / scale[j])
+    Mat::from_fn(rows.len(), x.ncols(), |i, j| {
+        (x[(rows[i], j)] - mean[j]) / scale[j]
+    })
 }
 
 /// Scores xs W + b of one block of classes, by a sequential product (so
@@ -102,7 +104,10 @@ fn class_scores(weights: &Mat<f32>, bias: &[f32], xs: MatRef<f32>) -> Mat<f32> {
         .map(|b| {
             let c0 = b * CLASS_BLOCK;
             let cb = (c0 + CLASS_BLOCK).min(c) - c0;
-            (c0, score_block(weights.as_ref().subcols(c0, cb), &bias[c0..c0 + cb], xs))
+            (
+                c0,
+                score_block(weights.as_ref().subcols(c0, cb), &bias[c0..c0 + cb], xs),
+            )
         })
         .collect();
     let mut out = Mat::<f32>::zeros(xs.nrows(), c);
@@ -124,27 +129,34 @@ impl LinearClassifier {
         for chunk in rows.chunks(1024) {
             let xs = standardise_rows(x, chunk, &self.mean, &self.scale);
             let s = self.scores(xs.as_ref());
-            out.extend((0..chunk.len()).into_par_iter().map(|i| {
-                let mut best: Vec<(f32, u32)> = Vec::with_capacity(top + 1);
-                for c in 0..s.ncols() {
-                    let v = s[(i, c)];
-                    let pos = best
-                        .iter()
-                        .position(|(b, _)| v > *b)
-                        .unwrap_or(best.len());
-                    if pos < top {
-                        best.insert(pos, (v, c as u32));
-                        best.truncate(top);
-                    }
-                }
-                best.into_iter().map(|(_, c)| c).collect::<Vec<u32>>()
-            }).collect::<Vec<_>>());
+            out.extend(
+                (0..chunk.len())
+                    .into_par_iter()
+                    .map(|i| {
+                        let mut best: Vec<(f32, u32)> = Vec::with_capacity(top + 1);
+                        for c in 0..s.ncols() {
+                            let v = s[(i, c)];
+                            let pos = best.iter().position(|(b, _)| v > *b).unwrap_or(best.len());
+                            if pos < top {
+                                best.insert(pos, (v, c as u32));
+                                best.truncate(top);
+                            }
+                        }
+                        best.into_iter().map(|(_, c)| c).collect::<Vec<u32>>()
+                    })
+                    .collect::<Vec<_>>(),
+            );
         }
         out
     }
 }
 
-fn check(x: ArrayView2<f32>, rows: &[usize], label: &[u32], n_classes: usize) -> Result<(), KernelError> {
+fn check(
+    x: ArrayView2<f32>,
+    rows: &[usize],
+    label: &[u32],
+    n_classes: usize,
+) -> Result<(), KernelError> {
     if rows.is_empty() {
         return Err(KernelError::NotEnough("no training samples".into()));
     }
@@ -156,10 +168,15 @@ fn check(x: ArrayView2<f32>, rows: &[usize], label: &[u32], n_classes: usize) ->
         )));
     }
     if let Some(l) = label.iter().find(|l| **l as usize >= n_classes) {
-        return Err(KernelError::Shape(format!("label {l} >= {n_classes} classes")));
+        return Err(KernelError::Shape(format!(
+            "label {l} >= {n_classes} classes"
+        )));
     }
     if let Some(r) = rows.iter().find(|r| **r >= x.nrows()) {
-        return Err(KernelError::Shape(format!("row {r} beyond {} rows", x.nrows())));
+        return Err(KernelError::Shape(format!(
+            "row {r} beyond {} rows",
+            x.nrows()
+        )));
     }
     Ok(())
 }
@@ -177,7 +194,8 @@ fn exp_or_zero(x: f32) -> f32 {
     let p = 1.0
         + f * (0.693_147_2
             + f * (0.240_226_5
-                + f * (0.055_504_11 + f * (0.009_618_129 + f * (0.001_333_355 + f * 0.000_154_035_3)))));
+                + f * (0.055_504_11
+                    + f * (0.009_618_129 + f * (0.001_333_355 + f * 0.000_154_035_3)))));
     let scaled = p * f32::from_bits(((i as i32 + 127) as u32) << 23);
     if x < -80.0 {
         0.0
@@ -249,7 +267,10 @@ fn log_normalisers(scores: &[Mat<f32>]) -> Vec<f64> {
                     }
                 }
             }
-            m.iter().zip(sum).map(|(mi, si)| *mi as f64 + si.ln()).collect()
+            m.iter()
+                .zip(sum)
+                .map(|(mi, si)| *mi as f64 + si.ln())
+                .collect()
         })
         .collect();
     chunks.concat()
@@ -271,7 +292,11 @@ fn block_gradients(
         .zip(scores.par_iter_mut())
         .map(|(blk, s)| {
             for j in 0..s.ncols() {
-                let col = s.col_mut(j).try_as_col_major_mut().expect("contiguous").as_slice_mut();
+                let col = s
+                    .col_mut(j)
+                    .try_as_col_major_mut()
+                    .expect("contiguous")
+                    .as_slice_mut();
                 for (v, l) in col.iter_mut().zip(&lse32) {
                     *v = exp_or_zero(*v - l) * inv;
                 }
@@ -283,7 +308,14 @@ fn block_gradients(
                 }
             }
             let mut g = Mat::<f32>::zeros(xs.ncols(), s.ncols());
-            matmul(g.as_mut(), Accum::Replace, xs.transpose(), s.as_ref(), 1.0, Par::Seq);
+            matmul(
+                g.as_mut(),
+                Accum::Replace,
+                xs.transpose(),
+                s.as_ref(),
+                1.0,
+                Par::Seq,
+            );
             let gb = (0..s.ncols()).map(|j| s.col(j).iter().sum()).collect();
             (g, gb)
         })
@@ -313,7 +345,11 @@ fn gradient(
         / xs.nrows() as f64;
     let grads = block_gradients(&blocks, &mut scores, &lse, label, xs);
     (
-        blocks.iter().zip(grads).map(|(b, (g, gb))| (b.c0, g, gb)).collect(),
+        blocks
+            .iter()
+            .zip(grads)
+            .map(|(b, (g, gb))| (b.c0, g, gb))
+            .collect(),
         loss,
     )
 }
@@ -363,9 +399,24 @@ pub fn fit_softmax(
             blocks.par_iter_mut().zip(grads).for_each(|(blk, (g, gb))| {
                 for j in 0..g.ncols() {
                     let gj = g.col(j).try_as_col_major().expect("contiguous").as_slice();
-                    let w = blk.w.col_mut(j).try_as_col_major_mut().expect("contiguous").as_slice_mut();
-                    let mw = blk.mw.col_mut(j).try_as_col_major_mut().expect("contiguous").as_slice_mut();
-                    let vw = blk.vw.col_mut(j).try_as_col_major_mut().expect("contiguous").as_slice_mut();
+                    let w = blk
+                        .w
+                        .col_mut(j)
+                        .try_as_col_major_mut()
+                        .expect("contiguous")
+                        .as_slice_mut();
+                    let mw = blk
+                        .mw
+                        .col_mut(j)
+                        .try_as_col_major_mut()
+                        .expect("contiguous")
+                        .as_slice_mut();
+                    let vw = blk
+                        .vw
+                        .col_mut(j)
+                        .try_as_col_major_mut()
+                        .expect("contiguous")
+                        .as_slice_mut();
                     for k in 0..d {
                         let gr = gj[k] + l2 * w[k];
                         adam(&mut w[k], &mut mw[k], &mut vw[k], gr);
@@ -406,7 +457,9 @@ pub fn fit_ridge_classifier(
     let d = x.ncols();
     let train = x.select(ndarray::Axis(0), rows);
     let (mean, scale) = standardiser(train.view());
-    let xs: Mat<f64> = Mat::from_fn(rows.len(), d, |i, j| ((train[(i, j)] - mean[j]) / scale[j]) as f64);
+    let xs: Mat<f64> = Mat::from_fn(rows.len(), d, |i, j| {
+        ((train[(i, j)] - mean[j]) / scale[j]) as f64
+    });
     // X'Y: column c is the sum of the class-c rows; Y's column means are the class shares.
     let mut xty = Mat::<f64>::zeros(d, n_classes);
     let mut count = vec![0f64; n_classes];
@@ -421,9 +474,9 @@ pub fn fit_ridge_classifier(
     for j in 0..d {
         gram[(j, j)] += lambda;
     }
-    let chol = gram
-        .llt(faer::Side::Lower)
-        .map_err(|e| KernelError::LinAlg(format!("ridge system is not positive definite: {e:?}")))?;
+    let chol = gram.llt(faer::Side::Lower).map_err(|e| {
+        KernelError::LinAlg(format!("ridge system is not positive definite: {e:?}"))
+    })?;
     let w = chol.solve(&xty);
     let n = rows.len() as f64;
     Ok(LinearClassifier {
@@ -435,18 +488,32 @@ pub fn fit_ridge_classifier(
 }
 
 /// Top-1 and top-5 hits of a classifier on `rows` with true codes `label`.
-pub fn top1_top5(model: &LinearClassifier, x: ArrayView2<f32>, rows: &[usize], label: &[u32]) -> (usize, usize) {
+pub fn top1_top5(
+    model: &LinearClassifier,
+    x: ArrayView2<f32>,
+    rows: &[usize],
+    label: &[u32],
+) -> (usize, usize) {
     row_hits(model, x, rows, label)
         .into_iter()
-        .fold((0, 0), |(a, b), (t1, t5)| (a + usize::from(t1), b + usize::from(t5)))
+        .fold((0, 0), |(a, b), (t1, t5)| {
+            (a + usize::from(t1), b + usize::from(t5))
+        })
 }
 
 /// Per row: (top-1 hit, top-5 hit) of a classifier.
-pub fn row_hits(model: &LinearClassifier, x: ArrayView2<f32>, rows: &[usize], label: &[u32]) -> Vec<(bool, bool)> {
+pub fn row_hits(
+    model: &LinearClassifier,
+    x: ArrayView2<f32>,
+    rows: &[usize],
+    label: &[u32],
+) -> Vec<(bool, bool)> {
     let top = model.top_classes(x, rows, 5);
-    top.iter().zip(label).map(|(t, l)| (t.first() == Some(l), t.contains(l))).collect()
+    top.iter()
+        .zip(label)
+        .map(|(t, l)| (t.first() == Some(l), t.contains(l)))
+        .collect()
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -462,7 +529,11 @@ mod tests {
     fn blobs(n_per: usize, seed: u64) -> (Array2<f32>, Vec<u32>) {
         let mut rng = crate::rng::stream(seed, "test", 0);
         let noise = Normal::new(0.0, 0.5).unwrap();
-        let centres = [[3.0, 0.0, 0.0, 1.0], [0.0, 3.0, 0.0, 1.0], [0.0, 0.0, 3.0, 1.0]];
+        let centres = [
+            [3.0, 0.0, 0.0, 1.0],
+            [0.0, 3.0, 0.0, 1.0],
+            [0.0, 0.0, 3.0, 1.0],
+        ];
         let mut x = Array2::zeros((3 * n_per, 4));
         let mut y = vec![];
         for c in 0..3 {
@@ -480,7 +551,10 @@ mod tests {
     fn separable_blobs_are_learned_and_runs_repeat_bit_for_bit() {
         let (x, y) = blobs(60, 1);
         let rows: Vec<usize> = (0..x.nrows()).collect();
-        let opt = SoftmaxOptions { epochs: 30, ..Default::default() };
+        let opt = SoftmaxOptions {
+            epochs: 30,
+            ..Default::default()
+        };
         let m = fit_softmax(x.view(), &rows, &y, 3, &opt).unwrap();
         let (xt, yt) = blobs(30, 2);
         let trow: Vec<usize> = (0..xt.nrows()).collect();
@@ -488,7 +562,10 @@ mod tests {
         assert!(t1 >= 88, "{t1} of 90");
         assert_eq!(t5, 90);
         // Same seed on a one-thread pool: identical weights.
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
         let m1 = pool.install(|| fit_softmax(x.view(), &rows, &y, 3, &opt).unwrap());
         assert_eq!(as_array(&m.weights), as_array(&m1.weights));
         // Another seed: another mini-batch order, other weights.
@@ -530,7 +607,11 @@ mod tests {
                 let fd = (gradient(&wp, &bias, xs.as_ref(), &label).1
                     - gradient(&wm, &bias, xs.as_ref(), &label).1)
                     / (2.0 * h as f64);
-                assert!((fd - g[(k, c)] as f64).abs() < 1e-4, "w[{k},{c}]: {fd} vs {}", g[(k, c)]);
+                assert!(
+                    (fd - g[(k, c)] as f64).abs() < 1e-4,
+                    "w[{k},{c}]: {fd} vs {}",
+                    g[(k, c)]
+                );
             }
         }
         for c in 0..4 {
@@ -541,7 +622,11 @@ mod tests {
             let fd = (gradient(&w, &bp, xs.as_ref(), &label).1
                 - gradient(&w, &bm, xs.as_ref(), &label).1)
                 / (2.0 * h as f64);
-            assert!((fd - gb[c] as f64).abs() < 1e-4, "b[{c}]: {fd} vs {}", gb[c]);
+            assert!(
+                (fd - gb[c] as f64).abs() < 1e-4,
+                "b[{c}]: {fd} vs {}",
+                gb[c]
+            );
         }
     }
 
@@ -562,9 +647,13 @@ mod tests {
     #[test]
     fn bad_labels_are_errors() {
         let x = ndarray::array![[1.0f32], [2.0]];
-        let e = fit_softmax(x.view(), &[0, 1], &[0, 3], 2, &SoftmaxOptions::default()).err().unwrap();
+        let e = fit_softmax(x.view(), &[0, 1], &[0, 3], 2, &SoftmaxOptions::default())
+            .err()
+            .unwrap();
         assert!(e.to_string().contains("label 3 >= 2 classes"));
-        let e = fit_softmax(x.view(), &[], &[], 2, &SoftmaxOptions::default()).err().unwrap();
+        let e = fit_softmax(x.view(), &[], &[], 2, &SoftmaxOptions::default())
+            .err()
+            .unwrap();
         assert!(e.to_string().contains("no training samples"));
     }
 }

@@ -69,33 +69,61 @@ impl LooRidge {
             )));
         }
         if k == 0 {
-            return Err(KernelError::Shape("leave-one-out ridge needs at least one feature".into()));
+            return Err(KernelError::Shape(
+                "leave-one-out ridge needs at least one feature".into(),
+            ));
         }
         if !(lambda_relative > 0.0) {
-            return Err(KernelError::Shape(format!("ridge penalty must be positive, got {lambda_relative}")));
+            return Err(KernelError::Shape(format!(
+                "ridge penalty must be positive, got {lambda_relative}"
+            )));
         }
-        if let Some((i, j)) = features.indexed_iter().find(|(_, v)| !v.is_finite()).map(|(ij, _)| ij) {
-            return Err(KernelError::Shape(format!("feature ({i}, {j}) is not finite")));
+        if let Some((i, j)) = features
+            .indexed_iter()
+            .find(|(_, v)| !v.is_finite())
+            .map(|(ij, _)| ij)
+        {
+            return Err(KernelError::Shape(format!(
+                "feature ({i}, {j}) is not finite"
+            )));
         }
-        let means: Vec<f64> = (0..k).map(|j| features.column(j).sum() / n as f64).collect();
+        let means: Vec<f64> = (0..k)
+            .map(|j| features.column(j).sum() / n as f64)
+            .collect();
         let xc = Mat::<f64>::from_fn(n, k, |i, j| features[(i, j)] - means[j]);
         let mut gram = Mat::<f64>::zeros(k, k);
-        matmul(gram.as_mut(), Accum::Replace, xc.transpose(), xc.as_ref(), 1.0, Par::Seq);
+        matmul(
+            gram.as_mut(),
+            Accum::Replace,
+            xc.transpose(),
+            xc.as_ref(),
+            1.0,
+            Par::Seq,
+        );
         let trace: f64 = (0..k).map(|j| gram[(j, j)]).sum();
         if trace <= 0.0 {
-            return Err(KernelError::NotEnough("every feature is constant across units".into()));
+            return Err(KernelError::NotEnough(
+                "every feature is constant across units".into(),
+            ));
         }
         let lambda = lambda_relative * trace / k as f64;
         for j in 0..k {
             gram[(j, j)] += lambda;
         }
-        let chol = gram
-            .llt(Side::Lower)
-            .map_err(|e| KernelError::LinAlg(format!("ridge system is not positive definite ({e:?})")))?;
+        let chol = gram.llt(Side::Lower).map_err(|e| {
+            KernelError::LinAlg(format!("ridge system is not positive definite ({e:?})"))
+        })?;
         // H = 11'/n + Xc (Xc'Xc + lambda I)^-1 Xc'.
         let solved = chol.solve(xc.transpose());
         let mut hat = Mat::<f64>::from_fn(n, n, |_, _| 1.0 / n as f64);
-        matmul(hat.as_mut(), Accum::Add, xc.as_ref(), solved.as_ref(), 1.0, Par::Seq);
+        matmul(
+            hat.as_mut(),
+            Accum::Add,
+            xc.as_ref(),
+            solved.as_ref(),
+            1.0,
+            Par::Seq,
+        );
         Ok(LooRidge { hat, lambda })
     }
 
@@ -107,12 +135,22 @@ impl LooRidge {
     pub fn predict_left_out(&self, y: ArrayView2<f64>) -> Result<Array2<f64>, KernelError> {
         let n = self.hat.nrows();
         if y.nrows() != n {
-            return Err(KernelError::Shape(format!("{} targets for {n} units", y.nrows())));
+            return Err(KernelError::Shape(format!(
+                "{} targets for {n} units",
+                y.nrows()
+            )));
         }
         let d = y.ncols();
         let ym = Mat::<f64>::from_fn(n, d, |i, j| y[(i, j)]);
         let mut fitted = Mat::<f64>::zeros(n, d);
-        matmul(fitted.as_mut(), Accum::Replace, self.hat.as_ref(), ym.as_ref(), 1.0, Par::Seq);
+        matmul(
+            fitted.as_mut(),
+            Accum::Replace,
+            self.hat.as_ref(),
+            ym.as_ref(),
+            1.0,
+            Par::Seq,
+        );
         Ok(Array2::from_shape_fn((n, d), |(i, j)| {
             let h = self.hat[(i, i)];
             (fitted[(i, j)] - h * y[(i, j)]) / (1.0 - h)
@@ -145,8 +183,12 @@ mod tests {
     fn refit_predict(x: &Array2<f64>, y: &Array2<f64>, lambda: f64, i: usize) -> Vec<f64> {
         let keep: Vec<usize> = (0..x.nrows()).filter(|&r| r != i).collect();
         let (n, k) = (keep.len(), x.ncols());
-        let xm: Vec<f64> = (0..k).map(|j| keep.iter().map(|&r| x[(r, j)]).sum::<f64>() / n as f64).collect();
-        let ym: Vec<f64> = (0..y.ncols()).map(|j| keep.iter().map(|&r| y[(r, j)]).sum::<f64>() / n as f64).collect();
+        let xm: Vec<f64> = (0..k)
+            .map(|j| keep.iter().map(|&r| x[(r, j)]).sum::<f64>() / n as f64)
+            .collect();
+        let ym: Vec<f64> = (0..y.ncols())
+            .map(|j| keep.iter().map(|&r| y[(r, j)]).sum::<f64>() / n as f64)
+            .collect();
         let xc = Array2::from_shape_fn((n, k), |(a, j)| x[(keep[a], j)] - xm[j]);
         let yc = Array2::from_shape_fn((n, y.ncols()), |(a, j)| y[(keep[a], j)] - ym[j]);
         let mut g = xc.t().dot(&xc);
@@ -164,8 +206,22 @@ mod tests {
 
     #[test]
     fn hat_matrix_shortcut_equals_refits() {
-        let x = array![[0.3, 1.0], [1.2, -0.5], [-0.7, 0.2], [2.0, 1.5], [0.1, -1.1], [-1.4, 0.8]];
-        let y = array![[1.0, 0.5, -1.0], [2.0, -0.3, 0.4], [-0.5, 1.1, 0.0], [3.1, 0.2, 1.0], [0.7, -0.8, -0.6], [-1.2, 0.9, 0.3]];
+        let x = array![
+            [0.3, 1.0],
+            [1.2, -0.5],
+            [-0.7, 0.2],
+            [2.0, 1.5],
+            [0.1, -1.1],
+            [-1.4, 0.8]
+        ];
+        let y = array![
+            [1.0, 0.5, -1.0],
+            [2.0, -0.3, 0.4],
+            [-0.5, 1.1, 0.0],
+            [3.1, 0.2, 1.0],
+            [0.7, -0.8, -0.6],
+            [-1.2, 0.9, 0.3]
+        ];
         let ridge = LooRidge::new(x.view(), 0.5).unwrap();
         // lambda is relative to the mean eigenvalue of the centred Gram matrix.
         let xc = &x - &x.mean_axis(ndarray::Axis(0)).unwrap();
@@ -175,7 +231,12 @@ mod tests {
         for i in 0..x.nrows() {
             let direct = refit_predict(&x, &y, ridge.lambda, i);
             for j in 0..y.ncols() {
-                assert!((pred[(i, j)] - direct[j]).abs() < 1e-10, "unit {i} dim {j}: {} vs {}", pred[(i, j)], direct[j]);
+                assert!(
+                    (pred[(i, j)] - direct[j]).abs() < 1e-10,
+                    "unit {i} dim {j}: {} vs {}",
+                    pred[(i, j)],
+                    direct[j]
+                );
             }
         }
     }
@@ -184,17 +245,29 @@ mod tests {
     fn strong_penalty_tends_to_the_mean_shift() {
         let x = array![[0.3, 1.0], [1.2, -0.5], [-0.7, 0.2], [2.0, 1.5]];
         let y = array![[1.0, 0.5], [2.0, -0.3], [-0.5, 1.1], [3.1, 0.2]];
-        let pred = LooRidge::new(x.view(), 1e9).unwrap().predict_left_out(y.view()).unwrap();
+        let pred = LooRidge::new(x.view(), 1e9)
+            .unwrap()
+            .predict_left_out(y.view())
+            .unwrap();
         let mean = leave_one_out_means(y.view()).unwrap();
-        assert!(pred.iter().zip(mean.iter()).all(|(a, b)| (a - b).abs() < 1e-6));
+        assert!(pred
+            .iter()
+            .zip(mean.iter())
+            .all(|(a, b)| (a - b).abs() < 1e-6));
     }
 
     #[test]
     fn bad_features_are_errors() {
         let x = array![[1.0], [1.0], [1.0]];
-        assert!(LooRidge::new(x.view(), 1.0).unwrap_err().to_string().contains("constant"));
+        assert!(LooRidge::new(x.view(), 1.0)
+            .unwrap_err()
+            .to_string()
+            .contains("constant"));
         let x = array![[1.0], [f64::NAN], [2.0]];
-        assert!(LooRidge::new(x.view(), 1.0).unwrap_err().to_string().contains("(1, 0)"));
+        assert!(LooRidge::new(x.view(), 1.0)
+            .unwrap_err()
+            .to_string()
+            .contains("(1, 0)"));
         let x = array![[1.0], [2.0]];
         assert!(LooRidge::new(x.view(), 1.0).is_err());
     }

@@ -48,7 +48,9 @@ pub fn top1_top5(
 ) -> (usize, usize) {
     query_hits(nb, reference_class, query_class, weights)
         .into_iter()
-        .fold((0, 0), |a, b| (a.0 + usize::from(b.0), a.1 + usize::from(b.1)))
+        .fold((0, 0), |a, b| {
+            (a.0 + usize::from(b.0), a.1 + usize::from(b.1))
+        })
 }
 
 /// Per query: (top-1 hit, top-5 hit) of the vote.
@@ -90,7 +92,13 @@ mod tests {
     #[test]
     fn ties_go_to_the_lower_class() {
         let class = [7u32, 4];
-        let r = ranked_classes(&[0, 1], &[1.0, 1.0], &class, VoteWeights::InverseDistance, 5);
+        let r = ranked_classes(
+            &[0, 1],
+            &[1.0, 1.0],
+            &class,
+            VoteWeights::InverseDistance,
+            5,
+        );
         assert_eq!(r, vec![4, 7]);
     }
 
@@ -110,7 +118,13 @@ mod tests {
             distance: vec![0.1, 0.2, 0.2, 0.1, 0.2, 0.2],
         };
         // Query 0 is class 0 (top1 hit), query 1 is class 5 (miss both).
-        assert_eq!(top1_top5(&nb, &class, &[0, 5], VoteWeights::CosineSoftmax), (1, 1));
-        assert_eq!(top1_top5(&nb, &class, &[1, 5], VoteWeights::CosineSoftmax), (0, 1));
+        assert_eq!(
+            top1_top5(&nb, &class, &[0, 5], VoteWeights::CosineSoftmax),
+            (1, 1)
+        );
+        assert_eq!(
+            top1_top5(&nb, &class, &[1, 5], VoteWeights::CosineSoftmax),
+            (0, 1)
+        );
     }
 }

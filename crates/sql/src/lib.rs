@@ -13,9 +13,9 @@
 
 use datafusion::arrow::datatypes::Schema;
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::arrow::util::pretty::pretty_format_batches;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTableUrl};
-use datafusion::arrow::util::pretty::pretty_format_batches;
 use datafusion::execution::context::SQLOptions;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use std::path::Path;
@@ -118,9 +118,9 @@ pub fn query(results_dir: &Path, sql: &str) -> Result<Vec<RecordBatch>, SqlError
             .iter()
             .all(|c| schema.has_column_with_unqualified_name(c))
         {
-            ctx.sql(BEST_POSTPROCESSING_VIEW).await.map_err(|e| {
-                SqlError::Query(format!("creating view best_postprocessing: {e}"))
-            })?;
+            ctx.sql(BEST_POSTPROCESSING_VIEW)
+                .await
+                .map_err(|e| SqlError::Query(format!("creating view best_postprocessing: {e}")))?;
         }
         let df = ctx.sql_with_options(sql, options).await.map_err(|e| {
             let m = e.to_string();
@@ -177,9 +177,17 @@ mod tests {
         let mut w = parquet::arrow::ArrowWriter::try_new(f, schema, None).unwrap();
         w.write(&batch).unwrap();
         w.close().unwrap();
-        let b = query(dir.path(), "SELECT representation, COALESCE(task, '-') AS task, value FROM results ORDER BY value").unwrap();
+        let b = query(
+            dir.path(),
+            "SELECT representation, COALESCE(task, '-') AS task, value FROM results ORDER BY value",
+        )
+        .unwrap();
         let text = format(&b);
-        assert!(text.contains("| random         | -        | 0.1   |") && text.contains("| pca            | transfer | 0.9   |"), "{text}");
+        assert!(
+            text.contains("| random         | -        | 0.1   |")
+                && text.contains("| pca            | transfer | 0.9   |"),
+            "{text}"
+        );
     }
 
     fn write_results(dir: &Path) {

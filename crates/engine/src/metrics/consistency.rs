@@ -15,8 +15,8 @@ use crate::error::{EngineError, Result};
 use crate::pipeline::{ConsistencyNull, MetricSpec};
 use arrow::array::{Float64Array, RecordBatch, StringArray, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema};
-use pertbench_kernels::consistency::{avgsim, fraction_significant, permutation_null, pvalue};
 use pertbench_kernels::bootstrap::mean_interval;
+use pertbench_kernels::consistency::{avgsim, fraction_significant, permutation_null, pvalue};
 use pertbench_kernels::cosine::unit_rows;
 use pertbench_kernels::multiple_testing::benjamini_hochberg;
 use rand::seq::SliceRandom;
@@ -146,7 +146,11 @@ impl Metric for Consistency {
         let draws: Vec<[f64; 3]> = (0..n_perm)
             .into_par_iter()
             .map(|draw| {
-                let mut rng = pertbench_kernels::rng::stream(ctx.seed, "consistency/label-shuffle", draw as u64);
+                let mut rng = pertbench_kernels::rng::stream(
+                    ctx.seed,
+                    "consistency/label-shuffle",
+                    draw as u64,
+                );
                 let mut shuffled = pool.clone();
                 shuffled.shuffle(&mut rng);
                 let mut at = 0;
@@ -161,24 +165,51 @@ impl Metric for Consistency {
                 }
                 let q = benjamini_hochberg(&ps);
                 let k = sizes.len().max(1) as f64;
-                [sum / k, sig as f64 / k, q.iter().filter(|v| **v <= alpha).count() as f64 / k]
+                [
+                    sum / k,
+                    sig as f64 / k,
+                    q.iter().filter(|v| **v <= alpha).count() as f64 / k,
+                ]
             })
             .collect();
         let mut rows = Vec::new();
-        let scores = [("fraction_significant", frac), ("fraction_significant_bh", frac_bh), ("mean_avgsim", mean_avgsim)];
+        let scores = [
+            ("fraction_significant", frac),
+            ("fraction_significant_bh", frac_bh),
+            ("mean_avgsim", mean_avgsim),
+        ];
         for (k, (variant, value)) in scores.into_iter().enumerate() {
-            let mut row = rows_of(&label, per.len(), null_size, &convention, &[(variant, value)]).remove(0);
+            let mut row = rows_of(
+                &label,
+                per.len(),
+                null_size,
+                &convention,
+                &[(variant, value)],
+            )
+            .remove(0);
             if let Some(v) = value {
                 let items: Vec<f64> = match k {
-                    0 => pvals.iter().map(|p| f64::from(u8::from(*p <= alpha))).collect(),
-                    1 => qvals.iter().map(|q| f64::from(u8::from(*q <= alpha))).collect(),
+                    0 => pvals
+                        .iter()
+                        .map(|p| f64::from(u8::from(*p <= alpha)))
+                        .collect(),
+                    1 => qvals
+                        .iter()
+                        .map(|q| f64::from(u8::from(*q <= alpha)))
+                        .collect(),
                     _ => per.iter().map(|r| r.2).collect(),
                 };
-                row = row.with_interval(mean_interval(&items, n_boot, 0.95, ctx.seed ^ (k as u64 + 1)).map_err(EngineError::kernel(format!("metric `{label}`")))?);
+                row = row.with_interval(
+                    mean_interval(&items, n_boot, 0.95, ctx.seed ^ (k as u64 + 1))
+                        .map_err(EngineError::kernel(format!("metric `{label}`")))?,
+                );
                 if n_perm > 0 {
                     let null: Vec<f64> = draws.iter().map(|d| d[[1, 2, 0][k]]).collect();
                     let above = null.iter().filter(|x| **x >= v).count();
-                    row = row.with_null(null.iter().sum::<f64>() / n_perm as f64, (1 + above) as f64 / (1 + n_perm) as f64);
+                    row = row.with_null(
+                        null.iter().sum::<f64>() / n_perm as f64,
+                        (1 + above) as f64 / (1 + n_perm) as f64,
+                    );
                 }
             }
             rows.push(row);

@@ -16,7 +16,10 @@
 //! units' indicators, with q-values held fixed). Per-unit values, p and q are in
 //! the node's details table.
 
-use super::{context_units, rows_of, sample_queries, ContextUnits, Metric, MetricContext, MetricOutput, MetricRow};
+use super::{
+    context_units, rows_of, sample_queries, ContextUnits, Metric, MetricContext, MetricOutput,
+    MetricRow,
+};
 use crate::error::{EngineError, Result};
 use crate::pipeline::{EnergySpec, MetricSpec};
 use arrow::array::{Float64Array, RecordBatch, StringArray, UInt64Array};
@@ -64,21 +67,37 @@ impl Metric for Distribution {
         let n_perm = spec.n_permutations.unwrap_or(DEFAULT_N_PERMUTATIONS);
         let alpha = spec.alpha.unwrap_or(0.05);
         let n_boot = spec.n_bootstrap.unwrap_or(DEFAULT_N_BOOTSTRAP);
-        let ContextUnits { by_context, pools, units, too_small: small_units, without_controls: no_control_units } =
-            context_units(ctx, spec.controls);
+        let ContextUnits {
+            by_context,
+            pools,
+            units,
+            too_small: small_units,
+            without_controls: no_control_units,
+        } = context_units(ctx, spec.controls);
         let mut units: Vec<Unit> = units
             .into_iter()
-            .map(|(perturbation, context, positions)| Unit { perturbation, context, positions, cmp: None, p_energy: None, p_mmd: None })
+            .map(|(perturbation, context, positions)| Unit {
+                perturbation,
+                context,
+                positions,
+                cmp: None,
+                p_energy: None,
+                p_mmd: None,
+            })
             .collect();
         if units.is_empty() {
             return Err(EngineError::msg(format!(
                 "metric `{label}`: no perturbation has 2 or more samples and a pool of 2 or more controls ({small_units} with fewer than 2 samples, {no_control_units} without controls in their context)"
             )));
         }
-        let tested: std::collections::BTreeSet<usize> =
-            sample_queries(&(0..units.len()).collect::<Vec<_>>(), spec.max_tested, ctx.seed, "distribution/tested")
-                .into_iter()
-                .collect();
+        let tested: std::collections::BTreeSet<usize> = sample_queries(
+            &(0..units.len()).collect::<Vec<_>>(),
+            spec.max_tested,
+            ctx.seed,
+            "distribution/tested",
+        )
+        .into_iter()
+        .collect();
         let as_f64 = |positions: &[usize]| {
             ndarray::Array2::from_shape_fn((positions.len(), ctx.matrix.ncols()), |(i, j)| {
                 ctx.matrix[(positions[i], j)] as f64
@@ -87,7 +106,9 @@ impl Metric for Distribution {
         let err = |e| EngineError::kernel(format!("metric `{label}`"))(e);
         // One pool at a time, so one control block is in memory.
         for (context, controls) in &pools {
-            let members: Vec<usize> = (0..units.len()).filter(|&i| &units[i].context == context).collect();
+            let members: Vec<usize> = (0..units.len())
+                .filter(|&i| &units[i].context == context)
+                .collect();
             if members.is_empty() {
                 continue;
             }
@@ -101,9 +122,18 @@ impl Metric for Distribution {
                         // A seed per unit, so a unit's p-value does not depend
                         // on which other units are tested.
                         let seed = ctx.seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-                        let (cmp, p) = reference.compare_and_test(x.view(), convention, n_perm, seed)?;
+                        let (cmp, p) =
+                            reference.compare_and_test(x.view(), convention, n_perm, seed)?;
                         // The test always computes MMD; report it only if asked.
-                        let cmp = if with_mmd { cmp } else { Comparison { mmd2: None, sigma: None, ..cmp } };
+                        let cmp = if with_mmd {
+                            cmp
+                        } else {
+                            Comparison {
+                                mmd2: None,
+                                sigma: None,
+                                ..cmp
+                            }
+                        };
                         Ok((i, cmp, Some(p)))
                     } else {
                         Ok((i, reference.compare(x.view(), convention, with_mmd)?, None))
@@ -120,8 +150,14 @@ impl Metric for Distribution {
             }
         }
         let adjust = |get: &dyn Fn(&Unit) -> Option<f64>| -> Vec<Option<f64>> {
-            let idx: Vec<usize> = (0..units.len()).filter(|&i| get(&units[i]).is_some()).collect();
-            let q = benjamini_hochberg(&idx.iter().map(|&i| get(&units[i]).unwrap()).collect::<Vec<_>>());
+            let idx: Vec<usize> = (0..units.len())
+                .filter(|&i| get(&units[i]).is_some())
+                .collect();
+            let q = benjamini_hochberg(
+                &idx.iter()
+                    .map(|&i| get(&units[i]).unwrap())
+                    .collect::<Vec<_>>(),
+            );
             let mut out = vec![None; units.len()];
             for (k, &i) in idx.iter().enumerate() {
                 out[i] = Some(q[k]);
@@ -132,10 +168,17 @@ impl Metric for Distribution {
         let q_mmd = adjust(&|u| u.p_mmd);
         let fraction = |q: &[Option<f64>]| -> Option<f64> {
             let tested: Vec<f64> = q.iter().flatten().copied().collect();
-            (!tested.is_empty()).then(|| tested.iter().filter(|v| **v < alpha).count() as f64 / tested.len() as f64)
+            (!tested.is_empty())
+                .then(|| tested.iter().filter(|v| **v < alpha).count() as f64 / tested.len() as f64)
         };
-        let energies: Vec<f64> = units.iter().map(|u| u.cmp.expect("every pool ran").energy).collect();
-        let mmds: Vec<f64> = units.iter().filter_map(|u| u.cmp.and_then(|c| c.mmd2)).collect();
+        let energies: Vec<f64> = units
+            .iter()
+            .map(|u| u.cmp.expect("every pool ran").energy)
+            .collect();
+        let mmds: Vec<f64> = units
+            .iter()
+            .filter_map(|u| u.cmp.and_then(|c| c.mmd2))
+            .collect();
         let n_tested = tested.len();
         let conv = format!(
             "energy={};mmd={};controls={};n_permutations={n_perm};tested={n_tested};alpha={alpha};adjust=benjamini_hochberg;bootstrap={n_boot};units_too_small={small_units};units_without_controls={no_control_units}",
@@ -145,14 +188,28 @@ impl Metric for Distribution {
         );
         let with_ci = |variant: &str, values: &[f64], tag: u64| -> Result<MetricRow> {
             let (lo, hi) = mean_interval(values, n_boot, 0.95, ctx.seed ^ tag).map_err(err)?;
-            let row = rows_of(&label, values.len(), n_perm, &conv, &[(variant, Some(values.iter().sum::<f64>() / values.len() as f64))]).remove(0);
+            let row = rows_of(
+                &label,
+                values.len(),
+                n_perm,
+                &conv,
+                &[(
+                    variant,
+                    Some(values.iter().sum::<f64>() / values.len() as f64),
+                )],
+            )
+            .remove(0);
             Ok(row.with_interval((lo, hi)))
         };
         let mut rows = vec![with_ci("mean_energy", &energies, 1)?];
         // A fraction's interval resamples the tested units' indicators q < alpha.
         let fraction_row = |variant: &str, q: &[Option<f64>], tag: u64| -> Result<Vec<MetricRow>> {
             let mut rows = rows_of(&label, n_tested, n_perm, &conv, &[(variant, fraction(q))]);
-            let hits: Vec<f64> = q.iter().flatten().map(|v| f64::from(u8::from(*v < alpha))).collect();
+            let hits: Vec<f64> = q
+                .iter()
+                .flatten()
+                .map(|v| f64::from(u8::from(*v < alpha)))
+                .collect();
             if !hits.is_empty() {
                 let ci = mean_interval(&hits, n_boot, 0.95, ctx.seed ^ tag).map_err(err)?;
                 rows[0] = rows[0].clone().with_interval(ci);
@@ -180,9 +237,21 @@ impl Metric for Distribution {
         let details = RecordBatch::try_new(
             Arc::new(schema),
             vec![
-                Arc::new(StringArray::from(units.iter().map(|u| u.perturbation.clone()).collect::<Vec<_>>())),
-                Arc::new(StringArray::from(units.iter().map(|u| u.context.clone()).collect::<Vec<_>>())),
-                Arc::new(UInt64Array::from(units.iter().map(|u| u.positions.len() as u64).collect::<Vec<_>>())),
+                Arc::new(StringArray::from(
+                    units
+                        .iter()
+                        .map(|u| u.perturbation.clone())
+                        .collect::<Vec<_>>(),
+                )),
+                Arc::new(StringArray::from(
+                    units.iter().map(|u| u.context.clone()).collect::<Vec<_>>(),
+                )),
+                Arc::new(UInt64Array::from(
+                    units
+                        .iter()
+                        .map(|u| u.positions.len() as u64)
+                        .collect::<Vec<_>>(),
+                )),
                 Arc::new(Float64Array::from(energies.clone())),
                 f64s(units.iter().map(|u| u.cmp.and_then(|c| c.mmd2)).collect()),
                 f64s(units.iter().map(|u| u.cmp.and_then(|c| c.sigma)).collect()),
@@ -193,6 +262,9 @@ impl Metric for Distribution {
             ],
         )
         .expect("schema matches");
-        Ok(MetricOutput { rows, details: Some(details) })
+        Ok(MetricOutput {
+            rows,
+            details: Some(details),
+        })
     }
 }

@@ -6,8 +6,8 @@ use super::MetricContext;
 use crate::error::{EngineError, Result};
 use crate::nodes::IngestOut;
 use crate::pipeline::{BuiltinFeatures, FeatureSource, FeatureTable, MetricSpec};
-use pertbench_kernels::pca::{randomized_pca, PcaOptions};
 use ndarray::Array2;
+use pertbench_kernels::pca::{randomized_pca, PcaOptions};
 use pertbench_kernels::transfer::LooRidge;
 use std::collections::HashMap;
 
@@ -25,7 +25,11 @@ pub(super) fn group_ridge<'a>(
     lambda: f64,
     what: &str,
 ) -> Result<(Vec<usize>, Option<LooRidge>)> {
-    let with: Vec<usize> = group.iter().copied().filter(|&u| features.contains_key(name_of(u))).collect();
+    let with: Vec<usize> = group
+        .iter()
+        .copied()
+        .filter(|&u| features.contains_key(name_of(u)))
+        .collect();
     if with.len() < 3 {
         return Ok((with, None));
     }
@@ -44,28 +48,51 @@ pub(super) fn perturbation_features(
     match spec.features.as_ref() {
         Some(FeatureSource::Builtin(BuiltinFeatures::TargetGeneLoadings)) => {
             let n = spec.n_features.unwrap_or(DEFAULT_N_FEATURES);
-            Ok((target_gene_loadings(ctx, label, n)?, format!("features=target_gene_loadings;n_features={n}")))
+            Ok((
+                target_gene_loadings(ctx, label, n)?,
+                format!("features=target_gene_loadings;n_features={n}"),
+            ))
         }
         Some(FeatureSource::Table(t)) => {
             let f = feature_table(t, label)?;
             let k = f.values().next().map_or(0, Vec::len);
             Ok((f, format!("features={};n_features={k}", t.path.display())))
         }
-        None => Err(EngineError::msg(format!("internal: metric `{label}` needs features"))),
+        None => Err(EngineError::msg(format!(
+            "internal: metric `{label}` needs features"
+        ))),
     }
 }
 
 fn feature_table(t: &FeatureTable, label: &str) -> Result<HashMap<String, Vec<f64>>> {
     use pertbench_data::tabular;
-    let fail = |m: String| EngineError::msg(format!("metric `{label}`: features {}: {m}", t.path.display()));
+    let fail = |m: String| {
+        EngineError::msg(format!(
+            "metric `{label}`: features {}: {m}",
+            t.path.display()
+        ))
+    };
     let df = tabular::read_frame(&t.path)?;
-    let names: Vec<String> = df.get_column_names().iter().map(|s| s.to_string()).collect();
-    let ids = tabular::column(&t.path, &df, &t.id_column)?
-        .ok_or_else(|| fail(format!("no column `{}`; it has: {}", t.id_column, names.join(", "))))?;
+    let names: Vec<String> = df
+        .get_column_names()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let ids = tabular::column(&t.path, &df, &t.id_column)?.ok_or_else(|| {
+        fail(format!(
+            "no column `{}`; it has: {}",
+            t.id_column,
+            names.join(", ")
+        ))
+    })?;
     let columns: Vec<String> = match (&t.columns, &t.prefix) {
         (Some(c), _) => c.clone(),
         (None, Some(p)) => tabular::columns_with_prefix(&df, p),
-        (None, None) => names.iter().filter(|n| **n != t.id_column).cloned().collect(),
+        (None, None) => names
+            .iter()
+            .filter(|n| **n != t.id_column)
+            .cloned()
+            .collect(),
     };
     if columns.is_empty() {
         return Err(fail("no feature columns".into()));
@@ -73,7 +100,12 @@ fn feature_table(t: &FeatureTable, label: &str) -> Result<HashMap<String, Vec<f6
     let m = tabular::matrix(&t.path, &df, &columns)?;
     let mut out = HashMap::new();
     for i in 0..ids.len() {
-        let id = ids.text(i).ok_or_else(|| fail(format!("column `{}`, row {i}: missing perturbation", t.id_column)))?;
+        let id = ids.text(i).ok_or_else(|| {
+            fail(format!(
+                "column `{}`, row {i}: missing perturbation",
+                t.id_column
+            ))
+        })?;
         let row: Vec<f64> = m.row(i).iter().map(|v| *v as f64).collect();
         if out.insert(id.clone(), row).is_some() {
             return Err(fail(format!("perturbation `{id}` has two rows")));
@@ -96,26 +128,43 @@ fn target_gene_loadings(
         ))
     })?;
     let s = &ingest.samples;
-    let mut controls: Vec<usize> = ctx.rows.iter().copied().filter(|&r| s.is_control[r]).collect();
+    let mut controls: Vec<usize> = ctx
+        .rows
+        .iter()
+        .copied()
+        .filter(|&r| s.is_control[r])
+        .collect();
     if controls.len() > MAX_FEATURE_CONTROLS {
-        controls = super::sample_queries(&controls, Some(MAX_FEATURE_CONTROLS), ctx.seed, "transfer/feature-controls");
+        controls = super::sample_queries(
+            &controls,
+            Some(MAX_FEATURE_CONTROLS),
+            ctx.seed,
+            "transfer/feature-controls",
+        );
     }
     let expression = IngestOut::expression_rows(counts, ingest.values, &controls);
-    let k = n_features.min(expression.nrows.saturating_sub(1)).min(expression.ncols);
+    let k = n_features
+        .min(expression.nrows.saturating_sub(1))
+        .min(expression.ncols);
     if k == 0 {
         return Err(EngineError::msg(format!(
             "metric `{label}`: the feature PCA needs at least 2 control samples, found {}",
             expression.nrows
         )));
     }
-    let pca = randomized_pca(&expression, &PcaOptions::new(k, ctx.seed))
-        .map_err(EngineError::kernel(format!("metric `{label}` (feature PCA)")))?;
+    let pca = randomized_pca(&expression, &PcaOptions::new(k, ctx.seed)).map_err(
+        EngineError::kernel(format!("metric `{label}` (feature PCA)")),
+    )?;
     let scale: Vec<f64> = pca.explained_variance.iter().map(|v| v.sqrt()).collect();
     Ok(ingest
         .genes
         .iter()
         .enumerate()
-        .map(|(g, name)| (name.clone(), (0..k).map(|c| pca.components[(c, g)] * scale[c]).collect()))
+        .map(|(g, name)| {
+            (
+                name.clone(),
+                (0..k).map(|c| pca.components[(c, g)] * scale[c]).collect(),
+            )
+        })
         .collect())
 }
-

@@ -1,6 +1,9 @@
 //! Task 1, batch mixing: iLISI (METRICS.md "Task 1").
 
-use super::{code_book, gather, require_nonempty, rows_of, sample_queries, split_positions, Metric, MetricContext, MetricOutput};
+use super::{
+    code_book, gather, require_nonempty, rows_of, sample_queries, split_positions, Metric,
+    MetricContext, MetricOutput,
+};
 use crate::error::{EngineError, Result};
 use crate::pipeline::{EvalSamples, MetricSpec};
 use pertbench_kernels::ilisi::{lisi, summarise};
@@ -29,10 +32,17 @@ impl Metric for Ilisi {
         let label = spec.label();
         let perplexity = spec.perplexity.unwrap_or(DEFAULT_PERPLEXITY);
         let on = spec.on.unwrap_or(EvalSamples::TestSeen);
-        let on_name = serde_json::to_value(on).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+        let on_name = serde_json::to_value(on)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default();
         let k = (3.0 * perplexity).floor() as usize;
         let sp = split_positions(ctx, on)?;
-        require_nonempty(&label, &format!("`{on_name}` sample set"), sp.positions.len())?;
+        require_nonempty(
+            &label,
+            &format!("`{on_name}` sample set"),
+            sp.positions.len(),
+        )?;
         let x = gather(ctx.matrix, &sp.positions);
         // Batch codes over the evaluated samples.
         let code = code_book(
@@ -49,17 +59,23 @@ impl Metric for Ilisi {
         let local: Vec<usize> = (0..sp.positions.len()).collect();
         let queries = sample_queries(&local, spec.max_queries, ctx.seed, "ilisi/queries");
         let q = gather(&x, &queries);
-        let nb = knn(x.view(), q.view(), k, KnnMetric::Euclidean, Some(&queries))
-            .map_err(EngineError::kernel(format!(
+        let nb = knn(x.view(), q.view(), k, KnnMetric::Euclidean, Some(&queries)).map_err(
+            EngineError::kernel(format!(
                 "metric `{label}` (k = 3 x perplexity = {k} neighbours)"
-            )))?;
+            )),
+        )?;
         let values = lisi(&nb, &label_of, n_batches, perplexity);
         let (mean, median, scaled) = summarise(&values, n_batches);
         let mut convention = format!(
             "perplexity={perplexity};k={k};on={on_name};batches={n_batches};distance=euclidean"
         );
         if queries.len() < local.len() {
-            convention += &format!(";queries=sampled {} of {} (seed {})", queries.len(), local.len(), ctx.seed);
+            convention += &format!(
+                ";queries=sampled {} of {} (seed {})",
+                queries.len(),
+                local.len(),
+                ctx.seed
+            );
         }
         if sp.dropped > 0 {
             convention += &format!(";dropped_by_postprocessing={}", sp.dropped);
@@ -92,7 +108,10 @@ impl Metric for Ilisi {
         super::cluster_intervals(
             &label,
             &mut rows,
-            &[("ilisi_mean", &values, pertbench_kernels::bootstrap::mean), ("ilisi_median", &values, median_of)],
+            &[
+                ("ilisi_mean", &values, pertbench_kernels::bootstrap::mean),
+                ("ilisi_median", &values, median_of),
+            ],
             &super::perturbation_codes(ctx, &matrix_positions),
             n_boot,
             boot_seed,
@@ -100,7 +119,10 @@ impl Metric for Ilisi {
         // Scaled = (mean - 1) / (batches - 1), monotone in the mean.
         if n_batches >= 2 {
             let (lo, hi) = {
-                let m = rows.iter().find(|r| r.variant == "ilisi_mean").expect("row");
+                let m = rows
+                    .iter()
+                    .find(|r| r.variant == "ilisi_mean")
+                    .expect("row");
                 (m.ci_low, m.ci_high)
             };
             for r in rows.iter_mut().filter(|r| r.variant == "ilisi_scaled") {
@@ -108,6 +130,9 @@ impl Metric for Ilisi {
                 r.ci_high = hi.map(|v| (v - 1.0) / (n_batches as f64 - 1.0));
             }
         }
-        Ok(MetricOutput { rows, details: None })
+        Ok(MetricOutput {
+            rows,
+            details: None,
+        })
     }
 }

@@ -3,11 +3,14 @@
 //! for `values: log_expression` datasets such as L1000), fitted on `train`
 //! (controls included), scored on every sample of `test_unseen`.
 
-use super::{code_book, gather, require_nonempty, rows_of, split_positions, Metric, MetricContext, MetricOutput};
+use super::{
+    code_book, gather, require_nonempty, rows_of, split_positions, Metric, MetricContext,
+    MetricOutput,
+};
 use crate::error::{EngineError, Result};
 use crate::nodes::IngestOut;
-use pertbench_data::manifest::Values;
 use crate::pipeline::{EvalSamples, MetricSpec, SiRowsSpec};
+use pertbench_data::manifest::Values;
 use pertbench_kernels::decoder::{evaluate, fit_rows, SiRows, TestLayout};
 
 pub struct Interpretability;
@@ -46,7 +49,8 @@ impl Metric for Interpretability {
             SiRowsSpec::Perturbed => SiRows::Perturbed,
             SiRowsSpec::All => SiRows::All,
         };
-        let sample_rows = |pos: &[usize]| -> Vec<usize> { pos.iter().map(|&p| ctx.rows[p]).collect() };
+        let sample_rows =
+            |pos: &[usize]| -> Vec<usize> { pos.iter().map(|&p| ctx.rows[p]).collect() };
         let ctxmsg = format!("metric `{label}`");
         // Training expression is formed row by row, never copied whole.
         let values = ctx.ingest.values;
@@ -58,9 +62,21 @@ impl Metric for Interpretability {
             |i, out| IngestOut::expression_row_into(counts, values, train_rows[i], out),
         )
         .map_err(EngineError::kernel(ctxmsg.clone()))?;
-        let code = code_book(test.positions.iter().map(|&p| s.batch[ctx.rows[p]].as_str()));
-        let batch: Vec<u32> = test.positions.iter().map(|&p| code[s.batch[ctx.rows[p]].as_str()]).collect();
-        let is_control: Vec<bool> = test.positions.iter().map(|&p| s.is_control[ctx.rows[p]]).collect();
+        let code = code_book(
+            test.positions
+                .iter()
+                .map(|&p| s.batch[ctx.rows[p]].as_str()),
+        );
+        let batch: Vec<u32> = test
+            .positions
+            .iter()
+            .map(|&p| code[s.batch[ctx.rows[p]].as_str()])
+            .collect();
+        let is_control: Vec<bool> = test
+            .positions
+            .iter()
+            .map(|&p| s.is_control[ctx.rows[p]])
+            .collect();
         let layout = TestLayout {
             batch: &batch,
             is_control: &is_control,
@@ -90,7 +106,10 @@ impl Metric for Interpretability {
             r.si_batches
         );
         if r.n_prediction_constant > 0 {
-            convention += &format!(";constant_predictions_counted_as_0={}", r.n_prediction_constant);
+            convention += &format!(
+                ";constant_predictions_counted_as_0={}",
+                r.n_prediction_constant
+            );
         }
         if !r.si_excluded.is_empty() {
             let ex: Vec<String> = r
@@ -135,8 +154,13 @@ impl Metric for Interpretability {
             if values.is_empty() {
                 continue;
             }
-            let ci = pertbench_kernels::bootstrap::mean_interval(values, n_boot, 0.95, ctx.seed ^ (k as u64 + 1))
-                .map_err(EngineError::kernel(format!("metric `{label}` (bootstrap)")))?;
+            let ci = pertbench_kernels::bootstrap::mean_interval(
+                values,
+                n_boot,
+                0.95,
+                ctx.seed ^ (k as u64 + 1),
+            )
+            .map_err(EngineError::kernel(format!("metric `{label}` (bootstrap)")))?;
             for row in rows.iter_mut().filter(|row| row.variant == *variant) {
                 row.ci_low = Some(ci.0);
                 row.ci_high = Some(ci.1);
@@ -144,7 +168,8 @@ impl Metric for Interpretability {
         }
         if r.structural_integrity.is_some() {
             use rand::Rng;
-            let mut rng = pertbench_kernels::rng::stream(ctx.seed, "interpretability/si-bootstrap", 0);
+            let mut rng =
+                pertbench_kernels::rng::stream(ctx.seed, "interpretability/si-bootstrap", 0);
             let g = r.n_genes();
             let mut sis: Vec<f64> = (0..n_boot)
                 .filter_map(|_| {
@@ -155,12 +180,18 @@ impl Metric for Interpretability {
             sis.sort_by(|a, b| a.total_cmp(b));
             if !sis.is_empty() {
                 use pertbench_kernels::bootstrap::quantile_sorted;
-                for row in rows.iter_mut().filter(|row| row.variant == "structural_integrity") {
+                for row in rows
+                    .iter_mut()
+                    .filter(|row| row.variant == "structural_integrity")
+                {
                     row.ci_low = Some(quantile_sorted(&sis, 0.025));
                     row.ci_high = Some(quantile_sorted(&sis, 0.975));
                 }
             }
         }
-        Ok(MetricOutput { rows, details: None })
+        Ok(MetricOutput {
+            rows,
+            details: None,
+        })
     }
 }

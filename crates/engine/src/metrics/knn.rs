@@ -1,7 +1,10 @@
 //! Task 4, local organisation (METRICS.md "Task 4"): weighted kNN vote of
 //! `test_seen` queries against the `train` reference, controls a class.
 
-use super::{code_book, gather, require_nonempty, rows_of, sample_queries, split_positions, Metric, MetricContext, MetricOutput};
+use super::{
+    code_book, gather, require_nonempty, rows_of, sample_queries, split_positions, Metric,
+    MetricContext, MetricOutput,
+};
 use crate::error::{EngineError, Result};
 use crate::pipeline::{EvalSamples, KnnWeights, MetricSpec};
 use pertbench_kernels::knn::{default_k, knn, KnnMetric};
@@ -39,10 +42,28 @@ impl Metric for Knn {
         };
         let reference = split_positions(ctx, EvalSamples::Train)?;
         let test = split_positions(ctx, EvalSamples::TestSeen)?;
-        require_nonempty(&label, "`train` split (the kNN reference)", reference.positions.len())?;
-        require_nonempty(&label, "`test_seen` split (the kNN queries)", test.positions.len())?;
-        let class = code_book(reference.positions.iter().chain(&test.positions).map(|&p| class_name(p)));
-        let ref_class: Vec<u32> = reference.positions.iter().map(|&p| class[class_name(p)]).collect();
+        require_nonempty(
+            &label,
+            "`train` split (the kNN reference)",
+            reference.positions.len(),
+        )?;
+        require_nonempty(
+            &label,
+            "`test_seen` split (the kNN queries)",
+            test.positions.len(),
+        )?;
+        let class = code_book(
+            reference
+                .positions
+                .iter()
+                .chain(&test.positions)
+                .map(|&p| class_name(p)),
+        );
+        let ref_class: Vec<u32> = reference
+            .positions
+            .iter()
+            .map(|&p| class[class_name(p)])
+            .collect();
         let queries = sample_queries(&test.positions, spec.max_queries, ctx.seed, "knn/queries");
         let query_class: Vec<u32> = queries.iter().map(|&p| class[class_name(p)]).collect();
         let n_ref = reference.positions.len();
@@ -59,10 +80,17 @@ impl Metric for Knn {
         let hits = query_hits(&nb, &ref_class, &query_class, vote);
         let top1: Vec<f64> = hits.iter().map(|h| f64::from(u8::from(h.0))).collect();
         let top5: Vec<f64> = hits.iter().map(|h| f64::from(u8::from(h.1))).collect();
-        let (t1, t5) = (top1.iter().sum::<f64>() as usize, top5.iter().sum::<f64>() as usize);
+        let (t1, t5) = (
+            top1.iter().sum::<f64>() as usize,
+            top5.iter().sum::<f64>() as usize,
+        );
         let mut convention = format!(
             "k={k}{};weights={};reference=train ({n_ref}, controls a class);queries=test_seen",
-            if spec.k.is_some() { " (fixed)" } else { " (odd floor sqrt n_reference)" },
+            if spec.k.is_some() {
+                " (fixed)"
+            } else {
+                " (odd floor sqrt n_reference)"
+            },
             match weights {
                 KnnWeights::Euclidean => "1/(euclidean+1e-5)",
                 KnnWeights::Cosine => "exp(cos/0.07)",
@@ -91,7 +119,17 @@ impl Metric for Knn {
             &[("top1", Some(t1 as f64 / n)), ("top5", Some(t5 as f64 / n))],
         );
         let mean: fn(&[f64]) -> f64 = pertbench_kernels::bootstrap::mean;
-        super::cluster_intervals(&label, &mut rows, &[("top1", &top1, mean), ("top5", &top5, mean)], &super::perturbation_codes(ctx, &queries), n_boot, ctx.seed)?;
-        Ok(MetricOutput { rows, details: None })
+        super::cluster_intervals(
+            &label,
+            &mut rows,
+            &[("top1", &top1, mean), ("top5", &top5, mean)],
+            &super::perturbation_codes(ctx, &queries),
+            n_boot,
+            ctx.seed,
+        )?;
+        Ok(MetricOutput {
+            rows,
+            details: None,
+        })
     }
 }

@@ -2,7 +2,10 @@
 //! the closed-form `linear_ridge` variant) trained on `train` non-controls,
 //! scored on `test_seen` non-controls by top-1 and top-5 accuracy.
 
-use super::{code_book, constant_columns, require_nonempty, rows_of, split_positions, Metric, MetricContext, MetricOutput};
+use super::{
+    code_book, constant_columns, require_nonempty, rows_of, split_positions, Metric, MetricContext,
+    MetricOutput,
+};
 use crate::error::{EngineError, Result};
 use crate::pipeline::{EvalSamples, MetricSpec, ProbeSolver};
 use pertbench_kernels::softmax::{fit_ridge_classifier, fit_softmax, row_hits, SoftmaxOptions};
@@ -44,10 +47,17 @@ impl Metric for LinearProbe {
         // Sorted codes, so the class order does not depend on row order.
         let class = code_book(train.iter().map(|&p| s.perturbation[ctx.rows[p]].as_str()));
         let code = |p: usize| class.get(s.perturbation[ctx.rows[p]].as_str()).copied();
-        let train_label: Vec<u32> = train.iter().map(|&p| code(p).expect("from train")).collect();
+        let train_label: Vec<u32> = train
+            .iter()
+            .map(|&p| code(p).expect("from train"))
+            .collect();
         let (test, test_label): (Vec<usize>, Vec<u32>) =
             test.iter().filter_map(|&p| code(p).map(|c| (p, c))).unzip();
-        require_nonempty(&label, "`test_seen` split (perturbations seen in train)", test.len())?;
+        require_nonempty(
+            &label,
+            "`test_seen` split (perturbations seen in train)",
+            test.len(),
+        )?;
         let n_classes = class.len();
         let solver = spec.solver.unwrap_or(ProbeSolver::Logistic);
         let ctxmsg = format!("metric `{label}`");
@@ -74,16 +84,27 @@ impl Metric for LinearProbe {
             ProbeSolver::Ridge => {
                 let lambda = spec.ridge_lambda.unwrap_or(DEFAULT_RIDGE_LAMBDA);
                 (
-                    fit_ridge_classifier(ctx.matrix.view(), &train, &train_label, n_classes, lambda)
-                        .map_err(EngineError::kernel(ctxmsg))?,
-                    format!("solver=ridge;ridge_lambda={lambda};targets=one_hot;standardised=train"),
+                    fit_ridge_classifier(
+                        ctx.matrix.view(),
+                        &train,
+                        &train_label,
+                        n_classes,
+                        lambda,
+                    )
+                    .map_err(EngineError::kernel(ctxmsg))?,
+                    format!(
+                        "solver=ridge;ridge_lambda={lambda};targets=one_hot;standardised=train"
+                    ),
                 )
             }
         };
         let hits = row_hits(&model, ctx.matrix.view(), &test, &test_label);
         let top1: Vec<f64> = hits.iter().map(|h| f64::from(u8::from(h.0))).collect();
         let top5: Vec<f64> = hits.iter().map(|h| f64::from(u8::from(h.1))).collect();
-        let (t1, t5) = (top1.iter().sum::<f64>() as usize, top5.iter().sum::<f64>() as usize);
+        let (t1, t5) = (
+            top1.iter().sum::<f64>() as usize,
+            top5.iter().sum::<f64>() as usize,
+        );
         convention += &format!(";classes={n_classes};train_samples={}", train.len());
         let constant = constant_columns(ctx.matrix, &train);
         if constant > 0 {
@@ -96,9 +117,8 @@ impl Metric for LinearProbe {
         if let Some(split) = ctx.split {
             let n: usize = split.unseen_train_perturbations.values().sum();
             if n > 0 {
-                convention += &format!(
-                    ";excluded_test_samples_of_train_perturbations_absent_from_train={n}"
-                );
+                convention +=
+                    &format!(";excluded_test_samples_of_train_perturbations_absent_from_train={n}");
             }
         }
         let n = test.len() as f64;
@@ -112,7 +132,17 @@ impl Metric for LinearProbe {
             &[("top1", Some(t1 as f64 / n)), ("top5", Some(t5 as f64 / n))],
         );
         let mean: fn(&[f64]) -> f64 = pertbench_kernels::bootstrap::mean;
-        super::cluster_intervals(&label, &mut rows, &[("top1", &top1, mean), ("top5", &top5, mean)], &test_label, n_boot, ctx.seed)?;
-        Ok(MetricOutput { rows, details: None })
+        super::cluster_intervals(
+            &label,
+            &mut rows,
+            &[("top1", &top1, mean), ("top5", &top5, mean)],
+            &test_label,
+            n_boot,
+            ctx.seed,
+        )?;
+        Ok(MetricOutput {
+            rows,
+            details: None,
+        })
     }
 }

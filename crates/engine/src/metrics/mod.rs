@@ -158,8 +158,15 @@ pub(crate) fn cluster_intervals(
         if values.is_empty() {
             continue;
         }
-        let ci = pertbench_kernels::bootstrap::cluster_interval(values, cluster, n_boot, 0.95, seed ^ (k as u64 + 1), stat)
-            .map_err(EngineError::kernel(format!("metric `{label}` (bootstrap)")))?;
+        let ci = pertbench_kernels::bootstrap::cluster_interval(
+            values,
+            cluster,
+            n_boot,
+            0.95,
+            seed ^ (k as u64 + 1),
+            stat,
+        )
+        .map_err(EngineError::kernel(format!("metric `{label}` (bootstrap)")))?;
         for r in rows.iter_mut().filter(|r| r.variant == *variant) {
             r.ci_low = Some(ci.0);
             r.ci_high = Some(ci.1);
@@ -172,7 +179,13 @@ pub(crate) fn cluster_intervals(
 /// [`cluster_intervals`].
 pub(crate) fn perturbation_codes(ctx: &MetricContext, positions: &[usize]) -> Vec<u32> {
     let s = &ctx.ingest.samples;
-    let name = |p: usize| if s.is_control[ctx.rows[p]] { "\u{0}control" } else { s.perturbation[ctx.rows[p]].as_str() };
+    let name = |p: usize| {
+        if s.is_control[ctx.rows[p]] {
+            "\u{0}control"
+        } else {
+            s.perturbation[ctx.rows[p]].as_str()
+        }
+    };
     let book = code_book(positions.iter().map(|&p| name(p)));
     positions.iter().map(|&p| book[name(p)]).collect()
 }
@@ -235,7 +248,12 @@ pub(crate) fn require_nonempty(label: &str, what: &str, n: usize) -> Result<()> 
 }
 
 /// A seeded sample of at most `max` of `positions` (kept in ascending order).
-pub(crate) fn sample_queries(positions: &[usize], max: Option<usize>, seed: u64, tag: &str) -> Vec<usize> {
+pub(crate) fn sample_queries(
+    positions: &[usize],
+    max: Option<usize>,
+    seed: u64,
+    tag: &str,
+) -> Vec<usize> {
     match max {
         Some(m) if m < positions.len() => {
             use rand::seq::index::sample;
@@ -260,7 +278,10 @@ pub(crate) fn mean_of_rows(m: &pertbench_kernels::Matrix, positions: &[usize]) -
 }
 
 /// Rows of `m` at `positions`, as a new matrix.
-pub(crate) fn gather(m: &pertbench_kernels::Matrix, positions: &[usize]) -> pertbench_kernels::Matrix {
+pub(crate) fn gather(
+    m: &pertbench_kernels::Matrix,
+    positions: &[usize],
+) -> pertbench_kernels::Matrix {
     m.select(ndarray::Axis(0), positions)
 }
 
@@ -292,11 +313,21 @@ pub(crate) struct ContextUnits {
     pub without_controls: usize,
 }
 
-pub(crate) fn context_units(ctx: &MetricContext, pool: Option<crate::pipeline::ControlPool>) -> ContextUnits {
+pub(crate) fn context_units(
+    ctx: &MetricContext,
+    pool: Option<crate::pipeline::ControlPool>,
+) -> ContextUnits {
     let s = &ctx.ingest.samples;
-    let by_context = pool.unwrap_or(crate::pipeline::ControlPool::Context) == crate::pipeline::ControlPool::Context
+    let by_context = pool.unwrap_or(crate::pipeline::ControlPool::Context)
+        == crate::pipeline::ControlPool::Context
         && s.context.is_some();
-    let context_of = |r: usize| -> Option<String> { if by_context { s.context.as_ref().map(|c| c[r].clone()) } else { None } };
+    let context_of = |r: usize| -> Option<String> {
+        if by_context {
+            s.context.as_ref().map(|c| c[r].clone())
+        } else {
+            None
+        }
+    };
     let mut pools: BTreeMap<Option<String>, Vec<usize>> = BTreeMap::new();
     for (pos, &r) in ctx.rows.iter().enumerate() {
         if s.is_control[r] {
@@ -308,7 +339,10 @@ pub(crate) fn context_units(ctx: &MetricContext, pool: Option<crate::pipeline::C
     for (p, positions) in perturbation_groups(ctx) {
         let mut split: BTreeMap<Option<String>, Vec<usize>> = BTreeMap::new();
         for pos in positions {
-            split.entry(context_of(ctx.rows[pos])).or_default().push(pos);
+            split
+                .entry(context_of(ctx.rows[pos]))
+                .or_default()
+                .push(pos);
         }
         for (context, positions) in split {
             if positions.len() < 2 {
@@ -320,7 +354,13 @@ pub(crate) fn context_units(ctx: &MetricContext, pool: Option<crate::pipeline::C
             }
         }
     }
-    ContextUnits { by_context, pools, units, too_small, without_controls }
+    ContextUnits {
+        by_context,
+        pools,
+        units,
+        too_small,
+        without_controls,
+    }
 }
 
 /// Non-control rows of the matrix grouped by perturbation (sorted), as
@@ -408,7 +448,10 @@ pub fn batch_to_rows(b: &RecordBatch) -> Result<Vec<MetricRow>> {
     let null_size = get("null_size")?.as_primitive::<UInt64Type>();
     let convention = get("convention")?.as_string::<i32>();
     // Rows cached before intervals and nulls existed lack those columns: None.
-    let ci = |n: &str| b.column_by_name(n).map(|c| c.as_primitive::<Float64Type>().clone());
+    let ci = |n: &str| {
+        b.column_by_name(n)
+            .map(|c| c.as_primitive::<Float64Type>().clone())
+    };
     let (ci_low, ci_high) = (ci("ci_low"), ci("ci_high"));
     let (null_mean, p_value) = (ci("null_mean"), ci("p_value"));
     let at = |c: &Option<arrow::array::Float64Array>, i: usize| {

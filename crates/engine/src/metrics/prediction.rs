@@ -39,7 +39,10 @@
 //! on the prediction files' genes, or else the `n_genes` (default 1,000)
 //! genes of highest variance over the real samples.
 
-use super::{context_units, rows_of, sample_queries, ContextUnits, Metric, MetricContext, MetricOutput, MetricRow};
+use super::{
+    context_units, rows_of, sample_queries, ContextUnits, Metric, MetricContext, MetricOutput,
+    MetricRow,
+};
 use crate::error::{EngineError, Result};
 use crate::nodes::IngestOut;
 use crate::pipeline::{MetricSpec, PredictionFile, PredictionSpace, Predictor, TiesSpec};
@@ -63,7 +66,10 @@ pub const DEFAULT_MAX_SAMPLES: usize = 500;
 enum Space<'a> {
     Representation(&'a pertbench_kernels::Matrix),
     /// Expression of the genes at `columns` (indices into the dataset's genes).
-    Expression { ingest: &'a IngestOut, columns: Vec<usize> },
+    Expression {
+        ingest: &'a IngestOut,
+        columns: Vec<usize>,
+    },
 }
 
 impl Space<'_> {
@@ -105,7 +111,13 @@ impl Space<'_> {
 }
 
 /// Genes of highest variance over the samples at `positions` (ties by index).
-fn top_variance_genes(ingest: &IngestOut, positions: &[usize], rows: &[usize], n: usize, among: Option<&[usize]>) -> Vec<usize> {
+fn top_variance_genes(
+    ingest: &IngestOut,
+    positions: &[usize],
+    rows: &[usize],
+    n: usize,
+    among: Option<&[usize]>,
+) -> Vec<usize> {
     let counts = ingest.counts.as_ref().expect("checked");
     let g = counts.ncols;
     let (mut s1, mut s2) = (vec![0.0f64; g], vec![0.0f64; g]);
@@ -119,7 +131,9 @@ fn top_variance_genes(ingest: &IngestOut, positions: &[usize], rows: &[usize], n
         }
     }
     let k = positions.len().max(1) as f64;
-    let mut candidates: Vec<usize> = among.map(<[usize]>::to_vec).unwrap_or_else(|| (0..g).collect());
+    let mut candidates: Vec<usize> = among
+        .map(<[usize]>::to_vec)
+        .unwrap_or_else(|| (0..g).collect());
     let var = |j: usize| s2[j] / k - (s1[j] / k).powi(2);
     candidates.sort_by(|&a, &b| var(b).total_cmp(&var(a)).then(a.cmp(&b)));
     candidates.truncate(n);
@@ -149,13 +163,25 @@ struct UnitScore {
     energy: f64,
 }
 
-fn load_file(f: &PredictionFile, label: &str) -> Result<pertbench_data::predictions::PredictedSamples> {
-    pertbench_data::predictions::read_predictions(&f.path, &f.perturbation_column, f.context_column.as_deref())
-        .map_err(|e| EngineError::msg(format!("metric `{label}`: predictions `{}`: {e}", f.name)))
+fn load_file(
+    f: &PredictionFile,
+    label: &str,
+) -> Result<pertbench_data::predictions::PredictedSamples> {
+    pertbench_data::predictions::read_predictions(
+        &f.path,
+        &f.perturbation_column,
+        f.context_column.as_deref(),
+    )
+    .map_err(|e| EngineError::msg(format!("metric `{label}`: predictions `{}`: {e}", f.name)))
 }
 
 fn listed(v: &[String]) -> String {
-    let mut s = v.iter().take(5).map(|x| format!("`{x}`")).collect::<Vec<_>>().join(", ");
+    let mut s = v
+        .iter()
+        .take(5)
+        .map(|x| format!("`{x}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
     if v.len() > 5 {
         s.push_str(&format!(" and {} more", v.len() - 5));
     }
@@ -187,12 +213,26 @@ impl Metric for Prediction {
                 p.dedup();
                 p
             }
-            None if spec.features.is_some() => vec![Predictor::Control, Predictor::Mean, Predictor::Linear],
+            None if spec.features.is_some() => {
+                vec![Predictor::Control, Predictor::Mean, Predictor::Linear]
+            }
             None => vec![Predictor::Control, Predictor::Mean],
         };
-        let ContextUnits { by_context, pools, units, too_small: small, without_controls } = context_units(ctx, spec.controls);
-        let units: Vec<Unit> =
-            units.into_iter().map(|(perturbation, context, positions)| Unit { perturbation, context, positions }).collect();
+        let ContextUnits {
+            by_context,
+            pools,
+            units,
+            too_small: small,
+            without_controls,
+        } = context_units(ctx, spec.controls);
+        let units: Vec<Unit> = units
+            .into_iter()
+            .map(|(perturbation, context, positions)| Unit {
+                perturbation,
+                context,
+                positions,
+            })
+            .collect();
         if units.is_empty() {
             return Err(EngineError::msg(format!(
                 "metric `{label}`: no perturbation has 2 or more samples in a context with 2 or more controls ({small} with fewer than 2 samples, {without_controls} without controls)"
@@ -205,11 +245,22 @@ impl Metric for Prediction {
             .flatten()
             .map(|f| Ok((f.name.clone(), load_file(f, &label)?)))
             .collect::<Result<_>>()?;
-        let gene_index: HashMap<&str, usize> = ctx.ingest.genes.iter().enumerate().map(|(i, g)| (g.as_str(), i)).collect();
+        let gene_index: HashMap<&str, usize> = ctx
+            .ingest
+            .genes
+            .iter()
+            .enumerate()
+            .map(|(i, g)| (g.as_str(), i))
+            .collect();
         let mut file_genes: Option<Vec<usize>> = None;
         let mut file_rows: Vec<Vec<Vec<usize>>> = Vec::new();
         for (name, f) in &files {
-            let unknown: Vec<String> = f.genes.iter().filter(|g| !gene_index.contains_key(g.as_str())).cloned().collect();
+            let unknown: Vec<String> = f
+                .genes
+                .iter()
+                .filter(|g| !gene_index.contains_key(g.as_str()))
+                .cloned()
+                .collect();
             if !unknown.is_empty() {
                 return Err(EngineError::msg(format!(
                     "metric `{label}`: predictions `{name}`: {} of its {} genes are not genes of the dataset: {}",
@@ -229,9 +280,15 @@ impl Metric for Prediction {
                 }
                 _ => {}
             }
-            let file_perturbations: std::collections::BTreeSet<&str> = f.perturbation.iter().map(String::as_str).collect();
-            let real: std::collections::BTreeSet<&str> = units.iter().map(|u| u.perturbation.as_str()).collect();
-            let extra: Vec<String> = file_perturbations.iter().filter(|p| !real.contains(**p)).map(|p| p.to_string()).collect();
+            let file_perturbations: std::collections::BTreeSet<&str> =
+                f.perturbation.iter().map(String::as_str).collect();
+            let real: std::collections::BTreeSet<&str> =
+                units.iter().map(|u| u.perturbation.as_str()).collect();
+            let extra: Vec<String> = file_perturbations
+                .iter()
+                .filter(|p| !real.contains(**p))
+                .map(|p| p.to_string())
+                .collect();
             if !extra.is_empty() {
                 return Err(EngineError::msg(format!(
                     "metric `{label}`: predictions `{name}`: {} perturbation(s) not among the real data's evaluated perturbations: {}",
@@ -248,9 +305,13 @@ impl Metric for Prediction {
             let rows: Vec<Vec<usize>> = units
                 .iter()
                 .map(|u| {
-                    let all = by_perturbation.get(u.perturbation.as_str()).map_or(&[][..], Vec::as_slice);
+                    let all = by_perturbation
+                        .get(u.perturbation.as_str())
+                        .map_or(&[][..], Vec::as_slice);
                     match (&f.context, &u.context) {
-                        (Some(fc), Some(c)) => all.iter().copied().filter(|&r| &fc[r] == c).collect(),
+                        (Some(fc), Some(c)) => {
+                            all.iter().copied().filter(|&r| &fc[r] == c).collect()
+                        }
                         _ => all.to_vec(),
                     }
                 })
@@ -284,20 +345,31 @@ impl Metric for Prediction {
                     Some(g) => g.len(),
                     None => DEFAULT_N_GENES,
                 });
-                let columns = top_variance_genes(ctx.ingest, &all, ctx.rows, n, file_genes.as_deref());
-                Space::Expression { ingest: ctx.ingest, columns }
+                let columns =
+                    top_variance_genes(ctx.ingest, &all, ctx.rows, n, file_genes.as_deref());
+                Space::Expression {
+                    ingest: ctx.ingest,
+                    columns,
+                }
             }
         };
         let space_note = match &space {
             Space::Representation(_) => "space=representation".to_string(),
-            Space::Expression { columns, .. } => format!("space=expression;genes={}", columns.len()),
+            Space::Expression { columns, .. } => {
+                format!("space=expression;genes={}", columns.len())
+            }
         };
         // Controls per context: mean and a seeded sample.
         let mut control_mean: BTreeMap<Option<String>, Array1<f64>> = BTreeMap::new();
         let mut control_sample: BTreeMap<Option<String>, Array2<f64>> = BTreeMap::new();
         for (c, pos) in &pools {
             control_mean.insert(c.clone(), space.mean(pos, ctx.rows));
-            let pick = sample_queries(pos, Some(max_samples), ctx.seed, &format!("prediction/controls/{c:?}"));
+            let pick = sample_queries(
+                pos,
+                Some(max_samples),
+                ctx.seed,
+                &format!("prediction/controls/{c:?}"),
+            );
             control_sample.insert(c.clone(), space.matrix(&pick, ctx.rows));
         }
         let real_shift: Vec<Array1<f64>> = units
@@ -307,7 +379,17 @@ impl Metric for Prediction {
         let real_sample: Vec<Array2<f64>> = units
             .par_iter()
             .enumerate()
-            .map(|(i, u)| space.matrix(&sample_queries(&u.positions, Some(max_samples), ctx.seed, &format!("prediction/real/{i}")), ctx.rows))
+            .map(|(i, u)| {
+                space.matrix(
+                    &sample_queries(
+                        &u.positions,
+                        Some(max_samples),
+                        ctx.seed,
+                        &format!("prediction/real/{i}"),
+                    ),
+                    ctx.rows,
+                )
+            })
             .collect();
         // Units per context, for discrimination, the mean and the ridge.
         let mut in_context: BTreeMap<Option<String>, Vec<usize>> = BTreeMap::new();
@@ -322,39 +404,60 @@ impl Metric for Prediction {
             match p {
                 Predictor::Control => {
                     for (i, u) in units.iter().enumerate() {
-                        out[i] = Some(Predicted { shift: Array1::zeros(space.dims()), samples: control_sample[&u.context].clone() });
+                        out[i] = Some(Predicted {
+                            shift: Array1::zeros(space.dims()),
+                            samples: control_sample[&u.context].clone(),
+                        });
                     }
                 }
                 Predictor::Mean => {
                     for (c, members) in &in_context {
-                        let treated: Vec<usize> = members.iter().flat_map(|&i| units[i].positions.iter().copied()).collect();
+                        let treated: Vec<usize> = members
+                            .iter()
+                            .flat_map(|&i| units[i].positions.iter().copied())
+                            .collect();
                         let shift = space.mean(&treated, ctx.rows) - &control_mean[c];
                         for &i in members {
-                            out[i] = Some(Predicted { shift: shift.clone(), samples: shifted(c, &shift) });
+                            out[i] = Some(Predicted {
+                                shift: shift.clone(),
+                                samples: shifted(c, &shift),
+                            });
                         }
                     }
                 }
                 Predictor::Linear => {
                     let lambda = spec.ridge_lambda.unwrap_or(1.0);
-                    let (features, feature_note) = super::features::perturbation_features(spec, ctx, &label)?;
+                    let (features, feature_note) =
+                        super::features::perturbation_features(spec, ctx, &label)?;
                     let mut unscored = 0usize;
                     for (c, members) in &in_context {
                         let what = format!("metric `{label}` (linear)");
                         let name_of = |i: usize| units[i].perturbation.as_str();
-                        let (with, ridge) = super::features::group_ridge(members, name_of, &features, lambda, &what)?;
+                        let (with, ridge) = super::features::group_ridge(
+                            members, name_of, &features, lambda, &what,
+                        )?;
                         let Some(ridge) = ridge else {
                             unscored += members.len();
                             continue;
                         };
                         unscored += members.len() - with.len();
-                        let y = Array2::from_shape_fn((with.len(), space.dims()), |(a, j)| real_shift[with[a]][j]);
-                        let pred = ridge.predict_left_out(y.view()).map_err(EngineError::kernel(what))?;
+                        let y = Array2::from_shape_fn((with.len(), space.dims()), |(a, j)| {
+                            real_shift[with[a]][j]
+                        });
+                        let pred = ridge
+                            .predict_left_out(y.view())
+                            .map_err(EngineError::kernel(what))?;
                         for (a, &i) in with.iter().enumerate() {
                             let shift = pred.row(a).to_owned();
-                            out[i] = Some(Predicted { samples: shifted(c, &shift), shift });
+                            out[i] = Some(Predicted {
+                                samples: shifted(c, &shift),
+                                shift,
+                            });
                         }
                     }
-                    note = format!(";{feature_note};ridge_lambda={lambda};units_not_predicted={unscored}");
+                    note = format!(
+                        ";{feature_note};ridge_lambda={lambda};units_not_predicted={unscored}"
+                    );
                 }
             }
             answers.push((p.name().to_string(), out, note));
@@ -363,15 +466,28 @@ impl Metric for Prediction {
             let mut out: Vec<Option<Predicted>> = (0..units.len()).map(|_| None).collect();
             let columns: Vec<usize> = match &space {
                 Space::Expression { columns, .. } => {
-                    let pos_in_file: HashMap<usize, usize> = f.genes.iter().enumerate().map(|(j, g)| (gene_index[g.as_str()], j)).collect();
+                    let pos_in_file: HashMap<usize, usize> = f
+                        .genes
+                        .iter()
+                        .enumerate()
+                        .map(|(j, g)| (gene_index[g.as_str()], j))
+                        .collect();
                     columns.iter().map(|g| pos_in_file[g]).collect()
                 }
                 Space::Representation(_) => unreachable!("validated: files need space: expression"),
             };
             for (i, u) in units.iter().enumerate() {
-                let rows = sample_queries(&unit_rows[i], Some(max_samples), ctx.seed, &format!("prediction/file/{name}/{i}"));
-                let samples = Array2::from_shape_fn((rows.len(), columns.len()), |(a, j)| f.values[(rows[a], columns[j])] as f64);
-                let shift = samples.mean_axis(ndarray::Axis(0)).expect("rows checked") - &control_mean[&u.context];
+                let rows = sample_queries(
+                    &unit_rows[i],
+                    Some(max_samples),
+                    ctx.seed,
+                    &format!("prediction/file/{name}/{i}"),
+                );
+                let samples = Array2::from_shape_fn((rows.len(), columns.len()), |(a, j)| {
+                    f.values[(rows[a], columns[j])] as f64
+                });
+                let shift = samples.mean_axis(ndarray::Axis(0)).expect("rows checked")
+                    - &control_mean[&u.context];
                 out[i] = Some(Predicted { shift, samples });
             }
             answers.push((name.clone(), out, format!(";file={}", name)));
@@ -385,13 +501,19 @@ impl Metric for Prediction {
             let mut scores: Vec<Option<UnitScore>> = vec![None; units.len()];
             for members in in_context.values() {
                 // (row in the context's matrices, unit) of the units with an answer.
-                let have: Vec<(usize, usize)> = members.iter().copied().enumerate().filter(|&(_, i)| answer[i].is_some()).collect();
+                let have: Vec<(usize, usize)> = members
+                    .iter()
+                    .copied()
+                    .enumerate()
+                    .filter(|&(_, i)| answer[i].is_some())
+                    .collect();
                 if have.is_empty() {
                     continue;
                 }
                 // Discrimination ranks against all real units of the context.
                 let d = space.dims();
-                let real = Array2::from_shape_fn((members.len(), d), |(a, j)| real_shift[members[a]][j]);
+                let real =
+                    Array2::from_shape_fn((members.len(), d), |(a, j)| real_shift[members[a]][j]);
                 let mut predicted = real.clone();
                 for (a, &i) in members.iter().enumerate() {
                     if let Some(p) = &answer[i] {
@@ -406,13 +528,30 @@ impl Metric for Prediction {
                         let (rank, score) = disc.ranks[a];
                         let real_s = real_shift[i].as_slice().expect("contiguous");
                         let pred_s = p.shift.as_slice().expect("contiguous");
-                        let mse = real_s.iter().zip(pred_s).map(|(a, b)| (a - b) * (a - b)).sum::<f64>() / d as f64;
+                        let mse = real_s
+                            .iter()
+                            .zip(pred_s)
+                            .map(|(a, b)| (a - b) * (a - b))
+                            .sum::<f64>()
+                            / d as f64;
                         let energy = if p.samples.nrows() >= 2 {
-                            energy_distance(&pooled(p.samples.view(), real_sample[i].view()).map_err(err)?, EnergyConvention::UStatistic)
+                            energy_distance(
+                                &pooled(p.samples.view(), real_sample[i].view()).map_err(err)?,
+                                EnergyConvention::UStatistic,
+                            )
                         } else {
                             f64::NAN
                         };
-                        Ok((i, UnitScore { rank, score, pearson: pearson(pred_s, real_s), mse, energy }))
+                        Ok((
+                            i,
+                            UnitScore {
+                                rank,
+                                score,
+                                pearson: pearson(pred_s, real_s),
+                                mse,
+                                energy,
+                            },
+                        ))
                     })
                     .collect();
                 for r in per {
@@ -427,16 +566,32 @@ impl Metric for Prediction {
                 if rule == TieRule::Strict { "strict" } else { "pessimistic" },
             );
             let stats: [(&str, Box<dyn Fn(&UnitScore) -> Option<f64>>); 5] = [
-                ("discrimination_score", Box::new(|s: &UnitScore| Some(s.score))),
-                ("top1_identified", Box::new(|s: &UnitScore| Some(f64::from(u8::from(s.rank == 0))))),
+                (
+                    "discrimination_score",
+                    Box::new(|s: &UnitScore| Some(s.score)),
+                ),
+                (
+                    "top1_identified",
+                    Box::new(|s: &UnitScore| Some(f64::from(u8::from(s.rank == 0)))),
+                ),
                 ("pearson_delta", Box::new(|s: &UnitScore| s.pearson)),
                 ("mse", Box::new(|s: &UnitScore| Some(s.mse))),
-                ("energy_to_real", Box::new(|s: &UnitScore| s.energy.is_finite().then_some(s.energy))),
+                (
+                    "energy_to_real",
+                    Box::new(|s: &UnitScore| s.energy.is_finite().then_some(s.energy)),
+                ),
             ];
             for (t, (variant, get)) in stats.iter().enumerate() {
-                let values: Vec<f64> = scored.iter().filter_map(|&i| get(scores[i].as_ref().unwrap())).collect();
+                let values: Vec<f64> = scored
+                    .iter()
+                    .filter_map(|&i| get(scores[i].as_ref().unwrap()))
+                    .collect();
                 let mut row = if values.is_empty() {
-                    let why = if *variant == "pearson_delta" { "the predicted shift is constant (e.g. zero) for every unit" } else { "no unit could be scored" };
+                    let why = if *variant == "pearson_delta" {
+                        "the predicted shift is constant (e.g. zero) for every unit"
+                    } else {
+                        "no unit could be scored"
+                    };
                     rows_of(&label, 0, 0, &format!("{conv};{why}"), &[(variant, None)]).remove(0)
                 } else {
                     let v = values.iter().sum::<f64>() / values.len() as f64;
@@ -465,17 +620,45 @@ impl Metric for Prediction {
         let batch = RecordBatch::try_new(
             Arc::new(schema),
             vec![
-                Arc::new(StringArray::from(details.iter().map(|d| d.0.clone()).collect::<Vec<_>>())),
-                Arc::new(StringArray::from(details.iter().map(|d| units[d.1].perturbation.clone()).collect::<Vec<_>>())),
-                Arc::new(StringArray::from(details.iter().map(|d| units[d.1].context.clone()).collect::<Vec<_>>())),
-                Arc::new(UInt64Array::from(details.iter().map(|d| d.2.rank as u64).collect::<Vec<_>>())),
-                Arc::new(Float64Array::from(details.iter().map(|d| d.2.score).collect::<Vec<_>>())),
-                Arc::new(Float64Array::from(details.iter().map(|d| d.2.pearson).collect::<Vec<_>>())),
-                Arc::new(Float64Array::from(details.iter().map(|d| d.2.mse).collect::<Vec<_>>())),
-                Arc::new(Float64Array::from(details.iter().map(|d| d.2.energy.is_finite().then_some(d.2.energy)).collect::<Vec<_>>())),
+                Arc::new(StringArray::from(
+                    details.iter().map(|d| d.0.clone()).collect::<Vec<_>>(),
+                )),
+                Arc::new(StringArray::from(
+                    details
+                        .iter()
+                        .map(|d| units[d.1].perturbation.clone())
+                        .collect::<Vec<_>>(),
+                )),
+                Arc::new(StringArray::from(
+                    details
+                        .iter()
+                        .map(|d| units[d.1].context.clone())
+                        .collect::<Vec<_>>(),
+                )),
+                Arc::new(UInt64Array::from(
+                    details.iter().map(|d| d.2.rank as u64).collect::<Vec<_>>(),
+                )),
+                Arc::new(Float64Array::from(
+                    details.iter().map(|d| d.2.score).collect::<Vec<_>>(),
+                )),
+                Arc::new(Float64Array::from(
+                    details.iter().map(|d| d.2.pearson).collect::<Vec<_>>(),
+                )),
+                Arc::new(Float64Array::from(
+                    details.iter().map(|d| d.2.mse).collect::<Vec<_>>(),
+                )),
+                Arc::new(Float64Array::from(
+                    details
+                        .iter()
+                        .map(|d| d.2.energy.is_finite().then_some(d.2.energy))
+                        .collect::<Vec<_>>(),
+                )),
             ],
         )
         .expect("schema matches");
-        Ok(MetricOutput { rows, details: Some(batch) })
+        Ok(MetricOutput {
+            rows,
+            details: Some(batch),
+        })
     }
 }

@@ -12,9 +12,9 @@ use crate::error::{EngineError, Result};
 use crate::pipeline::MetricSpec;
 use ndarray::Array2;
 use pertbench_data::relationships::read_pairs;
+use pertbench_kernels::bootstrap::mean_interval;
 use pertbench_kernels::cosine::{pair_cosines, sorted_upper_triangle, unit_rows};
 use pertbench_kernels::recall::{recall, Tails};
-use pertbench_kernels::bootstrap::mean_interval;
 use rand::seq::SliceRandom;
 use rayon::prelude::*;
 use std::collections::HashMap;
@@ -96,12 +96,20 @@ impl Metric for RelationshipRecall {
             let null_draws: Vec<Vec<f64>> = (0..n_null)
                 .into_par_iter()
                 .map(|draw| {
-                    let mut rng = pertbench_kernels::rng::stream(seed, &format!("recall/null/{source}"), draw as u64);
+                    let mut rng = pertbench_kernels::rng::stream(
+                        seed,
+                        &format!("recall/null/{source}"),
+                        draw as u64,
+                    );
                     let mut perm: Vec<usize> = (0..names.len()).collect();
                     perm.shuffle(&mut rng);
-                    let moved: Vec<(usize, usize)> = pairs.iter().map(|&(a, b)| (perm[a], perm[b])).collect();
+                    let moved: Vec<(usize, usize)> =
+                        pairs.iter().map(|&(a, b)| (perm[a], perm[b])).collect();
                     let q = pair_cosines(&unit, &moved);
-                    tails.iter().map(|t| recall(&null, &q, *t).unwrap_or(f64::NAN)).collect()
+                    tails
+                        .iter()
+                        .map(|t| recall(&null, &q, *t).unwrap_or(f64::NAN))
+                        .collect()
                 })
                 .collect();
             for (ti, t) in tails.iter().enumerate() {

@@ -88,7 +88,12 @@ fn by_context(
         if s.is_control[r] {
             controls.entry(c).or_default().push(pos);
         } else {
-            samples.entry(c).or_default().entry(s.perturbation[r].as_str()).or_default().push(pos);
+            samples
+                .entry(c)
+                .or_default()
+                .entry(s.perturbation[r].as_str())
+                .or_default()
+                .push(pos);
         }
     }
     controls.retain(|_, v| v.len() >= 2);
@@ -106,7 +111,11 @@ fn by_context(
     let empty = BTreeMap::new();
     let ref_samples = samples.get(reference).unwrap_or(&empty);
     let shift = |positions: &[usize], ctrl: &[f64]| -> Vec<f64> {
-        super::mean_of_rows(ctx.matrix, positions).iter().zip(ctrl).map(|(a, b)| a - b).collect()
+        super::mean_of_rows(ctx.matrix, positions)
+            .iter()
+            .zip(ctrl)
+            .map(|(a, b)| a - b)
+            .collect()
     };
     let mut conditions = Vec::new();
     let mut skipped = Vec::new();
@@ -119,7 +128,12 @@ fn by_context(
             .get(c)
             .map(|m| {
                 m.iter()
-                    .filter_map(|(p, pos)| ref_samples.get(p).filter(|r| r.len() >= 2).map(|r| (*p, r, pos)))
+                    .filter_map(|(p, pos)| {
+                        ref_samples
+                            .get(p)
+                            .filter(|r| r.len() >= 2)
+                            .map(|r| (*p, r, pos))
+                    })
                     .collect()
             })
             .unwrap_or_default();
@@ -134,7 +148,8 @@ fn by_context(
         let null: Vec<f64> = (0..draws)
             .into_par_iter()
             .map(|t| {
-                let mut rng = pertbench_kernels::rng::stream(ctx.seed, &format!("rewiring/{c}"), t as u64);
+                let mut rng =
+                    pertbench_kernels::rng::stream(ctx.seed, &format!("rewiring/{c}"), t as u64);
                 let (mut a, mut b) = (Vec::new(), Vec::new());
                 for (_, r, pos) in &common {
                     let mut o = (*r).clone();
@@ -146,7 +161,8 @@ fn by_context(
                     a.push(shift(&o[cut..], &ref_ctrl));
                     b.push(shift(&o[..cut], &ref_ctrl));
                 }
-                let w = rewiring_per_entity(as_matrix(&a, d).view(), as_matrix(&b, d).view(), k).expect("k checked");
+                let w = rewiring_per_entity(as_matrix(&a, d).view(), as_matrix(&b, d).view(), k)
+                    .expect("k checked");
                 w.iter().sum::<f64>() / w.len() as f64
             })
             .collect();
@@ -166,11 +182,13 @@ fn by_context(
     }
     let mut note = format!("entity=perturbation;reference_context={reference}");
     if !skipped.is_empty() {
-        note += &format!(";contexts_with_too_few_shared_perturbations={}", skipped.join(","));
+        note += &format!(
+            ";contexts_with_too_few_shared_perturbations={}",
+            skipped.join(",")
+        );
     }
     Ok((conditions, note))
 }
-
 
 /// `entity: context`: conditions are perturbations; see the module
 /// documentation.
@@ -211,7 +229,13 @@ fn by_perturbation(
             continue;
         }
         let (entities, positions): (Vec<usize>, Vec<Vec<usize>>) = by.into_iter().unzip();
-        conditions.push(Condition { name: p, entities, positions, rewiring: 0.0, null: vec![] });
+        conditions.push(Condition {
+            name: p,
+            entities,
+            positions,
+            rewiring: 0.0,
+            null: vec![],
+        });
     }
     if conditions.is_empty() {
         return Err(EngineError::msg(format!(
@@ -229,7 +253,11 @@ fn by_perturbation(
                 .iter()
                 .enumerate()
                 .map(|(e, pos)| {
-                    let mut rng = pertbench_kernels::rng::stream(ctx.seed, &format!("rewiring/{}", names[e]), t as u64);
+                    let mut rng = pertbench_kernels::rng::stream(
+                        ctx.seed,
+                        &format!("rewiring/{}", names[e]),
+                        t as u64,
+                    );
                     let mut o = (*pos).clone();
                     o.shuffle(&mut rng);
                     o
@@ -238,9 +266,18 @@ fn by_perturbation(
         })
         .collect();
     conditions.par_iter_mut().try_for_each(|c| -> Result<()> {
-        let reference: Vec<Vec<f64>> = c.entities.iter().map(|&e| control_means[e].clone()).collect();
+        let reference: Vec<Vec<f64>> = c
+            .entities
+            .iter()
+            .map(|&e| control_means[e].clone())
+            .collect();
         let condition: Vec<Vec<f64>> = c.positions.iter().map(|p| mean_of(p)).collect();
-        let w = rewiring_per_entity(centroids(&reference).view(), centroids(&condition).view(), k).map_err(err)?;
+        let w = rewiring_per_entity(
+            centroids(&reference).view(),
+            centroids(&condition).view(),
+            k,
+        )
+        .map_err(err)?;
         c.rewiring = w.iter().sum::<f64>() / w.len() as f64;
         for order in &orders {
             let (mut a, mut b) = (Vec::new(), Vec::new());
@@ -254,7 +291,8 @@ fn by_perturbation(
                 a.push(mean_of(&o[cut..]));
                 b.push(mean_of(&o[..cut]));
             }
-            let w = rewiring_per_entity(centroids(&a).view(), centroids(&b).view(), k).map_err(err)?;
+            let w =
+                rewiring_per_entity(centroids(&a).view(), centroids(&b).view(), k).map_err(err)?;
             c.null.push(w.iter().sum::<f64>() / w.len() as f64);
         }
         Ok(())
@@ -292,13 +330,25 @@ impl Metric for Rewiring {
         let calibration = spec.calibration.unwrap_or(Calibration::SplitHalves);
         let err = |e| EngineError::kernel(format!("metric `{label}`"))(e);
         let (conditions, note) = match spec.entity.unwrap_or(RewiringEntity::Context) {
-            RewiringEntity::Context => by_perturbation(ctx, &label, contexts, k, draws, calibration)?,
-            RewiringEntity::Perturbation => by_context(ctx, &label, k, draws, calibration, spec.reference_context.as_deref())?,
+            RewiringEntity::Context => {
+                by_perturbation(ctx, &label, contexts, k, draws, calibration)?
+            }
+            RewiringEntity::Perturbation => by_context(
+                ctx,
+                &label,
+                k,
+                draws,
+                calibration,
+                spec.reference_context.as_deref(),
+            )?,
         };
         let n = conditions.len();
         let pvals: Vec<f64> = conditions
             .iter()
-            .map(|c| (1 + c.null.iter().filter(|v| **v >= c.rewiring).count()) as f64 / (1 + draws) as f64)
+            .map(|c| {
+                (1 + c.null.iter().filter(|v| **v >= c.rewiring).count()) as f64
+                    / (1 + draws) as f64
+            })
             .collect();
         let qvals = benjamini_hochberg(&pvals);
         let null_mean_of = |c: &Condition| c.null.iter().sum::<f64>() / c.null.len().max(1) as f64;
@@ -315,23 +365,46 @@ impl Metric for Rewiring {
             .remove(0)
             .with_interval(mean_interval(&values, n_boot, 0.95, ctx.seed ^ 1).map_err(err)?);
         if draws > 0 {
-            let per_draw: Vec<f64> = (0..draws).map(|t| conditions.iter().map(|c| c.null[t]).sum::<f64>() / n as f64).collect();
+            let per_draw: Vec<f64> = (0..draws)
+                .map(|t| conditions.iter().map(|c| c.null[t]).sum::<f64>() / n as f64)
+                .collect();
             let above = per_draw.iter().filter(|v| **v >= mean).count();
-            mean_row = mean_row.with_null(per_draw.iter().sum::<f64>() / draws as f64, (1 + above) as f64 / (1 + draws) as f64);
+            mean_row = mean_row.with_null(
+                per_draw.iter().sum::<f64>() / draws as f64,
+                (1 + above) as f64 / (1 + draws) as f64,
+            );
         }
         let mut rows = vec![mean_row];
         if draws > 0 {
-            let excess: Vec<f64> = conditions.iter().map(|c| c.rewiring - null_mean_of(c)).collect();
+            let excess: Vec<f64> = conditions
+                .iter()
+                .map(|c| c.rewiring - null_mean_of(c))
+                .collect();
             let v = excess.iter().sum::<f64>() / n as f64;
             rows.push(
                 rows_of(&label, n, draws, &conv, &[("excess_rewiring", Some(v))])
                     .remove(0)
-                    .with_interval(mean_interval(&excess, n_boot, 0.95, ctx.seed ^ 2).map_err(err)?),
+                    .with_interval(
+                        mean_interval(&excess, n_boot, 0.95, ctx.seed ^ 2).map_err(err)?,
+                    ),
             );
             let frac = qvals.iter().filter(|q| **q < alpha).count() as f64 / n as f64;
-            let hits: Vec<f64> = qvals.iter().map(|q| f64::from(u8::from(*q < alpha))).collect();
+            let hits: Vec<f64> = qvals
+                .iter()
+                .map(|q| f64::from(u8::from(*q < alpha)))
+                .collect();
             let ci = mean_interval(&hits, n_boot, 0.95, ctx.seed ^ 3).map_err(err)?;
-            rows.push(rows_of(&label, n, draws, &conv, &[("fraction_significant", Some(frac))]).remove(0).with_interval(ci));
+            rows.push(
+                rows_of(
+                    &label,
+                    n,
+                    draws,
+                    &conv,
+                    &[("fraction_significant", Some(frac))],
+                )
+                .remove(0)
+                .with_interval(ci),
+            );
         }
         let schema = Schema::new(vec![
             Field::new("condition", DataType::Utf8, false),
@@ -345,15 +418,37 @@ impl Metric for Rewiring {
         let details = RecordBatch::try_new(
             Arc::new(schema),
             vec![
-                Arc::new(StringArray::from(conditions.iter().map(|c| c.name.clone()).collect::<Vec<_>>())),
-                Arc::new(UInt64Array::from(conditions.iter().map(|c| c.entities.len() as u64).collect::<Vec<_>>())),
+                Arc::new(StringArray::from(
+                    conditions
+                        .iter()
+                        .map(|c| c.name.clone())
+                        .collect::<Vec<_>>(),
+                )),
+                Arc::new(UInt64Array::from(
+                    conditions
+                        .iter()
+                        .map(|c| c.entities.len() as u64)
+                        .collect::<Vec<_>>(),
+                )),
                 Arc::new(Float64Array::from(values)),
-                Arc::new(Float64Array::from(conditions.iter().map(|c| with_null(null_mean_of(c))).collect::<Vec<_>>())),
-                Arc::new(Float64Array::from(pvals.iter().map(|p| with_null(*p)).collect::<Vec<_>>())),
-                Arc::new(Float64Array::from(qvals.iter().map(|q| with_null(*q)).collect::<Vec<_>>())),
+                Arc::new(Float64Array::from(
+                    conditions
+                        .iter()
+                        .map(|c| with_null(null_mean_of(c)))
+                        .collect::<Vec<_>>(),
+                )),
+                Arc::new(Float64Array::from(
+                    pvals.iter().map(|p| with_null(*p)).collect::<Vec<_>>(),
+                )),
+                Arc::new(Float64Array::from(
+                    qvals.iter().map(|q| with_null(*q)).collect::<Vec<_>>(),
+                )),
             ],
         )
         .expect("schema matches");
-        Ok(MetricOutput { rows, details: Some(details) })
+        Ok(MetricOutput {
+            rows,
+            details: Some(details),
+        })
     }
 }

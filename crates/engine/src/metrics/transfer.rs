@@ -56,7 +56,6 @@ use std::sync::Arc;
 
 pub struct Transfer;
 
-
 struct Unit {
     perturbation: String,
     context: usize,
@@ -86,7 +85,12 @@ struct Layout {
 type Scores = BTreeMap<TransferProbe, Vec<Option<f64>>>;
 
 impl Layout {
-    fn scores(&self, matrix: &pertbench_kernels::Matrix, slots: &[usize], probes: &[TransferProbe]) -> Scores {
+    fn scores(
+        &self,
+        matrix: &pertbench_kernels::Matrix,
+        slots: &[usize],
+        probes: &[TransferProbe],
+    ) -> Scores {
         let d = matrix.ncols();
         let n = self.units.len();
         let mut shift = Array2::<f64>::zeros((n, d));
@@ -118,10 +122,15 @@ impl Layout {
                     }
                 }
                 TransferProbe::LopoMeanShift | TransferProbe::Loco => {
-                    let groups = if probe == TransferProbe::Loco { &self.loco_groups } else { &self.lopo_groups };
+                    let groups = if probe == TransferProbe::Loco {
+                        &self.loco_groups
+                    } else {
+                        &self.lopo_groups
+                    };
                     for g in groups.iter().filter(|g| g.len() >= 2) {
                         let y = shift.select(ndarray::Axis(0), g);
-                        let pred = leave_one_out_means(y.view()).expect("groups have 2 or more units");
+                        let pred =
+                            leave_one_out_means(y.view()).expect("groups have 2 or more units");
                         for (k, &u) in g.iter().enumerate() {
                             cos[u] = cosine(pred.row(k), shift.row(u));
                         }
@@ -130,7 +139,9 @@ impl Layout {
                 TransferProbe::LopoRidge => {
                     for (g, ridge) in &self.ridges {
                         let y = shift.select(ndarray::Axis(0), g);
-                        let pred = ridge.predict_left_out(y.view()).expect("one target per unit");
+                        let pred = ridge
+                            .predict_left_out(y.view())
+                            .expect("one target per unit");
                         for (k, &u) in g.iter().enumerate() {
                             cos[u] = cosine(pred.row(k), shift.row(u));
                         }
@@ -166,7 +177,8 @@ impl Metric for Transfer {
         let alpha = spec.alpha.unwrap_or(0.05);
         let n_boot = spec.n_bootstrap.unwrap_or(1000);
         let lambda = spec.ridge_lambda.unwrap_or(1.0);
-        let by_context = spec.controls.unwrap_or(ControlPool::Context) == ControlPool::Context && s.context.is_some();
+        let by_context = spec.controls.unwrap_or(ControlPool::Context) == ControlPool::Context
+            && s.context.is_some();
         let probes: Vec<TransferProbe> = match &spec.probes {
             Some(p) => {
                 let mut p = p.clone();
@@ -209,7 +221,10 @@ impl Metric for Transfer {
         for (p, positions) in perturbation_groups(ctx) {
             let mut split: BTreeMap<Option<String>, Vec<usize>> = BTreeMap::new();
             for pos in positions {
-                split.entry(context_of(ctx.rows[pos])).or_default().push(pos);
+                split
+                    .entry(context_of(ctx.rows[pos]))
+                    .or_default()
+                    .push(pos);
             }
             for (c, pos) in split {
                 by_ctx.entry(c).or_default().push((p.clone(), pos));
@@ -235,9 +250,18 @@ impl Metric for Transfer {
                     continue;
                 }
                 // The observed split-half: a seeded order of the unit's samples.
-                let mut rng = pertbench_kernels::rng::stream(ctx.seed, &format!("transfer/split/{p}/{c:?}"), 0);
+                let mut rng = pertbench_kernels::rng::stream(
+                    ctx.seed,
+                    &format!("transfer/split/{p}/{c:?}"),
+                    0,
+                );
                 pos.shuffle(&mut rng);
-                layout_units.push(Unit { perturbation: p, context: ci, start: slots.len(), len: pos.len() });
+                layout_units.push(Unit {
+                    perturbation: p,
+                    context: ci,
+                    start: slots.len(),
+                    len: pos.len(),
+                });
                 slots.extend(pos);
             }
             if slots.len() == start {
@@ -258,9 +282,15 @@ impl Metric for Transfer {
         let mut per_perturbation: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
         for (u, unit) in layout_units.iter().enumerate() {
             lopo_groups[unit.context].push(u);
-            per_perturbation.entry(unit.perturbation.as_str()).or_default().push(u);
+            per_perturbation
+                .entry(unit.perturbation.as_str())
+                .or_default()
+                .push(u);
         }
-        let loco_groups: Vec<Vec<usize>> = per_perturbation.into_values().filter(|g| g.len() >= 2).collect();
+        let loco_groups: Vec<Vec<usize>> = per_perturbation
+            .into_values()
+            .filter(|g| g.len() >= 2)
+            .collect();
         let mut without_features = 0usize;
         let mut ridges = Vec::new();
         let mut feature_note = String::new();
@@ -269,13 +299,15 @@ impl Metric for Transfer {
             for g in &lopo_groups {
                 let name_of = |u: usize| layout_units[u].perturbation.as_str();
                 let what = format!("metric `{label}` (lopo_ridge)");
-                let (with, ridge) = super::features::group_ridge(g, name_of, &features, lambda, &what)?;
+                let (with, ridge) =
+                    super::features::group_ridge(g, name_of, &features, lambda, &what)?;
                 without_features += g.len() - with.len();
                 if let Some(ridge) = ridge {
                     ridges.push((with, ridge));
                 }
             }
-            feature_note = format!(";{note};ridge_lambda={lambda};units_without_features={without_features}");
+            feature_note =
+                format!(";{note};ridge_lambda={lambda};units_without_features={without_features}");
         }
         let layout = Layout {
             units: layout_units,
@@ -295,7 +327,8 @@ impl Metric for Transfer {
         let draws: Vec<Scores> = (0..n_null)
             .into_par_iter()
             .map(|draw| {
-                let mut rng = pertbench_kernels::rng::stream(ctx.seed, "transfer/null", draw as u64);
+                let mut rng =
+                    pertbench_kernels::rng::stream(ctx.seed, "transfer/null", draw as u64);
                 let mut shuffled = layout.slots.clone();
                 for &(a, b) in &layout.context_slots {
                     shuffled[a..b].shuffle(&mut rng);
@@ -316,22 +349,35 @@ impl Metric for Transfer {
             let scored: Vec<usize> = (0..n_units).filter(|&u| obs[u].is_some()).collect();
             let name = probe.name();
             if scored.is_empty() {
-                rows.extend(rows_of(&label, 0, n_null, &format!("{conv};no unit could be scored by {name}"), &[(name, None)]));
+                rows.extend(rows_of(
+                    &label,
+                    0,
+                    n_null,
+                    &format!("{conv};no unit could be scored by {name}"),
+                    &[(name, None)],
+                ));
                 continue;
             }
             let values: Vec<f64> = scored.iter().map(|&u| obs[u].unwrap()).collect();
             let value = values.iter().sum::<f64>() / values.len() as f64;
-            let mut row = rows_of(&label, values.len(), n_null, &conv, &[(name, Some(value))]).remove(0);
-            row = row.with_interval(mean_interval(&values, n_boot, 0.95, ctx.seed ^ (tag as u64 + 1)).map_err(err)?);
+            let mut row =
+                rows_of(&label, values.len(), n_null, &conv, &[(name, Some(value))]).remove(0);
+            row = row.with_interval(
+                mean_interval(&values, n_boot, 0.95, ctx.seed ^ (tag as u64 + 1)).map_err(err)?,
+            );
             let mut pvals = Vec::with_capacity(scored.len());
             if n_null > 0 {
-                let null_means: Vec<f64> = draws.iter().filter_map(|d| mean_of(&d[&probe])).collect();
+                let null_means: Vec<f64> =
+                    draws.iter().filter_map(|d| mean_of(&d[&probe])).collect();
                 let null_mean = null_means.iter().sum::<f64>() / null_means.len().max(1) as f64;
                 let above = null_means.iter().filter(|v| **v >= value).count();
                 row = row.with_null(null_mean, (1 + above) as f64 / (1 + n_null) as f64);
                 for &u in &scored {
                     let o = obs[u].unwrap();
-                    let hits = draws.iter().filter(|d| d[&probe][u].is_some_and(|v| v >= o)).count();
+                    let hits = draws
+                        .iter()
+                        .filter(|d| d[&probe][u].is_some_and(|v| v >= o))
+                        .count();
                     pvals.push((1 + hits) as f64 / (1 + n_null) as f64);
                 }
             }
@@ -340,8 +386,16 @@ impl Metric for Transfer {
                 let q = benjamini_hochberg(&pvals);
                 let frac = q.iter().filter(|v| **v < alpha).count() as f64 / q.len() as f64;
                 let hits: Vec<f64> = q.iter().map(|v| f64::from(u8::from(*v < alpha))).collect();
-                let ci = mean_interval(&hits, n_boot, 0.95, ctx.seed ^ (200 + tag as u64)).map_err(err)?;
-                let row = rows_of(&label, scored.len(), n_null, &conv, &[(&format!("fraction_significant_{name}"), Some(frac))]).remove(0);
+                let ci = mean_interval(&hits, n_boot, 0.95, ctx.seed ^ (200 + tag as u64))
+                    .map_err(err)?;
+                let row = rows_of(
+                    &label,
+                    scored.len(),
+                    n_null,
+                    &conv,
+                    &[(&format!("fraction_significant_{name}"), Some(frac))],
+                )
+                .remove(0);
                 rows.push(row.with_interval(ci));
                 for (k, &u) in scored.iter().enumerate() {
                     details.push((u, probe, obs[u].unwrap(), pvals[k], q[k]));
@@ -353,14 +407,28 @@ impl Metric for Transfer {
             }
             if probe != TransferProbe::InDomain {
                 if let Some(ceiling) = observed.get(&TransferProbe::InDomain) {
-                    let diffs: Vec<f64> = (0..n_units).filter_map(|u| Some(ceiling[u]? - obs[u]?)).collect();
+                    let diffs: Vec<f64> = (0..n_units)
+                        .filter_map(|u| Some(ceiling[u]? - obs[u]?))
+                        .collect();
                     let variant = format!("drop_{name}");
                     if diffs.is_empty() {
-                        rows.extend(rows_of(&label, 0, 0, &format!("{conv};no unit scored by both in_domain and {name}"), &[(&variant, None)]));
+                        rows.extend(rows_of(
+                            &label,
+                            0,
+                            0,
+                            &format!("{conv};no unit scored by both in_domain and {name}"),
+                            &[(&variant, None)],
+                        ));
                     } else {
                         let v = diffs.iter().sum::<f64>() / diffs.len() as f64;
-                        let row = rows_of(&label, diffs.len(), 0, &conv, &[(&variant, Some(v))]).remove(0);
-                        rows.push(row.with_interval(mean_interval(&diffs, n_boot, 0.95, ctx.seed ^ (100 + tag as u64)).map_err(err)?));
+                        let row = rows_of(&label, diffs.len(), 0, &conv, &[(&variant, Some(v))])
+                            .remove(0);
+                        rows.push(
+                            row.with_interval(
+                                mean_interval(&diffs, n_boot, 0.95, ctx.seed ^ (100 + tag as u64))
+                                    .map_err(err)?,
+                            ),
+                        );
                     }
                 }
             }
@@ -379,16 +447,42 @@ impl Metric for Transfer {
         let batch = RecordBatch::try_new(
             Arc::new(schema),
             vec![
-                Arc::new(StringArray::from(details.iter().map(|r| unit(r.0).perturbation.clone()).collect::<Vec<_>>())),
-                Arc::new(StringArray::from(details.iter().map(|r| layout.context_names[unit(r.0).context].clone()).collect::<Vec<_>>())),
-                Arc::new(UInt64Array::from(details.iter().map(|r| unit(r.0).len as u64).collect::<Vec<_>>())),
-                Arc::new(StringArray::from(details.iter().map(|r| r.1.name()).collect::<Vec<_>>())),
-                Arc::new(Float64Array::from(details.iter().map(|r| r.2).collect::<Vec<_>>())),
-                Arc::new(Float64Array::from(details.iter().map(|r| opt(r.3)).collect::<Vec<_>>())),
-                Arc::new(Float64Array::from(details.iter().map(|r| opt(r.4)).collect::<Vec<_>>())),
+                Arc::new(StringArray::from(
+                    details
+                        .iter()
+                        .map(|r| unit(r.0).perturbation.clone())
+                        .collect::<Vec<_>>(),
+                )),
+                Arc::new(StringArray::from(
+                    details
+                        .iter()
+                        .map(|r| layout.context_names[unit(r.0).context].clone())
+                        .collect::<Vec<_>>(),
+                )),
+                Arc::new(UInt64Array::from(
+                    details
+                        .iter()
+                        .map(|r| unit(r.0).len as u64)
+                        .collect::<Vec<_>>(),
+                )),
+                Arc::new(StringArray::from(
+                    details.iter().map(|r| r.1.name()).collect::<Vec<_>>(),
+                )),
+                Arc::new(Float64Array::from(
+                    details.iter().map(|r| r.2).collect::<Vec<_>>(),
+                )),
+                Arc::new(Float64Array::from(
+                    details.iter().map(|r| opt(r.3)).collect::<Vec<_>>(),
+                )),
+                Arc::new(Float64Array::from(
+                    details.iter().map(|r| opt(r.4)).collect::<Vec<_>>(),
+                )),
             ],
         )
         .expect("schema matches");
-        Ok(MetricOutput { rows, details: Some(batch) })
+        Ok(MetricOutput {
+            rows,
+            details: Some(batch),
+        })
     }
 }
