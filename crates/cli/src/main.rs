@@ -60,6 +60,23 @@ enum Command {
         #[command(subcommand)]
         action: CacheAction,
     },
+    /// Benchmark: generate a Replogle-shaped screen and run the six tasks
+    /// under four post-processings, printing per-node time, peak memory and
+    /// rate against this machine's measured peak
+    Bench {
+        /// Cells: 20k, 200k or 2m (or any count)
+        #[arg(long, default_value = "20k")]
+        tier: String,
+        /// Mean non-zeros per cell of the generated counts
+        #[arg(long, default_value_t = 1000)]
+        nnz_per_row: usize,
+        /// Queries sampled for iLISI and kNN
+        #[arg(long, default_value_t = pertbench_engine::bench::DEFAULT_MAX_QUERIES)]
+        max_queries: usize,
+        /// No per-node progress lines
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Run read-only SQL over the results (table `results`)
     Sql {
         query: Option<String>,
@@ -118,6 +135,25 @@ fn real_main(cli: Cli) -> Result<()> {
     };
     let ws = Workspace { workdir };
     match cli.command {
+        Command::Bench {
+            tier,
+            nnz_per_row,
+            max_queries,
+            quiet,
+        } => {
+            use pertbench_data::bench_screen::BenchScreenSpec;
+            let mut spec =
+                BenchScreenSpec::replogle_shaped(pertbench_engine::bench::tier_cells(&tier)?);
+            spec.nnz_per_row = nnz_per_row;
+            let opts = pertbench_engine::bench::BenchOptions {
+                dir: ws.workdir.join("bench").join(&tier),
+                tier: tier.to_ascii_lowercase(),
+                spec,
+                max_queries,
+                progress: !quiet,
+            };
+            print!("{}", pertbench_engine::bench::run(&opts, &data)?);
+        }
         Command::Run { pipeline, quiet } => {
             let t = std::time::Instant::now();
             let report = run_pipeline(&pipeline, &data, &ws, !quiet)?;

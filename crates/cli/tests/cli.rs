@@ -892,3 +892,95 @@ fn transfer_and_prediction_run_through_a_pipeline() {
         "a zero shift has no Pearson correlation: {control:?}"
     );
 }
+
+/// `pertbench bench` on a tiny tier: it measures the machine, generates the
+/// screen (once), streams its counts into the count cache, and prints every
+/// node of the six tasks x four post-processings with time, peak memory and
+/// rate; the results are queryable in the bench's workspace.
+#[test]
+fn bench_prints_every_node_with_time_memory_and_rate() {
+    let Some(shared) = shared() else { return };
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path().to_str().unwrap();
+    let m = shared.join("mirror");
+    let bench = |extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_pertbench"))
+            .current_dir(&repo)
+            .args(["--workdir", w, "--offline", "--mirror", m.to_str().unwrap()])
+            .args([
+                "bench",
+                "--tier",
+                "1k",
+                "--nnz-per-row",
+                "40",
+                "--max-queries",
+                "300",
+                "--quiet",
+            ])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let out = bench(&[]);
+    assert!(
+        out.contains("machine: ") && out.contains("GFLOP/s") && out.contains("GB/s"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "1000 cells x 8248 genes (~40 non-zeros per cell), 20 knock-outs, 3 gem groups"
+        ) && out.contains("generated in"),
+        "{out}"
+    );
+    let metric_lines: Vec<&str> = out.lines().filter(|l| l.starts_with("metric ")).collect();
+    assert_eq!(metric_lines.len(), 24, "{out}");
+    for pp in ["raw", "center", "center_scale", "tvn"] {
+        for task in [
+            "ilisi",
+            "linear_probe",
+            "consistency",
+            "knn",
+            "relationship_recall",
+            "interpretability",
+        ] {
+            let line = metric_lines
+                .iter()
+                .find(|l| l.contains(&format!("/embedding/{pp}/{task}")))
+                .unwrap_or_else(|| panic!("no {pp}/{task} line in {out}"));
+            // wall seconds and peak memory are printed for every node.
+            assert!(line.contains(" GB "), "{line}");
+        }
+    }
+    let knn = metric_lines
+        .iter()
+        .find(|l| l.contains("/raw/knn"))
+        .unwrap();
+    assert!(knn.contains("GFLOP/s"), "kNN counts its products: {knn}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("ingest ") && l.contains("GB/s")),
+        "{out}"
+    );
+    assert!(out.contains("144 result rows"), "{out}");
+    // The data are generated once; a second bench reuses them.
+    assert!(bench(&[]).contains("(generated earlier)"));
+    // The kNN rows record their sampled queries.
+    let results = work.path().join("bench/1k/work");
+    let out = Command::new(env!("CARGO_BIN_EXE_pertbench"))
+        .args(["--workdir", results.to_str().unwrap()])
+        .args([
+            "sql",
+            "SELECT DISTINCT convention FROM results WHERE metric = 'knn'",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("queries="), "{text}");
+}

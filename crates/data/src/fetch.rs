@@ -184,7 +184,8 @@ fn verified(p: &Path, expected: &str) -> bool {
         && stamp_of(p, sha).as_deref() == Some(stamp.as_str())
 }
 
-fn write_stamp(p: &Path, sha: &str) -> Result<()> {
+/// Records that `p` (just written or verified) has sha256 `sha`.
+pub fn write_stamp(p: &Path, sha: &str) -> Result<()> {
     if let Some(s) = stamp_of(p, sha) {
         atomic_write_with(&stamp_path(p), |f| f.write_all(s.as_bytes()))?;
     }

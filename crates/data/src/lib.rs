@@ -5,6 +5,7 @@
 //! METRICS.md: a samples table, an optional CSR count matrix and
 //! representation matrices.
 
+pub mod bench_screen;
 pub mod count_cache;
 pub mod dataset;
 pub mod error;

@@ -97,23 +97,59 @@ pub fn read(path: &Path) -> Result<Matrix> {
 
 /// Writes a C-order little-endian f32 `.npy` (version 1.0), atomically.
 pub fn write(path: &Path, m: &Matrix) -> Result<()> {
-    let mut header = format!(
-        "{{'descr': '<f4', 'fortran_order': False, 'shape': ({}, {}), }}",
-        m.nrows(),
-        m.ncols()
-    );
+    let mut once = Some(m);
+    write_blocks(path, m.nrows(), m.ncols(), &mut || Ok(once.take().cloned()))
+}
+
+/// Writes an `nrows` x `ncols` f32 `.npy` from blocks of rows that `next`
+/// yields in order (None when done), atomically; memory is bounded by a block.
+pub fn write_blocks(
+    path: &Path,
+    nrows: usize,
+    ncols: usize,
+    next: &mut dyn FnMut() -> Result<Option<Matrix>>,
+) -> Result<()> {
+    let mut header =
+        format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({nrows}, {ncols}), }}");
     let total = 10 + header.len() + 1;
     header.push_str(&" ".repeat((64 - total % 64) % 64));
     header.push('\n');
+    let mut failure = None;
+    let mut written = 0usize;
     crate::fetch::atomic_write_with(path, |f| {
+        let mut f = std::io::BufWriter::with_capacity(1 << 20, f);
         f.write_all(b"\x93NUMPY\x01\x00")?;
         f.write_all(&(header.len() as u16).to_le_bytes())?;
         f.write_all(header.as_bytes())?;
-        for v in m.iter() {
-            f.write_all(&v.to_le_bytes())?;
+        loop {
+            let block = match next() {
+                Ok(Some(b)) => b,
+                Ok(None) => break,
+                Err(e) => {
+                    failure = Some(e);
+                    return Err(std::io::Error::other("block generation failed"));
+                }
+            };
+            if block.ncols() != ncols || written + block.nrows() > nrows {
+                return Err(std::io::Error::other(format!(
+                    "a block of {} x {} after {written} of {nrows} x {ncols} rows",
+                    block.nrows(),
+                    block.ncols()
+                )));
+            }
+            written += block.nrows();
+            let block = block.as_standard_layout();
+            let values = block.as_slice().expect("standard layout");
+            f.write_all(pertbench_kernels::buffer::as_bytes(values))?;
         }
-        Ok(())
+        if written != nrows {
+            return Err(std::io::Error::other(format!(
+                "{written} rows written of {nrows}"
+            )));
+        }
+        f.flush()
     })
+    .map_err(|e| failure.unwrap_or(e))
 }
 
 #[cfg(test)]

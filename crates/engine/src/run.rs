@@ -28,6 +28,8 @@ pub struct RunReport {
     pub summary: RunSummary,
     pub results_file: PathBuf,
     pub n_rows: usize,
+    /// (kind, label) of every node, in the order of `summary.outcomes`.
+    pub nodes: Vec<(String, String)>,
 }
 
 pub fn plan(pipeline: &Path, data: &DataContext) -> Result<Dag> {
@@ -70,6 +72,18 @@ pub fn run_pipeline(
     ws: &Workspace,
     progress: bool,
 ) -> Result<RunReport> {
+    run_pipeline_with(pipeline, data, ws, progress, false)
+}
+
+/// [`run_pipeline`]; `sequential` runs one node at a time and records each
+/// node's peak memory (for benchmarks).
+pub fn run_pipeline_with(
+    pipeline: &Path,
+    data: &DataContext,
+    ws: &Workspace,
+    progress: bool,
+    sequential: bool,
+) -> Result<RunReport> {
     let dag = plan(pipeline, data)?;
     let cache = ws.cache();
     let (summary, outputs) = Runner {
@@ -77,6 +91,7 @@ pub fn run_pipeline(
         cache: &cache,
         data,
         progress,
+        sequential,
     }
     .run()?;
     let excluded = |node: usize| {
@@ -100,5 +115,10 @@ pub fn run_pipeline(
         summary,
         results_file: file,
         n_rows: batch.num_rows(),
+        nodes: dag
+            .nodes
+            .iter()
+            .map(|n| (n.kind.to_string(), n.label.clone()))
+            .collect(),
     })
 }

@@ -31,6 +31,12 @@ pub enum NodeOutcome {
 #[derive(Debug, Clone)]
 pub struct RunSummary {
     pub outcomes: Vec<NodeOutcome>,
+    /// Peak resident memory while each computed node ran (sequential runs
+    /// on Linux only: the peak is reset before each node).
+    pub peak_rss: Vec<Option<u64>>,
+    /// Floating-point operations the kernels counted in each computed node
+    /// (sequential runs only).
+    pub flops: Vec<Option<u64>>,
 }
 
 impl RunSummary {
@@ -60,6 +66,9 @@ pub struct Runner<'a> {
     pub data: &'a DataContext,
     /// Print one progress line per node on stderr.
     pub progress: bool,
+    /// Run one node at a time (for benchmarks: each node's time and peak
+    /// memory are its own).
+    pub sequential: bool,
 }
 
 fn depth(dag: &Dag) -> Vec<usize> {
@@ -85,6 +94,19 @@ impl Runner<'_> {
         let depths = depth(self.dag);
         let max_depth = depths.iter().copied().max().unwrap_or(0);
         let done = AtomicUsize::new(0);
+        let peaks: Vec<Mutex<Option<u64>>> = (0..n).map(|_| Mutex::new(None)).collect();
+        let flops: Vec<Mutex<Option<u64>>> = (0..n).map(|_| Mutex::new(None)).collect();
+        // Consumers still to compute, per node: an input's output is dropped
+        // from memory once its last consumer has run (metric outputs are
+        // small and kept for the results table).
+        let pending: Vec<AtomicUsize> = (0..n).map(|_| AtomicUsize::new(0)).collect();
+        for (i, nd) in self.dag.nodes.iter().enumerate() {
+            if !matches!(states[i], CacheState::Valid(_)) {
+                for &j in &nd.inputs {
+                    pending[j].fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        }
 
         let get = |i: usize| -> Result<Output> {
             let mut slot = slots[i].lock().expect("slot lock");
@@ -105,49 +127,79 @@ impl Runner<'_> {
             Ok(out)
         };
 
-        for level in 0..=max_depth {
-            let todo: Vec<usize> = (0..n).filter(|&i| depths[i] == level).collect();
-            todo.par_iter().try_for_each(|&i| -> Result<()> {
-                let nd = &self.dag.nodes[i];
-                let outcome = match &states[i] {
-                    CacheState::Valid(_) => NodeOutcome::Reused,
-                    st => {
-                        let t = Instant::now();
-                        let inputs: Vec<Output> =
-                            nd.inputs.iter().map(|&j| get(j)).collect::<Result<_>>()?;
-                        let out = self.compute(nd, &inputs).map_err(|e| {
-                            EngineError::msg(format!("node {} ({}): {e}", nd.label, nd.kind))
-                        })?;
-                        let o2 = out.clone();
-                        self.cache
-                            .commit(nd.kind, &nd.key, &nd.label, |dir| o2.write(dir))?;
-                        *slots[i].lock().expect("slot lock") = Some(out);
-                        let seconds = t.elapsed().as_secs_f64();
-                        match st {
-                            CacheState::Corrupt(reason) => NodeOutcome::Repaired {
-                                seconds,
-                                reason: reason.clone(),
-                            },
-                            _ => NodeOutcome::Computed { seconds },
+        let run_node = |i: usize| -> Result<()> {
+            let nd = &self.dag.nodes[i];
+            let outcome = match &states[i] {
+                CacheState::Valid(_) => NodeOutcome::Reused,
+                st => {
+                    let measure = self.sequential && pertbench_kernels::machine::reset_peak_rss();
+                    pertbench_kernels::work::reset();
+                    let t = Instant::now();
+                    let inputs: Vec<Output> =
+                        nd.inputs.iter().map(|&j| get(j)).collect::<Result<_>>()?;
+                    let out = self.compute(nd, &inputs).map_err(|e| {
+                        EngineError::msg(format!("node {} ({}): {e}", nd.label, nd.kind))
+                    })?;
+                    let o2 = out.clone();
+                    self.cache
+                        .commit(nd.kind, &nd.key, &nd.label, |dir| o2.write(dir))?;
+                    *slots[i].lock().expect("slot lock") = Some(out);
+                    let seconds = t.elapsed().as_secs_f64();
+                    if measure {
+                        *peaks[i].lock().expect("peak lock") =
+                            pertbench_kernels::machine::peak_rss_bytes();
+                    }
+                    if self.sequential {
+                        *flops[i].lock().expect("flops lock") =
+                            Some(pertbench_kernels::work::flops());
+                    }
+                    for &j in &nd.inputs {
+                        if pending[j].fetch_sub(1, Ordering::SeqCst) == 1
+                            && !matches!(self.dag.nodes[j].op, Op::Metric { .. })
+                        {
+                            *slots[j].lock().expect("slot lock") = None;
                         }
                     }
-                };
-                let k = done.fetch_add(1, Ordering::SeqCst) + 1;
-                if self.progress {
-                    let what = match &outcome {
-                        NodeOutcome::Reused => "reused".to_string(),
-                        NodeOutcome::Computed { seconds } => format!("computed in {seconds:.2}s"),
-                        NodeOutcome::Repaired { seconds, reason } => {
-                            format!(
-                                "recomputed in {seconds:.2}s (cached copy was corrupt: {reason})"
-                            )
-                        }
-                    };
-                    eprintln!("[{k:>4}/{n}] {:<14} {} {what}", nd.kind, nd.label);
+                    match st {
+                        CacheState::Corrupt(reason) => NodeOutcome::Repaired {
+                            seconds,
+                            reason: reason.clone(),
+                        },
+                        _ => NodeOutcome::Computed { seconds },
+                    }
                 }
-                *outcomes[i].lock().expect("outcome lock") = Some(outcome);
-                Ok(())
-            })?;
+            };
+            let k = done.fetch_add(1, Ordering::SeqCst) + 1;
+            if self.progress {
+                let what = match &outcome {
+                    NodeOutcome::Reused => "reused".to_string(),
+                    NodeOutcome::Computed { seconds } => format!("computed in {seconds:.2}s"),
+                    NodeOutcome::Repaired { seconds, reason } => {
+                        format!("recomputed in {seconds:.2}s (cached copy was corrupt: {reason})")
+                    }
+                };
+                eprintln!("[{k:>4}/{n}] {:<14} {} {what}", nd.kind, nd.label);
+            }
+            *outcomes[i].lock().expect("outcome lock") = Some(outcome);
+            Ok(())
+        };
+        if self.sequential {
+            // Nodes are built after their inputs, so index order is a
+            // topological order, and depth-first: a post-processing's metrics
+            // run before the next post-processing, whose output then replaces
+            // it in memory.
+            debug_assert!(self
+                .dag
+                .nodes
+                .iter()
+                .enumerate()
+                .all(|(i, nd)| nd.inputs.iter().all(|&j| j < i)));
+            (0..n).try_for_each(run_node)?;
+        } else {
+            for level in 0..=max_depth {
+                let todo: Vec<usize> = (0..n).filter(|&i| depths[i] == level).collect();
+                todo.par_iter().try_for_each(|&i| run_node(i))?;
+            }
         }
         let mut metric_outputs: Vec<Option<Output>> = vec![None; n];
         for c in &self.dag.cells {
@@ -159,7 +211,16 @@ impl Runner<'_> {
             .into_iter()
             .map(|m| m.into_inner().unwrap().expect("every node ran"))
             .collect();
-        Ok((RunSummary { outcomes }, metric_outputs))
+        let peak_rss = peaks.into_iter().map(|m| m.into_inner().unwrap()).collect();
+        let flops = flops.into_iter().map(|m| m.into_inner().unwrap()).collect();
+        Ok((
+            RunSummary {
+                outcomes,
+                peak_rss,
+                flops,
+            },
+            metric_outputs,
+        ))
     }
 
     fn compute(&self, nd: &Node, inputs: &[Output]) -> Result<Output> {

@@ -173,6 +173,7 @@ pub fn fit_rows(
         .collect();
     let xc = Mat::<f64>::from_fn(n, d, |i, j| x[(i, j)] as f64 - x_mean[j]);
     let mut gram = Mat::<f64>::zeros(d, d);
+    crate::work::add_product(d, n, d);
     matmul(
         gram.as_mut(),
         Accum::Replace,
@@ -207,6 +208,7 @@ pub fn fit_rows(
                 y_sum[j] += *v;
             }
         }
+        crate::work::add_product(d, rows, g);
         matmul(
             xty.as_mut(),
             Accum::Add,
@@ -287,6 +289,7 @@ pub fn evaluate(
     while g0 < g {
         let g1 = (g0 + GENE_BLOCK).min(g);
         let mut pred = Mat::<f64>::zeros(n, g1 - g0);
+        crate::work::add_product(n, xc.ncols(), g1 - g0);
         matmul(
             pred.as_mut(),
             Accum::Replace,

@@ -157,6 +157,7 @@ pub fn knn(
                 let br = r1 - r0;
                 let rblock = MatRef::from_row_major_slice(&rs[r0 * d..r1 * d], br, d);
                 let mut dst = prod.as_mut().subrows_mut(0, br);
+                crate::work::add_product(br, d, bq);
                 matmul(
                     dst.as_mut(),
                     Accum::Replace,

@@ -22,6 +22,7 @@ pub mod error;
 pub mod grouping;
 pub mod ilisi;
 pub mod knn;
+pub mod machine;
 pub mod multiple_testing;
 pub mod pca;
 pub mod postprocess;
@@ -32,6 +33,7 @@ pub mod search;
 pub mod softmax;
 pub mod transfer;
 pub mod vote;
+pub mod work;
 
 pub use error::KernelError;
 

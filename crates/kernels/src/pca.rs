@@ -59,6 +59,7 @@ fn axpy(out: &mut [f64], v: f64, x: &[f64]) {
 pub fn csr_dot(a: &CsrMatrix, m: &Array2<f64>) -> Array2<f64> {
     let m = m.as_standard_layout();
     let ms = m.as_slice().expect("standard layout");
+    crate::work::add_flops(2 * a.nnz() * m.ncols());
     crate::with_rows!(a, p => csr_dot_parts(&p, a.nrows, ms, m.ncols()))
 }
 
@@ -87,6 +88,7 @@ fn csr_dot_parts<I: ColumnIndex>(
 pub fn csr_t_dot(a: &CsrMatrix, m: &Array2<f64>) -> Array2<f64> {
     let m = m.as_standard_layout();
     let ms = m.as_slice().expect("standard layout");
+    crate::work::add_flops(2 * a.nnz() * m.ncols());
     crate::with_rows!(a, p => csr_t_dot_parts(&p, a.nrows, a.ncols, ms, m.ncols()))
 }
 

@@ -89,6 +89,7 @@ fn standardise_rows(x: ArrayView2<f32>, rows: &[usize], mean: &[f32], scale: &[f
 /// the result does not depend on the thread count).
 fn score_block(w: MatRef<f32>, b: &[f32], xs: MatRef<f32>) -> Mat<f32> {
     let mut s = Mat::<f32>::zeros(xs.nrows(), w.ncols());
+    crate::work::add_product(xs.nrows(), xs.ncols(), w.ncols());
     matmul(s.as_mut(), Accum::Replace, xs, w, 1.0, Par::Seq);
     for (j, bj) in b.iter().enumerate() {
         s.col_mut(j).iter_mut().for_each(|v| *v += bj);
@@ -308,6 +309,7 @@ fn block_gradients(
                 }
             }
             let mut g = Mat::<f32>::zeros(xs.ncols(), s.ncols());
+            crate::work::add_product(xs.ncols(), xs.nrows(), s.ncols());
             matmul(
                 g.as_mut(),
                 Accum::Replace,
