@@ -197,7 +197,7 @@ pub fn write(
                     *v = batch_fx[b][j] + p.map(|p| effect[p][j]).unwrap_or(0.0) + noise as f32;
                 }
             });
-        Ok(Some(m))
+        Ok(Some(m.into()))
     })?;
 
     // Counts, block by block (rows generated in parallel, compressed serially).

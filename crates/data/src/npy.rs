@@ -2,6 +2,7 @@
 //! little-endian f4 or f8.
 
 use crate::error::{DataError, Result};
+use ndarray::{CowArray, Ix2};
 use pertbench_kernels::Matrix;
 use std::io::Write;
 use std::path::Path;
@@ -97,17 +98,20 @@ pub fn read(path: &Path) -> Result<Matrix> {
 
 /// Writes a C-order little-endian f32 `.npy` (version 1.0), atomically.
 pub fn write(path: &Path, m: &Matrix) -> Result<()> {
-    let mut once = Some(m);
-    write_blocks(path, m.nrows(), m.ncols(), &mut || Ok(once.take().cloned()))
+    let mut once = Some(m.view());
+    write_blocks(path, m.nrows(), m.ncols(), &mut || {
+        Ok(once.take().map(CowArray::from))
+    })
 }
 
 /// Writes an `nrows` x `ncols` f32 `.npy` from blocks of rows that `next`
-/// yields in order (None when done), atomically; memory is bounded by a block.
-pub fn write_blocks(
+/// yields in order (None when done), atomically; memory is bounded by a
+/// block, and a borrowed block is written without a copy.
+pub fn write_blocks<'a>(
     path: &Path,
     nrows: usize,
     ncols: usize,
-    next: &mut dyn FnMut() -> Result<Option<Matrix>>,
+    next: &mut dyn FnMut() -> Result<Option<CowArray<'a, f32, Ix2>>>,
 ) -> Result<()> {
     let mut header =
         format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({nrows}, {ncols}), }}");
