@@ -23,11 +23,10 @@ pub struct IngestOut {
     pub expression_mean: Vec<f64>,
     /// Whether `counts` holds raw counts or log expression.
     pub values: Values,
-    /// The count cache `counts` maps, when ingestion streamed it to disk
-    /// (writing the node then links these files instead of copying them).
-    pub counts_dir: Option<std::path::PathBuf>,
-    /// Keeps the directory of `counts_dir` until the output is dropped.
-    pub scratch: Option<Arc<tempfile::TempDir>>,
+    /// When ingestion streamed `counts` to disk: the scratch directory whose
+    /// `counts/` cache they map, kept until the output is dropped (writing
+    /// the node links these files instead of copying them).
+    pub streamed_counts: Option<Arc<tempfile::TempDir>>,
 }
 
 impl IngestOut {
@@ -73,10 +72,10 @@ impl IngestOut {
 }
 
 /// Writes counts as a count cache at `dest`: hard links to the files of
-/// `from` (the cache ingestion streamed to) when it holds them, else a copy
+/// `from` (the cache ingestion streamed `counts` to) when given, else a copy
 /// written from memory.
 fn write_counts(dest: &Path, counts: &CsrMatrix, from: Option<&Path>) -> Result<()> {
-    if let Some(src) = from.filter(|_| counts.is_mapped()) {
+    if let Some(src) = from {
         std::fs::create_dir_all(dest)
             .map_err(|e| EngineError::msg(format!("{}: {e}", dest.display())))?;
         for entry in std::fs::read_dir(src)
@@ -152,7 +151,8 @@ impl Output {
                     &table::genes_to_batch(&i.genes, &i.expression_mean),
                 )?;
                 if let Some(c) = &i.counts {
-                    write_counts(&dir.join("counts"), c, i.counts_dir.as_deref())?;
+                    let streamed = i.streamed_counts.as_ref().map(|t| t.path().join("counts"));
+                    write_counts(&dir.join("counts"), c, streamed.as_deref())?;
                 }
                 Ok(serde_json::json!({
                     "n_samples": i.samples.len(),
@@ -246,8 +246,7 @@ impl Output {
                     } else {
                         Values::Counts
                     },
-                    counts_dir: None,
-                    scratch: None,
+                    streamed_counts: None,
                 })))
             }
             "representation" | "postprocess" => {

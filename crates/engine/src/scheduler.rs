@@ -235,12 +235,11 @@ impl Runner<'_> {
                     .prefix(".tmp-counts-")
                     .tempdir_in(&parent)
                     .map_err(|e| EngineError::msg(format!("{}: {e}", parent.display())))?;
-                let counts_to = scratch.path().join("counts");
                 let d = dataset::load_with(
                     dataset,
                     self.data,
                     &dataset::LoadOptions {
-                        counts_to: Some(counts_to.clone()),
+                        counts_to: Some(scratch.path().join("counts")),
                         block_values: 0,
                     },
                 )?;
@@ -258,8 +257,7 @@ impl Runner<'_> {
                     genes: d.genes,
                     expression_mean,
                     values: d.values,
-                    counts_dir: streamed.then_some(counts_to),
-                    scratch: Some(Arc::new(scratch)),
+                    streamed_counts: streamed.then(|| Arc::new(scratch)),
                 })))
             }
             Op::Representation {

@@ -28,8 +28,7 @@ fn ingest_of(samples: Samples, counts: Option<CsrMatrix>) -> IngestOut {
         expression_mean: vec![1.0; genes.len()],
         genes,
         values: pertbench_data::manifest::Values::Counts,
-        counts_dir: None,
-        scratch: None,
+        streamed_counts: None,
     }
 }
 
