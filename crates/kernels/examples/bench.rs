@@ -15,12 +15,8 @@ use rayon::prelude::*;
 use std::time::Instant;
 
 fn peak_rss_mb() -> f64 {
-    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    s.lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse::<f64>().ok())
-        .map(|kb| kb / 1024.0)
+    pertbench_kernels::machine::peak_rss_bytes()
+        .map(|b| b as f64 / (1024.0 * 1024.0))
         .unwrap_or(f64::NAN)
 }
 

@@ -90,19 +90,6 @@ pub fn peak_rss_bytes() -> Option<u64> {
     Some(kb * 1024)
 }
 
-/// Current resident set size (VmRSS), in bytes.
-pub fn rss_bytes() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kb: u64 = s
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()?;
-    Some(kb * 1024)
-}
-
 /// Resets the peak resident set size to the current one (Linux
 /// `/proc/self/clear_refs` with 5), so a later [`peak_rss_bytes`] is the
 /// peak since now. False where unsupported.
