@@ -125,44 +125,26 @@ pub fn load_with(name: &str, ctx: &DataContext, opts: &LoadOptions) -> Result<Da
             } else {
                 opts.block_values
             };
+            // Checked before reading: every block X yields has its columns.
+            let (_, ncols) = h.x_shape()?;
+            if genes.len() != ncols {
+                return Err(DataError::file(
+                    &path,
+                    format!("var has {} genes but X has {ncols} columns", genes.len()),
+                ));
+            }
             let counts = match &opts.counts_to {
                 None => h.read_x(Some(&ing.source_rows))?,
                 Some(dest) => {
-                    let mut w = CountCacheWriter::create(dest, genes.len())?;
-                    let ncols = h.stream_x(Some(&ing.source_rows), block, &mut |b| {
-                        if b.ncols != genes.len() {
-                            return Err(DataError::file(
-                                &path,
-                                format!(
-                                    "var has {} genes but X has {} columns",
-                                    genes.len(),
-                                    b.ncols
-                                ),
-                            ));
-                        }
+                    let mut w = CountCacheWriter::create(dest, ncols)?;
+                    h.stream_x(Some(&ing.source_rows), block, &mut |b| {
                         w.push_block(&b)
                             .map_err(|e| DataError::file(&path, format!("X: {e}")))
                     })?;
-                    if ncols != genes.len() {
-                        return Err(DataError::file(
-                            &path,
-                            format!("var has {} genes but X has {ncols} columns", genes.len()),
-                        ));
-                    }
                     w.finish()?;
                     count_cache::open(dest)?
                 }
             };
-            if genes.len() != counts.ncols {
-                return Err(DataError::file(
-                    &path,
-                    format!(
-                        "var has {} genes but X has {} columns",
-                        genes.len(),
-                        counts.ncols
-                    ),
-                ));
-            }
             Ok(Dataset {
                 name: m.name.clone(),
                 samples: ing.samples,

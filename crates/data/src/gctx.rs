@@ -9,6 +9,7 @@
 
 use crate::error::{DataError, Result};
 use crate::hdf5_values;
+use crate::row_blocks::spans;
 use crate::samples::RawColumn;
 use hdf5::{Dataset, File};
 use ndarray::s;
@@ -170,19 +171,13 @@ impl Gctx {
                 )));
             }
         }
-        let mut k = 0;
-        while k < rows.len() {
-            let first = rows[k];
-            let mut end = k + 1;
-            while end < rows.len() && rows[end] < first + block_rows {
-                end += 1;
-            }
-            let last = rows[end - 1];
+        for span in spans(rows, |first, r| r < first + block_rows) {
+            let (first, last) = (rows[span.start], rows[span.end - 1]);
             let block: Matrix = self
                 .matrix
                 .read_slice_2d::<f32, _>(s![first..last + 1, ..])
                 .map_err(|e| self.err(format!("/{MATRIX}[{first}..{}]: {e}", last + 1)))?;
-            for &r in &rows[k..end] {
+            for &r in &rows[span] {
                 let row = block.row(r - first);
                 for (j, &g) in genes.iter().enumerate() {
                     let v = row[g];
@@ -197,7 +192,6 @@ impl Gctx {
                 }
                 out.finish_row();
             }
-            k = end;
         }
         out.build().map_err(|e| self.err(format!("/{MATRIX}: {e}")))
     }

@@ -4,6 +4,7 @@
 
 use crate::error::{DataError, Result};
 use crate::hdf5_values;
+use crate::row_blocks::{rows_or_all, spans};
 use crate::samples::RawColumn;
 use hdf5::types::{VarLenAscii, VarLenUnicode};
 use hdf5::{Dataset, File, Group};
@@ -204,27 +205,14 @@ impl H5ad {
                 idx_ds.size()
             )));
         }
-        let all: Vec<usize>;
-        let rows = match rows {
-            Some(r) => r,
-            None => {
-                all = (0..n).collect();
-                &all
-            }
-        };
+        let rows = rows_or_all(rows, n);
         if let Some(&r) = rows.iter().find(|&&r| r >= n) {
             return Err(self.err(format!("internal: row {r} requested of {n} rows of {name}")));
         }
         let block_nnz = block_nnz.max(1) as u64;
-        let mut k = 0;
-        while k < rows.len() {
-            // Grow the chunk until it holds ~block_nnz entries.
-            let first = rows[k];
-            let mut end = k + 1;
-            while end < rows.len() && indptr[rows[end] + 1] - indptr[first] <= block_nnz {
-                end += 1;
-            }
-            let last = rows[end - 1];
+        // Each chunk grows until it holds ~block_nnz entries.
+        for span in spans(&rows, |first, r| indptr[r + 1] - indptr[first] <= block_nnz) {
+            let (first, last) = (rows[span.start], rows[span.end - 1]);
             let (a, b) = (indptr[first] as usize, indptr[last + 1] as usize);
             let data: Vec<f32> = data_ds
                 .read_slice_1d::<f32, _>(s![a..b])
@@ -255,20 +243,28 @@ impl H5ad {
                     )),
                     e => self.err(format!("{name}, rows {first}..{}: {e}", last + 1)),
                 })?;
-            let picked: Vec<usize> = rows[k..end].iter().map(|r| r - first).collect();
+            let picked: Vec<usize> = rows[span].iter().map(|r| r - first).collect();
             on_block(if picked.len() == chunk.nrows {
                 chunk
             } else {
                 chunk.select_rows(&picked)
             })?;
-            k = end;
         }
         Ok(m)
     }
 
     fn read_csr_group(&self, name: &str, rows: Option<&[usize]>) -> Result<CsrMatrix> {
+        self.collect_blocks(&mut |on_block| self.stream_csr_group(name, rows, CHUNK_NNZ, on_block))
+    }
+
+    /// Stacks the blocks a streaming reader hands over (it returns the
+    /// number of columns, for an empty result).
+    fn collect_blocks(
+        &self,
+        stream: &mut dyn FnMut(&mut dyn FnMut(CsrMatrix) -> Result<()>) -> Result<usize>,
+    ) -> Result<CsrMatrix> {
         let mut out: Option<CsrMatrix> = None;
-        let m = self.stream_csr_group(name, rows, CHUNK_NNZ, &mut |block| {
+        let m = stream(&mut |block| {
             match &mut out {
                 None => out = Some(block),
                 Some(o) => o.append_rows(&block).map_err(|e| self.err(e))?,
@@ -296,18 +292,24 @@ impl H5ad {
         }
     }
 
+    /// (rows, columns) of `X`, CSR or dense, without reading it.
+    pub fn x_shape(&self) -> Result<(usize, usize)> {
+        if self.x_is_csr()? {
+            self.shape_attr(&self.group("X")?, "X")
+        } else {
+            let shape = self
+                .file
+                .dataset("X")
+                .map_err(|e| self.err(format!("X: {e}")))?
+                .shape();
+            Ok((shape[0], shape[1]))
+        }
+    }
+
     /// `X` as CSR, restricted to `rows` (ascending) if given. Dense `X` is
     /// converted row block by row block; CSC is refused with advice.
     pub fn read_x(&self, rows: Option<&[usize]>) -> Result<CsrMatrix> {
-        let mut out: Option<CsrMatrix> = None;
-        let m = self.stream_x(rows, CHUNK_NNZ, &mut |block| {
-            match &mut out {
-                None => out = Some(block),
-                Some(o) => o.append_rows(&block).map_err(|e| self.err(e))?,
-            }
-            Ok(())
-        })?;
-        Ok(out.unwrap_or_else(|| CsrMatrix::empty(m)))
+        self.collect_blocks(&mut |on_block| self.stream_x(rows, CHUNK_NNZ, on_block))
     }
 
     /// Streams `X` (CSR or dense) restricted to `rows` (ascending) in blocks
@@ -338,28 +340,15 @@ impl H5ad {
             .map_err(|e| self.err(format!("X: {e}")))?;
         let shape = ds.shape();
         let (n, m) = (shape[0], shape[1]);
-        let all: Vec<usize>;
-        let rows = match rows {
-            Some(r) => r,
-            None => {
-                all = (0..n).collect();
-                &all
-            }
-        };
+        let rows = rows_or_all(rows, n);
         let block_rows = (block_values / m.max(1)).max(1);
-        let mut k = 0;
-        while k < rows.len() {
-            let first = rows[k];
-            let mut end = k + 1;
-            while end < rows.len() && rows[end] < first + block_rows {
-                end += 1;
-            }
-            let last = rows[end - 1];
+        for span in spans(&rows, |first, r| r < first + block_rows) {
+            let (first, last) = (rows[span.start], rows[span.end - 1]);
             let block: Matrix = ds
                 .read_slice_2d::<f32, _>(s![first..last + 1, ..])
                 .map_err(|e| self.err(format!("X[{first}..{}]: {e}", last + 1)))?;
             let mut out = CsrBuilder::new(m);
-            for &r in &rows[k..end] {
+            for &r in &rows[span] {
                 for (c, v) in block.row(r - first).iter().enumerate() {
                     if !v.is_finite() {
                         return Err(self.err(format!(
@@ -376,7 +365,6 @@ impl H5ad {
                 out.build()
                     .map_err(|e| self.err(format!("X, rows {first}..{}: {e}", last + 1)))?,
             )?;
-            k = end;
         }
         Ok(m)
     }

@@ -18,6 +18,7 @@ pub mod manifest;
 pub mod npy;
 pub mod predictions;
 pub mod relationships;
+pub mod row_blocks;
 pub mod samples;
 pub mod synthetic;
 pub mod tabular;
