@@ -55,7 +55,7 @@ impl BenchScreenSpec {
         }
     }
 
-    /// Perturbation label, gem group, and whether the cell is a control.
+    /// The cell's knock-out (None for a control) and gem group.
     fn cell(&self, i: usize) -> (Option<usize>, usize) {
         let mut rng = stream(self.seed, "bench-screen/cell", i as u64);
         let batch = i * self.n_batches / self.n_cells;
@@ -173,6 +173,12 @@ pub fn write(
         .cloned()
         .chain((perts.names.len().min(g)..g).map(|j| format!("GENE{j:05}")))
         .collect();
+    // Each cell's knock-out and gem group, drawn once for the embedding,
+    // the counts and obs.
+    let cells: Vec<(Option<usize>, usize)> = (0..spec.n_cells)
+        .into_par_iter()
+        .map(|i| spec.cell(i))
+        .collect();
     let block_rows = 1usize << 15;
     let blocks: Vec<usize> = (0..spec.n_cells).step_by(block_rows).collect();
 
@@ -190,7 +196,7 @@ pub fn write(
             .enumerate()
             .for_each(|(k, mut row)| {
                 let i = first + k;
-                let (p, b) = spec.cell(i);
+                let (p, b) = cells[i];
                 let mut r = stream(spec.seed, "bench-screen/embedding", i as u64);
                 for (j, v) in row.iter_mut().enumerate() {
                     let noise: f64 = StandardNormal.sample(&mut r);
@@ -208,7 +214,7 @@ pub fn write(
         let made: Vec<(Vec<u32>, Vec<f32>)> = (first..first + rows)
             .into_par_iter()
             .map(|i| {
-                let (p, _) = spec.cell(i);
+                let (p, _) = cells[i];
                 let mut r = stream(spec.seed, "bench-screen/counts", i as u64);
                 let k =
                     ((spec.nnz_per_row as f64 * depth.sample(&mut r)).round() as usize).clamp(1, g);
@@ -251,7 +257,7 @@ pub fn write(
     let mut label = Vec::with_capacity(spec.n_cells);
     let mut batch = Vec::with_capacity(spec.n_cells);
     for i in 0..spec.n_cells {
-        let (p, b) = spec.cell(i);
+        let (p, b) = cells[i];
         index.push(format!("cell{i:07}"));
         label.push(
             p.map(|p| perts.names[p].clone())
