@@ -280,15 +280,7 @@ fn gctx_screen_with_appended_controls_and_joined_metadata() {
          control: {column: pert_type, in: [ctl_vector, ctl_untrt, ctl_vehicle]}\n",
     )
     .unwrap();
-    let ctx = DataContext {
-        manifest_dirs: vec![manifests.clone()],
-        fetch: FetchOptions {
-            mirrors: vec![mirror.clone()],
-            data_dir: dir.path().join("data"),
-            allow_network: false,
-            allow_unpinned: true,
-        },
-    };
+    let ctx = ctx_in(dir.path());
     let d = load("screen", &ctx).unwrap();
     assert_eq!(d.n_file_rows, 8);
     assert_eq!(
