@@ -2,8 +2,8 @@
 //! `test_seen` queries against the `train` reference, controls a class.
 
 use super::{
-    code_book, gather, require_nonempty, rows_of, sample_queries, split_positions, Metric,
-    MetricContext, MetricOutput,
+    code_book, gather, require_nonempty, sample_queries, split_positions, Metric, MetricContext,
+    MetricOutput,
 };
 use crate::error::{EngineError, Result};
 use crate::pipeline::{EvalSamples, KnnWeights, MetricSpec};
@@ -78,12 +78,6 @@ impl Metric for Knn {
         let nb = knn(r.view(), q.view(), k, metric, None)
             .map_err(EngineError::kernel(format!("metric `{label}`")))?;
         let hits = query_hits(&nb, &ref_class, &query_class, vote);
-        let top1: Vec<f64> = hits.iter().map(|h| f64::from(u8::from(h.0))).collect();
-        let top5: Vec<f64> = hits.iter().map(|h| f64::from(u8::from(h.1))).collect();
-        let (t1, t5) = (
-            top1.iter().sum::<f64>() as usize,
-            top5.iter().sum::<f64>() as usize,
-        );
         let mut convention = format!(
             "k={k}{};weights={};reference=train ({n_ref}, controls a class);queries=test_seen",
             if spec.k.is_some() {
@@ -108,23 +102,12 @@ impl Metric for Knn {
         if dropped > 0 {
             convention += &format!(";dropped_by_postprocessing={dropped}");
         }
-        let n = queries.len() as f64;
-        let n_boot = spec.n_bootstrap.unwrap_or(super::DEFAULT_N_BOOTSTRAP);
-        convention += &format!(";bootstrap={n_boot}_over_perturbations");
-        let mut rows = rows_of(
+        let rows = super::top_k_rows(
             &label,
-            queries.len(),
-            0,
+            &hits,
             &convention,
-            &[("top1", Some(t1 as f64 / n)), ("top5", Some(t5 as f64 / n))],
-        );
-        let mean: fn(&[f64]) -> f64 = pertbench_kernels::bootstrap::mean;
-        super::cluster_intervals(
-            &label,
-            &mut rows,
-            &[("top1", &top1, mean), ("top5", &top5, mean)],
             &super::perturbation_codes(ctx, &queries),
-            n_boot,
+            spec.n_bootstrap.unwrap_or(super::DEFAULT_N_BOOTSTRAP),
             ctx.seed,
         )?;
         Ok(MetricOutput {

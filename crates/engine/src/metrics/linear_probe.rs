@@ -3,7 +3,7 @@
 //! scored on `test_seen` non-controls by top-1 and top-5 accuracy.
 
 use super::{
-    code_book, constant_columns, require_nonempty, rows_of, split_positions, Metric, MetricContext,
+    code_book, constant_columns, require_nonempty, split_positions, Metric, MetricContext,
     MetricOutput,
 };
 use crate::error::{EngineError, Result};
@@ -99,12 +99,6 @@ impl Metric for LinearProbe {
             }
         };
         let hits = row_hits(&model, ctx.matrix.view(), &test, &test_label);
-        let top1: Vec<f64> = hits.iter().map(|h| f64::from(u8::from(h.0))).collect();
-        let top5: Vec<f64> = hits.iter().map(|h| f64::from(u8::from(h.1))).collect();
-        let (t1, t5) = (
-            top1.iter().sum::<f64>() as usize,
-            top5.iter().sum::<f64>() as usize,
-        );
         convention += &format!(";classes={n_classes};train_samples={}", train.len());
         let constant = constant_columns(ctx.matrix, &train);
         if constant > 0 {
@@ -121,23 +115,12 @@ impl Metric for LinearProbe {
                     &format!(";excluded_test_samples_of_train_perturbations_absent_from_train={n}");
             }
         }
-        let n = test.len() as f64;
-        let n_boot = spec.n_bootstrap.unwrap_or(super::DEFAULT_N_BOOTSTRAP);
-        convention += &format!(";bootstrap={n_boot}_over_perturbations");
-        let mut rows = rows_of(
+        let rows = super::top_k_rows(
             &label,
-            test.len(),
-            0,
+            &hits,
             &convention,
-            &[("top1", Some(t1 as f64 / n)), ("top5", Some(t5 as f64 / n))],
-        );
-        let mean: fn(&[f64]) -> f64 = pertbench_kernels::bootstrap::mean;
-        super::cluster_intervals(
-            &label,
-            &mut rows,
-            &[("top1", &top1, mean), ("top5", &top5, mean)],
             &test_label,
-            n_boot,
+            spec.n_bootstrap.unwrap_or(super::DEFAULT_N_BOOTSTRAP),
             ctx.seed,
         )?;
         Ok(MetricOutput {

@@ -175,6 +175,45 @@ pub(crate) fn cluster_intervals(
     Ok(())
 }
 
+/// The `top1` and `top5` rows of a classification task (kNN, the linear
+/// probe) from each query's (top-1 hit, top-5 hit), with cluster-bootstrap
+/// intervals over the queries' perturbations (`cluster`); `convention` gains
+/// the bootstrap's description.
+pub(crate) fn top_k_rows(
+    label: &str,
+    hits: &[(bool, bool)],
+    convention: &str,
+    cluster: &[u32],
+    n_boot: usize,
+    seed: u64,
+) -> Result<Vec<MetricRow>> {
+    let top1: Vec<f64> = hits.iter().map(|h| f64::from(u8::from(h.0))).collect();
+    let top5: Vec<f64> = hits.iter().map(|h| f64::from(u8::from(h.1))).collect();
+    let n = hits.len() as f64;
+    let (t1, t5) = (
+        top1.iter().sum::<f64>() as usize,
+        top5.iter().sum::<f64>() as usize,
+    );
+    let convention = format!("{convention};bootstrap={n_boot}_over_perturbations");
+    let mut rows = rows_of(
+        label,
+        hits.len(),
+        0,
+        &convention,
+        &[("top1", Some(t1 as f64 / n)), ("top5", Some(t5 as f64 / n))],
+    );
+    let mean: fn(&[f64]) -> f64 = pertbench_kernels::bootstrap::mean;
+    cluster_intervals(
+        label,
+        &mut rows,
+        &[("top1", &top1, mean), ("top5", &top5, mean)],
+        cluster,
+        n_boot,
+        seed,
+    )?;
+    Ok(rows)
+}
+
 /// Perturbation codes of matrix positions (controls share one code), for
 /// [`cluster_intervals`].
 pub(crate) fn perturbation_codes(ctx: &MetricContext, positions: &[usize]) -> Vec<u32> {
