@@ -14,14 +14,9 @@ pub fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
     sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
 }
 
-/// (low, high) of the `level` (e.g. 0.95) percentile interval of the mean.
-pub fn mean_interval(
-    values: &[f64],
-    n_resamples: usize,
-    level: f64,
-    seed: u64,
-) -> Result<(f64, f64), KernelError> {
-    if values.is_empty() || n_resamples == 0 {
+/// Refuses a bootstrap without items or resamples, or a level outside [0, 1).
+fn check_resampling(n_items: usize, n_resamples: usize, level: f64) -> Result<(), KernelError> {
+    if n_items == 0 || n_resamples == 0 {
         return Err(KernelError::NotEnough(
             "a bootstrap needs at least one item and one resample".into(),
         ));
@@ -31,6 +26,17 @@ pub fn mean_interval(
             "level {level} is not in [0, 1)"
         )));
     }
+    Ok(())
+}
+
+/// (low, high) of the `level` (e.g. 0.95) percentile interval of the mean.
+pub fn mean_interval(
+    values: &[f64],
+    n_resamples: usize,
+    level: f64,
+    seed: u64,
+) -> Result<(f64, f64), KernelError> {
+    check_resampling(values.len(), n_resamples, level)?;
     let mut rng = crate::rng::stream(seed, "bootstrap", 0);
     let n = values.len();
     let mut means: Vec<f64> = (0..n_resamples)
@@ -63,16 +69,7 @@ pub fn cluster_interval(
             cluster.len()
         )));
     }
-    if values.is_empty() || n_resamples == 0 {
-        return Err(KernelError::NotEnough(
-            "a bootstrap needs at least one item and one resample".into(),
-        ));
-    }
-    if !(0.0..1.0).contains(&level) {
-        return Err(KernelError::Shape(format!(
-            "level {level} is not in [0, 1)"
-        )));
-    }
+    check_resampling(values.len(), n_resamples, level)?;
     let mut members: std::collections::BTreeMap<u32, Vec<f64>> = Default::default();
     for (v, c) in values.iter().zip(cluster) {
         members.entry(*c).or_default().push(*v);
