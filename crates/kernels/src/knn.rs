@@ -41,7 +41,7 @@ impl Neighbours {
     }
 }
 
-const QUERY_BLOCK: usize = 256;
+const QUERY_BLOCK: usize = 1024;
 const REFERENCE_BLOCK: usize = 2048;
 
 fn unit(x: ArrayView2<f32>) -> ndarray::Array2<f32> {
@@ -61,23 +61,153 @@ fn unit(x: ArrayView2<f32>) -> ndarray::Array2<f32> {
 
 fn exact(q: &[f32], r: &[f32], metric: KnnMetric, qn: f64, rn: f64) -> f64 {
     match metric {
-        KnnMetric::Euclidean => q
-            .iter()
-            .zip(r)
-            .map(|(a, b)| {
-                let d = *a as f64 - *b as f64;
-                d * d
-            })
-            .sum::<f64>()
-            .sqrt(),
+        KnnMetric::Euclidean => f64_sum::<true>(q, r).sqrt(),
         KnnMetric::Cosine => {
             if qn == 0.0 || rn == 0.0 {
                 return 1.0;
             }
-            let dot: f64 = q.iter().zip(r).map(|(a, b)| *a as f64 * *b as f64).sum();
+            let dot = f64_sum::<false>(q, r);
             1.0 - (dot / (qn * rn)).clamp(-1.0, 1.0)
         }
     }
+}
+
+/// sum (q - r)^2 (`SQUARES`) or sum q r, in f64, over four interleaved
+/// partial sums (lane j sums elements j, j + 4, ...; lanes added as
+/// (0 + 1) + (2 + 3)): a fixed order, the same on every machine, and one
+/// that vectorises.
+fn f64_sum<const SQUARES: bool>(q: &[f32], r: &[f32]) -> f64 {
+    #[inline(always)]
+    fn term<const SQUARES: bool>(x: f32, y: f32) -> f64 {
+        let (x, y) = (x as f64, y as f64);
+        if SQUARES {
+            (x - y) * (x - y)
+        } else {
+            x * y
+        }
+    }
+    #[inline(always)]
+    fn portable<const SQUARES: bool>(q: &[f32], r: &[f32]) -> f64 {
+        let mut acc = [0f64; 4];
+        let (qc, rc) = (q.chunks_exact(4), r.chunks_exact(4));
+        let (qt, rt) = (qc.remainder(), rc.remainder());
+        for (a, b) in qc.zip(rc) {
+            for j in 0..4 {
+                acc[j] += term::<SQUARES>(a[j], b[j]);
+            }
+        }
+        for (j, (x, y)) in qt.iter().zip(rt).enumerate() {
+            acc[j] += term::<SQUARES>(*x, *y);
+        }
+        (acc[0] + acc[1]) + (acc[2] + acc[3])
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn avx2<const SQUARES: bool>(q: &[f32], r: &[f32]) -> f64 {
+        portable::<SQUARES>(q, r)
+    }
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::has_avx2_fma() {
+        // SAFETY: the processor supports AVX2 and FMA (checked above).
+        return unsafe { avx2::<SQUARES>(q, r) };
+    }
+    portable::<SQUARES>(q, r)
+}
+
+/// A distance's bit pattern as an unsigned key in the float order (negative
+/// cosine distances from rounding included), for vectorised comparisons.
+#[inline(always)]
+fn order_key(x: f32) -> u32 {
+    let b = x.to_bits();
+    b ^ ((((b as i32) >> 31) as u32) | 0x8000_0000)
+}
+
+/// Distances per chunk of a block's column before the heap is consulted.
+const SCAN_CHUNK: usize = 16;
+
+/// Offers the references `r0 + j` (products `col[j]`) to one query's heap.
+/// Each chunk's distances are formed and their smallest compared with the
+/// heap's largest first, so most chunks cost a few vector instructions.
+#[allow(clippy::too_many_arguments)]
+fn scan_column(
+    heap: &mut Vec<(f32, u32)>,
+    k: usize,
+    col: &[f32],
+    rn2: &[f32],
+    qn: f32,
+    r0: usize,
+    metric: KnnMetric,
+    skip: Option<usize>,
+) {
+    #[inline(always)]
+    fn portable(
+        heap: &mut Vec<(f32, u32)>,
+        k: usize,
+        col: &[f32],
+        rn2: &[f32],
+        qn: f32,
+        r0: usize,
+        metric: KnnMetric,
+        skip: Option<usize>,
+    ) {
+        let mut dist = [0f32; SCAN_CHUNK];
+        for (c, (pc, nc)) in col
+            .chunks(SCAN_CHUNK)
+            .zip(rn2.chunks(SCAN_CHUNK))
+            .enumerate()
+        {
+            let dist = &mut dist[..pc.len()];
+            match metric {
+                KnnMetric::Euclidean => {
+                    for ((d, p), rn) in dist.iter_mut().zip(pc).zip(nc) {
+                        *d = (qn + rn - 2.0 * p).max(0.0);
+                    }
+                }
+                KnnMetric::Cosine => {
+                    for (d, p) in dist.iter_mut().zip(pc) {
+                        *d = 1.0 - p;
+                    }
+                }
+            }
+            if heap.len() == k {
+                let least = dist.iter().map(|d| order_key(*d)).min().unwrap_or(u32::MAX);
+                if least > order_key(heap[0].0) {
+                    continue;
+                }
+            }
+            for (j, &dd) in dist.iter().enumerate() {
+                if heap.len() == k && dd > heap[0].0 {
+                    continue;
+                }
+                let r = r0 + c * SCAN_CHUNK + j;
+                if skip == Some(r) {
+                    continue;
+                }
+                push_bounded(heap, k, (dd, r as u32));
+            }
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn avx2(
+        heap: &mut Vec<(f32, u32)>,
+        k: usize,
+        col: &[f32],
+        rn2: &[f32],
+        qn: f32,
+        r0: usize,
+        metric: KnnMetric,
+        skip: Option<usize>,
+    ) {
+        portable(heap, k, col, rn2, qn, r0, metric, skip)
+    }
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::has_avx2_fma() {
+        // SAFETY: the processor supports AVX2 and FMA (checked above).
+        return unsafe { avx2(heap, k, col, rn2, qn, r0, metric, skip) };
+    }
+    portable(heap, k, col, rn2, qn, r0, metric, skip)
 }
 
 /// Row `i` of a row-major slice with `d` columns.
@@ -174,21 +304,7 @@ pub fn knn(
                         .try_as_col_major()
                         .expect("contiguous column")
                         .as_slice();
-                    let qn = qn2[q0 + i];
-                    for (j, &p) in col.iter().enumerate() {
-                        let r = r0 + j;
-                        let dist = match metric {
-                            KnnMetric::Euclidean => (qn + rn2[r] - 2.0 * p).max(0.0),
-                            KnnMetric::Cosine => 1.0 - p,
-                        };
-                        if heap.len() == k && dist > heap[0].0 {
-                            continue;
-                        }
-                        if skip == Some(r) {
-                            continue;
-                        }
-                        push_bounded(heap, k, (dist, r as u32));
-                    }
+                    scan_column(heap, k, col, &rn2[r0..r1], qn2[q0 + i], r0, metric, skip);
                 }
                 r0 = r1;
             }

@@ -30,6 +30,7 @@ pub mod recall;
 pub mod rewiring;
 pub mod rng;
 pub mod search;
+pub mod simd;
 pub mod softmax;
 pub mod transfer;
 pub mod vote;
