@@ -176,15 +176,32 @@ fn knn_case() {
 }
 
 /// Task 2's softmax probe at the benchmark's size: 100,000 training samples
-/// x 256 dims, 1,440 classes, default schedule.
+/// x 256 dims, 1,440 classes, 10 epochs.
 fn softmax_case() {
+    softmax_at(100_000, 1_440, 10);
+}
+
+/// Issue 5's softmax case: 1,000,000 samples x 256 dims x 7,000 classes,
+/// with the default (step-budget) number of epochs.
+fn softmax_target_case() {
+    softmax_at(
+        1_000_000,
+        7_000,
+        pertbench_kernels::softmax::auto_epochs(1_000_000, 512),
+    );
+}
+
+fn softmax_at(n: usize, c: usize, epochs: usize) {
     use pertbench_kernels::softmax::{fit_softmax, SoftmaxOptions};
-    let (n, d, c) = (100_000usize, 256usize, 1_440usize);
+    let d = 256usize;
     let mut rng = stream(4, "bench", 0);
     let x = ndarray::Array2::from_shape_simple_fn((n, d), || rng.random::<f32>() - 0.5);
     let label: Vec<u32> = (0..n).map(|i| (i % c) as u32).collect();
     let rows: Vec<usize> = (0..n).collect();
-    let opt = SoftmaxOptions::default();
+    let opt = SoftmaxOptions {
+        epochs,
+        ..SoftmaxOptions::default()
+    };
     let t = Instant::now();
     let m = fit_softmax(x.view(), &rows, &label, c, &opt).unwrap();
     let secs = t.elapsed().as_secs_f64();
@@ -270,6 +287,7 @@ fn main() {
         Some("pca_target") => pca_target_case(),
         Some("knn") => knn_case(),
         Some("softmax") => softmax_case(),
+        Some("softmax_target") => softmax_target_case(),
         Some("distribution") => distribution_case(),
         None => {
             for case in ["recall", "pca", "knn", "softmax", "distribution"] {
@@ -281,7 +299,7 @@ fn main() {
             }
         }
         Some(other) => {
-            panic!("unknown case `{other}` (recall, pca, pca_target, knn, softmax, distribution)")
+            panic!("unknown case `{other}` (recall, pca, pca_target, knn, softmax, softmax_target, distribution)")
         }
     }
 }

@@ -25,6 +25,23 @@ pub struct SoftmaxOptions {
     pub seed: u64,
 }
 
+/// Adam steps the default schedule gives at least: epochs = the fewest
+/// (1 to [`MAX_AUTO_EPOCHS`]) whose steps reach this many. A small screen
+/// gets 10 passes; a million-sample screen, whose single pass already holds
+/// about 2,000 steps, gets one. Convergence of stochastic training follows
+/// the number of steps, not of passes, so both get the same optimisation.
+pub const MIN_AUTO_STEPS: usize = 2_000;
+pub const MAX_AUTO_EPOCHS: usize = 10;
+
+/// Epochs of the default schedule for `n_rows` training rows in mini-batches
+/// of `batch_size`: see [`MIN_AUTO_STEPS`].
+pub fn auto_epochs(n_rows: usize, batch_size: usize) -> usize {
+    let steps_per_epoch = n_rows.div_ceil(batch_size.max(1)).max(1);
+    MIN_AUTO_STEPS
+        .div_ceil(steps_per_epoch)
+        .clamp(1, MAX_AUTO_EPOCHS)
+}
+
 impl Default for SoftmaxOptions {
     fn default() -> Self {
         SoftmaxOptions {
@@ -187,21 +204,118 @@ fn check(
 /// error below 1e-5, from rounding x log2 e). Branch-free so it vectorises; libm's expf was the
 /// probe's bottleneck. Below -80 it returns 0 (under 2e-35 of the largest
 /// term, which is 1).
-#[inline]
+#[inline(always)]
 fn exp_or_zero(x: f32) -> f32 {
     let t = x.max(-80.0) * std::f32::consts::LOG2_E;
-    let i = t.floor();
+    // floor(t) and 2^floor(t) with float operations only: the integer casts
+    // (`as i32` saturates) and `f32::floor` (a libm call on baseline x86-64)
+    // kept this loop from vectorising. Adding 1.5 * 2^23 rounds a float of
+    // magnitude below 2^22 to an integer; the floor is one less when that
+    // rounded up. Adding 2^23 + 127 leaves floor(t) + 127 (in 1..=254 here)
+    // in the low mantissa bits, which a shift moves into the exponent.
+    const ROUND: f32 = 12_582_912.0;
+    let rounded = (t + ROUND) - ROUND;
+    let i = if rounded > t { rounded - 1.0 } else { rounded };
     let f = t - i;
     let p = 1.0
         + f * (0.693_147_2
             + f * (0.240_226_5
                 + f * (0.055_504_11
                     + f * (0.009_618_129 + f * (0.001_333_355 + f * 0.000_154_035_3)))));
-    let scaled = p * f32::from_bits(((i as i32 + 127) as u32) << 23);
+    let scaled = p * f32::from_bits((i + 8_388_735.0).to_bits() << 23);
     if x < -80.0 {
         0.0
     } else {
         scaled
+    }
+}
+
+/// `sum[i] += exp(col[i] - m[i])` (in f64), for the log normalisers.
+fn add_exps(sum: &mut [f64], col: &[f32], m: &[f32]) {
+    #[inline(always)]
+    fn portable(sum: &mut [f64], col: &[f32], m: &[f32]) {
+        for ((si, v), mi) in sum.iter_mut().zip(col).zip(m) {
+            *si += exp_or_zero(v - mi) as f64;
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn avx2(sum: &mut [f64], col: &[f32], m: &[f32]) {
+        portable(sum, col, m)
+    }
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::has_avx2_fma() {
+        // SAFETY: the processor supports AVX2 and FMA (checked above).
+        return unsafe { avx2(sum, col, m) };
+    }
+    portable(sum, col, m)
+}
+
+/// `col[i] = exp(col[i] - lse[i]) * scale`: softmax probabilities, scaled.
+fn softmax_in_place(col: &mut [f32], lse: &[f32], scale: f32) {
+    #[inline(always)]
+    fn portable(col: &mut [f32], lse: &[f32], scale: f32) {
+        for (v, l) in col.iter_mut().zip(lse) {
+            *v = exp_or_zero(*v - l) * scale;
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn avx2(col: &mut [f32], lse: &[f32], scale: f32) {
+        portable(col, lse, scale)
+    }
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::has_avx2_fma() {
+        // SAFETY: the processor supports AVX2 and FMA (checked above).
+        return unsafe { avx2(col, lse, scale) };
+    }
+    portable(col, lse, scale)
+}
+
+/// One Adam step's constants (beta1 0.9, beta2 0.999, eps 1e-8).
+struct AdamStep {
+    lr: f64,
+    /// Bias corrections 1 - beta^t.
+    bc1: f64,
+    bc2: f64,
+    /// L2 penalty on weights (not biases).
+    l2: f32,
+}
+
+impl AdamStep {
+    const B1: f32 = 0.9;
+    const B2: f32 = 0.999;
+    const EPS: f64 = 1e-8;
+
+    /// Updates one parameter from its gradient `g`.
+    #[inline(always)]
+    fn apply(&self, p: &mut f32, m: &mut f32, v: &mut f32, g: f32) {
+        *m = Self::B1 * *m + (1.0 - Self::B1) * g;
+        *v = Self::B2 * *v + (1.0 - Self::B2) * g * g;
+        let step = self.lr * (*m as f64 / self.bc1) / ((*v as f64 / self.bc2).sqrt() + Self::EPS);
+        *p -= step as f32;
+    }
+
+    /// Updates a column of weights, each gradient plus its L2 term.
+    fn weights(&self, w: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32]) {
+        #[inline(always)]
+        fn portable(s: &AdamStep, w: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32]) {
+            for (((p, mi), vi), gi) in w.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
+                let gr = gi + s.l2 * *p;
+                s.apply(p, mi, vi, gr);
+            }
+        }
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2(s: &AdamStep, w: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32]) {
+            portable(s, w, m, v, g)
+        }
+        #[cfg(target_arch = "x86_64")]
+        if crate::simd::has_avx2_fma() {
+            // SAFETY: the processor supports AVX2 and FMA (checked above).
+            return unsafe { avx2(self, w, m, v, g) };
+        }
+        portable(self, w, m, v, g)
     }
 }
 
@@ -263,9 +377,7 @@ fn log_normalisers(scores: &[Mat<f32>]) -> Vec<f64> {
             for s in scores {
                 for j in 0..s.ncols() {
                     let col = &s.col(j).try_as_col_major().expect("contiguous").as_slice()[r0..r1];
-                    for ((si, v), mi) in sum.iter_mut().zip(col).zip(&m) {
-                        *si += exp_or_zero(v - mi) as f64;
-                    }
+                    add_exps(&mut sum, col, &m);
                 }
             }
             m.iter()
@@ -298,9 +410,7 @@ fn block_gradients(
                     .try_as_col_major_mut()
                     .expect("contiguous")
                     .as_slice_mut();
-                for (v, l) in col.iter_mut().zip(&lse32) {
-                    *v = exp_or_zero(*v - l) * inv;
-                }
+                softmax_in_place(col, &lse32, inv);
             }
             for (i, &l) in label.iter().enumerate() {
                 let c = l as usize;
@@ -369,7 +479,8 @@ pub fn fit_softmax(
     let train = x.select(ndarray::Axis(0), rows);
     let (mean, scale) = standardiser(train.view());
     let mut blocks = blocks_from(&Mat::zeros(d, n_classes), &vec![0.0; n_classes]);
-    let (b1, b2, eps) = (0.9f64, 0.999f64, 1e-8f64);
+    // Bias corrections use the f64 betas (the moments, f32 ones).
+    let (b1, b2) = (0.9f64, 0.999f64);
     let mut order: Vec<usize> = (0..rows.len()).collect();
     let mut rng = crate::rng::stream(opt.seed, "softmax", 0);
     let steps_per_epoch = rows.len().div_ceil(opt.batch_size);
@@ -392,12 +503,7 @@ pub fn fit_softmax(
             // Adam, element by element within each block (blocks in parallel).
             let (bc1, bc2) = (1.0 - b1.powi(t as i32), 1.0 - b2.powi(t as i32));
             let l2 = opt.l2 as f32;
-            let adam = |p: &mut f32, m: &mut f32, v: &mut f32, g: f32| {
-                *m = b1 as f32 * *m + (1.0 - b1 as f32) * g;
-                *v = b2 as f32 * *v + (1.0 - b2 as f32) * g * g;
-                let step = lr * (*m as f64 / bc1) / ((*v as f64 / bc2).sqrt() + eps);
-                *p -= step as f32;
-            };
+            let step = AdamStep { lr, bc1, bc2, l2 };
             blocks.par_iter_mut().zip(grads).for_each(|(blk, (g, gb))| {
                 for j in 0..g.ncols() {
                     let gj = g.col(j).try_as_col_major().expect("contiguous").as_slice();
@@ -419,11 +525,8 @@ pub fn fit_softmax(
                         .try_as_col_major_mut()
                         .expect("contiguous")
                         .as_slice_mut();
-                    for k in 0..d {
-                        let gr = gj[k] + l2 * w[k];
-                        adam(&mut w[k], &mut mw[k], &mut vw[k], gr);
-                    }
-                    adam(&mut blk.b[j], &mut blk.mb[j], &mut blk.vb[j], gb[j]);
+                    step.weights(w, mw, vw, gj);
+                    step.apply(&mut blk.b[j], &mut blk.mb[j], &mut blk.vb[j], gb[j]);
                 }
             });
         }
@@ -547,6 +650,19 @@ mod tests {
             }
         }
         (x, y)
+    }
+
+    #[test]
+    fn auto_epochs_reach_the_step_budget_within_one_to_ten_passes() {
+        // 20,000 rows in 512s: 40 steps a pass; 10 passes (the cap) give 400.
+        assert_eq!(auto_epochs(20_000, 512), 10);
+        // 200,000 rows: 391 steps a pass; 6 passes give 2,346 >= 2,000.
+        assert_eq!(auto_epochs(200_000, 512), 6);
+        // 1,070,000 rows: 2,090 steps in one pass.
+        assert_eq!(auto_epochs(1_070_000, 512), 1);
+        // Exactly 1,000 steps a pass: two passes.
+        assert_eq!(auto_epochs(512_000, 512), 2);
+        assert_eq!(auto_epochs(1, 512), 10);
     }
 
     #[test]

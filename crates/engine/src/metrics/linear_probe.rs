@@ -8,7 +8,10 @@ use super::{
 };
 use crate::error::{EngineError, Result};
 use crate::pipeline::{EvalSamples, MetricSpec, ProbeSolver};
-use pertbench_kernels::softmax::{fit_ridge_classifier, fit_softmax, row_hits, SoftmaxOptions};
+use pertbench_kernels::softmax::{
+    auto_epochs, fit_ridge_classifier, fit_softmax, row_hits, SoftmaxOptions, MAX_AUTO_EPOCHS,
+    MIN_AUTO_STEPS,
+};
 
 pub struct LinearProbe;
 
@@ -18,7 +21,8 @@ impl Metric for LinearProbe {
     fn version(&self) -> u32 {
         // 2: block-parallel Adam, 10 epochs of 512, branch-free exp.
         // 3: bootstrap intervals over perturbations.
-        3
+        // 4: default epochs by the step budget (auto_epochs).
+        4
     }
     fn task(&self) -> &'static str {
         "2 linear separability"
@@ -64,17 +68,25 @@ impl Metric for LinearProbe {
         let (model, mut convention) = match solver {
             ProbeSolver::Logistic => {
                 let d = SoftmaxOptions::default();
+                let batch_size = spec.batch_size.unwrap_or(d.batch_size);
                 let opt = SoftmaxOptions {
-                    epochs: spec.epochs.unwrap_or(d.epochs),
-                    batch_size: spec.batch_size.unwrap_or(d.batch_size),
+                    epochs: spec
+                        .epochs
+                        .unwrap_or_else(|| auto_epochs(train.len(), batch_size)),
+                    batch_size,
                     learning_rate: spec.learning_rate.unwrap_or(d.learning_rate),
                     l2: spec.l2.unwrap_or(d.l2),
                     seed: ctx.seed,
                 };
-                let conv = format!(
+                let mut conv = format!(
                     "solver=logistic;optimiser=adam;epochs={};batch_size={};learning_rate={};schedule=cosine;l2={};standardised=train",
                     opt.epochs, opt.batch_size, opt.learning_rate, opt.l2
                 );
+                if spec.epochs.is_none() {
+                    conv += &format!(
+                        ";epochs_rule=fewest_of_1_to_{MAX_AUTO_EPOCHS}_with_{MIN_AUTO_STEPS}_steps"
+                    );
+                }
                 (
                     fit_softmax(ctx.matrix.view(), &train, &train_label, n_classes, &opt)
                         .map_err(EngineError::kernel(ctxmsg))?,
