@@ -73,6 +73,9 @@ enum Command {
         /// Queries sampled for iLISI and kNN
         #[arg(long, default_value_t = pertbench_engine::bench::DEFAULT_MAX_QUERIES)]
         max_queries: usize,
+        /// Draws of Task 3's label-shuffle null
+        #[arg(long, default_value_t = pertbench_engine::bench::DEFAULT_LABEL_SHUFFLES)]
+        label_shuffles: usize,
         /// No per-node progress lines
         #[arg(long)]
         quiet: bool,
@@ -139,6 +142,7 @@ fn real_main(cli: Cli) -> Result<()> {
             tier,
             nnz_per_row,
             max_queries,
+            label_shuffles,
             quiet,
         } => {
             use pertbench_data::bench_screen::BenchScreenSpec;
@@ -150,6 +154,7 @@ fn real_main(cli: Cli) -> Result<()> {
                 tier: tier.to_ascii_lowercase(),
                 spec,
                 max_queries,
+                label_shuffles,
                 progress: !quiet,
             };
             print!("{}", pertbench_engine::bench::run(&opts, &data)?);

@@ -173,7 +173,7 @@ fn corrupt_or_truncated_cache_files_are_detected_and_recomputed() {
         .unwrap()
         .unwrap()
         .path();
-    let f = pp_dir.join("matrix.parquet");
+    let f = pp_dir.join("matrix.npy");
     let bytes = std::fs::read(&f).unwrap();
     std::fs::write(&f, &bytes[..bytes.len() / 2]).unwrap();
     let m_dir = std::fs::read_dir(p.path("work/cache/metric"))
@@ -969,18 +969,21 @@ fn bench_prints_every_node_with_time_memory_and_rate() {
         "{out}"
     );
     assert!(out.contains("144 result rows"), "{out}");
-    // The data are generated once; a second bench reuses them.
-    assert!(bench(&[]).contains("(generated earlier)"));
-    // The kNN rows record their sampled queries.
+    // The data are generated once; a second bench reuses them, with the
+    // pipeline rewritten for its own options.
+    assert!(bench(&["--label-shuffles", "7"]).contains("(generated earlier)"));
     let results = work.path().join("bench/1k/work");
-    let out = Command::new(env!("CARGO_BIN_EXE_pertbench"))
-        .args(["--workdir", results.to_str().unwrap()])
-        .args([
-            "sql",
-            "SELECT DISTINCT convention FROM results WHERE metric = 'knn'",
-        ])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let sql = |q: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_pertbench"))
+            .args(["--workdir", results.to_str().unwrap()])
+            .args(["sql", q])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    // The kNN rows record their sampled queries, Task 3 its label shuffles.
+    let text = sql("SELECT DISTINCT convention FROM results WHERE metric = 'knn'");
     assert!(text.contains("queries="), "{text}");
+    let text = sql("SELECT DISTINCT convention FROM results WHERE metric = 'consistency'");
+    assert!(text.contains("label_shuffle=7;"), "{text}");
 }

@@ -17,8 +17,8 @@
 //! temporary directory: a cache directory exists whole or not at all.
 
 use crate::error::{DataError, Result};
-use memmap2::Mmap;
-use pertbench_kernels::buffer::{as_bytes, Buf, SharedBytes};
+use memmap2::{Mmap, UncheckedAdvice};
+use pertbench_kernels::buffer::{as_bytes, Buf, MappedBytes, SharedBytes};
 use pertbench_kernels::csr::{ColumnIndex, CsrMatrix, Indices};
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -316,9 +316,27 @@ pub fn info(dir: &Path) -> Result<CountCacheInfo> {
 
 struct Mapped(Mmap);
 
-impl AsRef<[u8]> for Mapped {
-    fn as_ref(&self) -> &[u8] {
+impl MappedBytes for Mapped {
+    fn bytes(&self) -> &[u8] {
         &self.0
+    }
+
+    fn release(&self, offset: usize, len: usize) {
+        // Whole pages inside the range only: the pages at its ends may hold
+        // values still in use by a neighbouring pass.
+        let page = 4096;
+        let start = offset.div_ceil(page) * page;
+        let end = (offset + len) / page * page;
+        if start < end && end <= self.0.len() {
+            // SAFETY: a read-only shared mapping of a file that is never
+            // modified while mapped: dropping its pages loses nothing, and
+            // the next access reads the same bytes back from the file.
+            // Advice is best effort; a refusal leaves the pages resident.
+            let _ = unsafe {
+                self.0
+                    .unchecked_advise_range(UncheckedAdvice::DontNeed, start, end - start)
+            };
+        }
     }
 }
 

@@ -25,6 +25,12 @@ use std::time::Instant;
 /// their result rows.
 pub const DEFAULT_MAX_QUERIES: usize = 20_000;
 
+/// Draws of Task 3's label-shuffle null (beyond paper 004, whose per-size
+/// permutation null keeps its 1,000 sets): each draw passes over every
+/// sample, so the bench takes 100 (p-values down to 1/101), recorded in the
+/// result rows as `label_shuffle=100`.
+pub const DEFAULT_LABEL_SHUFFLES: usize = 100;
+
 pub struct BenchOptions {
     pub spec: BenchScreenSpec,
     /// Tier name used in file and pipeline names (e.g. `200k`).
@@ -32,6 +38,8 @@ pub struct BenchOptions {
     /// Generated data and the bench's own workspace live here.
     pub dir: PathBuf,
     pub max_queries: usize,
+    /// Draws of Task 3's label-shuffle null.
+    pub label_shuffles: usize,
     /// Print per-node progress while running.
     pub progress: bool,
 }
@@ -67,29 +75,45 @@ fn describe(spec: &BenchScreenSpec) -> String {
     )
 }
 
-/// Writes the tier's data, manifest and pipeline unless the same spec was
-/// generated before; returns (pipeline path, seconds spent generating).
+/// Writes the tier's data unless the same spec was generated before, then
+/// its manifest and pipeline (always: they follow the bench's options);
+/// returns (pipeline path, seconds spent generating).
 fn prepare(opts: &BenchOptions, base: &DataContext) -> Result<(PathBuf, f64)> {
     let name = format!("bench_{}", opts.tier);
+    // The data's spec, then the h5ad's sha256 once it is written.
     let stamp = opts.dir.join("generated.txt");
     let pipeline = opts.dir.join("pipeline.yaml");
-    let want = format!(
-        "{}\nmax_queries {}\n",
-        describe(&opts.spec),
-        opts.max_queries
-    );
-    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(want.as_str()) && pipeline.exists() {
-        return Ok((pipeline, 0.0));
-    }
-    let t = Instant::now();
-    let _ = std::fs::remove_file(&stamp);
-    let clusters = relationships::read_clusters(&base.file_of("corum_clusters")?)?;
     let file = format!("{name}.h5ad");
     let h5ad = opts.dir.join("data/artefacts").join(&file);
     let npy = opts.dir.join("embedding.npy");
-    bench_screen::write(&opts.spec, &clusters, &h5ad, &npy)?;
-    let sha = sha256_file(&h5ad)?;
-    write_stamp(&h5ad, &sha)?;
+    let spec_line = describe(&opts.spec);
+    let recorded = std::fs::read_to_string(&stamp).ok().and_then(|t| {
+        let (spec, sha) = t.trim_end().split_once("\nsha256 ")?;
+        (spec == spec_line && h5ad.exists() && npy.exists()).then(|| sha.to_string())
+    });
+    let t = Instant::now();
+    let fresh = recorded.is_none();
+    let sha = match recorded {
+        Some(sha) => sha,
+        None => {
+            let _ = std::fs::remove_file(&stamp);
+            let clusters = relationships::read_clusters(&base.file_of("corum_clusters")?)?;
+            bench_screen::write(&opts.spec, &clusters, &h5ad, &npy)?;
+            let sha = sha256_file(&h5ad)?;
+            write_stamp(&h5ad, &sha)?;
+            pertbench_data::fetch::atomic_write_with(&stamp, |f| {
+                std::io::Write::write_all(f, format!("{spec_line}\nsha256 {sha}\n").as_bytes())
+            })
+            .map_err(|e| EngineError::msg(e.to_string()))?;
+            sha
+        }
+    };
+    // 0 when the data were generated earlier.
+    let generated = if fresh {
+        t.elapsed().as_secs_f64()
+    } else {
+        0.0
+    };
     let manifests = opts.dir.join("manifests");
     std::fs::create_dir_all(&manifests)
         .map_err(|e| EngineError::msg(format!("{}: {e}", manifests.display())))?;
@@ -109,6 +133,7 @@ fn prepare(opts: &BenchOptions, base: &DataContext) -> Result<(PathBuf, f64)> {
         ),
     )?;
     let q = opts.max_queries;
+    let shuffles = opts.label_shuffles;
     write(
         &pipeline,
         format!(
@@ -116,15 +141,14 @@ fn prepare(opts: &BenchOptions, base: &DataContext) -> Result<(PathBuf, f64)> {
              name: {name}\ndatasets: [{name}]\nseeds: [0]\n\
              representations:\n  - {{name: embedding, kind: npy, path: {npy}}}\n\
              postprocessing: [raw, center, center_scale, tvn]\n\
-             metrics:\n  - {{kind: ilisi, max_queries: {q}}}\n  - {{kind: linear_probe}}\n  - {{kind: consistency}}\n  \
+             metrics:\n  - {{kind: ilisi, max_queries: {q}}}\n  - {{kind: linear_probe}}\n  - {{kind: consistency, n_label_shuffles: {shuffles}}}\n  \
              - {{kind: knn, max_queries: {q}}}\n  - {{kind: relationship_recall, sources: [corum, humap, reactome, signor, stringdb]}}\n  \
              - {{kind: interpretability}}\n",
             tier = opts.tier,
             npy = npy.display()
         ),
     )?;
-    write(&stamp, want)?;
-    Ok((pipeline, t.elapsed().as_secs_f64()))
+    Ok((pipeline, generated))
 }
 
 /// Bytes a streaming node moves (for nodes whose work is not arithmetic):

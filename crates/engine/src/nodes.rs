@@ -57,16 +57,7 @@ impl IngestOut {
     pub fn expression_column_means(counts: &CsrMatrix, values: Values) -> Vec<f64> {
         match values {
             Values::Counts => counts.lognorm_column_means(),
-            Values::LogExpression => {
-                let mut sums = vec![0.0f64; counts.ncols];
-                for i in 0..counts.nrows {
-                    for (j, v) in counts.row(i) {
-                        sums[j] += v as f64;
-                    }
-                }
-                let n = counts.nrows.max(1) as f64;
-                sums.iter().map(|s| s / n).collect()
-            }
+            Values::LogExpression => counts.column_means(),
         }
     }
 }
@@ -163,10 +154,11 @@ impl Output {
                 }))
             }
             Output::Matrix(m) => {
-                table::write_parquet(
-                    &dir.join("matrix.parquet"),
-                    &table::matrix_to_batch(&m.matrix, &m.rows),
-                )?;
+                // The matrix as raw f32 (.npy): no columnar copy of it is
+                // built, and it reads back in one pass.
+                pertbench_data::npy::write(&dir.join("matrix.npy"), &m.matrix)
+                    .map_err(|e| EngineError::msg(e.to_string()))?;
+                table::write_parquet(&dir.join("rows.parquet"), &table::rows_to_batch(&m.rows))?;
                 Ok(serde_json::json!({
                     "n_rows": m.matrix.nrows(),
                     "n_dims": m.matrix.ncols(),
@@ -250,8 +242,25 @@ impl Output {
                 })))
             }
             "representation" | "postprocess" => {
-                let (matrix, rows) =
-                    table::batch_to_matrix(&table::read_parquet(&dir.join("matrix.parquet"))?)?;
+                let npy = dir.join("matrix.npy");
+                let (matrix, rows) = if npy.exists() {
+                    let matrix = pertbench_data::npy::read(&npy)
+                        .map_err(|e| EngineError::msg(e.to_string()))?;
+                    let rows =
+                        table::batch_to_rows(&table::read_parquet(&dir.join("rows.parquet"))?)?;
+                    if rows.len() != matrix.nrows() {
+                        return Err(EngineError::msg(format!(
+                            "{}: {} rows, but rows.parquet lists {}",
+                            npy.display(),
+                            matrix.nrows(),
+                            rows.len()
+                        )));
+                    }
+                    (matrix, rows)
+                } else {
+                    // Caches written before matrices went to .npy.
+                    table::batch_to_matrix(&table::read_parquet(&dir.join("matrix.parquet"))?)?
+                };
                 let excluded = meta
                     .get("excluded")
                     .and_then(|v| v.as_array())

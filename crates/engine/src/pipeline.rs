@@ -339,6 +339,9 @@ pub struct MetricSpec {
     pub null: Option<ConsistencyNull>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub n_permutations: Option<usize>,
+    /// consistency: draws of the label-shuffle null (default n_permutations).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n_label_shuffles: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expression_threshold: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -574,6 +577,7 @@ impl Pipeline {
             let f = [
                 ("null", m.null.is_some()),
                 ("n_permutations", m.n_permutations.is_some()),
+                ("n_label_shuffles", m.n_label_shuffles.is_some()),
                 ("expression_threshold", m.expression_threshold.is_some()),
                 ("min_unexpressed", m.min_unexpressed.is_some()),
                 ("alpha", m.alpha.is_some()),
@@ -614,6 +618,7 @@ impl Pipeline {
                 MetricKind::Consistency => &[
                     "null",
                     "n_permutations",
+                    "n_label_shuffles",
                     "expression_threshold",
                     "min_unexpressed",
                     "alpha",

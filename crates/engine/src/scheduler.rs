@@ -79,6 +79,34 @@ fn depth(dag: &Dag) -> Vec<usize> {
     d
 }
 
+/// Every node once, each after its inputs, depth first: the metrics that
+/// share an input (one post-processing) are run together, right after it,
+/// so that its output can be dropped before the next one is computed.
+/// Metrics are grouped by their last-built input, in the order of the DAG.
+fn depth_first_order(dag: &Dag) -> Vec<usize> {
+    let n = dag.nodes.len();
+    let mut sinks: Vec<usize> = (0..n)
+        .filter(|&i| matches!(dag.nodes[i].op, Op::Metric { .. }))
+        .collect();
+    sinks.sort_by_key(|&i| (dag.nodes[i].inputs.iter().max().copied(), i));
+    let mut order = Vec::with_capacity(n);
+    let mut seen = vec![false; n];
+    fn visit(dag: &Dag, i: usize, seen: &mut [bool], order: &mut Vec<usize>) {
+        if seen[i] {
+            return;
+        }
+        seen[i] = true;
+        for &j in &dag.nodes[i].inputs {
+            visit(dag, j, seen, order);
+        }
+        order.push(i);
+    }
+    for i in sinks.into_iter().chain(0..n) {
+        visit(dag, i, &mut seen, &mut order);
+    }
+    order
+}
+
 impl Runner<'_> {
     /// Runs the DAG; returns the summary and every metric node's output.
     pub fn run(&self) -> Result<(RunSummary, Vec<Option<Output>>)> {
@@ -184,17 +212,9 @@ impl Runner<'_> {
             Ok(())
         };
         if self.sequential {
-            // Nodes are built after their inputs, so index order is a
-            // topological order, and depth-first: a post-processing's metrics
-            // run before the next post-processing, whose output then replaces
-            // it in memory.
-            debug_assert!(self
-                .dag
-                .nodes
-                .iter()
-                .enumerate()
-                .all(|(i, nd)| nd.inputs.iter().all(|&j| j < i)));
-            (0..n).try_for_each(run_node)?;
+            depth_first_order(self.dag)
+                .into_iter()
+                .try_for_each(run_node)?;
         } else {
             for level in 0..=max_depth {
                 let todo: Vec<usize> = (0..n).filter(|&i| depths[i] == level).collect();
@@ -331,5 +351,74 @@ impl Runner<'_> {
                 )))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(op: Op, inputs: Vec<usize>) -> Node {
+        Node {
+            kind: "k",
+            label: String::new(),
+            op,
+            inputs,
+            key: String::new(),
+            params: serde_json::Value::Null,
+        }
+    }
+
+    #[test]
+    fn sequential_order_runs_each_post_processing_with_its_metrics() {
+        // As the DAG builder lays a sweep out: ingest, split, representation,
+        // every post-processing, then the metrics, metric by metric.
+        let pipeline = crate::pipeline::Pipeline::from_str(
+            std::path::Path::new("p.yaml"),
+            "name: t\ndatasets: [d]\nrepresentations: [{name: r, kind: random}]\nmetrics: [{kind: knn}]\n",
+        )
+        .unwrap();
+        let metric = || Op::Metric {
+            spec: pipeline.metrics[0].clone(),
+            seed: 0,
+        };
+        let pp = |name: &str| Op::PostProcess { name: name.into() };
+        let mut nodes = vec![
+            node(
+                Op::Ingest {
+                    dataset: "d".into(),
+                },
+                vec![],
+            ),
+            node(
+                Op::Split {
+                    seed: 0,
+                    train_fraction: 0.7,
+                },
+                vec![0],
+            ),
+            node(
+                Op::Representation {
+                    dataset: "d".into(),
+                    spec: pipeline.representations[0].clone(),
+                    seed: 0,
+                },
+                vec![0],
+            ),
+            node(pp("raw"), vec![0, 2]),
+            node(pp("center"), vec![0, 2]),
+        ];
+        // Two metrics under each post-processing, metric-major.
+        for _ in 0..2 {
+            for p in [3, 4] {
+                nodes.push(node(metric(), vec![0, p, 1]));
+            }
+        }
+        let dag = Dag {
+            pipeline,
+            nodes,
+            cells: vec![],
+        };
+        assert_eq!(depth_first_order(&dag), vec![0, 2, 3, 1, 5, 7, 4, 6, 8]);
     }
 }

@@ -2,9 +2,10 @@
 //! CSR counts, genes and representation matrices.
 
 use crate::error::{EngineError, Result};
+#[cfg(test)]
+use arrow::array::Float32Array;
 use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Float32Array, Float64Array, RecordBatch, StringArray,
-    UInt32Array,
+    Array, ArrayRef, AsArray, BooleanArray, Float64Array, RecordBatch, StringArray, UInt32Array,
 };
 use arrow::datatypes::{DataType, Field, Float32Type, Float64Type, Schema, UInt32Type};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -254,19 +255,29 @@ pub fn batch_to_genes(b: &RecordBatch) -> Result<(Vec<String>, Vec<f64>)> {
     ))
 }
 
-/// A representation: `row` (index into the samples table) + `c0..c{d-1}`.
-pub fn matrix_to_batch(m: &Matrix, rows: &[usize]) -> RecordBatch {
-    let mut fields = vec![Field::new("row", DataType::UInt32, false)];
-    let mut cols: Vec<ArrayRef> = vec![Arc::new(UInt32Array::from(
-        rows.iter().map(|&r| r as u32).collect::<Vec<_>>(),
-    ))];
-    for j in 0..m.ncols() {
-        fields.push(Field::new(format!("c{j}"), DataType::Float32, false));
-        cols.push(Arc::new(Float32Array::from(m.column(j).to_vec())));
-    }
-    RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).expect("schema matches")
+/// A matrix output's sample rows (the matrix itself goes to `.npy`).
+pub fn rows_to_batch(rows: &[usize]) -> RecordBatch {
+    let schema = Schema::new(vec![Field::new("row", DataType::UInt32, false)]);
+    RecordBatch::try_new(
+        Arc::new(schema),
+        vec![Arc::new(UInt32Array::from(
+            rows.iter().map(|&r| r as u32).collect::<Vec<_>>(),
+        ))],
+    )
+    .expect("schema matches")
 }
 
+pub fn batch_to_rows(b: &RecordBatch) -> Result<Vec<usize>> {
+    Ok(col(b, "row")?
+        .as_primitive::<UInt32Type>()
+        .values()
+        .iter()
+        .map(|&r| r as usize)
+        .collect())
+}
+
+/// A matrix and its rows from the Parquet layout of caches written before
+/// matrices went to `.npy` (a `row` column, then `c0`, `c1`, ...).
 pub fn batch_to_matrix(b: &RecordBatch) -> Result<(Matrix, Vec<usize>)> {
     let rows: Vec<usize> = col(b, "row")?
         .as_primitive::<UInt32Type>()
@@ -350,6 +361,30 @@ mod tests {
         s.context = Some(vec!["K562".into(), "HeLa".into()]);
         let (back, _) = batch_to_samples(&samples_to_batch(&s, &[3, 7])).unwrap();
         assert_eq!(back, s);
+    }
+
+    /// The Parquet layout matrices had before `.npy`.
+    fn matrix_to_batch(m: &Matrix, rows: &[usize]) -> RecordBatch {
+        let mut fields = vec![Field::new("row", DataType::UInt32, false)];
+        let mut cols: Vec<ArrayRef> = vec![Arc::new(UInt32Array::from(
+            rows.iter().map(|&r| r as u32).collect::<Vec<_>>(),
+        ))];
+        for j in 0..m.ncols() {
+            fields.push(Field::new(format!("c{j}"), DataType::Float32, false));
+            cols.push(Arc::new(Float32Array::from(m.column(j).to_vec())));
+        }
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).expect("schema matches")
+    }
+
+    #[test]
+    fn legacy_matrix_tables_and_row_lists_read_back() {
+        let m = Matrix::from_shape_fn((3, 2), |(i, j)| (i * 2 + j) as f32 - 1.5);
+        let (back, rows) = batch_to_matrix(&matrix_to_batch(&m, &[4, 0, 9])).unwrap();
+        assert_eq!((back, rows), (m, vec![4, 0, 9]));
+        assert_eq!(
+            batch_to_rows(&rows_to_batch(&[4, 0, 9])).unwrap(),
+            vec![4, 0, 9]
+        );
     }
 
     #[test]

@@ -17,8 +17,25 @@ unsafe impl Plain for u64 {}
 unsafe impl Plain for f32 {}
 unsafe impl Plain for f64 {}
 
-/// Bytes kept alive by whoever holds an array viewing them (a memory map).
-pub type SharedBytes = Arc<dyn AsRef<[u8]> + Send + Sync>;
+/// Bytes that arrays view, kept alive by whoever holds such an array.
+pub trait MappedBytes: Send + Sync {
+    fn bytes(&self) -> &[u8];
+    /// Lets the process give back its resident pages of `len` bytes at
+    /// `offset`, which stay readable with the same contents (a file mapping
+    /// reads them again from the page cache on the next access). A pass
+    /// over a mapped cache calls this behind itself, so that the pages it
+    /// has finished with do not count as its memory. Owned bytes ignore it.
+    fn release(&self, _offset: usize, _len: usize) {}
+}
+
+impl MappedBytes for Vec<u8> {
+    fn bytes(&self) -> &[u8] {
+        self
+    }
+}
+
+/// Shared bytes (a memory map, or owned bytes in tests).
+pub type SharedBytes = Arc<dyn MappedBytes>;
 
 /// An array of `T`: owned, or `len` values at `offset` bytes of shared bytes
 /// stored little-endian.
@@ -43,7 +60,7 @@ impl<T: Plain> Buf<T> {
             ));
         }
         let size = std::mem::size_of::<T>();
-        let total = (*bytes).as_ref().len();
+        let total = bytes.bytes().len();
         let end = len
             .checked_mul(size)
             .and_then(|b| b.checked_add(offset))
@@ -55,7 +72,7 @@ impl<T: Plain> Buf<T> {
                 "{len} values of {size} bytes at byte {offset} run past the end of {total} bytes"
             )));
         }
-        let ptr = (*bytes).as_ref().as_ptr() as usize + offset;
+        let ptr = bytes.bytes().as_ptr() as usize + offset;
         if len > 0 && ptr % std::mem::align_of::<T>() != 0 {
             return Err(KernelError::Shape(format!(
                 "values at byte {offset} are not aligned to {} bytes",
@@ -84,6 +101,21 @@ impl<T: Plain> Buf<T> {
     pub fn is_shared(&self) -> bool {
         matches!(self, Buf::Shared { .. })
     }
+
+    /// Gives back the resident pages of values `start..end` of a shared
+    /// view (see [`MappedBytes::release`]); the values stay readable.
+    pub fn release(&self, start: usize, end: usize) {
+        if let Buf::Shared {
+            bytes, offset, len, ..
+        } = self
+        {
+            let end = end.min(*len);
+            if start < end {
+                let size = std::mem::size_of::<T>();
+                bytes.release(offset + start * size, (end - start) * size);
+            }
+        }
+    }
 }
 
 impl<T: Plain> Deref for Buf<T> {
@@ -97,7 +129,7 @@ impl<T: Plain> Deref for Buf<T> {
                 if *len == 0 {
                     return &[];
                 }
-                let base = (**bytes).as_ref();
+                let base = bytes.bytes();
                 // SAFETY: `shared` checked bounds and alignment; `T: Plain`
                 // accepts any bit pattern; `bytes` lives as long as `self`.
                 unsafe { std::slice::from_raw_parts(base.as_ptr().add(*offset) as *const T, *len) }

@@ -9,28 +9,78 @@
 
 use crate::rng::stream;
 use crate::search::searchsorted_left;
+use crate::simd::axpy_f32_into_f64;
 use crate::KernelError;
-use ndarray::{Array1, Array2};
+use ndarray::ArrayView2;
 use rand::seq::index::sample;
+use rand::seq::SliceRandom;
 use rayon::prelude::*;
 
-/// Mean pairwise cosine of the rows listed, from unit rows. None below 2 rows.
-pub fn avgsim(unit: &Array2<f64>, rows: &[usize]) -> Option<f64> {
+/// Rows of a representation with their reciprocal norms: u_i = x_i / ||x_i||
+/// is formed on the fly (in f64), so no unit copy of the matrix is held.
+pub struct UnitRows<'a> {
+    x: ArrayView2<'a, f32>,
+    /// 1 / ||x_i|| (f64), 0 for a zero row.
+    inv_norm: Vec<f64>,
+}
+
+impl<'a> UnitRows<'a> {
+    pub fn new(x: ArrayView2<'a, f32>) -> Self {
+        let inv_norm = x
+            .outer_iter()
+            .into_par_iter()
+            .map(|r| {
+                let norm = r.iter().map(|v| *v as f64 * *v as f64).sum::<f64>().sqrt();
+                if norm > 0.0 {
+                    1.0 / norm
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        UnitRows { x, inv_norm }
+    }
+
+    pub fn dim(&self) -> usize {
+        self.x.ncols()
+    }
+
+    /// sum += u_r; returns whether u_r is non-zero.
+    #[inline]
+    fn add_into(&self, sum: &mut [f64], r: usize) -> bool {
+        let inv = self.inv_norm[r];
+        if inv == 0.0 {
+            return false;
+        }
+        let row = self.x.row(r);
+        match row.as_slice() {
+            Some(v) => axpy_f32_into_f64(sum, inv, v),
+            None => {
+                for (s, v) in sum.iter_mut().zip(row.iter()) {
+                    *s = (*v as f64).mul_add(inv, *s);
+                }
+            }
+        }
+        true
+    }
+}
+
+/// avgsim of a group from its unit-row sum and non-zero row count.
+#[inline]
+fn avgsim_of_sum(sum: &[f64], nonzero: usize, n: usize) -> f64 {
+    let sq: f64 = sum.iter().map(|v| v * v).sum();
+    (sq - nonzero as f64) / (n as f64 * (n as f64 - 1.0))
+}
+
+/// Mean pairwise cosine of the rows listed. None below 2 rows.
+pub fn avgsim(unit: &UnitRows, rows: &[usize]) -> Option<f64> {
     let n = rows.len();
     if n < 2 {
         return None;
     }
-    let mut sum = Array1::<f64>::zeros(unit.ncols());
-    let mut nonzero = 0usize;
-    for &r in rows {
-        let row = unit.row(r);
-        if row.iter().any(|v| *v != 0.0) {
-            nonzero += 1;
-        }
-        sum += &row;
-    }
-    let sq: f64 = sum.iter().map(|v| v * v).sum();
-    Some((sq - nonzero as f64) / (n as f64 * (n as f64 - 1.0)))
+    let mut sum = vec![0f64; unit.dim()];
+    let nonzero = rows.iter().filter(|&&r| unit.add_into(&mut sum, r)).count();
+    Some(avgsim_of_sum(&sum, nonzero, n))
 }
 
 /// p-value of `s` against an ascending null: fraction of null values >= s.
@@ -43,7 +93,7 @@ pub fn pvalue(sorted_null: &[f64], s: f64) -> f64 {
 /// from `pool`, sorted ascending. Set k uses its own seeded stream, so the
 /// null is the same whatever the thread count.
 pub fn permutation_null(
-    unit: &Array2<f64>,
+    unit: &UnitRows,
     pool: &[usize],
     size: usize,
     n_sets: usize,
@@ -60,15 +110,99 @@ pub fn permutation_null(
         .into_par_iter()
         .map(|k| {
             let mut rng = stream(seed, &tag, k as u64);
-            let picked: Vec<usize> = sample(&mut rng, pool.len(), size)
+            let mut picked: Vec<usize> = sample(&mut rng, pool.len(), size)
                 .into_iter()
                 .map(|i| pool[i])
                 .collect();
+            // Summed in row order: the same set gives the same sum.
+            picked.sort_unstable();
             avgsim(unit, &picked).expect("size >= 2")
         })
         .collect();
     null.sort_by(|a, b| a.total_cmp(b));
     Ok(null)
+}
+
+/// Draws of a label shuffle processed per pass over the pool: each pass
+/// reads every pool row once and adds it into this many draws' group sums.
+const DRAWS_PER_PASS: usize = 4;
+
+/// Not dealt into any group.
+const NONE: u32 = u32::MAX;
+
+/// Draw k of a deal: the deck's labels in a seeded random order.
+fn deal(deck: &[u32], seed: u64, tag: &str, k: usize) -> Vec<u32> {
+    let mut rng = stream(seed, tag, k as u64);
+    let mut l = deck.to_vec();
+    l.shuffle(&mut rng);
+    l
+}
+
+/// The label-shuffle null: in draw k (seeded stream k of `tag`) the pool's
+/// rows are dealt at random into groups of `sizes` (rows beyond their sum
+/// are left out), and each group's avgsim is returned: one vector per draw,
+/// in the order of `sizes`.
+///
+/// Rows are read in pool order and added into their group's sum, so a pass
+/// streams the matrix instead of gathering rows at random; each pass serves
+/// [`DRAWS_PER_PASS`] draws. The result does not depend on the thread count.
+pub fn label_shuffle_avgsims(
+    unit: &UnitRows,
+    pool: &[usize],
+    sizes: &[usize],
+    n_draws: usize,
+    seed: u64,
+    tag: &str,
+) -> Result<Vec<Vec<f64>>, KernelError> {
+    let dealt: usize = sizes.iter().sum();
+    if dealt > pool.len() {
+        return Err(KernelError::NotEnough(format!(
+            "cannot deal groups of {dealt} rows in all from a pool of {} samples",
+            pool.len()
+        )));
+    }
+    if let Some(s) = sizes.iter().find(|s| **s < 2) {
+        return Err(KernelError::NotEnough(format!(
+            "a group of {s} row has no pairs"
+        )));
+    }
+    let d = unit.dim();
+    let n_groups = sizes.len();
+    // The deal before shuffling: group g's label `sizes[g]` times, then NONE.
+    let mut deck: Vec<u32> = Vec::with_capacity(pool.len());
+    for (g, &n) in sizes.iter().enumerate() {
+        deck.extend(std::iter::repeat_n(g as u32, n));
+    }
+    deck.resize(pool.len(), NONE);
+    let passes: Vec<Vec<Vec<f64>>> = (0..n_draws.div_ceil(DRAWS_PER_PASS))
+        .into_par_iter()
+        .map(|pass| {
+            let draws: Vec<usize> =
+                (pass * DRAWS_PER_PASS..((pass + 1) * DRAWS_PER_PASS).min(n_draws)).collect();
+            let labels: Vec<Vec<u32>> = draws.iter().map(|&k| deal(&deck, seed, tag, k)).collect();
+            let mut sums = vec![vec![0f64; n_groups * d]; draws.len()];
+            let mut nonzero = vec![vec![0usize; n_groups]; draws.len()];
+            for (pos, &r) in pool.iter().enumerate() {
+                for (j, l) in labels.iter().enumerate() {
+                    let g = l[pos];
+                    if g != NONE {
+                        let g = g as usize;
+                        let sum = &mut sums[j][g * d..(g + 1) * d];
+                        nonzero[j][g] += usize::from(unit.add_into(sum, r));
+                    }
+                }
+            }
+            sums.iter()
+                .zip(&nonzero)
+                .map(|(sum, nz)| {
+                    (0..n_groups)
+                        .map(|g| avgsim_of_sum(&sum[g * d..(g + 1) * d], nz[g], sizes[g]))
+                        .collect()
+                })
+                .collect()
+        })
+        .collect();
+    Ok(passes.into_iter().flatten().collect())
 }
 
 /// Fraction of p-values at or below `alpha`.
@@ -82,8 +216,7 @@ pub fn fraction_significant(pvalues: &[f64], alpha: f64) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cosine::unit_rows;
-    use ndarray::array;
+    use ndarray::{array, Array2};
 
     fn direct_mean_lower_triangle(x: &Array2<f64>, rows: &[usize]) -> f64 {
         let mut acc = 0.0;
@@ -105,14 +238,15 @@ mod tests {
 
     #[test]
     fn closed_form_equals_mean_pairwise_cosine() {
-        let x = array![
-            [1.0, 2.0, 0.5],
+        let x32 = array![
+            [1.0f32, 2.0, 0.5],
             [-1.0, 0.3, 2.0],
             [0.0, 0.0, 0.0],
             [3.0, 1.0, -1.0],
             [0.2, 0.1, 0.1]
         ];
-        let u = unit_rows(&x);
+        let x = x32.mapv(|v| v as f64);
+        let u = UnitRows::new(x32.view());
         for rows in [vec![0, 1], vec![0, 1, 3], vec![0, 2, 3, 4], vec![1, 2]] {
             let got = avgsim(&u, &rows).unwrap();
             let want = direct_mean_lower_triangle(&x, &rows);
@@ -135,8 +269,8 @@ mod tests {
 
     #[test]
     fn permutation_null_is_seeded_and_sized() {
-        let x = Array2::from_shape_fn((50, 4), |(i, j)| ((i * 31 + j * 17) % 13) as f64 - 6.0);
-        let u = unit_rows(&x);
+        let x = Array2::from_shape_fn((50, 4), |(i, j)| ((i * 31 + j * 17) % 13) as f32 - 6.0);
+        let u = UnitRows::new(x.view());
         let pool: Vec<usize> = (0..50).collect();
         let a = permutation_null(&u, &pool, 5, 100, 3).unwrap();
         let b = permutation_null(&u, &pool, 5, 100, 3).unwrap();
@@ -146,5 +280,44 @@ mod tests {
         assert_ne!(a, c);
         assert!(a.windows(2).all(|w| w[0] <= w[1]));
         assert!(permutation_null(&u, &pool, 51, 10, 3).is_err());
+    }
+
+    #[test]
+    fn label_shuffle_groups_are_the_dealt_partition() {
+        // 40 rows, one of them zero; the pool leaves out rows 0-4 (controls)
+        // and deals groups of 3, 5 and 2 (10 of the 35 pool rows).
+        let mut x = Array2::from_shape_fn((40, 6), |(i, j)| {
+            ((i * 7 + j * 13) % 11) as f32 - 5.0 + 0.25 * j as f32
+        });
+        x.row_mut(9).fill(0.0);
+        let u = UnitRows::new(x.view());
+        let pool: Vec<usize> = (5..40).collect();
+        let sizes = [3usize, 5, 2];
+        let draws = label_shuffle_avgsims(&u, &pool, &sizes, 7, 11, "t").unwrap();
+        assert_eq!(draws.len(), 7);
+        let mut deck = vec![0u32, 0, 0, 1, 1, 1, 1, 1, 2, 2];
+        deck.resize(pool.len(), NONE);
+        let mut distinct = std::collections::BTreeSet::new();
+        for (k, got) in draws.iter().enumerate() {
+            let labels = deal(&deck, 11, "t", k);
+            distinct.insert(labels.clone());
+            for (g, &n) in sizes.iter().enumerate() {
+                let rows: Vec<usize> = pool
+                    .iter()
+                    .zip(&labels)
+                    .filter(|(_, l)| **l == g as u32)
+                    .map(|(r, _)| *r)
+                    .collect();
+                assert_eq!(rows.len(), n);
+                let want = direct_mean_lower_triangle(&x.mapv(|v| v as f64), &rows);
+                assert!((got[g] - want).abs() < 1e-12, "draw {k} group {g}");
+            }
+        }
+        assert!(distinct.len() > 1, "draws differ");
+        // Seeded, and the same whatever the pass layout (4 draws a pass).
+        let again = label_shuffle_avgsims(&u, &pool, &sizes, 9, 11, "t").unwrap();
+        assert_eq!(&again[..7], &draws[..]);
+        assert!(label_shuffle_avgsims(&u, &pool[..9], &sizes, 1, 11, "t").is_err());
+        assert!(label_shuffle_avgsims(&u, &pool, &[1], 1, 11, "t").is_err());
     }
 }

@@ -4,6 +4,7 @@
 
 use crate::buffer::{Buf, Plain};
 use crate::KernelError;
+use rayon::prelude::*;
 
 /// A column index type of the CSR arrays.
 pub trait ColumnIndex: Plain {
@@ -339,6 +340,22 @@ impl CsrMatrix {
         self.data.len()
     }
 
+    /// Gives back the resident pages of rows `r0..r1` of a memory-mapped
+    /// matrix (see [`crate::buffer::MappedBytes::release`]); they stay
+    /// readable. Passes over a mapped cache call this behind them, so their
+    /// peak memory does not grow with the cache. No effect on owned arrays.
+    pub fn release_rows(&self, r0: usize, r1: usize) {
+        if r0 >= r1 || r1 > self.nrows {
+            return;
+        }
+        let (a, b) = (self.indptr[r0] as usize, self.indptr[r1] as usize);
+        match &self.indices {
+            Indices::U16(s) => s.release(a, b),
+            Indices::U32(s) => s.release(a, b),
+        }
+        self.data.release(a, b);
+    }
+
     /// Keeps the rows listed, in that order.
     pub fn select_rows(&self, rows: &[usize]) -> CsrMatrix {
         fn pick<I: ColumnIndex>(
@@ -474,14 +491,41 @@ impl CsrMatrix {
     /// Mean of `lognorm` = log1p(counts / rowsum * 1e4) per column, over all rows.
     /// Rows summing to zero contribute zeros.
     pub fn lognorm_column_means(&self) -> Vec<f64> {
+        self.column_means_with(|total, v| (total > 0.0).then(|| (v as f64 / total * 1e4).ln_1p()))
+    }
+
+    /// Mean of the stored values per column, over all rows.
+    pub fn column_means(&self) -> Vec<f64> {
+        self.column_means_with(|_, v| Some(v as f64))
+    }
+
+    /// Column means of `value(row total, stored value)` (None adds nothing).
+    /// Rows are summed in fixed chunks in parallel, the chunks' sums added in
+    /// order (the result does not depend on the thread count), and a mapped
+    /// matrix gives back each chunk's pages once it is summed.
+    fn column_means_with(&self, value: impl Fn(f64, f32) -> Option<f64> + Sync) -> Vec<f64> {
+        const CHUNK: usize = 1 << 14;
+        let partial: Vec<Vec<f64>> = (0..self.nrows.div_ceil(CHUNK))
+            .into_par_iter()
+            .map(|c| {
+                let (r0, r1) = (c * CHUNK, ((c + 1) * CHUNK).min(self.nrows));
+                let mut sums = vec![0.0f64; self.ncols];
+                for i in r0..r1 {
+                    let total: f64 = self.row(i).map(|(_, v)| v as f64).sum();
+                    for (j, v) in self.row(i) {
+                        if let Some(x) = value(total, v) {
+                            sums[j] += x;
+                        }
+                    }
+                }
+                self.release_rows(r0, r1);
+                sums
+            })
+            .collect();
         let mut sums = vec![0.0f64; self.ncols];
-        for i in 0..self.nrows {
-            let total: f64 = self.row(i).map(|(_, v)| v as f64).sum();
-            if total <= 0.0 {
-                continue;
-            }
-            for (c, v) in self.row(i) {
-                sums[c] += (v as f64 / total * 1e4).ln_1p();
+        for p in partial {
+            for (s, v) in sums.iter_mut().zip(p) {
+                *s += v;
             }
         }
         let n = self.nrows.max(1) as f64;

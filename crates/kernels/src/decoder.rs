@@ -4,15 +4,22 @@
 //!
 //! The decoder is fitted by the normal equations with an unpenalised
 //! intercept: W = (Xc'Xc + lambda I)^-1 Xc'Y, where Xc is the centred
-//! training representation; X'Y is accumulated from the sparse expression
-//! column by column. Predictions and truth are materialised one block of
-//! genes at a time (test samples x block), never test samples x all genes.
+//! training representation. Xc'Y is accumulated from the sparse expression,
+//! one chunk of rows at a time, each non-zero adding its value times its
+//! row of Xc into its gene's column (blocks of genes in parallel, rows in
+//! order, so the sums do not depend on the thread count). Predictions and
+//! truth are formed one block of genes at a time (test samples x block),
+//! never test samples x all genes, and the expression is read from the
+//! (possibly memory-mapped) counts without a copy.
 
 use crate::csr::CsrMatrix;
+use crate::expression_rows::{ExpressionRows, Target};
+use crate::ranks::average_ranks_sparse;
+use crate::simd::axpy_f64;
 use crate::KernelError;
 use faer::linalg::matmul::matmul;
 use faer::linalg::solvers::Solve;
-use faer::{Accum, Mat, Par, Side};
+use faer::{Accum, Mat, MatRef, Par, Side};
 use ndarray::ArrayView2;
 use rayon::prelude::*;
 
@@ -65,12 +72,27 @@ impl Reconstruction {
         if used == 0 {
             return None;
         }
+        // Each gene's parts times its multiplicity, genes in index order
+        // (a pass over contiguous per-gene rows, not a gather per batch).
+        let mut times = vec![0u32; self.n_genes()];
+        for &g in genes {
+            times[g] += 1;
+        }
+        let (mut diff, mut truth) = (vec![0f64; used], vec![0f64; used]);
+        for (g, &t) in times.iter().enumerate() {
+            if t == 0 {
+                continue;
+            }
+            let t = t as f64;
+            for b in 0..used {
+                diff[b] += t * self.si_diff[g][b];
+                truth[b] += t * self.si_truth[g][b];
+            }
+        }
         let (mut dsum, mut msum) = (0.0, 0.0);
         for b in 0..used {
-            let diff: f64 = genes.iter().map(|&g| self.si_diff[g][b]).sum();
-            let truth: f64 = genes.iter().map(|&g| self.si_truth[g][b]).sum();
-            dsum += diff.sqrt() / self.si_rows[b] as f64;
-            msum += truth.sqrt() / self.si_rows[b] as f64;
+            dsum += diff[b].sqrt() / self.si_rows[b] as f64;
+            msum += truth[b].sqrt() / self.si_rows[b] as f64;
         }
         (msum > 0.0).then(|| 1.0 - (dsum / used as f64) / (2.0 * msum / used as f64))
     }
@@ -87,25 +109,7 @@ pub struct TestLayout<'a> {
     pub n_batches: usize,
 }
 
-/// Ranks 1..n with ties given their average rank (scipy's `rankdata`).
-pub fn average_ranks(v: &[f64]) -> Vec<f64> {
-    let mut order: Vec<usize> = (0..v.len()).collect();
-    order.sort_by(|&a, &b| v[a].total_cmp(&v[b]));
-    let mut rank = vec![0.0; v.len()];
-    let mut i = 0;
-    while i < order.len() {
-        let mut j = i;
-        while j + 1 < order.len() && v[order[j + 1]] == v[order[i]] {
-            j += 1;
-        }
-        let r = (i + j) as f64 / 2.0 + 1.0;
-        for &o in &order[i..=j] {
-            rank[o] = r;
-        }
-        i = j + 1;
-    }
-    rank
-}
+pub use crate::ranks::average_ranks;
 
 /// Pearson correlation; None when either side is constant.
 pub fn pearson(a: &[f64], b: &[f64]) -> Option<f64> {
@@ -133,91 +137,149 @@ pub struct Decoder {
 }
 
 /// Fits the ridge decoder on representation rows `x` (n x d) and their
-/// expression `y` (n x g, lognorm).
+/// expression `y` (n x g, as stored).
 pub fn fit(x: ArrayView2<f32>, y: &CsrMatrix, lambda: f64) -> Result<Decoder, KernelError> {
-    if x.nrows() != y.nrows {
-        return Err(KernelError::Shape(format!(
-            "{} representation rows but {} expression rows",
-            x.nrows(),
-            y.nrows
-        )));
-    }
-    fit_rows(x, y.ncols, lambda, |i, out| {
-        for (j, v) in y.row(i) {
-            out[j] = v as f64;
-        }
-    })
+    let rows: Vec<usize> = (0..y.nrows).collect();
+    let x_rows: Vec<usize> = (0..x.nrows()).collect();
+    let set = ExpressionRows {
+        matrix: y,
+        rows: &rows,
+        target: Target::AsStored,
+    };
+    fit_expression(x, &x_rows, &set, lambda)
 }
 
-/// Rows of expression densified per chunk: at most this many values.
-const CHUNK_VALUES: usize = 1 << 23;
+/// Training rows per chunk of the Xc'Y accumulation.
+const FIT_CHUNK: usize = 4096;
+/// Genes per block of Xc'Y: a block's columns (d values each) stay in cache
+/// while a chunk's non-zeros are added into them.
+const FIT_GENE_BLOCK: usize = 256;
 
-/// Fits the decoder with the expression of row i written by
-/// `fill(i, out)` into a zeroed slice of g values (so the caller may
-/// transform counts on the fly, without a copy of the training matrix).
-/// X'Y is accumulated chunk by chunk as dense products, in a fixed order.
-pub fn fit_rows(
+/// Fits the decoder on rows `x_rows` of `x` and their expression `y` (set
+/// row i belongs to representation row `x_rows[i]`). The expression is
+/// read chunk by chunk and the chunk's pages given back after use.
+pub fn fit_expression(
     x: ArrayView2<f32>,
-    g: usize,
+    x_rows: &[usize],
+    y: &ExpressionRows,
     lambda: f64,
-    fill: impl Fn(usize, &mut [f64]) + Sync,
 ) -> Result<Decoder, KernelError> {
-    let (n, d) = x.dim();
+    let (n, d) = (x_rows.len(), x.ncols());
+    if n != y.len() {
+        return Err(KernelError::Shape(format!(
+            "{n} representation rows but {} expression rows",
+            y.len()
+        )));
+    }
     if n == 0 {
         return Err(KernelError::NotEnough(
             "no training samples for the decoder".into(),
         ));
     }
-    let x_mean: Vec<f64> = (0..d)
-        .map(|j| x.column(j).iter().map(|v| *v as f64).sum::<f64>() / n as f64)
-        .collect();
-    let xc = Mat::<f64>::from_fn(n, d, |i, j| x[(i, j)] as f64 - x_mean[j]);
-    let mut gram = Mat::<f64>::zeros(d, d);
-    crate::work::add_product(d, n, d);
-    matmul(
-        gram.as_mut(),
-        Accum::Replace,
-        xc.transpose(),
-        xc.as_ref(),
-        1.0,
-        Par::rayon(0),
-    );
-    for j in 0..d {
-        gram[(j, j)] += lambda;
+    if let Some(r) = x_rows.iter().find(|r| **r >= x.nrows()) {
+        return Err(KernelError::Shape(format!(
+            "representation row {r} beyond {} rows",
+            x.nrows()
+        )));
     }
-    let chunk = (CHUNK_VALUES / g.max(1)).clamp(64, 16_384);
-    let mut xty = Mat::<f64>::zeros(d, g);
-    let mut y_sum = vec![0.0f64; g];
-    let mut dense = Mat::<f64>::zeros(chunk, g);
+    let g = y.n_genes();
+    let mut x_mean = vec![0f64; d];
+    for &r in x_rows {
+        for (m, v) in x_mean.iter_mut().zip(x.row(r)) {
+            *m += *v as f64;
+        }
+    }
+    x_mean.iter_mut().for_each(|m| *m /= n as f64);
+    let mut gram = Mat::<f64>::zeros(d, d);
+    let n_blocks = g.div_ceil(FIT_GENE_BLOCK);
+    // Per gene block: its genes' Xc'Y columns (gene-major, d values each)
+    // and value sums.
+    let mut acc: Vec<(Vec<f64>, Vec<f64>)> = (0..n_blocks)
+        .map(|b| {
+            let width = ((b + 1) * FIT_GENE_BLOCK).min(g) - b * FIT_GENE_BLOCK;
+            (vec![0f64; width * d], vec![0f64; width])
+        })
+        .collect();
     let mut r0 = 0;
     while r0 < n {
-        let r1 = (r0 + chunk).min(n);
+        let r1 = (r0 + FIT_CHUNK).min(n);
         let rows = r1 - r0;
-        // Fill the chunk's rows in parallel; each row is written by one task.
-        let mut rowbuf: Vec<Vec<f64>> = (r0..r1)
-            .into_par_iter()
-            .map(|i| {
-                let mut out = vec![0.0; g];
-                fill(i, &mut out);
-                out
-            })
-            .collect();
-        for (k, row) in rowbuf.iter_mut().enumerate() {
-            for (j, v) in row.iter().enumerate() {
-                dense[(k, j)] = *v;
-                y_sum[j] += *v;
+        // Xc rows of the chunk, row-major (for the additions below).
+        let mut xc_rows = vec![0f64; rows * d];
+        xc_rows.par_chunks_mut(d).enumerate().for_each(|(i, out)| {
+            for ((o, v), m) in out.iter_mut().zip(x.row(x_rows[r0 + i])).zip(&x_mean) {
+                *o = *v as f64 - m;
             }
-        }
-        crate::work::add_product(d, rows, g);
+        });
+        let xc = MatRef::from_row_major_slice(&xc_rows, rows, d);
+        crate::work::add_product(d, rows, d);
         matmul(
-            xty.as_mut(),
+            gram.as_mut(),
             Accum::Add,
-            xc.as_ref().subrows(r0, rows).transpose(),
-            dense.as_ref().subrows(0, rows),
+            xc.transpose(),
+            xc,
             1.0,
             Par::rayon(0),
         );
+        // The chunk's non-zeros, bucketed by gene block, rows in order.
+        let row_entries: Vec<(Vec<u32>, Vec<f64>)> = (r0..r1)
+            .into_par_iter()
+            .map(|i| {
+                let (mut genes, mut values) = (vec![], vec![]);
+                y.row_into(i, &mut genes, &mut values);
+                (genes, values)
+            })
+            .collect();
+        y.release(r0, r1);
+        // Bucketed by parts of the chunk in parallel; a block then takes the
+        // parts in order, so its rows stay in order.
+        let part_rows = rows.div_ceil(rayon::current_num_threads().max(1)).max(1);
+        let parts: Vec<Vec<Vec<(u32, u32, f64)>>> = row_entries
+            .par_chunks(part_rows)
+            .enumerate()
+            .map(|(p, part)| {
+                let mut by_block: Vec<Vec<(u32, u32, f64)>> = vec![Vec::new(); n_blocks];
+                for (k, (genes, values)) in part.iter().enumerate() {
+                    let k = (p * part_rows + k) as u32;
+                    for (&gene, &v) in genes.iter().zip(values) {
+                        by_block[gene as usize / FIT_GENE_BLOCK].push((k, gene, v));
+                    }
+                }
+                by_block
+            })
+            .collect();
+        let nnz: usize = row_entries.iter().map(|(g, _)| g.len()).sum();
+        crate::work::add_flops(2 * nnz * d);
+        acc.par_iter_mut()
+            .enumerate()
+            .for_each(|(b, (cols, sums))| {
+                let g0 = b * FIT_GENE_BLOCK;
+                for &(k, gene, v) in parts.iter().flat_map(|part| &part[b]) {
+                    let local = gene as usize - g0;
+                    let k = k as usize;
+                    axpy_f64(
+                        &mut cols[local * d..(local + 1) * d],
+                        v,
+                        &xc_rows[k * d..(k + 1) * d],
+                    );
+                    sums[local] += v;
+                }
+            });
         r0 = r1;
+    }
+    let mut xty = Mat::<f64>::zeros(d, g);
+    let mut y_sum = vec![0f64; g];
+    for (b, (cols, sums)) in acc.iter().enumerate() {
+        let g0 = b * FIT_GENE_BLOCK;
+        for (local, s) in sums.iter().enumerate() {
+            y_sum[g0 + local] = *s;
+            for k in 0..d {
+                xty[(k, g0 + local)] = cols[local * d + k];
+            }
+        }
+    }
+    for j in 0..d {
+        gram[(j, j)] += lambda;
     }
     let y_mean = y_sum.iter().map(|s| s / n as f64).collect();
     let chol = gram.llt(Side::Lower).map_err(|e| {
@@ -247,19 +309,22 @@ struct GeneStats {
     si_truth: Vec<f64>,
 }
 
-/// Scores the decoder's predictions of `y` (lognorm, test rows) from `x`.
+/// Scores the decoder's predictions of `y` from rows `x_rows` of `x` (set
+/// row i belongs to representation row `x_rows[i]`; `layout` describes the
+/// set's rows). The expression is read a block of genes at a time.
 pub fn evaluate(
     dec: &Decoder,
     x: ArrayView2<f32>,
-    y: &CsrMatrix,
+    x_rows: &[usize],
+    y: &ExpressionRows,
     layout: &TestLayout,
     si_rows: SiRows,
 ) -> Result<Reconstruction, KernelError> {
-    let (n, d) = x.dim();
-    if n != y.nrows || n != layout.batch.len() || n != layout.is_control.len() {
+    let (n, d) = (x_rows.len(), x.ncols());
+    if n != y.len() || n != layout.batch.len() || n != layout.is_control.len() {
         return Err(KernelError::Shape(format!(
             "{n} test representation rows, {} expression rows, {} layout rows",
-            y.nrows,
+            y.len(),
             layout.batch.len()
         )));
     }
@@ -268,7 +333,13 @@ pub fn evaluate(
             "{n} test samples; per-gene correlations need at least 2"
         )));
     }
-    let g = y.ncols;
+    if let Some(r) = x_rows.iter().find(|r| **r >= x.nrows()) {
+        return Err(KernelError::Shape(format!(
+            "representation row {r} beyond {} rows",
+            x.nrows()
+        )));
+    }
+    let g = y.n_genes();
     let nb = layout.n_batches;
     // Batches: control rows and compared rows.
     let mut n_ctrl = vec![0usize; nb];
@@ -282,8 +353,8 @@ pub fn evaluate(
             n_cmp[b] += 1;
         }
     }
-    let xc = Mat::<f64>::from_fn(n, d, |i, j| x[(i, j)] as f64 - dec.x_mean[j]);
-    let yt = y.transpose();
+    let xc = Mat::<f64>::from_fn(n, d, |i, j| x[(x_rows[i], j)] as f64 - dec.x_mean[j]);
+    let mut blocks = y.gene_blocks();
     let mut stats: Vec<GeneStats> = Vec::with_capacity(g);
     let mut g0 = 0;
     while g0 < g {
@@ -298,19 +369,32 @@ pub fn evaluate(
             1.0,
             Par::rayon(0),
         );
+        let truth = blocks.block(g0, g1);
         let pred = &pred;
         let block: Vec<GeneStats> = (g0..g1)
             .into_par_iter()
-            .map(|gene| {
-                let p: Vec<f64> = (0..n)
-                    .map(|i| pred[(i, gene - g0)] + dec.y_mean[gene])
-                    .collect();
-                let mut t = vec![0.0; n];
-                for (i, v) in yt.row(gene) {
-                    t[i] = v as f64;
-                }
-                gene_stats(&p, &t, layout, &n_ctrl, si_rows)
-            })
+            .map_init(
+                || vec![0.0f64; n],
+                |t, gene| {
+                    let k = gene - g0;
+                    let p: Vec<f64> = pred.col(k).iter().map(|v| v + dec.y_mean[gene]).collect();
+                    let (rows, values) = truth.column(k);
+                    for (r, v) in rows.iter().zip(values) {
+                        t[*r as usize] += v;
+                    }
+                    // Ranks of the truth from its non-zeros (rows ascend;
+                    // a row stored twice counts once, with its sum).
+                    let mut nz_rows: Vec<u32> = rows.to_vec();
+                    nz_rows.dedup();
+                    let nz_values: Vec<f64> = nz_rows.iter().map(|r| t[*r as usize]).collect();
+                    let t_ranks = average_ranks_sparse(n, &nz_rows, &nz_values);
+                    let s = gene_stats(&p, t, &t_ranks, layout, &n_ctrl, si_rows);
+                    for r in rows {
+                        t[*r as usize] = 0.0;
+                    }
+                    s
+                },
+            )
             .collect();
         stats.extend(block);
         g0 = g1;
@@ -380,6 +464,7 @@ pub fn evaluate(
 fn gene_stats(
     p: &[f64],
     t: &[f64],
+    t_ranks: &[f64],
     layout: &TestLayout,
     n_ctrl: &[usize],
     si_rows: SiRows,
@@ -398,7 +483,7 @@ fn gene_stats(
         s.sae += (pi - ti).abs();
     }
     if !constant {
-        match (pearson(p, t), spearman(p, t)) {
+        match (pearson(p, t), pearson(&average_ranks(p), t_ranks)) {
             (Some(r), Some(rho)) => {
                 s.pearson = r;
                 s.spearman = rho;
@@ -461,6 +546,99 @@ mod tests {
         assert_eq!(pearson(&a, &[3.0; 4]), None);
     }
 
+    /// Every row of `x` against every row of `y`, values as stored.
+    fn evaluate_csr(
+        dec: &Decoder,
+        x: ArrayView2<f32>,
+        y: &CsrMatrix,
+        layout: &TestLayout,
+        si_rows: SiRows,
+    ) -> Result<Reconstruction, KernelError> {
+        let rows: Vec<usize> = (0..y.nrows).collect();
+        let set = ExpressionRows {
+            matrix: y,
+            rows: &rows,
+            target: Target::AsStored,
+        };
+        evaluate(dec, x, &rows, &set, layout, si_rows)
+    }
+
+    #[test]
+    fn lognorm_rows_of_the_counts_score_as_their_lognorm_copy() {
+        // 40 samples x 30 genes of counts; train on odd rows, test on even
+        // rows, reading lognorm from the counts against a lognorm copy.
+        let (n, g, d) = (40usize, 30usize, 3usize);
+        let counts: Vec<Vec<f32>> = (0..n)
+            .map(|i| {
+                (0..g)
+                    .map(|j| ((i * 7 + j * 11) % 9) as f32 * f32::from(u8::from((i + j) % 3 != 0)))
+                    .collect()
+            })
+            .collect();
+        let y = csr(&counts);
+        let x = ndarray::Array2::from_shape_fn((n, d), |(i, j)| ((i * 5 + j * 3) % 7) as f32 - 3.0);
+        let train: Vec<usize> = (1..n).step_by(2).collect();
+        let test: Vec<usize> = (0..n).step_by(2).collect();
+        let lognorm = y.lognorm();
+        let train_copy = lognorm.select_rows(&train);
+        let x_train = x.select(ndarray::Axis(0), &train);
+        let want = fit(x_train.view(), &train_copy, 0.5).unwrap();
+        let got = fit_expression(
+            x.view(),
+            &train,
+            &ExpressionRows {
+                matrix: &y,
+                rows: &train,
+                target: Target::Lognorm,
+            },
+            0.5,
+        )
+        .unwrap();
+        for (a, b) in got
+            .weights
+            .col_iter()
+            .flat_map(|c| c.iter().copied().collect::<Vec<_>>())
+            .zip(
+                want.weights
+                    .col_iter()
+                    .flat_map(|c| c.iter().copied().collect::<Vec<_>>()),
+            )
+        {
+            assert!((a - b).abs() < 1e-9, "{a} vs {b}");
+        }
+        let batch: Vec<u32> = (0..test.len()).map(|i| (i % 2) as u32).collect();
+        let is_control: Vec<bool> = (0..test.len()).map(|i| i % 5 == 0).collect();
+        let layout = TestLayout {
+            batch: &batch,
+            is_control: &is_control,
+            n_batches: 2,
+        };
+        let x_test = x.select(ndarray::Axis(0), &test);
+        let want = evaluate_csr(
+            &got,
+            x_test.view(),
+            &lognorm.select_rows(&test),
+            &layout,
+            SiRows::Perturbed,
+        )
+        .unwrap();
+        let got = evaluate(
+            &got,
+            x.view(),
+            &test,
+            &ExpressionRows {
+                matrix: &y,
+                rows: &test,
+                target: Target::Lognorm,
+            },
+            &layout,
+            SiRows::Perturbed,
+        )
+        .unwrap();
+        assert_eq!(got, want);
+        assert!(got.n_genes_scored > 20, "{}", got.n_genes_scored);
+    }
+
     fn csr(rows: &[Vec<f32>]) -> CsrMatrix {
         let mut indptr = vec![0u64];
         let (mut idx, mut val) = (vec![], vec![]);
@@ -511,7 +689,7 @@ mod tests {
             is_control: &[true, false, false, false],
             n_batches: 2,
         };
-        let r = evaluate(&dec, x.view(), &y, &layout, SiRows::Perturbed).unwrap();
+        let r = evaluate_csr(&dec, x.view(), &y, &layout, SiRows::Perturbed).unwrap();
         // Centred batch 0 rows: p = [2, 0], t = [1, 3]; diff = [1, -3].
         // d_0 = sqrt(10) / 2, m_0 = sqrt(10) / 2, SI = 1 - 1/2 = 0.5.
         assert!((r.structural_integrity.unwrap() - 0.5).abs() < 1e-12);
@@ -532,7 +710,7 @@ mod tests {
         // R^2 = 1 - 11 / sst, t mean 2, sst = 1 + 0 + 4 + 1 = 6.
         assert!((r.r2.unwrap() - (1.0 - 11.0 / 6.0)).abs() < 1e-12);
         // All rows: the control (p 0, t 0 after centring) adds nothing: n_b = 3.
-        let all = evaluate(&dec, x.view(), &y, &layout, SiRows::All).unwrap();
+        let all = evaluate_csr(&dec, x.view(), &y, &layout, SiRows::All).unwrap();
         assert!((all.structural_integrity.unwrap() - 0.5).abs() < 1e-12);
     }
 
@@ -557,7 +735,7 @@ mod tests {
             is_control: &[true, false, false, true, false],
             n_batches: 2,
         };
-        let r = evaluate(&dec, x.view(), &y, &layout, SiRows::Perturbed).unwrap();
+        let r = evaluate_csr(&dec, x.view(), &y, &layout, SiRows::Perturbed).unwrap();
         assert!((r.structural_integrity.unwrap() - 1.0).abs() < 1e-6);
         assert!((r.spearman.unwrap() - 1.0).abs() < 1e-9);
         assert!(r.mse < 1e-12);

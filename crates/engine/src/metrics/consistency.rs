@@ -6,7 +6,7 @@
 //! rule as `fraction_significant`). `mean_avgsim` and both fractions get a
 //! seeded bootstrap 95% interval over perturbations and a label-shuffle
 //! null: the perturbation labels of all non-control samples are permuted
-//! (group sizes kept, `n_permutations` draws) and the score recomputed,
+//! (group sizes kept, `n_label_shuffles` draws, by default `n_permutations`) and the score recomputed,
 //! against the same per-size nulls; rows report the null mean and the
 //! empirical p-value (1 + #{null >= score}) / (1 + draws).
 
@@ -16,10 +16,10 @@ use crate::pipeline::{ConsistencyNull, MetricSpec};
 use arrow::array::{Float64Array, RecordBatch, StringArray, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema};
 use pertbench_kernels::bootstrap::mean_interval;
-use pertbench_kernels::consistency::{avgsim, fraction_significant, permutation_null, pvalue};
-use pertbench_kernels::cosine::unit_rows;
+use pertbench_kernels::consistency::{
+    avgsim, fraction_significant, label_shuffle_avgsims, permutation_null, pvalue, UnitRows,
+};
 use pertbench_kernels::multiple_testing::benjamini_hochberg;
-use rand::seq::SliceRandom;
 use rayon::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -34,7 +34,9 @@ enum NullOf {
 
 impl Metric for Consistency {
     fn version(&self) -> u32 {
-        2
+        // 3: unit rows formed on the fly; the pool in row order; the label
+        // shuffle deals labels to rows (label_shuffle_avgsims).
+        3
     }
     fn task(&self) -> &'static str {
         "3 perturbation consistency"
@@ -48,9 +50,10 @@ impl Metric for Consistency {
         let threshold = spec.expression_threshold.unwrap_or(0.15);
         let min_unexpressed = spec.min_unexpressed.unwrap_or(20);
         let n_perm = spec.n_permutations.unwrap_or(1000);
+        let n_shuffles = spec.n_label_shuffles.unwrap_or(n_perm);
         let alpha = spec.alpha.unwrap_or(0.05);
         let n_boot = spec.n_bootstrap.unwrap_or(1000);
-        let unit = unit_rows(&ctx.matrix.mapv(|v| v as f64));
+        let unit = UnitRows::new(ctx.matrix.view());
         let groups = perturbation_groups(ctx);
 
         // Perturbations whose target gene is measured and unexpressed.
@@ -87,6 +90,9 @@ impl Metric for Consistency {
                         && unexpressed.contains(p.as_str()))
             })
             .collect();
+        // Every perturbed row, in row order (the label shuffle streams it).
+        let mut pool: Vec<usize> = groups.values().flatten().copied().collect();
+        pool.sort_unstable();
         let mut per: Vec<(String, usize, f64, f64)> = Vec::new();
         let null_kind_nulls: NullOf;
         let (convention, null_size) = match null_kind {
@@ -103,12 +109,11 @@ impl Metric for Consistency {
                 let n = null.len();
                 null_kind_nulls = NullOf::Unexpressed(null);
                 (
-                    format!("null=unexpressed;expression_threshold={threshold};alpha={alpha};label_shuffle={n_perm};bootstrap={n_boot}"),
+                    format!("null=unexpressed;expression_threshold={threshold};alpha={alpha};label_shuffle={n_shuffles};bootstrap={n_boot}"),
                     n,
                 )
             }
             _ => {
-                let pool: Vec<usize> = groups.values().flatten().copied().collect();
                 let sizes: BTreeSet<usize> = tested.iter().map(|(_, r)| r.len()).collect();
                 let mut nulls = BTreeMap::new();
                 for size in sizes {
@@ -122,7 +127,7 @@ impl Metric for Consistency {
                 }
                 null_kind_nulls = NullOf::BySize(nulls);
                 (
-                    format!("null=permutation;n_permutations={n_perm};alpha={alpha};label_shuffle={n_perm};bootstrap={n_boot}"),
+                    format!("null=permutation;n_permutations={n_perm};alpha={alpha};label_shuffle={n_shuffles};bootstrap={n_boot}"),
                     n_perm,
                 )
             }
@@ -141,23 +146,24 @@ impl Metric for Consistency {
                 NullOf::BySize(nulls) => pvalue(&nulls[&size], s),
             }
         };
-        let pool: Vec<usize> = groups.values().flatten().copied().collect();
         let sizes: Vec<usize> = per.iter().map(|r| r.1).collect();
-        let draws: Vec<[f64; 3]> = (0..n_perm)
-            .into_par_iter()
-            .map(|draw| {
-                let mut rng = pertbench_kernels::rng::stream(
-                    ctx.seed,
-                    "consistency/label-shuffle",
-                    draw as u64,
-                );
-                let mut shuffled = pool.clone();
-                shuffled.shuffle(&mut rng);
-                let mut at = 0;
-                let (mut sum, mut sig, mut ps) = (0.0, 0usize, Vec::with_capacity(sizes.len()));
-                for &n in &sizes {
-                    let v = avgsim(&unit, &shuffled[at..at + n]).expect("n >= 2");
-                    at += n;
+        let shuffles = label_shuffle_avgsims(
+            &unit,
+            &pool,
+            &sizes,
+            n_shuffles,
+            ctx.seed,
+            "consistency/label-shuffle",
+        )
+        .map_err(EngineError::kernel(format!(
+            "metric `{label}` (label shuffle)"
+        )))?;
+        let draws: Vec<[f64; 3]> = shuffles
+            .par_iter()
+            .map(|avgsims| {
+                let (mut sum, mut sig) = (0.0, 0usize);
+                let mut ps = Vec::with_capacity(sizes.len());
+                for (&n, &v) in sizes.iter().zip(avgsims) {
                     sum += v;
                     let p = p_of(n, v);
                     sig += usize::from(p <= alpha);
@@ -203,12 +209,12 @@ impl Metric for Consistency {
                     mean_interval(&items, n_boot, 0.95, ctx.seed ^ (k as u64 + 1))
                         .map_err(EngineError::kernel(format!("metric `{label}`")))?,
                 );
-                if n_perm > 0 {
+                if n_shuffles > 0 {
                     let null: Vec<f64> = draws.iter().map(|d| d[[1, 2, 0][k]]).collect();
                     let above = null.iter().filter(|x| **x >= v).count();
                     row = row.with_null(
-                        null.iter().sum::<f64>() / n_perm as f64,
-                        (1 + above) as f64 / (1 + n_perm) as f64,
+                        null.iter().sum::<f64>() / n_shuffles as f64,
+                        (1 + above) as f64 / (1 + n_shuffles) as f64,
                     );
                 }
             }

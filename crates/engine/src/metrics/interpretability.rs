@@ -4,14 +4,14 @@
 //! (controls included), scored on every sample of `test_unseen`.
 
 use super::{
-    code_book, gather, require_nonempty, rows_of, split_positions, Metric, MetricContext,
-    MetricOutput,
+    code_book, require_nonempty, rows_of, split_positions, Metric, MetricContext, MetricOutput,
 };
 use crate::error::{EngineError, Result};
-use crate::nodes::IngestOut;
 use crate::pipeline::{EvalSamples, MetricSpec, SiRowsSpec};
 use pertbench_data::manifest::Values;
-use pertbench_kernels::decoder::{evaluate, fit_rows, SiRows, TestLayout};
+use pertbench_kernels::decoder::{evaluate, fit_expression, SiRows, TestLayout};
+use pertbench_kernels::expression_rows::{ExpressionRows, Target};
+use rayon::prelude::*;
 
 pub struct Interpretability;
 
@@ -21,7 +21,9 @@ impl Metric for Interpretability {
     fn version(&self) -> u32 {
         // 2: batch codes in sorted order, so excluded batches are named right.
         // 3: bootstrap intervals over genes.
-        3
+        // 4: X'Y accumulated from the sparse expression, Structural
+        // Integrity resamples summed gene by gene (sums in a new order).
+        4
     }
     fn task(&self) -> &'static str {
         "6 linear interpretability"
@@ -52,14 +54,22 @@ impl Metric for Interpretability {
         let sample_rows =
             |pos: &[usize]| -> Vec<usize> { pos.iter().map(|&p| ctx.rows[p]).collect() };
         let ctxmsg = format!("metric `{label}`");
-        // Training expression is formed row by row, never copied whole.
+        // Expression is read from the (memory-mapped) counts, never copied.
         let values = ctx.ingest.values;
+        let target = match values {
+            Values::Counts => Target::Lognorm,
+            Values::LogExpression => Target::AsStored,
+        };
         let train_rows = sample_rows(&train.positions);
-        let dec = fit_rows(
-            gather(ctx.matrix, &train.positions).view(),
-            counts.ncols,
+        let dec = fit_expression(
+            ctx.matrix.view(),
+            &train.positions,
+            &ExpressionRows {
+                matrix: counts,
+                rows: &train_rows,
+                target,
+            },
             lambda,
-            |i, out| IngestOut::expression_row_into(counts, values, train_rows[i], out),
         )
         .map_err(EngineError::kernel(ctxmsg.clone()))?;
         let code = code_book(
@@ -82,10 +92,16 @@ impl Metric for Interpretability {
             is_control: &is_control,
             n_batches: code.len(),
         };
+        let test_rows = sample_rows(&test.positions);
         let r = evaluate(
             &dec,
-            gather(ctx.matrix, &test.positions).view(),
-            &IngestOut::expression_rows(counts, values, &sample_rows(&test.positions)),
+            ctx.matrix.view(),
+            &test.positions,
+            &ExpressionRows {
+                matrix: counts,
+                rows: &test_rows,
+                target,
+            },
             &layout,
             si_rows,
         )
@@ -171,11 +187,13 @@ impl Metric for Interpretability {
             let mut rng =
                 pertbench_kernels::rng::stream(ctx.seed, "interpretability/si-bootstrap", 0);
             let g = r.n_genes();
-            let mut sis: Vec<f64> = (0..n_boot)
-                .filter_map(|_| {
-                    let pick: Vec<usize> = (0..g).map(|_| rng.random_range(0..g)).collect();
-                    r.structural_integrity_over(&pick)
-                })
+            // Resamples drawn in order from one stream, scored in parallel.
+            let picks: Vec<Vec<usize>> = (0..n_boot)
+                .map(|_| (0..g).map(|_| rng.random_range(0..g)).collect())
+                .collect();
+            let mut sis: Vec<f64> = picks
+                .par_iter()
+                .filter_map(|pick| r.structural_integrity_over(pick))
                 .collect();
             sis.sort_by(|a, b| a.total_cmp(b));
             if !sis.is_empty() {

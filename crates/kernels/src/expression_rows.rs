@@ -1,0 +1,363 @@
+//! The expression of chosen rows of a count matrix (owned or memory-mapped),
+//! read a row at a time or a block of genes at a time, never copied whole.
+//!
+//! Passes over a mapped matrix give back the pages of the rows they have
+//! finished with ([`CsrMatrix::release_rows`]), so a pass over a count cache
+//! larger than memory keeps a bounded resident set.
+
+use crate::csr::{ColumnIndex, CsrMatrix, RowParts};
+use crate::with_rows;
+use rayon::prelude::*;
+
+/// What the stored values become.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// log1p(count / row total x 1e4) (`lognorm`); rows summing to zero are zero.
+    Lognorm,
+    /// The stored values (log expression, as L1000 stores it).
+    AsStored,
+}
+
+/// Rows `rows` of `matrix` (set row i is matrix row `rows[i]`) as `target`.
+#[derive(Clone, Copy)]
+pub struct ExpressionRows<'a> {
+    pub matrix: &'a CsrMatrix,
+    pub rows: &'a [usize],
+    pub target: Target,
+}
+
+/// Rows of the set read between two page releases.
+const RELEASE_EVERY: usize = 8192;
+
+/// One block of genes of every row of a set, gene by gene: the entries of
+/// gene `g0 + k` are `rows[starts[k]..starts[k + 1]]` (set rows, ascending)
+/// and the same range of `values`.
+pub struct GeneColumns {
+    pub g0: usize,
+    pub starts: Vec<usize>,
+    pub rows: Vec<u32>,
+    pub values: Vec<f64>,
+}
+
+impl GeneColumns {
+    pub fn n_genes(&self) -> usize {
+        self.starts.len() - 1
+    }
+    /// Set rows and values of gene `g0 + k`.
+    pub fn column(&self, k: usize) -> (&[u32], &[f64]) {
+        let (a, b) = (self.starts[k], self.starts[k + 1]);
+        (&self.rows[a..b], &self.values[a..b])
+    }
+}
+
+impl<'a> ExpressionRows<'a> {
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+    pub fn n_genes(&self) -> usize {
+        self.matrix.ncols
+    }
+
+    /// Appends set row i's genes and values (a gene may repeat if the
+    /// matrix stores it twice; callers add).
+    pub fn row_into(&self, i: usize, genes: &mut Vec<u32>, values: &mut Vec<f64>) {
+        with_rows!(self.matrix, p => self.row_into_parts(&p, i, genes, values))
+    }
+
+    fn row_into_parts<I: ColumnIndex>(
+        &self,
+        p: &RowParts<'_, I>,
+        i: usize,
+        genes: &mut Vec<u32>,
+        values: &mut Vec<f64>,
+    ) {
+        let (idx, val) = p.row(self.rows[i]);
+        match self.target {
+            Target::AsStored => {
+                genes.extend(idx.iter().map(|j| j.at() as u32));
+                values.extend(val.iter().map(|v| *v as f64));
+            }
+            Target::Lognorm => {
+                let total: f32 = val.iter().sum();
+                if total > 0.0 {
+                    genes.extend(idx.iter().map(|j| j.at() as u32));
+                    values.extend(
+                        val.iter()
+                            .map(|v| CsrMatrix::lognorm_value(*v, total) as f64),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Gives back the mapped pages of set rows `i0..i1` (the span of matrix
+    /// rows they cover).
+    pub fn release(&self, i0: usize, i1: usize) {
+        if i0 >= i1 {
+            return;
+        }
+        let set = &self.rows[i0..i1];
+        let lo = set.iter().copied().min().expect("non-empty");
+        let hi = set.iter().copied().max().expect("non-empty");
+        self.matrix.release_rows(lo, hi + 1);
+    }
+
+    /// Reads the set a block of genes at a time (blocks in ascending order).
+    pub fn gene_blocks(&self) -> GeneBlocks<'a> {
+        GeneBlocks::new(*self)
+    }
+}
+
+/// Reads an [`ExpressionRows`] set gene block by gene block. When every row
+/// stores its genes in ascending order (the h5ad and count-cache norm), a
+/// cursor per row makes each block read only its own entries; otherwise
+/// each block scans the rows whole.
+pub struct GeneBlocks<'a> {
+    set: ExpressionRows<'a>,
+    /// Row totals (for `lognorm`).
+    totals: Vec<f32>,
+    /// Per set row, the next stored entry to read (sorted rows only).
+    cursors: Option<Vec<u64>>,
+    next_gene: usize,
+}
+
+impl<'a> GeneBlocks<'a> {
+    fn new(set: ExpressionRows<'a>) -> Self {
+        let (totals, sorted) = with_rows!(set.matrix, p => {
+            let mut totals = Vec::with_capacity(set.len());
+            let mut sorted = true;
+            for (i, &r) in set.rows.iter().enumerate() {
+                let (idx, val) = p.row(r);
+                totals.push(val.iter().sum::<f32>());
+                sorted &= idx.windows(2).all(|w| w[0].at() < w[1].at());
+                if (i + 1) % RELEASE_EVERY == 0 {
+                    set.release(i + 1 - RELEASE_EVERY, i + 1);
+                }
+            }
+            set.release(set.len() / RELEASE_EVERY * RELEASE_EVERY, set.len());
+            (totals, sorted)
+        });
+        let cursors = sorted.then(|| {
+            let indptr = with_rows!(set.matrix, p => p.indptr);
+            set.rows.iter().map(|&r| indptr[r]).collect()
+        });
+        GeneBlocks {
+            set,
+            totals,
+            cursors,
+            next_gene: 0,
+        }
+    }
+
+    /// Genes `g0..g1` of every set row; blocks must follow one another.
+    /// Parts of the rows are read in parallel and joined in row order.
+    pub fn block(&mut self, g0: usize, g1: usize) -> GeneColumns {
+        assert_eq!(g0, self.next_gene, "gene blocks are read in order");
+        assert!(g0 <= g1 && g1 <= self.set.n_genes(), "gene block in range");
+        self.next_gene = g1;
+        let n = self.set.len();
+        let part_rows = n.div_ceil(2 * rayon::current_num_threads().max(1)).max(1);
+        let (set, totals) = (&self.set, &self.totals);
+        let parts: Vec<Entries> = with_rows!(set.matrix, p => match &mut self.cursors {
+            Some(cursors) => cursors
+                .par_chunks_mut(part_rows)
+                .enumerate()
+                .map(|(k, c)| {
+                    let i0 = k * part_rows;
+                    entries(set, totals, &p, (g0, g1), (i0, i0 + c.len()), Some(c))
+                })
+                .collect(),
+            None => (0..n.div_ceil(part_rows))
+                .into_par_iter()
+                .map(|k| {
+                    let (i0, i1) = (k * part_rows, ((k + 1) * part_rows).min(n));
+                    entries(set, totals, &p, (g0, g1), (i0, i1), None)
+                })
+                .collect(),
+        });
+        // Counting sort by gene; stable over parts in order, so each gene's
+        // rows stay ascending.
+        let width = g1 - g0;
+        let mut starts = vec![0usize; width + 1];
+        for part in &parts {
+            for &g in &part.gene {
+                starts[g as usize + 1] += 1;
+            }
+        }
+        for k in 0..width {
+            starts[k + 1] += starts[k];
+        }
+        let total = starts[width];
+        let mut at = starts.clone();
+        let mut rows = vec![0u32; total];
+        let mut values = vec![0f64; total];
+        for part in &parts {
+            for ((g, r), v) in part.gene.iter().zip(&part.row).zip(&part.value) {
+                let dst = &mut at[*g as usize];
+                rows[*dst] = *r;
+                values[*dst] = *v;
+                *dst += 1;
+            }
+        }
+        GeneColumns {
+            g0,
+            starts,
+            rows,
+            values,
+        }
+    }
+}
+
+/// (gene - g0, set row, value) of a block's entries, in row order.
+#[derive(Default)]
+struct Entries {
+    gene: Vec<u32>,
+    row: Vec<u32>,
+    value: Vec<f64>,
+}
+
+/// The entries of genes `g0..g1` of set rows `i0..i1`: from `cursors` (one
+/// per row, advanced past the block) when rows are sorted, else by scanning
+/// each row whole.
+fn entries<I: ColumnIndex>(
+    set: &ExpressionRows,
+    totals: &[f32],
+    p: &RowParts<'_, I>,
+    (g0, g1): (usize, usize),
+    (i0, i1): (usize, usize),
+    cursors: Option<&mut [u64]>,
+) -> Entries {
+    let mut out = Entries::default();
+    let mut push = |g: usize, i: usize, v: f32, total: f32| {
+        let v = match set.target {
+            Target::AsStored => v as f64,
+            Target::Lognorm if total > 0.0 => CsrMatrix::lognorm_value(v, total) as f64,
+            Target::Lognorm => return,
+        };
+        out.gene.push((g - g0) as u32);
+        out.row.push(i as u32);
+        out.value.push(v);
+    };
+    let mut cursors = cursors;
+    let mut released = i0;
+    for i in i0..i1 {
+        let r = set.rows[i];
+        let total = totals[i];
+        match cursors.as_deref_mut() {
+            Some(c) => {
+                let end = p.indptr[r + 1] as usize;
+                let mut at = c[i - i0] as usize;
+                while at < end {
+                    let g = p.indices[at].at();
+                    if g >= g1 {
+                        break;
+                    }
+                    push(g, i, p.data[at], total);
+                    at += 1;
+                }
+                c[i - i0] = at as u64;
+            }
+            None => {
+                let (idx, val) = p.row(r);
+                for (j, v) in idx.iter().zip(val) {
+                    let g = j.at();
+                    if (g0..g1).contains(&g) {
+                        push(g, i, *v, total);
+                    }
+                }
+            }
+        }
+        if i + 1 - released >= RELEASE_EVERY {
+            set.release(released, i + 1);
+            released = i + 1;
+        }
+    }
+    set.release(released, i1);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counts(unsorted: bool) -> CsrMatrix {
+        // 4 x 5 counts; row 2 is empty; row 3 stores its genes out of order
+        // when `unsorted`.
+        let (idx, val): (Vec<u32>, Vec<f32>) = if unsorted {
+            (
+                vec![0, 3, 1, 2, 4, 4, 0],
+                vec![1.0, 3.0, 2.0, 5.0, 5.0, 2.0, 6.0],
+            )
+        } else {
+            (
+                vec![0, 3, 1, 2, 4, 0, 4],
+                vec![1.0, 3.0, 2.0, 5.0, 5.0, 6.0, 2.0],
+            )
+        };
+        CsrMatrix::new(4, 5, vec![0, 2, 5, 5, 7], idx, val).unwrap()
+    }
+
+    /// Dense target matrix of the set, by the definition.
+    fn dense(m: &CsrMatrix, rows: &[usize], target: Target) -> Vec<Vec<f64>> {
+        rows.iter()
+            .map(|&r| {
+                let mut out = vec![0.0; m.ncols];
+                let total: f64 = m.row(r).map(|(_, v)| v as f64).sum();
+                for (j, v) in m.row(r) {
+                    out[j] = match target {
+                        Target::AsStored => v as f64,
+                        Target::Lognorm => ((v as f64 / total) * 1e4).ln_1p(),
+                    };
+                }
+                out
+            })
+            .collect()
+    }
+
+    #[test]
+    fn rows_and_gene_blocks_give_the_same_matrix() {
+        for unsorted in [false, true] {
+            let m = counts(unsorted);
+            for target in [Target::Lognorm, Target::AsStored] {
+                let rows = vec![3usize, 0, 2];
+                let set = ExpressionRows {
+                    matrix: &m,
+                    rows: &rows,
+                    target,
+                };
+                let want = dense(&m, &rows, target);
+                for (i, want_row) in want.iter().enumerate() {
+                    let (mut g, mut v) = (vec![], vec![]);
+                    set.row_into(i, &mut g, &mut v);
+                    let mut got = vec![0.0; 5];
+                    for (j, x) in g.iter().zip(&v) {
+                        got[*j as usize] += x;
+                    }
+                    for (a, b) in got.iter().zip(want_row) {
+                        assert!((a - b).abs() < 1e-5, "row {i}: {got:?} vs {want_row:?}");
+                    }
+                }
+                let mut blocks = set.gene_blocks();
+                assert_eq!(blocks.cursors.is_some(), !unsorted);
+                let mut got = vec![vec![0.0; 5]; rows.len()];
+                for (g0, g1) in [(0, 2), (2, 2), (2, 5)] {
+                    let b = blocks.block(g0, g1);
+                    assert_eq!(b.n_genes(), g1 - g0);
+                    for k in 0..b.n_genes() {
+                        let (r, v) = b.column(k);
+                        assert!(r.windows(2).all(|w| w[0] < w[1]), "rows ascend");
+                        for (i, x) in r.iter().zip(v) {
+                            got[*i as usize][g0 + k] = *x;
+                        }
+                    }
+                }
+                for (a, b) in got.iter().flatten().zip(want.iter().flatten()) {
+                    assert!((a - b).abs() < 1e-5, "{target:?} unsorted={unsorted}");
+                }
+            }
+        }
+    }
+}
