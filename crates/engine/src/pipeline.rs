@@ -75,6 +75,10 @@ pub struct RepresentationSpec {
     pub n_components: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input: Option<PcaInput>,
+    /// `pca`: power iterations of the range finder (default 7 when the
+    /// components are under a tenth of the matrix's smaller side, else 4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power_iterations: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dim: Option<usize>,
     /// `shuffled`: the representation whose rows are permuted.
@@ -525,6 +529,7 @@ impl Pipeline {
             let f = [
                 ("n_components", r.n_components.is_some()),
                 ("input", r.input.is_some()),
+                ("power_iterations", r.power_iterations.is_some()),
                 ("dim", r.dim.is_some()),
                 ("of", r.of.is_some()),
                 ("key", r.key.is_some()),
@@ -534,7 +539,7 @@ impl Pipeline {
                 ("columns", r.columns.is_some()),
             ];
             let allowed: &[&str] = match r.kind {
-                Pca => &["n_components", "input"],
+                Pca => &["n_components", "input", "power_iterations"],
                 Random => &["dim"],
                 Shuffled => &["of"],
                 Obsm => &["key"],
@@ -847,5 +852,28 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("postprocessing `tvm` is unknown"), "{e}");
+    }
+
+    #[test]
+    fn pca_takes_power_iterations_and_consistency_label_shuffles() {
+        let ok = OK
+            .replace("n_components: 8}", "n_components: 8, power_iterations: 2}")
+            .replace("{kind: consistency}", "{kind: consistency, n_label_shuffles: 50}");
+        let p = Pipeline::from_str(Path::new("p.yaml"), &ok).unwrap();
+        assert_eq!(p.representations[0].power_iterations, Some(2));
+        assert_eq!(p.metrics[0].n_label_shuffles, Some(50));
+        let bad = OK.replace("of: pca}", "of: pca, power_iterations: 2}");
+        let e = Pipeline::from_str(Path::new("p.yaml"), &bad)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "p.yaml: representation `shuf`: `power_iterations` does not apply to kind `shuffled`"
+        );
+        let bad = OK.replace("metrics:\n  - {kind: consistency}", "metrics:\n  - {kind: knn, n_label_shuffles: 5}");
+        let e = Pipeline::from_str(Path::new("p.yaml"), &bad)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`n_label_shuffles`"), "{e}");
     }
 }

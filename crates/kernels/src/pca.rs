@@ -45,14 +45,57 @@ pub struct PcaResult {
 /// Rows per partial sum in A^T M; fixed so results do not depend on threads.
 const CHUNK_ROWS: usize = 4096;
 
-/// `out += v * x` over equal-length slices (a tight loop the compiler
-/// vectorises; ndarray's `scaled_add` costs more per call than a 60-wide
-/// row takes to add).
-#[inline(always)]
-fn axpy(out: &mut [f64], v: f64, x: &[f64]) {
-    for (o, x) in out.iter_mut().zip(x) {
-        *o += v * x;
+/// `out += v * m[c]` for each non-zero (c, v) of a row: a gather of M's
+/// rows into one output row. Fused multiply-adds, in AVX2 when the
+/// processor has it (the loop is dispatched once per row, not per non-zero).
+fn gather_row<I: ColumnIndex>(out: &mut [f64], cols: &[I], vals: &[f32], ms: &[f64]) {
+    #[inline(always)]
+    fn portable<I: ColumnIndex>(out: &mut [f64], cols: &[I], vals: &[f32], ms: &[f64]) {
+        let l = out.len();
+        for (c, v) in cols.iter().zip(vals) {
+            let (c, v) = (c.at(), *v as f64);
+            for (o, x) in out.iter_mut().zip(&ms[c * l..(c + 1) * l]) {
+                *o = x.mul_add(v, *o);
+            }
+        }
     }
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn avx2<I: ColumnIndex>(out: &mut [f64], cols: &[I], vals: &[f32], ms: &[f64]) {
+        portable(out, cols, vals, ms)
+    }
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::has_avx2_fma() {
+        // SAFETY: the processor supports AVX2 and FMA (checked above).
+        return unsafe { avx2(out, cols, vals, ms) };
+    }
+    portable(out, cols, vals, ms)
+}
+
+/// `acc[c] += v * mrow` for each non-zero (c, v) of a row: a scatter of one
+/// row of M into the rows of A^T M (as [`gather_row`], dispatched per row).
+fn scatter_row<I: ColumnIndex>(acc: &mut [f64], cols: &[I], vals: &[f32], mrow: &[f64]) {
+    #[inline(always)]
+    fn portable<I: ColumnIndex>(acc: &mut [f64], cols: &[I], vals: &[f32], mrow: &[f64]) {
+        let l = mrow.len();
+        for (c, v) in cols.iter().zip(vals) {
+            let (c, v) = (c.at(), *v as f64);
+            for (o, x) in acc[c * l..(c + 1) * l].iter_mut().zip(mrow) {
+                *o = x.mul_add(v, *o);
+            }
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn avx2<I: ColumnIndex>(acc: &mut [f64], cols: &[I], vals: &[f32], mrow: &[f64]) {
+        portable(acc, cols, vals, mrow)
+    }
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::has_avx2_fma() {
+        // SAFETY: the processor supports AVX2 and FMA (checked above).
+        return unsafe { avx2(acc, cols, vals, mrow) };
+    }
+    portable(acc, cols, vals, mrow)
 }
 
 /// A M for CSR A (n x g) and dense M (g x l).
@@ -76,10 +119,7 @@ fn csr_dot_parts<I: ColumnIndex>(
         .enumerate()
         .for_each(|(i, row)| {
             let (cols, vals) = a.row(i);
-            for (c, v) in cols.iter().zip(vals) {
-                let c = c.at();
-                axpy(row, *v as f64, &ms[c * l..(c + 1) * l]);
-            }
+            gather_row(row, cols, vals, ms);
         });
     out
 }
@@ -107,10 +147,7 @@ fn csr_t_dot_parts<I: ColumnIndex>(
             for i in s..(s + CHUNK_ROWS).min(nrows) {
                 let mrow = &ms[i * l..(i + 1) * l];
                 let (cols, vals) = a.row(i);
-                for (c, v) in cols.iter().zip(vals) {
-                    let c = c.at();
-                    axpy(&mut acc[c * l..(c + 1) * l], *v as f64, mrow);
-                }
+                scatter_row(&mut acc, cols, vals, mrow);
             }
             acc
         })

@@ -10,7 +10,8 @@ pub struct Pca;
 
 impl RepresentationKindImpl for Pca {
     fn version(&self) -> u32 {
-        1
+        // 2: sparse products by fused multiply-adds; power_iterations.
+        2
     }
     fn seeded(&self) -> bool {
         true
@@ -38,7 +39,11 @@ impl RepresentationKindImpl for Pca {
                 }
             },
         };
-        let res = randomized_pca(&input, &PcaOptions::new(k, ctx.seed)).map_err(
+        let opts = PcaOptions {
+            power_iterations: spec.power_iterations,
+            ..PcaOptions::new(k, ctx.seed)
+        };
+        let res = randomized_pca(&input, &opts).map_err(
             EngineError::kernel(format!("representation `{}` (pca)", spec.name)),
         )?;
         Ok(MatrixOut {

@@ -76,16 +76,9 @@ pub(crate) fn mean_std(x: &Array2<f64>, rows: &[usize]) -> (Array1<f64>, Array1<
     (mean, std)
 }
 
-pub(crate) fn to_f64(x: &Matrix) -> Array2<f64> {
-    x.mapv(|v| v as f64)
-}
-
-pub(crate) fn to_f32(x: &Array2<f64>) -> Matrix {
-    x.mapv(|v| v as f32)
-}
-
 /// Per-batch (x - mean_ctrl) / scale_ctrl over the kept batches; `scale` false
-/// subtracts only. Rows come out in input order of the kept batches.
+/// subtracts only. Rows come out in input order of the kept batches. Each
+/// value is computed in f64 and stored in f32; only the controls are copied.
 pub(crate) fn per_batch_standardise(
     x: &Matrix,
     layout: &BatchLayout,
@@ -93,23 +86,27 @@ pub(crate) fn per_batch_standardise(
 ) -> Result<super::Transformed, KernelError> {
     crate::error::check_finite(x)?;
     let b = batches(x, layout, 1)?;
-    let xf = to_f64(x);
     let mut kept: Vec<usize> = b.groups.iter().flat_map(|g| g.1.iter().copied()).collect();
     kept.sort_unstable();
-    let position: BTreeMap<usize, usize> = kept.iter().enumerate().map(|(p, &r)| (r, p)).collect();
-    let mut out = Array2::<f64>::zeros((kept.len(), x.ncols()));
+    let mut position = vec![usize::MAX; x.nrows()];
+    for (p, &r) in kept.iter().enumerate() {
+        position[r] = p;
+    }
+    let mut out = Matrix::zeros((kept.len(), x.ncols()));
     for (_, rows, ctrl) in &b.groups {
-        let (mean, std) = mean_std(&xf, ctrl);
+        let controls = Array2::from_shape_fn((ctrl.len(), x.ncols()), |(i, j)| x[(ctrl[i], j)] as f64);
+        let all: Vec<usize> = (0..ctrl.len()).collect();
+        let (mean, std) = mean_std(&controls, &all);
         for &r in rows {
-            let mut o = out.row_mut(position[&r]);
-            o.assign(&(&xf.row(r) - &mean));
-            if scale {
-                o /= &std;
+            let o = out.row_mut(position[r]);
+            for (((o, v), m), s) in o.into_iter().zip(x.row(r)).zip(&mean).zip(&std) {
+                let centred = *v as f64 - m;
+                *o = if scale { centred / s } else { centred } as f32;
             }
         }
     }
     Ok(super::Transformed {
-        matrix: to_f32(&out),
+        matrix: out,
         kept_rows: kept,
         excluded: b.excluded,
     })

@@ -8,21 +8,20 @@
 //! (4) per batch b, C_b = cov(controls_b, ddof 1) + 0.5 I, X_b <- X_b C_b^(-1/2).
 //! A batch with fewer than two controls has no covariance and is excluded.
 
-use super::stats::{batches, mean_std, to_f32, to_f64};
+use super::stats::{batches, mean_std};
 use super::{BatchLayout, PostProcess, Transformed};
 use crate::dense::to_faer;
 use crate::{KernelError, Matrix};
 use faer::Side;
-use ndarray::{Array2, Axis};
+use ndarray::{Array1, Array2, Axis};
 
 pub struct Tvn;
 
-/// Global standardisation on the control rows.
-fn scale_on(x: &mut Array2<f64>, ctrl: &[usize]) {
-    let (mean, std) = mean_std(x, ctrl);
+/// Global standardisation by the mean and std of the rows `on`.
+fn scale_by(x: &mut Array2<f64>, mean: &Array1<f64>, std: &Array1<f64>) {
     for mut r in x.outer_iter_mut() {
-        r -= &mean;
-        r /= &std;
+        r -= mean;
+        r /= std;
     }
 }
 
@@ -65,7 +64,9 @@ impl PostProcess for Tvn {
         "tvn"
     }
     fn version(&self) -> u32 {
-        1
+        // 2: statistics from the control rows alone, the map applied in
+        // blocks (products over fewer rows at a time).
+        2
     }
     fn apply(&self, x: &Matrix, layout: &BatchLayout) -> Result<Transformed, KernelError> {
         crate::error::check_finite(x)?;
@@ -76,19 +77,25 @@ impl PostProcess for Tvn {
         for (p, &r) in kept.iter().enumerate() {
             pos[r] = p;
         }
-        let mut xs = to_f64(x).select(Axis(0), &kept);
-        let mut ctrl: Vec<usize> = b
-            .groups
-            .iter()
-            .flat_map(|g| g.2.iter().map(|&r| pos[r]))
-            .collect();
-        ctrl.sort_unstable();
-
+        // Every statistic comes from the control rows: they are transformed
+        // step by step here (in f64), and the other rows get the resulting
+        // per-batch affine map one block at a time, so no f64 copy of the
+        // whole matrix is made.
+        let mut ctrl_rows: Vec<usize> = b.groups.iter().flat_map(|g| g.2.iter().copied()).collect();
+        ctrl_rows.sort_unstable();
+        let mut at = vec![usize::MAX; x.nrows()];
+        for (i, &r) in ctrl_rows.iter().enumerate() {
+            at[r] = i;
+        }
+        let d = x.ncols();
+        let mut c = Array2::from_shape_fn((ctrl_rows.len(), d), |(i, j)| x[(ctrl_rows[i], j)] as f64);
+        let all: Vec<usize> = (0..c.nrows()).collect();
         // (1) global centre-scale on controls.
-        scale_on(&mut xs, &ctrl);
+        let (mean1, std1) = mean_std(&c, &all);
+        scale_by(&mut c, &mean1, &std1);
         // (2) PCA fitted on controls, all components (sklearn keeps min(n, d)).
-        let n_comp = ctrl.len().min(xs.ncols());
-        let cov = covariance(&xs, &ctrl);
+        let n_comp = c.nrows().min(d);
+        let cov = covariance(&c, &all);
         let (_, mut vecs) = sym_eigen(&cov)?;
         for mut col in vecs.columns_mut() {
             let (imax, _) = col.iter().enumerate().fold((0, 0.0f64), |acc, (i, v)| {
@@ -103,28 +110,38 @@ impl PostProcess for Tvn {
             }
         }
         let comps = vecs.slice(ndarray::s![.., ..n_comp]).to_owned();
-        let ctrl_mean = xs
-            .select(Axis(0), &ctrl)
-            .mean_axis(Axis(0))
-            .expect("controls");
-        xs = (&xs - &ctrl_mean).dot(&comps);
+        let ctrl_mean = c.mean_axis(Axis(0)).expect("controls");
+        let mut c = (&c - &ctrl_mean).dot(&comps);
         // (3) global centre-scale on controls again.
-        scale_on(&mut xs, &ctrl);
+        let (mean3, std3) = mean_std(&c, &all);
+        scale_by(&mut c, &mean3, &std3);
+        // Steps (1)-(3) for any rows.
+        let steps = |rows: &[usize]| -> Array2<f64> {
+            let mut m = Array2::from_shape_fn((rows.len(), d), |(i, j)| x[(rows[i], j)] as f64);
+            scale_by(&mut m, &mean1, &std1);
+            let mut m = (&m - &ctrl_mean).dot(&comps);
+            scale_by(&mut m, &mean3, &std3);
+            m
+        };
         // (4) per-batch whitening by the controls' covariance.
-        let d = xs.ncols();
-        let mut out = xs.clone();
+        let mut out = Matrix::zeros((kept.len(), n_comp));
+        const BLOCK: usize = 4096;
         for (_, rows, bctrl) in &b.groups {
-            let local: Vec<usize> = bctrl.iter().map(|&r| pos[r]).collect();
-            let c = covariance(&xs, &local) + Array2::<f64>::eye(d) * 0.5;
-            let w = inverse_sqrt(&c)?;
-            let local_rows: Vec<usize> = rows.iter().map(|&r| pos[r]).collect();
-            let block = xs.select(Axis(0), &local_rows).dot(&w);
-            for (k, &r) in local_rows.iter().enumerate() {
-                out.row_mut(r).assign(&block.row(k));
+            let local: Vec<usize> = bctrl.iter().map(|&r| at[r]).collect();
+            let cb = covariance(&c, &local) + Array2::<f64>::eye(n_comp) * 0.5;
+            let w = inverse_sqrt(&cb)?;
+            for chunk in rows.chunks(BLOCK) {
+                let block = steps(chunk).dot(&w);
+                for (k, &r) in chunk.iter().enumerate() {
+                    out.row_mut(pos[r])
+                        .iter_mut()
+                        .zip(block.row(k))
+                        .for_each(|(o, v)| *o = *v as f32);
+                }
             }
         }
         Ok(Transformed {
-            matrix: to_f32(&out),
+            matrix: out,
             kept_rows: kept,
             excluded: b.excluded,
         })
