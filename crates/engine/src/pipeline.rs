@@ -858,7 +858,10 @@ mod tests {
     fn pca_takes_power_iterations_and_consistency_label_shuffles() {
         let ok = OK
             .replace("n_components: 8}", "n_components: 8, power_iterations: 2}")
-            .replace("{kind: consistency}", "{kind: consistency, n_label_shuffles: 50}");
+            .replace(
+                "{kind: consistency}",
+                "{kind: consistency, n_label_shuffles: 50}",
+            );
         let p = Pipeline::from_str(Path::new("p.yaml"), &ok).unwrap();
         assert_eq!(p.representations[0].power_iterations, Some(2));
         assert_eq!(p.metrics[0].n_label_shuffles, Some(50));
@@ -870,7 +873,10 @@ mod tests {
             e,
             "p.yaml: representation `shuf`: `power_iterations` does not apply to kind `shuffled`"
         );
-        let bad = OK.replace("metrics:\n  - {kind: consistency}", "metrics:\n  - {kind: knn, n_label_shuffles: 5}");
+        let bad = OK.replace(
+            "metrics:\n  - {kind: consistency}",
+            "metrics:\n  - {kind: knn, n_label_shuffles: 5}",
+        );
         let e = Pipeline::from_str(Path::new("p.yaml"), &bad)
             .unwrap_err()
             .to_string();

@@ -188,6 +188,7 @@ impl Runner<'_> {
                             *slots[j].lock().expect("slot lock") = None;
                         }
                     }
+                    pertbench_kernels::machine::release_free_memory();
                     match st {
                         CacheState::Corrupt(reason) => NodeOutcome::Repaired {
                             seconds,

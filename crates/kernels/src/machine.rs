@@ -90,6 +90,19 @@ pub fn peak_rss_bytes() -> Option<u64> {
     Some(kb * 1024)
 }
 
+/// Returns freed heap memory to the operating system (glibc's
+/// `malloc_trim`): after a node that allocated gigabytes in many threads,
+/// the allocator otherwise keeps the freed pages resident for reuse, and the
+/// next node starts from that high-water mark. No effect elsewhere.
+pub fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns unused memory; it takes the
+    // allocator's own locks and is safe to call from any thread.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// Resets the peak resident set size to the current one (Linux
 /// `/proc/self/clear_refs` with 5), so a later [`peak_rss_bytes`] is the
 /// peak since now. False where unsupported.

@@ -94,7 +94,8 @@ pub(crate) fn per_batch_standardise(
     }
     let mut out = Matrix::zeros((kept.len(), x.ncols()));
     for (_, rows, ctrl) in &b.groups {
-        let controls = Array2::from_shape_fn((ctrl.len(), x.ncols()), |(i, j)| x[(ctrl[i], j)] as f64);
+        let controls =
+            Array2::from_shape_fn((ctrl.len(), x.ncols()), |(i, j)| x[(ctrl[i], j)] as f64);
         let all: Vec<usize> = (0..ctrl.len()).collect();
         let (mean, std) = mean_std(&controls, &all);
         for &r in rows {

@@ -88,7 +88,8 @@ impl PostProcess for Tvn {
             at[r] = i;
         }
         let d = x.ncols();
-        let mut c = Array2::from_shape_fn((ctrl_rows.len(), d), |(i, j)| x[(ctrl_rows[i], j)] as f64);
+        let mut c =
+            Array2::from_shape_fn((ctrl_rows.len(), d), |(i, j)| x[(ctrl_rows[i], j)] as f64);
         let all: Vec<usize> = (0..c.nrows()).collect();
         // (1) global centre-scale on controls.
         let (mean1, std1) = mean_std(&c, &all);
