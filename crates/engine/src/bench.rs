@@ -128,7 +128,7 @@ fn prepare(opts: &BenchOptions, base: &DataContext) -> Result<(PathBuf, f64)> {
         format!(
             "name: {name}\ndescription: Replogle-shaped benchmark screen ({})\nformat: h5ad\nsource: {{file: {file}}}\nsha256: {sha}\n\
              columns: {{perturbation: gene, batch: gem_group, control: {{column: gene, in: [{}]}}}}\n",
-            describe(&opts.spec),
+            spec_line,
             bench_screen::CONTROL_LABEL
         ),
     )?;

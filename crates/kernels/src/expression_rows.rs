@@ -18,6 +18,21 @@ pub enum Target {
     AsStored,
 }
 
+impl Target {
+    /// A stored value of a row summing to `row_total`, as this target; None
+    /// for a `lognorm` row that sums to zero (all its values are zero).
+    #[inline]
+    fn value(self, stored: f32, row_total: f32) -> Option<f64> {
+        match self {
+            Target::AsStored => Some(stored as f64),
+            Target::Lognorm if row_total > 0.0 => {
+                Some(CsrMatrix::lognorm_value(stored, row_total) as f64)
+            }
+            Target::Lognorm => None,
+        }
+    }
+}
+
 /// Rows `rows` of `matrix` (set row i is matrix row `rows[i]`) as `target`.
 #[derive(Clone, Copy)]
 pub struct ExpressionRows<'a> {
@@ -75,20 +90,11 @@ impl<'a> ExpressionRows<'a> {
         values: &mut Vec<f64>,
     ) {
         let (idx, val) = p.row(self.rows[i]);
-        match self.target {
-            Target::AsStored => {
-                genes.extend(idx.iter().map(|j| j.at() as u32));
-                values.extend(val.iter().map(|v| *v as f64));
-            }
-            Target::Lognorm => {
-                let total: f32 = val.iter().sum();
-                if total > 0.0 {
-                    genes.extend(idx.iter().map(|j| j.at() as u32));
-                    values.extend(
-                        val.iter()
-                            .map(|v| CsrMatrix::lognorm_value(*v, total) as f64),
-                    );
-                }
+        let total: f32 = val.iter().sum();
+        for (j, v) in idx.iter().zip(val) {
+            if let Some(x) = self.target.value(*v, total) {
+                genes.push(j.at() as u32);
+                values.push(x);
             }
         }
     }
@@ -232,14 +238,11 @@ fn entries<I: ColumnIndex>(
 ) -> Entries {
     let mut out = Entries::default();
     let mut push = |g: usize, i: usize, v: f32, total: f32| {
-        let v = match set.target {
-            Target::AsStored => v as f64,
-            Target::Lognorm if total > 0.0 => CsrMatrix::lognorm_value(v, total) as f64,
-            Target::Lognorm => return,
-        };
-        out.gene.push((g - g0) as u32);
-        out.row.push(i as u32);
-        out.value.push(v);
+        if let Some(v) = set.target.value(v, total) {
+            out.gene.push((g - g0) as u32);
+            out.row.push(i as u32);
+            out.value.push(v);
+        }
     };
     let mut cursors = cursors;
     let mut released = i0;

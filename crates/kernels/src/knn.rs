@@ -61,12 +61,12 @@ fn unit(x: ArrayView2<f32>) -> ndarray::Array2<f32> {
 
 fn exact(q: &[f32], r: &[f32], metric: KnnMetric, qn: f64, rn: f64) -> f64 {
     match metric {
-        KnnMetric::Euclidean => f64_sum::<true>(q, r).sqrt(),
+        KnnMetric::Euclidean => squared_distance_f64(q, r).sqrt(),
         KnnMetric::Cosine => {
             if qn == 0.0 || rn == 0.0 {
                 return 1.0;
             }
-            let dot = f64_sum::<false>(q, r);
+            let dot = dot_f64(q, r);
             1.0 - (dot / (qn * rn)).clamp(-1.0, 1.0)
         }
     }
@@ -76,7 +76,8 @@ fn exact(q: &[f32], r: &[f32], metric: KnnMetric, qn: f64, rn: f64) -> f64 {
 /// partial sums (lane j sums elements j, j + 4, ...; lanes added as
 /// (0 + 1) + (2 + 3)): a fixed order, the same on every machine, and one
 /// that vectorises.
-fn f64_sum<const SQUARES: bool>(q: &[f32], r: &[f32]) -> f64 {
+#[inline(always)]
+fn interleaved_sum<const SQUARES: bool>(q: &[f32], r: &[f32]) -> f64 {
     #[inline(always)]
     fn term<const SQUARES: bool>(x: f32, y: f32) -> f64 {
         let (x, y) = (x as f64, y as f64);
@@ -86,32 +87,32 @@ fn f64_sum<const SQUARES: bool>(q: &[f32], r: &[f32]) -> f64 {
             x * y
         }
     }
-    #[inline(always)]
-    fn portable<const SQUARES: bool>(q: &[f32], r: &[f32]) -> f64 {
-        let mut acc = [0f64; 4];
-        let (qc, rc) = (q.chunks_exact(4), r.chunks_exact(4));
-        let (qt, rt) = (qc.remainder(), rc.remainder());
-        for (a, b) in qc.zip(rc) {
-            for j in 0..4 {
-                acc[j] += term::<SQUARES>(a[j], b[j]);
-            }
+    let mut acc = [0f64; 4];
+    let (qc, rc) = (q.chunks_exact(4), r.chunks_exact(4));
+    let (qt, rt) = (qc.remainder(), rc.remainder());
+    for (a, b) in qc.zip(rc) {
+        for j in 0..4 {
+            acc[j] += term::<SQUARES>(a[j], b[j]);
         }
-        for (j, (x, y)) in qt.iter().zip(rt).enumerate() {
-            acc[j] += term::<SQUARES>(*x, *y);
-        }
-        (acc[0] + acc[1]) + (acc[2] + acc[3])
     }
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn avx2<const SQUARES: bool>(q: &[f32], r: &[f32]) -> f64 {
-        portable::<SQUARES>(q, r)
+    for (j, (x, y)) in qt.iter().zip(rt).enumerate() {
+        acc[j] += term::<SQUARES>(*x, *y);
     }
-    #[cfg(target_arch = "x86_64")]
-    if crate::simd::has_avx2_fma() {
-        // SAFETY: the processor supports AVX2 and FMA (checked above).
-        return unsafe { avx2::<SQUARES>(q, r) };
+    (acc[0] + acc[1]) + (acc[2] + acc[3])
+}
+
+crate::simd::avx2_dispatch! {
+    /// sum (q - r)^2 in f64 (see [`interleaved_sum`]).
+    fn squared_distance_f64(q: &[f32], r: &[f32]) -> f64 {
+        interleaved_sum::<true>(q, r)
     }
-    portable::<SQUARES>(q, r)
+}
+
+crate::simd::avx2_dispatch! {
+    /// sum q r in f64 (see [`interleaved_sum`]).
+    fn dot_f64(q: &[f32], r: &[f32]) -> f64 {
+        interleaved_sum::<false>(q, r)
+    }
 }
 
 /// A distance's bit pattern as an unsigned key in the float order (negative
@@ -125,22 +126,11 @@ fn order_key(x: f32) -> u32 {
 /// Distances per chunk of a block's column before the heap is consulted.
 const SCAN_CHUNK: usize = 16;
 
-/// Offers the references `r0 + j` (products `col[j]`) to one query's heap.
-/// Each chunk's distances are formed and their smallest compared with the
-/// heap's largest first, so most chunks cost a few vector instructions.
-#[allow(clippy::too_many_arguments)]
-fn scan_column(
-    heap: &mut Vec<(f32, u32)>,
-    k: usize,
-    col: &[f32],
-    rn2: &[f32],
-    qn: f32,
-    r0: usize,
-    metric: KnnMetric,
-    skip: Option<usize>,
-) {
-    #[inline(always)]
-    fn portable(
+crate::simd::avx2_dispatch! {
+    /// Offers the references `r0 + j` (products `col[j]`) to one query's heap.
+    /// Each chunk's distances are formed and their smallest compared with the
+    /// heap's largest first, so most chunks cost a few vector instructions.
+    fn scan_column(
         heap: &mut Vec<(f32, u32)>,
         k: usize,
         col: &[f32],
@@ -187,27 +177,6 @@ fn scan_column(
             }
         }
     }
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn avx2(
-        heap: &mut Vec<(f32, u32)>,
-        k: usize,
-        col: &[f32],
-        rn2: &[f32],
-        qn: f32,
-        r0: usize,
-        metric: KnnMetric,
-        skip: Option<usize>,
-    ) {
-        portable(heap, k, col, rn2, qn, r0, metric, skip)
-    }
-    #[cfg(target_arch = "x86_64")]
-    if crate::simd::has_avx2_fma() {
-        // SAFETY: the processor supports AVX2 and FMA (checked above).
-        return unsafe { avx2(heap, k, col, rn2, qn, r0, metric, skip) };
-    }
-    portable(heap, k, col, rn2, qn, r0, metric, skip)
 }
 
 /// Row `i` of a row-major slice with `d` columns.

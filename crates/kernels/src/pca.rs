@@ -45,12 +45,11 @@ pub struct PcaResult {
 /// Rows per partial sum in A^T M; fixed so results do not depend on threads.
 const CHUNK_ROWS: usize = 4096;
 
-/// `out += v * m[c]` for each non-zero (c, v) of a row: a gather of M's
-/// rows into one output row. Fused multiply-adds, in AVX2 when the
-/// processor has it (the loop is dispatched once per row, not per non-zero).
-fn gather_row<I: ColumnIndex>(out: &mut [f64], cols: &[I], vals: &[f32], ms: &[f64]) {
-    #[inline(always)]
-    fn portable<I: ColumnIndex>(out: &mut [f64], cols: &[I], vals: &[f32], ms: &[f64]) {
+crate::simd::avx2_dispatch! {
+    /// `out += v * m[c]` for each non-zero (c, v) of a row: a gather of M's
+    /// rows into one output row, by fused multiply-adds (the loop is
+    /// dispatched once per row, not per non-zero).
+    fn gather_row<I: ColumnIndex>(out: &mut [f64], cols: &[I], vals: &[f32], ms: &[f64]) {
         let l = out.len();
         for (c, v) in cols.iter().zip(vals) {
             let (c, v) = (c.at(), *v as f64);
@@ -59,24 +58,12 @@ fn gather_row<I: ColumnIndex>(out: &mut [f64], cols: &[I], vals: &[f32], ms: &[f
             }
         }
     }
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn avx2<I: ColumnIndex>(out: &mut [f64], cols: &[I], vals: &[f32], ms: &[f64]) {
-        portable(out, cols, vals, ms)
-    }
-    #[cfg(target_arch = "x86_64")]
-    if crate::simd::has_avx2_fma() {
-        // SAFETY: the processor supports AVX2 and FMA (checked above).
-        return unsafe { avx2(out, cols, vals, ms) };
-    }
-    portable(out, cols, vals, ms)
 }
 
-/// `acc[c] += v * mrow` for each non-zero (c, v) of a row: a scatter of one
-/// row of M into the rows of A^T M (as [`gather_row`], dispatched per row).
-fn scatter_row<I: ColumnIndex>(acc: &mut [f64], cols: &[I], vals: &[f32], mrow: &[f64]) {
-    #[inline(always)]
-    fn portable<I: ColumnIndex>(acc: &mut [f64], cols: &[I], vals: &[f32], mrow: &[f64]) {
+crate::simd::avx2_dispatch! {
+    /// `acc[c] += v * mrow` for each non-zero (c, v) of a row: a scatter of
+    /// one row of M into the rows of A^T M (as [`gather_row`]).
+    fn scatter_row<I: ColumnIndex>(acc: &mut [f64], cols: &[I], vals: &[f32], mrow: &[f64]) {
         let l = mrow.len();
         for (c, v) in cols.iter().zip(vals) {
             let (c, v) = (c.at(), *v as f64);
@@ -85,17 +72,6 @@ fn scatter_row<I: ColumnIndex>(acc: &mut [f64], cols: &[I], vals: &[f32], mrow: 
             }
         }
     }
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn avx2<I: ColumnIndex>(acc: &mut [f64], cols: &[I], vals: &[f32], mrow: &[f64]) {
-        portable(acc, cols, vals, mrow)
-    }
-    #[cfg(target_arch = "x86_64")]
-    if crate::simd::has_avx2_fma() {
-        // SAFETY: the processor supports AVX2 and FMA (checked above).
-        return unsafe { avx2(acc, cols, vals, mrow) };
-    }
-    portable(acc, cols, vals, mrow)
 }
 
 /// A M for CSR A (n x g) and dense M (g x l).

@@ -67,24 +67,35 @@ fn stable_order(keys: &[u64]) -> Vec<u32> {
     order
 }
 
+/// Calls `group(i, j)` for each run `order[i..=j]` of values equal by `==`.
+fn tie_groups(order: &[u32], value: impl Fn(u32) -> f64, mut group: impl FnMut(usize, usize)) {
+    let mut i = 0;
+    while i < order.len() {
+        let vi = value(order[i]);
+        let mut j = i;
+        while j + 1 < order.len() && value(order[j + 1]) == vi {
+            j += 1;
+        }
+        group(i, j);
+        i = j + 1;
+    }
+}
+
 /// Ranks 1..n, ties (values equal by `==`) given their average rank.
 pub fn average_ranks(v: &[f64]) -> Vec<f64> {
     let keys: Vec<u64> = v.iter().map(|x| order_key(*x)).collect();
     let order = stable_order(&keys);
     let mut rank = vec![0.0; v.len()];
-    let mut i = 0;
-    while i < order.len() {
-        let vi = v[order[i] as usize];
-        let mut j = i;
-        while j + 1 < order.len() && v[order[j + 1] as usize] == vi {
-            j += 1;
-        }
-        let r = (i + j) as f64 / 2.0 + 1.0;
-        for &o in &order[i..=j] {
-            rank[o as usize] = r;
-        }
-        i = j + 1;
-    }
+    tie_groups(
+        &order,
+        |o| v[o as usize],
+        |i, j| {
+            let r = (i + j) as f64 / 2.0 + 1.0;
+            for &o in &order[i..=j] {
+                rank[o as usize] = r;
+            }
+        },
+    );
     rank
 }
 
@@ -107,19 +118,16 @@ pub fn average_ranks_sparse(n: usize, rows: &[u32], values: &[f64]) -> Vec<f64> 
     let place = |q: usize| if q < negative { q } else { q + zeros };
     let zero_rank = negative as f64 + (zeros as f64 + 1.0) / 2.0;
     let mut rank = vec![zero_rank; n];
-    let mut i = 0;
-    while i < order.len() {
-        let vi = nz[order[i] as usize].1;
-        let mut j = i;
-        while j + 1 < order.len() && nz[order[j + 1] as usize].1 == vi {
-            j += 1;
-        }
-        let r = (place(i) + place(j)) as f64 / 2.0 + 1.0;
-        for &o in &order[i..=j] {
-            rank[nz[o as usize].0 as usize] = r;
-        }
-        i = j + 1;
-    }
+    tie_groups(
+        &order,
+        |o| nz[o as usize].1,
+        |i, j| {
+            let r = (place(i) + place(j)) as f64 / 2.0 + 1.0;
+            for &o in &order[i..=j] {
+                rank[nz[o as usize].0 as usize] = r;
+            }
+        },
+    );
     rank
 }
 

@@ -1,65 +1,64 @@
 //! Inner loops compiled for AVX2 + FMA when the processor has them.
 //!
 //! The crate is built for baseline x86-64 (SSE2) so that its binaries run
-//! anywhere; these loops are compiled a second time with AVX2 and FMA
-//! enabled and picked at run time. Each is a plain elementwise loop, so the
-//! two versions give the same numbers: `mul_add` is a fused multiply-add in
-//! both (hardware in one, libm's exact `fma` in the other).
+//! anywhere; [`avx2_dispatch!`] compiles a loop a second time with AVX2 and
+//! FMA enabled and picks it at run time. `mul_add` is a fused multiply-add
+//! in both copies (hardware in one, libm's exact `fma` in the other), so the
+//! two give the same numbers.
 
-/// `acc[k] += a * x[k]`, with `x` widened to f64.
-#[inline]
-pub fn axpy_f32_into_f64(acc: &mut [f64], a: f64, x: &[f32]) {
-    assert_eq!(acc.len(), x.len(), "axpy lengths");
-    #[cfg(target_arch = "x86_64")]
-    {
-        if has_avx2_fma() {
-            // SAFETY: the processor supports AVX2 and FMA (checked above).
-            unsafe { axpy_f32_into_f64_avx2(acc, a, x) };
-            return;
+/// Defines `fn name(args) -> ret { body }` compiled twice, as written and
+/// with AVX2 + FMA enabled, and picks the second at run time when the
+/// processor has both. The body is inlined into each, so plain loops in it
+/// vectorise for AVX2; it must not depend on which copy runs (no
+/// `mul_add`-or-not choices), so the two give the same numbers. One type
+/// parameter with a bound is allowed.
+macro_rules! avx2_dispatch {
+    (
+        $(#[$meta:meta])*
+        $vis:vis fn $name:ident $(<$g:ident: $bound:path>)? ($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)?
+        $body:block
+    ) => {
+        $(#[$meta])*
+        #[allow(clippy::too_many_arguments)]
+        $vis fn $name $(<$g: $bound>)? ($($arg: $ty),*) $(-> $ret)? {
+            #[inline(always)]
+            #[allow(clippy::too_many_arguments)]
+            fn portable $(<$g: $bound>)? ($($arg: $ty),*) $(-> $ret)? $body
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx2,fma")]
+            #[allow(clippy::too_many_arguments)]
+            unsafe fn avx2 $(<$g: $bound>)? ($($arg: $ty),*) $(-> $ret)? {
+                portable($($arg),*)
+            }
+            #[cfg(target_arch = "x86_64")]
+            if $crate::simd::has_avx2_fma() {
+                // SAFETY: the processor supports AVX2 and FMA (checked above).
+                return unsafe { avx2($($arg),*) };
+            }
+            portable($($arg),*)
+        }
+    };
+}
+pub(crate) use avx2_dispatch;
+
+avx2_dispatch! {
+    /// `acc[k] += a * x[k]`, with `x` widened to f64.
+    pub fn axpy_f32_into_f64(acc: &mut [f64], a: f64, x: &[f32]) {
+        assert_eq!(acc.len(), x.len(), "axpy lengths");
+        for (s, v) in acc.iter_mut().zip(x) {
+            *s = (*v as f64).mul_add(a, *s);
         }
     }
-    axpy_f32_into_f64_portable(acc, a, x);
 }
 
-#[inline(always)]
-fn axpy_f32_into_f64_portable(acc: &mut [f64], a: f64, x: &[f32]) {
-    for (s, v) in acc.iter_mut().zip(x) {
-        *s = (*v as f64).mul_add(a, *s);
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn axpy_f32_into_f64_avx2(acc: &mut [f64], a: f64, x: &[f32]) {
-    axpy_f32_into_f64_portable(acc, a, x);
-}
-
-/// `acc[k] += a * x[k]` in f64.
-#[inline]
-pub fn axpy_f64(acc: &mut [f64], a: f64, x: &[f64]) {
-    assert_eq!(acc.len(), x.len(), "axpy lengths");
-    #[cfg(target_arch = "x86_64")]
-    {
-        if has_avx2_fma() {
-            // SAFETY: the processor supports AVX2 and FMA (checked above).
-            unsafe { axpy_f64_avx2(acc, a, x) };
-            return;
+avx2_dispatch! {
+    /// `acc[k] += a * x[k]` in f64.
+    pub fn axpy_f64(acc: &mut [f64], a: f64, x: &[f64]) {
+        assert_eq!(acc.len(), x.len(), "axpy lengths");
+        for (s, v) in acc.iter_mut().zip(x) {
+            *s = v.mul_add(a, *s);
         }
     }
-    axpy_f64_portable(acc, a, x);
-}
-
-#[inline(always)]
-fn axpy_f64_portable(acc: &mut [f64], a: f64, x: &[f64]) {
-    for (s, v) in acc.iter_mut().zip(x) {
-        *s = v.mul_add(a, *s);
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn axpy_f64_avx2(acc: &mut [f64], a: f64, x: &[f64]) {
-    axpy_f64_portable(acc, a, x);
 }
 
 /// Whether the AVX2 + FMA versions of loops can run here.
@@ -83,7 +82,9 @@ mod tests {
             let a = 0.123_456_789_f64;
             let (mut got, mut want) = (start.clone(), start.clone());
             axpy_f32_into_f64(&mut got, a, &x32);
-            axpy_f32_into_f64_portable(&mut want, a, &x32);
+            for (w, v) in want.iter_mut().zip(&x32) {
+                *w = (*v as f64).mul_add(a, *w);
+            }
             assert_eq!(got, want, "f32 n={n}");
             for k in 0..n {
                 let by_hand = start[k] + a * x32[k] as f64;
@@ -91,7 +92,9 @@ mod tests {
             }
             let (mut got, mut want) = (start.clone(), start);
             axpy_f64(&mut got, a, &x64);
-            axpy_f64_portable(&mut want, a, &x64);
+            for (w, v) in want.iter_mut().zip(&x64) {
+                *w = v.mul_add(a, *w);
+            }
             assert_eq!(got, want, "f64 n={n}");
         }
     }

@@ -230,46 +230,22 @@ fn exp_or_zero(x: f32) -> f32 {
     }
 }
 
-/// `sum[i] += exp(col[i] - m[i])` (in f64), for the log normalisers.
-fn add_exps(sum: &mut [f64], col: &[f32], m: &[f32]) {
-    #[inline(always)]
-    fn portable(sum: &mut [f64], col: &[f32], m: &[f32]) {
+crate::simd::avx2_dispatch! {
+    /// `sum[i] += exp(col[i] - m[i])` (in f64), for the log normalisers.
+    fn add_exps(sum: &mut [f64], col: &[f32], m: &[f32]) {
         for ((si, v), mi) in sum.iter_mut().zip(col).zip(m) {
             *si += exp_or_zero(v - mi) as f64;
         }
     }
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn avx2(sum: &mut [f64], col: &[f32], m: &[f32]) {
-        portable(sum, col, m)
-    }
-    #[cfg(target_arch = "x86_64")]
-    if crate::simd::has_avx2_fma() {
-        // SAFETY: the processor supports AVX2 and FMA (checked above).
-        return unsafe { avx2(sum, col, m) };
-    }
-    portable(sum, col, m)
 }
 
-/// `col[i] = exp(col[i] - lse[i]) * scale`: softmax probabilities, scaled.
-fn softmax_in_place(col: &mut [f32], lse: &[f32], scale: f32) {
-    #[inline(always)]
-    fn portable(col: &mut [f32], lse: &[f32], scale: f32) {
+crate::simd::avx2_dispatch! {
+    /// `col[i] = exp(col[i] - lse[i]) * scale`: softmax probabilities, scaled.
+    fn softmax_in_place(col: &mut [f32], lse: &[f32], scale: f32) {
         for (v, l) in col.iter_mut().zip(lse) {
             *v = exp_or_zero(*v - l) * scale;
         }
     }
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn avx2(col: &mut [f32], lse: &[f32], scale: f32) {
-        portable(col, lse, scale)
-    }
-    #[cfg(target_arch = "x86_64")]
-    if crate::simd::has_avx2_fma() {
-        // SAFETY: the processor supports AVX2 and FMA (checked above).
-        return unsafe { avx2(col, lse, scale) };
-    }
-    portable(col, lse, scale)
 }
 
 /// One Adam step's constants (beta1 0.9, beta2 0.999, eps 1e-8).
@@ -298,24 +274,16 @@ impl AdamStep {
 
     /// Updates a column of weights, each gradient plus its L2 term.
     fn weights(&self, w: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32]) {
-        #[inline(always)]
-        fn portable(s: &AdamStep, w: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32]) {
-            for (((p, mi), vi), gi) in w.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
-                let gr = gi + s.l2 * *p;
-                s.apply(p, mi, vi, gr);
-            }
+        adam_column(self, w, m, v, g);
+    }
+}
+
+crate::simd::avx2_dispatch! {
+    fn adam_column(s: &AdamStep, w: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32]) {
+        for (((p, mi), vi), gi) in w.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
+            let gr = gi + s.l2 * *p;
+            s.apply(p, mi, vi, gr);
         }
-        #[cfg(target_arch = "x86_64")]
-        #[target_feature(enable = "avx2,fma")]
-        unsafe fn avx2(s: &AdamStep, w: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32]) {
-            portable(s, w, m, v, g)
-        }
-        #[cfg(target_arch = "x86_64")]
-        if crate::simd::has_avx2_fma() {
-            // SAFETY: the processor supports AVX2 and FMA (checked above).
-            return unsafe { avx2(self, w, m, v, g) };
-        }
-        portable(self, w, m, v, g)
     }
 }
 
