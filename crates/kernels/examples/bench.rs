@@ -98,6 +98,63 @@ fn pca_target_case() {
     );
 }
 
+/// The two sparse products inside PCA, alone: A M and A^T M for a CSR A of
+/// 50,000 x 8,000 with 3,000 non-zeros per row (the PCA target's density)
+/// and a 60-column M, against this machine's measured f64 product peak.
+fn spmm_case() {
+    use pertbench_kernels::pca::{csr_dot, csr_t_dot};
+    let (n, g, per_row, l) = (50_000usize, 8_000usize, 3_000usize, 60usize);
+    let rows: Vec<(Vec<u32>, Vec<f32>)> = (0..n)
+        .into_par_iter()
+        .map(|i| {
+            let mut rng = stream(6, "bench-spmm", i as u64);
+            let mut cols: Vec<u32> = rand::seq::index::sample(&mut rng, g, per_row)
+                .into_iter()
+                .map(|c| c as u32)
+                .collect();
+            cols.sort_unstable();
+            let vals = cols
+                .iter()
+                .map(|_| 1.0 + rng.random_range(0..20) as f32)
+                .collect();
+            (cols, vals)
+        })
+        .collect();
+    let mut indptr = vec![0u64];
+    let (mut indices, mut data) = (Vec::new(), Vec::new());
+    for (c, v) in rows {
+        indices.extend_from_slice(&c);
+        data.extend_from_slice(&v);
+        indptr.push(indices.len() as u64);
+    }
+    let a = CsrMatrix::new(n, g, indptr, indices, data).unwrap();
+    let peak = pertbench_kernels::machine::measure();
+    let mut rng = stream(7, "bench-spmm", 0);
+    let mg = ndarray::Array2::from_shape_simple_fn((g, l), || rng.random::<f64>() - 0.5);
+    let mn = ndarray::Array2::from_shape_simple_fn((n, l), || rng.random::<f64>() - 0.5);
+    let gflop = 2.0 * a.nnz() as f64 * l as f64 / 1e9;
+    let floor = gflop / peak.matmul_f64_gflops;
+    let products: [(&str, &dyn Fn() -> f64); 2] = [
+        ("A M  ", &|| csr_dot(&a, &mg)[[0, 0]]),
+        ("A^T M", &|| csr_t_dot(&a, &mn)[[0, 0]]),
+    ];
+    for (name, f) in products {
+        let mut best = f64::INFINITY;
+        let mut check = 0.0;
+        for _ in 0..3 {
+            let t = Instant::now();
+            check = f();
+            best = best.min(t.elapsed().as_secs_f64());
+        }
+        println!(
+            "spmm        {name} ({n} x {g} CSR, {per_row} non-zeros per row, {l} columns): {best:.3} s, {:.1} GFLOP/s, {:.1}x the f64 floor ({:.1} GFLOP/s peak; check {check:.6})",
+            gflop / best,
+            best / floor,
+            peak.matmul_f64_gflops
+        );
+    }
+}
+
 fn pca_case() {
     let (n, g, density) = (200_000usize, 2_000usize, 0.05);
     let mut rng = stream(2, "bench", 0);
@@ -285,6 +342,7 @@ fn main() {
         Some("recall") => recall_case(),
         Some("pca") => pca_case(),
         Some("pca_target") => pca_target_case(),
+        Some("spmm") => spmm_case(),
         Some("knn") => knn_case(),
         Some("softmax") => softmax_case(),
         Some("softmax_target") => softmax_target_case(),
@@ -299,7 +357,7 @@ fn main() {
             }
         }
         Some(other) => {
-            panic!("unknown case `{other}` (recall, pca, pca_target, knn, softmax, softmax_target, distribution)")
+            panic!("unknown case `{other}` (recall, pca, pca_target, spmm, knn, softmax, softmax_target, distribution)")
         }
     }
 }

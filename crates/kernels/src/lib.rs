@@ -34,6 +34,7 @@ pub mod rng;
 pub mod search;
 pub mod simd;
 pub mod softmax;
+pub mod spmm;
 pub mod transfer;
 pub mod vote;
 pub mod work;

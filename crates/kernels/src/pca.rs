@@ -11,7 +11,6 @@ use crate::rng::stream;
 use crate::{KernelError, Matrix};
 use ndarray::{Array1, Array2, Axis};
 use rand_distr::{Distribution, StandardNormal};
-use rayon::prelude::*;
 
 #[derive(Debug, Clone)]
 pub struct PcaOptions {
@@ -42,100 +41,7 @@ pub struct PcaResult {
     pub explained_variance: Vec<f64>,
 }
 
-/// Rows per partial sum in A^T M; fixed so results do not depend on threads.
-const CHUNK_ROWS: usize = 4096;
-
-crate::simd::avx2_dispatch! {
-    /// `out += v * m[c]` for each non-zero (c, v) of a row: a gather of M's
-    /// rows into one output row, by fused multiply-adds (the loop is
-    /// dispatched once per row, not per non-zero).
-    fn gather_row<I: ColumnIndex>(out: &mut [f64], cols: &[I], vals: &[f32], ms: &[f64]) {
-        let l = out.len();
-        for (c, v) in cols.iter().zip(vals) {
-            let (c, v) = (c.at(), *v as f64);
-            for (o, x) in out.iter_mut().zip(&ms[c * l..(c + 1) * l]) {
-                *o = x.mul_add(v, *o);
-            }
-        }
-    }
-}
-
-crate::simd::avx2_dispatch! {
-    /// `acc[c] += v * mrow` for each non-zero (c, v) of a row: a scatter of
-    /// one row of M into the rows of A^T M (as [`gather_row`]).
-    fn scatter_row<I: ColumnIndex>(acc: &mut [f64], cols: &[I], vals: &[f32], mrow: &[f64]) {
-        let l = mrow.len();
-        for (c, v) in cols.iter().zip(vals) {
-            let (c, v) = (c.at(), *v as f64);
-            for (o, x) in acc[c * l..(c + 1) * l].iter_mut().zip(mrow) {
-                *o = x.mul_add(v, *o);
-            }
-        }
-    }
-}
-
-/// A M for CSR A (n x g) and dense M (g x l).
-pub fn csr_dot(a: &CsrMatrix, m: &Array2<f64>) -> Array2<f64> {
-    let m = m.as_standard_layout();
-    let ms = m.as_slice().expect("standard layout");
-    crate::work::add_flops(2 * a.nnz() * m.ncols());
-    crate::with_rows!(a, p => csr_dot_parts(&p, a.nrows, ms, m.ncols()))
-}
-
-fn csr_dot_parts<I: ColumnIndex>(
-    a: &RowParts<'_, I>,
-    nrows: usize,
-    ms: &[f64],
-    l: usize,
-) -> Array2<f64> {
-    let mut out = Array2::<f64>::zeros((nrows, l));
-    out.as_slice_mut()
-        .expect("standard layout")
-        .par_chunks_mut(l.max(1))
-        .enumerate()
-        .for_each(|(i, row)| {
-            let (cols, vals) = a.row(i);
-            gather_row(row, cols, vals, ms);
-        });
-    out
-}
-
-/// A^T M for CSR A (n x g) and dense M (n x l), summed in fixed row chunks.
-pub fn csr_t_dot(a: &CsrMatrix, m: &Array2<f64>) -> Array2<f64> {
-    let m = m.as_standard_layout();
-    let ms = m.as_slice().expect("standard layout");
-    crate::work::add_flops(2 * a.nnz() * m.ncols());
-    crate::with_rows!(a, p => csr_t_dot_parts(&p, a.nrows, a.ncols, ms, m.ncols()))
-}
-
-fn csr_t_dot_parts<I: ColumnIndex>(
-    a: &RowParts<'_, I>,
-    nrows: usize,
-    ncols: usize,
-    ms: &[f64],
-    l: usize,
-) -> Array2<f64> {
-    let starts: Vec<usize> = (0..nrows).step_by(CHUNK_ROWS).collect();
-    let partials: Vec<Vec<f64>> = starts
-        .par_iter()
-        .map(|&s| {
-            let mut acc = vec![0.0f64; ncols * l];
-            for i in s..(s + CHUNK_ROWS).min(nrows) {
-                let mrow = &ms[i * l..(i + 1) * l];
-                let (cols, vals) = a.row(i);
-                scatter_row(&mut acc, cols, vals, mrow);
-            }
-            acc
-        })
-        .collect();
-    let mut total = vec![0.0f64; ncols * l];
-    for p in partials {
-        for (t, x) in total.iter_mut().zip(&p) {
-            *t += x;
-        }
-    }
-    Array2::from_shape_vec((ncols, l), total).expect("shape")
-}
+pub use crate::spmm::{csr_dot, csr_t_dot};
 
 fn column_means(a: &CsrMatrix) -> Array1<f64> {
     fn sums<I: ColumnIndex>(p: &RowParts<'_, I>, ncols: usize) -> Array1<f64> {
