@@ -155,6 +155,56 @@ fn spmm_case() {
     }
 }
 
+/// Task 6's decoder fit at the 2M bench's shape, scaled to 200,000 training
+/// rows: 8,248 genes at 1,000 non-zeros per row (log-normalised on the
+/// fly), a 256-dimension representation.
+fn decoder_fit_case() {
+    use pertbench_kernels::decoder::fit_expression;
+    use pertbench_kernels::expression_rows::{ExpressionRows, Target};
+    let (n, g, per_row, d) = (200_000usize, 8_248usize, 1_000usize, 256usize);
+    let rows: Vec<(Vec<u32>, Vec<f32>)> = (0..n)
+        .into_par_iter()
+        .map(|i| {
+            let mut rng = stream(8, "bench-decoder", i as u64);
+            let mut cols: Vec<u32> = rand::seq::index::sample(&mut rng, g, per_row)
+                .into_iter()
+                .map(|c| c as u32)
+                .collect();
+            cols.sort_unstable();
+            let vals = cols
+                .iter()
+                .map(|_| 1.0 + rng.random_range(0..20) as f32)
+                .collect();
+            (cols, vals)
+        })
+        .collect();
+    let mut indptr = vec![0u64];
+    let (mut indices, mut data) = (Vec::new(), Vec::new());
+    for (c, v) in rows {
+        indices.extend_from_slice(&c);
+        data.extend_from_slice(&v);
+        indptr.push(indices.len() as u64);
+    }
+    let y = CsrMatrix::new(n, g, indptr, indices, data).unwrap();
+    let mut rng = stream(9, "bench-decoder", 0);
+    let x = ndarray::Array2::from_shape_simple_fn((n, d), || rng.random::<f32>() - 0.5);
+    let all: Vec<usize> = (0..n).collect();
+    let set = ExpressionRows {
+        matrix: &y,
+        rows: &all,
+        target: Target::Lognorm,
+    };
+    let t = Instant::now();
+    let dec = fit_expression(x.view(), &all, &set, 1.0).unwrap();
+    let secs = t.elapsed().as_secs_f64();
+    let gflop = (2.0 * y.nnz() as f64 * d as f64 + 2.0 * n as f64 * (d * d) as f64) / 1e9;
+    println!(
+        "decoder_fit {n} x {g} counts ({per_row} non-zeros per row, log-normalised), {d} dims: {secs:.2} s, {:.1} GFLOP/s in X'Y and X'X (weight[0,0] {:.6})",
+        gflop / secs,
+        dec.weights[(0, 0)]
+    );
+}
+
 fn pca_case() {
     let (n, g, density) = (200_000usize, 2_000usize, 0.05);
     let mut rng = stream(2, "bench", 0);
@@ -343,6 +393,7 @@ fn main() {
         Some("pca") => pca_case(),
         Some("pca_target") => pca_target_case(),
         Some("spmm") => spmm_case(),
+        Some("decoder_fit") => decoder_fit_case(),
         Some("knn") => knn_case(),
         Some("softmax") => softmax_case(),
         Some("softmax_target") => softmax_target_case(),
@@ -357,7 +408,7 @@ fn main() {
             }
         }
         Some(other) => {
-            panic!("unknown case `{other}` (recall, pca, pca_target, spmm, knn, softmax, softmax_target, distribution)")
+            panic!("unknown case `{other}` (recall, pca, pca_target, spmm, decoder_fit, knn, softmax, softmax_target, distribution)")
         }
     }
 }

@@ -15,7 +15,7 @@
 use crate::csr::CsrMatrix;
 use crate::expression_rows::{ExpressionRows, Target};
 use crate::ranks::average_ranks_sparse;
-use crate::spmm::{ColumnSums, Panels, BLOCK, PANEL};
+use crate::simd::axpy_f64;
 use crate::KernelError;
 use faer::linalg::matmul::matmul;
 use faer::linalg::solvers::Solve;
@@ -192,19 +192,19 @@ pub fn fit_expression(
     x_mean.iter_mut().for_each(|m| *m /= n as f64);
     let mut gram = Mat::<f64>::zeros(d, d);
     let n_blocks = g.div_ceil(FIT_GENE_BLOCK);
-    // Per gene block: its genes' Xc'Y rows (summed in registers, see
-    // `spmm::ColumnSums`) and value sums.
-    let mut acc: Vec<(ColumnSums, Vec<f64>)> = (0..n_blocks)
+    // Per gene block: its genes' Xc'Y columns (gene-major, d values each)
+    // and value sums.
+    let mut acc: Vec<(Vec<f64>, Vec<f64>)> = (0..n_blocks)
         .map(|b| {
             let width = ((b + 1) * FIT_GENE_BLOCK).min(g) - b * FIT_GENE_BLOCK;
-            (ColumnSums::new(width, d), vec![0f64; width])
+            (vec![0f64; width * d], vec![0f64; width])
         })
         .collect();
     let mut r0 = 0;
     while r0 < n {
         let r1 = (r0 + FIT_CHUNK).min(n);
         let rows = r1 - r0;
-        // Xc rows of the chunk, row-major (for X'X), then in panels (for Xc'Y).
+        // Xc rows of the chunk, row-major (for the additions below).
         let mut xc_rows = vec![0f64; rows * d];
         xc_rows.par_chunks_mut(d).enumerate().for_each(|(i, out)| {
             for ((o, v), m) in out.iter_mut().zip(x.row(x_rows[r0 + i])).zip(&x_mean) {
@@ -221,9 +221,7 @@ pub fn fit_expression(
             1.0,
             Par::rayon(0),
         );
-        let xc_panels = Panels::pack(&xc_rows, rows, d, PANEL);
-        drop(xc_rows);
-        // The chunk's non-zeros, gene-sorted per row.
+        // The chunk's non-zeros, bucketed by gene block, rows in order.
         let row_entries: Vec<(Vec<u32>, Vec<f64>)> = (r0..r1)
             .into_par_iter()
             .map(|i| {
@@ -233,45 +231,50 @@ pub fn fit_expression(
             })
             .collect();
         y.release(r0, r1);
+        // Bucketed by parts of the chunk in parallel; a block then takes the
+        // parts in order, so its rows stay in order.
+        let part_rows = rows.div_ceil(rayon::current_num_threads().max(1)).max(1);
+        let parts: Vec<Vec<Vec<(u32, u32, f64)>>> = row_entries
+            .par_chunks(part_rows)
+            .enumerate()
+            .map(|(p, part)| {
+                let mut by_block: Vec<Vec<(u32, u32, f64)>> = vec![Vec::new(); n_blocks];
+                for (k, (genes, values)) in part.iter().enumerate() {
+                    let k = (p * part_rows + k) as u32;
+                    for (&gene, &v) in genes.iter().zip(values) {
+                        by_block[gene as usize / FIT_GENE_BLOCK].push((k, gene, v));
+                    }
+                }
+                by_block
+            })
+            .collect();
         let nnz: usize = row_entries.iter().map(|(g, _)| g.len()).sum();
         crate::work::add_flops(2 * nnz * d);
         acc.par_iter_mut()
             .enumerate()
             .for_each(|(b, (cols, sums))| {
-                let (g0, g1) = (b * FIT_GENE_BLOCK, ((b + 1) * FIT_GENE_BLOCK).min(g));
-                // Each row's span of this gene block.
-                let span = |k: usize| {
-                    let (genes, values) = &row_entries[k];
-                    let lo = genes.partition_point(|&x| (x as usize) < g0);
-                    let hi = lo + genes[lo..].partition_point(|&x| (x as usize) < g1);
-                    genes[lo..hi]
-                        .iter()
-                        .zip(&values[lo..hi])
-                        .map(move |(&gene, &v)| (gene as usize - g0, v))
-                };
-                let mut k0 = 0;
-                while k0 < rows {
-                    let k1 = (k0 + BLOCK).min(rows);
-                    cols.add_block(k0, k1, span, &xc_panels);
-                    k0 = k1;
-                }
-                for k in 0..rows {
-                    for (local, v) in span(k) {
-                        sums[local] += v;
-                    }
+                let g0 = b * FIT_GENE_BLOCK;
+                for &(k, gene, v) in parts.iter().flat_map(|part| &part[b]) {
+                    let local = gene as usize - g0;
+                    let k = k as usize;
+                    axpy_f64(
+                        &mut cols[local * d..(local + 1) * d],
+                        v,
+                        &xc_rows[k * d..(k + 1) * d],
+                    );
+                    sums[local] += v;
                 }
             });
         r0 = r1;
     }
     let mut xty = Mat::<f64>::zeros(d, g);
     let mut y_sum = vec![0f64; g];
-    for (b, (cols, sums)) in acc.into_iter().enumerate() {
+    for (b, (cols, sums)) in acc.iter().enumerate() {
         let g0 = b * FIT_GENE_BLOCK;
-        let cols = cols.into_array();
         for (local, s) in sums.iter().enumerate() {
             y_sum[g0 + local] = *s;
             for k in 0..d {
-                xty[(k, g0 + local)] = cols[[local, k]];
+                xty[(k, g0 + local)] = cols[local * d + k];
             }
         }
     }

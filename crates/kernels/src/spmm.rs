@@ -25,7 +25,7 @@ use rayon::prelude::*;
 /// f64 lanes in one vector register.
 const LANES: usize = 8;
 /// Columns per register tile of `A^T M`: eight vectors.
-pub(crate) const PANEL: usize = 8 * LANES;
+const PANEL: usize = 8 * LANES;
 /// Columns per panel of `M` in `A M`: two vectors, so that a panel of a
 /// many-gene `M` (8,000 x 16 x 8 bytes = 1 MB) stays in L2 cache while
 /// every row of `A` passes over it. Wider panels (one pass over `A`) wait
@@ -38,7 +38,7 @@ const GATHER_ROWS: usize = 256;
 /// Rows of `A` regrouped by column at a time in `A^T M`: the block's rows
 /// of a panel of `M` (32 x 64 x 8 bytes) stay in L1 cache. Same matrix:
 /// 0.57 s with 32 rows, 0.60 s with 64, 0.90 s with 256.
-pub(crate) const BLOCK: usize = 32;
+const BLOCK: usize = 32;
 /// Rows per partial sum in `A^T M`; fixed so results do not depend on threads.
 pub const CHUNK_ROWS: usize = 4096;
 
@@ -47,13 +47,13 @@ pub const CHUNK_ROWS: usize = 4096;
 #[derive(Clone, Copy)]
 #[repr(C)]
 struct Entry {
-    value: f64,
+    value: f32,
     row: u32,
 }
 
 /// A dense row-major matrix split into column panels, each zero-padded to a
 /// multiple of [`LANES`]: panel `p` holds `rows x width(p)` values, row-major.
-pub(crate) struct Panels {
+struct Panels {
     rows: usize,
     cols: usize,
     data: Vec<f64>,
@@ -88,7 +88,7 @@ impl Panels {
         }
     }
 
-    pub(crate) fn pack(m: &[f64], rows: usize, cols: usize, panel: usize) -> Self {
+    fn pack(m: &[f64], rows: usize, cols: usize, panel: usize) -> Self {
         let mut p = Self::zeros(rows, cols, panel);
         for &(c0, w, off) in &p.panels {
             let take = (cols - c0).min(w);
@@ -190,7 +190,7 @@ mod avx512 {
             }
             for e in entries.get_unchecked(s..e) {
                 let row = mb.add(e.row as usize * w);
-                let vv = _mm512_set1_pd(e.value);
+                let vv = _mm512_set1_pd(e.value as f64);
                 for (k, a) in acc.iter_mut().enumerate() {
                     *a = _mm512_fmadd_pd(_mm512_loadu_pd(row.add(k * LANES)), vv, *a);
                 }
@@ -208,7 +208,7 @@ fn scatter_block_portable(out: &mut [f64], starts: &[u32], entries: &[Entry], m:
         let (s, e) = (starts[c] as usize, starts[c + 1] as usize);
         let o = &mut out[c * w..c * w + w];
         for en in &entries[s..e] {
-            let (r, v) = (en.row as usize, en.value);
+            let (r, v) = (en.row as usize, en.value as f64);
             for (a, x) in o.iter_mut().zip(&m[r * w..r * w + w]) {
                 *a = x.mul_add(v, *a);
             }
@@ -315,95 +315,54 @@ pub fn csr_t_dot(a: &CsrMatrix, m: &Array2<f64>) -> Array2<f64> {
     out.unpack()
 }
 
-/// Sums `v * M[i]` into row `c` of a (columns x l) accumulator for every
-/// non-zero (c, v) of rows i of a sparse matrix, the rows given [`BLOCK`] at
-/// a time in order: the `A^T M` kernel, for callers whose rows are not a
-/// CSR matrix (the decoder's transformed expression). Each accumulator row
-/// is a chain of fused multiply-adds in row order.
-pub(crate) struct ColumnSums {
-    sums: Panels,
-    starts: Vec<u32>,
-    fill: Vec<u32>,
-    entries: Vec<Entry>,
-}
-
-impl ColumnSums {
-    pub(crate) fn new(ncols: usize, l: usize) -> Self {
-        Self {
-            sums: Panels::zeros(ncols, l, PANEL),
-            starts: vec![0; ncols + 1],
-            fill: vec![0; ncols],
-            entries: Vec::new(),
-        }
-    }
-
-    /// Adds rows `r0..r1` (at most [`BLOCK`]) of `m`, row `i` weighted by
-    /// the non-zeros `row(i)` yields (column, value).
-    pub(crate) fn add_block<It: Iterator<Item = (usize, f64)>>(
-        &mut self,
-        r0: usize,
-        r1: usize,
-        row: impl Fn(usize) -> It,
-        m: &Panels,
-    ) {
-        assert!(r1 - r0 <= BLOCK && r1 <= m.rows && m.cols == self.sums.cols);
-        let ncols = self.sums.rows;
-        // Counting sort of the block's non-zeros by column, rows in order.
-        let starts = &mut self.starts;
-        starts.iter_mut().for_each(|s| *s = 0);
-        for i in r0..r1 {
-            for (c, _) in row(i) {
-                starts[c + 1] += 1;
-            }
-        }
-        for c in 0..ncols {
-            starts[c + 1] += starts[c];
-        }
-        self.entries
-            .resize(starts[ncols] as usize, Entry { value: 0.0, row: 0 });
-        self.fill.copy_from_slice(&starts[..ncols]);
-        for i in r0..r1 {
-            for (c, value) in row(i) {
-                let slot = &mut self.fill[c];
-                self.entries[*slot as usize] = Entry {
-                    value,
-                    row: (i - r0) as u32,
-                };
-                *slot += 1;
-            }
-        }
-        for (&(_, w, off), &(_, _, out_off)) in m.panels.iter().zip(&self.sums.panels) {
-            // The block's rows of this panel of M are contiguous.
-            let block_m = &m.data[off + r0 * w..off + r1 * w];
-            let o = &mut self.sums.data[out_off..out_off + ncols * w];
-            scatter_block(o, &self.starts, &self.entries, block_m, w);
-        }
-    }
-
-    pub(crate) fn into_array(self) -> Array2<f64> {
-        self.sums.unpack()
-    }
-}
-
 /// One chunk's A^T M, in the panel layout of a `g x l` matrix.
 fn t_dot_chunk<I: ColumnIndex>(
     a: &RowParts<'_, I>,
     rows: std::ops::Range<usize>,
     ncols: usize,
     m: &Panels,
-) -> Panels {
-    let mut sums = ColumnSums::new(ncols, m.cols);
+    out: &mut Panels,
+) {
+    let mut starts = vec![0u32; ncols + 1];
+    let mut entries: Vec<Entry> = Vec::new();
+    let mut fill = vec![0u32; ncols];
+    let mut block_m: Vec<f64> = Vec::new();
     let mut r0 = rows.start;
     while r0 < rows.end {
         let r1 = (r0 + BLOCK).min(rows.end);
-        let row = |i: usize| {
-            let (cols, vals) = a.row(i);
-            cols.iter().zip(vals).map(|(c, v)| (c.at(), *v as f64))
-        };
-        sums.add_block(r0, r1, row, m);
+        // Counting sort of the block's non-zeros by column, rows in order.
+        starts.iter_mut().for_each(|s| *s = 0);
+        for i in r0..r1 {
+            for c in a.row(i).0 {
+                starts[c.at() + 1] += 1;
+            }
+        }
+        for c in 0..ncols {
+            starts[c + 1] += starts[c];
+        }
+        let total = starts[ncols] as usize;
+        entries.resize(total, Entry { value: 0.0, row: 0 });
+        fill.copy_from_slice(&starts[..ncols]);
+        for i in r0..r1 {
+            let (cols, v) = a.row(i);
+            for (c, x) in cols.iter().zip(v) {
+                let slot = &mut fill[c.at()];
+                entries[*slot as usize] = Entry {
+                    value: *x,
+                    row: (i - r0) as u32,
+                };
+                *slot += 1;
+            }
+        }
+        for (&(_, w, off), &(_, _, out_off)) in m.panels.iter().zip(&out.panels) {
+            // The block's rows of this panel of M, contiguous.
+            block_m.clear();
+            block_m.extend_from_slice(&m.data[off + r0 * w..off + r1 * w]);
+            let o = &mut out.data[out_off..out_off + ncols * w];
+            scatter_block(o, &starts, &entries, &block_m, w);
+        }
         r0 = r1;
     }
-    sums.sums
 }
 
 fn t_dot_parts<I: ColumnIndex>(
@@ -420,7 +379,11 @@ fn t_dot_parts<I: ColumnIndex>(
     for batch in starts.chunks(group) {
         let partials: Vec<Panels> = batch
             .par_iter()
-            .map(|&s| t_dot_chunk(a, s..(s + CHUNK_ROWS).min(nrows), ncols, m))
+            .map(|&s| {
+                let mut part = Panels::zeros(ncols, m.cols, PANEL);
+                t_dot_chunk(a, s..(s + CHUNK_ROWS).min(nrows), ncols, m, &mut part);
+                part
+            })
             .collect();
         for p in partials {
             for (t, x) in total.data.iter_mut().zip(&p.data) {
@@ -510,7 +473,7 @@ mod tests {
             let n = a.ncols * 3;
             let entries: Vec<Entry> = (0..n)
                 .map(|j| Entry {
-                    value: j as f64 * 0.25 - 3.0,
+                    value: j as f32 * 0.25 - 3.0,
                     row: (j * 7 % rows) as u32,
                 })
                 .collect();
