@@ -805,6 +805,13 @@ impl Pipeline {
 mod tests {
     use super::*;
 
+    /// The error message of a pipeline that must not parse.
+    fn parse_error(yaml: &str) -> String {
+        Pipeline::from_str(Path::new("p.yaml"), yaml)
+            .unwrap_err()
+            .to_string()
+    }
+
     const OK: &str = "name: t\ndatasets: [d]\nrepresentations:\n  - {name: pca, kind: pca, n_components: 8}\n  - {name: shuf, kind: shuffled, of: pca}\nmetrics:\n  - {kind: consistency}\n";
 
     #[test]
@@ -820,37 +827,27 @@ mod tests {
     #[test]
     fn typo_names_line_and_column() {
         let bad = OK.replace("n_components: 8", "n_component: 8");
-        let e = Pipeline::from_str(Path::new("p.yaml"), &bad)
-            .unwrap_err()
-            .to_string();
+        let e = parse_error(&bad);
         assert!(e.starts_with("p.yaml: line 4, column"), "{e}");
         assert!(e.contains("n_component"), "{e}");
         let bad = OK.replace("n_components: 8", "n_components: eight");
-        let e = Pipeline::from_str(Path::new("p.yaml"), &bad)
-            .unwrap_err()
-            .to_string();
+        let e = parse_error(&bad);
         assert!(e.starts_with("p.yaml: line 4"), "{e}");
     }
 
     #[test]
     fn misplaced_and_missing_parameters() {
         let bad = OK.replace("kind: shuffled, of: pca", "kind: shuffled, of: pca, dim: 3");
-        let e = Pipeline::from_str(Path::new("p.yaml"), &bad)
-            .unwrap_err()
-            .to_string();
+        let e = parse_error(&bad);
         assert_eq!(
             e,
             "p.yaml: representation `shuf`: `dim` does not apply to kind `shuffled`"
         );
         let bad = OK.replace("of: pca", "of: nothing");
-        let e = Pipeline::from_str(Path::new("p.yaml"), &bad)
-            .unwrap_err()
-            .to_string();
+        let e = parse_error(&bad);
         assert!(e.contains("`of: nothing` names no other"), "{e}");
         let bad = OK.replace("metrics:\n", "postprocessing: [raw, tvm]\nmetrics:\n");
-        let e = Pipeline::from_str(Path::new("p.yaml"), &bad)
-            .unwrap_err()
-            .to_string();
+        let e = parse_error(&bad);
         assert!(e.contains("postprocessing `tvm` is unknown"), "{e}");
     }
 
@@ -866,9 +863,7 @@ mod tests {
         assert_eq!(p.representations[0].power_iterations, Some(2));
         assert_eq!(p.metrics[0].n_label_shuffles, Some(50));
         let bad = OK.replace("of: pca}", "of: pca, power_iterations: 2}");
-        let e = Pipeline::from_str(Path::new("p.yaml"), &bad)
-            .unwrap_err()
-            .to_string();
+        let e = parse_error(&bad);
         assert_eq!(
             e,
             "p.yaml: representation `shuf`: `power_iterations` does not apply to kind `shuffled`"
@@ -877,9 +872,7 @@ mod tests {
             "metrics:\n  - {kind: consistency}",
             "metrics:\n  - {kind: knn, n_label_shuffles: 5}",
         );
-        let e = Pipeline::from_str(Path::new("p.yaml"), &bad)
-            .unwrap_err()
-            .to_string();
+        let e = parse_error(&bad);
         assert!(e.contains("`n_label_shuffles`"), "{e}");
     }
 }

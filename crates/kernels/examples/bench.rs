@@ -41,17 +41,14 @@ fn recall_case() {
     );
 }
 
-/// PCA (50 components) of a generated 200,000 x 2,000 CSR matrix at 5% density.
-/// Issue 5's PCA target: 200,000 x 8,000 CSR with 3,000 non-zeros per row,
-/// 50 components, 2 power iterations (target: at most 3 minutes).
-fn pca_target_case() {
-    let (n, g, per_row) = (200_000usize, 8_000usize, 3_000usize);
-    let t_build = Instant::now();
-    // Rows built in parallel, each from its own seeded stream.
+/// A generated n x g CSR matrix with `per_row` non-zeros in every row
+/// (counts 1 to 20), rows built in parallel, each from its own seeded
+/// stream.
+fn random_csr(n: usize, g: usize, per_row: usize, seed: u64, label: &str) -> CsrMatrix {
     let rows: Vec<(Vec<u32>, Vec<f32>)> = (0..n)
         .into_par_iter()
         .map(|i| {
-            let mut rng = stream(5, "bench-pca-target", i as u64);
+            let mut rng = stream(seed, label, i as u64);
             let mut cols: Vec<u32> = rand::seq::index::sample(&mut rng, g, per_row)
                 .into_iter()
                 .map(|c| c as u32)
@@ -73,7 +70,16 @@ fn pca_target_case() {
         data.extend_from_slice(&v);
         indptr.push(indices.len() as u64);
     }
-    let a = CsrMatrix::new(n, g, indptr, indices, data).unwrap();
+    CsrMatrix::new(n, g, indptr, indices, data).unwrap()
+}
+
+/// PCA (50 components) of a generated 200,000 x 2,000 CSR matrix at 5% density.
+/// Issue 5's PCA target: 200,000 x 8,000 CSR with 3,000 non-zeros per row,
+/// 50 components, 2 power iterations (target: at most 3 minutes).
+fn pca_target_case() {
+    let (n, g, per_row) = (200_000usize, 8_000usize, 3_000usize);
+    let t_build = Instant::now();
+    let a = random_csr(n, g, per_row, 5, "bench-pca-target");
     let built = peak_rss_mb();
     println!(
         "pca_target  built {} non-zeros in {:.1} s",
@@ -104,30 +110,7 @@ fn pca_target_case() {
 fn spmm_case() {
     use pertbench_kernels::pca::{csr_dot, csr_t_dot};
     let (n, g, per_row, l) = (50_000usize, 8_000usize, 3_000usize, 60usize);
-    let rows: Vec<(Vec<u32>, Vec<f32>)> = (0..n)
-        .into_par_iter()
-        .map(|i| {
-            let mut rng = stream(6, "bench-spmm", i as u64);
-            let mut cols: Vec<u32> = rand::seq::index::sample(&mut rng, g, per_row)
-                .into_iter()
-                .map(|c| c as u32)
-                .collect();
-            cols.sort_unstable();
-            let vals = cols
-                .iter()
-                .map(|_| 1.0 + rng.random_range(0..20) as f32)
-                .collect();
-            (cols, vals)
-        })
-        .collect();
-    let mut indptr = vec![0u64];
-    let (mut indices, mut data) = (Vec::new(), Vec::new());
-    for (c, v) in rows {
-        indices.extend_from_slice(&c);
-        data.extend_from_slice(&v);
-        indptr.push(indices.len() as u64);
-    }
-    let a = CsrMatrix::new(n, g, indptr, indices, data).unwrap();
+    let a = random_csr(n, g, per_row, 6, "bench-spmm");
     let peak = pertbench_kernels::machine::measure();
     let mut rng = stream(7, "bench-spmm", 0);
     let mg = ndarray::Array2::from_shape_simple_fn((g, l), || rng.random::<f64>() - 0.5);
@@ -162,30 +145,7 @@ fn decoder_fit_case() {
     use pertbench_kernels::decoder::fit_expression;
     use pertbench_kernels::expression_rows::{ExpressionRows, Target};
     let (n, g, per_row, d) = (200_000usize, 8_248usize, 1_000usize, 256usize);
-    let rows: Vec<(Vec<u32>, Vec<f32>)> = (0..n)
-        .into_par_iter()
-        .map(|i| {
-            let mut rng = stream(8, "bench-decoder", i as u64);
-            let mut cols: Vec<u32> = rand::seq::index::sample(&mut rng, g, per_row)
-                .into_iter()
-                .map(|c| c as u32)
-                .collect();
-            cols.sort_unstable();
-            let vals = cols
-                .iter()
-                .map(|_| 1.0 + rng.random_range(0..20) as f32)
-                .collect();
-            (cols, vals)
-        })
-        .collect();
-    let mut indptr = vec![0u64];
-    let (mut indices, mut data) = (Vec::new(), Vec::new());
-    for (c, v) in rows {
-        indices.extend_from_slice(&c);
-        data.extend_from_slice(&v);
-        indptr.push(indices.len() as u64);
-    }
-    let y = CsrMatrix::new(n, g, indptr, indices, data).unwrap();
+    let y = random_csr(n, g, per_row, 8, "bench-decoder");
     let mut rng = stream(9, "bench-decoder", 0);
     let x = ndarray::Array2::from_shape_simple_fn((n, d), || rng.random::<f32>() - 0.5);
     let all: Vec<usize> = (0..n).collect();

@@ -88,7 +88,10 @@ impl Panels {
         }
     }
 
-    fn pack(m: &[f64], rows: usize, cols: usize, panel: usize) -> Self {
+    fn from_array(m: &Array2<f64>, panel: usize) -> Self {
+        let (rows, cols) = m.dim();
+        let m = m.as_standard_layout();
+        let m = m.as_slice().expect("standard layout");
         let mut p = Self::zeros(rows, cols, panel);
         for &(c0, w, off) in &p.panels {
             let take = (cols - c0).min(w);
@@ -267,13 +270,7 @@ fn scatter_block(out: &mut [f64], starts: &[u32], entries: &[Entry], m: &[f64], 
 /// A M for CSR A (n x g) and dense M (g x l).
 pub fn csr_dot(a: &CsrMatrix, m: &Array2<f64>) -> Array2<f64> {
     assert_eq!(a.ncols, m.nrows(), "A M: inner sizes differ");
-    let m = m.as_standard_layout();
-    let packed = Panels::pack(
-        m.as_slice().expect("standard layout"),
-        m.nrows(),
-        m.ncols(),
-        GATHER_PANEL,
-    );
+    let packed = Panels::from_array(m, GATHER_PANEL);
     crate::work::add_flops(2 * a.nnz() * m.ncols());
     let out = crate::with_rows!(a, p => dot_parts(&p, a.nrows, &packed));
     out.unpack()
@@ -303,13 +300,7 @@ fn dot_parts<I: ColumnIndex>(a: &RowParts<'_, I>, nrows: usize, m: &Panels) -> P
 /// A^T M for CSR A (n x g) and dense M (n x l), summed in fixed row chunks.
 pub fn csr_t_dot(a: &CsrMatrix, m: &Array2<f64>) -> Array2<f64> {
     assert_eq!(a.nrows, m.nrows(), "A^T M: row counts differ");
-    let m = m.as_standard_layout();
-    let packed = Panels::pack(
-        m.as_slice().expect("standard layout"),
-        m.nrows(),
-        m.ncols(),
-        PANEL,
-    );
+    let packed = Panels::from_array(m, PANEL);
     crate::work::add_flops(2 * a.nnz() * m.ncols());
     let out = crate::with_rows!(a, p => t_dot_parts(&p, a.nrows, a.ncols, &packed));
     out.unpack()
@@ -326,7 +317,6 @@ fn t_dot_chunk<I: ColumnIndex>(
     let mut starts = vec![0u32; ncols + 1];
     let mut entries: Vec<Entry> = Vec::new();
     let mut fill = vec![0u32; ncols];
-    let mut block_m: Vec<f64> = Vec::new();
     let mut r0 = rows.start;
     while r0 < rows.end {
         let r1 = (r0 + BLOCK).min(rows.end);
@@ -355,11 +345,10 @@ fn t_dot_chunk<I: ColumnIndex>(
             }
         }
         for (&(_, w, off), &(_, _, out_off)) in m.panels.iter().zip(&out.panels) {
-            // The block's rows of this panel of M, contiguous.
-            block_m.clear();
-            block_m.extend_from_slice(&m.data[off + r0 * w..off + r1 * w]);
+            // The block's rows of this panel of M are contiguous.
+            let block_m = &m.data[off + r0 * w..off + r1 * w];
             let o = &mut out.data[out_off..out_off + ncols * w];
-            scatter_block(o, &starts, &entries, &block_m, w);
+            scatter_block(o, &starts, &entries, block_m, w);
         }
         r0 = r1;
     }
