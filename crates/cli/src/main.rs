@@ -80,6 +80,15 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Write a self-contained HTML report (tables, inline SVG plots,
+    /// provenance) of a results directory
+    Report {
+        /// Results directory [default: <workdir>/results]
+        results: Option<PathBuf>,
+        /// The HTML file to write
+        #[arg(short, long, default_value = "report.html")]
+        output: PathBuf,
+    },
     /// Run read-only SQL over the results (table `results`)
     Sql {
         query: Option<String>,
@@ -94,6 +103,27 @@ enum CacheAction {
     Ls,
     /// Remove nodes no listed pipeline uses (default: every pipelines/*.yaml)
     Gc { pipelines: Vec<PathBuf> },
+}
+
+/// Writes `bytes` to a temporary file beside `path`, then renames it over
+/// `path`, so a failed write never leaves a partial file.
+fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    }
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
 }
 
 fn env_paths(var: &str) -> Vec<PathBuf> {
@@ -301,6 +331,21 @@ fn real_main(cli: Cli) -> Result<()> {
                         pipelines.len()
                     );
                 }
+            }
+        }
+        Command::Report { results, output } => {
+            let dir = results.unwrap_or_else(|| ws.results_dir());
+            let report = pertbench_report::render(&dir)?;
+            write_atomic(&output, report.html.as_bytes())
+                .with_context(|| format!("writing {}", output.display()))?;
+            println!(
+                "{} result rows, {} plots -> {}",
+                report.n_rows,
+                report.n_plots,
+                output.display()
+            );
+            for m in &report.missing {
+                println!("missing: {m}");
             }
         }
         Command::Sql { query, file } => {

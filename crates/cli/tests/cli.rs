@@ -576,6 +576,35 @@ fn hierarchy_tasks_run_cache_their_splits_and_rank_pca_above_random() {
     ] {
         assert!(table.contains(want), "{want}: {table}");
     }
+
+    // The HTML report of the sweep: every section, a plot per headline
+    // metric, and Tasks 3 and 5 said to be missing.
+    let html_path = p.path("out/report.html");
+    std::fs::create_dir_all(p.path("out")).unwrap();
+    let said = p.ok(&["report", "-o", html_path.to_str().unwrap()]);
+    assert!(said.contains("plots ->"), "{said}");
+    assert!(
+        said.contains("missing: Task 3 perturbation consistency: no rows")
+            && said.contains("missing: Task 5 known relationship recall: no rows"),
+        "{said}"
+    );
+    let html = std::fs::read_to_string(&html_path).unwrap();
+    for id in [
+        "missing",
+        "hierarchy",
+        "tasks",
+        "recall",
+        "consistency",
+        "transfer",
+        "provenance",
+    ] {
+        assert!(html.contains(&format!("<section id=\"{id}\">")), "{id}");
+    }
+    // ilisi (2), linear_probe (2), knn and knn_cosine (2 each), and
+    // interpretability (spearman, pearson, mse, structural_integrity).
+    assert_eq!(html.matches("<svg").count(), 12, "{said}");
+    assert!(html.contains("<td class=\"best\">"));
+    assert!(!html.contains("<script") && !html.contains("<link"));
 }
 
 #[test]
