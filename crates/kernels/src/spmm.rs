@@ -135,28 +135,10 @@ impl Panels {
     }
 }
 
-/// `acc[0..w] += v * m[c * w..]` for each non-zero (c, v), then `out = acc`:
-/// one row's panel of `A M`. `w` is a multiple of [`LANES`], at most [`PANEL`].
-#[inline(always)]
-fn gather_panel_portable<I: ColumnIndex>(
-    out: &mut [f64],
-    cols: &[I],
-    vals: &[f32],
-    m: &[f64],
-    w: usize,
-) {
-    let mut acc = [0.0f64; PANEL];
-    for (c, v) in cols.iter().zip(vals) {
-        let (c, v) = (c.at(), *v as f64);
-        for (a, x) in acc[..w].iter_mut().zip(&m[c * w..c * w + w]) {
-            *a = x.mul_add(v, *a);
-        }
-    }
-    out.copy_from_slice(&acc[..out.len()]);
-}
-
 /// `out[0..w] += v * m[c * w..]` for each non-zero (c, v), in order,
-/// continuing the chain of fused multiply-adds already in `out`.
+/// continuing the chain of fused multiply-adds already in `out` (zeros for
+/// a whole row's panel of `A M`). `w` is a multiple of [`LANES`], at most
+/// [`PANEL`].
 #[inline(always)]
 fn gather_accumulate_portable<I: ColumnIndex>(
     out: &mut [f64],
@@ -178,33 +160,6 @@ fn gather_accumulate_portable<I: ColumnIndex>(
 mod avx512 {
     use super::{ColumnIndex, LANES};
     use std::arch::x86_64::*;
-
-    /// [`super::gather_panel_portable`] with `N` vectors of accumulators.
-    #[target_feature(enable = "avx512f")]
-    pub unsafe fn gather_panel<I: ColumnIndex, const N: usize>(
-        out: &mut [f64],
-        cols: &[I],
-        vals: &[f32],
-        m: &[f64],
-    ) {
-        let w = N * LANES;
-        let mut acc = [_mm512_setzero_pd(); N];
-        let base = m.as_ptr();
-        for (c, v) in cols.iter().zip(vals) {
-            let c = c.at();
-            debug_assert!(c * w + w <= m.len());
-            let row = base.add(c * w);
-            let vv = _mm512_set1_pd(*v as f64);
-            for (k, a) in acc.iter_mut().enumerate() {
-                *a = _mm512_fmadd_pd(_mm512_loadu_pd(row.add(k * LANES)), vv, *a);
-            }
-        }
-        let mut tmp = [0.0f64; super::PANEL];
-        for (k, a) in acc.iter().enumerate() {
-            _mm512_storeu_pd(tmp.as_mut_ptr().add(k * LANES), *a);
-        }
-        out.copy_from_slice(&tmp[..out.len()]);
-    }
 
     /// [`super::gather_accumulate_portable`] with `N` vectors of accumulators.
     #[target_feature(enable = "avx512f")]
@@ -307,18 +262,6 @@ macro_rules! by_vectors {
     };
 }
 
-fn gather_panel<I: ColumnIndex>(out: &mut [f64], cols: &[I], vals: &[f32], m: &[f64], w: usize) {
-    #[cfg(target_arch = "x86_64")]
-    if has_avx512() {
-        use avx512::gather_panel as g;
-        // SAFETY: the processor has AVX-512F (checked above); every column
-        // index is below the matrix's width, so each row read is in `m`.
-        unsafe { by_vectors!(w, g<I>(out, cols, vals, m)) };
-        return;
-    }
-    gather_panel_portable(out, cols, vals, m, w)
-}
-
 fn gather_accumulate<I: ColumnIndex>(
     out: &mut [f64],
     cols: &[I],
@@ -364,7 +307,7 @@ pub fn csr_dot(a: &CsrMatrix, m: &Array2<f64>) -> Array2<f64> {
     if per_segment >= MIN_SEGMENT {
         let packed = Panels::from_array(m, PANEL);
         let flat = crate::with_rows!(a, p => dot_parts_blocked(&p, a.nrows, &packed, gene_block));
-        return unpack_rows(&flat, &packed, a.nrows);
+        return unpack_rows(&flat, m.ncols(), a.nrows);
     }
     let packed = Panels::from_array(m, GATHER_PANEL);
     let out = crate::with_rows!(a, p => dot_parts(&p, a.nrows, &packed));
@@ -378,20 +321,22 @@ fn gene_block(l: usize) -> usize {
     (GENE_BLOCK_BYTES / (widest * 8)).max(LANES)
 }
 
-/// `n x l` from the `n x lpad` row-major layout of [`dot_parts_blocked`].
-fn unpack_rows(flat: &[f64], layout: &Panels, nrows: usize) -> Array2<f64> {
-    let cols = layout.cols;
-    let lpad: usize = layout.panels.iter().map(|p| p.1).sum();
+/// `n x l` from the `n x lpad` row-major layout of [`dot_parts_blocked`]:
+/// its panels are [`PANEL`] wide (the last padded to [`LANES`]), so a
+/// panel's first column is also its offset within a row.
+fn unpack_rows(flat: &[f64], cols: usize, nrows: usize) -> Array2<f64> {
     let mut out = Array2::<f64>::zeros((nrows, cols));
-    let os = out.as_slice_mut().expect("standard layout");
-    let mut col_off = 0;
-    for &(c0, w, _) in &layout.panels {
-        let take = (cols - c0).min(w);
-        for r in 0..nrows {
-            os[r * cols + c0..r * cols + c0 + take]
-                .copy_from_slice(&flat[r * lpad + col_off..r * lpad + col_off + take]);
-        }
-        col_off += w;
+    if nrows == 0 || cols == 0 {
+        return out;
+    }
+    let lpad = flat.len() / nrows;
+    for (o, f) in out
+        .as_slice_mut()
+        .expect("standard layout")
+        .chunks_mut(cols)
+        .zip(flat.chunks(lpad))
+    {
+        o.copy_from_slice(&f[..cols]);
     }
     out
 }
@@ -410,7 +355,7 @@ fn dot_parts<I: ColumnIndex>(a: &RowParts<'_, I>, nrows: usize, m: &Panels) -> P
             .for_each(|(b, rows)| {
                 for (k, row) in rows.chunks_mut(w).enumerate() {
                     let (cols, vals) = a.row(b * GATHER_ROWS + k);
-                    gather_panel(row, cols, vals, mp, w);
+                    gather_accumulate(row, cols, vals, mp, w);
                 }
             });
     }
@@ -461,8 +406,7 @@ fn dot_parts_blocked<I: ColumnIndex>(
                         s + window.partition_point(|c| c.at() < g1)
                     };
                 }
-                let mut col_off = 0;
-                for &(_, w, off) in &m.panels {
+                for &(c0, w, off) in &m.panels {
                     let mp = &m.data[off..off + m.rows * w];
                     for r in 0..rows {
                         let (s, e) = (cursor[r], end[r]);
@@ -470,10 +414,9 @@ fn dot_parts_blocked<I: ColumnIndex>(
                             continue;
                         }
                         let (cols, vals) = a.row(r0 + r);
-                        let o = &mut block[r * lpad + col_off..r * lpad + col_off + w];
+                        let o = &mut block[r * lpad + c0..r * lpad + c0 + w];
                         gather_accumulate(o, &cols[s..e], &vals[s..e], mp, w);
                     }
-                    col_off += w;
                 }
                 cursor.copy_from_slice(&end);
                 g0 = g1;
@@ -664,7 +607,7 @@ mod tests {
                 let packed = Panels::from_array(&m, PANEL);
                 for gene_block in [LANES, 13, 64, 500] {
                     let flat = crate::with_rows!(a, p => dot_parts_blocked(&p, a.nrows, &packed, gene_block));
-                    let blocked = unpack_rows(&flat, &packed, a.nrows);
+                    let blocked = unpack_rows(&flat, l, a.nrows);
                     assert_eq!(blocked, rowwise, "l = {l}, gene block {gene_block}");
                 }
                 let err = (&rowwise - &ad.dot(&m))
@@ -688,16 +631,14 @@ mod tests {
             crate::with_rows!(a, p => {
                 for i in 0..a.nrows {
                     let (cols, vals) = p.row(i);
-                    let mut x = vec![0.0; w];
-                    let mut y = vec![0.0; w];
-                    gather_panel(&mut x, cols, vals, &m, w);
-                    gather_panel_portable(&mut y, cols, vals, &m, w);
-                    assert_eq!(x, y);
-                    let mut x = vec![0.25; w];
-                    let mut y = x.clone();
-                    gather_accumulate(&mut x, cols, vals, &m, w);
-                    gather_accumulate_portable(&mut y, cols, vals, &m, w);
-                    assert_eq!(x, y);
+                    // From zeros (a row's panel) and from a partial sum.
+                    for start in [0.0, 0.25] {
+                        let mut x = vec![start; w];
+                        let mut y = x.clone();
+                        gather_accumulate(&mut x, cols, vals, &m, w);
+                        gather_accumulate_portable(&mut y, cols, vals, &m, w);
+                        assert_eq!(x, y);
+                    }
                 }
             });
             // One block regrouped by column, through both scatter loops.
