@@ -105,27 +105,6 @@ enum CacheAction {
     Gc { pipelines: Vec<PathBuf> },
 }
 
-/// Writes `bytes` to a temporary file beside `path`, then renames it over
-/// `path`, so a failed write never leaves a partial file.
-fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => std::path::Path::new("."),
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))?;
-    }
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
-}
-
 fn env_paths(var: &str) -> Vec<PathBuf> {
     std::env::var(var)
         .map(|v| {
@@ -336,8 +315,16 @@ fn real_main(cli: Cli) -> Result<()> {
         Command::Report { results, output } => {
             let dir = results.unwrap_or_else(|| ws.results_dir());
             let report = pertbench_report::render(&dir)?;
-            write_atomic(&output, report.html.as_bytes())
-                .with_context(|| format!("writing {}", output.display()))?;
+            pertbench_data::fetch::atomic_write_with(&output, |f| {
+                // Readable by others, as a report is meant to be shared
+                // (the temporary file starts private).
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt as _;
+                    f.set_permissions(std::fs::Permissions::from_mode(0o644))?;
+                }
+                std::io::Write::write_all(f, report.html.as_bytes())
+            })?;
             println!(
                 "{} result rows, {} plots -> {}",
                 report.n_rows,

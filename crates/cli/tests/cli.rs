@@ -589,15 +589,7 @@ fn hierarchy_tasks_run_cache_their_splits_and_rank_pca_above_random() {
         "{said}"
     );
     let html = std::fs::read_to_string(&html_path).unwrap();
-    for id in [
-        "missing",
-        "hierarchy",
-        "tasks",
-        "recall",
-        "consistency",
-        "transfer",
-        "provenance",
-    ] {
+    for id in pertbench_report::html::SECTIONS {
         assert!(html.contains(&format!("<section id=\"{id}\">")), "{id}");
     }
     // ilisi (2), linear_probe (2), knn and knn_cosine (2 each), and

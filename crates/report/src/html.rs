@@ -142,13 +142,9 @@ pub fn render(results_dir: &Path) -> Result<Report, ReportError> {
     // Hierarchy table.
     writeln!(body, "<section id=\"hierarchy\"><h2>Hierarchy table</h2>").ok();
     writeln!(body, "<p>Paper 004's Table 2: per task and metric, each representation's best post-processing (named under the value) by its mean over seeds; the best representation's cell is marked. Cells: mean ± standard deviation over seeds (population, as the SQL view <code>best_postprocessing</code>) [95% interval: Student's t over seeds, or with one seed the metric's own bootstrap interval].</p>").ok();
-    let headline: Vec<&MetricRow> = table
-        .iter()
-        .filter(|m| {
-            HEADLINE_VARIANTS.contains(&m.key.variant.as_str())
-                && TASKS.contains(&m.key.task.as_str())
-        })
-        .collect();
+    let (headline, others): (Vec<&MetricRow>, Vec<&MetricRow>) = table.iter().partition(|m| {
+        HEADLINE_VARIANTS.contains(&m.key.variant.as_str()) && TASKS.contains(&m.key.task.as_str())
+    });
     if headline.is_empty() {
         writeln!(
             body,
@@ -158,10 +154,6 @@ pub fn render(results_dir: &Path) -> Result<Report, ReportError> {
     } else {
         hierarchy_table(&mut body, &headline, &representations);
     }
-    let others: Vec<&MetricRow> = table
-        .iter()
-        .filter(|m| !headline.iter().any(|h| std::ptr::eq(*h, *m)))
-        .collect();
     if !others.is_empty() {
         writeln!(
             body,

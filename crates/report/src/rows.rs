@@ -1,6 +1,6 @@
 //! The results table's rows, read through `pertbench-sql` (the union of
 //! every result file's columns), tolerating columns that older pertbench
-//! versions did not write: each missing column is recorded, never guessed.
+//! versions did not write: a missing column reads as None, never guessed.
 
 use crate::ReportError;
 use arrow::array::{Array, ArrayRef, BooleanArray, Float64Array, StringArray, UInt64Array};
@@ -45,8 +45,6 @@ pub struct LoadedResults {
     pub rows: Vec<ResultRow>,
     /// Result files found (`*.parquet`).
     pub files: Vec<String>,
-    /// Columns of the current schema absent from every file.
-    pub missing_columns: Vec<&'static str>,
 }
 
 /// Columns the report uses, in the order of [`ResultRow`].
@@ -131,14 +129,12 @@ pub fn load(results_dir: &Path) -> Result<LoadedResults, ReportError> {
     files.sort();
     if files.is_empty() {
         return Ok(LoadedResults {
-            missing_columns: Vec::new(),
             rows: Vec::new(),
             files,
         });
     }
     let batches = pertbench_sql::query(results_dir, "SELECT * FROM results")
         .map_err(|e| ReportError::Results(format!("{}: {e}", results_dir.display())))?;
-    let mut present = vec![false; COLUMNS.len()];
     let mut rows = Vec::new();
     for b in &batches {
         let text = DataType::Utf8;
@@ -154,13 +150,6 @@ pub fn load(results_dir: &Path) -> Result<LoadedResults, ReportError> {
                 get(k, &t)
             })
             .collect::<Result<_, _>>()?;
-        for (k, c) in cols.iter().enumerate() {
-            // A column every row leaves null (an older file in a union) is
-            // as good as missing for that file; present if any row has it.
-            if let Some(c) = c {
-                present[k] |= c.null_count() < c.len();
-            }
-        }
         for i in 0..b.num_rows() {
             let s = |k: usize| strings(&cols[k], i).unwrap_or_default();
             rows.push(ResultRow {
@@ -190,24 +179,5 @@ pub fn load(results_dir: &Path) -> Result<LoadedResults, ReportError> {
             });
         }
     }
-    let missing_columns = if rows.is_empty() {
-        Vec::new()
-    } else {
-        COLUMNS
-            .iter()
-            .zip(&present)
-            .filter(|(n, p)| {
-                !**p && !matches!(
-                    **n,
-                    "source" | "null_mean" | "p_value" | "ci_low" | "ci_high"
-                )
-            })
-            .map(|(n, _)| *n)
-            .collect()
-    };
-    Ok(LoadedResults {
-        rows,
-        files,
-        missing_columns,
-    })
+    Ok(LoadedResults { rows, files })
 }
