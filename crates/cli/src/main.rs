@@ -44,6 +44,10 @@ enum Command {
         /// No per-node progress lines
         #[arg(long)]
         quiet: bool,
+        /// Print the run summary as one JSON object (nodes, time, peak
+        /// memory, headline metrics) instead of tables
+        #[arg(long)]
+        json: bool,
     },
     /// Print a pipeline's DAG with each node's cache state
     Plan { pipeline: PathBuf },
@@ -117,6 +121,14 @@ fn env_paths(var: &str) -> Vec<PathBuf> {
 }
 
 fn main() {
+    // Output piped into `head` ends quietly, as other Unix tools do, rather
+    // than with a "Broken pipe" panic.
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of SIGPIPE before any other
+    // thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     if let Err(e) = real_main(cli) {
         eprintln!("error: {e:#}");
@@ -168,12 +180,39 @@ fn real_main(cli: Cli) -> Result<()> {
             };
             print!("{}", pertbench_engine::bench::run(&opts, &data)?);
         }
-        Command::Run { pipeline, quiet } => {
-            let t = std::time::Instant::now();
+        Command::Run {
+            pipeline,
+            quiet,
+            json,
+        } => {
             let report = run_pipeline(&pipeline, &data, &ws, !quiet)?;
+            let rows: Vec<_> = pertbench_report::rows::load(&ws.results_dir())?
+                .rows
+                .into_iter()
+                .filter(|r| r.pipeline == report.pipeline)
+                .collect();
+            let headline = pertbench_report::run_summary::headline(&rows);
             let s = &report.summary;
+            if json {
+                let v = serde_json::json!({
+                    "pipeline": report.pipeline,
+                    "results_file": report.results_file,
+                    "result_rows": report.n_rows,
+                    "nodes": {
+                        "total": s.outcomes.len(),
+                        "computed": s.computed(),
+                        "reused": s.reused(),
+                        "repaired": s.repaired(),
+                    },
+                    "seconds": report.seconds,
+                    "peak_rss_bytes": report.peak_rss,
+                    "headline": headline,
+                });
+                println!("{}", serde_json::to_string_pretty(&v)?);
+                return Ok(());
+            }
             println!(
-                "{} nodes: {} computed, {} reused{} in {:.1}s",
+                "{} nodes: {} computed, {} reused{} in {}s, peak memory {}",
                 s.outcomes.len(),
                 s.computed(),
                 s.reused(),
@@ -182,13 +221,30 @@ fn real_main(cli: Cli) -> Result<()> {
                 } else {
                     String::new()
                 },
-                t.elapsed().as_secs_f64()
+                if report.seconds >= 1.0 {
+                    format!("{:.1}", report.seconds)
+                } else {
+                    format!("{:.2}", report.seconds)
+                },
+                report.peak_rss.map_or("unknown".to_string(), |b| format!(
+                    "{:.0} MB",
+                    b as f64 / 1e6
+                ))
             );
             println!(
                 "{} result rows -> {}",
                 report.n_rows,
                 report.results_file.display()
             );
+            if !headline.is_empty() {
+                println!(
+                    "\nHeadline metrics (best post-processing per representation; * best representation):"
+                );
+                print!(
+                    "{}",
+                    pertbench_report::run_summary::terminal_table(&headline)
+                );
+            }
             let p = pertbench_engine::pipeline::Pipeline::load(&pipeline)?;
             for sql_file in &p.report {
                 let q = std::fs::read_to_string(sql_file).with_context(|| {

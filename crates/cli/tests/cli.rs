@@ -528,6 +528,40 @@ fn hierarchy_tasks_run_cache_their_splits_and_rank_pca_above_random() {
     assert_eq!(counts(&first), (47, 47, 0), "{first}");
     let best = best_values(&p);
     let get = |m: &str, v: &str, r: &str| best[&(m.to_string(), v.to_string(), r.to_string())];
+    // The run summary: peak memory and the headline metrics, one line each.
+    assert!(first.contains(", peak memory "), "{first}");
+    let summary_line = |metric: &str| {
+        first
+            .lines()
+            .find(|l| l.contains(metric))
+            .unwrap_or_else(|| panic!("{metric}: {first}"))
+            .to_string()
+    };
+    // Cells are separated by two or more spaces: task, metric, pca, random.
+    let cells = |line: &str| -> Vec<String> {
+        line.split("  ")
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(String::from)
+            .collect()
+    };
+    let knn = cells(&summary_line("knn top1 ↑"));
+    assert_eq!(knn.len(), 4, "{knn:?}");
+    assert!(
+        knn[2].starts_with(&format!("{:.4} ", get("knn", "top1", "pca"))) && knn[2].ends_with(" *"),
+        "{knn:?}"
+    );
+    assert!(
+        knn[3].starts_with(&format!("{:.4} ", get("knn", "top1", "random")))
+            && !knn[3].ends_with('*'),
+        "{knn:?}"
+    );
+    // Errors are summarised by their smallest mean.
+    let mse = summary_line("interpretability mse ↓");
+    assert!(
+        mse.contains(&format!("{:.4} ", -get("interpretability", "mse", "pca"))),
+        "{mse}"
+    );
     for (m, v) in [
         ("linear_probe", "top1"),
         ("knn", "top1"),
@@ -559,6 +593,37 @@ fn hierarchy_tasks_run_cache_their_splits_and_rank_pca_above_random() {
     );
     let second = p.ok(&["run", "pipelines/h.yaml", "--quiet"]);
     assert_eq!(counts(&second), (55, 8, 47), "{second}");
+
+    // The same summary for machines: nothing left to compute.
+    let json: serde_json::Value =
+        serde_json::from_str(&p.ok(&["run", "pipelines/h.yaml", "--quiet", "--json"])).unwrap();
+    assert_eq!(json["pipeline"], "h");
+    assert_eq!(json["nodes"]["total"], 55);
+    assert_eq!(json["nodes"]["computed"], 0);
+    assert_eq!(json["nodes"]["reused"], 55);
+    assert!(json["seconds"].as_f64().unwrap() > 0.0);
+    assert!(json["peak_rss_bytes"].as_u64().unwrap() > 1_000_000);
+    let headline = json["headline"].as_array().unwrap();
+    // ilisi (2), linear_probe (2), knn and knn_cosine (2 each),
+    // interpretability (4): 12 metrics x 2 representations.
+    assert_eq!(headline.len(), 24, "{json}");
+    let entry = |metric: &str, variant: &str, rep: &str| {
+        headline
+            .iter()
+            .find(|e| {
+                e["metric"] == metric && e["variant"] == variant && e["representation"] == rep
+            })
+            .unwrap_or_else(|| panic!("{metric} {variant} {rep}"))
+    };
+    let knn = entry("knn", "top1", "pca");
+    assert!((knn["mean"].as_f64().unwrap() - get("knn", "top1", "pca")).abs() < 1e-12);
+    assert_eq!(knn["n_seeds"], 2);
+    assert_eq!(knn["best"], true);
+    assert_eq!(entry("knn", "top1", "random")["best"], false);
+    assert_eq!(
+        entry("interpretability", "mse", "pca")["higher_is_better"],
+        false
+    );
 
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let table = p.ok(&[

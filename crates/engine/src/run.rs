@@ -25,7 +25,14 @@ impl Workspace {
 }
 
 pub struct RunReport {
+    /// The pipeline's name (its rows' `pipeline` column).
+    pub pipeline: String,
     pub summary: RunSummary,
+    /// Wall time of the run, planning to the results file, in seconds.
+    pub seconds: f64,
+    /// Peak resident memory of the process during the run, in bytes
+    /// (Linux; the largest of the per-node peaks and the process's own).
+    pub peak_rss: Option<u64>,
     pub results_file: PathBuf,
     pub n_rows: usize,
     /// (kind, label) of every node, in the order of `summary.outcomes`.
@@ -84,6 +91,7 @@ pub fn run_pipeline_with(
     progress: bool,
     sequential: bool,
 ) -> Result<RunReport> {
+    let started = std::time::Instant::now();
     let dag = plan(pipeline, data)?;
     let cache = ws.cache();
     let (summary, outputs) = Runner {
@@ -111,7 +119,17 @@ pub fn run_pipeline_with(
     let batch = results::build(&dag, &outputs, excluded)?;
     let file = results::results_path(&ws.results_dir(), &dag.pipeline.name);
     crate::table::write_parquet_atomic(&file, &batch)?;
+    let peak_rss = summary
+        .peak_rss
+        .iter()
+        .flatten()
+        .copied()
+        .chain(pertbench_kernels::machine::peak_rss_bytes())
+        .max();
     Ok(RunReport {
+        pipeline: dag.pipeline.name.clone(),
+        seconds: started.elapsed().as_secs_f64(),
+        peak_rss,
         summary,
         results_file: file,
         n_rows: batch.num_rows(),

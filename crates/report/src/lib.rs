@@ -8,6 +8,7 @@
 pub mod charts;
 pub mod html;
 pub mod rows;
+pub mod run_summary;
 pub mod stats;
 pub mod summary;
 
