@@ -15,8 +15,9 @@ pub const DEFAULT_PERPLEXITY: f64 = 30.0;
 
 impl Metric for Ilisi {
     fn version(&self) -> u32 {
-        // 2: bootstrap intervals over perturbations.
-        2
+        // 2: bootstrap intervals over perturbations. 3: `ilisi_scaled`'s
+        // interval maps the median's (as its value does), not the mean's.
+        3
     }
     fn task(&self) -> &'static str {
         "1 batch mixing"
@@ -116,12 +117,13 @@ impl Metric for Ilisi {
             n_boot,
             boot_seed,
         )?;
-        // Scaled = (mean - 1) / (batches - 1), monotone in the mean.
+        // Scaled = (median - 1) / (batches - 1), monotone in the median, so
+        // its interval is the median's, mapped the same way.
         if n_batches >= 2 {
             let (lo, hi) = {
                 let m = rows
                     .iter()
-                    .find(|r| r.variant == "ilisi_mean")
+                    .find(|r| r.variant == "ilisi_median")
                     .expect("row");
                 (m.ci_low, m.ci_high)
             };

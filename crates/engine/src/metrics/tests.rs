@@ -176,9 +176,13 @@ fn ilisi_intervals_resample_perturbations() {
         let (lo, hi) = (r.ci_low.unwrap(), r.ci_high.unwrap());
         assert!(lo <= hi && lo >= 0.0 && hi <= 2.0 + 1e-12, "{r:?}");
     }
-    // Scaled is (mean - 1) / (2 batches - 1): its interval is the mean's, shifted.
-    let (m, sc) = (row(&out, "ilisi_mean"), row(&out, "ilisi_scaled"));
+    // Scaled is (median - 1) / (2 batches - 1): its value and its interval
+    // are the median's, shifted, and the interval holds the value.
+    let (m, sc) = (row(&out, "ilisi_median"), row(&out, "ilisi_scaled"));
+    assert!((sc.value.unwrap() - (m.value.unwrap() - 1.0)).abs() < 1e-12);
     assert!((sc.ci_low.unwrap() - (m.ci_low.unwrap() - 1.0)).abs() < 1e-12);
+    assert!((sc.ci_high.unwrap() - (m.ci_high.unwrap() - 1.0)).abs() < 1e-12);
+    assert!(sc.ci_low.unwrap() <= sc.value.unwrap() && sc.value.unwrap() <= sc.ci_high.unwrap());
     // Not seeded (`on: all`, no sampling): the interval does not depend on the seed.
     assert!(!implementation(MetricKind::Ilisi).seeded(&spec("{kind: ilisi, on: all}")));
 }
