@@ -93,6 +93,16 @@ enum Command {
         #[arg(short, long, default_value = "report.html")]
         output: PathBuf,
     },
+    /// What a metric, result variant or post-processing computes: the
+    /// definition, its options and defaults, public conventions, references
+    /// (no name: list them all)
+    Explain { name: Option<String> },
+    /// Print a shell completion script (e.g. `pertbench completions bash >
+    /// ~/.local/share/bash-completion/completions/pertbench`)
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Run read-only SQL over the results (table `results`)
     Sql {
         query: Option<String>,
@@ -390,6 +400,30 @@ fn real_main(cli: Cli) -> Result<()> {
             for m in &report.missing {
                 println!("missing: {m}");
             }
+        }
+        Command::Explain { name } => match name {
+            None => print!("{}", pertbench_engine::explain::index()),
+            Some(name) => {
+                let topics =
+                    pertbench_engine::explain::lookup(&name).map_err(anyhow::Error::msg)?;
+                if topics.len() > 1 {
+                    println!("`{name}` is written by {} metrics:\n", topics.len());
+                }
+                let texts: Vec<String> = topics
+                    .iter()
+                    .map(pertbench_engine::explain::render)
+                    .collect();
+                print!("{}", texts.join("\n"));
+            }
+        },
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "pertbench",
+                &mut std::io::stdout(),
+            );
         }
         Command::Sql { query, file } => {
             let q = match (query, file) {

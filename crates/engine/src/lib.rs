@@ -7,6 +7,7 @@ pub mod bench;
 pub mod cache;
 pub mod dag;
 pub mod error;
+pub mod explain;
 pub mod metrics;
 pub mod nodes;
 pub mod pipeline;

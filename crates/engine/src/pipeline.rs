@@ -129,6 +129,114 @@ pub enum MetricKind {
     Rewiring,
 }
 
+impl MetricKind {
+    /// Every kind, in the order `pertbench explain` lists them (the tasks
+    /// of paper 004 first).
+    pub const ALL: [MetricKind; 10] = [
+        MetricKind::Ilisi,
+        MetricKind::LinearProbe,
+        MetricKind::Consistency,
+        MetricKind::Knn,
+        MetricKind::RelationshipRecall,
+        MetricKind::Interpretability,
+        MetricKind::Distribution,
+        MetricKind::Transfer,
+        MetricKind::Prediction,
+        MetricKind::Rewiring,
+    ];
+
+    /// The kind as pipelines spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            MetricKind::Consistency => "consistency",
+            MetricKind::RelationshipRecall => "relationship_recall",
+            MetricKind::Ilisi => "ilisi",
+            MetricKind::LinearProbe => "linear_probe",
+            MetricKind::Knn => "knn",
+            MetricKind::Interpretability => "interpretability",
+            MetricKind::Distribution => "distribution",
+            MetricKind::Transfer => "transfer",
+            MetricKind::Prediction => "prediction",
+            MetricKind::Rewiring => "rewiring",
+        }
+    }
+
+    /// The pipeline fields this kind takes besides `kind` and `name`.
+    pub fn fields(self) -> &'static [&'static str] {
+        match self {
+            MetricKind::Consistency => &[
+                "null",
+                "n_permutations",
+                "n_label_shuffles",
+                "expression_threshold",
+                "min_unexpressed",
+                "alpha",
+                "n_bootstrap",
+            ],
+            MetricKind::RelationshipRecall => &[
+                "sources",
+                "thresholds",
+                "upper_only",
+                "n_permutations",
+                "n_bootstrap",
+            ],
+            MetricKind::Ilisi => &["perplexity", "on", "max_queries", "n_bootstrap"],
+            MetricKind::LinearProbe => &[
+                "solver",
+                "epochs",
+                "batch_size",
+                "learning_rate",
+                "l2",
+                "ridge_lambda",
+                "n_bootstrap",
+            ],
+            MetricKind::Knn => &["k", "weights", "max_queries", "n_bootstrap"],
+            MetricKind::Interpretability => &["ridge_lambda", "si_rows", "n_bootstrap"],
+            MetricKind::Distribution => &[
+                "energy",
+                "mmd",
+                "controls",
+                "n_permutations",
+                "max_tested",
+                "alpha",
+                "n_bootstrap",
+            ],
+            MetricKind::Rewiring => &[
+                "k",
+                "entity",
+                "reference_context",
+                "calibration",
+                "n_permutations",
+                "alpha",
+                "n_bootstrap",
+            ],
+            MetricKind::Prediction => &[
+                "predictors",
+                "predictions",
+                "space",
+                "n_genes",
+                "max_samples",
+                "ties",
+                "features",
+                "n_features",
+                "ridge_lambda",
+                "controls",
+                "n_bootstrap",
+            ],
+            MetricKind::Transfer => &[
+                "probes",
+                "features",
+                "n_features",
+                "ridge_lambda",
+                "controls",
+                "n_permutations",
+                "alpha",
+                "n_bootstrap",
+            ],
+        }
+    }
+}
+
 /// What rewiring's neighbourhoods are made of.
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
@@ -436,19 +544,10 @@ impl MetricSpec {
     pub fn label(&self) -> String {
         self.name.clone().unwrap_or_else(|| {
             match self.kind {
-                MetricKind::Consistency => "consistency",
-                MetricKind::RelationshipRecall => "relationship_recall",
-                MetricKind::Ilisi => "ilisi",
                 MetricKind::LinearProbe if self.solver == Some(ProbeSolver::Ridge) => {
                     "linear_ridge"
                 }
-                MetricKind::LinearProbe => "linear_probe",
-                MetricKind::Knn => "knn",
-                MetricKind::Interpretability => "interpretability",
-                MetricKind::Distribution => "distribution",
-                MetricKind::Transfer => "transfer",
-                MetricKind::Prediction => "prediction",
-                MetricKind::Rewiring => "rewiring",
+                kind => kind.name(),
             }
             .to_string()
         })
@@ -619,78 +718,7 @@ impl Pipeline {
                 ("entity", m.entity.is_some()),
                 ("reference_context", m.reference_context.is_some()),
             ];
-            let allowed: &[&str] = match m.kind {
-                MetricKind::Consistency => &[
-                    "null",
-                    "n_permutations",
-                    "n_label_shuffles",
-                    "expression_threshold",
-                    "min_unexpressed",
-                    "alpha",
-                    "n_bootstrap",
-                ],
-                MetricKind::RelationshipRecall => &[
-                    "sources",
-                    "thresholds",
-                    "upper_only",
-                    "n_permutations",
-                    "n_bootstrap",
-                ],
-                MetricKind::Ilisi => &["perplexity", "on", "max_queries", "n_bootstrap"],
-                MetricKind::LinearProbe => &[
-                    "solver",
-                    "epochs",
-                    "batch_size",
-                    "learning_rate",
-                    "l2",
-                    "ridge_lambda",
-                    "n_bootstrap",
-                ],
-                MetricKind::Knn => &["k", "weights", "max_queries", "n_bootstrap"],
-                MetricKind::Interpretability => &["ridge_lambda", "si_rows", "n_bootstrap"],
-                MetricKind::Distribution => &[
-                    "energy",
-                    "mmd",
-                    "controls",
-                    "n_permutations",
-                    "max_tested",
-                    "alpha",
-                    "n_bootstrap",
-                ],
-                MetricKind::Rewiring => &[
-                    "k",
-                    "entity",
-                    "reference_context",
-                    "calibration",
-                    "n_permutations",
-                    "alpha",
-                    "n_bootstrap",
-                ],
-                MetricKind::Prediction => &[
-                    "predictors",
-                    "predictions",
-                    "space",
-                    "n_genes",
-                    "max_samples",
-                    "ties",
-                    "features",
-                    "n_features",
-                    "ridge_lambda",
-                    "controls",
-                    "n_bootstrap",
-                ],
-                MetricKind::Transfer => &[
-                    "probes",
-                    "features",
-                    "n_features",
-                    "ridge_lambda",
-                    "controls",
-                    "n_permutations",
-                    "alpha",
-                    "n_bootstrap",
-                ],
-            };
-            check_fields(path, &what, m.kind, &f, allowed)?;
+            check_fields(path, &what, m.kind, &f, m.kind.fields())?;
             let positive = [
                 ("perplexity", m.perplexity.map(|v| v > 0.0)),
                 ("max_queries", m.max_queries.map(|v| v > 0)),

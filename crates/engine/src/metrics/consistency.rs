@@ -10,7 +10,7 @@
 //! against the same per-size nulls; rows report the null mean and the
 //! empirical p-value (1 + #{null >= score}) / (1 + draws).
 
-use super::{perturbation_groups, rows_of, Metric, MetricContext, MetricOutput};
+use super::{perturbation_groups, rows_of, Explanation, Metric, MetricContext, MetricOutput};
 use crate::error::{EngineError, Result};
 use crate::pipeline::{ConsistencyNull, MetricSpec};
 use arrow::array::{Float64Array, RecordBatch, StringArray, UInt64Array};
@@ -32,7 +32,70 @@ enum NullOf {
     BySize(BTreeMap<usize, Vec<f64>>),
 }
 
+static EXPLANATION: Explanation = Explanation {
+    summary: r#"Task 3, perturbation consistency: are a perturbation's replicate samples more similar to each other than chance?"#,
+    definition: r#"For each perturbation g with n_g >= 2 samples, avgsim_g = mean over pairs i < j of cos(x_i, x_j) = (||sum_i u_i||^2 - n_g) / (n_g (n_g - 1)) with u_i = x_i / ||x_i||. Its p-value p_g = #(null >= avgsim_g) / |null| against a null of the same size: the avgsim of perturbations whose target gene is unexpressed (mean lognorm below `expression_threshold`), or that of random sets of non-control samples. The score is the share of perturbations with p_g <= alpha. Beyond paper 004, p-values are also Benjamini-Hochberg adjusted, and each score has a seeded bootstrap interval over perturbations and a label-shuffle null (perturbation labels of non-control samples permuted, group sizes kept)."#,
+    variants: &[
+        (
+            r#"fraction_significant"#,
+            r#"share of perturbations with p <= alpha"#,
+        ),
+        (
+            r#"fraction_significant_bh"#,
+            r#"share with BH-adjusted q <= alpha"#,
+        ),
+        (r#"mean_avgsim"#, r#"mean avgsim over tested perturbations"#),
+    ],
+    options: &[
+        (
+            r#"null"#,
+            r#"auto"#,
+            r#"auto (unexpressed when at least min_unexpressed perturbations qualify, else permutation) | unexpressed | permutation"#,
+        ),
+        (
+            r#"n_permutations"#,
+            r#"1000"#,
+            r#"random sets per group size (permutation null)"#,
+        ),
+        (
+            r#"n_label_shuffles"#,
+            r#"n_permutations"#,
+            r#"draws of the label-shuffle null of the score"#,
+        ),
+        (
+            r#"expression_threshold"#,
+            r#"0.15"#,
+            r#"mean lognorm expression below which a target gene counts as unexpressed"#,
+        ),
+        (
+            r#"min_unexpressed"#,
+            r#"20"#,
+            r#"perturbations needed for `auto` to choose the unexpressed null"#,
+        ),
+        (
+            r#"alpha"#,
+            r#"0.05"#,
+            r#"significance level (inclusive: p <= alpha)"#,
+        ),
+        (
+            r#"n_bootstrap"#,
+            r#"1000"#,
+            r#"resamples of the 95% interval over perturbations"#,
+        ),
+    ],
+    conventions: r#"efaar-benchmarking 1.0's `pert_signal_consistency_benchmark` takes its null from negative-control perturbations, typically unexpressed genes, pooled over group sizes, with p = #(null >= avgsim) / |null|: `null: unexpressed` (the default when at least `min_unexpressed` qualify). `null: permutation` draws random sample sets of each perturbation's own size instead, for screens without enough unexpressed targets. The row's `convention` names the null used and its size."#,
+    references: &[
+        r#"Paper 004: Bendidi et al., Benchmarking Transcriptomics Foundation Models for Perturbation Analysis: one PCA still rules them all (../shared/papers/004), Task 3."#,
+        r#"efaar-benchmarking 1.0 (Recursion), perturbation consistency."#,
+        r#"Benjamini & Hochberg 1995, Controlling the false discovery rate (JRSS B)."#,
+        r#"METRICS.md, Task 3."#,
+    ],
+};
+
 impl Metric for Consistency {
+    fn explanation(&self) -> &'static Explanation {
+        &EXPLANATION
+    }
     fn version(&self) -> u32 {
         // 3: unit rows formed on the fly; the pool in row order; the label
         // shuffle deals labels to rows (label_shuffle_avgsims).

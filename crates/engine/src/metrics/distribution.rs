@@ -17,8 +17,8 @@
 //! the node's details table.
 
 use super::{
-    context_units, rows_of, sample_queries, ContextUnits, Metric, MetricContext, MetricOutput,
-    MetricRow,
+    context_units, rows_of, sample_queries, ContextUnits, Explanation, Metric, MetricContext,
+    MetricOutput, MetricRow,
 };
 use crate::error::{EngineError, Result};
 use crate::pipeline::{EnergySpec, MetricSpec};
@@ -45,7 +45,64 @@ struct Unit {
     p_mmd: Option<f64>,
 }
 
+static EXPLANATION: Explanation = Explanation {
+    summary: r#"Distribution metrics: energy distance and MMD of each perturbation's samples against its controls, with permutation tests."#,
+    definition: r#"Units are perturbations within a context (cell line, ...) compared with that context's controls, or perturbations against all controls. Energy distance E(X, Y) = 2 E||x - y|| - E||x - x'|| - E||y - y'|| on plain Euclidean distances, U-statistic within groups by default. MMD^2 with an RBF kernel whose bandwidth is the median pairwise distance of the pooled sample (unbiased estimator). Each unit gets a seeded permutation test (labels of the pooled unit and controls permuted), p-values are Benjamini-Hochberg adjusted, and means get a seeded bootstrap interval over units. Units with fewer than 2 samples and contexts with fewer than 2 controls are skipped and counted."#,
+    variants: &[
+        (r#"mean_energy"#, r#"mean energy distance over units"#),
+        (
+            r#"fraction_significant_energy"#,
+            r#"share of tested units with BH q < alpha (energy)"#,
+        ),
+        (r#"mean_mmd2"#, r#"mean MMD^2 over units"#),
+        (
+            r#"fraction_significant_mmd2"#,
+            r#"share of tested units with BH q < alpha (MMD^2)"#,
+        ),
+    ],
+    options: &[
+        (
+            r#"energy"#,
+            r#"u_statistic"#,
+            r#"u_statistic | v_statistic (within-group pairs include i = j) | squared (squared Euclidean distances: 2 ||mean_x - mean_y||^2)"#,
+        ),
+        (r#"mmd"#, r#"true"#, r#"also compute MMD^2"#),
+        (
+            r#"controls"#,
+            r#"context"#,
+            r#"context (each context's controls) | all"#,
+        ),
+        (
+            r#"n_permutations"#,
+            r#"1000"#,
+            r#"draws of each unit's permutation test"#,
+        ),
+        (
+            r#"max_tested"#,
+            r#"all"#,
+            r#"a seeded sample of at most this many units get the test"#,
+        ),
+        (r#"alpha"#, r#"0.05"#, r#"BH level"#),
+        (
+            r#"n_bootstrap"#,
+            r#"1000"#,
+            r#"resamples of the 95% intervals over units"#,
+        ),
+    ],
+    conventions: r#"Szekely and Rizzo's energy distance uses plain Euclidean distances (the default, as an unbiased U-statistic). scPerturb's `etest` is run with `dist='sqeuclidean'` in PCA space: `energy: squared`. efaar-benchmarking 1.0's signal magnitude (geomloss `SamplesLoss('energy')` x 2) averages over all pairs, i = j included: `energy: v_statistic`."#,
+    references: &[
+        r#"Szekely & Rizzo 2013, Energy statistics: a class of statistics based on distances (J. Stat. Plan. Inference)."#,
+        r#"Gretton et al. 2012, A kernel two-sample test (JMLR): MMD."#,
+        r#"Peidli et al. 2024, scPerturb (Nature Methods): E-distance and E-test."#,
+        r#"Papers 000 and 001 (../shared/papers): distribution metrics for perturbation responses."#,
+        r#"METRICS.md, Distribution and prediction metrics."#,
+    ],
+};
+
 impl Metric for Distribution {
+    fn explanation(&self) -> &'static Explanation {
+        &EXPLANATION
+    }
     fn version(&self) -> u32 {
         // 2: intervals for the fractions significant.
         2

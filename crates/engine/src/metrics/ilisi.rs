@@ -1,8 +1,8 @@
 //! Task 1, batch mixing: iLISI (METRICS.md "Task 1").
 
 use super::{
-    code_book, gather, require_nonempty, rows_of, sample_queries, split_positions, Metric,
-    MetricContext, MetricOutput,
+    code_book, gather, require_nonempty, rows_of, sample_queries, split_positions, Explanation,
+    Metric, MetricContext, MetricOutput,
 };
 use crate::error::{EngineError, Result};
 use crate::pipeline::{EvalSamples, MetricSpec};
@@ -13,7 +13,51 @@ pub struct Ilisi;
 
 pub const DEFAULT_PERPLEXITY: f64 = 30.0;
 
+static EXPLANATION: Explanation = Explanation {
+    summary: r#"Task 1, batch mixing: inverse Simpson's index of batch labels in each sample's neighbourhood (iLISI)."#,
+    definition: r#"On the `test_seen` samples and their controls (option `on`), each query's k = floor(3 x perplexity) nearest neighbours (exact, Euclidean, self excluded) get weights p_j = exp(-beta d_j) on plain distances, beta found by bisection from 1 so that the weights' entropy equals log(perplexity) (tolerance 1e-5, at most 50 steps). Simpson_i = sum over batches of (weight in that batch)^2 and LISI_i = 1 / Simpson_i, between 1 (one batch) and B (all B batches equally mixed). Higher means batches are better mixed."#,
+    variants: &[
+        (r#"ilisi_mean"#, r#"mean LISI over queries, in [1, B]"#),
+        (r#"ilisi_median"#, r#"median LISI over queries"#),
+        (
+            r#"ilisi_scaled"#,
+            r#"(median - 1) / (B - 1), in [0, 1]; empty with one batch"#,
+        ),
+    ],
+    options: &[
+        (
+            r#"perplexity"#,
+            r#"30"#,
+            r#"effective neighbourhood size; k = floor(3 x perplexity) neighbours"#,
+        ),
+        (
+            r#"on"#,
+            r#"test_seen"#,
+            r#"samples evaluated: test_seen | test_unseen | train | all (each with its batches' controls)"#,
+        ),
+        (
+            r#"max_queries"#,
+            r#"all"#,
+            r#"a seeded sample of at most this many queries (neighbours are still searched among all samples)"#,
+        ),
+        (
+            r#"n_bootstrap"#,
+            r#"1000"#,
+            r#"resamples of the 95% interval (a cluster bootstrap over perturbations, controls one cluster)"#,
+        ),
+    ],
+    conventions: r#"harmonypy `compute_lisi` and this metric agree to 1e-6 on METRICS.md's reference vector (perplexity 5). scib's `ilisi_graph` searches a kNN graph rather than exact distances and reports the scaled median (`ilisi_scaled` here); Harmony's paper reports the mean (`ilisi_mean`)."#,
+    references: &[
+        r#"Paper 004: Bendidi et al., Benchmarking Transcriptomics Foundation Models for Perturbation Analysis: one PCA still rules them all (../shared/papers/004), Task 1."#,
+        r#"Korsunsky et al. 2019, Fast, sensitive and accurate integration of single-cell data with Harmony (Nature Methods): LISI."#,
+        r#"METRICS.md, Task 1."#,
+    ],
+};
+
 impl Metric for Ilisi {
+    fn explanation(&self) -> &'static Explanation {
+        &EXPLANATION
+    }
     fn version(&self) -> u32 {
         // 2: bootstrap intervals over perturbations. 3: `ilisi_scaled`'s
         // interval maps the median's (as its value does), not the mean's.

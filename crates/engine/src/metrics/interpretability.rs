@@ -4,7 +4,8 @@
 //! (controls included), scored on every sample of `test_unseen`.
 
 use super::{
-    code_book, require_nonempty, rows_of, split_positions, Metric, MetricContext, MetricOutput,
+    code_book, require_nonempty, rows_of, split_positions, Explanation, Metric, MetricContext,
+    MetricOutput,
 };
 use crate::error::{EngineError, Result};
 use crate::pipeline::{EvalSamples, MetricSpec, SiRowsSpec};
@@ -17,7 +18,57 @@ pub struct Interpretability;
 
 pub const DEFAULT_RIDGE_LAMBDA: f64 = 1.0;
 
+static EXPLANATION: Explanation = Explanation {
+    summary: r#"Task 6, linear interpretability: how well a ridge decoder recovers expression from the representation, and Structural Integrity."#,
+    definition: r#"A ridge regression from the representation to lognorm expression (log expression as stored for datasets such as L1000), fitted on the `train` split with its controls, predicts every sample of `test_unseen` (held-out batches and perturbations). `spearman` and `pearson` are correlations per gene across test samples, averaged over genes (genes constant in the test set are skipped and counted); `r2` is 1 - SSE/SST per gene, averaged; `mse` and `mae` are over all entries. Structural Integrity on the same predictions: per test batch b, prediction and truth are each centred by the mean of that batch's control rows; d_b = ||P_b - T_b||_F / n_b, m_b = ||T_b||_F / n_b over the compared rows, and SI = 1 - mean_b(d_b) / (2 mean_b(m_b)). Batches without controls are left out of SI and named."#,
+    variants: &[
+        (
+            r#"spearman"#,
+            r#"mean over genes of the Spearman correlation across test samples"#,
+        ),
+        (
+            r#"pearson"#,
+            r#"mean over genes of the Pearson correlation"#,
+        ),
+        (r#"r2"#, r#"mean over genes of 1 - SSE/SST"#),
+        (
+            r#"mse"#,
+            r#"mean squared error over all entries (lower is better)"#,
+        ),
+        (r#"mae"#, r#"mean absolute error (lower is better)"#),
+        (
+            r#"structural_integrity"#,
+            r#"1 - mean structural distance / (2 mean magnitude), per test batch"#,
+        ),
+    ],
+    options: &[
+        (
+            r#"ridge_lambda"#,
+            r#"1.0"#,
+            r#"ridge penalty of the decoder"#,
+        ),
+        (
+            r#"si_rows"#,
+            r#"perturbed"#,
+            r#"rows Structural Integrity compares: perturbed (non-controls, as paper 004) | all"#,
+        ),
+        (
+            r#"n_bootstrap"#,
+            r#"1000"#,
+            r#"resamples of the 95% intervals (cluster bootstrap over perturbations)"#,
+        ),
+    ],
+    conventions: r#"Paper 004 does not state the decoder's penalty; the row's `convention` records lambda, the genes scored and skipped, and the batches SI used. `si_rows: all` includes the control rows in d_b and m_b."#,
+    references: &[
+        r#"Paper 004: Bendidi et al., Benchmarking Transcriptomics Foundation Models for Perturbation Analysis: one PCA still rules them all (../shared/papers/004), Task 6 and Structural Integrity."#,
+        r#"METRICS.md, Task 6."#,
+    ],
+};
+
 impl Metric for Interpretability {
+    fn explanation(&self) -> &'static Explanation {
+        &EXPLANATION
+    }
     fn version(&self) -> u32 {
         // 2: batch codes in sorted order, so excluded batches are named right.
         // 3: bootstrap intervals over genes.

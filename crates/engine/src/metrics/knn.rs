@@ -2,8 +2,8 @@
 //! `test_seen` queries against the `train` reference, controls a class.
 
 use super::{
-    code_book, gather, require_nonempty, sample_queries, split_positions, Metric, MetricContext,
-    MetricOutput,
+    code_book, gather, require_nonempty, sample_queries, split_positions, Explanation, Metric,
+    MetricContext, MetricOutput,
 };
 use crate::error::{EngineError, Result};
 use crate::pipeline::{EvalSamples, KnnWeights, MetricSpec};
@@ -15,7 +15,49 @@ pub struct Knn;
 /// Class name of control samples.
 pub const CONTROL_CLASS: &str = "<control>";
 
+static EXPLANATION: Explanation = Explanation {
+    summary: r#"Task 4, local organisation: weighted kNN vote of held-out samples against the training samples."#,
+    definition: r#"Reference = the `train` split with its controls (controls form one class), queries = `test_seen` (controls included). For each query the k nearest reference samples (exact search) vote for their class with weight 1 / (euclidean distance + 1e-5), or exp(cos / 0.07) with cosine weights; k = floor(sqrt(n_reference)), made odd, unless fixed. `top1` is the share of queries whose best class is theirs, `top5` the share with theirs among the five best."#,
+    variants: &[
+        (
+            r#"top1"#,
+            r#"share of queries whose best-voted class is theirs"#,
+        ),
+        (r#"top5"#, r#"share with their class among the five best"#),
+    ],
+    options: &[
+        (
+            r#"k"#,
+            r#"odd floor(sqrt(n_reference))"#,
+            r#"neighbours; fixed when given"#,
+        ),
+        (
+            r#"weights"#,
+            r#"euclidean"#,
+            r#"euclidean (1 / (d + 1e-5)) | cosine (exp(cos / 0.07))"#,
+        ),
+        (
+            r#"max_queries"#,
+            r#"all"#,
+            r#"a seeded sample of at most this many queries, recorded in the row"#,
+        ),
+        (
+            r#"n_bootstrap"#,
+            r#"1000"#,
+            r#"resamples of the 95% interval (cluster bootstrap over perturbations)"#,
+        ),
+    ],
+    conventions: r#"Paper 004 votes with inverse Euclidean distance (the default). The cosine softmax vote with temperature 0.07 is the convention of contrastive-embedding evaluations; `weights: cosine` gives it. scikit-learn's KNeighborsClassifier(weights='distance') uses 1 / d without the 1e-5 offset."#,
+    references: &[
+        r#"Paper 004: Bendidi et al., Benchmarking Transcriptomics Foundation Models for Perturbation Analysis: one PCA still rules them all (../shared/papers/004), Task 4."#,
+        r#"METRICS.md, Task 4."#,
+    ],
+};
+
 impl Metric for Knn {
+    fn explanation(&self) -> &'static Explanation {
+        &EXPLANATION
+    }
     fn version(&self) -> u32 {
         // 2: bootstrap intervals over perturbations.
         2

@@ -3,8 +3,8 @@
 //! scored on `test_seen` non-controls by top-1 and top-5 accuracy.
 
 use super::{
-    code_book, constant_columns, require_nonempty, split_positions, Metric, MetricContext,
-    MetricOutput,
+    code_book, constant_columns, require_nonempty, split_positions, Explanation, Metric,
+    MetricContext, MetricOutput,
 };
 use crate::error::{EngineError, Result};
 use crate::pipeline::{EvalSamples, MetricSpec, ProbeSolver};
@@ -17,7 +17,56 @@ pub struct LinearProbe;
 
 pub const DEFAULT_RIDGE_LAMBDA: f64 = 1.0;
 
+static EXPLANATION: Explanation = Explanation {
+    summary: r#"Task 2, linear separability: a linear classifier of perturbation labels, top-1 and top-5 accuracy on held-out batches."#,
+    definition: r#"Multinomial logistic regression (softmax, L2 penalty) on the `train` split's non-control samples, label = perturbation, features standardised on train; evaluated on `test_seen` non-controls (held-out batches, perturbations seen in train). `top1` is the share of test samples whose highest-scoring class is their perturbation, `top5` the share with it among the five highest (micro averages). With `solver: ridge` the classifier is the closed-form one-hot ridge (X'X + lambda I) W = X'Y and the rows are named `linear_ridge`."#,
+    variants: &[
+        (
+            r#"top1"#,
+            r#"micro top-1 accuracy on test_seen non-controls"#,
+        ),
+        (r#"top5"#, r#"micro top-5 accuracy"#),
+    ],
+    options: &[
+        (
+            r#"solver"#,
+            r#"logistic"#,
+            r#"logistic (softmax, mini-batch Adam, cosine learning-rate schedule) | ridge (closed form; rows named linear_ridge)"#,
+        ),
+        (
+            r#"epochs"#,
+            r#"fewest of 1-10 giving 2,000 Adam steps"#,
+            r#"passes over the training set (logistic)"#,
+        ),
+        (r#"batch_size"#, r#"512"#, r#"mini-batch size (logistic)"#),
+        (
+            r#"learning_rate"#,
+            r#"0.01"#,
+            r#"Adam's initial learning rate (logistic)"#,
+        ),
+        (
+            r#"l2"#,
+            r#"1e-6"#,
+            r#"L2 penalty on the weights (logistic)"#,
+        ),
+        (r#"ridge_lambda"#, r#"1.0"#, r#"ridge penalty (ridge)"#),
+        (
+            r#"n_bootstrap"#,
+            r#"1000"#,
+            r#"resamples of the 95% interval (cluster bootstrap over perturbations)"#,
+        ),
+    ],
+    conventions: r#"Paper 004 trains the softmax probe with L2 1e-6 and does not state its optimiser or epochs, so the schedule used is recorded in each row's `convention`. scikit-learn's LogisticRegression solves the full-batch problem to convergence (lbfgs); this probe runs a fixed budget of mini-batch Adam steps, so values can differ slightly. `solver: ridge` is a deterministic closed form."#,
+    references: &[
+        r#"Paper 004: Bendidi et al., Benchmarking Transcriptomics Foundation Models for Perturbation Analysis: one PCA still rules them all (../shared/papers/004), Task 2."#,
+        r#"METRICS.md, Task 2."#,
+    ],
+};
+
 impl Metric for LinearProbe {
+    fn explanation(&self) -> &'static Explanation {
+        &EXPLANATION
+    }
     fn version(&self) -> u32 {
         // 2: block-parallel Adam, 10 epochs of 512, branch-free exp.
         // 3: bootstrap intervals over perturbations.

@@ -106,7 +106,29 @@ pub struct MetricContext<'a> {
     pub split: Option<&'a SplitOut>,
 }
 
+/// What `pertbench explain` says about a metric kind: the definition it
+/// implements (METRICS.md), the rows it writes, its options, how public
+/// tools' conventions map onto them, and where it comes from.
+#[derive(Debug)]
+pub struct Explanation {
+    /// One line.
+    pub summary: &'static str,
+    /// The definition, as implemented.
+    pub definition: &'static str,
+    /// (variant, meaning) of every row it writes; `<x>` stands for a value
+    /// of an option (a probe, a threshold).
+    pub variants: &'static [(&'static str, &'static str)],
+    /// (field, default, meaning) of every pipeline field of the kind, in
+    /// the order of [`MetricKind::fields`].
+    pub options: &'static [(&'static str, &'static str, &'static str)],
+    /// Where public tools differ, and which option gives their convention.
+    pub conventions: &'static str,
+    pub references: &'static [&'static str],
+}
+
 pub trait Metric: Sync {
+    /// What `pertbench explain` prints.
+    fn explanation(&self) -> &'static Explanation;
     fn version(&self) -> u32;
     /// Task of paper 004's hierarchy, e.g. "3 perturbation consistency".
     fn task(&self) -> &'static str;

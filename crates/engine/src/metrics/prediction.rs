@@ -40,8 +40,8 @@
 //! genes of highest variance over the real samples.
 
 use super::{
-    context_units, rows_of, sample_queries, ContextUnits, Metric, MetricContext, MetricOutput,
-    MetricRow,
+    context_units, rows_of, sample_queries, ContextUnits, Explanation, Metric, MetricContext,
+    MetricOutput, MetricRow,
 };
 use crate::error::{EngineError, Result};
 use crate::nodes::IngestOut;
@@ -188,7 +188,92 @@ fn listed(v: &[String]) -> String {
     s
 }
 
+static EXPLANATION: Explanation = Explanation {
+    summary: r#"Prediction evaluation: predicted samples of each perturbation against its real samples (discrimination rank, Pearson delta, MSE, energy distance)."#,
+    definition: r#"A unit is a perturbation within a context with 2 or more samples, in a context with 2 or more controls. Real shift = mean(real) - mean(controls); predicted shift = mean(predicted) - mean(controls). Predictors: control (a zero shift), mean (the context's mean treated shift for every perturbation: the 'average treated cell'), linear (a leave-one-out ridge map from perturbation features), and each prediction file. Per unit: discrimination ranks every real shift of the context by distance to the predicted shift; the truth's 0-based rank r gives 1 - r / N; pearson_delta correlates predicted and real shifts; mse averages their squared difference; energy_to_real is the U-statistic energy distance between predicted and real samples (at most max_samples each). Scores are averaged over units with a bootstrap interval; each row's `source` is the predictor."#,
+    variants: &[
+        (r#"discrimination_score"#, r#"mean of 1 - rank / N"#),
+        (
+            r#"top1_identified"#,
+            r#"share of units whose own real shift is the closest"#,
+        ),
+        (
+            r#"pearson_delta"#,
+            r#"mean Pearson correlation of predicted and real shifts (empty for a constant shift)"#,
+        ),
+        (
+            r#"mse"#,
+            r#"mean squared error of the shifts (lower is better)"#,
+        ),
+        (
+            r#"energy_to_real"#,
+            r#"mean energy distance of predicted to real samples (lower is better)"#,
+        ),
+    ],
+    options: &[
+        (
+            r#"predictors"#,
+            r#"control, mean (+ linear with features)"#,
+            r#"built-in predictors"#,
+        ),
+        (
+            r#"predictions"#,
+            r#"none"#,
+            r#"[{name, path, perturbation_column, context_column}]: predicted samples of a model (h5ad or table)"#,
+        ),
+        (
+            r#"space"#,
+            r#"representation"#,
+            r#"representation (post-processed) | expression"#,
+        ),
+        (
+            r#"n_genes"#,
+            r#"1000 (or the files' genes)"#,
+            r#"genes of highest variance scored in expression space"#,
+        ),
+        (
+            r#"max_samples"#,
+            r#"500"#,
+            r#"seeded sample per side for energy_to_real"#,
+        ),
+        (
+            r#"ties"#,
+            r#"strict"#,
+            r#"strict (only strictly closer perturbations count) | pessimistic (equal ones too)"#,
+        ),
+        (
+            r#"features"#,
+            r#"none"#,
+            r#"perturbation features for linear, as transfer's"#,
+        ),
+        (
+            r#"n_features"#,
+            r#"20"#,
+            r#"components of target_gene_loadings"#,
+        ),
+        (
+            r#"ridge_lambda"#,
+            r#"1"#,
+            r#"ridge penalty of linear, relative to the mean Gram eigenvalue"#,
+        ),
+        (r#"controls"#, r#"context"#, r#"context | all"#),
+        (
+            r#"n_bootstrap"#,
+            r#"1000"#,
+            r#"resamples of the 95% intervals over units"#,
+        ),
+    ],
+    conventions: r#"Discrimination ranks with ties counted as not closer (strict) by default; `ties: pessimistic` counts them against the prediction. Paper 001's point that the 'average treated cell' scores well on distribution distances is why `mean` is a built-in baseline."#,
+    references: &[
+        r#"Papers 000 and 001 (../shared/papers): prediction metrics and the average-treated-cell baseline."#,
+        r#"METRICS.md, Distribution and prediction metrics."#,
+    ],
+};
+
 impl Metric for Prediction {
+    fn explanation(&self) -> &'static Explanation {
+        &EXPLANATION
+    }
     fn version(&self) -> u32 {
         1
     }

@@ -7,7 +7,7 @@
 //! default 1,000) and the recall recomputed; the row reports the null mean
 //! and the empirical p-value (1 + #{null >= recall}) / (1 + draws).
 
-use super::{perturbation_groups, Metric, MetricContext, MetricOutput, MetricRow};
+use super::{perturbation_groups, Explanation, Metric, MetricContext, MetricOutput, MetricRow};
 use crate::error::{EngineError, Result};
 use crate::pipeline::MetricSpec;
 use ndarray::Array2;
@@ -23,7 +23,58 @@ pub struct RelationshipRecall;
 
 pub const DEFAULT_SOURCES: [&str; 5] = ["corum", "humap", "reactome", "signor", "stringdb"];
 
+static EXPLANATION: Explanation = Explanation {
+    summary: r#"Task 5, known relationship recall: do pairs of genes known to interact have extreme cosine similarity between their aggregated perturbation embeddings?"#,
+    definition: r#"Each perturbation's embedding is the mean of its non-control samples over all batches. The null is every upper-triangle cosine similarity between aggregated perturbations, sorted. For each source's pairs (sorted, self pairs and duplicates dropped, both genes present) with similarity s: left = searchsorted(null, s, left) / |null|, right = searchsorted(null, s, right) / |null|. Recall(lo, hi) is the share of pairs with right <= lo or left >= hi (two-tailed); the upper-only variant counts left >= hi alone. Beyond EFAAR, each recall has a seeded bootstrap interval over pairs and a label-shuffle null (perturbation labels of the aggregated rows permuted)."#,
+    variants: &[
+        (
+            r#"recall_<lo>_<hi>"#,
+            r#"two-tailed recall at the thresholds, e.g. recall_0.05_0.95 and recall_0.1_0.9"#,
+        ),
+        (
+            r#"upper_only_<hi>"#,
+            r#"share of pairs above the hi quantile only, e.g. upper_only_0.95"#,
+        ),
+    ],
+    options: &[
+        (
+            r#"sources"#,
+            r#"[corum, humap, reactome, signor, stringdb]"#,
+            r#"relationship sources (datasets of kind pairs, from the efaar-benchmarking 1.0 wheel)"#,
+        ),
+        (
+            r#"thresholds"#,
+            r#"[[0.05, 0.95], [0.1, 0.9]]"#,
+            r#"(lo, hi) quantile pairs"#,
+        ),
+        (
+            r#"upper_only"#,
+            r#"true"#,
+            r#"also report the upper tail alone for each hi"#,
+        ),
+        (
+            r#"n_permutations"#,
+            r#"1000"#,
+            r#"draws of the label-shuffle null"#,
+        ),
+        (
+            r#"n_bootstrap"#,
+            r#"1000"#,
+            r#"resamples of the 95% interval over pairs"#,
+        ),
+    ],
+    conventions: r#"efaar-benchmarking 1.0's `compute_recall` is two-tailed: recall_<lo>_<hi> (METRICS.md's reference vector is matched exactly). The upper_only_<hi> rows count only pairs that are more similar than chance; `upper_only: false` leaves them out."#,
+    references: &[
+        r#"Paper 004: Bendidi et al., Benchmarking Transcriptomics Foundation Models for Perturbation Analysis: one PCA still rules them all (../shared/papers/004), Task 5."#,
+        r#"efaar-benchmarking 1.0 (Recursion), `known_relationship_benchmark` and `compute_recall`."#,
+        r#"METRICS.md, Task 5."#,
+    ],
+};
+
 impl Metric for RelationshipRecall {
+    fn explanation(&self) -> &'static Explanation {
+        &EXPLANATION
+    }
     fn version(&self) -> u32 {
         2
     }

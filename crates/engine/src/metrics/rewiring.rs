@@ -35,7 +35,7 @@
 //! p-value (1 + #{null >= rewiring}) / (1 + draws), BH-adjusted, is below
 //! `alpha`. Per-perturbation values are in the details.
 
-use super::{perturbation_groups, rows_of, Metric, MetricContext, MetricOutput};
+use super::{perturbation_groups, rows_of, Explanation, Metric, MetricContext, MetricOutput};
 use crate::error::{EngineError, Result};
 use crate::pipeline::{Calibration, MetricSpec, RewiringEntity};
 use arrow::array::{Float64Array, RecordBatch, StringArray, UInt64Array};
@@ -304,7 +304,52 @@ fn by_perturbation(
     Ok((conditions, note))
 }
 
+static EXPLANATION: Explanation = Explanation {
+    summary: r#"Neighbourhood rewiring: how much a perturbation changes which entities neighbour each other, calibrated on control-only splits."#,
+    definition: r#"With `entity: context`, entities are contexts (cell lines, protein labels): an entity's centroid under control is the mean of its controls, under a perturbation the mean of that perturbation's samples in it. For each perturbation, every entity's k nearest other entities (cosine) under control are compared with those under the perturbation: rewiring = 1 - Jaccard, averaged over the entities the perturbation reaches. The calibration repeats this on control-only data (split halves, or size-matched splits) for n_permutations seeded draws; p = (1 + #{null >= rewiring}) / (1 + draws), BH adjusted. With `entity: perturbation`, entities are perturbations located by their shifts, and the reference context's neighbourhoods are compared with every other context's."#,
+    variants: &[
+        (
+            r#"mean_rewiring"#,
+            r#"mean rewiring over perturbations (or conditions)"#,
+        ),
+        (
+            r#"excess_rewiring"#,
+            r#"mean of rewiring minus its calibration mean"#,
+        ),
+        (r#"fraction_significant"#, r#"share with BH q < alpha"#),
+    ],
+    options: &[
+        (r#"k"#, r#"5"#, r#"neighbours per entity"#),
+        (r#"entity"#, r#"context"#, r#"context | perturbation"#),
+        (
+            r#"reference_context"#,
+            r#"first context in sorted order"#,
+            r#"the context perturbation neighbourhoods are compared against (entity: perturbation)"#,
+        ),
+        (
+            r#"calibration"#,
+            r#"split_halves"#,
+            r#"split_halves | size_matched"#,
+        ),
+        (r#"n_permutations"#, r#"200"#, r#"calibration draws"#),
+        (r#"alpha"#, r#"0.05"#, r#"BH level"#),
+        (
+            r#"n_bootstrap"#,
+            r#"1000"#,
+            r#"resamples of the 95% interval"#,
+        ),
+    ],
+    conventions: r#"Paper 000 compares neighbourhood graphs of protein labels under control and under each drug but does not give their neighbourhood size or a calibration (its review asks for both), so k and the calibration are options and each row's `convention` records them."#,
+    references: &[
+        r#"Paper 000 (../shared/papers/000): neighbourhood graphs of spatial embeddings."#,
+        r#"Benjamini & Hochberg 1995 (JRSS B)."#,
+    ],
+};
+
 impl Metric for Rewiring {
+    fn explanation(&self) -> &'static Explanation {
+        &EXPLANATION
+    }
     fn version(&self) -> u32 {
         // 2: intervals for the fraction significant; entity: perturbation.
         2

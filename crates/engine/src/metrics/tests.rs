@@ -118,7 +118,23 @@ fn run(yaml: &str, sp: &SplitOut) -> Result<MetricOutput> {
         data: &data,
         split: Some(sp),
     };
-    implementation(s.kind).compute(&s, &ctx)
+    documented(s.kind, implementation(s.kind).compute(&s, &ctx))
+}
+
+/// Every row a metric writes has a variant its explanation documents
+/// (`pertbench explain`), checked on every metric run of these tests.
+fn documented(kind: MetricKind, out: Result<MetricOutput>) -> Result<MetricOutput> {
+    if let Ok(o) = &out {
+        for r in &o.rows {
+            assert!(
+                crate::explain::documents_variant(kind, &r.variant),
+                "`{}` writes variant `{}`, which its explanation does not list",
+                kind.name(),
+                r.variant
+            );
+        }
+    }
+    out
 }
 
 fn value(out: &MetricOutput, variant: &str) -> f64 {
@@ -306,7 +322,7 @@ fn run_ingest(yaml: &str, ingest: &IngestOut, m: &Matrix) -> Result<MetricOutput
         data: &data,
         split: None,
     };
-    implementation(s.kind).compute(&s, &ctx)
+    documented(s.kind, implementation(s.kind).compute(&s, &ctx))
 }
 
 #[test]

@@ -40,7 +40,9 @@
 //! A unit whose cosine is undefined (a zero shift) in a draw counts as not
 //! reaching the observed value.
 
-use super::{perturbation_groups, rows_of, Metric, MetricContext, MetricOutput, MetricRow};
+use super::{
+    perturbation_groups, rows_of, Explanation, Metric, MetricContext, MetricOutput, MetricRow,
+};
 use crate::error::{EngineError, Result};
 use crate::pipeline::{ControlPool, MetricSpec, TransferProbe};
 use arrow::array::{Float64Array, RecordBatch, StringArray, UInt64Array};
@@ -159,7 +161,84 @@ fn mean_of(v: &[Option<f64>]) -> Option<f64> {
     (!vals.is_empty()).then(|| vals.iter().sum::<f64>() / vals.len() as f64)
 }
 
+static EXPLANATION: Explanation = Explanation {
+    summary: r#"Transfer probes: does a representation's perturbation shift carry over to data it was not estimated from?"#,
+    definition: r#"A unit is a perturbation within a context; its shift is mean(unit's samples) - mean(the context's controls). Each probe predicts a unit's shift and scores it by cosine with the real shift: in_domain (one random half of the unit's samples predicts the other: the ceiling), lopo_mean_shift (leave one perturbation out: the mean shift of the context's other perturbations), lopo_ridge (leave one perturbation out: a ridge map from perturbation features to shifts, exact leave-one-out), loco (leave one context out: the perturbation's mean shift in its other contexts). Each probe's value is the mean cosine over units with a bootstrap interval; a label-shuffle null (labels permuted within contexts, sizes kept) gives the null mean and p-value, and per-unit p-values are BH adjusted."#,
+    variants: &[
+        (
+            r#"in_domain"#,
+            r#"mean cosine over units, one half of a unit's samples predicting the other (the ceiling)"#,
+        ),
+        (
+            r#"lopo_mean_shift"#,
+            r#"mean cosine, leave one perturbation out: the context's other perturbations' mean shift"#,
+        ),
+        (
+            r#"lopo_ridge"#,
+            r#"mean cosine, leave one perturbation out: a ridge map from perturbation features"#,
+        ),
+        (
+            r#"loco"#,
+            r#"mean cosine, leave one context out: the perturbation's shifts in its other contexts"#,
+        ),
+        (
+            r#"fraction_significant_<probe>"#,
+            r#"share of units with BH q < alpha"#,
+        ),
+        (
+            r#"drop_<probe>"#,
+            r#"mean over units of in_domain - probe (the generalisation gap)"#,
+        ),
+    ],
+    options: &[
+        (
+            r#"probes"#,
+            r#"in_domain, lopo_mean_shift (+ lopo_ridge with features, + loco with contexts)"#,
+            r#"which probes to run"#,
+        ),
+        (
+            r#"features"#,
+            r#"none"#,
+            r#"target_gene_loadings (the target gene's loadings in a PCA of the controls' expression) | {path, id_column, prefix or columns}: a table of perturbation features"#,
+        ),
+        (
+            r#"n_features"#,
+            r#"20"#,
+            r#"components of target_gene_loadings"#,
+        ),
+        (
+            r#"ridge_lambda"#,
+            r#"1"#,
+            r#"ridge penalty, relative to the mean eigenvalue of the centred feature Gram matrix"#,
+        ),
+        (
+            r#"controls"#,
+            r#"context"#,
+            r#"context | all (ignore contexts)"#,
+        ),
+        (
+            r#"n_permutations"#,
+            r#"1000"#,
+            r#"draws of the label-shuffle null"#,
+        ),
+        (r#"alpha"#, r#"0.05"#, r#"BH level"#),
+        (
+            r#"n_bootstrap"#,
+            r#"1000"#,
+            r#"resamples of the 95% intervals over units"#,
+        ),
+    ],
+    conventions: r#"Paper 000 reports the cosine of predicted to real centroid shifts in-domain against leave-one-drug-out; in_domain and the lopo probes are those two settings and drop_<probe> is the gap between them. lopo_mean_shift uses no information about the held-out perturbation, so it is the baseline lopo_ridge must beat."#,
+    references: &[
+        r#"Paper 000 (../shared/papers/000): SVC-Probe, perturbation generalisation of embeddings."#,
+        r#"METRICS.md, Distribution and prediction metrics."#,
+    ],
+};
+
 impl Metric for Transfer {
+    fn explanation(&self) -> &'static Explanation {
+        &EXPLANATION
+    }
     fn version(&self) -> u32 {
         // 2: intervals for the fractions significant.
         2

@@ -8,6 +8,9 @@ impl PostProcess for Center {
     fn name(&self) -> &'static str {
         "center"
     }
+    fn description(&self) -> &'static str {
+        r#"Per batch, subtract the mean of that batch's controls. Each batch's controls then sit at the origin. A batch without controls cannot be aligned: it is left out of the output and named in the rows' `excluded_batches`."#
+    }
     fn version(&self) -> u32 {
         1
     }

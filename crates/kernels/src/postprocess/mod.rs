@@ -44,6 +44,9 @@ pub struct Transformed {
 pub trait PostProcess: Send + Sync {
     /// The name used in pipelines and result rows.
     fn name(&self) -> &'static str;
+    /// What it does, for `pertbench explain` (METRICS.md "Post-processing"
+    /// and the public convention it matches).
+    fn description(&self) -> &'static str;
     /// Bumped whenever the arithmetic changes, so cached outputs are recomputed.
     fn version(&self) -> u32;
     fn apply(&self, x: &Matrix, layout: &BatchLayout) -> Result<Transformed, KernelError>;

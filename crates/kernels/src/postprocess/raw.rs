@@ -8,6 +8,9 @@ impl PostProcess for Raw {
     fn name(&self) -> &'static str {
         "raw"
     }
+    fn description(&self) -> &'static str {
+        r#"The representation unchanged: the baseline every other post-processing is compared with."#
+    }
     fn version(&self) -> u32 {
         1
     }

@@ -63,6 +63,9 @@ impl PostProcess for Tvn {
     fn name(&self) -> &'static str {
         "tvn"
     }
+    fn description(&self) -> &'static str {
+        r#"Typical variation normalisation: whiten each batch's control variation. As efaar-benchmarking 1.0's `tvn_on_controls`: (1) centre-scale every sample on all controls (one global scaler); (2) PCA with all components fitted on the controls, all samples rotated; (3) global centre-scale on the controls again; (4) per batch b, C_b = cov(controls of b, ddof 1) + 0.5 I and X_b <- X_b C_b^(-1/2). A batch with fewer than two controls has no covariance: it is left out and named in `excluded_batches`."#
+    }
     fn version(&self) -> u32 {
         // 2: statistics from the control rows alone, the map applied in
         // blocks (products over fewer rows at a time).

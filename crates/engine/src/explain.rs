@@ -1,0 +1,326 @@
+//! `pertbench explain`: what a metric kind, a result variant or a
+//! post-processing computes, its options with their defaults, the public
+//! conventions they match, and the references. The texts live with the code
+//! they describe (each metric's [`Explanation`], each post-processing's
+//! description); this module finds and formats them.
+
+use crate::metrics::{implementation, Explanation};
+use crate::pipeline::MetricKind;
+use pertbench_kernels::postprocess;
+
+/// What a name given to `pertbench explain` refers to.
+pub enum Topic {
+    Metric(MetricKind),
+    PostProcessing(&'static str, &'static str),
+}
+
+/// Whether `variant` is one a metric writes, each `<x>` in the documented
+/// name standing for any non-empty text.
+fn variant_matches(documented: &str, variant: &str) -> bool {
+    match documented.find('<') {
+        None => documented == variant,
+        Some(a) => {
+            let Some(b) = documented[a..].find('>').map(|b| a + b) else {
+                return documented == variant;
+            };
+            let (prefix, rest) = (&documented[..a], &documented[b + 1..]);
+            let Some(tail) = variant.strip_prefix(prefix) else {
+                return false;
+            };
+            // The placeholder takes at least one character; try each split.
+            tail.char_indices()
+                .skip(1)
+                .map(|(i, _)| i)
+                .chain(std::iter::once(tail.len()))
+                .filter(|&i| i > 0)
+                .any(|i| variant_matches(rest, &tail[i..]))
+        }
+    }
+}
+
+/// Whether a metric kind documents the result variant `variant`.
+pub fn documents_variant(kind: MetricKind, variant: &str) -> bool {
+    implementation(kind)
+        .explanation()
+        .variants
+        .iter()
+        .any(|(v, _)| variant_matches(v, variant))
+}
+
+/// The topics `name` refers to: a metric kind (or `linear_ridge`), a
+/// post-processing, or a result variant (every kind that writes it). An
+/// unknown name is an error listing what is known, nearest first.
+pub fn lookup(name: &str) -> Result<Vec<Topic>, String> {
+    let name = name.trim().to_ascii_lowercase();
+    if name == "linear_ridge" {
+        return Ok(vec![Topic::Metric(MetricKind::LinearProbe)]);
+    }
+    if let Some(kind) = MetricKind::ALL.iter().find(|k| k.name() == name) {
+        return Ok(vec![Topic::Metric(*kind)]);
+    }
+    if let Some(p) = postprocess::by_name(&name) {
+        return Ok(vec![Topic::PostProcessing(p.name(), p.description())]);
+    }
+    let by_variant: Vec<Topic> = MetricKind::ALL
+        .iter()
+        .filter(|k| documents_variant(**k, &name))
+        .map(|k| Topic::Metric(*k))
+        .collect();
+    if !by_variant.is_empty() {
+        return Ok(by_variant);
+    }
+    let mut known: Vec<&str> = MetricKind::ALL.iter().map(|k| k.name()).collect();
+    known.extend(postprocess::names());
+    known.sort_by_key(|k| (edit_distance(k, &name), *k));
+    let hint = match known.first() {
+        Some(k) if edit_distance(k, &name) <= 2 => format!(" (did you mean `{k}`?)"),
+        _ => String::new(),
+    };
+    Err(format!(
+        "no metric, variant or post-processing is called `{name}`{hint}; known: {}",
+        known.join(", ")
+    ))
+}
+
+/// Levenshtein distance, for the nearest names of a typo.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+/// `text` wrapped at `width` columns, each line indented by `indent`.
+fn wrap(text: &str, indent: usize, width: usize) -> String {
+    let pad = " ".repeat(indent);
+    let mut out = String::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && indent + line.chars().count() + 1 + word.chars().count() > width {
+            out += &format!("{pad}{line}\n");
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line += word;
+    }
+    if !line.is_empty() {
+        out += &format!("{pad}{line}\n");
+    }
+    out
+}
+
+const WIDTH: usize = 80;
+
+/// Two columns: names padded to the longest, text wrapped after them.
+fn table(rows: &[(String, &str)]) -> String {
+    let w = rows.iter().map(|r| r.0.chars().count()).max().unwrap_or(0);
+    let mut out = String::new();
+    for (name, text) in rows {
+        let wrapped = wrap(text, 2 + w + 2, WIDTH);
+        let first = wrapped.trim_start();
+        out += &format!("  {name}{}  {first}", " ".repeat(w - name.chars().count()));
+    }
+    out
+}
+
+/// The full text of one metric kind.
+pub fn render_metric(kind: MetricKind) -> String {
+    let m = implementation(kind);
+    let e: &Explanation = m.explanation();
+    let task = m.task();
+    let mut s = if let Some((number, what)) = task
+        .split_once(' ')
+        .filter(|(n, _)| n.chars().all(|c| c.is_ascii_digit()))
+    {
+        format!("{} (Task {number}, {what})\n", kind.name())
+    } else {
+        format!(
+            "{} (beyond paper 004's six tasks; results task `{task}`)\n",
+            kind.name()
+        )
+    };
+    s += &wrap(e.summary, 2, WIDTH);
+    s += "\nDefinition\n";
+    s += &wrap(e.definition, 2, WIDTH);
+    s += "\nResult rows (`variant`)\n";
+    s += &table(
+        &e.variants
+            .iter()
+            .map(|(v, t)| (v.to_string(), *t))
+            .collect::<Vec<_>>(),
+    );
+    s += "\nOptions (pipeline fields; default in brackets)\n";
+    if e.options.is_empty() {
+        s += "  none\n";
+    }
+    let opts: Vec<(String, String)> = e
+        .options
+        .iter()
+        .map(|(o, d, t)| (o.to_string(), format!("[{d}] {t}")))
+        .collect();
+    s += &table(
+        &opts
+            .iter()
+            .map(|(o, t)| (o.clone(), t.as_str()))
+            .collect::<Vec<_>>(),
+    );
+    s += "  Every kind also takes `name` (the rows' metric name; default the kind).\n";
+    s += "\nConventions\n";
+    s += &wrap(e.conventions, 2, WIDTH);
+    s += "\nReferences\n";
+    for r in e.references {
+        let w = wrap(r, 4, WIDTH);
+        s += &format!("  - {}", w.trim_start());
+    }
+    s
+}
+
+/// The full text of a topic.
+pub fn render(topic: &Topic) -> String {
+    match topic {
+        Topic::Metric(kind) => render_metric(*kind),
+        Topic::PostProcessing(name, description) => {
+            let mut s = format!("{name} (post-processing)\n");
+            s += &wrap(description, 2, WIDTH);
+            s += "\nReferences\n  - METRICS.md, Post-processing.\n  - Paper 004, Appendix C.1 (centering, center scaling, TVN).\n";
+            s
+        }
+    }
+}
+
+/// Every metric kind and post-processing with its one-line summary.
+pub fn index() -> String {
+    let mut s = String::from("Metrics (pertbench explain <kind> | <variant>)\n");
+    let rows: Vec<(String, &str)> = MetricKind::ALL
+        .iter()
+        .map(|k| {
+            (
+                k.name().to_string(),
+                implementation(*k).explanation().summary,
+            )
+        })
+        .collect();
+    s += &table(&rows);
+    s += "\nPost-processings (pertbench explain <name>)\n";
+    let pps: Vec<(String, &str)> = postprocess::registry()
+        .iter()
+        .map(|p| {
+            // The first sentence.
+            let d = p.description();
+            let first = d.find(". ").map_or(d, |i| &d[..=i]);
+            (p.name().to_string(), first)
+        })
+        .collect();
+    s += &table(&pps);
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn variants_with_a_placeholder_match_any_value() {
+        assert!(variant_matches("recall_<lo>_<hi>", "recall_0.05_0.95"));
+        assert!(variant_matches("drop_<probe>", "drop_lopo_ridge"));
+        assert!(!variant_matches("drop_<probe>", "drop_"));
+        assert!(variant_matches("upper_only_<hi>", "upper_only_0.95"));
+        assert!(!variant_matches("recall_<lo>_<hi>", "recall_0.05"));
+        assert!(variant_matches("top1", "top1"));
+        assert!(!variant_matches("top1", "top5"));
+    }
+
+    #[test]
+    fn every_kind_documents_exactly_its_pipeline_fields() {
+        for kind in MetricKind::ALL {
+            let e = implementation(kind).explanation();
+            let documented: Vec<&str> = e.options.iter().map(|o| o.0).collect();
+            assert_eq!(documented, kind.fields(), "{}", kind.name());
+            assert!(!e.summary.is_empty() && !e.definition.is_empty());
+            assert!(!e.variants.is_empty() && !e.references.is_empty());
+            assert!(!e.conventions.is_empty(), "{}", kind.name());
+        }
+    }
+
+    #[test]
+    fn names_resolve_to_kinds_variants_and_postprocessings() {
+        let kinds = |name: &str| -> Vec<&'static str> {
+            lookup(name)
+                .unwrap()
+                .iter()
+                .map(|t| match t {
+                    Topic::Metric(k) => k.name(),
+                    Topic::PostProcessing(n, _) => n,
+                })
+                .collect()
+        };
+        assert_eq!(kinds("knn"), ["knn"]);
+        assert_eq!(kinds("linear_ridge"), ["linear_probe"]);
+        assert_eq!(kinds("TVN"), ["tvn"]);
+        // top1 is written by the probe and by kNN.
+        assert_eq!(kinds("top1"), ["linear_probe", "knn"]);
+        assert_eq!(kinds("structural_integrity"), ["interpretability"]);
+        assert_eq!(kinds("recall_0.05_0.95"), ["relationship_recall"]);
+        assert_eq!(kinds("fraction_significant_lopo_ridge"), ["transfer"]);
+        // Recall's variants, as the kernel names them.
+        use pertbench_kernels::recall::Tails;
+        for t in [
+            Tails::Two { lo: 0.1, hi: 0.9 },
+            Tails::UpperOnly { hi: 0.95 },
+        ] {
+            assert_eq!(kinds(&t.variant()), ["relationship_recall"]);
+        }
+        let e = lookup("kn").err().unwrap();
+        assert!(
+            e.contains("`kn` (did you mean `knn`?)") && e.contains("known: knn,"),
+            "{e}"
+        );
+        assert!(!lookup("zzzzzzzz").err().unwrap().contains("did you mean"));
+    }
+
+    #[test]
+    fn rendered_text_has_every_section_and_wraps() {
+        let s = render_metric(MetricKind::Ilisi);
+        for want in [
+            "ilisi (Task 1, batch mixing)",
+            "Definition",
+            "Result rows",
+            "ilisi_scaled",
+            "Options",
+            "perplexity",
+            "[30]",
+            "Conventions",
+            "harmonypy",
+            "References",
+        ] {
+            assert!(s.contains(want), "{want}: {s}");
+        }
+        assert!(s.lines().all(|l| l.chars().count() <= WIDTH), "{s}");
+        let idx = index();
+        for k in MetricKind::ALL {
+            assert!(idx.contains(k.name()));
+        }
+        assert!(
+            idx.contains("center_scale  Per batch, centre and scale on the batch's controls.\n"),
+            "{idx}"
+        );
+        let pp = render(&lookup("center").unwrap()[0]);
+        assert!(pp.contains("mean of that batch's controls"), "{pp}");
+    }
+
+    #[test]
+    fn wrap_keeps_words_whole() {
+        assert_eq!(wrap("aaa bbb ccc", 2, 9), "  aaa bbb\n  ccc\n");
+        assert_eq!(wrap("", 2, 9), "");
+    }
+}
