@@ -1,5 +1,7 @@
 //! The `pertbench` command line: a thin layer over the engine.
 
+mod init;
+
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use pertbench_data::dataset::DataContext;
@@ -97,6 +99,21 @@ enum Command {
     /// definition, its options and defaults, public conventions, references
     /// (no name: list them all)
     Explain { name: Option<String> },
+    /// Inspect an h5ad's obs columns, suggest the perturbation, batch,
+    /// control and context columns, and write a dataset manifest and a
+    /// commented starter pipeline for it
+    Init {
+        h5ad: PathBuf,
+        /// Dataset and pipeline name [default: from the file name]
+        #[arg(long)]
+        name: Option<String>,
+        /// Overwrite an existing manifest or pipeline of that name
+        #[arg(long)]
+        force: bool,
+        /// Directory of the starter pipeline
+        #[arg(long, default_value = "pipelines")]
+        pipelines: PathBuf,
+    },
     /// Print a shell completion script (e.g. `pertbench completions bash >
     /// ~/.local/share/bash-completion/completions/pertbench`)
     Completions {
@@ -416,6 +433,18 @@ fn real_main(cli: Cli) -> Result<()> {
                 print!("{}", texts.join("\n"));
             }
         },
+        Command::Init {
+            h5ad,
+            name,
+            force,
+            pipelines,
+        } => init::run(&init::InitOptions {
+            h5ad,
+            name,
+            force,
+            manifest_dir: data.manifest_dirs[0].clone(),
+            pipeline_dir: pipelines,
+        })?,
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(

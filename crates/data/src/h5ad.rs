@@ -383,6 +383,30 @@ impl H5ad {
         })
     }
 
+    /// Every `obsm` key with its number of columns (none without `obsm`).
+    pub fn obsm_shapes(&self) -> Result<Vec<(String, usize)>> {
+        let Ok(g) = self.file.group("obsm") else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for key in g.member_names().map_err(|e| self.err(e))? {
+            let cols = if let Ok(ds) = g.dataset(&key) {
+                ds.shape().get(1).copied().unwrap_or(1)
+            } else if let Ok(sub) = g.group(&key) {
+                // A sparse obsm: its `shape` attribute is [rows, cols].
+                sub.attr("shape")
+                    .and_then(|a| a.read_raw::<i64>())
+                    .ok()
+                    .and_then(|s| s.get(1).copied())
+                    .unwrap_or(0) as usize
+            } else {
+                0
+            };
+            out.push((key, cols));
+        }
+        Ok(out)
+    }
+
     /// `obsm/<key>` as a dense matrix (a CSR obsm is densified: it is an embedding).
     pub fn read_obsm(&self, key: &str, rows: Option<&[usize]>) -> Result<Matrix> {
         let name = format!("obsm/{key}");

@@ -14,6 +14,7 @@ pub mod gctx;
 pub mod h5ad;
 pub mod h5ad_writer;
 pub mod hdf5_values;
+pub mod inspect;
 pub mod manifest;
 pub mod npy;
 pub mod predictions;

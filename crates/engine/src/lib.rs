@@ -16,6 +16,7 @@ pub mod results;
 pub mod run;
 pub mod scheduler;
 pub mod splits;
+pub mod starter;
 pub mod table;
 
 pub use error::EngineError;

@@ -1,0 +1,207 @@
+//! `pertbench init <h5ad>`: inspect a user's h5ad, say which obs columns
+//! look like the perturbation, batch, control and context columns (and
+//! why), and write a dataset manifest and a commented starter pipeline.
+
+use anyhow::{bail, Context, Result};
+use pertbench_data::h5ad::H5ad;
+use pertbench_data::inspect::{self, ControlGuess, H5adProfile, Suggestion};
+use pertbench_engine::starter::{self, StarterInput};
+use std::path::{Path, PathBuf};
+
+pub struct InitOptions {
+    pub h5ad: PathBuf,
+    pub name: Option<String>,
+    pub force: bool,
+    /// Where the manifest goes (the first manifest directory).
+    pub manifest_dir: PathBuf,
+    pub pipeline_dir: PathBuf,
+}
+
+/// A value for the column listing: at most 24 characters.
+fn short(s: &str) -> String {
+    if s.chars().count() > 24 {
+        format!("{}...", s.chars().take(21).collect::<String>())
+    } else {
+        s.to_string()
+    }
+}
+
+fn describe(p: &H5adProfile) -> String {
+    let mut s = format!("{} cells x {} genes\n\nobs columns:\n", p.n_obs, p.n_vars);
+    let w = p
+        .columns
+        .iter()
+        .map(|c| c.name.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    for c in &p.columns {
+        let top: Vec<String> = c
+            .top
+            .iter()
+            .take(3)
+            .map(|(v, n)| format!("{} ({n})", short(v)))
+            .collect();
+        s += &format!(
+            "  {:<w$}  {:<6} {:>7} levels{}  {}\n",
+            c.name,
+            c.kind,
+            c.n_levels,
+            if c.n_missing > 0 {
+                format!(", {} missing", c.n_missing)
+            } else {
+                String::new()
+            },
+            top.join(", ")
+        );
+    }
+    if p.columns.is_empty() {
+        s += "  (none)\n";
+    }
+    if !p.obsm.is_empty() {
+        let keys: Vec<String> = p
+            .obsm
+            .iter()
+            .map(|(k, d)| format!("{k} ({d} columns)"))
+            .collect();
+        s += &format!("obsm: {}\n", keys.join(", "));
+    }
+    s
+}
+
+/// Per-row control flags under the suggested rule, to find batches
+/// without controls.
+fn control_flags(h: &H5ad, s: &Suggestion) -> Result<Option<Vec<bool>>> {
+    let truthy = |t: &str| matches!(t, "true" | "True" | "TRUE" | "1");
+    Ok(match &s.control {
+        Some((ControlGuess::Column(c), _)) => h.obs_column(c)?.map(|col| {
+            (0..col.len())
+                .map(|i| col.text(i).is_some_and(|t| truthy(&t)))
+                .collect()
+        }),
+        Some((ControlGuess::Label(l), _)) => {
+            let Some(pk) = &s.perturbation else {
+                return Ok(None);
+            };
+            h.obs_column(&pk.column)?.map(|col| {
+                (0..col.len())
+                    .map(|i| col.text(i).as_deref() == Some(l.as_str()))
+                    .collect()
+            })
+        }
+        None => None,
+    })
+}
+
+fn write_new(path: &Path, text: &str, force: bool) -> Result<()> {
+    if path.exists() && !force {
+        bail!(
+            "{} exists; pass --force to overwrite it, or --name to write another",
+            path.display()
+        );
+    }
+    pertbench_data::fetch::atomic_write_with(path, |f| {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            f.set_permissions(std::fs::Permissions::from_mode(0o644))?;
+        }
+        std::io::Write::write_all(f, text.as_bytes())
+    })?;
+    Ok(())
+}
+
+pub fn run(o: &InitOptions) -> Result<()> {
+    let profile = inspect::profile(&o.h5ad)?;
+    let suggestion = inspect::suggest(&profile);
+    let file_name = o
+        .h5ad
+        .file_name()
+        .and_then(|f| f.to_str())
+        .with_context(|| format!("{}: not a file name", o.h5ad.display()))?;
+    let stem = file_name.strip_suffix(".h5ad").unwrap_or(file_name);
+    let name = starter::identifier(o.name.as_deref().unwrap_or(stem));
+    let dir = std::fs::canonicalize(&o.h5ad)
+        .with_context(|| o.h5ad.display().to_string())?
+        .parent()
+        .map(|d| d.display().to_string())
+        .unwrap_or_else(|| ".".into());
+
+    println!("{}: {}", o.h5ad.display(), describe(&profile));
+    let mut warnings = suggestion.warnings.clone();
+    let h = H5ad::open(&o.h5ad)?;
+    if let (Some(b), Some(flags)) = (&suggestion.batch, control_flags(&h, &suggestion)?) {
+        if let Some(col) = h.obs_column(&b.column)? {
+            let bare = inspect::batches_without_controls(&col, &flags);
+            if !bare.is_empty() {
+                let shown: Vec<&str> = bare.iter().take(10).map(String::as_str).collect();
+                warnings.push(format!(
+                    "{} of the batches in `{}` have no controls and will be left out of every post-processing but raw: {}{}",
+                    bare.len(),
+                    b.column,
+                    shown.join(", "),
+                    if bare.len() > 10 { ", ..." } else { "" }
+                ));
+            }
+        }
+    }
+    println!("Suggested columns:");
+    let line = |what: &str, pick: &Option<inspect::Pick>| match pick {
+        Some(p) => println!("  {what:<13} {}  ({})", p.column, p.why),
+        None => println!("  {what:<13} not found"),
+    };
+    line("perturbation", &suggestion.perturbation);
+    line("batch", &suggestion.batch);
+    match &suggestion.control {
+        Some((ControlGuess::Column(c), why)) => println!("  control       column {c}  ({why})"),
+        Some((ControlGuess::Label(l), why)) => println!("  control       label {l}  ({why})"),
+        None => println!("  control       not found"),
+    }
+    if !suggestion.drop_labels.is_empty() {
+        println!("  drop_labels   {}", suggestion.drop_labels.join(", "));
+    }
+    if let Some(c) = &suggestion.context {
+        println!(
+            "  context       {}  (commented out in the manifest)",
+            c.column
+        );
+    }
+    for w in &warnings {
+        println!("warning: {w}");
+    }
+
+    let manifest_path = o.manifest_dir.join(format!("{name}.yaml"));
+    let pipeline_path = o.pipeline_dir.join(format!("{name}.yaml"));
+    // Check both before writing either, so nothing is half done.
+    for p in [&manifest_path, &pipeline_path] {
+        if p.exists() && !o.force {
+            bail!(
+                "{} exists; pass --force to overwrite it, or --name to write another",
+                p.display()
+            );
+        }
+    }
+    eprintln!("hashing {} ...", o.h5ad.display());
+    let sha256 = pertbench_data::fetch::sha256_file(&o.h5ad)?;
+    let size_bytes = std::fs::metadata(&o.h5ad)
+        .with_context(|| o.h5ad.display().to_string())?
+        .len();
+    let input = StarterInput {
+        name: &name,
+        file_name,
+        file_dir: &dir,
+        sha256: &sha256,
+        size_bytes,
+        profile: &profile,
+        suggestion: &suggestion,
+    };
+    write_new(&manifest_path, &starter::manifest_yaml(&input), o.force)?;
+    write_new(&pipeline_path, &starter::pipeline_yaml(&input), o.force)?;
+    println!(
+        "\nWrote {} (dataset `{name}`) and {}.\nCheck the columns in the manifest, then run:\n  pertbench --mirror {dir} run {}",
+        manifest_path.display(),
+        pipeline_path.display(),
+        pipeline_path.display()
+    );
+    Ok(())
+}

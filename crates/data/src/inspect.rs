@@ -1,0 +1,522 @@
+//! What `pertbench init` learns from a user's h5ad: a profile of every obs
+//! column (type, levels, most frequent values) and `obsm` key, and a
+//! suggestion of the perturbation, batch, control and context columns, each
+//! with its reason and the other candidates, so the user can check it.
+
+use crate::error::Result;
+use crate::h5ad::H5ad;
+use crate::samples::RawColumn;
+use std::collections::HashMap;
+use std::path::Path;
+
+/// One obs column.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColumnProfile {
+    pub name: String,
+    /// `text` (strings or categories), `bool` or `number`.
+    pub kind: &'static str,
+    pub n_missing: usize,
+    pub n_levels: usize,
+    /// The most frequent values, most frequent first (ties by value).
+    pub top: Vec<(String, usize)>,
+    /// Every level with its count (text and bool columns with at most
+    /// [`MAX_LEVELS_KEPT`] levels; empty otherwise).
+    pub levels: Vec<(String, usize)>,
+}
+
+/// Levels kept per column for the suggestions.
+pub const MAX_LEVELS_KEPT: usize = 200_000;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct H5adProfile {
+    pub n_obs: usize,
+    pub n_vars: usize,
+    pub columns: Vec<ColumnProfile>,
+    /// (key, columns) of every obsm matrix.
+    pub obsm: Vec<(String, usize)>,
+    /// The first few gene names.
+    pub genes_head: Vec<String>,
+    /// Perturbation labels that are also gene names (by column), to tell a
+    /// perturbation column from other text.
+    pub gene_label_hits: HashMap<String, usize>,
+}
+
+/// Profiles the obs columns of `path` (reads obs, var and obsm shapes, not X).
+pub fn profile(path: &Path) -> Result<H5adProfile> {
+    let h = H5ad::open(path)?;
+    let (n_obs, n_vars) = h.x_shape()?;
+    let genes = h.var_names()?;
+    let gene_set: std::collections::HashSet<&str> = genes.iter().map(String::as_str).collect();
+    let mut columns = Vec::new();
+    let mut gene_label_hits = HashMap::new();
+    for name in h.obs_column_names()? {
+        let Some(col) = h.obs_column(&name)? else {
+            continue;
+        };
+        let p = profile_column(&name, &col);
+        let hits = p
+            .levels
+            .iter()
+            .filter(|(l, _)| gene_set.contains(l.as_str()))
+            .count();
+        gene_label_hits.insert(name.clone(), hits);
+        columns.push(p);
+    }
+    Ok(H5adProfile {
+        n_obs,
+        n_vars,
+        columns,
+        obsm: h.obsm_shapes()?,
+        genes_head: genes.iter().take(5).cloned().collect(),
+        gene_label_hits,
+    })
+}
+
+/// The profile of one column.
+pub fn profile_column(name: &str, col: &RawColumn) -> ColumnProfile {
+    let kind = match col {
+        RawColumn::Str(_) => "text",
+        RawColumn::Bool(_) => "bool",
+        RawColumn::Num(_) => "number",
+    };
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    let mut n_missing = 0;
+    for i in 0..col.len() {
+        match col.text(i) {
+            Some(t) => *counts.entry(t).or_default() += 1,
+            None => n_missing += 1,
+        }
+    }
+    let mut levels: Vec<(String, usize)> = counts.into_iter().collect();
+    levels.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let n_levels = levels.len();
+    let top = levels.iter().take(5).cloned().collect();
+    if kind == "number" || n_levels > MAX_LEVELS_KEPT {
+        levels.clear();
+    }
+    ColumnProfile {
+        name: name.to_string(),
+        kind,
+        n_missing,
+        n_levels,
+        top,
+        levels,
+    }
+}
+
+/// How controls would be found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ControlGuess {
+    /// A boolean (or 0/1, true/false) column.
+    Column(String),
+    /// A perturbation label (e.g. `non-targeting`).
+    Label(String),
+}
+
+/// One suggested column with why, and the runners-up.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pick {
+    pub column: String,
+    pub why: String,
+    pub others: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Suggestion {
+    pub perturbation: Option<Pick>,
+    pub batch: Option<Pick>,
+    pub control: Option<(ControlGuess, String)>,
+    /// Perturbation labels that mean "no perturbation assigned".
+    pub drop_labels: Vec<String>,
+    pub context: Option<Pick>,
+    /// Things the user must check (batches without controls, ...).
+    pub warnings: Vec<String>,
+}
+
+fn lower(s: &str) -> String {
+    s.to_ascii_lowercase()
+}
+
+fn name_has(name: &str, words: &[&str]) -> bool {
+    let n = lower(name);
+    words.iter().any(|w| n.contains(w))
+}
+
+/// Whether a perturbation label marks a non-targeting or untreated control.
+pub fn is_control_label(label: &str) -> bool {
+    let l = lower(label).replace(['_', ' '], "-");
+    [
+        "non-targeting",
+        "nontargeting",
+        "non-target",
+        "safe-targeting",
+        "negative-control",
+        "neg-ctrl",
+        "control",
+        "ctrl",
+        "nt",
+        "scramble",
+        "untreated",
+        "dmso",
+        "vehicle",
+        "ctl-vector",
+        "ctl-untrt",
+        "ctl-vehicle",
+    ]
+    .iter()
+    .any(|c| l == *c || l.starts_with(&format!("{c}-")) || l.starts_with(&format!("{c}0")))
+}
+
+/// Whether a perturbation label means none was assigned.
+pub fn is_unassigned_label(label: &str) -> bool {
+    matches!(
+        lower(label).trim(),
+        "unassigned"
+            | "na"
+            | "nan"
+            | "none"
+            | ""
+            | "multiple"
+            | "multiplet"
+            | "doublet"
+            | "unknown"
+    )
+}
+
+/// Perturbation columns: text with many levels, gene names among them, a
+/// control label, and a name that says so.
+fn perturbation_score(c: &ColumnProfile, p: &H5adProfile) -> Option<(i64, String)> {
+    if c.kind != "text" || c.n_levels < 3 || c.n_levels * 2 > p.n_obs.max(4) {
+        return None;
+    }
+    let mut score = 0i64;
+    let mut why = Vec::new();
+    if name_has(
+        &c.name,
+        &[
+            "perturb", "target", "gene", "guide", "sgrna", "knock", "pert", "crispr",
+        ],
+    ) {
+        score += 4;
+        why.push("its name".to_string());
+    }
+    let genes = p.gene_label_hits.get(&c.name).copied().unwrap_or(0);
+    if genes > 0 {
+        score += 3 + (genes.min(1000) as i64).ilog10() as i64;
+        why.push(format!("{genes} labels are gene names"));
+    }
+    if let Some((l, n)) = c.levels.iter().find(|(l, _)| is_control_label(l)) {
+        score += 3;
+        why.push(format!("a control label `{l}` ({n} samples)"));
+    }
+    if score == 0 {
+        return None;
+    }
+    Some((score, format!("{} levels; {}", c.n_levels, why.join(", "))))
+}
+
+/// Batch columns: few levels, each with many samples, named like a batch.
+fn batch_score(c: &ColumnProfile, p: &H5adProfile) -> Option<(i64, String)> {
+    if c.n_levels < 2 || c.n_levels > 2_000 || c.n_levels * 5 > p.n_obs {
+        return None;
+    }
+    let words = [
+        "batch", "gem", "lane", "rep", "plate", "library", "channel", "run", "well", "donor",
+        "sample", "pool",
+    ];
+    if !name_has(&c.name, &words) {
+        return None;
+    }
+    let mut score = 4i64;
+    if name_has(&c.name, &["batch", "gem_group", "gemgroup", "rep", "plate"]) {
+        score += 2;
+    }
+    Some((score, format!("{} levels; its name", c.n_levels)))
+}
+
+/// Context columns: cell line or type, with 2 or more levels.
+fn context_score(c: &ColumnProfile) -> Option<(i64, String)> {
+    if c.kind != "text" || c.n_levels < 2 || c.n_levels > 1_000 {
+        return None;
+    }
+    name_has(
+        &c.name,
+        &[
+            "cell_line",
+            "cell_type",
+            "cellline",
+            "celltype",
+            "cell_iname",
+            "tissue",
+        ],
+    )
+    .then(|| (1, format!("{} levels; its name", c.n_levels)))
+}
+
+fn pick(
+    p: &H5adProfile,
+    score: impl Fn(&ColumnProfile) -> Option<(i64, String)>,
+    exclude: &[&str],
+) -> Option<Pick> {
+    let mut scored: Vec<(i64, &ColumnProfile, String)> = p
+        .columns
+        .iter()
+        .filter(|c| !exclude.contains(&c.name.as_str()))
+        .filter_map(|c| score(c).map(|(s, w)| (s, c, w)))
+        .collect();
+    // Best score; then more levels; then name.
+    scored.sort_by(|a, b| {
+        b.0.cmp(&a.0)
+            .then(b.1.n_levels.cmp(&a.1.n_levels))
+            .then(a.1.name.cmp(&b.1.name))
+    });
+    let mut it = scored.into_iter();
+    let (_, best, why) = it.next()?;
+    Some(Pick {
+        column: best.name.clone(),
+        why,
+        others: it.map(|(_, c, _)| c.name.clone()).collect(),
+    })
+}
+
+/// Suggested columns for `p`, with reasons and warnings.
+pub fn suggest(p: &H5adProfile) -> Suggestion {
+    let perturbation = pick(p, |c| perturbation_score(c, p), &[]);
+    let pert_name = perturbation.as_ref().map(|x| x.column.as_str());
+    let batch = pick(p, |c| batch_score(c, p), pert_name.as_slice());
+    let mut warnings = Vec::new();
+    let pert_col = pert_name.and_then(|n| p.columns.iter().find(|c| c.name == n));
+    // A boolean column named as a control flag wins over a label.
+    let control_column = p.columns.iter().find(|c| {
+        (c.kind == "bool"
+            || (c.n_levels == 2
+                && c.levels.iter().all(|(l, _)| {
+                    ["0", "1", "true", "false", "True", "False"].contains(&l.as_str())
+                })))
+            && name_has(&c.name, &["control", "ctrl", "is_nt", "non_targeting"])
+    });
+    let control = match (control_column, pert_col) {
+        (Some(c), _) => {
+            let n = c
+                .levels
+                .iter()
+                .find(|(l, _)| l == "true" || l == "1" || l == "True")
+                .map_or(0, |l| l.1);
+            Some((
+                ControlGuess::Column(c.name.clone()),
+                format!("a true/false column named as a control flag ({n} true)"),
+            ))
+        }
+        (None, Some(pc)) => pc
+            .levels
+            .iter()
+            .filter(|(l, _)| is_control_label(l))
+            .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(&a.0)))
+            .map(|(l, n)| {
+                (
+                    ControlGuess::Label(l.clone()),
+                    format!(
+                        "the most frequent control-like label of `{}` ({n} samples)",
+                        pc.name
+                    ),
+                )
+            }),
+        (None, None) => None,
+    };
+    if control.is_none() {
+        warnings.push(
+            "no control column or label found: set `control` by hand (every batch needs controls)"
+                .to_string(),
+        );
+    }
+    let drop_labels: Vec<String> = pert_col
+        .map(|pc| {
+            pc.levels
+                .iter()
+                .filter(|(l, _)| is_unassigned_label(l))
+                .map(|(l, _)| l.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    if perturbation.is_none() {
+        warnings.push("no perturbation column found: set `perturbation` by hand".to_string());
+    }
+    if batch.is_none() {
+        warnings.push(
+            "no batch column found: set `batch` by hand (one level works, but Tasks 1, 2, 4 and 6 split by batch)"
+                .to_string(),
+        );
+    }
+    let context = pick(
+        p,
+        context_score,
+        &[
+            pert_name.unwrap_or(""),
+            batch.as_ref().map_or("", |b| b.column.as_str()),
+        ],
+    );
+    Suggestion {
+        perturbation,
+        batch,
+        control,
+        drop_labels,
+        context,
+        warnings,
+    }
+}
+
+/// Batches of `batch` without a control sample, given the two columns:
+/// they would be dropped by every post-processing but `raw`.
+pub fn batches_without_controls(batch: &RawColumn, is_control: &[bool]) -> Vec<String> {
+    let mut has: std::collections::BTreeMap<String, bool> = Default::default();
+    for (i, c) in is_control.iter().enumerate() {
+        let b = batch.text(i).unwrap_or_default();
+        *has.entry(b).or_default() |= *c;
+    }
+    has.into_iter()
+        .filter(|(_, h)| !h)
+        .map(|(b, _)| b)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(name: &str, values: &[&str]) -> ColumnProfile {
+        profile_column(
+            name,
+            &RawColumn::Str(values.iter().map(|v| Some(v.to_string())).collect()),
+        )
+    }
+
+    fn screen() -> H5adProfile {
+        // 40 cells: 4 genes x 6, 10 non-targeting, 6 unassigned; 2 lanes.
+        let mut target = Vec::new();
+        for g in ["TP53", "MYC", "KRAS", "EGFR"] {
+            target.extend(std::iter::repeat_n(g, 6));
+        }
+        target.extend(std::iter::repeat_n("non-targeting", 10));
+        target.extend(std::iter::repeat_n("unassigned", 6));
+        let lane: Vec<&str> = (0..40)
+            .map(|i| if i % 2 == 0 { "L1" } else { "L2" })
+            .collect();
+        let barcode: Vec<String> = (0..40).map(|i| format!("AC{i}")).collect();
+        let barcode: Vec<&str> = barcode.iter().map(String::as_str).collect();
+        let columns = vec![
+            text("cell_barcode", &barcode),
+            text("gem_group", &lane),
+            text("guide_target", &target),
+            text("phase", &std::iter::repeat_n("G1", 40).collect::<Vec<_>>()),
+        ];
+        let gene_label_hits = [("guide_target".to_string(), 4)].into_iter().collect();
+        H5adProfile {
+            n_obs: 40,
+            n_vars: 100,
+            columns,
+            obsm: vec![],
+            genes_head: vec![],
+            gene_label_hits,
+        }
+    }
+
+    #[test]
+    fn profiles_count_levels_and_missing_values() {
+        let c = profile_column(
+            "x",
+            &RawColumn::Str(vec![
+                Some("a".into()),
+                None,
+                Some("b".into()),
+                Some("a".into()),
+            ]),
+        );
+        assert_eq!((c.kind, c.n_missing, c.n_levels), ("text", 1, 2));
+        assert_eq!(c.top, vec![("a".to_string(), 2), ("b".to_string(), 1)]);
+        let n = profile_column("n", &RawColumn::Num(vec![1.0, f64::NAN, 2.5]));
+        assert_eq!((n.kind, n.n_missing, n.n_levels), ("number", 1, 2));
+        assert!(n.levels.is_empty());
+    }
+
+    #[test]
+    fn suggests_the_screen_columns_with_reasons() {
+        let s = suggest(&screen());
+        let pert = s.perturbation.unwrap();
+        assert_eq!(pert.column, "guide_target");
+        assert!(pert.why.contains("4 labels are gene names"), "{}", pert.why);
+        assert!(
+            pert.why.contains("`non-targeting` (10 samples)"),
+            "{}",
+            pert.why
+        );
+        assert_eq!(s.batch.unwrap().column, "gem_group");
+        assert_eq!(
+            s.control.unwrap().0,
+            ControlGuess::Label("non-targeting".into())
+        );
+        assert_eq!(s.drop_labels, ["unassigned"]);
+        assert!(s.context.is_none());
+        assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+    }
+
+    #[test]
+    fn a_control_flag_column_wins_and_missing_columns_are_warned() {
+        let mut p = screen();
+        p.columns.push(profile_column(
+            "is_control",
+            &RawColumn::Bool((0..40).map(|i| i >= 24 && i < 34).collect()),
+        ));
+        let s = suggest(&p);
+        assert_eq!(
+            s.control.unwrap().0,
+            ControlGuess::Column("is_control".into())
+        );
+
+        let bare = H5adProfile {
+            n_obs: 10,
+            n_vars: 5,
+            columns: vec![text("phase", &["G1"; 10])],
+            obsm: vec![],
+            genes_head: vec![],
+            gene_label_hits: HashMap::new(),
+        };
+        let s = suggest(&bare);
+        assert!(s.perturbation.is_none() && s.batch.is_none() && s.control.is_none());
+        assert_eq!(s.warnings.len(), 3, "{:?}", s.warnings);
+    }
+
+    #[test]
+    fn control_and_unassigned_labels() {
+        for l in [
+            "non-targeting",
+            "Non_Targeting",
+            "NT",
+            "ctrl",
+            "safe-targeting_3",
+            "DMSO",
+            "ctl_vector",
+            "NT0001",
+        ] {
+            assert!(is_control_label(l), "{l}");
+        }
+        for l in ["NTRK1", "CTRC", "MYC", "controlled"] {
+            assert!(!is_control_label(l), "{l}");
+        }
+        assert!(is_unassigned_label("Unassigned") && is_unassigned_label(""));
+        assert!(!is_unassigned_label("TP53"));
+    }
+
+    #[test]
+    fn batches_without_controls_are_named() {
+        let batch = RawColumn::Str(
+            ["a", "a", "b", "c"]
+                .iter()
+                .map(|s| Some(s.to_string()))
+                .collect(),
+        );
+        assert_eq!(
+            batches_without_controls(&batch, &[true, false, false, true]),
+            ["b"]
+        );
+    }
+}
