@@ -38,6 +38,9 @@ pub fn colour(i: usize) -> RGBColor {
 }
 
 /// The chart as an SVG document, or None when no bar has a value.
+/// Pixels right of the plot for the legend.
+const LEGEND_WIDTH: u32 = 150;
+
 pub fn grouped_bars(c: &GroupedBars) -> Result<Option<String>, String> {
     let mut lo = f64::INFINITY;
     let mut hi = f64::NEG_INFINITY;
@@ -66,7 +69,11 @@ pub fn grouped_bars(c: &GroupedBars) -> Result<Option<String>, String> {
     let (y0, y1) = (if lo < 0.0 { lo - pad } else { 0.0 }, hi + pad);
     let n_groups = c.groups.len().max(1);
     let n_series = c.series.len().max(1);
-    let width = (160 + n_groups * (26 * n_series + 24)).clamp(360, 1100) as u32;
+    // The legend has its own column right of the plot, so it never covers
+    // a bar.
+    let legend_w = LEGEND_WIDTH;
+    let width =
+        ((160 + n_groups * (26 * n_series + 24)).clamp(360, 1100) + legend_w as usize) as u32;
     let height = 300u32;
     let mut svg = String::new();
     let e = |e: Box<dyn std::fmt::Debug>| format!("drawing `{}`: {e:?}", c.title);
@@ -76,6 +83,7 @@ pub fn grouped_bars(c: &GroupedBars) -> Result<Option<String>, String> {
         let mut chart = ChartBuilder::on(&root)
             .caption(c.title, ("sans-serif", 15))
             .margin(10)
+            .margin_right(10 + legend_w)
             .x_label_area_size(46)
             .y_label_area_size(58)
             .build_cartesian_2d(0f64..n_groups as f64, y0..y1)
@@ -89,7 +97,7 @@ pub fn grouped_bars(c: &GroupedBars) -> Result<Option<String>, String> {
             .draw()
             .map_err(|x| e(Box::new(x)))?;
         let slot = 0.8 / n_series as f64;
-        for (s, name) in c.series.iter().enumerate() {
+        for s in 0..c.series.len() {
             let col = colour(s);
             let rects: Vec<Rectangle<(f64, f64)>> = (0..c.groups.len())
                 .filter_map(|g| {
@@ -101,11 +109,7 @@ pub fn grouped_bars(c: &GroupedBars) -> Result<Option<String>, String> {
                     ))
                 })
                 .collect();
-            chart
-                .draw_series(rects)
-                .map_err(|x| e(Box::new(x)))?
-                .label(name.as_str())
-                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], col.filled()));
+            chart.draw_series(rects).map_err(|x| e(Box::new(x)))?;
             let whiskers: Vec<PathElement<(f64, f64)>> = (0..c.groups.len())
                 .filter_map(|g| {
                     let (l, h) = c.bars.get(s)?.get(g).copied().flatten()?.interval?;
@@ -121,18 +125,14 @@ pub fn grouped_bars(c: &GroupedBars) -> Result<Option<String>, String> {
                 .collect();
             chart.draw_series(whiskers).map_err(|x| e(Box::new(x)))?;
         }
-        if let Some((r, label)) = c.reference {
+        if let Some((r, _)) = c.reference {
             let grey = RGBColor(90, 90, 90);
             chart
                 .draw_series(std::iter::once(PathElement::new(
                     vec![(0.0, r), (n_groups as f64, r)],
                     grey.stroke_width(2),
                 )))
-                .map_err(|x| e(Box::new(x)))?
-                .label(label)
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 12, y)], grey.stroke_width(2))
-                });
+                .map_err(|x| e(Box::new(x)))?;
         }
         // Group names under the axis, centred on their group.
         for (g, name) in c.groups.iter().enumerate() {
@@ -146,14 +146,41 @@ pub fn grouped_bars(c: &GroupedBars) -> Result<Option<String>, String> {
             root.draw(&Text::new(name.clone(), (px, py + 8), style))
                 .map_err(|x| e(Box::new(x)))?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 12))
-            .draw()
+        // Legend: one swatch and name per series (and the reference line),
+        // top-aligned with the plot, in the column right of it.
+        let (right, top) = chart.backend_coord(&(n_groups as f64, y1));
+        let x = right + 14;
+        let label_style = TextStyle::from(("sans-serif", 12).into_font()).pos(
+            plotters::style::text_anchor::Pos::new(
+                plotters::style::text_anchor::HPos::Left,
+                plotters::style::text_anchor::VPos::Center,
+            ),
+        );
+        let mut y = top + 8;
+        for (s, name) in c.series.iter().enumerate() {
+            root.draw(&Rectangle::new(
+                [(x, y - 5), (x + 10, y + 5)],
+                colour(s).filled(),
+            ))
             .map_err(|x| e(Box::new(x)))?;
+            root.draw(&Text::new(name.clone(), (x + 16, y), label_style.clone()))
+                .map_err(|x| e(Box::new(x)))?;
+            y += 18;
+        }
+        if let Some((_, label)) = c.reference {
+            let grey = RGBColor(90, 90, 90);
+            root.draw(&PathElement::new(
+                vec![(x, y), (x + 12, y)],
+                grey.stroke_width(2),
+            ))
+            .map_err(|x| e(Box::new(x)))?;
+            root.draw(&Text::new(
+                label.to_string(),
+                (x + 16, y),
+                label_style.clone(),
+            ))
+            .map_err(|x| e(Box::new(x)))?;
+        }
         root.present().map_err(|x| e(Box::new(x)))?;
     }
     Ok(Some(svg))
@@ -209,6 +236,37 @@ mod tests {
         }
         // Three bars, filled in the two series' colours.
         assert_eq!(svg.matches("fill=\"#0072B2\"").count(), 2 + 1, "{svg}");
+        // The legend is right of every bar: no swatch or name covers one.
+        let attr = |el: &str, name: &str| -> f64 {
+            let at = el.find(&format!(" {name}=\"")).unwrap() + name.len() + 3;
+            el[at..at + el[at..].find('"').unwrap()].parse().unwrap()
+        };
+        let elements = |tag: &str| -> Vec<String> {
+            svg.split(&format!("<{tag} "))
+                .skip(1)
+                .map(|e| format!(" {e}"))
+                .collect()
+        };
+        let full_width = attr(&svg, "width");
+        let bars_right = elements("rect")
+            .iter()
+            .filter(|r| attr(r, "width") < full_width * 0.5)
+            .filter(|r| !r.contains("height=\"10\""))
+            .map(|r| attr(r, "x") + attr(r, "width"))
+            .fold(0.0, f64::max);
+        let legend: Vec<f64> = elements("text")
+            .iter()
+            .filter(|t| {
+                let body = t[t.find('>').unwrap() + 1..t.find("</text>").unwrap()].trim();
+                ["pca", "random", "null"].contains(&body)
+            })
+            .map(|t| attr(t, "x"))
+            .collect();
+        assert_eq!(legend.len(), 3, "{svg}");
+        assert!(
+            legend.iter().all(|&x| x > bars_right + 10.0),
+            "{legend:?} vs {bars_right}"
+        );
         // The only URL is the SVG namespace.
         assert_eq!(svg.matches("http").count(), 1);
         assert!(svg.contains("xmlns=\"http://www.w3.org/2000/svg\""));
