@@ -388,52 +388,46 @@ fn shared() -> Option<PathBuf> {
     None
 }
 
+/// Runs the binary from the repository root on the workspace `work`,
+/// offline, with `../shared`'s mirror and data directories as mirrors;
+/// asserts that it succeeds and returns its standard output.
+fn repo_pertbench(work: &Path, shared: &Path, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_pertbench"))
+        .current_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.."))
+        .arg("--workdir")
+        .arg(work)
+        .arg("--offline")
+        .arg("--mirror")
+        .arg(shared.join("mirror"))
+        .arg("--mirror")
+        .arg(shared.join("data"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// Runs a pipeline of the repository with `../shared` as mirror; returns the
 /// best-post-processing value per (source, representation) of the recall rows.
 fn run_repo_pipeline(
     pipeline: &str,
     shared: &Path,
 ) -> std::collections::BTreeMap<(String, String), f64> {
-    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let work = tempfile::tempdir().unwrap();
-    let w = work.path().to_str().unwrap();
-    let m1 = shared.join("mirror");
-    let m2 = shared.join("data");
-    let base = [
-        "--workdir",
-        w,
-        "--offline",
-        "--mirror",
-        m1.to_str().unwrap(),
-        "--mirror",
-        m2.to_str().unwrap(),
-    ];
-    let out = Command::new(env!("CARGO_BIN_EXE_pertbench"))
-        .current_dir(&repo)
-        .args(base)
-        .args(["run", pipeline, "--quiet"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = repo_pertbench(work.path(), shared, &["run", pipeline, "--quiet"]);
     assert!(
         stdout.contains("relationship_recall"),
         "report printed: {stdout}"
     );
     let q = "SELECT source, representation, MAX(value) AS best FROM results WHERE metric = 'relationship_recall' AND variant = 'recall_0.05_0.95' AND value IS NOT NULL GROUP BY source, representation";
-    let out = Command::new(env!("CARGO_BIN_EXE_pertbench"))
-        .current_dir(&repo)
-        .args(base)
-        .args(["sql", q])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    let sql = repo_pertbench(work.path(), shared, &["sql", q]);
     let mut best = std::collections::BTreeMap::new();
-    for cells in table_rows(&String::from_utf8_lossy(&out.stdout), "source") {
+    for cells in table_rows(&sql, "source") {
         best.insert(
             (cells[0].to_string(), cells[1].to_string()),
             cells[2].parse().unwrap(),
@@ -667,7 +661,6 @@ fn hierarchy_tasks_run_cache_their_splits_and_rank_pca_above_random() {
 #[test]
 fn papalexi_hierarchy_pca_beats_baselines_on_tasks_2_to_6() {
     let Some(shared) = shared() else { return };
-    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let work = tempfile::tempdir().unwrap();
     let pipeline = work.path().join("h.yaml");
     std::fs::write(
@@ -676,34 +669,9 @@ fn papalexi_hierarchy_pca_beats_baselines_on_tasks_2_to_6() {
     )
     .unwrap();
     let w = work.path().join("w");
-    let base = [
-        "--workdir".to_string(),
-        w.to_str().unwrap().to_string(),
-        "--offline".into(),
-        "--mirror".into(),
-        shared.join("mirror").to_str().unwrap().to_string(),
-        "--mirror".into(),
-        shared.join("data").to_str().unwrap().to_string(),
-    ];
-    let out = Command::new(env!("CARGO_BIN_EXE_pertbench"))
-        .current_dir(&repo)
-        .args(&base)
-        .args(["run", pipeline.to_str().unwrap(), "--quiet"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    repo_pertbench(&w, &shared, &["run", pipeline.to_str().unwrap(), "--quiet"]);
     let q = "SELECT metric, variant, representation, MAX(CASE WHEN higher_is_better THEN value ELSE -value END) AS best FROM results WHERE pipeline = 'papalexi_h' AND value IS NOT NULL GROUP BY 1, 2, 3";
-    let out = Command::new(env!("CARGO_BIN_EXE_pertbench"))
-        .current_dir(&repo)
-        .args(&base)
-        .args(["sql", q])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = repo_pertbench(&w, &shared, &["sql", q]);
     let mut best = std::collections::BTreeMap::new();
     for c in table_rows(&text, "variant") {
         best.insert(
@@ -986,33 +954,20 @@ fn transfer_and_prediction_run_through_a_pipeline() {
 #[test]
 fn bench_prints_every_node_with_time_memory_and_rate() {
     let Some(shared) = shared() else { return };
-    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let work = tempfile::tempdir().unwrap();
-    let w = work.path().to_str().unwrap();
-    let m = shared.join("mirror");
     let bench = |extra: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_pertbench"))
-            .current_dir(&repo)
-            .args(["--workdir", w, "--offline", "--mirror", m.to_str().unwrap()])
-            .args([
-                "bench",
-                "--tier",
-                "1k",
-                "--nnz-per-row",
-                "40",
-                "--max-queries",
-                "300",
-                "--quiet",
-            ])
-            .args(extra)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).to_string()
+        let mut args = vec![
+            "bench",
+            "--tier",
+            "1k",
+            "--nnz-per-row",
+            "40",
+            "--max-queries",
+            "300",
+            "--quiet",
+        ];
+        args.extend(extra);
+        repo_pertbench(work.path(), &shared, &args)
     };
     let out = bench(&[]);
     assert!(
@@ -1319,27 +1274,9 @@ fn headless(browser: &Path, profile: &Path, mode: &[&str], page: &Path) -> (Stri
 fn quickstart_report_renders_in_headless_chromium() {
     let Some(shared) = shared() else { return };
     let Some(browser) = chromium() else { return };
-    let repo =
-        std::fs::canonicalize(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")).unwrap();
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
-    let pertbench = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_pertbench"))
-            .current_dir(&repo)
-            .arg("--workdir")
-            .arg(w)
-            .args(["--offline", "--mirror"])
-            .arg(shared.join("mirror"))
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let pertbench = |args: &[&str]| repo_pertbench(w, &shared, args);
     pertbench(&["run", "pipelines/quickstart.yaml", "--quiet"]);
     let page = w.join("report.html");
     let said = pertbench(&["report", "-o", page.to_str().unwrap()]);
