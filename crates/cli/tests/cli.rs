@@ -983,14 +983,7 @@ fn bench_prints_every_node_with_time_memory_and_rate() {
     let metric_lines: Vec<&str> = out.lines().filter(|l| l.starts_with("metric ")).collect();
     assert_eq!(metric_lines.len(), 24, "{out}");
     for pp in ["raw", "center", "center_scale", "tvn"] {
-        for task in [
-            "ilisi",
-            "linear_probe",
-            "consistency",
-            "knn",
-            "relationship_recall",
-            "interpretability",
-        ] {
+        for task in pertbench_report::summary::TASK_METRIC_KINDS {
             let line = metric_lines
                 .iter()
                 .find(|l| l.contains(&format!("/embedding/{pp}/{task}")))
@@ -1192,14 +1185,7 @@ fn init_suggests_columns_and_writes_a_starter_that_runs() {
         "--quiet",
     ]);
     assert!(run.contains(" 0 reused"), "{run}");
-    for task in [
-        "1 batch mixing",
-        "2 linear separability",
-        "3 perturbation consistency",
-        "4 kNN organisation",
-        "5 known relationship recall",
-        "6 linear interpretability",
-    ] {
+    for task in pertbench_report::summary::TASKS {
         assert!(run.contains(task), "{task}: {run}");
     }
 
