@@ -213,18 +213,15 @@ fn real_main(cli: Cli) -> Result<()> {
             json,
         } => {
             let report = run_pipeline(&pipeline, &data, &ws, !quiet)?;
-            let rows: Vec<_> = pertbench_report::rows::load(&ws.results_dir())?
-                .rows
-                .into_iter()
-                .filter(|r| r.pipeline == report.pipeline)
-                .collect();
+            // The rows just written, not a second read of every result file.
+            let rows = pertbench_report::rows::from_batches(std::slice::from_ref(&report.results))?;
             let headline = pertbench_report::run_summary::headline(&rows);
             let s = &report.summary;
             if json {
                 let v = serde_json::json!({
                     "pipeline": report.pipeline,
                     "results_file": report.results_file,
-                    "result_rows": report.n_rows,
+                    "result_rows": report.results.num_rows(),
                     "nodes": {
                         "total": s.outcomes.len(),
                         "computed": s.computed(),
@@ -260,7 +257,7 @@ fn real_main(cli: Cli) -> Result<()> {
             );
             println!(
                 "{} result rows -> {}",
-                report.n_rows,
+                report.results.num_rows(),
                 report.results_file.display()
             );
             if !headline.is_empty() {

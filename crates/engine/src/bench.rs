@@ -285,7 +285,7 @@ pub fn run(opts: &BenchOptions, base: &DataContext) -> Result<String> {
         out,
         "total: {total:.1} s wall ({task_secs:.1} s in post-processing, splits and the six tasks); largest node peak RSS {}; {} result rows -> {}",
         gib(max_rss),
-        report.n_rows,
+        report.results.num_rows(),
         report.results_file.display()
     )
     .ok();

@@ -34,7 +34,8 @@ pub struct RunReport {
     /// (Linux; the largest of the per-node peaks and the process's own).
     pub peak_rss: Option<u64>,
     pub results_file: PathBuf,
-    pub n_rows: usize,
+    /// The result rows written to `results_file`.
+    pub results: arrow::array::RecordBatch,
     /// (kind, label) of every node, in the order of `summary.outcomes`.
     pub nodes: Vec<(String, String)>,
 }
@@ -132,7 +133,7 @@ pub fn run_pipeline_with(
         peak_rss,
         summary,
         results_file: file,
-        n_rows: batch.num_rows(),
+        results: batch,
         nodes: dag
             .nodes
             .iter()

@@ -135,8 +135,17 @@ pub fn load(results_dir: &Path) -> Result<LoadedResults, ReportError> {
     }
     let batches = pertbench_sql::query(results_dir, "SELECT * FROM results")
         .map_err(|e| ReportError::Results(format!("{}: {e}", results_dir.display())))?;
+    Ok(LoadedResults {
+        rows: from_batches(&batches)?,
+        files,
+    })
+}
+
+/// The rows of result batches (a results file's, or a query's), columns
+/// missing from older files read as None.
+pub fn from_batches(batches: &[RecordBatch]) -> Result<Vec<ResultRow>, ReportError> {
     let mut rows = Vec::new();
-    for b in &batches {
+    for b in batches {
         let text = DataType::Utf8;
         let get = |k: usize, t: &DataType| column(b, COLUMNS[k], t);
         let cols: Vec<Option<ArrayRef>> = (0..COLUMNS.len())
@@ -179,5 +188,5 @@ pub fn load(results_dir: &Path) -> Result<LoadedResults, ReportError> {
             });
         }
     }
-    Ok(LoadedResults { rows, files })
+    Ok(rows)
 }
