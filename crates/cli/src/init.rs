@@ -6,7 +6,7 @@ use anyhow::{bail, Context, Result};
 use pertbench_data::h5ad::H5ad;
 use pertbench_data::inspect::{self, ControlGuess, H5adProfile, Suggestion};
 use pertbench_engine::starter::{self, StarterInput};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 pub struct InitOptions {
     pub h5ad: PathBuf,
@@ -93,24 +93,6 @@ fn control_flags(h: &H5ad, s: &Suggestion) -> Result<Option<Vec<bool>>> {
     })
 }
 
-fn write_new(path: &Path, text: &str, force: bool) -> Result<()> {
-    if path.exists() && !force {
-        bail!(
-            "{} exists; pass --force to overwrite it, or --name to write another",
-            path.display()
-        );
-    }
-    pertbench_data::fetch::atomic_write_with(path, |f| {
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt as _;
-            f.set_permissions(std::fs::Permissions::from_mode(0o644))?;
-        }
-        std::io::Write::write_all(f, text.as_bytes())
-    })?;
-    Ok(())
-}
-
 pub fn run(o: &InitOptions) -> Result<()> {
     let profile = inspect::profile(&o.h5ad)?;
     let suggestion = inspect::suggest(&profile);
@@ -195,8 +177,9 @@ pub fn run(o: &InitOptions) -> Result<()> {
         profile: &profile,
         suggestion: &suggestion,
     };
-    write_new(&manifest_path, &starter::manifest_yaml(&input), o.force)?;
-    write_new(&pipeline_path, &starter::pipeline_yaml(&input), o.force)?;
+    let write = pertbench_data::fetch::atomic_write_readable;
+    write(&manifest_path, starter::manifest_yaml(&input).as_bytes())?;
+    write(&pipeline_path, starter::pipeline_yaml(&input).as_bytes())?;
     println!(
         "\nWrote {} (dataset `{name}`) and {}.\nCheck the columns in the manifest, then run:\n  pertbench --mirror {dir} run {}",
         manifest_path.display(),

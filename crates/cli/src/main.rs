@@ -395,16 +395,7 @@ fn real_main(cli: Cli) -> Result<()> {
         Command::Report { results, output } => {
             let dir = results.unwrap_or_else(|| ws.results_dir());
             let report = pertbench_report::render(&dir)?;
-            pertbench_data::fetch::atomic_write_with(&output, |f| {
-                // Readable by others, as a report is meant to be shared
-                // (the temporary file starts private).
-                #[cfg(unix)]
-                {
-                    use std::os::unix::fs::PermissionsExt as _;
-                    f.set_permissions(std::fs::Permissions::from_mode(0o644))?;
-                }
-                std::io::Write::write_all(f, report.html.as_bytes())
-            })?;
+            pertbench_data::fetch::atomic_write_readable(&output, report.html.as_bytes())?;
             println!(
                 "{} result rows, {} plots -> {}",
                 report.n_rows,

@@ -137,6 +137,20 @@ pub fn atomic_write_with(
     Ok(())
 }
 
+/// Writes `bytes` to `dst` atomically as a file meant to be shared (a
+/// report, a manifest, a pipeline): readable by others (0644), where the
+/// temporary file it starts as is private.
+pub fn atomic_write_readable(dst: &Path, bytes: &[u8]) -> Result<()> {
+    atomic_write_with(dst, |f| {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            f.set_permissions(std::fs::Permissions::from_mode(0o644))?;
+        }
+        f.write_all(bytes)
+    })
+}
+
 /// Writes `dst` through `fill`, given the path of a temporary file beside it
 /// (for writers that open files by path, such as HDF5), then renames it. On
 /// an error the temporary file is removed.

@@ -90,6 +90,21 @@ fn others(p: &Pick) -> String {
     }
 }
 
+/// A manifest's `field:` line for a suggested column, after a comment
+/// with the reason and the other candidates; without a suggestion, the
+/// field's own name and what to put there.
+fn column_field(field: &str, pick: &Option<Pick>, missing: &str) -> String {
+    match pick {
+        Some(p) => format!(
+            "  # {field}: {}.{}\n  {field}: {}\n",
+            p.why,
+            others(p),
+            yaml_str(&p.column)
+        ),
+        None => format!("  # No {field} column was found: {missing}\n  {field}: {field}\n"),
+    }
+}
+
 /// The dataset manifest (`data_manifests/<name>.yaml`).
 pub fn manifest_yaml(i: &StarterInput) -> String {
     let p = i.profile;
@@ -134,26 +149,16 @@ pub fn manifest_yaml(i: &StarterInput) -> String {
         sha = i.sha256,
         size = yaml_str(&human_bytes(i.size_bytes)),
     );
-    match &s.perturbation {
-        Some(pk) => {
-            y += &format!("  # perturbation: {}.{}\n", pk.why, others(pk));
-            y += &format!("  perturbation: {}\n", yaml_str(&pk.column));
-        }
-        None => {
-            y += "  # No perturbation column was found: name the obs column holding each cell's target.\n";
-            y += "  perturbation: perturbation\n";
-        }
-    }
-    match &s.batch {
-        Some(b) => {
-            y += &format!("  # batch: {}.{}\n", b.why, others(b));
-            y += &format!("  batch: {}\n", yaml_str(&b.column));
-        }
-        None => {
-            y += "  # No batch column was found: name the obs column of batches (lanes, gem groups, plates).\n";
-            y += "  batch: batch\n";
-        }
-    }
+    y += &column_field(
+        "perturbation",
+        &s.perturbation,
+        "name the obs column holding each cell's target.",
+    );
+    y += &column_field(
+        "batch",
+        &s.batch,
+        "name the obs column of batches (lanes, gem groups, plates).",
+    );
     match &s.control {
         Some((ControlGuess::Column(c), why)) => {
             y += &format!("  # controls: {why}.\n");
