@@ -122,11 +122,16 @@ fn wrap(text: &str, indent: usize, width: usize) -> String {
 const WIDTH: usize = 80;
 
 /// Two columns: names padded to the longest, text wrapped after them.
-fn table(rows: &[(String, &str)]) -> String {
-    let w = rows.iter().map(|r| r.0.chars().count()).max().unwrap_or(0);
+fn table<N: AsRef<str>, T: AsRef<str>>(rows: &[(N, T)]) -> String {
+    let w = rows
+        .iter()
+        .map(|r| r.0.as_ref().chars().count())
+        .max()
+        .unwrap_or(0);
     let mut out = String::new();
     for (name, text) in rows {
-        let wrapped = wrap(text, 2 + w + 2, WIDTH);
+        let name = name.as_ref();
+        let wrapped = wrap(text.as_ref(), 2 + w + 2, WIDTH);
         let first = wrapped.trim_start();
         out += &format!("  {name}{}  {first}", " ".repeat(w - name.chars().count()));
     }
@@ -153,27 +158,17 @@ pub fn render_metric(kind: MetricKind) -> String {
     s += "\nDefinition\n";
     s += &wrap(e.definition, 2, WIDTH);
     s += "\nResult rows (`variant`)\n";
-    s += &table(
-        &e.variants
-            .iter()
-            .map(|(v, t)| (v.to_string(), *t))
-            .collect::<Vec<_>>(),
-    );
+    s += &table(e.variants);
     s += "\nOptions (pipeline fields; default in brackets)\n";
     if e.options.is_empty() {
         s += "  none\n";
     }
-    let opts: Vec<(String, String)> = e
+    let opts: Vec<(&str, String)> = e
         .options
         .iter()
-        .map(|(o, d, t)| (o.to_string(), format!("[{d}] {t}")))
+        .map(|(o, d, t)| (*o, format!("[{d}] {t}")))
         .collect();
-    s += &table(
-        &opts
-            .iter()
-            .map(|(o, t)| (o.clone(), t.as_str()))
-            .collect::<Vec<_>>(),
-    );
+    s += &table(&opts);
     s += "  Every kind also takes `name` (the rows' metric name; default the kind).\n";
     s += "\nConventions\n";
     s += &wrap(e.conventions, 2, WIDTH);
@@ -201,24 +196,19 @@ pub fn render(topic: &Topic) -> String {
 /// Every metric kind and post-processing with its one-line summary.
 pub fn index() -> String {
     let mut s = String::from("Metrics (pertbench explain <kind> | <variant>)\n");
-    let rows: Vec<(String, &str)> = MetricKind::ALL
+    let rows: Vec<(&str, &str)> = MetricKind::ALL
         .iter()
-        .map(|k| {
-            (
-                k.name().to_string(),
-                implementation(*k).explanation().summary,
-            )
-        })
+        .map(|k| (k.name(), implementation(*k).explanation().summary))
         .collect();
     s += &table(&rows);
     s += "\nPost-processings (pertbench explain <name>)\n";
-    let pps: Vec<(String, &str)> = postprocess::registry()
+    let pps: Vec<(&str, &str)> = postprocess::registry()
         .iter()
         .map(|p| {
             // The first sentence.
             let d = p.description();
             let first = d.find(". ").map_or(d, |i| &d[..=i]);
-            (p.name().to_string(), first)
+            (p.name(), first)
         })
         .collect();
     s += &table(&pps);
