@@ -94,7 +94,8 @@ fn control_flags(h: &H5ad, s: &Suggestion) -> Result<Option<Vec<bool>>> {
 }
 
 pub fn run(o: &InitOptions) -> Result<()> {
-    let profile = inspect::profile(&o.h5ad)?;
+    let h = H5ad::open(&o.h5ad)?;
+    let profile = inspect::profile(&h)?;
     let suggestion = inspect::suggest(&profile);
     let file_name = o
         .h5ad
@@ -111,7 +112,6 @@ pub fn run(o: &InitOptions) -> Result<()> {
 
     println!("{}: {}", o.h5ad.display(), describe(&profile));
     let mut warnings = suggestion.warnings.clone();
-    let h = H5ad::open(&o.h5ad)?;
     if let (Some(b), Some(flags)) = (&suggestion.batch, control_flags(&h, &suggestion)?) {
         if let Some(col) = h.obs_column(&b.column)? {
             let bare = inspect::batches_without_controls(&col, &flags);

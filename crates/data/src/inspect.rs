@@ -7,7 +7,6 @@ use crate::error::Result;
 use crate::h5ad::H5ad;
 use crate::samples::RawColumn;
 use std::collections::HashMap;
-use std::path::Path;
 
 /// One obs column.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,6 +21,9 @@ pub struct ColumnProfile {
     /// Every level with its count (text and bool columns with at most
     /// [`MAX_LEVELS_KEPT`] levels; empty otherwise).
     pub levels: Vec<(String, usize)>,
+    /// Levels that are also gene names (var names): a perturbation column
+    /// has them. Set by [`profile`]; 0 from [`profile_column`] alone.
+    pub gene_labels: usize,
 }
 
 /// Levels kept per column for the suggestions.
@@ -36,30 +38,24 @@ pub struct H5adProfile {
     pub obsm: Vec<(String, usize)>,
     /// The first few gene names.
     pub genes_head: Vec<String>,
-    /// Perturbation labels that are also gene names (by column), to tell a
-    /// perturbation column from other text.
-    pub gene_label_hits: HashMap<String, usize>,
 }
 
-/// Profiles the obs columns of `path` (reads obs, var and obsm shapes, not X).
-pub fn profile(path: &Path) -> Result<H5adProfile> {
-    let h = H5ad::open(path)?;
+/// Profiles the obs columns of an h5ad (reads obs, var and obsm shapes, not X).
+pub fn profile(h: &H5ad) -> Result<H5adProfile> {
     let (n_obs, n_vars) = h.x_shape()?;
     let genes = h.var_names()?;
     let gene_set: std::collections::HashSet<&str> = genes.iter().map(String::as_str).collect();
     let mut columns = Vec::new();
-    let mut gene_label_hits = HashMap::new();
     for name in h.obs_column_names()? {
         let Some(col) = h.obs_column(&name)? else {
             continue;
         };
-        let p = profile_column(&name, &col);
-        let hits = p
+        let mut p = profile_column(&name, &col);
+        p.gene_labels = p
             .levels
             .iter()
             .filter(|(l, _)| gene_set.contains(l.as_str()))
             .count();
-        gene_label_hits.insert(name.clone(), hits);
         columns.push(p);
     }
     Ok(H5adProfile {
@@ -68,7 +64,6 @@ pub fn profile(path: &Path) -> Result<H5adProfile> {
         columns,
         obsm: h.obsm_shapes()?,
         genes_head: genes.iter().take(5).cloned().collect(),
-        gene_label_hits,
     })
 }
 
@@ -101,6 +96,7 @@ pub fn profile_column(name: &str, col: &RawColumn) -> ColumnProfile {
         n_levels,
         top,
         levels,
+        gene_labels: 0,
     }
 }
 
@@ -200,7 +196,7 @@ fn perturbation_score(c: &ColumnProfile, p: &H5adProfile) -> Option<(i64, String
         score += 4;
         why.push("its name".to_string());
     }
-    let genes = p.gene_label_hits.get(&c.name).copied().unwrap_or(0);
+    let genes = c.gene_labels;
     if genes > 0 {
         score += 3 + (genes.min(1000) as i64).ilog10() as i64;
         why.push(format!("{genes} labels are gene names"));
@@ -403,20 +399,20 @@ mod tests {
             .collect();
         let barcode: Vec<String> = (0..40).map(|i| format!("AC{i}")).collect();
         let barcode: Vec<&str> = barcode.iter().map(String::as_str).collect();
+        let mut guide_target = text("guide_target", &target);
+        guide_target.gene_labels = 4;
         let columns = vec![
             text("cell_barcode", &barcode),
             text("gem_group", &lane),
-            text("guide_target", &target),
+            guide_target,
             text("phase", &std::iter::repeat_n("G1", 40).collect::<Vec<_>>()),
         ];
-        let gene_label_hits = [("guide_target".to_string(), 4)].into_iter().collect();
         H5adProfile {
             n_obs: 40,
             n_vars: 100,
             columns,
             obsm: vec![],
             genes_head: vec![],
-            gene_label_hits,
         }
     }
 
@@ -478,7 +474,6 @@ mod tests {
             columns: vec![text("phase", &["G1"; 10])],
             obsm: vec![],
             genes_head: vec![],
-            gene_label_hits: HashMap::new(),
         };
         let s = suggest(&bare);
         assert!(s.perturbation.is_none() && s.batch.is_none() && s.control.is_none());

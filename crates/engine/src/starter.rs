@@ -300,11 +300,13 @@ mod tests {
         target.extend(["MYC"; 6]);
         target.extend(["non targeting"; 6]);
         target.extend(["unassigned"; 2]);
+        let mut guide = col("guide target", target);
+        guide.gene_labels = 2;
         H5adProfile {
             n_obs: 20,
             n_vars: 30,
             columns: vec![
-                col("guide target", target),
+                guide,
                 col(
                     "lane",
                     (0..20)
@@ -324,7 +326,6 @@ mod tests {
                 ("pca".into(), 8),
             ],
             genes_head: vec![],
-            gene_label_hits: [("guide target".to_string(), 2)].into_iter().collect(),
         }
     }
 
