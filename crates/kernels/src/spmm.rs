@@ -69,12 +69,55 @@ struct Entry {
     row: u32,
 }
 
+/// One cache line of f64s, so a vector of them starts on a line boundary.
+///
+/// The allocator gives large `Vec<f64>`s 16-byte alignment, so every
+/// 8-lane load of a panel row straddled two cache lines. With panels and
+/// the output on line boundaries, `A M` on the bench's `spmm` case (50,000 x
+/// 8,000, 3,000 non-zeros per row, 60 columns) went from 0.42-0.46 s to
+/// 0.36-0.37 s.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Line([f64; LANES]);
+
+/// Zeroed f64s starting on a cache-line boundary, so that every
+/// [`LANES`]-wide load at a multiple of [`LANES`] reads one line, not two.
+struct AlignedF64 {
+    lines: Vec<Line>,
+    len: usize,
+}
+
+impl AlignedF64 {
+    fn zeros(len: usize) -> Self {
+        Self {
+            lines: vec![Line([0.0; LANES]); len.div_ceil(LANES)],
+            len,
+        }
+    }
+}
+
+impl std::ops::Deref for AlignedF64 {
+    type Target = [f64];
+    fn deref(&self) -> &[f64] {
+        // SAFETY: `Line` is `repr(C)` f64s with no padding, and `len` is at
+        // most LANES values per line.
+        unsafe { std::slice::from_raw_parts(self.lines.as_ptr().cast(), self.len) }
+    }
+}
+
+impl std::ops::DerefMut for AlignedF64 {
+    fn deref_mut(&mut self) -> &mut [f64] {
+        // SAFETY: as for `deref`, borrowed mutably.
+        unsafe { std::slice::from_raw_parts_mut(self.lines.as_mut_ptr().cast(), self.len) }
+    }
+}
+
 /// A dense row-major matrix split into column panels, each zero-padded to a
 /// multiple of [`LANES`]: panel `p` holds `rows x width(p)` values, row-major.
 struct Panels {
     rows: usize,
     cols: usize,
-    data: Vec<f64>,
+    data: AlignedF64,
     /// (first column, padded width, offset in `data`) of each panel.
     panels: Vec<(usize, usize, usize)>,
 }
@@ -101,7 +144,7 @@ impl Panels {
         Self {
             rows,
             cols,
-            data: vec![0.0; len],
+            data: AlignedF64::zeros(len),
             panels,
         }
     }
@@ -378,9 +421,9 @@ fn dot_parts_blocked<I: ColumnIndex>(
     nrows: usize,
     m: &Panels,
     gene_block: usize,
-) -> Vec<f64> {
+) -> AlignedF64 {
     let lpad: usize = m.panels.iter().map(|p| p.1).sum();
-    let mut out = vec![0.0f64; nrows * lpad];
+    let mut out = AlignedF64::zeros(nrows * lpad);
     if lpad == 0 {
         return out;
     }
@@ -503,7 +546,7 @@ fn t_dot_parts<I: ColumnIndex>(
             })
             .collect();
         for p in partials {
-            for (t, x) in total.data.iter_mut().zip(&p.data) {
+            for (t, x) in total.data.iter_mut().zip(p.data.iter()) {
                 *t += x;
             }
         }
@@ -618,6 +661,23 @@ mod tests {
         }
         // csr_dot takes the blocked path at this density for narrow M.
         assert!(0.4 * gene_block(8) as f64 >= MIN_SEGMENT);
+    }
+
+    #[test]
+    fn panels_and_blocked_output_start_on_cache_lines() {
+        for len in [0usize, 1, 7, 8, 9, 1000, 1 << 20] {
+            let buf = AlignedF64::zeros(len);
+            assert_eq!(buf.len(), len);
+            assert_eq!(buf.as_ptr() as usize % 64, 0, "len {len}");
+            assert!(buf.iter().all(|&x| x == 0.0));
+        }
+        let m = Array2::from_shape_fn((300, 70), |(i, j)| (i * 70 + j) as f64);
+        let p = Panels::from_array(&m, PANEL);
+        for &(_, w, off) in &p.panels {
+            assert_eq!(p.data[off..].as_ptr() as usize % 64, 0);
+            assert_eq!((w * 8) % 64, 0);
+        }
+        assert_eq!(p.unpack(), m);
     }
 
     #[test]
