@@ -41,11 +41,14 @@ const GATHER_PANEL: usize = 2 * LANES;
 const GATHER_ROWS: usize = 256;
 /// Rows per parallel task of the gene-blocked `A M` (their output panels,
 /// 64 x 64 x 8 bytes, stay in L1/L2 cache). On the bench's `spmm` case
-/// 64 rows took 0.48-0.55 s, 256 rows 0.53-0.56 s, 1,024 rows 0.61-0.72 s.
+/// 64 rows took 0.48-0.55 s, 256 rows 0.53-0.56 s, 1,024 rows 0.61-0.72 s;
+/// with cache-line-aligned panels, 32 rows 0.39-0.41 s, 64 rows
+/// 0.36-0.38 s, 128 rows 0.42 s.
 const BLOCKED_ROWS: usize = 64;
 /// Bytes of one gene block's slice of a panel of `M` in the gene-blocked
 /// `A M`: within L1 cache (48 KB here). Same case: 8 KB 0.55 s, 16 KB
-/// 0.48 s, 24 KB 0.52 s, 32 KB 0.55 s.
+/// 0.48 s, 24 KB 0.52 s, 32 KB 0.55 s; aligned, 8 KB 0.45 s, 12 KB 0.41 s,
+/// 16 KB 0.36-0.38 s, 24 KB 0.44 s, 32 KB 0.45 s.
 const GENE_BLOCK_BYTES: usize = 16 * 1024;
 /// Fewest expected non-zeros per row and gene block for the gene-blocked
 /// `A M`; sparser rows pay more for the per-block bookkeeping than the L1
@@ -55,7 +58,11 @@ const GENE_BLOCK_BYTES: usize = 16 * 1024;
 const MIN_SEGMENT: f64 = 8.0;
 /// Rows of `A` regrouped by column at a time in `A^T M`: the block's rows
 /// of a panel of `M` (32 x 64 x 8 bytes) stay in L1 cache. Same matrix:
-/// 0.57 s with 32 rows, 0.60 s with 64, 0.90 s with 256.
+/// 0.57 s with 32 rows, 0.60 s with 64, 0.90 s with 256; aligned, 0.53 s
+/// with 32 and 64 rows, 0.55 s with 128, and 0.61-0.63 s with 32-column
+/// panels instead of 64. The regrouping alone (no sums) takes 0.26 s of
+/// the 0.53 s. Regrouping a gene block at a time (each block's rows cut
+/// at 32-column boundaries, as in `A M`) gave the same sums in 0.67 s.
 const BLOCK: usize = 32;
 /// Rows per partial sum in `A^T M`; fixed so results do not depend on threads.
 pub const CHUNK_ROWS: usize = 4096;
