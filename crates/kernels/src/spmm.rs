@@ -77,18 +77,18 @@ struct Entry {
 }
 
 /// One cache line of f64s, so a vector of them starts on a line boundary.
-///
-/// The allocator gives large `Vec<f64>`s 16-byte alignment, so every
-/// 8-lane load of a panel row straddled two cache lines. With panels and
-/// the output on line boundaries, `A M` on the bench's `spmm` case (50,000 x
-/// 8,000, 3,000 non-zeros per row, 60 columns) went from 0.42-0.46 s to
-/// 0.36-0.37 s.
 #[derive(Clone, Copy)]
 #[repr(C, align(64))]
 struct Line([f64; LANES]);
 
 /// Zeroed f64s starting on a cache-line boundary, so that every
 /// [`LANES`]-wide load at a multiple of [`LANES`] reads one line, not two.
+///
+/// The allocator gives large `Vec<f64>`s 16-byte alignment, so every
+/// 8-lane load of a panel row straddled two cache lines. With panels and
+/// the output on line boundaries, `A M` on the bench's `spmm` case (50,000 x
+/// 8,000, 3,000 non-zeros per row, 60 columns) went from 0.42-0.46 s to
+/// 0.36-0.37 s.
 struct AlignedF64 {
     lines: Vec<Line>,
     len: usize,
@@ -106,8 +106,9 @@ impl AlignedF64 {
 impl std::ops::Deref for AlignedF64 {
     type Target = [f64];
     fn deref(&self) -> &[f64] {
-        // SAFETY: `Line` is `repr(C)` f64s with no padding, and `len` is at
-        // most LANES values per line.
+        // SAFETY: `Line` is `repr(C)` f64s with no padding, so the lines are
+        // `lines.len() * LANES` contiguous f64s, and `zeros` keeps `len` at
+        // most that.
         unsafe { std::slice::from_raw_parts(self.lines.as_ptr().cast(), self.len) }
     }
 }
@@ -685,6 +686,10 @@ mod tests {
             assert_eq!((w * 8) % 64, 0);
         }
         assert_eq!(p.unpack(), m);
+        let a = random_csr(BLOCKED_ROWS + 3, 70, 0.4, 6);
+        let mg = Panels::from_array(&m.slice(ndarray::s![..70, ..]).to_owned(), PANEL);
+        let flat = crate::with_rows!(a, q => dot_parts_blocked(&q, a.nrows, &mg, 13));
+        assert_eq!(flat.as_ptr() as usize % 64, 0);
     }
 
     #[test]
