@@ -10,6 +10,7 @@
 pub mod baselines;
 pub mod bootstrap;
 pub mod buffer;
+pub mod column_blocks;
 pub mod consistency;
 pub mod control_reference;
 pub mod cosine;

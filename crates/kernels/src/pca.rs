@@ -5,6 +5,7 @@
 //! normalisation between iterations, and signs fixed so that each component's
 //! largest-magnitude loading is positive.
 
+use crate::column_blocks::ColumnBlocks;
 use crate::csr::{ColumnIndex, CsrMatrix, RowParts};
 use crate::dense::{from_faer, orthonormalize, to_faer};
 use crate::rng::stream;
@@ -19,7 +20,16 @@ pub struct PcaOptions {
     /// None: scikit-learn's "auto" rule.
     pub power_iterations: Option<usize>,
     pub seed: u64,
+    /// Largest copy of the counts regrouped by column (bytes, see
+    /// [`ColumnBlocks`]) that PCA builds for its products. Above it, or where
+    /// the counts are too sparse for regrouping to pay, the products read the
+    /// CSR matrix directly: slower, but with no memory beyond the matrix.
+    pub regrouped_copy_limit: usize,
 }
+
+/// Default [`PcaOptions::regrouped_copy_limit`]: 4 GiB, about 800 million
+/// non-zeros at 5 bytes each.
+pub const REGROUPED_COPY_LIMIT: usize = 4 << 30;
 
 impl PcaOptions {
     pub fn new(n_components: usize, seed: u64) -> Self {
@@ -28,6 +38,7 @@ impl PcaOptions {
             oversamples: 10,
             power_iterations: None,
             seed,
+            regrouped_copy_limit: REGROUPED_COPY_LIMIT,
         }
     }
 }
@@ -54,20 +65,55 @@ fn column_means(a: &CsrMatrix) -> Array1<f64> {
     crate::with_rows!(a, p => sums(&p, a.ncols)) / a.nrows.max(1) as f64
 }
 
+/// The counts as PCA's products read them.
+enum Products<'a> {
+    /// The CSR matrix itself.
+    Csr(&'a CsrMatrix),
+    /// A copy regrouped by column within row blocks, built once.
+    Regrouped(ColumnBlocks),
+}
+
+impl<'a> Products<'a> {
+    fn new(a: &'a CsrMatrix, opts: &PcaOptions) -> Result<Self, KernelError> {
+        Ok(
+            if ColumnBlocks::pays_for(a) && ColumnBlocks::bytes_for(a) <= opts.regrouped_copy_limit
+            {
+                Products::Regrouped(ColumnBlocks::from_csr(a)?)
+            } else {
+                Products::Csr(a)
+            },
+        )
+    }
+
+    fn dot(&self, m: &Array2<f64>) -> Array2<f64> {
+        match self {
+            Products::Csr(a) => csr_dot(a, m),
+            Products::Regrouped(b) => b.dot(m),
+        }
+    }
+
+    fn t_dot(&self, m: &Array2<f64>) -> Array2<f64> {
+        match self {
+            Products::Csr(a) => csr_t_dot(a, m),
+            Products::Regrouped(b) => b.t_dot(m),
+        }
+    }
+}
+
 /// A_c M = A M - 1 (mu^T M).
-fn centred_dot(a: &CsrMatrix, mu: &Array1<f64>, m: &Array2<f64>) -> Array2<f64> {
+fn centred_dot(a: &Products<'_>, mu: &Array1<f64>, m: &Array2<f64>) -> Array2<f64> {
     let shift = mu.dot(m);
-    csr_dot(a, m) - &shift
+    a.dot(m) - &shift
 }
 
 /// A_c^T M = A^T M - mu (1^T M).
-fn centred_t_dot(a: &CsrMatrix, mu: &Array1<f64>, m: &Array2<f64>) -> Array2<f64> {
+fn centred_t_dot(a: &Products<'_>, mu: &Array1<f64>, m: &Array2<f64>) -> Array2<f64> {
     let colsum = m.sum_axis(Axis(0));
     let outer = mu
         .view()
         .insert_axis(Axis(1))
         .dot(&colsum.view().insert_axis(Axis(0)));
-    csr_t_dot(a, m) - &outer
+    a.t_dot(m) - &outer
 }
 
 pub fn randomized_pca(a: &CsrMatrix, opts: &PcaOptions) -> Result<PcaResult, KernelError> {
@@ -88,6 +134,8 @@ pub fn randomized_pca(a: &CsrMatrix, opts: &PcaOptions) -> Result<PcaResult, Ker
             4
         });
     let mu = column_means(a);
+    let products = Products::new(a, opts)?;
+    let a = &products;
     let mut rng = stream(opts.seed, "pca-omega", 0);
     let omega = Array2::from_shape_simple_fn((g, l), || StandardNormal.sample(&mut rng));
     let mut q = orthonormalize(&centred_dot(a, &mu, &omega));
@@ -206,5 +254,34 @@ mod tests {
         }
         let again = randomized_pca(&a, &PcaOptions::new(3, 7)).unwrap();
         assert_eq!(res.scores, again.scores);
+    }
+
+    /// The regrouped copy (dense enough, within the limit) and the CSR
+    /// products (limit 0) give the same components up to rounding.
+    #[test]
+    fn regrouped_and_csr_products_agree() {
+        let a = random_csr(300, 40, 3);
+        assert!(ColumnBlocks::pays_for(&a));
+        assert!(ColumnBlocks::bytes_for(&a) <= REGROUPED_COPY_LIMIT);
+        let regrouped = randomized_pca(&a, &PcaOptions::new(4, 1)).unwrap();
+        let csr = randomized_pca(
+            &a,
+            &PcaOptions {
+                regrouped_copy_limit: 0,
+                ..PcaOptions::new(4, 1)
+            },
+        )
+        .unwrap();
+        for (x, y) in regrouped
+            .explained_variance
+            .iter()
+            .zip(&csr.explained_variance)
+        {
+            assert!((x - y).abs() <= 1e-9 * y, "{x} vs {y}");
+        }
+        let worst = (&regrouped.components - &csr.components)
+            .iter()
+            .fold(0.0f64, |m, x| m.max(x.abs()));
+        assert!(worst < 1e-8, "components differ by {worst}");
     }
 }

@@ -1,5 +1,7 @@
 //! Sparse x dense products: `A M` and `A^T M` for a CSR `A` (n x g) and a
-//! dense f64 `M`, the heavy kernels of sparse PCA.
+//! dense f64 `M`, the heavy kernels of sparse PCA. PCA runs them over a copy
+//! regrouped by column ([`crate::column_blocks`]) where it pays and fits its
+//! memory limit, and over the CSR matrix here otherwise.
 //!
 //! Both keep their sums in registers. `M` (or the output) is split into
 //! panels of at most [`PANEL`] columns, and each panel's accumulators are
@@ -27,9 +29,9 @@ use ndarray::Array2;
 use rayon::prelude::*;
 
 /// f64 lanes in one vector register.
-const LANES: usize = 8;
+pub(crate) const LANES: usize = 8;
 /// Columns per register tile of `A^T M`: eight vectors.
-const PANEL: usize = 8 * LANES;
+pub(crate) const PANEL: usize = 8 * LANES;
 /// Columns per panel of `M` in `A M`: two vectors, so that a panel of a
 /// many-gene `M` (8,000 x 16 x 8 bytes = 1 MB) stays in L2 cache while
 /// every row of `A` passes over it. Wider panels (one pass over `A`) wait
@@ -89,13 +91,13 @@ struct Line([f64; LANES]);
 /// the output on line boundaries, `A M` on the bench's `spmm` case (50,000 x
 /// 8,000, 3,000 non-zeros per row, 60 columns) went from 0.42-0.46 s to
 /// 0.36-0.37 s.
-struct AlignedF64 {
+pub(crate) struct AlignedF64 {
     lines: Vec<Line>,
     len: usize,
 }
 
 impl AlignedF64 {
-    fn zeros(len: usize) -> Self {
+    pub(crate) fn zeros(len: usize) -> Self {
         Self {
             lines: vec![Line([0.0; LANES]); len.div_ceil(LANES)],
             len,
@@ -122,12 +124,12 @@ impl std::ops::DerefMut for AlignedF64 {
 
 /// A dense row-major matrix split into column panels, each zero-padded to a
 /// multiple of [`LANES`]: panel `p` holds `rows x width(p)` values, row-major.
-struct Panels {
-    rows: usize,
-    cols: usize,
-    data: AlignedF64,
+pub(crate) struct Panels {
+    pub(crate) rows: usize,
+    pub(crate) cols: usize,
+    pub(crate) data: AlignedF64,
     /// (first column, padded width, offset in `data`) of each panel.
-    panels: Vec<(usize, usize, usize)>,
+    pub(crate) panels: Vec<(usize, usize, usize)>,
 }
 
 impl Panels {
@@ -143,7 +145,7 @@ impl Panels {
         out
     }
 
-    fn zeros(rows: usize, cols: usize, panel: usize) -> Self {
+    pub(crate) fn zeros(rows: usize, cols: usize, panel: usize) -> Self {
         let panels = Self::layout(rows, cols, panel);
         let len = panels
             .last()
@@ -157,7 +159,7 @@ impl Panels {
         }
     }
 
-    fn from_array(m: &Array2<f64>, panel: usize) -> Self {
+    pub(crate) fn from_array(m: &Array2<f64>, panel: usize) -> Self {
         let (rows, cols) = m.dim();
         let m = m.as_standard_layout();
         let m = m.as_slice().expect("standard layout");
@@ -172,7 +174,7 @@ impl Panels {
         p
     }
 
-    fn unpack(&self) -> Array2<f64> {
+    pub(crate) fn unpack(&self) -> Array2<f64> {
         let mut out = Array2::<f64>::zeros((self.rows, self.cols));
         let os = out.as_slice_mut().expect("standard layout");
         for &(c0, w, off) in &self.panels {
@@ -293,7 +295,7 @@ fn scatter_block_portable(out: &mut [f64], starts: &[u32], entries: &[Entry], m:
 }
 
 #[cfg(target_arch = "x86_64")]
-fn has_avx512() -> bool {
+pub(crate) fn has_avx512() -> bool {
     std::arch::is_x86_feature_detected!("avx512f")
 }
 
@@ -312,6 +314,7 @@ macro_rules! by_vectors {
         }
     };
 }
+pub(crate) use by_vectors;
 
 fn gather_accumulate<I: ColumnIndex>(
     out: &mut [f64],
@@ -375,7 +378,7 @@ fn gene_block(l: usize) -> usize {
 /// `n x l` from the `n x lpad` row-major layout of [`dot_parts_blocked`]:
 /// its panels are [`PANEL`] wide (the last padded to [`LANES`]), so a
 /// panel's first column is also its offset within a row.
-fn unpack_rows(flat: &[f64], cols: usize, nrows: usize) -> Array2<f64> {
+pub(crate) fn unpack_rows(flat: &[f64], cols: usize, nrows: usize) -> Array2<f64> {
     let mut out = Array2::<f64>::zeros((nrows, cols));
     if nrows == 0 || cols == 0 {
         return out;

@@ -11,7 +11,9 @@ pub struct Pca;
 impl RepresentationKindImpl for Pca {
     fn version(&self) -> u32 {
         // 2: sparse products by fused multiply-adds; power_iterations.
-        2
+        // 3: products over a copy regrouped by column (A^T M sums each
+        // column in row order, changing its last bits).
+        3
     }
     fn seeded(&self) -> bool {
         true
