@@ -5,8 +5,9 @@
 //! finished with ([`CsrMatrix::release_rows`]), so a pass over a count cache
 //! larger than memory keeps a bounded resident set.
 
-use crate::csr::{ColumnIndex, CsrMatrix, RowParts};
+use crate::csr::{ColumnIndex, CsrMatrix, Indices, RowParts};
 use crate::with_rows;
+use crate::KernelError;
 use rayon::prelude::*;
 
 /// What the stored values become.
@@ -23,13 +24,23 @@ impl Target {
     /// for a `lognorm` row that sums to zero (all its values are zero).
     #[inline]
     fn value(self, stored: f32, row_total: f32) -> Option<f64> {
+        self.value_f32(stored, row_total).map(f64::from)
+    }
+
+    /// [`Target::value`] as computed, in f32.
+    #[inline]
+    fn value_f32(self, stored: f32, row_total: f32) -> Option<f32> {
         match self {
-            Target::AsStored => Some(stored as f64),
-            Target::Lognorm if row_total > 0.0 => {
-                Some(CsrMatrix::lognorm_value(stored, row_total) as f64)
-            }
+            Target::AsStored => Some(stored),
+            Target::Lognorm if row_total > 0.0 => Some(CsrMatrix::lognorm_value(stored, row_total)),
             Target::Lognorm => None,
         }
+    }
+
+    /// Whether a row summing to `row_total` keeps its entries.
+    #[inline]
+    fn keeps(self, row_total: f32) -> bool {
+        self != Target::Lognorm || row_total > 0.0
     }
 }
 
@@ -78,6 +89,71 @@ impl<'a> ExpressionRows<'a> {
 
     /// Appends set row i's genes and values (a gene may repeat if the
     /// matrix stores it twice; callers add).
+    /// Set rows `i0..i1` as a CSR matrix of their values as the target (in
+    /// f32, as the target computes them, so exactly), built in parallel.
+    pub fn csr_rows(&self, i0: usize, i1: usize) -> Result<CsrMatrix, KernelError> {
+        with_rows!(self.matrix, p => self.csr_rows_parts(&p, i0, i1))
+    }
+
+    fn csr_rows_parts<I: ColumnIndex>(
+        &self,
+        p: &RowParts<'_, I>,
+        i0: usize,
+        i1: usize,
+    ) -> Result<CsrMatrix, KernelError> {
+        let rows = &self.rows[i0..i1];
+        let totals: Vec<f32> = rows.par_iter().map(|&r| p.row(r).1.iter().sum()).collect();
+        let mut indptr = Vec::with_capacity(rows.len() + 1);
+        indptr.push(0u64);
+        for (&r, &total) in rows.iter().zip(&totals) {
+            let len = if self.target.keeps(total) {
+                p.row(r).0.len()
+            } else {
+                0
+            };
+            indptr.push(indptr[indptr.len() - 1] + len as u64);
+        }
+        let nnz = indptr[rows.len()] as usize;
+        let (mut indices, mut values) = (vec![0u32; nnz], vec![0f32; nnz]);
+        // Each group of rows fills its own span of the arrays.
+        let group = rows
+            .len()
+            .div_ceil(4 * rayon::current_num_threads().max(1))
+            .max(1);
+        let mut spans = Vec::new();
+        let (mut idx_rest, mut val_rest): (&mut [u32], &mut [f32]) = (&mut indices, &mut values);
+        for k0 in (0..rows.len()).step_by(group) {
+            let k1 = (k0 + group).min(rows.len());
+            let len = (indptr[k1] - indptr[k0]) as usize;
+            let (a, b) = idx_rest.split_at_mut(len);
+            let (c, d) = val_rest.split_at_mut(len);
+            spans.push((k0..k1, a, c));
+            (idx_rest, val_rest) = (b, d);
+        }
+        spans.into_par_iter().for_each(|(ks, idx, val)| {
+            let mut at = 0;
+            for k in ks {
+                let total = totals[k];
+                if !self.target.keeps(total) {
+                    continue;
+                }
+                let (cols, stored) = p.row(rows[k]);
+                for (c, v) in cols.iter().zip(stored) {
+                    idx[at] = c.at() as u32;
+                    val[at] = self.target.value_f32(*v, total).unwrap_or(0.0);
+                    at += 1;
+                }
+            }
+        });
+        CsrMatrix::from_parts(
+            rows.len(),
+            self.n_genes(),
+            indptr.into(),
+            Indices::U32(indices.into()),
+            values.into(),
+        )
+    }
+
     pub fn row_into(&self, i: usize, genes: &mut Vec<u32>, values: &mut Vec<f64>) {
         with_rows!(self.matrix, p => self.row_into_parts(&p, i, genes, values))
     }
@@ -343,6 +419,21 @@ mod tests {
                         assert!((a - b).abs() < 1e-5, "row {i}: {got:?} vs {want_row:?}");
                     }
                 }
+                // The CSR copy of set rows 1..3 (rows 0 and 2 of the
+                // counts, the second empty) holds the same values, exactly
+                // as `row_into` gives them.
+                let part = set.csr_rows(1, 3).unwrap();
+                assert_eq!((part.nrows, part.ncols, part.nnz()), (2, 5, 2));
+                for (k, i) in (1..3).enumerate() {
+                    let (mut g, mut v) = (vec![], vec![]);
+                    set.row_into(i, &mut g, &mut v);
+                    let copy: Vec<(usize, f64)> = part.row(k).map(|(j, x)| (j, x as f64)).collect();
+                    let direct: Vec<(usize, f64)> = g.iter().map(|j| *j as usize).zip(v).collect();
+                    assert_eq!(copy, direct, "{target:?} set row {i}");
+                }
+                let all = set.csr_rows(0, 3).unwrap();
+                assert_eq!(all.nnz(), 4);
+                assert_eq!(set.csr_rows(2, 2).unwrap().nrows, 0);
                 let mut blocks = set.gene_blocks();
                 assert_eq!(blocks.cursors.is_some(), !unsorted);
                 let mut got = vec![vec![0.0; 5]; rows.len()];

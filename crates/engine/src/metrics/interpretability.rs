@@ -74,7 +74,8 @@ impl Metric for Interpretability {
         // 3: bootstrap intervals over genes.
         // 4: X'Y accumulated from the sparse expression, Structural
         // Integrity resamples summed gene by gene (sums in a new order).
-        4
+        // 5: Xc'Y summed over chunks regrouped by column (a new order).
+        5
     }
     fn task(&self) -> &'static str {
         "6 linear interpretability"
