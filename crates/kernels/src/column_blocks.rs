@@ -52,10 +52,10 @@ pub const MIN_PER_BLOCK_COLUMN: f64 = 2.0;
 /// A CSR matrix regrouped by column within blocks of [`BLOCK_ROWS`] rows.
 ///
 /// Invariants (established by [`ColumnBlocks::from_csr`], relied on by the
-/// products' unchecked reads): block `b` has `ncols + 1` non-decreasing
-/// `starts` from 0 to its entry count; every entry's row is below the
-/// block's row count; `first` has one more value than there are blocks and
-/// its last is the entry count.
+/// products' unchecked reads): block `b` has `ncols + 1`
+/// non-decreasing `starts` from 0 to its entry count; every entry's row is
+/// below the block's row count; `first` has one more value than there are
+/// blocks and its last is the entry count.
 pub struct ColumnBlocks {
     nrows: usize,
     ncols: usize,
@@ -219,15 +219,19 @@ impl ColumnBlocks {
         let packed = Panels::from_array(m, PANEL);
         let mut out = Panels::zeros(self.ncols, m.ncols(), PANEL);
         let tasks_per_thread = 4;
-        let layout = out.panels.clone();
-        for (&(_, w, off), &(_, _, out_off)) in packed.panels.iter().zip(&layout) {
+        let Panels {
+            panels: out_panels,
+            data: out_data,
+            ..
+        } = &mut out;
+        for (&(_, w, off), &(_, _, out_off)) in packed.panels.iter().zip(out_panels.iter()) {
             let task_cols = (TASK_OUTPUT_BYTES / (w * 8))
                 .min(
                     self.ncols
                         .div_ceil(tasks_per_thread * rayon::current_num_threads().max(1)),
                 )
                 .max(1);
-            out.data[out_off..out_off + self.ncols * w]
+            out_data[out_off..out_off + self.ncols * w]
                 .par_chunks_mut(task_cols * w)
                 .enumerate()
                 .for_each(|(t, o)| {
@@ -238,11 +242,47 @@ impl ColumnBlocks {
                         let r0 = b * BLOCK_ROWS;
                         let r1 = (r0 + BLOCK_ROWS).min(self.nrows);
                         let mb = &packed.data[off + r0 * w..off + r1 * w];
-                        sum_columns(o, &starts[c0..=c1], rows, values, mb, w);
+                        sum_block_columns(o, &starts[c0..=c1], rows, values, mb, w);
                     }
                 });
         }
         out.unpack()
+    }
+}
+
+/// A CSR matrix as sparse products read it: regrouped by column where that
+/// pays ([`ColumnBlocks::pays_for`]) and the copy fits a limit in bytes,
+/// else the CSR matrix itself (no memory beyond it).
+pub enum SparseProducts<'a> {
+    Csr(&'a CsrMatrix),
+    Regrouped(ColumnBlocks),
+}
+
+impl<'a> SparseProducts<'a> {
+    pub fn new(a: &'a CsrMatrix, limit_bytes: usize) -> Result<Self, KernelError> {
+        Ok(
+            if ColumnBlocks::pays_for(a) && ColumnBlocks::bytes_for(a) <= limit_bytes {
+                SparseProducts::Regrouped(ColumnBlocks::from_csr(a)?)
+            } else {
+                SparseProducts::Csr(a)
+            },
+        )
+    }
+
+    /// `A M`.
+    pub fn dot(&self, m: &Array2<f64>) -> Array2<f64> {
+        match self {
+            SparseProducts::Csr(a) => crate::spmm::csr_dot(a, m),
+            SparseProducts::Regrouped(b) => b.dot(m),
+        }
+    }
+
+    /// `A^T M`.
+    pub fn t_dot(&self, m: &Array2<f64>) -> Array2<f64> {
+        match self {
+            SparseProducts::Csr(a) => crate::spmm::csr_t_dot(a, m),
+            SparseProducts::Regrouped(b) => b.t_dot(m),
+        }
     }
 }
 
@@ -273,7 +313,7 @@ fn add_into_rows_portable(
 /// For each column `c` of `starts` (one more offset than columns):
 /// `out[c * w..][..w] += v * m[r]` over its entries (r, v), in order.
 #[inline(always)]
-fn sum_columns_portable(
+pub(crate) fn sum_columns_portable(
     out: &mut [f64],
     starts: &[u32],
     rows: &[u8],
@@ -364,14 +404,23 @@ mod avx512 {
     }
 }
 
-/// Checks, cheaply, that a block's offsets end within its entries; the
-/// callers check `out` and `m`, and the entries' rows are bounded by
-/// [`ColumnBlocks`]' invariant.
-fn check_block(starts: &[u32], rows: &[u8], values: &[f32]) {
+/// Checks, cheaply, that a block's offsets end within its entries. The
+/// rest of what the unchecked loops read through (offsets that do not
+/// decrease, entries' rows within the block) holds for a [`ColumnBlocks`]
+/// block by the type's invariant; [`check_rows`] checks it for others.
+fn check_ends(starts: &[u32], rows: &[u8], values: &[f32]) {
     assert!(!starts.is_empty());
     assert_eq!(rows.len(), values.len());
     assert!(starts[starts.len() - 1] as usize <= rows.len());
     assert!(starts[0] as usize <= rows.len());
+}
+
+/// For blocks not built by [`ColumnBlocks`]: the offsets do not decrease
+/// and every entry they cover has a row below `row_limit`.
+fn check_rows(starts: &[u32], rows: &[u8], row_limit: usize) {
+    assert!(starts.windows(2).all(|p| p[0] <= p[1]));
+    let (first, end) = (starts[0] as usize, starts[starts.len() - 1] as usize);
+    assert!(rows[first..end].iter().all(|&r| (r as usize) < row_limit));
 }
 
 fn add_into_rows(
@@ -386,7 +435,7 @@ fn add_into_rows(
     #[cfg(target_arch = "x86_64")]
     if crate::spmm::has_avx512() {
         use avx512::add_into_rows as f;
-        check_block(starts, rows, values);
+        check_ends(starts, rows, values);
         let block_rows = out.len().div_ceil(stride);
         assert!(block_rows == 0 || (block_rows - 1) * stride + w <= out.len());
         assert!((starts.len() - 1) * w <= m.len());
@@ -402,21 +451,64 @@ fn add_into_rows(
     add_into_rows_portable(out, stride, starts, rows, values, m, w)
 }
 
-fn sum_columns(out: &mut [f64], starts: &[u32], rows: &[u8], values: &[f32], m: &[f64], w: usize) {
+/// [`sum_columns_portable`], with AVX-512 where the processor has it.
+///
+/// # Safety
+/// The offsets do not decrease and end within the entries, every entry
+/// they cover has a row of `m` in `m`, and `out` holds every column.
+unsafe fn sum_columns_unchecked(
+    out: &mut [f64],
+    starts: &[u32],
+    rows: &[u8],
+    values: &[f32],
+    m: &[f64],
+    w: usize,
+) {
     #[cfg(target_arch = "x86_64")]
     if crate::spmm::has_avx512() {
         use avx512::sum_columns as f;
-        check_block(starts, rows, values);
-        assert!((starts.len() - 1) * w <= out.len());
-        debug_assert!(rows.iter().all(|&r| (r as usize + 1) * w <= m.len()));
-        // SAFETY: AVX-512F is present; offsets are non-decreasing and end
-        // within the entries; every entry's row is below the block's row
-        // count (the invariants of `ColumnBlocks`), and `m` holds the block's
-        // rows; each column's output is in `out` (asserted).
+        // SAFETY: AVX-512F is present; the rest is the caller's promise.
         unsafe { by_vectors!(w, f(out, starts, rows, values, m)) };
         return;
     }
     sum_columns_portable(out, starts, rows, values, m, w)
+}
+
+/// One block of a [`ColumnBlocks`], summed by column into `out`.
+fn sum_block_columns(
+    out: &mut [f64],
+    starts: &[u32],
+    rows: &[u8],
+    values: &[f32],
+    m: &[f64],
+    w: usize,
+) {
+    check_ends(starts, rows, values);
+    assert!((starts.len() - 1) * w <= out.len());
+    debug_assert!(rows.iter().all(|&r| (r as usize + 1) * w <= m.len()));
+    // SAFETY: offsets are non-decreasing and every entry's row is below the
+    // block's row count, whose rows `m` holds (the invariants of
+    // `ColumnBlocks`); the offsets end within the entries and `out` holds
+    // every column (asserted).
+    unsafe { sum_columns_unchecked(out, starts, rows, values, m, w) }
+}
+
+/// [`sum_columns_portable`], with AVX-512 where the processor has it, for a
+/// block regrouped elsewhere (`spmm::csr_t_dot` regroups one per call):
+/// checks everything the unchecked loops read through.
+pub(crate) fn sum_columns(
+    out: &mut [f64],
+    starts: &[u32],
+    rows: &[u8],
+    values: &[f32],
+    m: &[f64],
+    w: usize,
+) {
+    check_ends(starts, rows, values);
+    check_rows(starts, rows, m.len() / w);
+    assert!((starts.len() - 1) * w <= out.len());
+    // SAFETY: all of the function's requirements are asserted above.
+    unsafe { sum_columns_unchecked(out, starts, rows, values, m, w) }
 }
 
 #[cfg(test)]
@@ -425,29 +517,12 @@ mod tests {
     use crate::spmm::{csr_dot, csr_t_dot};
     use rand::Rng;
 
-    fn random_csr(n: usize, g: usize, density: f64, seed: u64) -> CsrMatrix {
-        let mut rng = crate::rng::stream(seed, "column-blocks-test", 0);
-        let mut b = crate::csr::CsrBuilder::new(g);
-        for i in 0..n {
-            // Row 5 stays empty, and column 3 is never set.
-            for c in 0..g {
-                if i != 5 && c != 3 && rng.random::<f64>() < density {
-                    b.push(c as u32, rng.random_range(1..9) as f32 * 0.5);
-                }
-            }
-            b.finish_row();
-        }
-        b.build().unwrap()
-    }
+    use crate::csr::testing::dense;
 
-    fn dense(a: &CsrMatrix) -> Array2<f64> {
-        let mut d = Array2::<f64>::zeros((a.nrows, a.ncols));
-        for i in 0..a.nrows {
-            for (c, v) in a.row(i) {
-                d[[i, c]] += v as f64;
-            }
-        }
-        d
+    /// Row 5 stays empty, and column 3 is never set.
+    fn random_csr(n: usize, g: usize, density: f64, seed: u64) -> CsrMatrix {
+        let holes = |i: usize, c: usize| i == 5 || c == 3;
+        crate::csr::testing::random_csr(n, g, density, seed, "column-blocks-test", holes)
     }
 
     fn worst(a: &Array2<f64>, b: &Array2<f64>) -> f64 {

@@ -533,6 +533,49 @@ impl CsrMatrix {
     }
 }
 
+/// Random matrices for the tests of the sparse products.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::{CsrBuilder, CsrMatrix};
+    use ndarray::Array2;
+    use rand::Rng;
+
+    /// n x g: each cell that is not `skipped` holds a non-zero (a multiple
+    /// of 0.5 from 0.5 to 4) with probability `density`, drawn from the
+    /// stream `label`.
+    pub fn random_csr(
+        n: usize,
+        g: usize,
+        density: f64,
+        seed: u64,
+        label: &str,
+        skipped: impl Fn(usize, usize) -> bool,
+    ) -> CsrMatrix {
+        let mut rng = crate::rng::stream(seed, label, 0);
+        let mut b = CsrBuilder::new(g);
+        for i in 0..n {
+            for c in 0..g {
+                if !skipped(i, c) && rng.random::<f64>() < density {
+                    b.push(c as u32, rng.random_range(1..9) as f32 * 0.5);
+                }
+            }
+            b.finish_row();
+        }
+        b.build().unwrap()
+    }
+
+    /// `a` as a dense f64 matrix (repeated indices summed).
+    pub fn dense(a: &CsrMatrix) -> Array2<f64> {
+        let mut d = Array2::<f64>::zeros((a.nrows, a.ncols));
+        for i in 0..a.nrows {
+            for (c, v) in a.row(i) {
+                d[[i, c]] += v as f64;
+            }
+        }
+        d
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

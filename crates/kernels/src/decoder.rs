@@ -5,19 +5,19 @@
 //! The decoder is fitted by the normal equations with an unpenalised
 //! intercept: W = (Xc'Xc + lambda I)^-1 Xc'Y, where Xc is the centred
 //! training representation. Xc'Y is accumulated from the sparse expression,
-//! one chunk of rows at a time: the chunk is regrouped by column
-//! ([`ColumnBlocks`]) and each gene's column of Y'[Xc 1] summed in
-//! registers (the last column gives the gene's value sum); chunks are added
-//! in order, so the sums do not depend on the thread count. Predictions and
+//! one chunk of rows at a time: the chunk is regrouped by column where
+//! that pays ([`crate::column_blocks::SparseProducts`]) and each gene's
+//! column of Y'[Xc 1] summed in registers (the last column gives the gene's
+//! value sum); chunks are added in order, so the sums do not depend on the
+//! thread count. Predictions and
 //! truth are formed one block of genes at a time (test samples x block),
 //! never test samples x all genes, and the expression is read from the
 //! (possibly memory-mapped) counts without a copy.
 
-use crate::column_blocks::ColumnBlocks;
+use crate::column_blocks::SparseProducts;
 use crate::csr::CsrMatrix;
 use crate::expression_rows::{ExpressionRows, Target};
 use crate::ranks::average_ranks_sparse;
-use crate::spmm::csr_t_dot;
 use crate::KernelError;
 use faer::linalg::matmul::matmul;
 use faer::linalg::solvers::Solve;
@@ -232,11 +232,8 @@ pub fn fit_expression(
         y.release(r0, r1);
         // Y'[Xc 1] of the chunk, each gene's column summed in row order; the
         // chunks are added in order, so the sums do not depend on threads.
-        let part = if ColumnBlocks::pays_for(&chunk) {
-            ColumnBlocks::from_csr(&chunk)?.t_dot(&xc1)
-        } else {
-            csr_t_dot(&chunk, &xc1)
-        };
+        // The chunk is bounded, so its regrouped copy is too.
+        let part = SparseProducts::new(&chunk, usize::MAX)?.t_dot(&xc1);
         ytx += &part;
         r0 = r1;
     }

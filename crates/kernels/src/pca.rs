@@ -5,7 +5,7 @@
 //! normalisation between iterations, and signs fixed so that each component's
 //! largest-magnitude loading is positive.
 
-use crate::column_blocks::ColumnBlocks;
+use crate::column_blocks::SparseProducts;
 use crate::csr::{ColumnIndex, CsrMatrix, RowParts};
 use crate::dense::{from_faer, orthonormalize, to_faer};
 use crate::rng::stream;
@@ -21,9 +21,10 @@ pub struct PcaOptions {
     pub power_iterations: Option<usize>,
     pub seed: u64,
     /// Largest copy of the counts regrouped by column (bytes, see
-    /// [`ColumnBlocks`]) that PCA builds for its products. Above it, or where
-    /// the counts are too sparse for regrouping to pay, the products read the
-    /// CSR matrix directly: slower, but with no memory beyond the matrix.
+    /// [`crate::column_blocks::ColumnBlocks`]) that PCA builds for its
+    /// products. Above it, or where the counts are too sparse for
+    /// regrouping to pay, the products read the CSR matrix directly: slower,
+    /// but with no memory beyond the matrix.
     pub regrouped_copy_limit: usize,
 }
 
@@ -65,49 +66,14 @@ fn column_means(a: &CsrMatrix) -> Array1<f64> {
     crate::with_rows!(a, p => sums(&p, a.ncols)) / a.nrows.max(1) as f64
 }
 
-/// The counts as PCA's products read them.
-enum Products<'a> {
-    /// The CSR matrix itself.
-    Csr(&'a CsrMatrix),
-    /// A copy regrouped by column within row blocks, built once.
-    Regrouped(ColumnBlocks),
-}
-
-impl<'a> Products<'a> {
-    fn new(a: &'a CsrMatrix, opts: &PcaOptions) -> Result<Self, KernelError> {
-        Ok(
-            if ColumnBlocks::pays_for(a) && ColumnBlocks::bytes_for(a) <= opts.regrouped_copy_limit
-            {
-                Products::Regrouped(ColumnBlocks::from_csr(a)?)
-            } else {
-                Products::Csr(a)
-            },
-        )
-    }
-
-    fn dot(&self, m: &Array2<f64>) -> Array2<f64> {
-        match self {
-            Products::Csr(a) => csr_dot(a, m),
-            Products::Regrouped(b) => b.dot(m),
-        }
-    }
-
-    fn t_dot(&self, m: &Array2<f64>) -> Array2<f64> {
-        match self {
-            Products::Csr(a) => csr_t_dot(a, m),
-            Products::Regrouped(b) => b.t_dot(m),
-        }
-    }
-}
-
 /// A_c M = A M - 1 (mu^T M).
-fn centred_dot(a: &Products<'_>, mu: &Array1<f64>, m: &Array2<f64>) -> Array2<f64> {
+fn centred_dot(a: &SparseProducts<'_>, mu: &Array1<f64>, m: &Array2<f64>) -> Array2<f64> {
     let shift = mu.dot(m);
     a.dot(m) - &shift
 }
 
 /// A_c^T M = A^T M - mu (1^T M).
-fn centred_t_dot(a: &Products<'_>, mu: &Array1<f64>, m: &Array2<f64>) -> Array2<f64> {
+fn centred_t_dot(a: &SparseProducts<'_>, mu: &Array1<f64>, m: &Array2<f64>) -> Array2<f64> {
     let colsum = m.sum_axis(Axis(0));
     let outer = mu
         .view()
@@ -134,7 +100,7 @@ pub fn randomized_pca(a: &CsrMatrix, opts: &PcaOptions) -> Result<PcaResult, Ker
             4
         });
     let mu = column_means(a);
-    let products = Products::new(a, opts)?;
+    let products = SparseProducts::new(a, opts.regrouped_copy_limit)?;
     let a = &products;
     let mut rng = stream(opts.seed, "pca-omega", 0);
     let omega = Array2::from_shape_simple_fn((g, l), || StandardNormal.sample(&mut rng));
@@ -260,6 +226,7 @@ mod tests {
     /// products (limit 0) give the same components up to rounding.
     #[test]
     fn regrouped_and_csr_products_agree() {
+        use crate::column_blocks::ColumnBlocks;
         let a = random_csr(300, 40, 3);
         assert!(ColumnBlocks::pays_for(&a));
         assert!(ColumnBlocks::bytes_for(&a) <= REGROUPED_COPY_LIMIT);

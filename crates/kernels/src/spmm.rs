@@ -24,6 +24,7 @@
 //! fused operations otherwise, so results do not depend on the machine or
 //! on the number of threads.
 
+use crate::column_blocks::sum_columns;
 use crate::csr::{ColumnIndex, CsrMatrix, RowParts};
 use ndarray::Array2;
 use rayon::prelude::*;
@@ -66,17 +67,10 @@ const MIN_SEGMENT: f64 = 8.0;
 /// the 0.53 s. Regrouping a gene block at a time (each block's rows cut
 /// at 32-column boundaries, as in `A M`) gave the same sums in 0.67 s.
 const BLOCK: usize = 32;
+// A row's place in its block is stored in one byte.
+const _: () = assert!(BLOCK <= 256);
 /// Rows per partial sum in `A^T M`; fixed so results do not depend on threads.
 pub const CHUNK_ROWS: usize = 4096;
-
-/// One non-zero of a block regrouped by column: its value and its row
-/// within the block.
-#[derive(Clone, Copy)]
-#[repr(C)]
-struct Entry {
-    value: f32,
-    row: u32,
-}
 
 /// One cache line of f64s, so a vector of them starts on a line boundary.
 #[derive(Clone, Copy)]
@@ -243,55 +237,6 @@ mod avx512 {
             _mm512_storeu_pd(o.add(k * LANES), *a);
         }
     }
-
-    /// For each column `c` with entries in a block: `out[c] += v * m[r]` over
-    /// its (r, v), with `N` vectors of accumulators. `starts` has one more
-    /// entry than there are columns.
-    #[target_feature(enable = "avx512f")]
-    pub unsafe fn scatter_block<const N: usize>(
-        out: &mut [f64],
-        starts: &[u32],
-        entries: &[super::Entry],
-        m: &[f64],
-    ) {
-        let w = N * LANES;
-        let mb = m.as_ptr();
-        for c in 0..starts.len() - 1 {
-            let (s, e) = (starts[c] as usize, starts[c + 1] as usize);
-            if s == e {
-                continue;
-            }
-            let o = out.as_mut_ptr().add(c * w);
-            let mut acc = [_mm512_setzero_pd(); N];
-            for (k, a) in acc.iter_mut().enumerate() {
-                *a = _mm512_loadu_pd(o.add(k * LANES));
-            }
-            for e in entries.get_unchecked(s..e) {
-                let row = mb.add(e.row as usize * w);
-                let vv = _mm512_set1_pd(e.value as f64);
-                for (k, a) in acc.iter_mut().enumerate() {
-                    *a = _mm512_fmadd_pd(_mm512_loadu_pd(row.add(k * LANES)), vv, *a);
-                }
-            }
-            for (k, a) in acc.iter().enumerate() {
-                _mm512_storeu_pd(o.add(k * LANES), *a);
-            }
-        }
-    }
-}
-
-#[inline(always)]
-fn scatter_block_portable(out: &mut [f64], starts: &[u32], entries: &[Entry], m: &[f64], w: usize) {
-    for c in 0..starts.len() - 1 {
-        let (s, e) = (starts[c] as usize, starts[c + 1] as usize);
-        let o = &mut out[c * w..c * w + w];
-        for en in &entries[s..e] {
-            let (r, v) = (en.row as usize, en.value as f64);
-            for (a, x) in o.iter_mut().zip(&m[r * w..r * w + w]) {
-                *a = x.mul_add(v, *a);
-            }
-        }
-    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -334,21 +279,6 @@ fn gather_accumulate<I: ColumnIndex>(
         return;
     }
     gather_accumulate_portable(out, cols, vals, m, w)
-}
-
-fn scatter_block(out: &mut [f64], starts: &[u32], entries: &[Entry], m: &[f64], w: usize) {
-    #[cfg(target_arch = "x86_64")]
-    if has_avx512() {
-        use avx512::scatter_block as s;
-        assert!(starts.windows(2).all(|p| p[0] <= p[1]));
-        assert!(starts.last().map_or(0, |&e| e as usize) <= entries.len());
-        assert!(out.len() >= (starts.len() - 1) * w);
-        assert!(entries.iter().all(|e| (e.row as usize + 1) * w <= m.len()));
-        // SAFETY: AVX-512F is present; the asserts bound every read and write.
-        unsafe { by_vectors!(w, s(out, starts, entries, m)) };
-        return;
-    }
-    scatter_block_portable(out, starts, entries, m, w)
 }
 
 /// A M for CSR A (n x g) and dense M (g x l).
@@ -497,7 +427,9 @@ fn t_dot_chunk<I: ColumnIndex>(
     out: &mut Panels,
 ) {
     let mut starts = vec![0u32; ncols + 1];
-    let mut entries: Vec<Entry> = Vec::new();
+    // The block's non-zeros regrouped by column: row within the block and
+    // value, summed by the loop PCA's regrouped copy uses.
+    let (mut entry_rows, mut entry_values) = (Vec::<u8>::new(), Vec::<f32>::new());
     let mut fill = vec![0u32; ncols];
     let mut r0 = rows.start;
     while r0 < rows.end {
@@ -513,16 +445,15 @@ fn t_dot_chunk<I: ColumnIndex>(
             starts[c + 1] += starts[c];
         }
         let total = starts[ncols] as usize;
-        entries.resize(total, Entry { value: 0.0, row: 0 });
+        entry_rows.resize(total, 0);
+        entry_values.resize(total, 0.0);
         fill.copy_from_slice(&starts[..ncols]);
         for i in r0..r1 {
             let (cols, v) = a.row(i);
             for (c, x) in cols.iter().zip(v) {
                 let slot = &mut fill[c.at()];
-                entries[*slot as usize] = Entry {
-                    value: *x,
-                    row: (i - r0) as u32,
-                };
+                entry_rows[*slot as usize] = (i - r0) as u8;
+                entry_values[*slot as usize] = *x;
                 *slot += 1;
             }
         }
@@ -530,7 +461,7 @@ fn t_dot_chunk<I: ColumnIndex>(
             // The block's rows of this panel of M are contiguous.
             let block_m = &m.data[off + r0 * w..off + r1 * w];
             let o = &mut out.data[out_off..out_off + ncols * w];
-            scatter_block(o, &starts, &entries, block_m, w);
+            sum_columns(o, &starts, &entry_rows, &entry_values, block_m, w);
         }
         r0 = r1;
     }
@@ -570,28 +501,10 @@ mod tests {
     use super::*;
     use rand::Rng;
 
-    fn random_csr(n: usize, g: usize, density: f64, seed: u64) -> CsrMatrix {
-        let mut rng = crate::rng::stream(seed, "spmm-test", 0);
-        let mut b = crate::csr::CsrBuilder::new(g);
-        for _ in 0..n {
-            for c in 0..g {
-                if rng.random::<f64>() < density {
-                    b.push(c as u32, rng.random_range(1..9) as f32 * 0.5);
-                }
-            }
-            b.finish_row();
-        }
-        b.build().unwrap()
-    }
+    use crate::csr::testing::dense;
 
-    fn dense(a: &CsrMatrix) -> Array2<f64> {
-        let mut d = Array2::<f64>::zeros((a.nrows, a.ncols));
-        for i in 0..a.nrows {
-            for (c, v) in a.row(i) {
-                d[[i, c]] += v as f64;
-            }
-        }
-        d
+    fn random_csr(n: usize, g: usize, density: f64, seed: u64) -> CsrMatrix {
+        crate::csr::testing::random_csr(n, g, density, seed, "spmm-test", |_, _| false)
     }
 
     /// Widths around the panel and lane sizes, rows across blocks and
@@ -716,21 +629,25 @@ mod tests {
                     }
                 }
             });
-            // One block regrouped by column, through both scatter loops.
+            // One block regrouped by column, through both loops that sum
+            // its columns (shared with the regrouped copy).
             let rows = 200usize;
             let mb: Vec<f64> = (0..rows * w).map(|_| rng.random::<f64>() - 0.5).collect();
             let starts: Vec<u32> = (0..=a.ncols as u32).map(|c| c * 3).collect();
             let n = a.ncols * 3;
-            let entries: Vec<Entry> = (0..n)
-                .map(|j| Entry {
-                    value: j as f32 * 0.25 - 3.0,
-                    row: (j * 7 % rows) as u32,
-                })
-                .collect();
+            let values: Vec<f32> = (0..n).map(|j| j as f32 * 0.25 - 3.0).collect();
+            let entry_rows: Vec<u8> = (0..n).map(|j| (j * 7 % rows) as u8).collect();
             let mut x = vec![0.5; a.ncols * w];
             let mut y = x.clone();
-            scatter_block(&mut x, &starts, &entries, &mb, w);
-            scatter_block_portable(&mut y, &starts, &entries, &mb, w);
+            sum_columns(&mut x, &starts, &entry_rows, &values, &mb, w);
+            crate::column_blocks::sum_columns_portable(
+                &mut y,
+                &starts,
+                &entry_rows,
+                &values,
+                &mb,
+                w,
+            );
             assert_eq!(x, y);
         }
     }
