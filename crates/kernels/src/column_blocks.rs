@@ -191,6 +191,29 @@ impl ColumnBlocks {
         self.first.len() - 1
     }
 
+    /// Each column's sum, in f64, added in row order (so the same bits as
+    /// a column of `A^T 1`); columns in parallel.
+    pub fn column_sums(&self) -> Vec<f64> {
+        let mut sums = vec![0f64; self.ncols];
+        let task = self
+            .ncols
+            .div_ceil(4 * rayon::current_num_threads().max(1))
+            .max(1);
+        sums.par_chunks_mut(task).enumerate().for_each(|(t, out)| {
+            let c0 = t * task;
+            for b in 0..self.blocks() {
+                let (starts, _, values) = self.block(b);
+                for (k, sum) in out.iter_mut().enumerate() {
+                    let (s, e) = (starts[c0 + k] as usize, starts[c0 + k + 1] as usize);
+                    for v in &values[s..e] {
+                        *sum += *v as f64;
+                    }
+                }
+            }
+        });
+        sums
+    }
+
     /// `A M` for a dense `M` (ncols x l).
     pub fn dot(&self, m: &Array2<f64>) -> Array2<f64> {
         assert_eq!(self.ncols, m.nrows(), "A M: inner sizes differ");
@@ -267,6 +290,22 @@ impl<'a> SparseProducts<'a> {
                 SparseProducts::Csr(a)
             },
         )
+    }
+
+    /// Each column's sum, in f64, added in row order.
+    pub fn column_sums(&self) -> Vec<f64> {
+        match self {
+            SparseProducts::Csr(a) => {
+                let mut sums = vec![0f64; a.ncols];
+                for i in 0..a.nrows {
+                    for (c, v) in a.row(i) {
+                        sums[c] += v as f64;
+                    }
+                }
+                sums
+            }
+            SparseProducts::Regrouped(b) => b.column_sums(),
+        }
     }
 
     /// `A M`.
@@ -627,6 +666,31 @@ mod tests {
                 assert_eq!(x, y);
             }
         }
+    }
+
+    #[test]
+    fn column_sums_equal_a_transpose_ones_bit_for_bit() {
+        // Rows spanning several blocks, an empty row and an empty column.
+        for (seed, g) in [(11u64, 30usize), (12, 7)] {
+            let a = random_csr(3 * BLOCK_ROWS + 5, g, 0.35, seed);
+            let ones = Array2::<f64>::ones((a.nrows, 1));
+            let want: Vec<f64> = csr_t_dot(&a, &ones).column(0).to_vec();
+            let regrouped = SparseProducts::new(&a, usize::MAX).unwrap();
+            assert!(matches!(regrouped, SparseProducts::Regrouped(_)));
+            assert_eq!(regrouped.column_sums(), want);
+            assert_eq!(SparseProducts::new(&a, 0).unwrap().column_sums(), want);
+        }
+        let a = CsrMatrix::new(
+            3,
+            4,
+            vec![0u64, 2, 2, 5],
+            vec![3u32, 0, 3, 3, 1],
+            vec![1.5, 2.0, 0.25, 4.0, 8.0],
+        )
+        .unwrap();
+        let want = vec![2.0, 8.0, 0.0, 5.75];
+        assert_eq!(ColumnBlocks::from_csr(&a).unwrap().column_sums(), want);
+        assert_eq!(SparseProducts::Csr(&a).column_sums(), want);
     }
 
     #[test]

@@ -470,8 +470,9 @@ impl CsrMatrix {
             let (a, b) = (self.indptr[i] as usize, self.indptr[i + 1] as usize);
             let total: f32 = data[a..b].iter().sum();
             if total > 0.0 {
+                let mut row = LognormRow::new(total);
                 for v in &mut data[a..b] {
-                    *v = Self::lognorm_value(*v, total);
+                    *v = row.value(*v);
                 }
             }
         }
@@ -482,8 +483,9 @@ impl CsrMatrix {
     pub fn lognorm_row_into(&self, i: usize, out: &mut [f64]) {
         let total: f32 = self.row(i).map(|(_, v)| v).sum();
         if total > 0.0 {
+            let mut row = LognormRow::new(total);
             for (j, v) in self.row(i) {
-                out[j] = Self::lognorm_value(v, total) as f64;
+                out[j] = row.value(v) as f64;
             }
         }
     }
@@ -534,6 +536,45 @@ impl CsrMatrix {
 }
 
 /// Random matrices for the tests of the sparse products.
+/// The `lognorm` values of one row, given its total: each whole count from
+/// 1 to 63 has its value computed once per row (counts are mostly 1, 2,
+/// 3...; a row of 1,000 non-zeros holds a few dozen distinct ones). A
+/// value is the same expression as [`CsrMatrix::lognorm_value`] on the same
+/// operands, so it has the same bits.
+pub struct LognormRow {
+    total: f32,
+    /// Bit c set: `memo[c]` holds the value of count c.
+    filled: u64,
+    memo: [f32; 64],
+}
+
+impl LognormRow {
+    pub fn new(total: f32) -> Self {
+        LognormRow {
+            total,
+            filled: 0,
+            memo: [0.0; 64],
+        }
+    }
+
+    /// `lognorm` of a stored count of this row.
+    #[inline]
+    pub fn value(&mut self, count: f32) -> f32 {
+        // Saturating: negative and NaN counts give 0, huge ones u32::MAX;
+        // both fail the range or the round-trip test and are computed.
+        let c = count as u32;
+        if (1..64).contains(&c) && c as f32 == count {
+            let bit = 1u64 << c;
+            if self.filled & bit == 0 {
+                self.memo[c as usize] = CsrMatrix::lognorm_value(count, self.total);
+                self.filled |= bit;
+            }
+            return self.memo[c as usize];
+        }
+        CsrMatrix::lognorm_value(count, self.total)
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod testing {
     use super::{CsrBuilder, CsrMatrix};
@@ -618,6 +659,25 @@ mod tests {
             dense,
             vec![(2500.0f32).ln_1p() as f64, 0.0, (7500.0f32).ln_1p() as f64]
         );
+    }
+
+    #[test]
+    fn lognorm_row_memo_gives_the_same_bits() {
+        // Whole counts inside and outside the memo's range, fractions,
+        // zeros of both signs, negatives, NaN and infinity; each asked twice
+        // (the second answer comes from the memo where it applies).
+        let mut counts: Vec<f32> = (0..200).map(|k| k as f32 * 0.5).collect();
+        counts.extend([-0.0, -1.0, -63.0, 63.0, 64.0, 1e9, f32::NAN, f32::INFINITY]);
+        for total in [1.0f32, 37.0, 12345.0, 0.5] {
+            let mut row = LognormRow::new(total);
+            for _ in 0..2 {
+                for &c in &counts {
+                    let want = CsrMatrix::lognorm_value(c, total);
+                    let got = row.value(c);
+                    assert_eq!(got.to_bits(), want.to_bits(), "count {c}, total {total}");
+                }
+            }
+        }
     }
 
     #[test]

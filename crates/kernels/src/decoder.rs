@@ -6,11 +6,10 @@
 //! intercept: W = (Xc'Xc + lambda I)^-1 Xc'Y, where Xc is the centred
 //! training representation. Xc'Y is accumulated from the sparse expression,
 //! one chunk of rows at a time: the chunk is regrouped by column where
-//! that pays ([`crate::column_blocks::SparseProducts`]) and each gene's
-//! column of Y'[Xc 1] summed in registers (the last column gives the gene's
-//! value sum); chunks are added in order, so the sums do not depend on the
-//! thread count. Predictions and
-//! truth are formed one block of genes at a time (test samples x block),
+//! that pays ([`crate::column_blocks::SparseProducts`]), each gene's row
+//! of Y'Xc summed in registers and its value sum beside it; chunks are
+//! added in order, so the sums do not depend on the thread count.
+//! Predictions and truth are formed one block of genes at a time (test samples x block),
 //! never test samples x all genes, and the expression is read from the
 //! (possibly memory-mapped) counts without a copy.
 
@@ -154,8 +153,10 @@ pub fn fit(x: ArrayView2<f32>, y: &CsrMatrix, lambda: f64) -> Result<Decoder, Ke
 /// Training rows per chunk of the Xc'Y accumulation. The bench's
 /// `decoder_fit` case (200,000 x 8,248 at 1,000 non-zeros per row, 256
 /// dims): 5.24 s with 4,096 rows, 4.73-4.75 s with 16,384, 4.56-4.58 s with
-/// 32,768; a chunk of 16,384 such rows holds about 0.3 GB (its CSR copy,
-/// the regrouped copy, [Xc 1] and the partial Y'[Xc 1]).
+/// 32,768 (3.75-4.20 s with 16,384 once each row's `lognorm` values of
+/// small counts were computed once and the gene sums taken apart from the
+/// product); a chunk of 16,384 such rows holds about 0.3 GB (its CSR copy,
+/// the regrouped copy, Xc and the partial Y'Xc).
 const FIT_CHUNK: usize = 16384;
 
 /// Fits the decoder on rows `x_rows` of `x` and their expression `y` (set
@@ -194,56 +195,51 @@ pub fn fit_expression(
     }
     x_mean.iter_mut().for_each(|m| *m /= n as f64);
     let mut gram = Mat::<f64>::zeros(d, d);
-    // Y'[Xc 1] (g x (d + 1)): Xc'Y transposed, and each gene's value sum in
-    // the last column.
-    let mut ytx = Array2::<f64>::zeros((g, d + 1));
+    // Y'Xc (g x d): Xc'Y transposed; and each gene's value sum.
+    let mut ytx = Array2::<f64>::zeros((g, d));
+    let mut y_sum = vec![0f64; g];
     let mut r0 = 0;
     while r0 < n {
         let r1 = (r0 + FIT_CHUNK).min(n);
         let rows = r1 - r0;
-        // [Xc 1] rows of the chunk, row-major.
-        let mut xc1 = Array2::<f64>::zeros((rows, d + 1));
-        xc1.as_slice_mut()
+        // Xc rows of the chunk, row-major.
+        let mut xc = Array2::<f64>::zeros((rows, d));
+        xc.as_slice_mut()
             .expect("standard layout")
-            .par_chunks_mut(d + 1)
+            .par_chunks_mut(d.max(1))
             .enumerate()
             .for_each(|(i, out)| {
                 for ((o, v), m) in out.iter_mut().zip(x.row(x_rows[r0 + i])).zip(&x_mean) {
                     *o = *v as f64 - m;
                 }
-                out[d] = 1.0;
             });
-        let xc = MatRef::from_row_major_slice_with_stride(
-            xc1.as_slice().expect("standard layout"),
-            rows,
-            d,
-            d + 1,
-        );
+        let xc_mat = MatRef::from_row_major_slice(xc.as_slice().expect("standard layout"), rows, d);
         crate::work::add_product(d, rows, d);
         matmul(
             gram.as_mut(),
             Accum::Add,
-            xc.transpose(),
-            xc,
+            xc_mat.transpose(),
+            xc_mat,
             1.0,
             Par::rayon(0),
         );
         let chunk = y.csr_rows(r0, r1)?;
         y.release(r0, r1);
-        // Y'[Xc 1] of the chunk, each gene's column summed in row order; the
+        // Y'Xc of the chunk, each gene's column summed in row order; the
         // chunks are added in order, so the sums do not depend on threads.
         // The chunk is bounded, so its regrouped copy is too.
-        let part = SparseProducts::new(&chunk, usize::MAX)?.t_dot(&xc1);
-        ytx += &part;
+        let products = SparseProducts::new(&chunk, usize::MAX)?;
+        ytx += &products.t_dot(&xc);
+        for (total, s) in y_sum.iter_mut().zip(products.column_sums()) {
+            *total += s;
+        }
         r0 = r1;
     }
     let mut xty = Mat::<f64>::zeros(d, g);
-    let mut y_sum = vec![0f64; g];
     for (gene, row) in ytx.outer_iter().enumerate() {
         for k in 0..d {
             xty[(k, gene)] = row[k];
         }
-        y_sum[gene] = row[d];
     }
     for j in 0..d {
         gram[(j, j)] += lambda;

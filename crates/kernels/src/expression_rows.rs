@@ -5,7 +5,7 @@
 //! finished with ([`CsrMatrix::release_rows`]), so a pass over a count cache
 //! larger than memory keeps a bounded resident set.
 
-use crate::csr::{ColumnIndex, CsrMatrix, Indices, RowParts};
+use crate::csr::{ColumnIndex, CsrMatrix, Indices, LognormRow, RowParts};
 use crate::with_rows;
 use crate::KernelError;
 use rayon::prelude::*;
@@ -20,27 +20,34 @@ pub enum Target {
 }
 
 impl Target {
-    /// A stored value of a row summing to `row_total`, as this target; None
-    /// for a `lognorm` row that sums to zero (all its values are zero).
+    /// How the stored values of a row summing to `row_total` become this
+    /// target; None for a `lognorm` row that sums to zero (all its values
+    /// are zero, and it keeps no entries).
     #[inline]
-    fn value(self, stored: f32, row_total: f32) -> Option<f64> {
-        self.value_f32(stored, row_total).map(f64::from)
-    }
-
-    /// [`Target::value`] as computed, in f32.
-    #[inline]
-    fn value_f32(self, stored: f32, row_total: f32) -> Option<f32> {
+    fn row(self, row_total: f32) -> Option<RowValues> {
         match self {
-            Target::AsStored => Some(stored),
-            Target::Lognorm if row_total > 0.0 => Some(CsrMatrix::lognorm_value(stored, row_total)),
+            Target::AsStored => Some(RowValues::AsStored),
+            Target::Lognorm if row_total > 0.0 => {
+                Some(RowValues::Lognorm(LognormRow::new(row_total)))
+            }
             Target::Lognorm => None,
         }
     }
+}
 
-    /// Whether a row summing to `row_total` keeps its entries.
+/// One row's stored values as a [`Target`], computed in f32.
+enum RowValues {
+    AsStored,
+    Lognorm(LognormRow),
+}
+
+impl RowValues {
     #[inline]
-    fn keeps(self, row_total: f32) -> bool {
-        self != Target::Lognorm || row_total > 0.0
+    fn value(&mut self, stored: f32) -> f32 {
+        match self {
+            RowValues::AsStored => stored,
+            RowValues::Lognorm(row) => row.value(stored),
+        }
     }
 }
 
@@ -106,7 +113,7 @@ impl<'a> ExpressionRows<'a> {
         let mut indptr = Vec::with_capacity(rows.len() + 1);
         indptr.push(0u64);
         for (&r, &total) in rows.iter().zip(&totals) {
-            let len = if self.target.keeps(total) {
+            let len = if self.target.row(total).is_some() {
                 p.row(r).0.len()
             } else {
                 0
@@ -133,14 +140,13 @@ impl<'a> ExpressionRows<'a> {
         spans.into_par_iter().for_each(|(ks, idx, val)| {
             let mut at = 0;
             for k in ks {
-                let total = totals[k];
-                if !self.target.keeps(total) {
+                let Some(mut row) = self.target.row(totals[k]) else {
                     continue;
-                }
+                };
                 let (cols, stored) = p.row(rows[k]);
                 for (c, v) in cols.iter().zip(stored) {
                     idx[at] = c.at() as u32;
-                    val[at] = self.target.value_f32(*v, total).unwrap_or(0.0);
+                    val[at] = row.value(*v);
                     at += 1;
                 }
             }
@@ -166,12 +172,12 @@ impl<'a> ExpressionRows<'a> {
         values: &mut Vec<f64>,
     ) {
         let (idx, val) = p.row(self.rows[i]);
-        let total: f32 = val.iter().sum();
+        let Some(mut row) = self.target.row(val.iter().sum()) else {
+            return;
+        };
         for (j, v) in idx.iter().zip(val) {
-            if let Some(x) = self.target.value(*v, total) {
-                genes.push(j.at() as u32);
-                values.push(x);
-            }
+            genes.push(j.at() as u32);
+            values.push(row.value(*v) as f64);
         }
     }
 
@@ -313,18 +319,19 @@ fn entries<I: ColumnIndex>(
     cursors: Option<&mut [u64]>,
 ) -> Entries {
     let mut out = Entries::default();
-    let mut push = |g: usize, i: usize, v: f32, total: f32| {
-        if let Some(v) = set.target.value(v, total) {
-            out.gene.push((g - g0) as u32);
-            out.row.push(i as u32);
-            out.value.push(v);
-        }
-    };
     let mut cursors = cursors;
     let mut released = i0;
     for i in i0..i1 {
         let r = set.rows[i];
-        let total = totals[i];
+        // A row that keeps no entries still advances its cursor.
+        let mut row = set.target.row(totals[i]);
+        let mut push = |g: usize, v: f32| {
+            if let Some(row) = row.as_mut() {
+                out.gene.push((g - g0) as u32);
+                out.row.push(i as u32);
+                out.value.push(row.value(v) as f64);
+            }
+        };
         match cursors.as_deref_mut() {
             Some(c) => {
                 let end = p.indptr[r + 1] as usize;
@@ -334,7 +341,7 @@ fn entries<I: ColumnIndex>(
                     if g >= g1 {
                         break;
                     }
-                    push(g, i, p.data[at], total);
+                    push(g, p.data[at]);
                     at += 1;
                 }
                 c[i - i0] = at as u64;
@@ -344,7 +351,7 @@ fn entries<I: ColumnIndex>(
                 for (j, v) in idx.iter().zip(val) {
                     let g = j.at();
                     if (g0..g1).contains(&g) {
-                        push(g, i, *v, total);
+                        push(g, *v);
                     }
                 }
             }
