@@ -8,6 +8,12 @@
 //! bytes moved for nodes that only stream data) over its wall time; the
 //! floor is the time that work would take at the measured peak (or
 //! bandwidth), so `x floor` = wall / floor (1 is the machine's limit).
+//!
+//! Under each node, a `kernel` row gives each heavy kernel it ran (dense
+//! and sparse products, the neighbour search, the softmax probe) with the
+//! kernel's own time and operations, so a node's other work (sorting,
+//! ranks, reading data) does not hide how close the kernel came to its
+//! floor; the report ends with each kernel's total over the run.
 
 use crate::error::{EngineError, Result};
 use crate::run::{run_pipeline_with, RunReport, Workspace};
@@ -17,6 +23,7 @@ use pertbench_data::dataset::DataContext;
 use pertbench_data::fetch::{sha256_file, write_stamp, FetchOptions};
 use pertbench_data::relationships;
 use pertbench_kernels::machine::{self, MachinePeak};
+use pertbench_kernels::work::Kernel;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -245,6 +252,21 @@ pub fn run(opts: &BenchOptions, base: &DataContext) -> Result<String> {
     .ok();
     let mut task_secs = 0.0;
     let mut max_rss = 0u64;
+    let peak_of = |kernel: Kernel| {
+        if kernel.single_precision() {
+            matmul_f32_gflops
+        } else {
+            matmul_f64_gflops
+        }
+    };
+    let rate_and_floor = |flops: f64, secs: f64, peak: f64| {
+        (
+            format!("{:.1} GFLOP/s", flops / secs / 1e9),
+            format!("{:.1}", secs / (flops / (peak * 1e9))),
+        )
+    };
+    // Per kernel over the run: calls, seconds, operations.
+    let mut run_kernels: Vec<(Kernel, u64, f64, u64)> = Vec::new();
     for (i, (kind, label)) in report.nodes.iter().enumerate() {
         let secs = match &report.summary.outcomes[i] {
             NodeOutcome::Computed { seconds } | NodeOutcome::Repaired { seconds, .. } => *seconds,
@@ -263,10 +285,7 @@ pub fn run(opts: &BenchOptions, base: &DataContext) -> Result<String> {
                 } else {
                     matmul_f64_gflops
                 };
-                (
-                    format!("{:.1} GFLOP/s", f / secs / 1e9),
-                    format!("{:.1}", secs / (f / (peak * 1e9))),
-                )
+                rate_and_floor(f, secs, peak)
             }
             (_, Some(b)) => (
                 format!("{:.2} GB/s", b / secs / 1e9),
@@ -278,6 +297,44 @@ pub fn run(opts: &BenchOptions, base: &DataContext) -> Result<String> {
             out,
             "{kind:<15} {label:<58} {secs:>9.2} {:>10} {rate:>14} {floor:>9}",
             rss.map(gib).unwrap_or_else(|| "-".into())
+        )
+        .ok();
+        for k in &report.summary.kernels[i] {
+            let (rate, floor) = if k.flops > 0 && k.seconds > 0.0 {
+                rate_and_floor(k.flops as f64, k.seconds, peak_of(k.kernel))
+            } else {
+                ("-".into(), "-".into())
+            };
+            writeln!(
+                out,
+                "{:<15}   {:<56} {:>9.2} {:>10} {rate:>14} {floor:>9}",
+                "  kernel",
+                k.kernel.name(),
+                k.seconds,
+                ""
+            )
+            .ok();
+            match run_kernels.iter_mut().find(|r| r.0 == k.kernel) {
+                Some(r) => {
+                    r.1 += k.calls;
+                    r.2 += k.seconds;
+                    r.3 += k.flops;
+                }
+                None => run_kernels.push((k.kernel, k.calls, k.seconds, k.flops)),
+            }
+        }
+    }
+    run_kernels.sort_by_key(|r| Kernel::ALL.iter().position(|k| *k == r.0));
+    for (kernel, calls, secs, flops) in run_kernels {
+        let (rate, floor) = if flops > 0 && secs > 0.0 {
+            rate_and_floor(flops as f64, secs, peak_of(kernel))
+        } else {
+            ("-".into(), "-".into())
+        };
+        writeln!(
+            out,
+            "kernel total: {:<24} {calls:>6} calls {secs:>9.2} s {rate:>14} {floor:>6} x floor",
+            kernel.name()
         )
         .ok();
     }

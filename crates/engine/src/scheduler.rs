@@ -37,6 +37,9 @@ pub struct RunSummary {
     /// Floating-point operations the kernels counted in each computed node
     /// (sequential runs only).
     pub flops: Vec<Option<u64>>,
+    /// The heavy kernels each computed node ran, with their own time and
+    /// operations (sequential runs only; empty otherwise).
+    pub kernels: Vec<Vec<pertbench_kernels::work::KernelWork>>,
 }
 
 impl RunSummary {
@@ -124,6 +127,8 @@ impl Runner<'_> {
         let done = AtomicUsize::new(0);
         let peaks: Vec<Mutex<Option<u64>>> = (0..n).map(|_| Mutex::new(None)).collect();
         let flops: Vec<Mutex<Option<u64>>> = (0..n).map(|_| Mutex::new(None)).collect();
+        let kernels: Vec<Mutex<Vec<pertbench_kernels::work::KernelWork>>> =
+            (0..n).map(|_| Mutex::new(Vec::new())).collect();
         // Consumers still to compute, per node: an input's output is dropped
         // from memory once its last consumer has run (metric outputs are
         // small and kept for the results table).
@@ -180,6 +185,8 @@ impl Runner<'_> {
                     if self.sequential {
                         *flops[i].lock().expect("flops lock") =
                             Some(pertbench_kernels::work::flops());
+                        *kernels[i].lock().expect("kernels lock") =
+                            pertbench_kernels::work::kernels();
                     }
                     for &j in &nd.inputs {
                         if pending[j].fetch_sub(1, Ordering::SeqCst) == 1
@@ -234,11 +241,16 @@ impl Runner<'_> {
             .collect();
         let peak_rss = peaks.into_iter().map(|m| m.into_inner().unwrap()).collect();
         let flops = flops.into_iter().map(|m| m.into_inner().unwrap()).collect();
+        let kernels = kernels
+            .into_iter()
+            .map(|m| m.into_inner().unwrap())
+            .collect();
         Ok((
             RunSummary {
                 outcomes,
                 peak_rss,
                 flops,
+                kernels,
             },
             metric_outputs,
         ))

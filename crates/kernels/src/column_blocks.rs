@@ -216,6 +216,10 @@ impl ColumnBlocks {
 
     /// `A M` for a dense `M` (ncols x l).
     pub fn dot(&self, m: &Array2<f64>) -> Array2<f64> {
+        crate::work::timed(crate::work::Kernel::SparseProduct, || self.dot_untimed(m))
+    }
+
+    fn dot_untimed(&self, m: &Array2<f64>) -> Array2<f64> {
         assert_eq!(self.ncols, m.nrows(), "A M: inner sizes differ");
         crate::work::add_flops(2 * self.nnz() * m.ncols());
         let packed = Panels::from_array(m, PANEL);
@@ -237,6 +241,10 @@ impl ColumnBlocks {
 
     /// `A^T M` for a dense `M` (nrows x l).
     pub fn t_dot(&self, m: &Array2<f64>) -> Array2<f64> {
+        crate::work::timed(crate::work::Kernel::SparseProduct, || self.t_dot_untimed(m))
+    }
+
+    fn t_dot_untimed(&self, m: &Array2<f64>) -> Array2<f64> {
         assert_eq!(self.nrows, m.nrows(), "A^T M: row counts differ");
         crate::work::add_flops(2 * self.nnz() * m.ncols());
         let packed = Panels::from_array(m, PANEL);

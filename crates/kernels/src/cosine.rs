@@ -35,8 +35,10 @@ pub fn sorted_upper_triangle(u: &ndarray::Array2<f64>) -> Vec<f64> {
         let end = (start + block).min(n);
         let a = rows_to_faer(u, start..end);
         let rest = all.as_ref().subrows(start, n - start);
-        crate::work::add_product(end - start, u.ncols(), n - start);
-        let prod = &a * rest.transpose();
+        let prod = crate::work::timed(crate::work::Kernel::DenseProduct, || {
+            crate::work::add_product(end - start, u.ncols(), n - start);
+            &a * rest.transpose()
+        });
         for i in 0..(end - start) {
             for j in (i + 1)..(n - start) {
                 out.push(prod[(i, j)].clamp(-1.0, 1.0));

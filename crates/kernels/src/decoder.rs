@@ -214,15 +214,17 @@ pub fn fit_expression(
                 }
             });
         let xc_mat = MatRef::from_row_major_slice(xc.as_slice().expect("standard layout"), rows, d);
-        crate::work::add_product(d, rows, d);
-        matmul(
-            gram.as_mut(),
-            Accum::Add,
-            xc_mat.transpose(),
-            xc_mat,
-            1.0,
-            Par::rayon(0),
-        );
+        crate::work::timed(crate::work::Kernel::DenseProduct, || {
+            crate::work::add_product(d, rows, d);
+            matmul(
+                gram.as_mut(),
+                Accum::Add,
+                xc_mat.transpose(),
+                xc_mat,
+                1.0,
+                Par::rayon(0),
+            )
+        });
         let chunk = y.csr_rows(r0, r1)?;
         y.release(r0, r1);
         // Y'Xc of the chunk, each gene's column summed in row order; the
@@ -323,15 +325,17 @@ pub fn evaluate(
     while g0 < g {
         let g1 = (g0 + GENE_BLOCK).min(g);
         let mut pred = Mat::<f64>::zeros(n, g1 - g0);
-        crate::work::add_product(n, xc.ncols(), g1 - g0);
-        matmul(
-            pred.as_mut(),
-            Accum::Replace,
-            xc.as_ref(),
-            dec.weights.as_ref().subcols(g0, g1 - g0),
-            1.0,
-            Par::rayon(0),
-        );
+        crate::work::timed(crate::work::Kernel::DenseProduct, || {
+            crate::work::add_product(n, xc.ncols(), g1 - g0);
+            matmul(
+                pred.as_mut(),
+                Accum::Replace,
+                xc.as_ref(),
+                dec.weights.as_ref().subcols(g0, g1 - g0),
+                1.0,
+                Par::rayon(0),
+            )
+        });
         let truth = blocks.block(g0, g1);
         let pred = &pred;
         let block: Vec<GeneStats> = (g0..g1)

@@ -194,6 +194,18 @@ pub fn knn(
     metric: KnnMetric,
     exclude: Option<&[usize]>,
 ) -> Result<Neighbours, KernelError> {
+    crate::work::timed(crate::work::Kernel::NeighbourSearch, || {
+        search(reference, queries, k, metric, exclude)
+    })
+}
+
+fn search(
+    reference: ArrayView2<f32>,
+    queries: ArrayView2<f32>,
+    k: usize,
+    metric: KnnMetric,
+    exclude: Option<&[usize]>,
+) -> Result<Neighbours, KernelError> {
     let (nr, d) = reference.dim();
     if queries.ncols() != d {
         return Err(KernelError::Shape(format!(

@@ -143,6 +143,12 @@ impl LinearClassifier {
 
     /// The `top` best classes of each of `rows`, best first (ties: lower class).
     pub fn top_classes(&self, x: ArrayView2<f32>, rows: &[usize], top: usize) -> Vec<Vec<u32>> {
+        crate::work::timed(crate::work::Kernel::SoftmaxProbe, || {
+            self.top_classes_untimed(x, rows, top)
+        })
+    }
+
+    fn top_classes_untimed(&self, x: ArrayView2<f32>, rows: &[usize], top: usize) -> Vec<Vec<u32>> {
         let mut out = Vec::with_capacity(rows.len());
         for chunk in rows.chunks(1024) {
             let xs = standardise_rows(x, chunk, &self.mean, &self.scale);
@@ -436,6 +442,18 @@ fn gradient(
 
 /// Fits softmax regression on `rows` of `x` with class codes `label`.
 pub fn fit_softmax(
+    x: ArrayView2<f32>,
+    rows: &[usize],
+    label: &[u32],
+    n_classes: usize,
+    opt: &SoftmaxOptions,
+) -> Result<LinearClassifier, KernelError> {
+    crate::work::timed(crate::work::Kernel::SoftmaxProbe, || {
+        train_softmax(x, rows, label, n_classes, opt)
+    })
+}
+
+fn train_softmax(
     x: ArrayView2<f32>,
     rows: &[usize],
     label: &[u32],

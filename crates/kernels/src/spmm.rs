@@ -283,6 +283,10 @@ fn gather_accumulate<I: ColumnIndex>(
 
 /// A M for CSR A (n x g) and dense M (g x l).
 pub fn csr_dot(a: &CsrMatrix, m: &Array2<f64>) -> Array2<f64> {
+    crate::work::timed(crate::work::Kernel::SparseProduct, || csr_dot_untimed(a, m))
+}
+
+fn csr_dot_untimed(a: &CsrMatrix, m: &Array2<f64>) -> Array2<f64> {
     assert_eq!(a.ncols, m.nrows(), "A M: inner sizes differ");
     crate::work::add_flops(2 * a.nnz() * m.ncols());
     let gene_block = gene_block(m.ncols());
@@ -412,10 +416,12 @@ fn dot_parts_blocked<I: ColumnIndex>(
 /// A^T M for CSR A (n x g) and dense M (n x l), summed in fixed row chunks.
 pub fn csr_t_dot(a: &CsrMatrix, m: &Array2<f64>) -> Array2<f64> {
     assert_eq!(a.nrows, m.nrows(), "A^T M: row counts differ");
-    let packed = Panels::from_array(m, PANEL);
-    crate::work::add_flops(2 * a.nnz() * m.ncols());
-    let out = crate::with_rows!(a, p => t_dot_parts(&p, a.nrows, a.ncols, &packed));
-    out.unpack()
+    crate::work::timed(crate::work::Kernel::SparseProduct, || {
+        let packed = Panels::from_array(m, PANEL);
+        crate::work::add_flops(2 * a.nnz() * m.ncols());
+        let out = crate::with_rows!(a, p => t_dot_parts(&p, a.nrows, a.ncols, &packed));
+        out.unpack()
+    })
 }
 
 /// One chunk's A^T M, in the panel layout of a `g x l` matrix.
