@@ -6,7 +6,11 @@
 //! block's non-zeros in that column in row order, each as its row within
 //! the block (one byte) and its value (f32). Building it is one counting
 //! sort per block, paid once per matrix; randomized PCA then makes
-//! 2 x (power iterations + 1) products over it.
+//! 2 x (power iterations + 1) products over it. Any [`RowSource`] can be
+//! regrouped, not only a CSR matrix: Task 6's decoder regroups each chunk
+//! of training rows straight from the counts, `lognorm`ed on the way
+//! ([`crate::expression_rows::ExpressionRows::chunk`]), into buffers it
+//! reuses from chunk to chunk ([`ColumnBlocks::refill`]).
 //! - `A^T M`: each column's output panel is summed in registers over the
 //!   block's non-zeros in that column, gathering rows of the block's slice
 //!   of `M` (64 x 64 x 8 bytes, in L1 cache). Each parallel task owns a
@@ -31,7 +35,7 @@
 //! nothing. `A M` here is bound by its load, multiply-add and store per
 //! vector: 3.3 ns per non-zero on one thread, scaling to two.
 
-use crate::csr::{ColumnIndex, CsrMatrix, RowParts};
+use crate::csr::{ColumnIndex, CsrMatrix};
 use crate::spmm::{by_vectors, unpack_rows, AlignedF64, Panels, LANES, PANEL};
 use crate::KernelError;
 use ndarray::Array2;
@@ -49,9 +53,53 @@ const TASK_OUTPUT_BYTES: usize = 1 << 20;
 /// took 6.65-6.71 s regrouped and 7.24-7.33 s over the CSR matrix.
 pub const MIN_PER_BLOCK_COLUMN: f64 = 2.0;
 
+/// Rows that can be regrouped by column: each row's kept entries, column
+/// and value, in the same order whichever way they are asked for.
+pub trait RowSource: Sync {
+    fn nrows(&self) -> usize;
+    fn ncols(&self) -> usize;
+    /// Entries row `i` keeps.
+    fn row_len(&self, i: usize) -> usize;
+    /// Calls `f(column)` for each kept entry of row `i`; every column is
+    /// below [`RowSource::ncols`].
+    fn columns(&self, i: usize, f: impl FnMut(usize));
+    /// Calls `f(column, value)` for each kept entry of row `i`, in the
+    /// order of [`RowSource::columns`].
+    fn entries(&self, i: usize, f: impl FnMut(usize, f32));
+    /// Rows `i0..i1` have been read (a memory-mapped source may give back
+    /// their pages).
+    fn release(&self, i0: usize, i1: usize);
+}
+
+impl RowSource for CsrMatrix {
+    fn nrows(&self) -> usize {
+        self.nrows
+    }
+    fn ncols(&self) -> usize {
+        self.ncols
+    }
+    fn row_len(&self, i: usize) -> usize {
+        (self.indptr()[i + 1] - self.indptr()[i]) as usize
+    }
+    #[inline]
+    fn columns(&self, i: usize, mut f: impl FnMut(usize)) {
+        crate::with_rows!(self, p => p.row(i).0.iter().for_each(|c| f(c.at())))
+    }
+    #[inline]
+    fn entries(&self, i: usize, mut f: impl FnMut(usize, f32)) {
+        crate::with_rows!(self, p => {
+            let (cols, vals) = p.row(i);
+            cols.iter().zip(vals).for_each(|(c, v)| f(c.at(), *v))
+        })
+    }
+    fn release(&self, i0: usize, i1: usize) {
+        self.release_rows(i0, i1);
+    }
+}
+
 /// A CSR matrix regrouped by column within blocks of [`BLOCK_ROWS`] rows.
 ///
-/// Invariants (established by [`ColumnBlocks::from_csr`], relied on by the
+/// Invariants (established by [`ColumnBlocks::refill`], relied on by the
 /// products' unchecked reads): block `b` has `ncols + 1`
 /// non-decreasing `starts` from 0 to its entry count; every entry's row is
 /// below the block's row count; `first` has one more value than there are
@@ -78,8 +126,14 @@ impl ColumnBlocks {
     /// Whether `a` is dense enough for regrouping to pay (see
     /// [`MIN_PER_BLOCK_COLUMN`]).
     pub fn pays_for(a: &CsrMatrix) -> bool {
-        let cells = a.nrows as f64 * a.ncols as f64;
-        cells > 0.0 && BLOCK_ROWS as f64 * a.nnz() as f64 / cells >= MIN_PER_BLOCK_COLUMN
+        Self::pays_for_counts(a.nnz(), a.nrows, a.ncols)
+    }
+
+    /// [`ColumnBlocks::pays_for`] a matrix of `nrows x ncols` holding `nnz`
+    /// non-zeros.
+    pub fn pays_for_counts(nnz: usize, nrows: usize, ncols: usize) -> bool {
+        let cells = nrows as f64 * ncols as f64;
+        cells > 0.0 && BLOCK_ROWS as f64 * nnz as f64 / cells >= MIN_PER_BLOCK_COLUMN
     }
 
     pub fn nrows(&self) -> usize {
@@ -96,15 +150,46 @@ impl ColumnBlocks {
 
     /// Regroups `a`, blocks in parallel.
     pub fn from_csr(a: &CsrMatrix) -> Result<Self, KernelError> {
-        let (nrows, ncols) = (a.nrows, a.ncols);
+        let mut blocks = Self::empty();
+        blocks.refill(a)?;
+        Ok(blocks)
+    }
+
+    /// A copy of no rows, to [`ColumnBlocks::refill`].
+    pub fn empty() -> Self {
+        ColumnBlocks {
+            nrows: 0,
+            ncols: 0,
+            starts: Vec::new(),
+            first: vec![0],
+            rows: Vec::new(),
+            values: Vec::new(),
+        }
+    }
+
+    /// Regroups `src` into this copy, reusing its buffers (a stream of
+    /// chunks of similar size allocates, and the kernel zeroes fresh pages,
+    /// only once); blocks in parallel. On error the copy holds no rows.
+    pub fn refill(&mut self, src: &impl RowSource) -> Result<(), KernelError> {
+        let (nrows, ncols) = (src.nrows(), src.ncols());
+        *self = ColumnBlocks {
+            starts: std::mem::take(&mut self.starts),
+            rows: std::mem::take(&mut self.rows),
+            values: std::mem::take(&mut self.values),
+            first: std::mem::take(&mut self.first),
+            ..Self::empty()
+        };
         let blocks = nrows.div_ceil(BLOCK_ROWS);
-        let first: Vec<usize> = (0..=blocks)
-            .map(|b| a.indptr()[(b * BLOCK_ROWS).min(nrows)] as usize)
+        let lens: Vec<usize> = (0..blocks)
+            .into_par_iter()
+            .map(|b| {
+                (b * BLOCK_ROWS..((b + 1) * BLOCK_ROWS).min(nrows))
+                    .map(|i| src.row_len(i))
+                    .sum()
+            })
             .collect();
-        if let Some(b) = first
-            .windows(2)
-            .position(|f| f[1] - f[0] > u32::MAX as usize)
-        {
+        if let Some(b) = lens.iter().position(|&l| l > u32::MAX as usize) {
+            self.first = vec![0];
             return Err(KernelError::Shape(format!(
                 "rows {} to {} hold more than {} non-zeros; cannot regroup them by column",
                 b * BLOCK_ROWS,
@@ -112,14 +197,30 @@ impl ColumnBlocks {
                 u32::MAX
             )));
         }
-        let mut starts = vec![0u32; blocks * (ncols + 1)];
-        let mut rows = vec![0u8; a.nnz()];
-        let mut values = vec![0f32; a.nnz()];
+        let mut first = std::mem::take(&mut self.first);
+        first.clear();
+        first.push(0);
+        for l in &lens {
+            first.push(first[first.len() - 1] + l);
+        }
+        let nnz = first[blocks];
+        let (starts, rows, values) = (
+            std::mem::take(&mut self.starts),
+            std::mem::take(&mut self.rows),
+            std::mem::take(&mut self.values),
+        );
+        // Each block zeroes its own offsets and writes every one of its
+        // entries below, so reused buffers keep what they hold, and new
+        // ones come zeroed by the allocator (not written here, on one
+        // thread: that took a third of the bench's 0.41 s build).
+        let mut starts = reuse(starts, blocks * (ncols + 1));
+        let mut rows = reuse(rows, nnz);
+        let mut values = reuse(values, nnz);
         // Each block's own slices of the three arrays, for parallel filling.
         let mut parts = Vec::with_capacity(blocks);
         {
             let (mut st, mut ro, mut va): (&mut [u32], &mut [u8], &mut [f32]) =
-                (&mut starts, &mut rows, &mut values);
+                (&mut starts, &mut rows[..nnz], &mut values[..nnz]);
             for b in 0..blocks {
                 let len = first[b + 1] - first[b];
                 let (s, st_rest) = st.split_at_mut(ncols + 1);
@@ -129,52 +230,48 @@ impl ColumnBlocks {
                 (st, ro, va) = (st_rest, ro_rest, va_rest);
             }
         }
-        fn fill<I: ColumnIndex>(
-            p: &RowParts<'_, I>,
-            rows: std::ops::Range<usize>,
-            starts: &mut [u32],
-            cursor: &mut [u32],
-            entry_rows: &mut [u8],
-            values: &mut [f32],
-        ) {
-            let ncols = starts.len() - 1;
-            for i in rows.clone() {
-                for c in p.row(i).0 {
-                    starts[c.at() + 1] += 1;
-                }
-            }
-            for c in 0..ncols {
-                starts[c + 1] += starts[c];
-            }
-            cursor.copy_from_slice(&starts[..ncols]);
-            for i in rows.clone() {
-                let (cols, vals) = p.row(i);
-                for (c, v) in cols.iter().zip(vals) {
-                    let slot = &mut cursor[c.at()];
-                    entry_rows[*slot as usize] = (i - rows.start) as u8;
-                    values[*slot as usize] = *v;
-                    *slot += 1;
-                }
-            }
-        }
         parts.into_par_iter().for_each_init(
             || vec![0u32; ncols],
-            |cursor, (b, s, r, v)| {
+            |cursor, (b, starts, entry_rows, values)| {
                 let span = b * BLOCK_ROWS..((b + 1) * BLOCK_ROWS).min(nrows);
-                crate::with_rows!(a, p => fill(&p, span.clone(), s, cursor, r, v));
-                // The products read only the copy: a memory-mapped matrix's
+                starts.fill(0);
+                for i in span.clone() {
+                    src.columns(i, |c| starts[c + 1] += 1);
+                }
+                for c in 0..ncols {
+                    starts[c + 1] += starts[c];
+                }
+                cursor.copy_from_slice(&starts[..ncols]);
+                for i in span.clone() {
+                    let row = (i - span.start) as u8;
+                    src.entries(i, |c, v| {
+                        let slot = &mut cursor[c];
+                        entry_rows[*slot as usize] = row;
+                        values[*slot as usize] = v;
+                        *slot += 1;
+                    });
+                }
+                // Each column's range was written through exactly, so no
+                // entry holds a row left from an earlier fill (the
+                // products read rows unchecked).
+                assert!(
+                    cursor.iter().zip(&starts[1..]).all(|(c, e)| c == e),
+                    "a row source gave other entries than it counted"
+                );
+                // The products read only the copy: a memory-mapped source's
                 // pages for these rows need not stay resident.
-                a.release_rows(span.start, span.end);
+                src.release(span.start, span.end);
             },
         );
-        Ok(Self {
+        *self = Self {
             nrows,
             ncols,
             starts,
             first,
             rows,
             values,
-        })
+        };
+        Ok(())
     }
 
     /// Block `b`'s column offsets, rows and values.
@@ -279,6 +376,16 @@ impl ColumnBlocks {
         }
         out.unpack()
     }
+}
+
+/// `v` with length `len`: its own allocation where that holds `len`
+/// (contents kept, any growth zeroed), else a new zeroed one.
+fn reuse<T: Copy + Default>(mut v: Vec<T>, len: usize) -> Vec<T> {
+    if v.capacity() < len {
+        return vec![T::default(); len];
+    }
+    v.resize(len, T::default());
+    v
 }
 
 /// A CSR matrix as sparse products read it: regrouped by column where that

@@ -5,15 +5,16 @@
 //! The decoder is fitted by the normal equations with an unpenalised
 //! intercept: W = (Xc'Xc + lambda I)^-1 Xc'Y, where Xc is the centred
 //! training representation. Xc'Y is accumulated from the sparse expression,
-//! one chunk of rows at a time: the chunk is regrouped by column where
-//! that pays ([`crate::column_blocks::SparseProducts`]), each gene's row
+//! one chunk of rows at a time: the chunk is regrouped by column straight
+//! from the counts where that pays ([`ColumnBlocks::refill`]; else copied
+//! to CSR for the CSR product), each gene's row
 //! of Y'Xc summed in registers and its value sum beside it; chunks are
 //! added in order, so the sums do not depend on the thread count.
 //! Predictions and truth are formed one block of genes at a time (test samples x block),
 //! never test samples x all genes, and the expression is read from the
 //! (possibly memory-mapped) counts without a copy.
 
-use crate::column_blocks::SparseProducts;
+use crate::column_blocks::{ColumnBlocks, SparseProducts};
 use crate::csr::CsrMatrix;
 use crate::expression_rows::{ExpressionRows, Target};
 use crate::ranks::average_ranks_sparse;
@@ -153,10 +154,12 @@ pub fn fit(x: ArrayView2<f32>, y: &CsrMatrix, lambda: f64) -> Result<Decoder, Ke
 /// Training rows per chunk of the Xc'Y accumulation. The bench's
 /// `decoder_fit` case (200,000 x 8,248 at 1,000 non-zeros per row, 256
 /// dims): 5.24 s with 4,096 rows, 4.73-4.75 s with 16,384, 4.56-4.58 s with
-/// 32,768 (3.75-4.20 s with 16,384 once each row's `lognorm` values of
-/// small counts were computed once and the gene sums taken apart from the
-/// product); a chunk of 16,384 such rows holds about 0.3 GB (its CSR copy,
-/// the regrouped copy, Xc and the partial Y'Xc).
+/// 32,768 when each chunk was copied to CSR and then regrouped; 2.99-3.08 s
+/// with 16,384 once each row's `lognorm` values of small counts were
+/// computed once, the gene sums taken apart from the product and the chunk
+/// regrouped straight from the counts into reused buffers. A chunk of
+/// 16,384 such rows holds about 0.2 GB (the regrouped copy, Xc and the
+/// partial Y'Xc).
 const FIT_CHUNK: usize = 16384;
 
 /// Fits the decoder on rows `x_rows` of `x` and their expression `y` (set
@@ -198,6 +201,7 @@ pub fn fit_expression(
     // Y'Xc (g x d): Xc'Y transposed; and each gene's value sum.
     let mut ytx = Array2::<f64>::zeros((g, d));
     let mut y_sum = vec![0f64; g];
+    let mut regrouped = ColumnBlocks::empty();
     let mut r0 = 0;
     while r0 < n {
         let r1 = (r0 + FIT_CHUNK).min(n);
@@ -225,14 +229,23 @@ pub fn fit_expression(
                 Par::rayon(0),
             )
         });
-        let chunk = y.csr_rows(r0, r1)?;
-        y.release(r0, r1);
         // Y'Xc of the chunk, each gene's column summed in row order; the
         // chunks are added in order, so the sums do not depend on threads.
-        // The chunk is bounded, so its regrouped copy is too.
-        let products = SparseProducts::new(&chunk, usize::MAX)?;
-        ytx += &products.t_dot(&xc);
-        for (total, s) in y_sum.iter_mut().zip(products.column_sums()) {
+        // The chunk is regrouped by column straight from the expression
+        // where that pays, into buffers reused from chunk to chunk (so
+        // bounded by the chunk); else copied to CSR for the CSR product.
+        let chunk = y.chunk(r0, r1);
+        let (part, sums) = if ColumnBlocks::pays_for_counts(chunk.nnz(), rows, g) {
+            regrouped.refill(&chunk)?;
+            (regrouped.t_dot(&xc), regrouped.column_sums())
+        } else {
+            let csr = y.csr_rows(r0, r1)?;
+            y.release(r0, r1);
+            let products = SparseProducts::Csr(&csr);
+            (products.t_dot(&xc), products.column_sums())
+        };
+        ytx += &part;
+        for (total, s) in y_sum.iter_mut().zip(sums) {
             *total += s;
         }
         r0 = r1;

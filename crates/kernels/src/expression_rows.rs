@@ -5,6 +5,7 @@
 //! finished with ([`CsrMatrix::release_rows`]), so a pass over a count cache
 //! larger than memory keeps a bounded resident set.
 
+use crate::column_blocks::RowSource;
 use crate::csr::{ColumnIndex, CsrMatrix, Indices, LognormRow, RowParts};
 use crate::with_rows;
 use crate::KernelError;
@@ -35,6 +36,14 @@ impl Target {
     }
 }
 
+impl Target {
+    /// Whether a row summing to `row_total` keeps its entries.
+    #[inline]
+    fn keeps(self, row_total: f32) -> bool {
+        self != Target::Lognorm || row_total > 0.0
+    }
+}
+
 /// One row's stored values as a [`Target`], computed in f32.
 enum RowValues {
     AsStored,
@@ -57,6 +66,62 @@ pub struct ExpressionRows<'a> {
     pub matrix: &'a CsrMatrix,
     pub rows: &'a [usize],
     pub target: Target,
+}
+
+/// A run of an [`ExpressionRows`] set's rows, as a [`RowSource`].
+pub struct ExpressionChunk<'s, 'a> {
+    set: &'s ExpressionRows<'a>,
+    /// The run's first set row.
+    i0: usize,
+    /// Each row's stored total.
+    totals: Vec<f32>,
+}
+
+impl ExpressionChunk<'_, '_> {
+    /// Entries the run keeps.
+    pub fn nnz(&self) -> usize {
+        (0..self.totals.len()).map(|i| self.row_len(i)).sum()
+    }
+}
+
+impl RowSource for ExpressionChunk<'_, '_> {
+    fn nrows(&self) -> usize {
+        self.totals.len()
+    }
+    fn ncols(&self) -> usize {
+        self.set.n_genes()
+    }
+    fn row_len(&self, i: usize) -> usize {
+        if !self.set.target.keeps(self.totals[i]) {
+            return 0;
+        }
+        let r = self.set.rows[self.i0 + i];
+        with_rows!(self.set.matrix, p => (p.indptr[r + 1] - p.indptr[r]) as usize)
+    }
+    #[inline]
+    fn columns(&self, i: usize, mut f: impl FnMut(usize)) {
+        if !self.set.target.keeps(self.totals[i]) {
+            return;
+        }
+        let r = self.set.rows[self.i0 + i];
+        with_rows!(self.set.matrix, p => p.row(r).0.iter().for_each(|c| f(c.at())))
+    }
+    #[inline]
+    fn entries(&self, i: usize, mut f: impl FnMut(usize, f32)) {
+        let Some(mut row) = self.set.target.row(self.totals[i]) else {
+            return;
+        };
+        let r = self.set.rows[self.i0 + i];
+        with_rows!(self.set.matrix, p => {
+            let (cols, stored) = p.row(r);
+            for (c, v) in cols.iter().zip(stored) {
+                f(c.at(), row.value(*v));
+            }
+        })
+    }
+    fn release(&self, i0: usize, i1: usize) {
+        self.set.release(self.i0 + i0, self.i0 + i1);
+    }
 }
 
 /// Rows of the set read between two page releases.
@@ -113,7 +178,7 @@ impl<'a> ExpressionRows<'a> {
         let mut indptr = Vec::with_capacity(rows.len() + 1);
         indptr.push(0u64);
         for (&r, &total) in rows.iter().zip(&totals) {
-            let len = if self.target.row(total).is_some() {
+            let len = if self.target.keeps(total) {
                 p.row(r).0.len()
             } else {
                 0
@@ -158,6 +223,22 @@ impl<'a> ExpressionRows<'a> {
             Indices::U32(indices.into()),
             values.into(),
         )
+    }
+
+    /// Set rows `i0..i1` as a [`RowSource`] of their values as the target
+    /// computes them (in f32, so exactly as [`ExpressionRows::csr_rows`]
+    /// gives them), to regroup by column without a CSR copy. The rows'
+    /// totals are summed here, in parallel.
+    pub fn chunk(&self, i0: usize, i1: usize) -> ExpressionChunk<'_, 'a> {
+        let totals = with_rows!(self.matrix, p => self.rows[i0..i1]
+            .par_iter()
+            .map(|&r| p.row(r).1.iter().sum())
+            .collect());
+        ExpressionChunk {
+            set: self,
+            i0,
+            totals,
+        }
     }
 
     pub fn row_into(&self, i: usize, genes: &mut Vec<u32>, values: &mut Vec<f64>) {
@@ -460,5 +541,77 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A run of rows regrouped straight from the expression is the same
+    /// copy as the run's CSR copy regrouped: the same products and sums,
+    /// bit for bit, including when the buffers were filled before.
+    #[test]
+    fn chunks_regroup_as_their_csr_copies() {
+        use crate::column_blocks::ColumnBlocks;
+        use ndarray::Array2;
+        let m = crate::csr::testing::random_csr(300, 40, 0.3, 21, "expression-chunk", |i, c| {
+            i == 70 || c == 5
+        });
+        let rows: Vec<usize> = (0..300).rev().step_by(2).chain(0..40).collect();
+        let mut reused = ColumnBlocks::empty();
+        for target in [Target::Lognorm, Target::AsStored] {
+            let set = ExpressionRows {
+                matrix: &m,
+                rows: &rows,
+                target,
+            };
+            // A long run, then shorter ones (the buffers shrink), then empty.
+            for (i0, i1) in [(0, 190), (3, 70), (100, 101), (40, 40)] {
+                let xs =
+                    Array2::from_shape_fn((i1 - i0, 3), |(i, j)| (i * 7 + j) as f64 * 0.25 - 3.0);
+                let copy = ColumnBlocks::from_csr(&set.csr_rows(i0, i1).unwrap()).unwrap();
+                let chunk = set.chunk(i0, i1);
+                assert_eq!(chunk.nnz(), copy.nnz());
+                reused.refill(&chunk).unwrap();
+                let fresh = {
+                    let mut b = ColumnBlocks::empty();
+                    b.refill(&chunk).unwrap();
+                    b
+                };
+                for b in [&reused, &fresh] {
+                    assert_eq!(b.nnz(), copy.nnz());
+                    assert_eq!(b.t_dot(&xs), copy.t_dot(&xs), "{target:?} {i0}..{i1}");
+                    assert_eq!(b.column_sums(), copy.column_sums());
+                }
+            }
+        }
+    }
+
+    /// A source whose entries differ from what it counted cannot leave
+    /// rows from an earlier fill in the copy: the fill stops.
+    #[test]
+    #[should_panic(expected = "a row source gave other entries than it counted")]
+    fn a_source_that_miscounts_stops_the_fill() {
+        use crate::column_blocks::ColumnBlocks;
+        struct Miscounts;
+        impl RowSource for Miscounts {
+            fn nrows(&self) -> usize {
+                3
+            }
+            fn ncols(&self) -> usize {
+                4
+            }
+            fn row_len(&self, _: usize) -> usize {
+                2
+            }
+            fn columns(&self, _: usize, mut f: impl FnMut(usize)) {
+                f(0);
+                f(1);
+            }
+            fn entries(&self, i: usize, mut f: impl FnMut(usize, f32)) {
+                // Row 2 gives its second entry to column 0, not 1.
+                f(0, 1.0);
+                f(if i == 2 { 0 } else { 1 }, 2.0);
+            }
+            fn release(&self, _: usize, _: usize) {}
+        }
+        let mut b = ColumnBlocks::empty();
+        let _ = b.refill(&Miscounts);
     }
 }
