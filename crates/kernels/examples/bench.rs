@@ -167,9 +167,21 @@ fn decoder_fit_case() {
         rows: &all,
         target: Target::Lognorm,
     };
+    pertbench_kernels::work::reset();
     let t = Instant::now();
     let dec = fit_expression(x.view(), &all, &set, 1.0).unwrap();
     let secs = t.elapsed().as_secs_f64();
+    let peak = pertbench_kernels::machine::measure().matmul_f64_gflops;
+    for k in pertbench_kernels::work::kernels() {
+        let rate = k.flops as f64 / k.seconds / 1e9;
+        println!(
+            "decoder_fit   {}: {} calls, {:.2} s, {rate:.1} GFLOP/s, {:.1}x the f64 floor ({peak:.1} GFLOP/s)",
+            k.kernel.name(),
+            k.calls,
+            k.seconds,
+            peak / rate
+        );
+    }
     let gflop = (2.0 * y.nnz() as f64 * d as f64 + 2.0 * n as f64 * (d * d) as f64) / 1e9;
     println!(
         "decoder_fit {n} x {g} counts ({per_row} non-zeros per row, log-normalised), {d} dims: {secs:.2} s, {:.1} GFLOP/s in X'Y and X'X (weight[0,0] {:.6})",

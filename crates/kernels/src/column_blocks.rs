@@ -343,15 +343,35 @@ impl ColumnBlocks {
 
     fn t_dot_untimed(&self, m: &Array2<f64>) -> Array2<f64> {
         assert_eq!(self.nrows, m.nrows(), "A^T M: row counts differ");
-        crate::work::add_flops(2 * self.nnz() * m.ncols());
         let packed = Panels::from_array(m, PANEL);
         let mut out = Panels::zeros(self.ncols, m.ncols(), PANEL);
+        self.t_dot_panels(&packed, &mut out);
+        out.unpack()
+    }
+
+    /// `out += A^T M` for `M` packed in [`PANEL`]-wide panels and `out`
+    /// (ncols x l) laid out the same way.
+    pub(crate) fn t_dot_panels(&self, packed: &Panels, out: &mut Panels) {
+        assert_eq!(self.nrows, packed.rows, "A^T M: row counts differ");
+        assert_eq!(
+            (out.rows, out.cols, out.panels.len()),
+            (self.ncols, packed.cols, packed.panels.len()),
+            "A^T M: output shape"
+        );
+        assert!(
+            out.panels
+                .iter()
+                .zip(&packed.panels)
+                .all(|(o, p)| o.1 == p.1),
+            "A^T M: output panels as wide as M's"
+        );
+        crate::work::add_flops(2 * self.nnz() * packed.cols);
         let tasks_per_thread = 4;
         let Panels {
             panels: out_panels,
             data: out_data,
             ..
-        } = &mut out;
+        } = out;
         for (&(_, w, off), &(_, _, out_off)) in packed.panels.iter().zip(out_panels.iter()) {
             let task_cols = (TASK_OUTPUT_BYTES / (w * 8))
                 .min(
@@ -374,7 +394,6 @@ impl ColumnBlocks {
                     }
                 });
         }
-        out.unpack()
     }
 }
 

@@ -18,6 +18,7 @@ use crate::column_blocks::{ColumnBlocks, SparseProducts};
 use crate::csr::CsrMatrix;
 use crate::expression_rows::{ExpressionRows, Target};
 use crate::ranks::average_ranks_sparse;
+use crate::spmm::{Panels, PANEL};
 use crate::KernelError;
 use faer::linalg::matmul::matmul;
 use faer::linalg::solvers::Solve;
@@ -202,6 +203,7 @@ pub fn fit_expression(
     let mut ytx = Array2::<f64>::zeros((g, d));
     let mut y_sum = vec![0f64; g];
     let mut regrouped = ColumnBlocks::empty();
+    let (mut packed, mut part) = (Panels::empty(), Panels::empty());
     let mut r0 = 0;
     while r0 < n {
         let r1 = (r0 + FIT_CHUNK).min(n);
@@ -235,16 +237,24 @@ pub fn fit_expression(
         // where that pays, into buffers reused from chunk to chunk (so
         // bounded by the chunk); else copied to CSR for the CSR product.
         let chunk = y.chunk(r0, r1);
-        let (part, sums) = if ColumnBlocks::pays_for_counts(chunk.nnz(), rows, g) {
+        let sums = if ColumnBlocks::pays_for_counts(chunk.nnz(), rows, g) {
             regrouped.refill(&chunk)?;
-            (regrouped.t_dot(&xc), regrouped.column_sums())
+            // Xc packed and the chunk's Y'Xc summed in panels reused from
+            // chunk to chunk.
+            packed.pack(xc.as_slice().expect("standard layout"), rows, d, PANEL);
+            part.zero(g, d, PANEL);
+            crate::work::timed(crate::work::Kernel::SparseProduct, || {
+                regrouped.t_dot_panels(&packed, &mut part)
+            });
+            part.add_to(&mut ytx);
+            regrouped.column_sums()
         } else {
             let csr = y.csr_rows(r0, r1)?;
             y.release(r0, r1);
             let products = SparseProducts::Csr(&csr);
-            (products.t_dot(&xc), products.column_sums())
+            ytx += &products.t_dot(&xc);
+            products.column_sums()
         };
-        ytx += &part;
         for (total, s) in y_sum.iter_mut().zip(sums) {
             *total += s;
         }

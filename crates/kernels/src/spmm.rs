@@ -97,6 +97,18 @@ impl AlignedF64 {
             len,
         }
     }
+
+    /// `len` values in this allocation where it holds them (contents kept,
+    /// growth zeroed), else in a new zeroed one.
+    fn reuse(mut self, len: usize) -> Self {
+        let lines = len.div_ceil(LANES);
+        if self.lines.capacity() < lines {
+            return Self::zeros(len);
+        }
+        self.lines.resize(lines, Line([0.0; LANES]));
+        self.len = len;
+        self
+    }
 }
 
 impl std::ops::Deref for AlignedF64 {
@@ -150,6 +162,68 @@ impl Panels {
             cols,
             data: AlignedF64::zeros(len),
             panels,
+        }
+    }
+
+    /// Panels of no rows, to [`Panels::pack`] or [`Panels::zero`] into.
+    pub(crate) fn empty() -> Self {
+        Self::zeros(0, 0, PANEL)
+    }
+
+    /// This buffer, laid out for `rows x cols` (its allocation reused
+    /// where it holds them; contents unspecified).
+    fn relayout(&mut self, rows: usize, cols: usize, panel: usize) {
+        let panels = Self::layout(rows, cols, panel);
+        let len = panels
+            .last()
+            .map(|&(_, w, off)| off + rows * w)
+            .unwrap_or(0);
+        let data = std::mem::replace(&mut self.data, AlignedF64::zeros(0));
+        *self = Self {
+            rows,
+            cols,
+            data: data.reuse(len),
+            panels,
+        };
+    }
+
+    /// Packs row-major `m` (`rows x cols`) into this buffer, reusing it;
+    /// padding columns are zeroed.
+    pub(crate) fn pack(&mut self, m: &[f64], rows: usize, cols: usize, panel: usize) {
+        assert_eq!(m.len(), rows * cols, "pack: {rows} x {cols} values");
+        self.relayout(rows, cols, panel);
+        for &(c0, w, off) in &self.panels {
+            let take = (cols - c0).min(w);
+            for r in 0..rows {
+                let dst = &mut self.data[off + r * w..off + (r + 1) * w];
+                dst[..take].copy_from_slice(&m[r * cols + c0..r * cols + c0 + take]);
+                dst[take..].fill(0.0);
+            }
+        }
+    }
+
+    /// Zeroes this buffer, laid out for `rows x cols`, reusing it.
+    pub(crate) fn zero(&mut self, rows: usize, cols: usize, panel: usize) {
+        self.relayout(rows, cols, panel);
+        self.data.fill(0.0);
+    }
+
+    /// Adds the `rows x cols` matrix these panels hold into `out`.
+    pub(crate) fn add_to(&self, out: &mut Array2<f64>) {
+        assert_eq!(out.dim(), (self.rows, self.cols), "add_to: shapes differ");
+        for &(c0, w, off) in &self.panels {
+            let take = (self.cols - c0).min(w);
+            for r in 0..self.rows {
+                let src = &self.data[off + r * w..off + r * w + take];
+                for (o, v) in out
+                    .row_mut(r)
+                    .slice_mut(ndarray::s![c0..c0 + take])
+                    .iter_mut()
+                    .zip(src)
+                {
+                    *o += v;
+                }
+            }
         }
     }
 
