@@ -493,33 +493,45 @@ impl CsrMatrix {
     /// Mean of `lognorm` = log1p(counts / rowsum * 1e4) per column, over all rows.
     /// Rows summing to zero contribute zeros.
     pub fn lognorm_column_means(&self) -> Vec<f64> {
-        self.column_means_with(|total, v| (total > 0.0).then(|| (v as f64 / total * 1e4).ln_1p()))
+        self.column_means_by_row(|total| {
+            // In f64 from the f64 total; small whole counts computed once.
+            let mut memo = WholeCountMemo::<f64>::default();
+            move |v: f32| (total > 0.0).then(|| memo.get(v, || (v as f64 / total * 1e4).ln_1p()))
+        })
     }
 
     /// Mean of the stored values per column, over all rows.
     pub fn column_means(&self) -> Vec<f64> {
-        self.column_means_with(|_, v| Some(v as f64))
+        self.column_means_by_row(|_| |v: f32| Some(v as f64))
     }
 
-    /// Column means of `value(row total, stored value)` (None adds nothing).
-    /// Rows are summed in fixed chunks in parallel, the chunks' sums added in
-    /// order (the result does not depend on the thread count), and a mapped
-    /// matrix gives back each chunk's pages once it is summed.
-    fn column_means_with(&self, value: impl Fn(f64, f32) -> Option<f64> + Sync) -> Vec<f64> {
+    /// Column means of each row's values mapped by `row_values(row total)`
+    /// (None adds nothing). Rows are summed in fixed chunks in parallel, the
+    /// chunks' sums added in order (the result does not depend on the
+    /// thread count), and a mapped matrix gives back each chunk's pages once
+    /// it is summed.
+    fn column_means_by_row<R: FnMut(f32) -> Option<f64>>(
+        &self,
+        row_values: impl Fn(f64) -> R + Sync,
+    ) -> Vec<f64> {
         const CHUNK: usize = 1 << 14;
         let partial: Vec<Vec<f64>> = (0..self.nrows.div_ceil(CHUNK))
             .into_par_iter()
             .map(|c| {
                 let (r0, r1) = (c * CHUNK, ((c + 1) * CHUNK).min(self.nrows));
                 let mut sums = vec![0.0f64; self.ncols];
-                for i in r0..r1 {
-                    let total: f64 = self.row(i).map(|(_, v)| v as f64).sum();
-                    for (j, v) in self.row(i) {
-                        if let Some(x) = value(total, v) {
-                            sums[j] += x;
+                with_rows!(self, p => {
+                    for i in r0..r1 {
+                        let (cols, vals) = p.row(i);
+                        let total: f64 = vals.iter().map(|v| *v as f64).sum();
+                        let mut value = row_values(total);
+                        for (j, v) in cols.iter().zip(vals) {
+                            if let Some(x) = value(*v) {
+                                sums[j.at()] += x;
+                            }
                         }
                     }
-                }
+                });
                 self.release_rows(r0, r1);
                 sums
             })
@@ -536,42 +548,66 @@ impl CsrMatrix {
 }
 
 /// Random matrices for the tests of the sparse products.
-/// The `lognorm` values of one row, given its total: each whole count from
-/// 1 to 63 has its value computed once per row (counts are mostly 1, 2,
-/// 3...; a row of 1,000 non-zeros holds a few dozen distinct ones). A
-/// value is the same expression as [`CsrMatrix::lognorm_value`] on the same
-/// operands, so it has the same bits.
-pub struct LognormRow {
-    total: f32,
+/// Values of one row's whole counts from 1 to 63, each computed once (counts
+/// are mostly 1, 2, 3...; a row of 1,000 non-zeros holds a few dozen
+/// distinct ones). A value is computed by the same expression on the same
+/// count either way, so it has the same bits.
+pub struct WholeCountMemo<T> {
     /// Bit c set: `memo[c]` holds the value of count c.
     filled: u64,
-    memo: [f32; 64],
+    memo: [T; 64],
 }
 
-impl LognormRow {
-    pub fn new(total: f32) -> Self {
-        LognormRow {
-            total,
+impl<T: Copy + Default> Default for WholeCountMemo<T> {
+    fn default() -> Self {
+        WholeCountMemo {
             filled: 0,
-            memo: [0.0; 64],
+            memo: [T::default(); 64],
         }
     }
+}
 
-    /// `lognorm` of a stored count of this row.
+impl<T: Copy + Default> WholeCountMemo<T> {
+    /// The value of `count`: `compute()` (which computes it from `count`
+    /// alone) the first time a whole count is asked for, remembered after.
     #[inline]
-    pub fn value(&mut self, count: f32) -> f32 {
+    pub fn get(&mut self, count: f32, compute: impl FnOnce() -> T) -> T {
         // Saturating: negative and NaN counts give 0, huge ones u32::MAX;
         // both fail the range or the round-trip test and are computed.
         let c = count as u32;
         if (1..64).contains(&c) && c as f32 == count {
             let bit = 1u64 << c;
             if self.filled & bit == 0 {
-                self.memo[c as usize] = CsrMatrix::lognorm_value(count, self.total);
+                self.memo[c as usize] = compute();
                 self.filled |= bit;
             }
             return self.memo[c as usize];
         }
-        CsrMatrix::lognorm_value(count, self.total)
+        compute()
+    }
+}
+
+/// The `lognorm` values of one row, given its total, in f32
+/// ([`CsrMatrix::lognorm_value`]), small whole counts' values computed once.
+pub struct LognormRow {
+    total: f32,
+    memo: WholeCountMemo<f32>,
+}
+
+impl LognormRow {
+    pub fn new(total: f32) -> Self {
+        LognormRow {
+            total,
+            memo: WholeCountMemo::default(),
+        }
+    }
+
+    /// `lognorm` of a stored count of this row.
+    #[inline]
+    pub fn value(&mut self, count: f32) -> f32 {
+        let total = self.total;
+        self.memo
+            .get(count, || CsrMatrix::lognorm_value(count, total))
     }
 }
 
@@ -678,6 +714,23 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn lognorm_column_means_are_the_direct_sums_bit_for_bit() {
+        // Whole and half counts (the memo and the direct path), an empty row.
+        let m = testing::random_csr(70, 9, 0.5, 3, "lognorm-means", |i, _| i == 4);
+        let mut sums = vec![0f64; m.ncols];
+        for i in 0..m.nrows {
+            let total: f64 = m.row(i).map(|(_, v)| v as f64).sum();
+            for (j, v) in m.row(i) {
+                if total > 0.0 {
+                    sums[j] += (v as f64 / total * 1e4).ln_1p();
+                }
+            }
+        }
+        let want: Vec<f64> = sums.iter().map(|s| s / m.nrows as f64).collect();
+        assert_eq!(m.lognorm_column_means(), want);
     }
 
     #[test]
