@@ -269,8 +269,7 @@ fn real_main(cli: Cli) -> Result<()> {
                     pertbench_report::run_summary::terminal_table(&headline)
                 );
             }
-            let p = pertbench_engine::pipeline::Pipeline::load(&pipeline)?;
-            for sql_file in &p.report {
+            for sql_file in &report.report_queries {
                 let q = std::fs::read_to_string(sql_file).with_context(|| {
                     format!("{}: report `{}`", pipeline.display(), sql_file.display())
                 })?;

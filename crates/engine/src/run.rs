@@ -38,6 +38,9 @@ pub struct RunReport {
     pub results: arrow::array::RecordBatch,
     /// (kind, label) of every node, in the order of `summary.outcomes`.
     pub nodes: Vec<(String, String)>,
+    /// The pipeline's `report` queries, as the run read the pipeline file
+    /// (so a file edited meanwhile cannot report another pipeline's).
+    pub report_queries: Vec<PathBuf>,
 }
 
 pub fn plan(pipeline: &Path, data: &DataContext) -> Result<Dag> {
@@ -139,5 +142,6 @@ pub fn run_pipeline_with(
             .iter()
             .map(|n| (n.kind.to_string(), n.label.clone()))
             .collect(),
+        report_queries: dag.pipeline.report.clone(),
     })
 }
