@@ -547,7 +547,6 @@ impl CsrMatrix {
     }
 }
 
-/// Random matrices for the tests of the sparse products.
 /// Values of one row's whole counts from 1 to 63, each computed once (counts
 /// are mostly 1, 2, 3...; a row of 1,000 non-zeros holds a few dozen
 /// distinct ones). A value is computed by the same expression on the same
@@ -611,6 +610,7 @@ impl LognormRow {
     }
 }
 
+/// Random matrices for the tests of the sparse products.
 #[cfg(test)]
 pub(crate) mod testing {
     use super::{CsrBuilder, CsrMatrix};

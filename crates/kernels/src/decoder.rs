@@ -7,12 +7,12 @@
 //! training representation. Xc'Y is accumulated from the sparse expression,
 //! one chunk of rows at a time: the chunk is regrouped by column straight
 //! from the counts where that pays ([`ColumnBlocks::refill`]; else copied
-//! to CSR for the CSR product), each gene's row
-//! of Y'Xc summed in registers and its value sum beside it; chunks are
-//! added in order, so the sums do not depend on the thread count.
-//! Predictions and truth are formed one block of genes at a time (test samples x block),
-//! never test samples x all genes, and the expression is read from the
-//! (possibly memory-mapped) counts without a copy.
+//! to CSR for the CSR product), each gene's row of Y'Xc summed in
+//! registers and its value sum beside it; chunks are added in order, so
+//! the sums do not depend on the thread count. Predictions and truth are
+//! formed one block of genes at a time (test samples x block), never test
+//! samples x all genes, and the expression is read from the (possibly
+//! memory-mapped) counts without a copy.
 
 use crate::column_blocks::{ColumnBlocks, SparseProducts};
 use crate::csr::CsrMatrix;

@@ -159,8 +159,6 @@ impl<'a> ExpressionRows<'a> {
         self.matrix.ncols
     }
 
-    /// Appends set row i's genes and values (a gene may repeat if the
-    /// matrix stores it twice; callers add).
     /// Set rows `i0..i1` as a CSR matrix of their values as the target (in
     /// f32, as the target computes them, so exactly), built in parallel.
     pub fn csr_rows(&self, i0: usize, i1: usize) -> Result<CsrMatrix, KernelError> {
@@ -241,6 +239,8 @@ impl<'a> ExpressionRows<'a> {
         }
     }
 
+    /// Appends set row i's genes and values (a gene may repeat if the
+    /// matrix stores it twice; callers add).
     pub fn row_into(&self, i: usize, genes: &mut Vec<u32>, values: &mut Vec<f64>) {
         with_rows!(self.matrix, p => self.row_into_parts(&p, i, genes, values))
     }

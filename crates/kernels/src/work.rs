@@ -65,9 +65,10 @@ static ACTIVE: AtomicU32 = AtomicU32::new(0);
 
 /// Runs a heavy kernel, recording its wall time and the operations counted
 /// meanwhile under `kernel`. Only a kernel entered while no other runs is
-/// recorded: one called inside another (a sparse product inside a PCA step,
-/// say) or alongside it from another thread is part of the first one's
-/// time and operations, so nothing is counted twice.
+/// recorded: one called inside another (`ColumnBlocks::t_dot` inside a
+/// caller's own timed block, say) or alongside it from another thread is
+/// part of the first one's time and operations, so nothing is counted
+/// twice.
 #[inline]
 pub fn timed<R>(kernel: Kernel, f: impl FnOnce() -> R) -> R {
     if ACTIVE.fetch_add(1, Ordering::SeqCst) != 0 {

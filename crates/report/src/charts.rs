@@ -37,10 +37,10 @@ pub fn colour(i: usize) -> RGBColor {
     COLOURS[i % COLOURS.len()]
 }
 
-/// The chart as an SVG document, or None when no bar has a value.
 /// Pixels right of the plot for the legend.
 const LEGEND_WIDTH: u32 = 150;
 
+/// The chart as an SVG document, or None when no bar has a value.
 pub fn grouped_bars(c: &GroupedBars) -> Result<Option<String>, String> {
     let mut lo = f64::INFINITY;
     let mut hi = f64::NEG_INFINITY;

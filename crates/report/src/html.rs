@@ -18,12 +18,12 @@ pub struct Report {
     pub n_plots: usize,
 }
 
-/// Section ids, in page order.
 /// The report's Content-Security-Policy: nothing may be fetched (inline
 /// styles and inline SVG only), so a browser refuses, and reports, any
 /// attempt to load a resource.
 pub const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:";
 
+/// Section ids, in page order.
 pub const SECTIONS: [&str; 7] = [
     "missing",
     "hierarchy",
