@@ -249,7 +249,7 @@ pub fn fit_expression(
             part.add_to(&mut ytx);
             regrouped.column_sums()
         } else {
-            let csr = y.csr_rows(r0, r1)?;
+            let csr = chunk.to_csr()?;
             y.release(r0, r1);
             let products = SparseProducts::Csr(&csr);
             ytx += &products.t_dot(&xc);

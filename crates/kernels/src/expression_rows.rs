@@ -34,9 +34,7 @@ impl Target {
             Target::Lognorm => None,
         }
     }
-}
 
-impl Target {
     /// Whether a row summing to `row_total` keeps its entries.
     #[inline]
     fn keeps(self, row_total: f32) -> bool {
@@ -81,6 +79,48 @@ impl ExpressionChunk<'_, '_> {
     /// Entries the run keeps.
     pub fn nnz(&self) -> usize {
         (0..self.totals.len()).map(|i| self.row_len(i)).sum()
+    }
+
+    /// The run as a CSR matrix of its kept entries (u32 indices), rows
+    /// filled in parallel.
+    pub fn to_csr(&self) -> Result<CsrMatrix, KernelError> {
+        let n = self.nrows();
+        let mut indptr = Vec::with_capacity(n + 1);
+        indptr.push(0u64);
+        for i in 0..n {
+            indptr.push(indptr[i] + self.row_len(i) as u64);
+        }
+        let nnz = indptr[n] as usize;
+        let (mut indices, mut values) = (vec![0u32; nnz], vec![0f32; nnz]);
+        // Each group of rows fills its own span of the arrays.
+        let group = n.div_ceil(4 * rayon::current_num_threads().max(1)).max(1);
+        let mut spans = Vec::new();
+        let (mut idx_rest, mut val_rest): (&mut [u32], &mut [f32]) = (&mut indices, &mut values);
+        for k0 in (0..n).step_by(group) {
+            let k1 = (k0 + group).min(n);
+            let len = (indptr[k1] - indptr[k0]) as usize;
+            let (a, b) = idx_rest.split_at_mut(len);
+            let (c, d) = val_rest.split_at_mut(len);
+            spans.push((k0..k1, a, c));
+            (idx_rest, val_rest) = (b, d);
+        }
+        spans.into_par_iter().for_each(|(ks, idx, val)| {
+            let mut at = 0;
+            for k in ks {
+                self.entries(k, |c, v| {
+                    idx[at] = c as u32;
+                    val[at] = v;
+                    at += 1;
+                });
+            }
+        });
+        CsrMatrix::from_parts(
+            n,
+            self.ncols(),
+            indptr.into(),
+            Indices::U32(indices.into()),
+            values.into(),
+        )
     }
 }
 
@@ -162,65 +202,7 @@ impl<'a> ExpressionRows<'a> {
     /// Set rows `i0..i1` as a CSR matrix of their values as the target (in
     /// f32, as the target computes them, so exactly), built in parallel.
     pub fn csr_rows(&self, i0: usize, i1: usize) -> Result<CsrMatrix, KernelError> {
-        with_rows!(self.matrix, p => self.csr_rows_parts(&p, i0, i1))
-    }
-
-    fn csr_rows_parts<I: ColumnIndex>(
-        &self,
-        p: &RowParts<'_, I>,
-        i0: usize,
-        i1: usize,
-    ) -> Result<CsrMatrix, KernelError> {
-        let rows = &self.rows[i0..i1];
-        let totals: Vec<f32> = rows.par_iter().map(|&r| p.row(r).1.iter().sum()).collect();
-        let mut indptr = Vec::with_capacity(rows.len() + 1);
-        indptr.push(0u64);
-        for (&r, &total) in rows.iter().zip(&totals) {
-            let len = if self.target.keeps(total) {
-                p.row(r).0.len()
-            } else {
-                0
-            };
-            indptr.push(indptr[indptr.len() - 1] + len as u64);
-        }
-        let nnz = indptr[rows.len()] as usize;
-        let (mut indices, mut values) = (vec![0u32; nnz], vec![0f32; nnz]);
-        // Each group of rows fills its own span of the arrays.
-        let group = rows
-            .len()
-            .div_ceil(4 * rayon::current_num_threads().max(1))
-            .max(1);
-        let mut spans = Vec::new();
-        let (mut idx_rest, mut val_rest): (&mut [u32], &mut [f32]) = (&mut indices, &mut values);
-        for k0 in (0..rows.len()).step_by(group) {
-            let k1 = (k0 + group).min(rows.len());
-            let len = (indptr[k1] - indptr[k0]) as usize;
-            let (a, b) = idx_rest.split_at_mut(len);
-            let (c, d) = val_rest.split_at_mut(len);
-            spans.push((k0..k1, a, c));
-            (idx_rest, val_rest) = (b, d);
-        }
-        spans.into_par_iter().for_each(|(ks, idx, val)| {
-            let mut at = 0;
-            for k in ks {
-                let Some(mut row) = self.target.row(totals[k]) else {
-                    continue;
-                };
-                let (cols, stored) = p.row(rows[k]);
-                for (c, v) in cols.iter().zip(stored) {
-                    idx[at] = c.at() as u32;
-                    val[at] = row.value(*v);
-                    at += 1;
-                }
-            }
-        });
-        CsrMatrix::from_parts(
-            rows.len(),
-            self.n_genes(),
-            indptr.into(),
-            Indices::U32(indices.into()),
-            values.into(),
-        )
+        self.chunk(i0, i1).to_csr()
     }
 
     /// Set rows `i0..i1` as a [`RowSource`] of their values as the target

@@ -65,8 +65,8 @@ static ACTIVE: AtomicU32 = AtomicU32::new(0);
 
 /// Runs a heavy kernel, recording its wall time and the operations counted
 /// meanwhile under `kernel`. Only a kernel entered while no other runs is
-/// recorded: one called inside another (`ColumnBlocks::t_dot` inside a
-/// caller's own timed block, say) or alongside it from another thread is
+/// recorded: one called inside another (a timed product within a caller's
+/// own timed block, say) or alongside it from another thread is
 /// part of the first one's time and operations, so nothing is counted
 /// twice.
 #[inline]
