@@ -17,6 +17,17 @@ unsafe impl Plain for u64 {}
 unsafe impl Plain for f32 {}
 unsafe impl Plain for f64 {}
 
+/// `v` with length `len`: its own allocation where that holds `len`
+/// (contents kept, any growth zeroed), else a new zeroed one, so a buffer
+/// refilled chunk after chunk is allocated (and its pages faulted in) once.
+pub(crate) fn reuse_zeroed<T: Copy + Default>(mut v: Vec<T>, len: usize) -> Vec<T> {
+    if v.capacity() < len {
+        return vec![T::default(); len];
+    }
+    v.resize(len, T::default());
+    v
+}
+
 /// Bytes that arrays view, kept alive by whoever holds such an array.
 pub trait MappedBytes: Send + Sync {
     fn bytes(&self) -> &[u8];

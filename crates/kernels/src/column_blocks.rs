@@ -35,6 +35,7 @@
 //! nothing. `A M` here is bound by its load, multiply-add and store per
 //! vector: 3.3 ns per non-zero on one thread, scaling to two.
 
+use crate::buffer::reuse_zeroed;
 use crate::csr::{ColumnIndex, CsrMatrix};
 use crate::spmm::{by_vectors, unpack_rows, AlignedF64, Panels, LANES, PANEL};
 use crate::KernelError;
@@ -172,13 +173,14 @@ impl ColumnBlocks {
     /// only once); blocks in parallel. On error the copy holds no rows.
     pub fn refill(&mut self, src: &impl RowSource) -> Result<(), KernelError> {
         let (nrows, ncols) = (src.nrows(), src.ncols());
-        *self = ColumnBlocks {
-            starts: std::mem::take(&mut self.starts),
-            rows: std::mem::take(&mut self.rows),
-            values: std::mem::take(&mut self.values),
-            first: std::mem::take(&mut self.first),
-            ..Self::empty()
-        };
+        // The buffers to reuse; until the fill ends the copy holds no rows.
+        let Self {
+            starts,
+            rows,
+            values,
+            mut first,
+            ..
+        } = std::mem::replace(self, Self::empty());
         let blocks = nrows.div_ceil(BLOCK_ROWS);
         let lens: Vec<usize> = (0..blocks)
             .into_par_iter()
@@ -189,7 +191,6 @@ impl ColumnBlocks {
             })
             .collect();
         if let Some(b) = lens.iter().position(|&l| l > u32::MAX as usize) {
-            self.first = vec![0];
             return Err(KernelError::Shape(format!(
                 "rows {} to {} hold more than {} non-zeros; cannot regroup them by column",
                 b * BLOCK_ROWS,
@@ -197,25 +198,19 @@ impl ColumnBlocks {
                 u32::MAX
             )));
         }
-        let mut first = std::mem::take(&mut self.first);
         first.clear();
         first.push(0);
         for l in &lens {
             first.push(first[first.len() - 1] + l);
         }
         let nnz = first[blocks];
-        let (starts, rows, values) = (
-            std::mem::take(&mut self.starts),
-            std::mem::take(&mut self.rows),
-            std::mem::take(&mut self.values),
-        );
         // Each block zeroes its own offsets and writes every one of its
         // entries below, so reused buffers keep what they hold, and new
         // ones come zeroed by the allocator (not written here, on one
         // thread: that took a third of the bench's 0.41 s build).
-        let mut starts = reuse(starts, blocks * (ncols + 1));
-        let mut rows = reuse(rows, nnz);
-        let mut values = reuse(values, nnz);
+        let mut starts = reuse_zeroed(starts, blocks * (ncols + 1));
+        let mut rows = reuse_zeroed(rows, nnz);
+        let mut values = reuse_zeroed(values, nnz);
         // Each block's own slices of the three arrays, for parallel filling.
         let mut parts = Vec::with_capacity(blocks);
         {
@@ -395,16 +390,6 @@ impl ColumnBlocks {
                 });
         }
     }
-}
-
-/// `v` with length `len`: its own allocation where that holds `len`
-/// (contents kept, any growth zeroed), else a new zeroed one.
-fn reuse<T: Copy + Default>(mut v: Vec<T>, len: usize) -> Vec<T> {
-    if v.capacity() < len {
-        return vec![T::default(); len];
-    }
-    v.resize(len, T::default());
-    v
 }
 
 /// A CSR matrix as sparse products read it: regrouped by column where that

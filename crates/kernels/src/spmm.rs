@@ -73,7 +73,7 @@ const _: () = assert!(BLOCK <= 256);
 pub const CHUNK_ROWS: usize = 4096;
 
 /// One cache line of f64s, so a vector of them starts on a line boundary.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 #[repr(C, align(64))]
 struct Line([f64; LANES]);
 
@@ -100,14 +100,11 @@ impl AlignedF64 {
 
     /// `len` values in this allocation where it holds them (contents kept,
     /// growth zeroed), else in a new zeroed one.
-    fn reuse(mut self, len: usize) -> Self {
-        let lines = len.div_ceil(LANES);
-        if self.lines.capacity() < lines {
-            return Self::zeros(len);
+    fn reuse(self, len: usize) -> Self {
+        Self {
+            lines: crate::buffer::reuse_zeroed(self.lines, len.div_ceil(LANES)),
+            len,
         }
-        self.lines.resize(lines, Line([0.0; LANES]));
-        self.len = len;
-        self
     }
 }
 
@@ -151,16 +148,20 @@ impl Panels {
         out
     }
 
-    pub(crate) fn zeros(rows: usize, cols: usize, panel: usize) -> Self {
-        let panels = Self::layout(rows, cols, panel);
-        let len = panels
+    /// Values the panels of `layout` hold over `rows` rows.
+    fn data_len(panels: &[(usize, usize, usize)], rows: usize) -> usize {
+        panels
             .last()
             .map(|&(_, w, off)| off + rows * w)
-            .unwrap_or(0);
+            .unwrap_or(0)
+    }
+
+    pub(crate) fn zeros(rows: usize, cols: usize, panel: usize) -> Self {
+        let panels = Self::layout(rows, cols, panel);
         Self {
             rows,
             cols,
-            data: AlignedF64::zeros(len),
+            data: AlignedF64::zeros(Self::data_len(&panels, rows)),
             panels,
         }
     }
@@ -174,15 +175,11 @@ impl Panels {
     /// where it holds them; contents unspecified).
     fn relayout(&mut self, rows: usize, cols: usize, panel: usize) {
         let panels = Self::layout(rows, cols, panel);
-        let len = panels
-            .last()
-            .map(|&(_, w, off)| off + rows * w)
-            .unwrap_or(0);
         let data = std::mem::replace(&mut self.data, AlignedF64::zeros(0));
         *self = Self {
             rows,
             cols,
-            data: data.reuse(len),
+            data: data.reuse(Self::data_len(&panels, rows)),
             panels,
         };
     }
@@ -230,15 +227,8 @@ impl Panels {
     pub(crate) fn from_array(m: &Array2<f64>, panel: usize) -> Self {
         let (rows, cols) = m.dim();
         let m = m.as_standard_layout();
-        let m = m.as_slice().expect("standard layout");
-        let mut p = Self::zeros(rows, cols, panel);
-        for &(c0, w, off) in &p.panels {
-            let take = (cols - c0).min(w);
-            for r in 0..rows {
-                p.data[off + r * w..off + r * w + take]
-                    .copy_from_slice(&m[r * cols + c0..r * cols + c0 + take]);
-            }
-        }
+        let mut p = Self::empty();
+        p.pack(m.as_slice().expect("standard layout"), rows, cols, panel);
         p
     }
 
