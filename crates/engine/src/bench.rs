@@ -252,18 +252,23 @@ pub fn run(opts: &BenchOptions, base: &DataContext) -> Result<String> {
     .ok();
     let mut task_secs = 0.0;
     let mut max_rss = 0u64;
-    let peak_of = |kernel: Kernel| {
-        if kernel.single_precision() {
+    let peak_of = |single: bool| {
+        if single {
             matmul_f32_gflops
         } else {
             matmul_f64_gflops
         }
     };
-    let rate_and_floor = |flops: f64, secs: f64, peak: f64| {
-        (
-            format!("{:.1} GFLOP/s", flops / secs / 1e9),
-            format!("{:.1}", secs / (flops / (peak * 1e9))),
-        )
+    // Rate and `x floor` of work done at the f32 or f64 peak ("-" for none).
+    let rate_and_floor = |flops: f64, secs: f64, single: bool| {
+        if flops > 0.0 && secs > 0.0 {
+            (
+                format!("{:.1} GFLOP/s", flops / secs / 1e9),
+                format!("{:.1}", secs / (flops / (peak_of(single) * 1e9))),
+            )
+        } else {
+            ("-".to_string(), "-".to_string())
+        }
     };
     // Per kernel over the run: calls, seconds, operations.
     let mut run_kernels: Vec<(Kernel, u64, f64, u64)> = Vec::new();
@@ -279,14 +284,7 @@ pub fn run(opts: &BenchOptions, base: &DataContext) -> Result<String> {
         max_rss = max_rss.max(rss.unwrap_or(0));
         let counted = report.summary.flops[i].filter(|&f| f > 0).map(|f| f as f64);
         let (rate, floor) = match (counted, streamed_bytes(kind, &opts.spec)) {
-            (Some(f), _) if kind == "metric" => {
-                let peak = if single_precision(label) {
-                    matmul_f32_gflops
-                } else {
-                    matmul_f64_gflops
-                };
-                rate_and_floor(f, secs, peak)
-            }
+            (Some(f), _) if kind == "metric" => rate_and_floor(f, secs, single_precision(label)),
             (_, Some(b)) => (
                 format!("{:.2} GB/s", b / secs / 1e9),
                 format!("{:.1}", secs / (b / (triad_gbs * 1e9))),
@@ -300,11 +298,8 @@ pub fn run(opts: &BenchOptions, base: &DataContext) -> Result<String> {
         )
         .ok();
         for k in &report.summary.kernels[i] {
-            let (rate, floor) = if k.flops > 0 && k.seconds > 0.0 {
-                rate_and_floor(k.flops as f64, k.seconds, peak_of(k.kernel))
-            } else {
-                ("-".into(), "-".into())
-            };
+            let (rate, floor) =
+                rate_and_floor(k.flops as f64, k.seconds, k.kernel.single_precision());
             writeln!(
                 out,
                 "{:<15}   {:<56} {:>9.2} {:>10} {rate:>14} {floor:>9}",
@@ -326,11 +321,7 @@ pub fn run(opts: &BenchOptions, base: &DataContext) -> Result<String> {
     }
     run_kernels.sort_by_key(|r| Kernel::ALL.iter().position(|k| *k == r.0));
     for (kernel, calls, secs, flops) in run_kernels {
-        let (rate, floor) = if flops > 0 && secs > 0.0 {
-            rate_and_floor(flops as f64, secs, peak_of(kernel))
-        } else {
-            ("-".into(), "-".into())
-        };
+        let (rate, floor) = rate_and_floor(flops as f64, secs, kernel.single_precision());
         writeln!(
             out,
             "kernel total: {:<24} {calls:>6} calls {secs:>9.2} s {rate:>14} {floor:>6} x floor",

@@ -39,6 +39,8 @@ pub fn colour(i: usize) -> RGBColor {
 
 /// Pixels right of the plot for the legend.
 const LEGEND_WIDTH: u32 = 150;
+/// The reference line's colour, in the plot and in the legend.
+const REFERENCE_GREY: RGBColor = RGBColor(90, 90, 90);
 
 /// The chart as an SVG document, or None when no bar has a value.
 pub fn grouped_bars(c: &GroupedBars) -> Result<Option<String>, String> {
@@ -71,9 +73,8 @@ pub fn grouped_bars(c: &GroupedBars) -> Result<Option<String>, String> {
     let n_series = c.series.len().max(1);
     // The legend has its own column right of the plot, so it never covers
     // a bar.
-    let legend_w = LEGEND_WIDTH;
     let width =
-        ((160 + n_groups * (26 * n_series + 24)).clamp(360, 1100) + legend_w as usize) as u32;
+        ((160 + n_groups * (26 * n_series + 24)).clamp(360, 1100) + LEGEND_WIDTH as usize) as u32;
     let height = 300u32;
     let mut svg = String::new();
     let e = |e: Box<dyn std::fmt::Debug>| format!("drawing `{}`: {e:?}", c.title);
@@ -83,7 +84,7 @@ pub fn grouped_bars(c: &GroupedBars) -> Result<Option<String>, String> {
         let mut chart = ChartBuilder::on(&root)
             .caption(c.title, ("sans-serif", 15))
             .margin(10)
-            .margin_right(10 + legend_w)
+            .margin_right(10 + LEGEND_WIDTH)
             .x_label_area_size(46)
             .y_label_area_size(58)
             .build_cartesian_2d(0f64..n_groups as f64, y0..y1)
@@ -126,11 +127,10 @@ pub fn grouped_bars(c: &GroupedBars) -> Result<Option<String>, String> {
             chart.draw_series(whiskers).map_err(|x| e(Box::new(x)))?;
         }
         if let Some((r, _)) = c.reference {
-            let grey = RGBColor(90, 90, 90);
             chart
                 .draw_series(std::iter::once(PathElement::new(
                     vec![(0.0, r), (n_groups as f64, r)],
-                    grey.stroke_width(2),
+                    REFERENCE_GREY.stroke_width(2),
                 )))
                 .map_err(|x| e(Box::new(x)))?;
         }
@@ -168,10 +168,9 @@ pub fn grouped_bars(c: &GroupedBars) -> Result<Option<String>, String> {
             y += 18;
         }
         if let Some((_, label)) = c.reference {
-            let grey = RGBColor(90, 90, 90);
             root.draw(&PathElement::new(
                 vec![(x, y), (x + 12, y)],
-                grey.stroke_width(2),
+                REFERENCE_GREY.stroke_width(2),
             ))
             .map_err(|x| e(Box::new(x)))?;
             root.draw(&Text::new(
