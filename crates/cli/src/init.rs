@@ -58,6 +58,23 @@ fn describe(p: &H5adProfile) -> String {
     if p.columns.is_empty() {
         s += "  (none)\n";
     }
+    if !p.count_sources.is_empty() {
+        let m: Vec<String> = p
+            .count_sources
+            .iter()
+            .map(|(c, counts)| {
+                format!(
+                    "{c} ({})",
+                    if *counts {
+                        "whole counts"
+                    } else {
+                        "not counts"
+                    }
+                )
+            })
+            .collect();
+        s += &format!("matrices: {}\n", m.join(", "));
+    }
     if !p.obsm.is_empty() {
         let keys: Vec<String> = p
             .obsm
@@ -138,6 +155,13 @@ pub fn run(o: &InitOptions) -> Result<()> {
         Some((ControlGuess::Column(c), why)) => println!("  control       column {c}  ({why})"),
         Some((ControlGuess::Label(l), why)) => println!("  control       label {l}  ({why})"),
         None => println!("  control       not found"),
+    }
+    match profile.counts_matrix() {
+        Some(m) => println!("  counts        {m}"),
+        None => println!("  counts        none found: values are log expression"),
+    }
+    if let Some(c) = &suggestion.gene_column {
+        println!("  gene_column   {c}  (var column naming genes as the perturbation labels do)");
     }
     if !suggestion.drop_labels.is_empty() {
         println!("  drop_labels   {}", suggestion.drop_labels.join(", "));

@@ -5,6 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// The conformance suite: real writers' layouts, read right or refused.
+mod conformance;
+
 struct Project {
     dir: tempfile::TempDir,
 }

@@ -1,11 +1,12 @@
 //! Loading a screen dataset named by a manifest into the data model.
 
 use crate::count_cache::{self, CountCacheWriter};
+use crate::count_values::{self, NotCount};
 use crate::error::{DataError, Result};
 use crate::fetch::{fetch, FetchOptions};
 use crate::gctx::Gctx;
 use crate::h5ad::H5ad;
-use crate::manifest::{ColumnMapping, Format, Manifest, Source, Values};
+use crate::manifest::{ColumnMapping, CountsSource, Format, Manifest, Source, Values};
 use crate::samples::RawColumn;
 use crate::samples::{ingest, Samples};
 use crate::{manifest, relationships, synthetic, tabular};
@@ -119,27 +120,82 @@ pub fn load_with(name: &str, ctx: &DataContext, opts: &LoadOptions) -> Result<Da
             let h = H5ad::open(&path)?;
             let index = h.obs_names()?;
             let ing = ingest(&path, &map, &index, &mut |c| h.obs_column(c))?;
-            let genes = h.var_names()?;
+            let source = m.counts.clone().unwrap_or_default();
+            let matrix = source.matrix_path();
+            let genes = h5ad_genes(&h, &path, &source, m.gene_column.as_deref())?;
             let block = if opts.block_values == 0 {
                 1 << 24
             } else {
                 opts.block_values
             };
-            // Checked before reading: every block X yields has its columns.
-            let (_, ncols) = h.x_shape()?;
+            // Checked before reading: every block the matrix yields has its
+            // columns, and its rows are the cells of obs.
+            let (nrows, ncols) = h.matrix_shape(&matrix)?;
+            if nrows != index.len() {
+                return Err(DataError::file(
+                    &path,
+                    format!(
+                        "{matrix} has {nrows} rows but obs has {} cells",
+                        index.len()
+                    ),
+                ));
+            }
             if genes.len() != ncols {
                 return Err(DataError::file(
                     &path,
-                    format!("var has {} genes but X has {ncols} columns", genes.len()),
+                    format!(
+                        "{} has {} genes but {matrix} has {ncols} columns",
+                        source.var_frame(),
+                        genes.len()
+                    ),
                 ));
             }
+            // Counts are checked value by value as they stream: a
+            // normalised matrix read as counts would be normalised again.
+            let mut checker = CountCheck::new(m.values, &ing.source_rows);
+            let mut check = |b: &CsrMatrix| -> Result<()> {
+                checker.check(b).map_err(|(row, col, v, why)| {
+                    let gene = genes.get(col).map(String::as_str).unwrap_or("?");
+                    let what = match why {
+                        NotCount::Negative => "is negative",
+                        NotCount::Fractional => "is not a whole number",
+                    };
+                    DataError::file(
+                        &path,
+                        format!(
+                            "{matrix}: the value {v} at row {row} (cell `{}`), gene `{gene}` {what}, but the manifest declares raw counts (`values: counts`, read from `counts: {}`); {}",
+                            index[row],
+                            source.name(),
+                            match why {
+                                NotCount::Negative => "counts cannot be negative: check how the matrix was made".to_string(),
+                                NotCount::Fractional => count_values::h5ad_advice(&h, &matrix),
+                            }
+                        ),
+                    )
+                })
+            };
             let counts = match &opts.counts_to {
-                None => h.read_x(Some(&ing.source_rows))?,
+                None => {
+                    let mut out: Option<CsrMatrix> = None;
+                    let m_cols =
+                        h.stream_matrix(&matrix, Some(&ing.source_rows), block, &mut |b| {
+                            check(&b)?;
+                            match &mut out {
+                                None => out = Some(b),
+                                Some(o) => o.append_rows(&b).map_err(|e| {
+                                    DataError::file(&path, format!("{matrix}: {e}"))
+                                })?,
+                            }
+                            Ok(())
+                        })?;
+                    out.unwrap_or_else(|| CsrMatrix::empty(m_cols))
+                }
                 Some(dest) => {
                     let mut w = CountCacheWriter::create(dest, ncols)?;
-                    h.stream_x(Some(&ing.source_rows), block, &mut |b| {
+                    h.stream_matrix(&matrix, Some(&ing.source_rows), block, &mut |b| {
+                        check(&b)?;
                         w.push_block(&b)
-                            .map_err(|e| DataError::file(&path, format!("X: {e}")))
+                            .map_err(|e| DataError::file(&path, format!("{matrix}: {e}")))
                     })?;
                     w.finish()?;
                     count_cache::open(dest)?
@@ -179,6 +235,82 @@ pub fn load_with(name: &str, ctx: &DataContext, opts: &LoadOptions) -> Result<Da
             format!("format {other:?} is not a screen dataset"),
         )),
     }
+}
+
+/// Checks that blocks of a matrix streamed in row order hold counts, when
+/// the dataset declares counts; `rows` are the file rows of the samples.
+struct CountCheck<'a> {
+    on: bool,
+    rows: &'a [usize],
+    seen: usize,
+}
+
+impl<'a> CountCheck<'a> {
+    fn new(values: Values, rows: &'a [usize]) -> Self {
+        CountCheck {
+            on: values == Values::Counts,
+            rows,
+            seen: 0,
+        }
+    }
+    /// Err((file row, column, value, why)) at the first value that is not a
+    /// count.
+    fn check(&mut self, b: &CsrMatrix) -> std::result::Result<(), (usize, usize, f32, NotCount)> {
+        let first = self.seen;
+        self.seen += b.nrows;
+        if !self.on {
+            return Ok(());
+        }
+        match count_values::first_not_count(b) {
+            Some((r, c, v, why)) => Err((self.rows[first + r], c, v, why)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The gene names of an h5ad's count matrix: its var frame's index, or the
+/// column `gene_column` of it (a missing name is an error naming the gene).
+fn h5ad_genes(
+    h: &H5ad,
+    path: &std::path::Path,
+    source: &CountsSource,
+    gene_column: Option<&str>,
+) -> Result<Vec<String>> {
+    let frame = source.var_frame();
+    let ids = match source {
+        CountsSource::Raw => h.raw_var_names()?,
+        _ => h.var_names()?,
+    };
+    let Some(column) = gene_column else {
+        return Ok(ids);
+    };
+    let col = h.frame_column(frame, column)?.ok_or_else(|| {
+        let have = h.frame_column_names(frame).unwrap_or_default();
+        DataError::file(
+            path,
+            format!(
+                "`gene_column: {column}`: {frame} has no column `{column}`; its columns: {}",
+                if have.is_empty() {
+                    "(none)".to_string()
+                } else {
+                    have.join(", ")
+                }
+            ),
+        )
+    })?;
+    (0..col.len())
+        .map(|i| {
+            col.text(i).filter(|t| !t.trim().is_empty()).ok_or_else(|| {
+                DataError::file(
+                    path,
+                    format!(
+                        "`gene_column: {column}`: gene `{}` (row {i} of {frame}) has no name",
+                        ids.get(i).map(String::as_str).unwrap_or("?")
+                    ),
+                )
+            })
+        })
+        .collect()
 }
 
 /// A gctx screen: the main file, then the files of `append` (same genes, in
@@ -331,6 +463,23 @@ fn load_gctx(
             gene_columns.as_deref(),
             crate::gctx::DEFAULT_BLOCK_VALUES,
         )?;
+        if m.values == Values::Counts {
+            if let Some((r, c, v, why)) = count_values::first_not_count(&block) {
+                let ids = p.sample_ids()?;
+                return Err(DataError::file(
+                    p.path(),
+                    format!(
+                        "the value {v} of sample `{}`, gene `{}` {}, but the manifest declares raw counts (`values: counts`, the default); gctx files (L1000 levels 3 to 5) hold log expression: set `values: log_expression`",
+                        ids.get(rows[r]).map(String::as_str).unwrap_or("?"),
+                        genes.get(c).map(String::as_str).unwrap_or("?"),
+                        match why {
+                            NotCount::Negative => "is negative",
+                            NotCount::Fractional => "is not a whole number",
+                        }
+                    ),
+                ));
+            }
+        }
         counts
             .append_rows(&block)
             .map_err(|e| DataError::file(p.path(), e.to_string()))?;

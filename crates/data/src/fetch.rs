@@ -366,6 +366,8 @@ mod tests {
             columns: None,
             size: None,
             values: Default::default(),
+            counts: None,
+            gene_column: None,
             append: vec![],
             metadata: None,
             genes: None,

@@ -267,8 +267,19 @@ pub fn write(
                         .map_err(err)?;
                 }
                 RawColumn::Bool(v) => {
+                    let v: Vec<bool> = v
+                        .iter()
+                        .map(|b| {
+                            b.ok_or_else(|| {
+                                DataError::file(
+                                    path,
+                                    format!("metadata `{name}`: a gctx holds no missing booleans"),
+                                )
+                            })
+                        })
+                        .collect::<Result<_>>()?;
                     f.new_dataset_builder()
-                        .with_data(v)
+                        .with_data(&v)
                         .create(format!("{COL_META}/{name}").as_str())
                         .map_err(err)?;
                 }

@@ -32,8 +32,26 @@ fn encoding(obj: &hdf5::Location) -> Option<String> {
         .ok()
 }
 
+/// For an AnnData Zarr store (a `.zarr` path or a directory), the message
+/// that says pertbench reads h5ad and gives the one-line conversion.
+pub fn zarr_advice(path: &Path) -> Option<String> {
+    let zarr = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("zarr"))
+        || path.is_dir();
+    zarr.then(|| {
+        format!(
+            "is a Zarr store (or a directory); pertbench reads AnnData as .h5ad: convert it with python -c \"import anndata; anndata.read_zarr('{p}').write_h5ad('{p}.h5ad')\"",
+            p = path.display()
+        )
+    })
+}
+
 impl H5ad {
     pub fn open(path: &Path) -> Result<H5ad> {
+        if let Some(advice) = zarr_advice(path) {
+            return Err(DataError::file(path, advice));
+        }
         let file = File::open(path)
             .map_err(|e| DataError::file(path, format!("not a readable HDF5/h5ad file: {e}")))?;
         Ok(H5ad {
@@ -56,18 +74,47 @@ impl H5ad {
         hdf5_values::read_strings(ds).map_err(|e| self.err(format!("{what}: {e}")))
     }
 
-    fn index_of(&self, group: &str) -> Result<Vec<String>> {
-        let g = self.group(group)?;
-        let name = g
-            .attr("_index")
+    /// A dataframe group (`obs`, `var`, `raw/var`, an `obsm` frame). Files
+    /// written before anndata 0.7 store obs and var as one compound dataset:
+    /// those are refused with the conversion.
+    fn frame(&self, frame: &str) -> Result<Group> {
+        if let Ok(ds) = self.file.dataset(frame) {
+            let compound = ds
+                .dtype()
+                .and_then(|t| t.to_descriptor())
+                .is_ok_and(|d| matches!(d, hdf5::types::TypeDescriptor::Compound(_)));
+            return Err(self.err(format!(
+                "`{frame}` is {} dataset, the layout of anndata before 0.7 (2019); pertbench reads anndata 0.7 and later: re-save it with a current anndata, which still reads it: python -c \"import anndata; anndata.read_h5ad('{f}').write_h5ad('{f}.new.h5ad')\"",
+                if compound { "a compound (record)" } else { "a" },
+                f = self.path.display()
+            )));
+        }
+        self.group(frame)
+    }
+
+    /// Name of a dataframe's index dataset (the `_index` attribute).
+    fn index_name(g: &Group) -> String {
+        g.attr("_index")
             .ok()
-            .and_then(|a| a.read_scalar::<VarLenUnicode>().ok())
-            .map(|s| s.as_str().to_string())
-            .unwrap_or_else(|| "_index".into());
+            .and_then(|a| {
+                a.read_scalar::<VarLenUnicode>()
+                    .map(|s| s.as_str().to_string())
+                    .or_else(|_| {
+                        a.read_scalar::<VarLenAscii>()
+                            .map(|s| s.as_str().to_string())
+                    })
+                    .ok()
+            })
+            .unwrap_or_else(|| "_index".into())
+    }
+
+    fn index_of(&self, frame: &str) -> Result<Vec<String>> {
+        let g = self.frame(frame)?;
+        let name = Self::index_name(&g);
         let ds = g
             .dataset(&name)
-            .map_err(|e| self.err(format!("{group}/{name}: {e}")))?;
-        self.read_strings(&ds, &format!("{group}/{name}"))
+            .map_err(|e| self.err(format!("{frame}/{name}: {e}")))?;
+        self.read_strings(&ds, &format!("{frame}/{name}"))
     }
 
     /// obs index (cell barcodes).
@@ -80,73 +127,132 @@ impl H5ad {
         self.index_of("var")
     }
 
-    pub fn obs_column_names(&self) -> Result<Vec<String>> {
-        let g = self.group("obs")?;
+    /// raw/var index (the genes of `raw/X`).
+    pub fn raw_var_names(&self) -> Result<Vec<String>> {
+        self.index_of("raw/var")
+    }
+
+    /// The columns of a dataframe group, in its `column-order` where the
+    /// file records one.
+    pub fn frame_column_names(&self, frame: &str) -> Result<Vec<String>> {
+        let g = self.frame(frame)?;
+        let index = Self::index_name(&g);
         let mut names = g.member_names().map_err(|e| self.err(e))?;
-        names.retain(|n| n != "_index" && n != "__categories");
+        names.retain(|n| n != &index && n != "_index" && n != "__categories");
+        if let Ok(order) = g
+            .attr("column-order")
+            .and_then(|a| a.read_raw::<VarLenUnicode>())
+        {
+            let order: Vec<String> = order.iter().map(|s| s.as_str().to_string()).collect();
+            if order.iter().all(|o| names.contains(o)) && order.len() == names.len() {
+                return Ok(order);
+            }
+        }
         Ok(names)
+    }
+
+    pub fn obs_column_names(&self) -> Result<Vec<String>> {
+        self.frame_column_names("obs")
+    }
+
+    pub fn var_column_names(&self) -> Result<Vec<String>> {
+        self.frame_column_names("var")
     }
 
     fn read_numeric(&self, ds: &Dataset, what: &str) -> Result<RawColumn> {
         hdf5_values::read_column(ds).map_err(|e| self.err(format!("{what}: {e}")))
     }
 
-    /// One obs column; None if absent. Categorical codes of -1 are missing.
+    /// One obs column; None if absent. Missing values (categorical code -1,
+    /// masked entries of nullable columns) are None or NaN.
     pub fn obs_column(&self, name: &str) -> Result<Option<RawColumn>> {
-        let g = self.group("obs")?;
+        self.frame_column("obs", name)
+    }
+
+    /// One var column; None if absent.
+    pub fn var_column(&self, name: &str) -> Result<Option<RawColumn>> {
+        self.frame_column("var", name)
+    }
+
+    /// One column of a dataframe group, in any of anndata's encodings:
+    /// a plain array or string array; `categorical` (0.8+: a group of codes
+    /// and categories; 0.7: codes whose `categories` attribute refers to
+    /// `<frame>/__categories/<name>`); `nullable-integer`,
+    /// `nullable-boolean` and `nullable-string-array` (values and a mask:
+    /// masked entries are missing, never their stored value).
+    pub fn frame_column(&self, frame: &str, name: &str) -> Result<Option<RawColumn>> {
+        let g = self.frame(frame)?;
         if !g.link_exists(name) {
             return Ok(None);
         }
-        let what = format!("obs/{name}");
-        if let Ok(sub) = g.group(name) {
-            match encoding(&sub).as_deref() {
-                Some("categorical") => {
-                    let cats_ds = sub
-                        .dataset("categories")
-                        .map_err(|e| self.err(format!("{what}/categories: {e}")))?;
-                    let cats: Vec<String> = match self
-                        .read_numeric(&cats_ds, &format!("{what}/categories"))?
-                    {
-                        RawColumn::Str(v) => v.into_iter().map(|s| s.unwrap_or_default()).collect(),
-                        other => (0..other.len())
-                            .map(|i| other.text(i).unwrap_or_default())
-                            .collect(),
-                    };
-                    let codes: Vec<i64> = sub
-                        .dataset("codes")
-                        .and_then(|d| d.read_raw::<i64>())
-                        .map_err(|e| self.err(format!("{what}/codes: {e}")))?;
-                    let vals = codes
-                        .into_iter()
-                        .map(|c| {
-                            if c < 0 {
-                                Ok(None)
-                            } else {
-                                cats.get(c as usize).cloned().map(Some).ok_or_else(|| {
-                                    self.err(format!(
-                                        "{what}: code {c} beyond {} categories",
-                                        cats.len()
-                                    ))
-                                })
-                            }
+        let what = format!("{frame}/{name}");
+        let categorical = |codes: Vec<i64>, cats: RawColumn, what: &str| -> Result<RawColumn> {
+            let cats: Vec<Option<String>> = (0..cats.len()).map(|i| cats.text(i)).collect();
+            let vals = codes
+                .into_iter()
+                .map(|c| {
+                    if c < 0 {
+                        Ok(None)
+                    } else {
+                        cats.get(c as usize).cloned().ok_or_else(|| {
+                            self.err(format!("{what}: code {c} beyond {} categories", cats.len()))
                         })
-                        .collect::<Result<Vec<_>>>()?;
-                    return Ok(Some(RawColumn::Str(vals)));
+                    }
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Ok(RawColumn::Str(vals))
+        };
+        let dataset = |g: &Group, member: &str| -> Result<Dataset> {
+            g.dataset(member)
+                .map_err(|e| self.err(format!("{what}/{member}: {e}")))
+        };
+        if let Ok(sub) = g.group(name) {
+            let enc = encoding(&sub);
+            return match enc.as_deref() {
+                Some("categorical") => {
+                    let cats = self.read_numeric(&dataset(&sub, "categories")?, &format!("{what}/categories"))?;
+                    let codes: Vec<i64> = dataset(&sub, "codes")?
+                        .read_raw::<i64>()
+                        .map_err(|e| self.err(format!("{what}/codes: {e}")))?;
+                    categorical(codes, cats, &what).map(Some)
                 }
-                Some("nullable-boolean") | Some("nullable-integer") => {
-                    let ds = sub
-                        .dataset("values")
-                        .map_err(|e| self.err(format!("{what}/values: {e}")))?;
-                    return self.read_numeric(&ds, &what).map(Some);
+                Some("nullable-boolean") | Some("nullable-integer") | Some("nullable-string-array") => {
+                    let values = self.read_numeric(&dataset(&sub, "values")?, &format!("{what}/values"))?;
+                    let mask: Vec<bool> = dataset(&sub, "mask")?
+                        .read_raw::<bool>()
+                        .map_err(|e| self.err(format!("{what}/mask: {e}")))?;
+                    if mask.len() != values.len() {
+                        return Err(self.err(format!(
+                            "{what}: mask has {} entries for {} values",
+                            mask.len(),
+                            values.len()
+                        )));
+                    }
+                    Ok(Some(values.masked(&mask)))
                 }
-                other => {
-                    return Err(self.err(format!("{what}: unsupported column encoding {other:?}")))
-                }
-            }
+                other => Err(self.err(format!(
+                    "{what}: unsupported column encoding {other:?} (pertbench reads categorical, nullable-integer, nullable-boolean, nullable-string-array, string and numeric arrays)"
+                ))),
+            };
         }
-        let ds = g
-            .dataset(name)
-            .map_err(|e| self.err(format!("{what}: {e}")))?;
+        let ds = dataset(&g, name)?;
+        let has_categories = ds
+            .attr_names()
+            .is_ok_and(|a| a.iter().any(|n| n == "categories"));
+        if has_categories {
+            // anndata 0.7: the codes, with the categories in `__categories`.
+            let cats_path = format!("{frame}/__categories/{name}");
+            let cats_ds = self.file.dataset(&cats_path).map_err(|e| {
+                self.err(format!(
+                    "{what} is categorical (anndata 0.7) but {cats_path} is unreadable: {e}"
+                ))
+            })?;
+            let cats = self.read_numeric(&cats_ds, &cats_path)?;
+            let codes: Vec<i64> = ds
+                .read_raw::<i64>()
+                .map_err(|e| self.err(format!("{what}: {e}")))?;
+            return categorical(codes, cats, &what).map(Some);
+        }
         self.read_numeric(&ds, &what).map(Some)
     }
 
@@ -274,33 +380,53 @@ impl H5ad {
         Ok(out.unwrap_or_else(|| CsrMatrix::empty(m)))
     }
 
-    /// Whether `X` is CSR (`true`) or dense (`false`); any other storage is an
-    /// error advising conversion.
-    fn x_is_csr(&self) -> Result<bool> {
-        if let Ok(g) = self.file.group("X") {
+    /// Whether the matrix at `name` (`X`, `raw/X`, `layers/<key>`) is CSR
+    /// (`true`) or dense (`false`); any other storage is an error advising
+    /// conversion.
+    fn matrix_is_csr(&self, name: &str) -> Result<bool> {
+        if let Ok(g) = self.file.group(name) {
             return match encoding(&g).as_deref() {
                 Some("csr_matrix") => Ok(true),
                 other => Err(self.err(format!(
-                    "X is stored as {other:?}; pertbench reads CSR or dense X (convert with adata.X = scipy.sparse.csr_matrix(adata.X))"
+                    "{name} is stored as {}; pertbench reads CSR or dense matrices (convert with adata.X = scipy.sparse.csr_matrix(adata.X), or the same for the layer, then write_h5ad)",
+                    other.unwrap_or("an unlabelled group")
                 ))),
             };
         }
-        match self.file.dataset("X") {
+        match self.file.dataset(name) {
             Ok(ds) if ds.ndim() == 2 => Ok(false),
-            Ok(ds) => Err(self.err(format!("X has {} dimensions, not 2", ds.ndim()))),
-            Err(e) => Err(self.err(format!("no readable X: {e}"))),
+            Ok(ds) => Err(self.err(format!("{name} has {} dimensions, not 2", ds.ndim()))),
+            Err(e) => Err(self.err(format!("no readable {name}: {e}"))),
         }
+    }
+
+    /// Whether the file has a matrix at `name` (a group or a dataset).
+    pub fn has_matrix(&self, name: &str) -> bool {
+        self.file.link_exists(name)
+    }
+
+    /// The keys of `layers` (none without it).
+    pub fn layer_names(&self) -> Vec<String> {
+        self.file
+            .group("layers")
+            .and_then(|g| g.member_names())
+            .unwrap_or_default()
     }
 
     /// (rows, columns) of `X`, CSR or dense, without reading it.
     pub fn x_shape(&self) -> Result<(usize, usize)> {
-        if self.x_is_csr()? {
-            self.shape_attr(&self.group("X")?, "X")
+        self.matrix_shape("X")
+    }
+
+    /// (rows, columns) of the matrix at `name`, without reading it.
+    pub fn matrix_shape(&self, name: &str) -> Result<(usize, usize)> {
+        if self.matrix_is_csr(name)? {
+            self.shape_attr(&self.group(name)?, name)
         } else {
             let shape = self
                 .file
-                .dataset("X")
-                .map_err(|e| self.err(format!("X: {e}")))?
+                .dataset(name)
+                .map_err(|e| self.err(format!("{name}: {e}")))?
                 .shape();
             Ok((shape[0], shape[1]))
         }
@@ -309,35 +435,61 @@ impl H5ad {
     /// `X` as CSR, restricted to `rows` (ascending) if given. Dense `X` is
     /// converted row block by row block; CSC is refused with advice.
     pub fn read_x(&self, rows: Option<&[usize]>) -> Result<CsrMatrix> {
-        self.collect_blocks(&mut |on_block| self.stream_x(rows, CHUNK_NNZ, on_block))
+        self.read_matrix("X", rows)
     }
 
-    /// Streams `X` (CSR or dense) restricted to `rows` (ascending) in blocks
-    /// of about `block_values` stored values, each as CSR, in row order;
-    /// returns the number of columns. Memory is bounded by the block.
+    /// The matrix at `name` as CSR, restricted to `rows` (ascending).
+    pub fn read_matrix(&self, name: &str, rows: Option<&[usize]>) -> Result<CsrMatrix> {
+        self.collect_blocks(&mut |on_block| self.stream_matrix(name, rows, CHUNK_NNZ, on_block))
+    }
+
+    /// Streams `X` (CSR or dense): see [`H5ad::stream_matrix`].
     pub fn stream_x(
         &self,
         rows: Option<&[usize]>,
         block_values: usize,
         on_block: &mut dyn FnMut(CsrMatrix) -> Result<()>,
     ) -> Result<usize> {
-        if self.x_is_csr()? {
-            self.stream_csr_group("X", rows, block_values, on_block)
+        self.stream_matrix("X", rows, block_values, on_block)
+    }
+
+    /// Streams the matrix at `name` (`X`, `raw/X`, `layers/<key>`; CSR or
+    /// dense) restricted to `rows` (ascending) in blocks of about
+    /// `block_values` stored values, each as CSR, in row order; returns the
+    /// number of columns. Memory is bounded by the block.
+    pub fn stream_matrix(
+        &self,
+        name: &str,
+        rows: Option<&[usize]>,
+        block_values: usize,
+        on_block: &mut dyn FnMut(CsrMatrix) -> Result<()>,
+    ) -> Result<usize> {
+        if self.matrix_is_csr(name)? {
+            self.stream_csr_group(name, rows, block_values, on_block)
         } else {
-            self.stream_dense_x(rows, block_values, on_block)
+            self.stream_dense(name, rows, block_values, on_block)
         }
     }
 
-    fn stream_dense_x(
+    /// The first `n_rows` rows of the matrix at `name`, to tell counts
+    /// from normalised values without reading it all.
+    pub fn matrix_head(&self, name: &str, n_rows: usize) -> Result<CsrMatrix> {
+        let (n, _) = self.matrix_shape(name)?;
+        let rows: Vec<usize> = (0..n.min(n_rows)).collect();
+        self.read_matrix(name, Some(&rows))
+    }
+
+    fn stream_dense(
         &self,
+        name: &str,
         rows: Option<&[usize]>,
         block_values: usize,
         on_block: &mut dyn FnMut(CsrMatrix) -> Result<()>,
     ) -> Result<usize> {
         let ds = self
             .file
-            .dataset("X")
-            .map_err(|e| self.err(format!("X: {e}")))?;
+            .dataset(name)
+            .map_err(|e| self.err(format!("{name}: {e}")))?;
         let shape = ds.shape();
         let (n, m) = (shape[0], shape[1]);
         let rows = rows_or_all(rows, n);
@@ -346,13 +498,13 @@ impl H5ad {
             let (first, last) = (rows[span.start], rows[span.end - 1]);
             let block: Matrix = ds
                 .read_slice_2d::<f32, _>(s![first..last + 1, ..])
-                .map_err(|e| self.err(format!("X[{first}..{}]: {e}", last + 1)))?;
+                .map_err(|e| self.err(format!("{name}[{first}..{}]: {e}", last + 1)))?;
             let mut out = CsrBuilder::new(m);
             for &r in &rows[span] {
                 for (c, v) in block.row(r - first).iter().enumerate() {
                     if !v.is_finite() {
                         return Err(self.err(format!(
-                            "X: non-finite value (NaN or Inf) at row {r}, column {c}"
+                            "{name}: non-finite value (NaN or Inf) at row {r}, column {c}"
                         )));
                     }
                     if *v != 0.0 {
@@ -363,7 +515,7 @@ impl H5ad {
             }
             on_block(
                 out.build()
-                    .map_err(|e| self.err(format!("X, rows {first}..{}: {e}", last + 1)))?,
+                    .map_err(|e| self.err(format!("{name}, rows {first}..{}: {e}", last + 1)))?,
             )?;
         }
         Ok(m)
@@ -374,13 +526,34 @@ impl H5ad {
             .file
             .dataset(name)
             .map_err(|e| self.err(format!("{name}: {e}")))?;
-        let m: Matrix = ds
-            .read_2d::<f32>()
-            .map_err(|e| self.err(format!("{name}: {e}")))?;
+        let m: Matrix = if ds.ndim() == 1 {
+            let v: Vec<f32> = ds
+                .read_raw::<f32>()
+                .map_err(|e| self.err(format!("{name}: {e}")))?;
+            Matrix::from_shape_vec((v.len(), 1), v).map_err(|e| self.err(format!("{name}: {e}")))?
+        } else {
+            ds.read_2d::<f32>()
+                .map_err(|e| self.err(format!("{name}: {e}")))?
+        };
         Ok(match rows {
             Some(r) => m.select(ndarray::Axis(0), r),
             None => m,
         })
+    }
+
+    /// The cells of the file: the length of the obs index.
+    pub fn n_obs(&self) -> Result<usize> {
+        let g = self.frame("obs")?;
+        let name = Self::index_name(&g);
+        g.dataset(&name)
+            .map(|d| d.size())
+            .map_err(|e| self.err(format!("obs/{name}: {e}")))
+    }
+
+    /// The numeric columns of an `obsm` entry stored as a DataFrame
+    /// (anndata's `dataframe` encoding), in its column order.
+    fn obsm_frame_columns(&self, name: &str) -> Result<Vec<String>> {
+        self.frame_column_names(name)
     }
 
     /// Every `obsm` key with its number of columns (none without `obsm`).
@@ -393,12 +566,16 @@ impl H5ad {
             let cols = if let Ok(ds) = g.dataset(&key) {
                 ds.shape().get(1).copied().unwrap_or(1)
             } else if let Ok(sub) = g.group(&key) {
-                // A sparse obsm: its `shape` attribute is [rows, cols].
-                sub.attr("shape")
-                    .and_then(|a| a.read_raw::<i64>())
-                    .ok()
-                    .and_then(|s| s.get(1).copied())
-                    .unwrap_or(0) as usize
+                if encoding(&sub).as_deref() == Some("dataframe") {
+                    self.obsm_frame_columns(&format!("obsm/{key}"))?.len()
+                } else {
+                    // A sparse obsm: its `shape` attribute is [rows, cols].
+                    sub.attr("shape")
+                        .and_then(|a| a.read_raw::<i64>())
+                        .ok()
+                        .and_then(|s| s.get(1).copied())
+                        .unwrap_or(0) as usize
+                }
             } else {
                 0
             };
@@ -407,7 +584,27 @@ impl H5ad {
         Ok(out)
     }
 
-    /// `obsm/<key>` as a dense matrix (a CSR obsm is densified: it is an embedding).
+    /// Rows of an `obsm` entry (dense, sparse or a DataFrame).
+    fn obsm_rows(&self, name: &str) -> Result<usize> {
+        if let Ok(ds) = self.file.dataset(name) {
+            return Ok(ds.shape().first().copied().unwrap_or(0));
+        }
+        let g = self.group(name)?;
+        match encoding(&g).as_deref() {
+            Some("dataframe") => {
+                let index = Self::index_name(&g);
+                g.dataset(&index)
+                    .map(|d| d.size())
+                    .map_err(|e| self.err(format!("{name}/{index}: {e}")))
+            }
+            _ => self.shape_attr(&g, name).map(|(r, _)| r),
+        }
+    }
+
+    /// `obsm/<key>` as a dense matrix: a dense array, a CSR matrix
+    /// (densified: it is an embedding) or a DataFrame of numeric columns.
+    /// Its rows must be the file's cells: a shorter or longer obsm is an
+    /// error, never truncated or padded.
     pub fn read_obsm(&self, key: &str, rows: Option<&[usize]>) -> Result<Matrix> {
         let name = format!("obsm/{key}");
         if !self.group("obsm")?.link_exists(key) {
@@ -417,18 +614,49 @@ impl H5ad {
                 keys.join(", ")
             )));
         }
+        let n_obs = self.n_obs()?;
+        let n_rows = self.obsm_rows(&name)?;
+        if n_rows != n_obs {
+            return Err(self.err(format!(
+                "{name} has {n_rows} rows but the file has {n_obs} cells (obs); anndata keeps them equal, so the file was edited after writing: re-write the embedding with one row per cell"
+            )));
+        }
         if let Ok(g) = self.file.group(&name) {
-            if encoding(&g).as_deref() != Some("csr_matrix") {
-                return Err(self.err(format!("{name}: unsupported encoding")));
-            }
-            let csr = self.read_csr_group(&name, rows)?;
-            let mut d = Matrix::zeros((csr.nrows, csr.ncols));
-            for i in 0..csr.nrows {
-                for (c, v) in csr.row(i) {
-                    d[(i, c)] = v;
+            return match encoding(&g).as_deref() {
+                Some("csr_matrix") => {
+                    let csr = self.read_csr_group(&name, rows)?;
+                    let mut d = Matrix::zeros((csr.nrows, csr.ncols));
+                    for i in 0..csr.nrows {
+                        for (c, v) in csr.row(i) {
+                            d[(i, c)] = v;
+                        }
+                    }
+                    Ok(d)
                 }
-            }
-            return Ok(d);
+                Some("dataframe") => {
+                    let columns = self.obsm_frame_columns(&name)?;
+                    let all = rows_or_all(rows, n_obs);
+                    let mut d = Matrix::zeros((all.len(), columns.len()));
+                    for (j, c) in columns.iter().enumerate() {
+                        match self.frame_column(&name, c)? {
+                            Some(RawColumn::Num(v)) => {
+                                for (i, &r) in all.iter().enumerate() {
+                                    d[(i, j)] = v[r] as f32;
+                                }
+                            }
+                            _ => {
+                                return Err(self.err(format!(
+                                    "{name}/{c}: an embedding stored as a DataFrame needs numeric columns only"
+                                )))
+                            }
+                        }
+                    }
+                    Ok(d)
+                }
+                other => Err(self.err(format!(
+                    "{name}: unsupported encoding {other:?} (pertbench reads dense arrays, csr_matrix and dataframe)"
+                ))),
+            };
         }
         self.read_dense(&name, rows)
     }

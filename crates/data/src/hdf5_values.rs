@@ -64,7 +64,7 @@ pub fn read_column(ds: &Dataset) -> Result<RawColumn, String> {
     match desc {
         TypeDescriptor::Boolean | TypeDescriptor::Enum(_) => ds
             .read_raw::<bool>()
-            .map(RawColumn::Bool)
+            .map(|v| RawColumn::Bool(v.into_iter().map(Some).collect()))
             .map_err(|e| e.to_string()),
         TypeDescriptor::Integer(_) | TypeDescriptor::Unsigned(_) | TypeDescriptor::Float(_) => ds
             .read_raw::<f64>()

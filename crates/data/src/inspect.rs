@@ -21,9 +21,14 @@ pub struct ColumnProfile {
     /// Every level with its count (text and bool columns with at most
     /// [`MAX_LEVELS_KEPT`] levels; empty otherwise).
     pub levels: Vec<(String, usize)>,
-    /// Levels that are also gene names (var names): a perturbation column
-    /// has them. Set by [`profile`]; 0 from [`profile_column`] alone.
+    /// Levels that are also gene names: a perturbation column has them.
+    /// Set by [`profile`] (the best of the var index and the var's text
+    /// columns); 0 from [`profile_column`] alone.
     pub gene_labels: usize,
+    /// The var column whose names those levels match (None: the var index).
+    pub gene_labels_by: Option<String>,
+    /// How many of those matching levels look like Ensembl ids (`ENSG...`).
+    pub ensembl_labels: usize,
 }
 
 /// Levels kept per column for the suggestions.
@@ -38,24 +43,92 @@ pub struct H5adProfile {
     pub obsm: Vec<(String, usize)>,
     /// The first few gene names.
     pub genes_head: Vec<String>,
+    /// Each matrix that may hold counts (`X`, `raw/X`, `layers/<key>`)
+    /// with whether its first rows hold whole, non-negative values.
+    pub count_sources: Vec<(String, bool)>,
+}
+
+impl H5adProfile {
+    /// The matrix to read counts from: `X` when it holds counts, else
+    /// `raw/X`, else the first layer that does; None when none does (the
+    /// values are then normalised expression).
+    pub fn counts_matrix(&self) -> Option<&str> {
+        let counts = |name: &str| self.count_sources.iter().any(|(c, ok)| c == name && *ok);
+        if counts("X") {
+            return Some("X");
+        }
+        if counts("raw/X") {
+            return Some("raw/X");
+        }
+        self.count_sources
+            .iter()
+            .find(|(c, ok)| *ok && c.starts_with("layers/"))
+            .map(|(c, _)| c.as_str())
+    }
+}
+
+/// Whether a label looks like an Ensembl gene id (`ENSG00000141510`,
+/// `ENSMUSG...`, with an optional version).
+pub fn is_ensembl_id(label: &str) -> bool {
+    let Some(rest) = label.strip_prefix("ENS") else {
+        return false;
+    };
+    let digits = rest.trim_start_matches(|c: char| c.is_ascii_uppercase());
+    rest.len() > digits.len()
+        && digits.len() >= 6
+        && digits
+            .split('.')
+            .next()
+            .is_some_and(|d| d.chars().all(|c| c.is_ascii_digit()))
 }
 
 /// Profiles the obs columns of an h5ad (reads obs, var and obsm shapes, not X).
 pub fn profile(h: &H5ad) -> Result<H5adProfile> {
     let (n_obs, n_vars) = h.x_shape()?;
-    let genes = h.var_names()?;
-    let gene_set: std::collections::HashSet<&str> = genes.iter().map(String::as_str).collect();
+    let count_sources = crate::count_values::h5ad_count_sources(h);
+    // Gene names of the matrix the counts come from: its var frame's index
+    // and every text column of it (e.g. Replogle's `gene_name`).
+    let frame = if count_sources.iter().any(|(c, ok)| c == "X" && *ok) {
+        "var"
+    } else if count_sources.iter().any(|(c, ok)| c == "raw/X" && *ok) {
+        "raw/var"
+    } else {
+        "var"
+    };
+    let genes = if frame == "raw/var" {
+        h.raw_var_names()?
+    } else {
+        h.var_names()?
+    };
+    let mut namings: Vec<(Option<String>, std::collections::HashSet<String>)> =
+        vec![(None, genes.iter().cloned().collect())];
+    for c in h.frame_column_names(frame).unwrap_or_default() {
+        if let Ok(Some(col @ RawColumn::Str(_))) = h.frame_column(frame, &c) {
+            let names: std::collections::HashSet<String> =
+                (0..col.len()).filter_map(|i| col.text(i)).collect();
+            if names.len() * 2 > genes.len() {
+                namings.push((Some(c), names));
+            }
+        }
+    }
     let mut columns = Vec::new();
     for name in h.obs_column_names()? {
         let Some(col) = h.obs_column(&name)? else {
             continue;
         };
         let mut p = profile_column(&name, &col);
-        p.gene_labels = p
-            .levels
-            .iter()
-            .filter(|(l, _)| gene_set.contains(l.as_str()))
-            .count();
+        for (by, set) in &namings {
+            let n = p.levels.iter().filter(|(l, _)| set.contains(l)).count();
+            if n > p.gene_labels {
+                p.gene_labels = n;
+                p.gene_labels_by = by.clone();
+                p.ensembl_labels = p
+                    .levels
+                    .iter()
+                    .filter(|(l, _)| set.contains(l) && is_ensembl_id(l))
+                    .count();
+            }
+        }
         columns.push(p);
     }
     Ok(H5adProfile {
@@ -64,6 +137,7 @@ pub fn profile(h: &H5ad) -> Result<H5adProfile> {
         columns,
         obsm: h.obsm_shapes()?,
         genes_head: genes.iter().take(5).cloned().collect(),
+        count_sources,
     })
 }
 
@@ -86,7 +160,9 @@ pub fn profile_column(name: &str, col: &RawColumn) -> ColumnProfile {
     levels.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     let n_levels = levels.len();
     let top = levels.iter().take(5).cloned().collect();
-    if kind == "number" || n_levels > MAX_LEVELS_KEPT {
+    // Numbers keep their levels when there are two at most (a 0/1 flag,
+    // e.g. a control flag of an anndata 0.7 file, stored as float with NaN).
+    if (kind == "number" && n_levels > 2) || n_levels > MAX_LEVELS_KEPT {
         levels.clear();
     }
     ColumnProfile {
@@ -97,6 +173,8 @@ pub fn profile_column(name: &str, col: &RawColumn) -> ColumnProfile {
         top,
         levels,
         gene_labels: 0,
+        gene_labels_by: None,
+        ensembl_labels: 0,
     }
 }
 
@@ -125,6 +203,9 @@ pub struct Suggestion {
     /// Perturbation labels that mean "no perturbation assigned".
     pub drop_labels: Vec<String>,
     pub context: Option<Pick>,
+    /// The var column naming genes as the perturbation labels do (None:
+    /// the var index).
+    pub gene_column: Option<String>,
     /// Things the user must check (batches without controls, ...).
     pub warnings: Vec<String>,
 }
@@ -200,6 +281,11 @@ fn perturbation_score(c: &ColumnProfile, p: &H5adProfile) -> Option<(i64, String
     if genes > 0 {
         score += 3 + (genes.min(1000) as i64).ilog10() as i64;
         why.push(format!("{genes} labels are gene names"));
+    }
+    if c.ensembl_labels * 2 > genes && genes > 0 {
+        // Relationship sources and target-gene lookups name genes by symbol.
+        score -= 3;
+        why.push("but they are Ensembl ids, not symbols".to_string());
     }
     if let Some((l, n)) = c.levels.iter().find(|(l, _)| is_control_label(l)) {
         score += 3;
@@ -337,6 +423,26 @@ pub fn suggest(p: &H5adProfile) -> Suggestion {
     if perturbation.is_none() {
         warnings.push("no perturbation column found: set `perturbation` by hand".to_string());
     }
+    let gene_column = pert_col.and_then(|pc| pc.gene_labels_by.clone());
+    if let Some(pc) = pert_col {
+        let targets = pc
+            .levels
+            .iter()
+            .filter(|(l, _)| !is_control_label(l) && !is_unassigned_label(l))
+            .count();
+        if pc.gene_labels * 2 < targets {
+            warnings.push(format!(
+                "only {} of the {targets} perturbation labels of `{}` are gene names of the file: Task 5 will have no pairs for the others, and target-gene lookups (Task 3's unexpressed null, target_gene_loadings, the linear predictor) skip them; map guide ids to their target gene symbols first",
+                pc.gene_labels, pc.name
+            ));
+        }
+    }
+    if p.counts_matrix().is_none() && !p.count_sources.is_empty() {
+        warnings.push(format!(
+            "no matrix holds whole counts ({} checked): the manifest declares `values: log_expression`, so X is used as stored",
+            p.count_sources.iter().map(|(c, _)| c.as_str()).collect::<Vec<_>>().join(", ")
+        ));
+    }
     if batch.is_none() {
         warnings.push(
             "no batch column found: set `batch` by hand (one level works, but Tasks 1, 2, 4 and 6 split by batch)"
@@ -357,6 +463,7 @@ pub fn suggest(p: &H5adProfile) -> Suggestion {
         control,
         drop_labels,
         context,
+        gene_column,
         warnings,
     }
 }
@@ -413,6 +520,7 @@ mod tests {
             columns,
             obsm: vec![],
             genes_head: vec![],
+            count_sources: vec![("X".into(), true)],
         }
     }
 
@@ -429,9 +537,12 @@ mod tests {
         );
         assert_eq!((c.kind, c.n_missing, c.n_levels), ("text", 1, 2));
         assert_eq!(c.top, vec![("a".to_string(), 2), ("b".to_string(), 1)]);
-        let n = profile_column("n", &RawColumn::Num(vec![1.0, f64::NAN, 2.5]));
-        assert_eq!((n.kind, n.n_missing, n.n_levels), ("number", 1, 2));
+        let n = profile_column("n", &RawColumn::Num(vec![1.0, f64::NAN, 2.5, 4.0]));
+        assert_eq!((n.kind, n.n_missing, n.n_levels), ("number", 1, 3));
         assert!(n.levels.is_empty());
+        // A 0/1 flag with NaN (anndata 0.7) keeps its two levels.
+        let f = profile_column("f", &RawColumn::Num(vec![1.0, f64::NAN, 0.0, 0.0]));
+        assert_eq!(f.levels, vec![("0".to_string(), 2), ("1".to_string(), 1)]);
     }
 
     #[test]
@@ -460,7 +571,7 @@ mod tests {
         let mut p = screen();
         p.columns.push(profile_column(
             "is_control",
-            &RawColumn::Bool((0..40).map(|i| i >= 24 && i < 34).collect()),
+            &RawColumn::Bool((0..40).map(|i| Some(i >= 24 && i < 34)).collect()),
         ));
         let s = suggest(&p);
         assert_eq!(
@@ -474,6 +585,7 @@ mod tests {
             columns: vec![text("phase", &["G1"; 10])],
             obsm: vec![],
             genes_head: vec![],
+            count_sources: vec![("X".into(), true)],
         };
         let s = suggest(&bare);
         assert!(s.perturbation.is_none() && s.batch.is_none() && s.control.is_none());

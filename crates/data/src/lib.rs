@@ -7,6 +7,7 @@
 
 pub mod bench_screen;
 pub mod count_cache;
+pub mod count_values;
 pub mod dataset;
 pub mod error;
 pub mod fetch;

@@ -39,6 +39,16 @@ pub struct Manifest {
     /// normalised and log-scaled, e.g. L1000 level 3: used as they are).
     #[serde(default)]
     pub values: Values,
+    /// Where an h5ad keeps its raw counts: `X` (default), `raw` (`raw/X`,
+    /// with the genes of `raw/var`; scanpy's convention) or
+    /// `layers/<name>` (e.g. `layers/counts` beside a log-normalised X).
+    #[serde(default)]
+    pub counts: Option<CountsSource>,
+    /// The var column (of `raw/var` with `counts: raw`) holding the gene
+    /// names to use, e.g. `gene_name` when the var index holds Ensembl ids
+    /// (Replogle 2022); default: the var index. h5ad only.
+    #[serde(default)]
+    pub gene_column: Option<String>,
     /// Further datasets (manifest names, same format and genes) whose samples
     /// are appended to this one's, e.g. the control plates of an L1000 screen.
     #[serde(default)]
@@ -67,6 +77,66 @@ pub struct GeneTable {
     /// `{feature_space: [landmark]}`; all genes when empty.
     #[serde(default)]
     pub keep: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+/// Where an h5ad's raw counts are: written `X`, `raw` (or `raw/X`) or
+/// `layers/<name>`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(try_from = "String")]
+pub enum CountsSource {
+    #[default]
+    X,
+    /// `raw/X`, whose genes are `raw/var`'s.
+    Raw,
+    /// `layers/<name>`.
+    Layer(String),
+}
+
+impl TryFrom<String> for CountsSource {
+    type Error = String;
+    fn try_from(s: String) -> std::result::Result<Self, String> {
+        match s.as_str() {
+            "X" => Ok(CountsSource::X),
+            "raw" | "raw/X" => Ok(CountsSource::Raw),
+            l => match l.strip_prefix("layers/") {
+                Some(name) if !name.is_empty() && !name.contains('/') => {
+                    Ok(CountsSource::Layer(name.to_string()))
+                }
+                _ => Err(format!(
+                    "`counts: {s}`: expected `X`, `raw` or `layers/<name>`"
+                )),
+            },
+        }
+    }
+}
+
+impl CountsSource {
+    /// The matrix's path in the h5ad.
+    pub fn matrix_path(&self) -> String {
+        match self {
+            CountsSource::X => "X".into(),
+            CountsSource::Raw => "raw/X".into(),
+            CountsSource::Layer(n) => format!("layers/{n}"),
+        }
+    }
+    /// The dataframe that names the matrix's genes.
+    pub fn var_frame(&self) -> &'static str {
+        match self {
+            CountsSource::Raw => "raw/var",
+            _ => "var",
+        }
+    }
+    /// As written in a manifest.
+    pub fn name(&self) -> String {
+        match self {
+            CountsSource::Raw => "raw".into(),
+            other => other.matrix_path(),
+        }
+    }
+    /// The source a matrix path stands for (`X`, `raw/X`, `layers/<n>`).
+    pub fn from_matrix_path(path: &str) -> Option<CountsSource> {
+        CountsSource::try_from(path.to_string()).ok()
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -267,6 +337,26 @@ impl Manifest {
                         path,
                         format!("field `{field}`: only gctx datasets take it"),
                     ));
+                }
+            }
+        }
+        if self.format != Format::H5ad {
+            for (field, set) in [
+                ("counts", self.counts.is_some()),
+                ("gene_column", self.gene_column.is_some()),
+            ] {
+                if set {
+                    return Err(DataError::file(
+                        path,
+                        format!("field `{field}`: only h5ad datasets take it"),
+                    ));
+                }
+            }
+        }
+        if self.format == Format::H5ad {
+            if let Some(file) = self.artefact_file() {
+                if let Some(advice) = crate::h5ad::zarr_advice(Path::new(file)) {
+                    return Err(DataError::file(path, format!("`{file}` {advice}")));
                 }
             }
         }

@@ -9,9 +9,12 @@ use std::path::Path;
 /// One metadata column as read from a file.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RawColumn {
-    /// Strings; None where missing (e.g. categorical code -1).
+    /// Strings; None where missing (e.g. categorical code -1, a masked
+    /// entry of a nullable string array).
     Str(Vec<Option<String>>),
-    Bool(Vec<bool>),
+    /// Booleans; None where missing (a masked entry of a nullable boolean).
+    Bool(Vec<Option<bool>>),
+    /// Numbers; NaN where missing (a masked entry of a nullable integer).
     Num(Vec<f64>),
 }
 
@@ -34,11 +37,36 @@ impl RawColumn {
             RawColumn::Num(v) => RawColumn::Num(rows.iter().map(|&r| v[r]).collect()),
         }
     }
+    /// The column with the entries where `mask` is true made missing (the
+    /// mask of anndata's nullable encodings). `mask` has one entry a row.
+    pub fn masked(self, mask: &[bool]) -> RawColumn {
+        let keep = |i: usize| !mask[i];
+        match self {
+            RawColumn::Str(v) => RawColumn::Str(
+                v.into_iter()
+                    .enumerate()
+                    .map(|(i, x)| x.filter(|_| keep(i)))
+                    .collect(),
+            ),
+            RawColumn::Bool(v) => RawColumn::Bool(
+                v.into_iter()
+                    .enumerate()
+                    .map(|(i, x)| x.filter(|_| keep(i)))
+                    .collect(),
+            ),
+            RawColumn::Num(v) => RawColumn::Num(
+                v.into_iter()
+                    .enumerate()
+                    .map(|(i, x)| if keep(i) { x } else { f64::NAN })
+                    .collect(),
+            ),
+        }
+    }
     /// The value of row i as a string (None if missing).
     pub fn text(&self, i: usize) -> Option<String> {
         match self {
             RawColumn::Str(v) => v[i].clone(),
-            RawColumn::Bool(v) => Some(v[i].to_string()),
+            RawColumn::Bool(v) => v[i].map(|b| b.to_string()),
             RawColumn::Num(v) if v[i].is_nan() => None,
             RawColumn::Num(v) => Some(if v[i].fract() == 0.0 {
                 format!("{}", v[i] as i64)
@@ -119,22 +147,29 @@ impl Ingested {
     }
 }
 
-fn truthy(path: &Path, field: &str, col: &RawColumn, i: usize) -> Result<bool> {
+/// A control flag; None where it is missing (NA, NaN or an empty string),
+/// which drops the row instead of reading it as `false`.
+fn truthy(path: &Path, field: &str, col: &RawColumn, i: usize) -> Result<Option<bool>> {
     match col {
         RawColumn::Bool(v) => Ok(v[i]),
-        RawColumn::Num(v) => Ok(v[i] != 0.0 && !v[i].is_nan()),
+        RawColumn::Num(v) if v[i].is_nan() => Ok(None),
+        RawColumn::Num(v) => Ok(Some(v[i] != 0.0)),
         RawColumn::Str(v) => match v[i].as_deref().map(|s| s.trim().to_ascii_lowercase()) {
-            Some(s) if ["true", "1", "yes", "t"].contains(&s.as_str()) => Ok(true),
-            Some(s) if ["false", "0", "no", "f", ""].contains(&s.as_str()) => Ok(false),
-            other => Err(DataError::file(
+            None => Ok(None),
+            Some(s) if s.is_empty() => Ok(None),
+            Some(s) if ["true", "1", "yes", "t"].contains(&s.as_str()) => Ok(Some(true)),
+            Some(s) if ["false", "0", "no", "f"].contains(&s.as_str()) => Ok(Some(false)),
+            Some(other) => Err(DataError::file(
                 path,
-                format!(
-                    "column `{field}` (control flag), row {i}: `{}` is not a boolean",
-                    other.unwrap_or_default()
-                ),
+                format!("column `{field}` (control flag), row {i}: `{other}` is not a boolean"),
             )),
         },
     }
+}
+
+/// A label that is there: None for NA and for an empty or blank string.
+fn present(label: Option<String>) -> Option<String> {
+    label.filter(|l| !l.trim().is_empty())
 }
 
 /// Builds the samples table from named metadata columns of `path`.
@@ -186,7 +221,7 @@ pub fn ingest(
     let mut source_rows: Vec<usize> = Vec::new();
     let mut dropped: BTreeMap<String, usize> = BTreeMap::new();
     for i in 0..n {
-        let Some(p) = pert.text(i) else {
+        let Some(p) = present(pert.text(i)) else {
             *dropped.entry("missing perturbation".into()).or_default() += 1;
             continue;
         };
@@ -194,17 +229,31 @@ pub fn ingest(
             *dropped.entry(format!("perturbation `{p}`")).or_default() += 1;
             continue;
         }
-        let Some(b) = batch.text(i) else {
+        let Some(b) = present(batch.text(i)) else {
             *dropped.entry("missing batch".into()).or_default() += 1;
             continue;
         };
         let is_control = match (&map.control, &ctrl_col) {
-            (ControlRule::Label(l), _) => &p == l,
+            (ControlRule::Label(l), _) => Some(&p == l),
             (ControlRule::Column(c), Some(col)) => truthy(path, c, col, i)?,
             (ControlRule::Values { values, .. }, Some(col)) => {
-                col.text(i).is_some_and(|v| values.contains(&v))
+                col.text(i).map(|v| values.contains(&v))
             }
-            _ => unreachable!(),
+            (_, None) => unreachable!("a control column is read for every column rule"),
+        };
+        let Some(is_control) = is_control else {
+            *dropped.entry("missing control flag".into()).or_default() += 1;
+            continue;
+        };
+        let ctx_value = match &context {
+            Some(col) => match present(col.text(i)) {
+                Some(v) => Some(v),
+                None => {
+                    *dropped.entry("missing context".into()).or_default() += 1;
+                    continue;
+                }
+            },
+            None => None,
         };
         let id = match &ids {
             Some(col) => col.text(i).unwrap_or_else(|| index[i].clone()),
@@ -214,8 +263,8 @@ pub fn ingest(
         out.perturbation.push(p);
         out.batch.push(b);
         out.is_control.push(is_control);
-        if let (Some(ctx), Some(col)) = (out.context.as_mut(), &context) {
-            ctx.push(col.text(i).unwrap_or_default());
+        if let (Some(ctx), Some(v)) = (out.context.as_mut(), ctx_value) {
+            ctx.push(v);
         }
         source_rows.push(i);
     }
@@ -349,6 +398,48 @@ mod tests {
         assert_eq!(ing.samples.is_control, vec![true, false, true, false]);
         assert_eq!(ing.source_rows, vec![0, 1, 2, 3]);
         assert_eq!(ing.dropped["batch without perturbations"], 2);
+    }
+
+    #[test]
+    fn na_labels_drop_their_rows_and_are_counted_never_coerced() {
+        // A nullable batch (NaN), a nullable control flag (None), an NA
+        // context and an empty perturbation: each row is dropped and counted.
+        let map = ColumnMapping {
+            perturbation: "pert".into(),
+            batch: "batch".into(),
+            control: ControlRule::Column("ctrl".into()),
+            drop_labels: vec![],
+            sample_id: None,
+            context: Some("line".into()),
+            batches: BatchFilter::All,
+        };
+        let index: Vec<String> = (0..6).map(|i| format!("c{i}")).collect();
+        let mut get = |name: &str| -> Result<Option<RawColumn>> {
+            Ok(match name {
+                "pert" => Some(s(&["NT", "A", "B", "A", "NT", " "])),
+                "batch" => Some(RawColumn::Num(vec![1.0, f64::NAN, 2.0, 1.0, 2.0, 1.0])),
+                "ctrl" => Some(RawColumn::Bool(vec![
+                    Some(true),
+                    Some(false),
+                    None,
+                    Some(false),
+                    Some(true),
+                    Some(false),
+                ])),
+                "line" => Some(s(&["K562", "K562", "K562", "", "K562", "K562"])),
+                _ => None,
+            })
+        };
+        let ing = ingest(Path::new("f.h5ad"), &map, &index, &mut get).unwrap();
+        assert_eq!(ing.source_rows, vec![0, 4]);
+        assert_eq!(ing.samples.batch, vec!["1", "2"]);
+        assert_eq!(ing.dropped["missing batch"], 1);
+        assert_eq!(ing.dropped["missing control flag"], 1);
+        assert_eq!(ing.dropped["missing context"], 1);
+        assert_eq!(ing.dropped["missing perturbation"], 1);
+        // A masked entry is missing whatever value it stores.
+        let masked = RawColumn::Num(vec![1.0, 1.0]).masked(&[false, true]);
+        assert_eq!((masked.text(0), masked.text(1)), (Some("1".into()), None));
     }
 
     #[test]

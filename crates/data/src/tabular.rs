@@ -108,13 +108,7 @@ pub fn column(path: &Path, df: &DataFrame, name: &str) -> Result<Option<RawColum
     };
     let err = |e: PolarsError| DataError::file(path, format!("column `{name}`: {e}"));
     Ok(Some(match col.dtype() {
-        DataType::Boolean => RawColumn::Bool(
-            col.bool()
-                .map_err(err)?
-                .iter()
-                .map(|v| v.unwrap_or(false))
-                .collect(),
-        ),
+        DataType::Boolean => RawColumn::Bool(col.bool().map_err(err)?.iter().collect()),
         dt if dt.is_primitive_numeric() => RawColumn::Num(
             col.cast(&DataType::Float64)
                 .map_err(err)?

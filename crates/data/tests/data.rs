@@ -173,7 +173,12 @@ fn dense_x_categorical_missing_codes_and_csr_obsm() {
     );
     assert_eq!(
         h.obs_column("ctrl").unwrap(),
-        Some(RawColumn::Bool(vec![true, false, false, false]))
+        Some(RawColumn::Bool(vec![
+            Some(true),
+            Some(false),
+            Some(false),
+            Some(false)
+        ]))
     );
     assert_eq!(h.obs_column("absent").unwrap(), None);
     // Dense X, restricted to rows 0, 2, 3, read as CSR.
@@ -532,7 +537,7 @@ fn bad_h5ad_inputs_are_named_errors_and_leave_no_cache() {
     let e = load_with("screen", &ctx, &opts).err().unwrap().to_string();
     assert!(
         e.contains("screen.h5ad")
-            && e.contains("X is stored as Some(\"csc_matrix\")")
+            && e.contains("X is stored as csc_matrix;")
             && e.contains("csr_matrix(adata.X)"),
         "{e}"
     );

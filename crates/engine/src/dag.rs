@@ -103,7 +103,11 @@ impl Builder {
 /// Version of the ingest code; bump when ingestion changes its output.
 // 2: genes carry `expression_mean`; gctx screens and log-expression values.
 // 3: the cached samples table keeps `context`.
-const INGEST_VERSION: u32 = 3;
+/// 4: NA in a nullable perturbation, batch, control or context column drops
+/// the row (it was read as its stored value: batch "1", `False`); anndata
+/// 0.7 categoricals read as their categories; counts are checked; what was
+/// dropped is kept with the node.
+const INGEST_VERSION: u32 = 4;
 /// Version of the split code.
 const SPLIT_VERSION: u32 = 1;
 

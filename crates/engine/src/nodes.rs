@@ -23,6 +23,9 @@ pub struct IngestOut {
     pub expression_mean: Vec<f64>,
     /// Whether `counts` holds raw counts or log expression.
     pub values: Values,
+    /// Rows of the file ingestion dropped, by reason (NA perturbation,
+    /// batch or control flag, unassigned labels, ...).
+    pub dropped: std::collections::BTreeMap<String, usize>,
     /// When ingestion streamed `counts` to disk: the scratch directory whose
     /// `counts/` cache they map, kept until the output is dropped (writing
     /// the node links these files instead of copying them).
@@ -30,6 +33,20 @@ pub struct IngestOut {
 }
 
 impl IngestOut {
+    /// What ingestion dropped, as a `convention` entry (empty when
+    /// nothing was): `dropped_at_ingest=<reason>:<n>|...`.
+    pub fn dropped_convention(&self) -> String {
+        if self.dropped.is_empty() {
+            return String::new();
+        }
+        let parts: Vec<String> = self
+            .dropped
+            .iter()
+            .map(|(why, n)| format!("{}:{n}", why.replace([';', '|', '='], " ")))
+            .collect();
+        format!("dropped_at_ingest={}", parts.join("|"))
+    }
+
     /// Expression as metrics use it: `lognorm` = log1p(counts / rowsum * 1e4)
     /// of raw counts; log expression (e.g. L1000 level 3) as stored.
     pub fn expression_rows(counts: &CsrMatrix, values: Values, rows: &[usize]) -> CsrMatrix {
@@ -151,6 +168,7 @@ impl Output {
                     "n_genes": i.genes.len(),
                     "nnz": i.counts.as_ref().map(|c| c.nnz()),
                     "values": i.values.name(),
+                    "dropped": i.dropped,
                 }))
             }
             Output::Matrix(m) => {
@@ -239,6 +257,10 @@ impl Output {
                         Values::Counts
                     },
                     streamed_counts: None,
+                    dropped: meta
+                        .get("dropped")
+                        .and_then(|d| serde_json::from_value(d.clone()).ok())
+                        .unwrap_or_default(),
                 })))
             }
             "representation" | "postprocess" => {

@@ -290,6 +290,7 @@ impl Runner<'_> {
                     genes: d.genes,
                     expression_mean,
                     values: d.values,
+                    dropped: d.dropped,
                     streamed_counts: streamed.then(|| Arc::new(scratch)),
                 })))
             }
@@ -359,9 +360,18 @@ impl Runner<'_> {
                     data: self.data,
                     split: split.map(|s| s.as_ref()),
                 };
-                Ok(Output::Metric(Arc::new(
-                    metrics::implementation(spec.kind).compute(spec, &ctx)?,
-                )))
+                let mut out = metrics::implementation(spec.kind).compute(spec, &ctx)?;
+                // Every row says which rows of the file ingestion dropped.
+                let dropped = ingest.dropped_convention();
+                if !dropped.is_empty() {
+                    for r in &mut out.rows {
+                        if !r.convention.is_empty() {
+                            r.convention.push(';');
+                        }
+                        r.convention.push_str(&dropped);
+                    }
+                }
+                Ok(Output::Metric(Arc::new(out)))
             }
         }
     }

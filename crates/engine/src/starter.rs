@@ -106,6 +106,39 @@ fn column_field(field: &str, pick: &Option<Pick>, missing: &str) -> String {
 }
 
 /// The dataset manifest (`data_manifests/<name>.yaml`).
+/// The manifest's `values`, `counts` and `gene_column` lines: where the
+/// whole counts are (checked on the first rows of each matrix) and which
+/// var column names genes as the perturbation labels do.
+fn values_lines(p: &H5adProfile, s: &Suggestion) -> String {
+    let checked: Vec<&str> = p.count_sources.iter().map(|(c, _)| c.as_str()).collect();
+    let mut y = match p.counts_matrix() {
+        Some("X") | None if checked.is_empty() => {
+            "values: counts           # X holds raw counts; `log_expression` if it is already log-normalised\n".to_string()
+        }
+        Some("X") => "values: counts           # X holds whole counts (checked on its first rows)\n".to_string(),
+        Some(m) => {
+            let setting = pertbench_data::manifest::CountsSource::from_matrix_path(m)
+                .map(|c| c.name())
+                .unwrap_or_else(|| m.to_string());
+            format!(
+                "values: counts\ncounts: {setting}            # X is not whole counts; {m} is (checked on the first rows of: {})\n",
+                checked.join(", ")
+            )
+        }
+        None => format!(
+            "values: log_expression   # no matrix holds whole counts (checked: {}): X is used as stored, never normalised again\n",
+            checked.join(", ")
+        ),
+    };
+    if let Some(c) = &s.gene_column {
+        y += &format!(
+            "gene_column: {}      # the var column naming genes as the perturbation labels do (the var index holds other ids)\n",
+            yaml_str(c)
+        );
+    }
+    y
+}
+
 pub fn manifest_yaml(i: &StarterInput) -> String {
     let p = i.profile;
     let s = i.suggestion;
@@ -127,7 +160,7 @@ pub fn manifest_yaml(i: &StarterInput) -> String {
            file: {file_yaml}       # found by name in a --mirror directory ({dir})\n\
          sha256: {sha}\n\
          size: {size}\n\
-         values: counts           # X holds raw counts; `log_expression` if it is already log-normalised\n\
+         {values}\
          columns:\n",
         file = i.file_name,
         cells = thousands(p.n_obs),
@@ -148,6 +181,7 @@ pub fn manifest_yaml(i: &StarterInput) -> String {
         dir = i.file_dir,
         sha = i.sha256,
         size = yaml_str(&human_bytes(i.size_bytes)),
+        values = values_lines(p, s),
     );
     y += &column_field(
         "perturbation",
@@ -326,6 +360,7 @@ mod tests {
                 ("pca".into(), 8),
             ],
             genes_head: vec![],
+            count_sources: vec![("X".into(), true)],
         }
     }
 

@@ -29,6 +29,7 @@ fn ingest_of(samples: Samples, counts: Option<CsrMatrix>) -> IngestOut {
         genes,
         values: pertbench_data::manifest::Values::Counts,
         streamed_counts: None,
+        dropped: Default::default(),
     }
 }
 

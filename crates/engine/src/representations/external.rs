@@ -30,6 +30,17 @@ fn align(spec: &RepresentationSpec, source: &str, m: Matrix, ctx: &RepContext) -
     }
 }
 
+/// The first value that occurs twice, with both positions.
+fn first_repeat(values: &[String]) -> Option<(&str, usize, usize)> {
+    let mut seen: HashMap<&str, usize> = HashMap::with_capacity(values.len());
+    for (i, v) in values.iter().enumerate() {
+        if let Some(first) = seen.insert(v.as_str(), i) {
+            return Some((v.as_str(), first, i));
+        }
+    }
+    None
+}
+
 impl RepresentationKindImpl for External {
     fn version(&self) -> u32 {
         1
@@ -78,9 +89,25 @@ impl RepresentationKindImpl for External {
                                 path.display()
                             ))
                         })?;
-                        let pos: HashMap<String, usize> = (0..ids.len())
-                            .filter_map(|i| ids.text(i).map(|t| (t, i)))
-                            .collect();
+                        // A keyed join needs unique keys on both sides:
+                        // a repeated key would give several samples one row.
+                        if let Some((id, a, b)) = first_repeat(&ctx.ingest.samples.sample_id) {
+                            return Err(EngineError::msg(format!(
+                                "representation `{}`: dataset `{}` has sample id `{id}` twice (samples {a} and {b}), so an embedding keyed by `id_column: {idc}` cannot tell them apart; give the cells unique ids (adata.obs_names_make_unique()) or align the embedding by position (drop `id_column`)",
+                                spec.name, ctx.dataset
+                            )));
+                        }
+                        let mut pos: HashMap<String, usize> = HashMap::with_capacity(ids.len());
+                        for i in 0..ids.len() {
+                            if let Some(t) = ids.text(i) {
+                                if let Some(first) = pos.insert(t.clone(), i) {
+                                    return Err(EngineError::msg(format!(
+                                        "{}: id `{t}` occurs twice in column `{idc}` (rows {first} and {i}); a keyed join needs unique ids",
+                                        path.display()
+                                    )));
+                                }
+                            }
+                        }
                         let mut rows = Vec::with_capacity(n);
                         for sid in &ctx.ingest.samples.sample_id {
                             rows.push(*pos.get(sid).ok_or_else(|| {

@@ -1,0 +1,523 @@
+//! Conformance: one screen, written by the field's own writers (anndata
+//! 0.7.8, 0.10.9 and 0.12.19, h5py, pandas) in every layout public data
+//! ships in, run through the real binary. Each layout either gives results
+//! equal (within 1e-9) to the plain CSR file's, or fails with a clear error
+//! (and no panic). The expected outcome of every layout is in [`LAYOUTS`].
+//!
+//! The writers run in pinned virtual environments that `scripts/venvs.sh`
+//! builds under `target/venvs` (the test command builds them first); without
+//! them the test skips, unless `PERTBENCH_REQUIRE_VENVS=1`.
+
+use super::Project;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// What a layout must give.
+enum Expect {
+    /// Results equal to those of this reference dataset.
+    Equal(&'static str),
+    /// `pertbench run` fails; stderr holds every string.
+    Fails(&'static [&'static str]),
+}
+
+struct Layout {
+    /// The virtual environment (anndata release) that writes it.
+    writer: &'static str,
+    /// The layout's name in `write_layouts.py`.
+    layout: &'static str,
+    /// Manifest lines beyond the plain ones (a `columns:` line replaces the
+    /// plain mapping).
+    manifest: &'static str,
+    expect: Expect,
+}
+
+const AD07: &str = "anndata-0.7.8";
+const AD010: &str = "anndata-0.10.9";
+const AD012: &str = "anndata-0.12.19";
+
+/// The reference: the plain CSR file of the newest release.
+const REF: &str = "ref";
+/// The reference for layouts with NA labels: the plain file without the NA rows.
+const REF_NA: &str = "ref_na";
+
+const LAYOUTS: &[Layout] = &[
+    // Plain CSR X with categorical obs: 0.7 stores categories in
+    // `obs/__categories` (read as integer codes before), 0.8+ as groups.
+    Layout { writer: AD07, layout: "csr", manifest: "", expect: Expect::Equal(REF) },
+    Layout { writer: AD010, layout: "csr", manifest: "", expect: Expect::Equal(REF) },
+    Layout { writer: AD07, layout: "dense", manifest: "", expect: Expect::Equal(REF) },
+    Layout { writer: AD010, layout: "dense", manifest: "", expect: Expect::Equal(REF) },
+    Layout { writer: AD012, layout: "dense", manifest: "", expect: Expect::Equal(REF) },
+    Layout { writer: AD012, layout: "gzip", manifest: "", expect: Expect::Equal(REF) },
+    Layout { writer: AD07, layout: "gzip", manifest: "", expect: Expect::Equal(REF) },
+    // h5py's other compression filter.
+    Layout { writer: AD012, layout: "lzf", manifest: "", expect: Expect::Equal(REF) },
+    Layout {
+        writer: AD012,
+        layout: "csc",
+        manifest: "",
+        expect: Expect::Fails(&["X is stored as csc_matrix", "scipy.sparse.csr_matrix"]),
+    },
+    // scanpy's conventions: log-normalised X, counts in a layer or in raw.
+    Layout { writer: AD07, layout: "layer_counts", manifest: "counts: layers/counts\n", expect: Expect::Equal(REF) },
+    Layout { writer: AD012, layout: "layer_counts", manifest: "counts: layers/counts\n", expect: Expect::Equal(REF) },
+    Layout {
+        writer: AD012,
+        layout: "layer_counts",
+        manifest: "",
+        expect: Expect::Fails(&["is not a whole number", "declares raw counts", "set `counts: layers/counts`"]),
+    },
+    Layout { writer: AD07, layout: "raw_counts", manifest: "counts: raw\n", expect: Expect::Equal(REF) },
+    Layout { writer: AD012, layout: "raw_counts", manifest: "counts: raw\n", expect: Expect::Equal(REF) },
+    Layout {
+        writer: AD012,
+        layout: "raw_counts",
+        manifest: "",
+        expect: Expect::Fails(&["is not a whole number", "set `counts: raw`"]),
+    },
+    Layout {
+        writer: AD012,
+        layout: "lognorm_only",
+        manifest: "",
+        expect: Expect::Fails(&["is not a whole number", "values: log_expression"]),
+    },
+    Layout {
+        writer: AD012,
+        layout: "negative",
+        manifest: "",
+        expect: Expect::Fails(&["the value -2 at row 7", "is negative"]),
+    },
+    // Replogle 2022: Ensembl ids as var names, symbols in var['gene_name'].
+    Layout {
+        writer: AD07,
+        layout: "replogle",
+        manifest: "gene_column: gene_name\ncolumns: {perturbation: gene, batch: batch, control: {column: is_control}}\n",
+        expect: Expect::Equal(REF),
+    },
+    Layout {
+        writer: AD012,
+        layout: "replogle",
+        manifest: "gene_column: gene_name\ncolumns: {perturbation: gene, batch: batch, control: {column: is_control}}\n",
+        expect: Expect::Equal(REF),
+    },
+    Layout {
+        writer: AD012,
+        layout: "replogle",
+        manifest: "gene_column: symbol\ncolumns: {perturbation: gene, batch: batch, control: {column: is_control}}\n",
+        expect: Expect::Fails(&["`gene_column: symbol`: var has no column `symbol`", "gene_name"]),
+    },
+    // NA labels: nullable-integer, nullable-boolean, nullable-string-array
+    // (0.10+), NaN and categorical -1 (0.7): the rows are dropped, never
+    // coerced into batch "1" or `False`.
+    Layout { writer: AD07, layout: "nullable", manifest: "", expect: Expect::Equal(REF_NA) },
+    Layout { writer: AD010, layout: "nullable", manifest: "", expect: Expect::Equal(REF_NA) },
+    Layout { writer: AD012, layout: "nullable", manifest: "", expect: Expect::Equal(REF_NA) },
+    Layout { writer: AD07, layout: "obsm_dataframe", manifest: "", expect: Expect::Equal(REF) },
+    Layout { writer: AD012, layout: "obsm_dataframe", manifest: "", expect: Expect::Equal(REF) },
+    Layout {
+        writer: AD012,
+        layout: "obsm_short",
+        manifest: "",
+        expect: Expect::Fails(&["obsm/X_emb has", "rows but the file has", "cells"]),
+    },
+    Layout {
+        writer: AD012,
+        layout: "obsm_long",
+        manifest: "",
+        expect: Expect::Fails(&["obsm/X_emb has", "rows but the file has"]),
+    },
+    Layout {
+        writer: AD012,
+        layout: "dup_obs_names",
+        manifest: "",
+        expect: Expect::Fails(&["twice", "obs_names_make_unique"]),
+    },
+    Layout {
+        writer: AD012,
+        layout: "zarr",
+        manifest: "",
+        expect: Expect::Fails(&["Zarr store", "anndata.read_zarr"]),
+    },
+    Layout {
+        writer: AD012,
+        layout: "compound_obs",
+        manifest: "",
+        expect: Expect::Fails(&["anndata before 0.7", "write_h5ad"]),
+    },
+];
+
+/// Layouts `pertbench init` must read right as written, with lines its
+/// manifest must hold.
+const INIT_LAYOUTS: &[(&str, &str, &[&str], &str)] = &[
+    // Symbols in var['gene_name'], obs `gene` (symbols) beside `gene_id`
+    // (Ensembl ids, which init picked before).
+    (
+        AD012,
+        "replogle",
+        &[
+            "perturbation: gene\n",
+            "gene_column: gene_name",
+            "values: counts",
+        ],
+        REF,
+    ),
+    (
+        AD07,
+        "layer_counts",
+        &["counts: layers/counts", "perturbation: perturbation\n"],
+        REF,
+    ),
+    (AD012, "raw_counts", &["counts: raw"], REF),
+    // A 0.7 file: float batch and control flag with NaN.
+    (
+        AD07,
+        "nullable",
+        &[
+            "values: counts",
+            "batch: batch\n",
+            "control: {column: is_control}",
+        ],
+        REF_NA,
+    ),
+];
+
+/// The pipeline every layout that must equal its reference runs.
+fn pipeline(datasets: &[String], name: &str, extra_representation: &str) -> String {
+    format!(
+        "name: {name}
+datasets: [{}]
+seeds: [0]
+representations:
+  - {{name: pca, kind: pca, n_components: 8}}
+  - {{name: emb, kind: obsm, key: X_emb}}
+{extra_representation}postprocessing: [raw, center]
+metrics:
+  - {{kind: consistency, null: permutation, n_permutations: 50}}
+  - {{kind: knn}}
+  - {{kind: relationship_recall, sources: [pairs]}}
+  - {{kind: interpretability}}
+",
+        datasets.join(", ")
+    )
+}
+
+fn venvs() -> Option<PathBuf> {
+    let dir = std::env::var_os("PERTBENCH_VENVS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/venvs"));
+    let have = [AD07, AD010, AD012]
+        .iter()
+        .all(|v| dir.join(v).join(".requirements-sha256").is_file());
+    if have {
+        return Some(dir);
+    }
+    if std::env::var("PERTBENCH_REQUIRE_VENVS").as_deref() == Ok("1") {
+        panic!(
+            "PERTBENCH_REQUIRE_VENVS=1 but the writers' environments are missing from {} (bash scripts/venvs.sh builds them)",
+            dir.display()
+        );
+    }
+    eprintln!(
+        "skipping: no writer environments in {} (bash scripts/venvs.sh)",
+        dir.display()
+    );
+    None
+}
+
+/// The synthetic screen in the neutral files `write_layouts.py` reads:
+/// counts, embedding, obs (with NA marks for the nullable layout) and genes.
+fn export_screen(p: &Project, dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    let clusters =
+        pertbench_data::relationships::read_clusters(&p.path("mirror/clusters.tsv")).unwrap();
+    let spec: pertbench_data::synthetic::SyntheticSpec = pertbench_data::yaml::from_str(
+        Path::new("spec"),
+        "{seed: 3, n_batches: 3, n_genes: 90, cells_per_perturbation: 9, controls_per_batch: 20, n_complexes: 8, n_unexpressed: 5, clusters: clusters}",
+    )
+    .unwrap();
+    let s = pertbench_data::synthetic::generate(&spec, &clusters).unwrap();
+    let (n, g) = (s.counts.nrows, s.counts.ncols);
+    let mut dense = pertbench_kernels::Matrix::zeros((n, g));
+    for i in 0..n {
+        for (c, v) in s.counts.row(i) {
+            dense[(i, c)] = v;
+        }
+    }
+    pertbench_data::npy::write(&dir.join("counts.npy"), &dense).unwrap();
+    // A fixed embedding that carries the perturbation signal: the first
+    // 6 genes' counts scaled, plus a row-dependent term.
+    let emb = pertbench_kernels::Matrix::from_shape_fn((n, 6), |(i, j)| {
+        dense[(i, j * 7 % g)] * 0.5 + ((i * 31 + j * 17) % 13) as f32 * 0.01
+    });
+    pertbench_data::npy::write(&dir.join("emb.npy"), &emb).unwrap();
+    let ensembl = |gene: &str| -> String {
+        let k = s.genes.iter().position(|x| x == gene).unwrap_or(99_999);
+        format!("ENSG{:011}", 100 + k)
+    };
+    let mut obs = String::from(
+        "cell\tperturbation\tbatch\tis_control\tperturbation_id\tna_batch\tna_control\tna_perturbation\n",
+    );
+    for i in 0..n {
+        let pert = &s.samples.perturbation[i];
+        let id = if s.samples.is_control[i] {
+            pert.clone()
+        } else {
+            ensembl(pert)
+        };
+        // Every 17th cell has an NA batch, every 19th an NA control flag and
+        // every 23rd an NA perturbation (counted once each in `nullable`).
+        obs += &format!(
+            "cell{i:05}\t{pert}\t{}\t{}\t{id}\t{}\t{}\t{}\n",
+            s.samples.batch[i].replace("batch", "b"),
+            s.samples.is_control[i] as u8,
+            (i % 17 == 3) as u8,
+            (i % 19 == 5) as u8,
+            (i % 23 == 7) as u8,
+        );
+    }
+    std::fs::write(dir.join("obs.tsv"), obs).unwrap();
+    let mut genes = String::from("symbol\tensembl\n");
+    for gname in &s.genes {
+        genes += &format!("{gname}\t{}\n", ensembl(gname));
+    }
+    std::fs::write(dir.join("genes.tsv"), genes).unwrap();
+}
+
+fn dataset_name(writer: &str, layout: &str, k: usize) -> String {
+    format!("{}_{layout}_{k}", writer.replace(['-', '.'], "_"))
+}
+
+/// Writes a manifest for `file` (in the project's mirror) as dataset `name`.
+fn write_manifest(p: &Project, name: &str, file: &str, extra: &str) {
+    let path = p.path(&format!("mirror/{file}"));
+    let sha = if path.is_file() {
+        pertbench_data::fetch::sha256_file(&path).unwrap()
+    } else {
+        "0".repeat(64)
+    };
+    let columns = if extra.contains("columns:") {
+        String::new()
+    } else {
+        "columns: {perturbation: perturbation, batch: batch, control: {column: is_control}}\n"
+            .into()
+    };
+    p.write(
+        &format!("manifests/{name}.yaml"),
+        &format!(
+            "name: {name}\nformat: h5ad\nsource: {{file: {file}}}\nsha256: {sha}\n{columns}{extra}"
+        ),
+    );
+}
+
+/// Every result row's numbers by its identity, for one dataset.
+fn results_of(p: &Project, dataset: &str) -> BTreeMap<String, [Option<f64>; 5]> {
+    let q = format!(
+        "SELECT representation || ':' || postprocessing || ':' || metric || ':' || COALESCE(source, '') || ':' || variant || ':' || CAST(seed AS VARCHAR) AS id, \
+         value, ci_low, ci_high, null_mean, p_value FROM results WHERE dataset = '{dataset}'"
+    );
+    let out = p.ok(&["sql", &q]);
+    let mut rows = BTreeMap::new();
+    for cells in super::table_rows(&out, "p_value") {
+        let num = |s: &str| -> Option<f64> { (!s.is_empty()).then(|| s.parse().unwrap()) };
+        rows.insert(
+            cells[0].to_string(),
+            [
+                num(&cells[1]),
+                num(&cells[2]),
+                num(&cells[3]),
+                num(&cells[4]),
+                num(&cells[5]),
+            ],
+        );
+    }
+    rows
+}
+
+#[test]
+fn every_layout_of_the_real_writers_reads_right_or_fails_clearly() {
+    let Some(venvs) = venvs() else {
+        return;
+    };
+    let p = Project::new();
+    let screen = p.path("screen");
+    export_screen(&p, &screen);
+    let script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/write_layouts.py");
+    // Each writer writes its layouts into its own directory, then the files
+    // move into the mirror under unique names.
+    let mut by_writer: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    by_writer
+        .entry(AD012)
+        .or_default()
+        .extend(["csr", "csr_without_na"]);
+    for l in LAYOUTS {
+        let v = by_writer.entry(l.writer).or_default();
+        if !v.contains(&l.layout) {
+            v.push(l.layout);
+        }
+    }
+    for (writer, layouts) in &by_writer {
+        let out = p.path(&format!("written/{writer}"));
+        let o = Command::new(venvs.join(writer).join("bin/python"))
+            .arg(&script)
+            .arg(&screen)
+            .arg(&out)
+            .args(layouts)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{writer} could not write {layouts:?}:\n{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    let file_of = |writer: &str, layout: &str| -> String {
+        let ext = if layout == "zarr" { "zarr" } else { "h5ad" };
+        let name = format!("{}__{layout}.{ext}", writer.replace('.', "_"));
+        let dest = p.path(&format!("mirror/{name}"));
+        if !dest.exists() {
+            std::fs::rename(p.path(&format!("written/{writer}/{layout}.{ext}")), &dest).unwrap();
+        }
+        name
+    };
+    write_manifest(&p, REF, &file_of(AD012, "csr"), "");
+    write_manifest(&p, REF_NA, &file_of(AD012, "csr_without_na"), "");
+    let mut equal = vec![REF.to_string(), REF_NA.to_string()];
+    let mut failing = Vec::new();
+    for (k, l) in LAYOUTS.iter().enumerate() {
+        let name = dataset_name(l.writer, l.layout, k);
+        let file = file_of(l.writer, l.layout);
+        write_manifest(&p, &name, &file, l.manifest);
+        match l.expect {
+            Expect::Equal(_) => equal.push(name),
+            Expect::Fails(_) => failing.push((name, l)),
+        }
+    }
+    // `pertbench init` on the layouts whose counts or gene names are not
+    // where a plain file has them: the manifest it writes must read them
+    // right as written, so its dataset joins the pipeline against `ref`.
+    let mut inits = Vec::new();
+    for (writer, layout, must, r) in INIT_LAYOUTS {
+        let name = format!("init_{}", dataset_name(writer, layout, 0));
+        let file = file_of(writer, layout);
+        let out = p.ok(&["init", &format!("mirror/{file}"), "--name", &name]);
+        let manifest = std::fs::read_to_string(p.path(&format!("manifests/{name}.yaml"))).unwrap();
+        for m in *must {
+            assert!(
+                manifest.contains(m),
+                "init on {writer} {layout}: the manifest lacks `{m}`:\n{manifest}\n{out}"
+            );
+        }
+        assert!(
+            !out.contains("perturbation labels of"),
+            "init on {writer} {layout} warns that labels are not genes:\n{out}"
+        );
+        equal.push(name.clone());
+        inits.push((name, *writer, *layout, *r));
+    }
+    // Every layout that must read right runs in one pipeline.
+    p.write(
+        "pipelines/conformance.yaml",
+        &pipeline(&equal, "conformance", ""),
+    );
+    p.ok(&["run", "pipelines/conformance.yaml", "--quiet"]);
+    let mut report = Vec::new();
+    let reference: BTreeMap<&str, _> = [REF, REF_NA]
+        .iter()
+        .map(|r| (*r, results_of(&p, r)))
+        .collect();
+    for r in [REF, REF_NA] {
+        assert!(
+            reference[r].len() > 30
+                && reference[r]
+                    .values()
+                    .any(|v| v[0].is_some_and(|x| x != 0.0)),
+            "reference `{r}` has too few results: {:?}",
+            reference[r]
+        );
+    }
+    assert_ne!(
+        reference[REF].values().map(|v| v[0]).collect::<Vec<_>>(),
+        reference[REF_NA].values().map(|v| v[0]).collect::<Vec<_>>(),
+        "dropping the NA rows must change the results"
+    );
+    // Each dataset's rows against its reference's: the same rows, every
+    // number within 1e-9 (NaN where the reference has NaN).
+    let compare = |what: &str, name: &str, r: &str| -> String {
+        let got = results_of(&p, name);
+        let want = &reference[r];
+        assert_eq!(
+            got.keys().collect::<Vec<_>>(),
+            want.keys().collect::<Vec<_>>(),
+            "{what}: result rows differ from `{r}`'s"
+        );
+        let mut worst = 0.0f64;
+        for (id, w) in want {
+            for (a, b) in got[id].iter().zip(w) {
+                match (a, b) {
+                    (Some(a), Some(b)) if a.is_nan() && b.is_nan() => {}
+                    (Some(a), Some(b)) => worst = worst.max((a - b).abs()),
+                    (None, None) => {}
+                    _ => panic!("{what}: row {id}: {:?} vs {:?}", got[id], w),
+                }
+            }
+        }
+        assert!(
+            worst <= 1e-9,
+            "{what}: results differ from `{r}`'s by {worst}"
+        );
+        format!(
+            "{what}: {} rows equal to {r} (max diff {worst:e})",
+            got.len()
+        )
+    };
+    for (k, l) in LAYOUTS.iter().enumerate() {
+        let Expect::Equal(r) = l.expect else { continue };
+        let name = dataset_name(l.writer, l.layout, k);
+        report.push(compare(&format!("{} {}", l.writer, l.layout), &name, r));
+    }
+    for (name, writer, layout, r) in &inits {
+        report.push(compare(&format!("init on {writer} {layout}"), name, r));
+    }
+    // The layouts that must be refused, one run each, with their error.
+    for (name, l) in failing {
+        let extra = if l.layout == "dup_obs_names" {
+            std::fs::copy(
+                p.path(&format!("written/{}/dup_obs_names_emb.csv", l.writer)),
+                p.path("dup_emb.csv"),
+            )
+            .unwrap();
+            "  - {name: table, kind: table, path: dup_emb.csv, id_column: cell, prefix: emb_}\n"
+        } else {
+            ""
+        };
+        let file = format!("pipelines/{name}.yaml");
+        p.write(&file, &pipeline(&[name.clone()], &name, extra));
+        let err = p.fails(&["run", &file, "--quiet"]);
+        let Expect::Fails(needles) = l.expect else {
+            unreachable!()
+        };
+        for needle in needles {
+            assert!(
+                err.contains(needle),
+                "{} {}: the error lacks `{needle}`:\n{err}",
+                l.writer,
+                l.layout
+            );
+        }
+        assert!(
+            !err.contains("panicked"),
+            "{} {}: {err}",
+            l.writer,
+            l.layout
+        );
+        report.push(format!(
+            "{} {}: refused: {}",
+            l.writer,
+            l.layout,
+            err.lines().last().unwrap_or("")
+        ));
+    }
+    eprintln!("{}", report.join("\n"));
+}
