@@ -357,6 +357,25 @@ fn missing_column_is_named() {
 }
 
 #[test]
+fn datasets_lists_a_manifest_that_does_not_parse_with_its_error() {
+    let p = Project::new();
+    p.write(
+        "manifests/broken.yaml",
+        "name: broken\nformat: h5ad\nsource: {file: b.h5ad}\nsha256: unpinned\ncolums: {}\n",
+    );
+    let out = p.ok(&["datasets"]);
+    assert!(out.contains("synth"), "{out}");
+    let line = out
+        .lines()
+        .find(|l| l.contains("broken.yaml"))
+        .unwrap_or_else(|| panic!("the broken manifest is not listed:\n{out}"));
+    assert!(
+        line.contains("error") && line.contains("line 5") && line.contains("colums"),
+        "{line}"
+    );
+}
+
+#[test]
 fn sql_refuses_writes() {
     let p = Project::new();
     p.ok(&["run", "pipelines/p.yaml", "--quiet"]);

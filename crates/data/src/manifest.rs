@@ -411,8 +411,17 @@ pub fn find(name: &str, dirs: &[PathBuf]) -> Result<(PathBuf, Manifest)> {
 }
 
 /// Every readable manifest in the directories (unreadable ones are skipped here;
-/// `find` and `load` report them).
+/// `find`, `load` and [`list_all`] report them).
 pub fn list(dirs: &[PathBuf]) -> Vec<(PathBuf, Manifest)> {
+    list_all(dirs)
+        .into_iter()
+        .filter_map(|(p, m)| m.ok().map(|m| (p, m)))
+        .collect()
+}
+
+/// Every `*.yaml` of the directories, sorted by path, each parsed or with
+/// the error that says why it does not parse.
+pub fn list_all(dirs: &[PathBuf]) -> Vec<(PathBuf, Result<Manifest>)> {
     let mut out = Vec::new();
     for d in dirs {
         let Ok(rd) = std::fs::read_dir(d) else {
@@ -422,9 +431,8 @@ pub fn list(dirs: &[PathBuf]) -> Vec<(PathBuf, Manifest)> {
         paths.sort();
         for p in paths {
             if p.extension().is_some_and(|e| e == "yaml") {
-                if let Ok(m) = Manifest::load(&p) {
-                    out.push((p, m));
-                }
+                let m = Manifest::load(&p);
+                out.push((p, m));
             }
         }
     }
