@@ -21,8 +21,9 @@ pub struct H5ad {
 /// Non-zeros read per chunk of `X`.
 const CHUNK_NNZ: usize = 1 << 24;
 
-fn encoding(obj: &hdf5::Location) -> Option<String> {
-    let a = obj.attr("encoding-type").ok()?;
+/// A scalar string attribute (variable-length, UTF-8 or ASCII).
+fn string_attr(obj: &hdf5::Location, name: &str) -> Option<String> {
+    let a = obj.attr(name).ok()?;
     a.read_scalar::<VarLenUnicode>()
         .map(|s| s.as_str().to_string())
         .or_else(|_| {
@@ -30,6 +31,10 @@ fn encoding(obj: &hdf5::Location) -> Option<String> {
                 .map(|s| s.as_str().to_string())
         })
         .ok()
+}
+
+fn encoding(obj: &hdf5::Location) -> Option<String> {
+    string_attr(obj, "encoding-type")
 }
 
 /// For an AnnData Zarr store (a `.zarr` path or a directory), the message
@@ -94,18 +99,7 @@ impl H5ad {
 
     /// Name of a dataframe's index dataset (the `_index` attribute).
     fn index_name(g: &Group) -> String {
-        g.attr("_index")
-            .ok()
-            .and_then(|a| {
-                a.read_scalar::<VarLenUnicode>()
-                    .map(|s| s.as_str().to_string())
-                    .or_else(|_| {
-                        a.read_scalar::<VarLenAscii>()
-                            .map(|s| s.as_str().to_string())
-                    })
-                    .ok()
-            })
-            .unwrap_or_else(|| "_index".into())
+        string_attr(g, "_index").unwrap_or_else(|| "_index".into())
     }
 
     fn index_of(&self, frame: &str) -> Result<Vec<String>> {
