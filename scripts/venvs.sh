@@ -15,9 +15,23 @@ for req in crates/cli/tests/conformance/venvs/*.txt; do
     continue
   fi
   echo "venvs: building $name" >&2
+  # A first line `# python: X.Y` asks for that Python (found on PATH or
+  # under pyenv); otherwise $PY.
+  py="$PY"
+  want="$(sed -n '1s/^# python: \([0-9.]*\).*/\1/p' "$req")"
+  if [ -n "$want" ]; then
+    py="$(command -v "python$want" || true)"
+    if [ -z "$py" ] || ! "$py" -c '' 2>/dev/null; then
+      py="$(ls -d "$(pyenv root 2>/dev/null || echo "$HOME/.pyenv")"/versions/"$want".*/bin/python"$want" 2>/dev/null | tail -1)"
+    fi
+    if [ -z "$py" ]; then
+      echo "venvs: $name needs Python $want, which is not installed" >&2
+      exit 1
+    fi
+  fi
   # The stamp, written last, marks a complete environment.
   rm -rf "$DEST/$name"
-  "$PY" -m venv "$DEST/$name"
+  "$py" -m venv "$DEST/$name"
   "$DEST/$name/bin/pip" install -q --disable-pip-version-check --no-deps -r "$req"
   echo "$sum" > "$DEST/$name/.requirements-sha256"
 done

@@ -4,6 +4,7 @@ use crate::count_cache::{self, CountCacheWriter};
 use crate::count_values::{self, NotCount};
 use crate::error::{DataError, Result};
 use crate::fetch::{fetch, FetchOptions};
+use crate::gct::Gct;
 use crate::gctx::Gctx;
 use crate::h5ad::H5ad;
 use crate::manifest::{ColumnMapping, CountsSource, Format, Manifest, Source, Values};
@@ -213,7 +214,7 @@ pub fn load_with(name: &str, ctx: &DataContext, opts: &LoadOptions) -> Result<Da
                 values: m.values,
             })
         }
-        Format::Gctx => load_gctx(&m, &map, path, ctx),
+        Format::Gctx | Format::Gct => load_cmap(&m, &map, path, ctx),
         Format::Parquet | Format::Csv => {
             let df = tabular::read_frame(&path)?;
             let index: Vec<String> = (0..df.height()).map(|i| i.to_string()).collect();
@@ -313,26 +314,90 @@ fn h5ad_genes(
         .collect()
 }
 
-/// A gctx screen: the main file, then the files of `append` (same genes, in
-/// the same order), with sample metadata from the optional joined table,
-/// else from the files' own `/0/META/COL`. Samples absent from the table are
-/// dropped and counted.
-fn load_gctx(
+/// One CMap file: GCTX (HDF5, read in blocks) or GCT text (read whole).
+enum CmapPart {
+    Gctx(Gctx),
+    Gct(Gct),
+}
+
+impl CmapPart {
+    fn open(path: &std::path::Path, format: Format) -> Result<CmapPart> {
+        Ok(match format {
+            Format::Gct => CmapPart::Gct(Gct::open(path)?),
+            _ => CmapPart::Gctx(Gctx::open(path)?),
+        })
+    }
+    fn path(&self) -> &std::path::Path {
+        match self {
+            CmapPart::Gctx(g) => g.path(),
+            CmapPart::Gct(g) => g.path(),
+        }
+    }
+    fn gene_ids(&self) -> Result<Vec<String>> {
+        match self {
+            CmapPart::Gctx(g) => g.gene_ids(),
+            CmapPart::Gct(g) => Ok(g.gene_ids()),
+        }
+    }
+    fn sample_ids(&self) -> Result<Vec<String>> {
+        match self {
+            CmapPart::Gctx(g) => g.sample_ids(),
+            CmapPart::Gct(g) => Ok(g.sample_ids()),
+        }
+    }
+    /// A per-sample metadata field.
+    fn column(&self, name: &str) -> Result<Option<RawColumn>> {
+        match self {
+            CmapPart::Gctx(g) => g.column(name),
+            CmapPart::Gct(g) => Ok(g.column(name)),
+        }
+    }
+    /// A per-gene metadata field.
+    fn row_column(&self, name: &str) -> Result<Option<RawColumn>> {
+        match self {
+            CmapPart::Gctx(g) => g.row_column(name),
+            CmapPart::Gct(g) => Ok(g.row_column(name)),
+        }
+    }
+    fn row_column_names(&self) -> Result<Vec<String>> {
+        match self {
+            CmapPart::Gctx(g) => g.row_column_names(),
+            CmapPart::Gct(g) => Ok(g.row_column_names()),
+        }
+    }
+    fn read_rows(&self, rows: &[usize], genes: Option<&[usize]>) -> Result<CsrMatrix> {
+        match self {
+            CmapPart::Gctx(g) => g.read_rows(rows, genes, crate::gctx::DEFAULT_BLOCK_VALUES),
+            CmapPart::Gct(g) => g.read_rows(rows, genes),
+        }
+    }
+}
+
+/// A CMap screen (gctx or gct): the main file, then the files of `append`
+/// (same genes, in the same order; gctx or gct), with sample metadata from
+/// the optional joined table, else from the files' own column metadata.
+/// Samples absent from the table are dropped and counted. Genes are named
+/// by the row ids, a row metadata field (`gene_column`, e.g.
+/// `pr_gene_symbol`) or a gene table (`genes`).
+fn load_cmap(
     m: &Manifest,
     map: &ColumnMapping,
     path: PathBuf,
     ctx: &DataContext,
 ) -> Result<Dataset> {
-    let mut parts = vec![Gctx::open(&path)?];
+    let mut parts = vec![CmapPart::open(&path, m.format)?];
     for name in &m.append {
         let (apath, am) = ctx.manifest(name)?;
-        if am.format != Format::Gctx {
+        if !matches!(am.format, Format::Gctx | Format::Gct) {
             return Err(DataError::file(
                 &apath,
-                format!("`{}` appends `{name}`, which is not a gctx dataset", m.name),
+                format!(
+                    "`{}` appends `{name}`, which is not a gctx or gct dataset",
+                    m.name
+                ),
             ));
         }
-        parts.push(Gctx::open(&fetch(&am, &ctx.fetch)?.path)?);
+        parts.push(CmapPart::open(&fetch(&am, &ctx.fetch)?.path, am.format)?);
     }
     let genes = parts[0].gene_ids()?;
     for p in &parts[1..] {
@@ -425,7 +490,7 @@ fn load_gctx(
                 None => {
                     return Err(DataError::file(
                         p.path(),
-                        format!("sample metadata `{name}` is missing from /0/META/COL"),
+                        format!("sample metadata `{name}` is missing from its column metadata"),
                     ))
                 }
             }
@@ -441,13 +506,38 @@ fn load_gctx(
     let ing = ingest(&path, map, &kept_index, &mut get)?;
     dropped.extend(ing.dropped);
     let source_rows: Vec<usize> = ing.source_rows.iter().map(|&r| kept[r]).collect();
-    let (gene_columns, genes) = match &m.genes {
-        Some(t) => {
-            let (cols, names) = gene_table(t, &genes, ctx)?;
-            (Some(cols), names)
-        }
-        None => (None, genes),
-    };
+    let (gene_columns, genes) =
+        match (&m.genes, &m.gene_column) {
+            (Some(t), _) => {
+                let (cols, names) = gene_table(t, &genes, ctx)?;
+                (Some(cols), names)
+            }
+            (None, Some(field)) => {
+                let col =
+                    parts[0].row_column(field)?.ok_or_else(|| {
+                        let have = parts[0].row_column_names().unwrap_or_default();
+                        DataError::file(
+                            parts[0].path(),
+                            format!(
+                        "`gene_column: {field}`: no such row metadata field; its fields: {}",
+                        if have.is_empty() { "(none)".to_string() } else { have.join(", ") }
+                    ),
+                        )
+                    })?;
+                let names = (0..col.len())
+                    .map(|i| {
+                        col.text(i).filter(|t| !t.trim().is_empty()).ok_or_else(|| {
+                            DataError::file(
+                                parts[0].path(),
+                                format!("`gene_column: {field}`: gene `{}` has no name", genes[i]),
+                            )
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                (None, names)
+            }
+            (None, None) => (None, genes),
+        };
     let mut counts = CsrMatrix::empty(genes.len());
     // `source_rows` ascend and parts follow each other in `index`, so
     // reading part by part keeps the samples in order.
@@ -458,11 +548,7 @@ fn load_gctx(
             .filter(|(part, _)| *part == k)
             .map(|(_, r)| r)
             .collect();
-        let block = p.read_rows(
-            &rows,
-            gene_columns.as_deref(),
-            crate::gctx::DEFAULT_BLOCK_VALUES,
-        )?;
+        let block = p.read_rows(&rows, gene_columns.as_deref())?;
         if m.values == Values::Counts {
             if let Some((r, c, v, why)) = count_values::first_not_count(&block) {
                 let ids = p.sample_ids()?;

@@ -110,23 +110,52 @@ impl Gctx {
 
     /// A per-sample metadata field; None if the file does not carry it.
     pub fn column(&self, name: &str) -> Result<Option<RawColumn>> {
-        let Ok(g) = self.file.group(COL_META) else {
+        self.meta(COL_META, name, self.n_samples, "samples")
+    }
+
+    /// A per-gene metadata field (e.g. `pr_gene_symbol`); None if absent.
+    pub fn row_column(&self, name: &str) -> Result<Option<RawColumn>> {
+        self.meta(ROW_META, name, self.n_genes, "genes")
+    }
+
+    /// Names of the per-gene metadata fields (besides `id`).
+    pub fn row_column_names(&self) -> Result<Vec<String>> {
+        let Ok(g) = self.file.group(ROW_META) else {
+            return Ok(vec![]);
+        };
+        let mut names = g.member_names().map_err(|e| self.err(e))?;
+        names.retain(|n| n != "id");
+        Ok(names)
+    }
+
+    fn meta(&self, group: &str, name: &str, n: usize, what_n: &str) -> Result<Option<RawColumn>> {
+        let Ok(g) = self.file.group(group) else {
             return Ok(None);
         };
         if !g.link_exists(name) {
             return Ok(None);
         }
-        let what = format!("/{COL_META}/{name}");
+        let what = format!("/{group}/{name}");
         let ds = g
             .dataset(name)
             .map_err(|e| self.err(format!("{what}: {e}")))?;
         let col = hdf5_values::read_column(&ds).map_err(|e| self.err(format!("{what}: {e}")))?;
-        if col.len() != self.n_samples {
-            return Err(self.err(format!(
-                "{what} has {} values for {} samples",
-                col.len(),
-                self.n_samples
-            )));
+        // cmapPy writes missing metadata as -666 (or NA, NaN): missing here.
+        let col = match col {
+            RawColumn::Str(v) => RawColumn::Str(
+                v.into_iter()
+                    .map(|x| x.filter(|t| !crate::gct::missing(t)))
+                    .collect(),
+            ),
+            RawColumn::Num(v) => RawColumn::Num(
+                v.into_iter()
+                    .map(|x| if x == -666.0 { f64::NAN } else { x })
+                    .collect(),
+            ),
+            other => other,
+        };
+        if col.len() != n {
+            return Err(self.err(format!("{what} has {} values for {n} {what_n}", col.len())));
         }
         Ok(Some(col))
     }

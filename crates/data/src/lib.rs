@@ -11,6 +11,7 @@ pub mod count_values;
 pub mod dataset;
 pub mod error;
 pub mod fetch;
+pub mod gct;
 pub mod gctx;
 pub mod h5ad;
 pub mod h5ad_writer;

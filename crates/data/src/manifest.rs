@@ -44,9 +44,10 @@ pub struct Manifest {
     /// `layers/<name>` (e.g. `layers/counts` beside a log-normalised X).
     #[serde(default)]
     pub counts: Option<CountsSource>,
-    /// The var column (of `raw/var` with `counts: raw`) holding the gene
-    /// names to use, e.g. `gene_name` when the var index holds Ensembl ids
-    /// (Replogle 2022); default: the var index. h5ad only.
+    /// The field naming the genes: a var column for h5ad (of `raw/var`
+    /// with `counts: raw`), e.g. `gene_name` when the var index holds
+    /// Ensembl ids (Replogle 2022); a row metadata field for gctx and gct,
+    /// e.g. CMap's `pr_gene_symbol`. Default: the var index or row ids.
     #[serde(default)]
     pub gene_column: Option<String>,
     /// Further datasets (manifest names, same format and genes) whose samples
@@ -177,6 +178,8 @@ pub enum Format {
     Clusters,
     /// CMap GCTX (HDF5), e.g. L1000 level 3.
     Gctx,
+    /// CMap GCT text, version 1.2 or 1.3 (`.gct`, or `.gct.gz`).
+    Gct,
     /// A metadata table (csv, tsv, parquet by extension) joined to a screen.
     Table,
 }
@@ -326,7 +329,7 @@ impl Manifest {
                 ));
             }
         }
-        if self.format != Format::Gctx {
+        if !matches!(self.format, Format::Gctx | Format::Gct) {
             for (field, set) in [
                 ("append", !self.append.is_empty()),
                 ("metadata", self.metadata.is_some()),
@@ -335,23 +338,30 @@ impl Manifest {
                 if set {
                     return Err(DataError::file(
                         path,
-                        format!("field `{field}`: only gctx datasets take it"),
+                        format!("field `{field}`: only gctx and gct datasets take it"),
                     ));
                 }
             }
         }
-        if self.format != Format::H5ad {
-            for (field, set) in [
-                ("counts", self.counts.is_some()),
-                ("gene_column", self.gene_column.is_some()),
-            ] {
-                if set {
-                    return Err(DataError::file(
-                        path,
-                        format!("field `{field}`: only h5ad datasets take it"),
-                    ));
-                }
-            }
+        if self.format != Format::H5ad && self.counts.is_some() {
+            return Err(DataError::file(
+                path,
+                "field `counts`: only h5ad datasets take it",
+            ));
+        }
+        if !matches!(self.format, Format::H5ad | Format::Gctx | Format::Gct)
+            && self.gene_column.is_some()
+        {
+            return Err(DataError::file(
+                path,
+                "field `gene_column`: only h5ad, gctx and gct datasets take it",
+            ));
+        }
+        if self.gene_column.is_some() && self.genes.is_some() {
+            return Err(DataError::file(
+                path,
+                "fields `gene_column` and `genes` both name the genes: keep one",
+            ));
         }
         if self.format == Format::H5ad {
             if let Some(file) = self.artefact_file() {
@@ -362,7 +372,7 @@ impl Manifest {
         }
         let needs_columns = matches!(
             self.format,
-            Format::H5ad | Format::Parquet | Format::Csv | Format::Gctx
+            Format::H5ad | Format::Parquet | Format::Csv | Format::Gctx | Format::Gct
         );
         if needs_columns && self.columns.is_none() && !matches!(self.source, Source::Synthetic(_)) {
             return Err(DataError::file(

@@ -1,5 +1,5 @@
 //! Conformance: one screen, written by the field's own writers (anndata
-//! 0.7.8, 0.10.9 and 0.12.19, h5py, pandas) in every layout public data
+//! 0.7.8, 0.10.9 and 0.12.19, cmapPy 4.0.1, h5py, pandas) in every layout public data
 //! ships in, run through the real binary. Each layout either gives results
 //! equal (within 1e-9) to the plain CSR file's, or fails with a clear error
 //! (and no panic). The expected outcome of every layout is in [`LAYOUTS`].
@@ -35,6 +35,7 @@ struct Layout {
 const AD07: &str = "anndata-0.7.8";
 const AD010: &str = "anndata-0.10.9";
 const AD012: &str = "anndata-0.12.19";
+const CMAPPY: &str = "cmappy-4.0.1";
 
 /// The reference: the plain CSR file of the newest release.
 const REF: &str = "ref";
@@ -182,6 +183,11 @@ const INIT_LAYOUTS: &[(&str, &str, &[&str], &str)] = &[
     ),
 ];
 
+/// The pipeline for data without an embedding in the file (CMap).
+fn pipeline_without_obsm(datasets: &[String], name: &str) -> String {
+    pipeline(datasets, name, "").replace("  - {name: emb, kind: obsm, key: X_emb}\n", "")
+}
+
 /// The pipeline every layout that must equal its reference runs.
 fn pipeline(datasets: &[String], name: &str, extra_representation: &str) -> String {
     format!(
@@ -206,7 +212,7 @@ fn venvs() -> Option<PathBuf> {
     let dir = std::env::var_os("PERTBENCH_VENVS")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/venvs"));
-    let have = [AD07, AD010, AD012]
+    let have = [AD07, AD010, AD012, CMAPPY]
         .iter()
         .all(|v| dir.join(v).join(".requirements-sha256").is_file());
     if have {
@@ -516,6 +522,157 @@ fn every_layout_of_the_real_writers_reads_right_or_fails_clearly() {
             "{} {}: refused: {}",
             l.writer,
             l.layout,
+            err.lines().last().unwrap_or("")
+        ));
+    }
+    eprintln!("{}", report.join("\n"));
+}
+
+/// CMap's layouts of one screen (log-normalised values, 4 decimals), each
+/// with its manifest lines and expected outcome. The reference reads the
+/// cmapPy gctx with a gene table naming its Entrez-like ids by symbol, the
+/// path `l1000_crispr_lincs2020` uses.
+const CMAP_LAYOUTS: &[(&str, &str, &str, Expect)] = &[
+    ("gctx", "cmap.gctx", "format: gctx\nvalues: log_expression\ngene_column: pr_gene_symbol\n", Expect::Equal(CMAP_REF)),
+    ("gct 1.3", "cmap.gct", "format: gct\nvalues: log_expression\ngene_column: pr_gene_symbol\n", Expect::Equal(CMAP_REF)),
+    ("gct 1.3 gzip", "cmap.gct.gz", "format: gct\nvalues: log_expression\ngene_column: pr_gene_symbol\n", Expect::Equal(CMAP_REF)),
+    // 1.2 carries no sample fields: they come from a joined table.
+    (
+        "gct 1.2",
+        "cmap_v12.gct",
+        "format: gct\nvalues: log_expression\ngene_column: Description\nmetadata: {dataset: colinfo, key: sample_id}\n",
+        Expect::Equal(CMAP_REF),
+    ),
+    (
+        "gctx read as counts",
+        "cmap.gctx",
+        "format: gctx\ngene_column: pr_gene_symbol\n",
+        Expect::Fails(&["is not a whole number", "set `values: log_expression`"]),
+    ),
+    (
+        "gct with an unknown gene field",
+        "cmap.gct",
+        "format: gct\nvalues: log_expression\ngene_column: pr_symbol\n",
+        Expect::Fails(&["`gene_column: pr_symbol`: no such row metadata field", "pr_gene_symbol"]),
+    ),
+];
+
+const CMAP_REF: &str = "cmap_ref";
+
+const CMAP_COLUMNS: &str =
+    "columns: {perturbation: cmap_name, batch: det_plate, control: {column: pert_type, in: [ctl_vector]}}\n";
+
+fn write_cmap_manifest(p: &Project, name: &str, file: &str, lines: &str) {
+    let sha = pertbench_data::fetch::sha256_file(&p.path(&format!("mirror/{file}"))).unwrap();
+    p.write(
+        &format!("manifests/{name}.yaml"),
+        &format!("name: {name}\nsource: {{file: {file}}}\nsha256: {sha}\n{lines}{CMAP_COLUMNS}"),
+    );
+}
+
+#[test]
+fn cmap_gctx_and_gct_of_cmappy_read_right_or_fail_clearly() {
+    let Some(venvs) = venvs() else {
+        return;
+    };
+    let p = Project::new();
+    let screen = p.path("screen");
+    export_screen(&p, &screen);
+    let o = Command::new(venvs.join(CMAPPY).join("bin/python"))
+        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/write_cmap.py"))
+        .arg(&screen)
+        .arg(p.path("mirror"))
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "cmapPy could not write: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    p.write(
+        "manifests/geneinfo.yaml",
+        &format!(
+            "name: geneinfo\nformat: table\nsource: {{file: geneinfo.tsv}}\nsha256: {}\n",
+            pertbench_data::fetch::sha256_file(&p.path("mirror/geneinfo.tsv")).unwrap()
+        ),
+    );
+    p.write(
+        "manifests/colinfo.yaml",
+        &format!(
+            "name: colinfo\nformat: table\nsource: {{file: colinfo.tsv}}\nsha256: {}\n",
+            pertbench_data::fetch::sha256_file(&p.path("mirror/colinfo.tsv")).unwrap()
+        ),
+    );
+    write_cmap_manifest(
+        &p,
+        CMAP_REF,
+        "cmap.gctx",
+        "format: gctx\nvalues: log_expression\ngenes: {dataset: geneinfo, key: gene_id, name: gene_symbol}\n",
+    );
+    let mut equal = vec![CMAP_REF.to_string()];
+    let mut failing = Vec::new();
+    for (k, (what, file, lines, expect)) in CMAP_LAYOUTS.iter().enumerate() {
+        let name = format!("cmap_{k}");
+        write_cmap_manifest(&p, &name, file, lines);
+        match expect {
+            Expect::Equal(_) => equal.push(name),
+            Expect::Fails(needles) => failing.push((name, *what, *needles)),
+        }
+    }
+    p.write(
+        "pipelines/cmap.yaml",
+        &pipeline_without_obsm(&equal, "cmap"),
+    );
+    p.ok(&["run", "pipelines/cmap.yaml", "--quiet"]);
+    let reference = results_of(&p, CMAP_REF);
+    assert!(
+        reference.len() > 20
+            && reference.keys().any(|k| k.contains("relationship_recall"))
+            && reference.values().any(|v| v[0].is_some_and(|x| x > 0.0)),
+        "the CMap reference has too few results: {reference:?}"
+    );
+    let mut report = Vec::new();
+    for (k, (what, _, _, expect)) in CMAP_LAYOUTS.iter().enumerate() {
+        let Expect::Equal(_) = expect else { continue };
+        let got = results_of(&p, &format!("cmap_{k}"));
+        assert_eq!(
+            got.keys().collect::<Vec<_>>(),
+            reference.keys().collect::<Vec<_>>(),
+            "{what}"
+        );
+        let mut worst = 0.0f64;
+        for (id, w) in &reference {
+            for (a, b) in got[id].iter().zip(w) {
+                match (a, b) {
+                    (Some(a), Some(b)) if a.is_nan() && b.is_nan() => {}
+                    (Some(a), Some(b)) => worst = worst.max((a - b).abs()),
+                    (None, None) => {}
+                    _ => panic!("{what}: row {id}: {:?} vs {w:?}", got[id]),
+                }
+            }
+        }
+        assert!(
+            worst <= 1e-9,
+            "{what}: results differ from the reference by {worst}"
+        );
+        report.push(format!(
+            "{what}: {} rows equal to the gctx + gene table reference (max diff {worst:e})",
+            got.len()
+        ));
+    }
+    for (name, what, needles) in failing {
+        let file = format!("pipelines/{name}.yaml");
+        p.write(&file, &pipeline_without_obsm(&[name.clone()], &name));
+        let err = p.fails(&["run", &file, "--quiet"]);
+        for needle in needles {
+            assert!(
+                err.contains(needle),
+                "{what}: the error lacks `{needle}`:\n{err}"
+            );
+        }
+        assert!(!err.contains("panicked"), "{what}: {err}");
+        report.push(format!(
+            "{what}: refused: {}",
             err.lines().last().unwrap_or("")
         ));
     }
