@@ -7,7 +7,9 @@ use crate::fetch::{fetch, FetchOptions};
 use crate::gct::Gct;
 use crate::gctx::Gctx;
 use crate::h5ad::H5ad;
-use crate::manifest::{ColumnMapping, CountsSource, Format, Manifest, Source, Values};
+use crate::manifest::{
+    ColumnMapping, CountsSource, FeatureSpec, Format, Manifest, MissingPolicy, Source, Values,
+};
 use crate::samples::RawColumn;
 use crate::samples::{ingest, Samples};
 use crate::{manifest, relationships, synthetic, tabular};
@@ -218,17 +220,24 @@ pub fn load_with(name: &str, ctx: &DataContext, opts: &LoadOptions) -> Result<Da
         Format::Parquet | Format::Csv => {
             let df = tabular::read_frame(&path)?;
             let index: Vec<String> = (0..df.height()).map(|i| i.to_string()).collect();
-            let ing = ingest(&path, &map, &index, &mut |c| tabular::column(&path, &df, c))?;
+            let mut ing = ingest(&path, &map, &index, &mut |c| tabular::column(&path, &df, c))?;
+            let (counts, genes, values) = match &m.features {
+                None => (None, vec![], m.values),
+                Some(spec) => {
+                    let (matrix, names) = profile_features(&path, &df, &map, spec, &mut ing)?;
+                    (Some(matrix), names, Values::LogExpression)
+                }
+            };
             Ok(Dataset {
                 name: m.name.clone(),
                 samples: ing.samples,
-                counts: None,
-                genes: vec![],
+                counts,
+                genes,
                 dropped: ing.dropped,
                 file: Some(path),
                 source_rows: ing.source_rows,
                 n_file_rows: index.len(),
-                values: m.values,
+                values,
             })
         }
         other => Err(DataError::file(
@@ -236,6 +245,130 @@ pub fn load_with(name: &str, ctx: &DataContext, opts: &LoadOptions) -> Result<Da
             format!("format {other:?} is not a screen dataset"),
         )),
     }
+}
+
+/// The feature matrix of a profile table for the kept samples, under the
+/// manifest's `features` (columns, missing-value policy); samples a policy
+/// drops leave `ing`, and every drop or imputation is counted in
+/// `ing.dropped`.
+fn profile_features(
+    path: &std::path::Path,
+    df: &polars::prelude::DataFrame,
+    map: &ColumnMapping,
+    spec: &FeatureSpec,
+    ing: &mut crate::samples::Ingested,
+) -> Result<(CsrMatrix, Vec<String>)> {
+    let mut mapped: Vec<&str> = vec![map.perturbation.as_str(), map.batch.as_str()];
+    if let crate::manifest::ControlRule::Column(c)
+    | crate::manifest::ControlRule::Values { column: c, .. } = &map.control
+    {
+        mapped.push(c);
+    }
+    mapped.extend(map.sample_id.as_deref());
+    mapped.extend(map.context.as_deref());
+    let mut columns = tabular::feature_columns(path, df, spec, &mapped)?;
+    let d = columns.len();
+    let mut rows = ing.source_rows.clone();
+    let mut vals = tabular::feature_values(path, df, &columns, &rows)?;
+    let n_missing = vals.iter().filter(|v| v.is_none()).count();
+    if n_missing > 0 {
+        match spec.missing {
+            MissingPolicy::Error => {
+                let at = vals
+                    .iter()
+                    .position(|v| v.is_none())
+                    .expect("one is missing");
+                return Err(DataError::file(
+                    path,
+                    format!(
+                        "feature `{}` is missing (or NaN, Inf) at row {} ({n_missing} missing values in all); set `features: {{missing: drop_features | drop_samples | mean_impute}}` to say what to do",
+                        columns[at % d],
+                        rows[at / d]
+                    ),
+                ));
+            }
+            MissingPolicy::DropFeatures => {
+                let keep: Vec<usize> = (0..d)
+                    .filter(|&j| (0..rows.len()).all(|i| vals[i * d + j].is_some()))
+                    .collect();
+                if keep.is_empty() {
+                    return Err(DataError::file(
+                        path,
+                        "every feature has a missing value (missing: drop_features)",
+                    ));
+                }
+                ing.dropped.insert(
+                    "features with missing values (missing: drop_features)".into(),
+                    d - keep.len(),
+                );
+                vals = (0..rows.len())
+                    .flat_map(|i| keep.iter().map(move |&j| (i, j)))
+                    .map(|(i, j)| vals[i * d + j])
+                    .collect();
+                columns = keep.iter().map(|&j| columns[j].clone()).collect();
+            }
+            MissingPolicy::DropSamples => {
+                let keep: Vec<usize> = (0..rows.len())
+                    .filter(|&i| vals[i * d..(i + 1) * d].iter().all(Option::is_some))
+                    .collect();
+                ing.dropped.insert(
+                    "missing feature values (missing: drop_samples)".into(),
+                    rows.len() - keep.len(),
+                );
+                ing.samples = ing.samples.select(&keep);
+                rows = keep.iter().map(|&i| rows[i]).collect();
+                ing.source_rows = rows.clone();
+                vals = keep
+                    .iter()
+                    .flat_map(|&i| vals[i * d..(i + 1) * d].to_vec())
+                    .collect();
+                if ing.samples.is_empty() || !ing.samples.is_control.iter().any(|c| *c) {
+                    return Err(DataError::file(
+                        path,
+                        "missing: drop_samples left no samples or no controls",
+                    ));
+                }
+            }
+            MissingPolicy::MeanImpute => {
+                for j in 0..d {
+                    let present: Vec<f64> =
+                        (0..rows.len()).filter_map(|i| vals[i * d + j]).collect();
+                    if present.is_empty() {
+                        return Err(DataError::file(
+                            path,
+                            format!(
+                                "feature `{}` has no value to impute from (missing: mean_impute)",
+                                columns[j]
+                            ),
+                        ));
+                    }
+                    let mean = present.iter().sum::<f64>() / present.len() as f64;
+                    for i in 0..rows.len() {
+                        vals[i * d + j].get_or_insert(mean);
+                    }
+                }
+                ing.dropped.insert(
+                    "feature values imputed by the feature mean (missing: mean_impute)".into(),
+                    n_missing,
+                );
+            }
+        }
+    }
+    let d = columns.len();
+    let mut b = pertbench_kernels::csr::CsrBuilder::new(d);
+    for i in 0..rows.len() {
+        for j in 0..d {
+            let v = vals[i * d + j].expect("missing values handled") as f32;
+            if v != 0.0 {
+                b.push(j as u32, v);
+            }
+        }
+        b.finish_row();
+    }
+    let m = b
+        .build()
+        .map_err(|e| DataError::file(path, e.to_string()))?;
+    Ok((m, columns))
 }
 
 /// Checks that blocks of a matrix streamed in row order hold counts, when

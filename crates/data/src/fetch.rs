@@ -368,6 +368,7 @@ mod tests {
             values: Default::default(),
             counts: None,
             gene_column: None,
+            features: None,
             append: vec![],
             metadata: None,
             genes: None,

@@ -50,6 +50,12 @@ pub struct Manifest {
     /// e.g. CMap's `pr_gene_symbol`. Default: the var index or row ids.
     #[serde(default)]
     pub gene_column: Option<String>,
+    /// For a table of profiles (`format: csv | parquet`, one row per well or
+    /// sample, e.g. Cell Painting): which columns are the features. They
+    /// become the dataset's value matrix (used as stored) and the
+    /// representation `kind: features`.
+    #[serde(default)]
+    pub features: Option<FeatureSpec>,
     /// Further datasets (manifest names, same format and genes) whose samples
     /// are appended to this one's, e.g. the control plates of an L1000 screen.
     #[serde(default)]
@@ -78,6 +84,43 @@ pub struct GeneTable {
     /// `{feature_space: [landmark]}`; all genes when empty.
     #[serde(default)]
     pub keep: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+/// The feature columns of a profile table: `prefix`, `regex`, or (the
+/// default) every numeric column that does not start with `exclude_prefix`
+/// (`Metadata_`, the Cell Painting convention) and is not a mapped column.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FeatureSpec {
+    #[serde(default)]
+    pub prefix: Option<String>,
+    #[serde(default)]
+    pub regex: Option<String>,
+    #[serde(default = "metadata_prefix")]
+    pub exclude_prefix: String,
+    /// What a missing or non-finite feature value does.
+    #[serde(default)]
+    pub missing: MissingPolicy,
+}
+
+fn metadata_prefix() -> String {
+    "Metadata_".into()
+}
+
+/// What a missing (or NaN, Inf) value of a feature does.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum MissingPolicy {
+    /// An error naming the column and row.
+    #[default]
+    Error,
+    /// Features with any missing value are left out (counted).
+    DropFeatures,
+    /// Samples with any missing value are left out (counted).
+    DropSamples,
+    /// A missing value is replaced by its feature's mean over the samples
+    /// that have it (counted).
+    MeanImpute,
 }
 
 /// Where an h5ad's raw counts are: written `X`, `raw` (or `raw/X`) or
@@ -339,6 +382,28 @@ impl Manifest {
                     return Err(DataError::file(
                         path,
                         format!("field `{field}`: only gctx and gct datasets take it"),
+                    ));
+                }
+            }
+        }
+        if !matches!(self.format, Format::Csv | Format::Parquet) && self.features.is_some() {
+            return Err(DataError::file(
+                path,
+                "field `features`: only profile tables (format: csv or parquet) take it",
+            ));
+        }
+        if let Some(f) = &self.features {
+            if f.prefix.is_some() && f.regex.is_some() {
+                return Err(DataError::file(
+                    path,
+                    "field `features`: give `prefix` or `regex`, not both",
+                ));
+            }
+            if let Some(r) = &f.regex {
+                if let Err(e) = regex::Regex::new(r) {
+                    return Err(DataError::file(
+                        path,
+                        format!("field `features.regex`: {e}"),
                     ));
                 }
             }

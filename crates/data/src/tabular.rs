@@ -7,46 +7,160 @@ use pertbench_kernels::Matrix;
 use polars::prelude::*;
 use std::path::Path;
 
+/// The table's format extension, looking through a `.gz` suffix
+/// (`profiles.csv.gz` is `csv`), and whether it is gzip-compressed.
+fn table_extension(path: &Path) -> (String, bool) {
+    let ext = |p: &Path| {
+        p.extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or("")
+            .to_ascii_lowercase()
+    };
+    let outer = ext(path);
+    if outer == "gz" {
+        (ext(&path.with_extension("")), true)
+    } else {
+        (outer, false)
+    }
+}
+
+/// A whole table: parquet; csv; tsv or txt (tab-separated); each delimited
+/// form also gzip-compressed (`.csv.gz`). Column types are inferred from
+/// every row, so a column whose first rows are whole numbers still reads
+/// its fractions.
 pub fn read_frame(path: &Path) -> Result<DataFrame> {
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or("")
-        .to_ascii_lowercase();
+    let (ext, gz) = table_extension(path);
     let res = match ext.as_str() {
-        "parquet" | "pq" => {
+        "parquet" | "pq" if !gz => {
             let f = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
             ParquetReader::new(f).finish()
         }
-        "csv" | "tsv" | "txt" => CsvReadOptions::default()
-            .with_has_header(true)
-            .with_parse_options(
-                CsvParseOptions::default().with_separator(separator(path).unwrap_or(b',')),
-            )
-            .try_into_reader_with_file_path(Some(path.to_path_buf()))
-            .and_then(|r| r.finish()),
+        "csv" | "tsv" | "txt" => {
+            let opts = CsvReadOptions::default()
+                .with_has_header(true)
+                .with_infer_schema_length(None)
+                .with_parse_options(
+                    CsvParseOptions::default().with_separator(separator(path).unwrap_or(b',')),
+                );
+            if gz {
+                opts.into_reader_with_file_handle(std::io::Cursor::new(gunzip(path)?))
+                    .finish()
+            } else {
+                opts.try_into_reader_with_file_path(Some(path.to_path_buf()))
+                    .and_then(|r| r.finish())
+            }
+        }
         other => {
             return Err(DataError::file(
                 path,
-                format!("unknown table extension `{other}` (parquet, csv, tsv, txt)"),
+                format!(
+                    "unknown table extension `{other}{}` (parquet, csv, tsv, txt; csv, tsv and txt also .gz)",
+                    if gz { ".gz" } else { "" }
+                ),
             ))
         }
     };
     res.map_err(|e| DataError::file(path, format!("cannot read table: {e}")))
 }
 
+/// A gzip file's whole content.
+fn gunzip(path: &Path) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    let f = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
+    std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(f), &mut bytes)
+        .map_err(|e| DataError::file(path, format!("not a readable gzip file: {e}")))?;
+    Ok(bytes)
+}
+
 fn separator(path: &Path) -> Option<u8> {
-    match path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or("")
-        .to_ascii_lowercase()
-        .as_str()
-    {
+    match table_extension(path).0.as_str() {
         "csv" => Some(b','),
         "tsv" | "txt" => Some(b'\t'),
         _ => None,
     }
+}
+
+/// The feature columns of a profile table under `spec`: numeric columns
+/// matching its prefix or regex, or every numeric column not starting with
+/// its `exclude_prefix` and not in `mapped` (the metadata columns the
+/// manifest maps). A text column the prefix or regex selects is an error.
+pub fn feature_columns(
+    path: &Path,
+    df: &DataFrame,
+    spec: &crate::manifest::FeatureSpec,
+    mapped: &[&str],
+) -> Result<Vec<String>> {
+    let re = match &spec.regex {
+        Some(r) => Some(
+            regex::Regex::new(r)
+                .map_err(|e| DataError::file(path, format!("features.regex: {e}")))?,
+        ),
+        None => None,
+    };
+    let mut out = Vec::new();
+    for col in df.columns() {
+        let name = col.name().as_str();
+        let numeric = col.dtype().is_primitive_numeric();
+        let explicit = match (&spec.prefix, &re) {
+            (Some(p), _) => Some(name.starts_with(p.as_str())),
+            (None, Some(re)) => Some(re.is_match(name)),
+            (None, None) => None,
+        };
+        match explicit {
+            Some(true) if !numeric => {
+                return Err(DataError::file(
+                    path,
+                    format!(
+                        "feature column `{name}` is not numeric ({}); narrow `features` or fix the column",
+                        col.dtype()
+                    ),
+                ))
+            }
+            Some(true) => out.push(name.to_string()),
+            Some(false) => {}
+            None => {
+                if numeric
+                    && !name.starts_with(spec.exclude_prefix.as_str())
+                    && !mapped.contains(&name)
+                {
+                    out.push(name.to_string());
+                }
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(DataError::file(
+            path,
+            format!("no feature column matches `features` {spec:?}"),
+        ));
+    }
+    Ok(out)
+}
+
+/// The values of `columns` (numeric) at `rows`, as f64, None where a value
+/// is missing, NaN or infinite: rows x columns, row-major.
+pub fn feature_values(
+    path: &Path,
+    df: &DataFrame,
+    columns: &[String],
+    rows: &[usize],
+) -> Result<Vec<Option<f64>>> {
+    let mut out = vec![None; rows.len() * columns.len()];
+    let d = columns.len();
+    for (j, name) in columns.iter().enumerate() {
+        let col = df
+            .column(name)
+            .map_err(|_| DataError::file(path, format!("column `{name}` is missing")))?
+            .cast(&DataType::Float64)
+            .map_err(|e| DataError::file(path, format!("column `{name}`: {e}")))?;
+        let ca = col
+            .f64()
+            .map_err(|e| DataError::file(path, format!("column `{name}`: {e}")))?;
+        for (i, &r) in rows.iter().enumerate() {
+            out[i * d + j] = ca.get(r).filter(|v| v.is_finite());
+        }
+    }
+    Ok(out)
 }
 
 /// A metadata table (parquet; csv; tsv or txt, tab-separated), reading only
@@ -73,6 +187,21 @@ pub fn read_metadata_table(path: &Path, wanted: &[String]) -> Result<DataFrame> 
             format!("unknown table extension `{ext}` (parquet, csv, tsv, txt)"),
         )
     })?;
+    if table_extension(path).1 {
+        let df = CsvReadOptions::default()
+            .with_has_header(true)
+            .with_infer_schema_length(Some(0))
+            .with_parse_options(CsvParseOptions::default().with_separator(sep))
+            .into_reader_with_file_handle(std::io::Cursor::new(gunzip(path)?))
+            .finish()
+            .map_err(err)?;
+        let have: Vec<String> = wanted
+            .iter()
+            .filter(|w| df.column(w.as_str()).is_ok())
+            .cloned()
+            .collect();
+        return df.select(have).map_err(err);
+    }
     let mut header = String::new();
     std::io::BufRead::read_line(
         &mut std::io::BufReader::new(

@@ -55,6 +55,9 @@ pub enum RepresentationKind {
     Table,
     /// A 2-D `.npy` file.
     Npy,
+    /// The dataset's own value matrix as stored (a profile table's
+    /// features, log expression).
+    Features,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
@@ -644,6 +647,7 @@ impl Pipeline {
                 Obsm => &["key"],
                 Table => &["path", "id_column", "prefix", "columns"],
                 Npy => &["path"],
+                Features => &[],
             };
             check_fields(path, &what, r.kind, &f, allowed)?;
             let kind = serde_json::to_value(r.kind)

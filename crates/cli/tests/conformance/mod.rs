@@ -678,3 +678,205 @@ fn cmap_gctx_and_gct_of_cmappy_read_right_or_fail_clearly() {
     }
     eprintln!("{}", report.join("\n"));
 }
+
+const PROFILE_REF: &str = "profiles_ref";
+
+/// Cell Painting-style profile tables: file, manifest `features` line,
+/// expected outcome.
+const PROFILE_LAYOUTS: &[(&str, &str, Expect)] = &[
+    (
+        "profiles.csv.gz",
+        "features: {}",
+        Expect::Equal(PROFILE_REF),
+    ),
+    ("profiles.tsv", "features: {}", Expect::Equal(PROFILE_REF)),
+    (
+        "profiles.parquet",
+        "features: {}",
+        Expect::Equal(PROFILE_REF),
+    ),
+    (
+        "profiles.csv",
+        "features: {regex: '^(Cells|Nuclei|Cytoplasm)_'}",
+        Expect::Equal(PROFILE_REF),
+    ),
+    (
+        "profiles_nan.csv",
+        "features: {missing: drop_features}",
+        Expect::Equal("profiles_nan_drop_features"),
+    ),
+    (
+        "profiles_nan.csv",
+        "features: {missing: drop_samples}",
+        Expect::Equal("profiles_nan_drop_samples"),
+    ),
+    (
+        "profiles_nan.csv",
+        "features: {}",
+        Expect::Fails(&[
+            "is missing (or NaN, Inf) at row",
+            "missing: drop_features | drop_samples | mean_impute",
+        ]),
+    ),
+    (
+        "profiles.csv",
+        "features: {prefix: Metadata_}",
+        Expect::Fails(&["feature column `Metadata_Cell` is not numeric"]),
+    ),
+];
+
+fn write_profile_manifest(p: &Project, name: &str, file: &str, features: &str) {
+    let sha = pertbench_data::fetch::sha256_file(&p.path(&format!("mirror/{file}"))).unwrap();
+    let format = if file.ends_with(".parquet") {
+        "parquet"
+    } else {
+        "csv"
+    };
+    p.write(
+        &format!("manifests/{name}.yaml"),
+        &format!(
+            "name: {name}\nformat: {format}\nsource: {{file: {file}}}\nsha256: {sha}\n{features}\ncolumns: {{perturbation: Metadata_gene, batch: Metadata_Plate, sample_id: Metadata_Cell, control: {{column: Metadata_control}}}}\n"
+        ),
+    );
+}
+
+fn profile_pipeline(datasets: &[String], name: &str) -> String {
+    pipeline(datasets, name, "").replace(
+        "  - {name: emb, kind: obsm, key: X_emb}\n",
+        "  - {name: cellprofiler, kind: features}\n",
+    )
+}
+
+#[test]
+fn profile_tables_in_every_format_read_right_or_fail_clearly() {
+    let Some(venvs) = venvs() else {
+        return;
+    };
+    let p = Project::new();
+    let screen = p.path("screen");
+    export_screen(&p, &screen);
+    let o = Command::new(venvs.join(AD012).join("bin/python"))
+        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/write_profiles.py"))
+        .arg(&screen)
+        .arg(p.path("mirror"))
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "pandas could not write: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    write_profile_manifest(&p, PROFILE_REF, "profiles.csv", "features: {}");
+    for r in ["profiles_nan_drop_features", "profiles_nan_drop_samples"] {
+        write_profile_manifest(&p, r, &format!("{r}.csv"), "features: {}");
+    }
+    write_profile_manifest(
+        &p,
+        "profiles_impute",
+        "profiles_nan.csv",
+        "features: {missing: mean_impute}",
+    );
+    let mut equal: Vec<String> = [
+        PROFILE_REF,
+        "profiles_nan_drop_features",
+        "profiles_nan_drop_samples",
+        "profiles_impute",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mut failing = Vec::new();
+    for (k, (file, features, expect)) in PROFILE_LAYOUTS.iter().enumerate() {
+        let name = format!("profiles_{k}");
+        write_profile_manifest(&p, &name, file, features);
+        match expect {
+            Expect::Equal(_) => equal.push(name),
+            Expect::Fails(needles) => failing.push((name, *file, *features, *needles)),
+        }
+    }
+    p.write(
+        "pipelines/profiles.yaml",
+        &profile_pipeline(&equal, "profiles"),
+    );
+    p.ok(&["run", "pipelines/profiles.yaml", "--quiet"]);
+    let mut report = Vec::new();
+    for (k, (file, features, expect)) in PROFILE_LAYOUTS.iter().enumerate() {
+        let Expect::Equal(r) = expect else { continue };
+        let want = results_of(&p, r);
+        assert!(
+            want.len() > 40
+                && want.keys().any(|k| k.starts_with("cellprofiler:"))
+                && want.values().any(|v| v[0].is_some_and(|x| x > 0.0)),
+            "reference `{r}` has too few results: {want:?}"
+        );
+        let got = results_of(&p, &format!("profiles_{k}"));
+        assert_eq!(
+            got.keys().collect::<Vec<_>>(),
+            want.keys().collect::<Vec<_>>(),
+            "{file} {features}"
+        );
+        let mut worst = 0.0f64;
+        for (id, w) in &want {
+            for (a, b) in got[id].iter().zip(w) {
+                match (a, b) {
+                    (Some(a), Some(b)) if a.is_nan() && b.is_nan() => {}
+                    (Some(a), Some(b)) => worst = worst.max((a - b).abs()),
+                    (None, None) => {}
+                    _ => panic!("{file} {features}: row {id}: {:?} vs {w:?}", got[id]),
+                }
+            }
+        }
+        assert!(
+            worst <= 1e-9,
+            "{file} {features}: results differ from `{r}`'s by {worst}"
+        );
+        report.push(format!(
+            "{file} {features}: {} rows equal to {r} (max diff {worst:e})",
+            got.len()
+        ));
+    }
+    // Drops and imputations are in every row's convention.
+    for (name, needle) in [
+        (
+            "profiles_4",
+            "dropped_at_ingest=features with missing values (missing: drop_features):2",
+        ),
+        (
+            "profiles_5",
+            "dropped_at_ingest=missing feature values (missing: drop_samples):3",
+        ),
+        (
+            "profiles_impute",
+            "feature values imputed by the feature mean (missing: mean_impute):4",
+        ),
+    ] {
+        let out = p.ok(&[
+            "sql",
+            &format!("SELECT DISTINCT convention FROM results WHERE dataset = '{name}'"),
+        ]);
+        assert!(
+            out.lines()
+                .filter(|l| l.starts_with("| "))
+                .skip(1)
+                .all(|l| l.contains(needle)),
+            "{name}: conventions lack `{needle}`:\n{out}"
+        );
+    }
+    for (name, file, features, needles) in failing {
+        let path = format!("pipelines/{name}.yaml");
+        p.write(&path, &profile_pipeline(&[name.clone()], &name));
+        let err = p.fails(&["run", &path, "--quiet"]);
+        for needle in needles {
+            assert!(
+                err.contains(needle),
+                "{file} {features}: the error lacks `{needle}`:\n{err}"
+            );
+        }
+        assert!(!err.contains("panicked"), "{file}: {err}");
+        report.push(format!(
+            "{file} {features}: refused: {}",
+            err.lines().last().unwrap_or("")
+        ));
+    }
+    eprintln!("{}", report.join("\n"));
+}

@@ -2,6 +2,7 @@
 //! [`implementation`] is the one place that maps a kind to its code.
 
 mod external;
+mod features;
 mod pca;
 mod random;
 mod shuffled;
@@ -33,6 +34,7 @@ pub fn implementation(kind: RepresentationKind) -> &'static dyn RepresentationKi
         RepresentationKind::Pca => &pca::Pca,
         RepresentationKind::Random => &random::Random,
         RepresentationKind::Shuffled => &shuffled::Shuffled,
+        RepresentationKind::Features => &features::Features,
         RepresentationKind::Obsm | RepresentationKind::Table | RepresentationKind::Npy => {
             &external::External
         }
