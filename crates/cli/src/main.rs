@@ -231,6 +231,10 @@ fn real_main(cli: Cli) -> Result<()> {
                     "seconds": report.seconds,
                     "peak_rss_bytes": report.peak_rss,
                     "headline": headline,
+                    "dropped_at_ingest": pertbench_report::run_summary::dropped_at_ingest(&rows)
+                        .into_iter()
+                        .map(|(d, drops)| (d, drops.into_iter().collect::<std::collections::BTreeMap<_, _>>()))
+                        .collect::<std::collections::BTreeMap<_, _>>(),
                 });
                 println!("{}", serde_json::to_string_pretty(&v)?);
                 return Ok(());
@@ -260,6 +264,13 @@ fn real_main(cli: Cli) -> Result<()> {
                 report.results.num_rows(),
                 report.results_file.display()
             );
+            for (dataset, drops) in pertbench_report::run_summary::dropped_at_ingest(&rows) {
+                let parts: Vec<String> = drops
+                    .iter()
+                    .map(|(why, n)| format!("{n} ({why})"))
+                    .collect();
+                println!("{dataset}: dropped at ingestion: {}", parts.join(", "));
+            }
             if !headline.is_empty() {
                 println!(
                     "\nHeadline metrics (best post-processing per representation; * best representation):"

@@ -18,6 +18,7 @@ pub mod h5ad_writer;
 pub mod hdf5_values;
 pub mod inspect;
 pub mod manifest;
+pub mod manifest_doc;
 pub mod npy;
 pub mod predictions;
 pub mod relationships;

@@ -12,6 +12,8 @@ use pertbench_kernels::postprocess;
 pub enum Topic {
     Metric(MetricKind),
     PostProcessing(&'static str, &'static str),
+    /// The fields of a dataset manifest, with an example per format.
+    Manifest,
 }
 
 /// Whether `variant` is one a metric writes, each `<x>` in the documented
@@ -52,6 +54,9 @@ pub fn documents_variant(kind: MetricKind, variant: &str) -> bool {
 /// unknown name is an error listing what is known, nearest first.
 pub fn lookup(name: &str) -> Result<Vec<Topic>, String> {
     let name = name.trim().to_ascii_lowercase();
+    if name == "manifest" {
+        return Ok(vec![Topic::Manifest]);
+    }
     if name == "linear_ridge" {
         return Ok(vec![Topic::Metric(MetricKind::LinearProbe)]);
     }
@@ -71,6 +76,7 @@ pub fn lookup(name: &str) -> Result<Vec<Topic>, String> {
     }
     let mut known: Vec<&str> = MetricKind::ALL.iter().map(|k| k.name()).collect();
     known.extend(postprocess::names());
+    known.push("manifest");
     known.sort_by_key(|k| (edit_distance(k, &name), *k));
     let hint = match known.first() {
         Some(k) if edit_distance(k, &name) <= 2 => format!(" (did you mean `{k}`?)"),
@@ -190,6 +196,7 @@ pub fn render(topic: &Topic) -> String {
             s += "\nReferences\n  - METRICS.md, Post-processing.\n  - Paper 004, Appendix C.1 (centering, center scaling, TVN).\n";
             s
         }
+        Topic::Manifest => pertbench_data::manifest_doc::render(WIDTH),
     }
 }
 
@@ -212,6 +219,11 @@ pub fn index() -> String {
         })
         .collect();
     s += &table(&pps);
+    s += "\nDatasets (pertbench explain manifest)\n";
+    s += &table(&[(
+        "manifest",
+        "every field of a dataset manifest, with an example per format",
+    )]);
     s
 }
 

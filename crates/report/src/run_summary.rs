@@ -242,3 +242,66 @@ mod tests {
         assert!(lines[1].ends_with("0.2000 raw *") && lines[2].ends_with("0.3000 raw *"));
     }
 }
+
+/// What ingestion dropped, per dataset, read from the rows' `convention`
+/// (`dropped_at_ingest=<reason>:<n>|...`): (dataset, [(reason, n)]), for
+/// datasets that dropped anything.
+pub fn dropped_at_ingest(rows: &[ResultRow]) -> Vec<(String, Vec<(String, u64)>)> {
+    let mut out: std::collections::BTreeMap<String, Vec<(String, u64)>> = Default::default();
+    for r in rows {
+        if out.contains_key(&r.dataset) {
+            continue;
+        }
+        let Some(part) = r
+            .convention
+            .split(';')
+            .find_map(|p| p.strip_prefix("dropped_at_ingest="))
+        else {
+            continue;
+        };
+        let drops = part
+            .split('|')
+            .filter_map(|d| {
+                let (why, n) = d.rsplit_once(':')?;
+                Some((why.to_string(), n.parse().ok()?))
+            })
+            .collect();
+        out.insert(r.dataset.clone(), drops);
+    }
+    out.into_iter().collect()
+}
+
+#[cfg(test)]
+mod dropped_tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_drops_of_each_dataset_once() {
+        let row = |dataset: &str, convention: &str| ResultRow {
+            dataset: dataset.into(),
+            convention: convention.into(),
+            ..Default::default()
+        };
+        let rows = vec![
+            row(
+                "a",
+                "k=5;dropped_at_ingest=missing batch:12|perturbation `unassigned`:3",
+            ),
+            row(
+                "a",
+                "null=x;dropped_at_ingest=missing batch:12|perturbation `unassigned`:3",
+            ),
+            row("b", "k=5"),
+        ];
+        assert_eq!(
+            dropped_at_ingest(&rows),
+            vec![(
+                "a".to_string(),
+                vec![
+                    ("missing batch".to_string(), 12),
+                    ("perturbation `unassigned`".to_string(), 3)
+                ]
+            )]
+        );
+    }
+}

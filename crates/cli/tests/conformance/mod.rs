@@ -427,7 +427,25 @@ fn every_layout_of_the_real_writers_reads_right_or_fails_clearly() {
         "pipelines/conformance.yaml",
         &pipeline(&equal, "conformance", ""),
     );
-    p.ok(&["run", "pipelines/conformance.yaml", "--quiet"]);
+    let out = p.ok(&["run", "pipelines/conformance.yaml", "--quiet"]);
+    // The run summary says what each dataset with NA labels dropped.
+    for (k, l) in LAYOUTS.iter().enumerate() {
+        if l.layout != "nullable" {
+            continue;
+        }
+        let name = dataset_name(l.writer, l.layout, k);
+        let line = out
+            .lines()
+            .find(|x| x.starts_with(&format!("{name}: dropped at ingestion: ")))
+            .unwrap_or_else(|| panic!("no drops reported for {name}:\n{out}"));
+        for why in [
+            "(missing batch)",
+            "(missing control flag)",
+            "(missing perturbation)",
+        ] {
+            assert!(line.contains(why), "{line}");
+        }
+    }
     let mut report = Vec::new();
     let reference: BTreeMap<&str, _> = [REF, REF_NA]
         .iter()
