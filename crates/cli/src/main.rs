@@ -231,6 +231,7 @@ fn real_main(cli: Cli) -> Result<()> {
                     "seconds": report.seconds,
                     "peak_rss_bytes": report.peak_rss,
                     "headline": headline,
+                    "skipped": report.skipped,
                     "dropped_at_ingest": pertbench_report::run_summary::dropped_at_ingest(&rows)
                         .into_iter()
                         .map(|(d, drops)| (d, drops.into_iter().collect::<std::collections::BTreeMap<_, _>>()))
@@ -264,6 +265,9 @@ fn real_main(cli: Cli) -> Result<()> {
                 report.results.num_rows(),
                 report.results_file.display()
             );
+            for s in &report.skipped {
+                println!("skipped: {s}");
+            }
             for (dataset, drops) in pertbench_report::run_summary::dropped_at_ingest(&rows) {
                 let parts: Vec<String> = drops
                     .iter()
@@ -297,6 +301,9 @@ fn real_main(cli: Cli) -> Result<()> {
             let lines = plan_lines(&dag, &cache);
             for l in &lines {
                 println!("{l}");
+            }
+            for s in &dag.skipped {
+                println!("skipped  {s}");
             }
             let cached = lines.iter().filter(|l| l.starts_with("cached")).count();
             println!(

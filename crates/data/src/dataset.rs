@@ -113,6 +113,10 @@ pub fn load_with(name: &str, ctx: &DataContext, opts: &LoadOptions) -> Result<Da
             values: Values::Counts,
         });
     }
+    if let Some(gm) = &m.gene_map {
+        let path = fetch(&m, &ctx.fetch)?.path;
+        return load_gene_map(&m, gm, path);
+    }
     let map = m.columns.clone().ok_or_else(|| {
         DataError::file(&mpath, "field `columns` is required for a screen dataset")
     })?;
@@ -247,6 +251,69 @@ pub fn load_with(name: &str, ctx: &DataContext, opts: &LoadOptions) -> Result<Da
     }
 }
 
+/// A gene-level map: each row one gene (its perturbation label), one
+/// batch `all`, no controls; a row without a gene is dropped and counted, a
+/// gene on two rows is an error naming it.
+fn load_gene_map(m: &Manifest, gm: &crate::manifest::GeneMap, path: PathBuf) -> Result<Dataset> {
+    let df = tabular::read_frame(&path)?;
+    let genes_col = tabular::column(&path, &df, &gm.gene)?.ok_or_else(|| {
+        DataError::file(&path, format!("gene_map: column `{}` is missing", gm.gene))
+    })?;
+    let mut samples = crate::samples::Samples::default();
+    let mut source_rows = Vec::new();
+    let mut dropped = BTreeMap::new();
+    let mut seen: std::collections::HashMap<String, usize> = Default::default();
+    for i in 0..df.height() {
+        let Some(g) = genes_col.text(i).filter(|t| !t.trim().is_empty()) else {
+            *dropped.entry("missing gene".to_string()).or_default() += 1;
+            continue;
+        };
+        if let Some(first) = seen.insert(g.clone(), i) {
+            return Err(DataError::file(
+                &path,
+                format!(
+                    "gene_map: gene `{g}` is on rows {first} and {i}; a gene-level map has one row per gene (aggregate them first)"
+                ),
+            ));
+        }
+        samples.sample_id.push(g.clone());
+        samples.perturbation.push(g);
+        samples.batch.push("all".into());
+        samples.is_control.push(false);
+        source_rows.push(i);
+    }
+    if samples.is_empty() {
+        return Err(DataError::file(&path, "gene_map: no row names a gene"));
+    }
+    let map = ColumnMapping {
+        perturbation: gm.gene.clone(),
+        batch: gm.gene.clone(),
+        control: crate::manifest::ControlRule::Label(String::new()),
+        drop_labels: vec![],
+        sample_id: None,
+        context: None,
+        batches: Default::default(),
+    };
+    let mut ing = crate::samples::Ingested {
+        samples,
+        source_rows,
+        dropped,
+    };
+    let spec = m.features.clone().unwrap_or_default();
+    let (counts, genes) = profile_features(&path, &df, &map, &spec, &mut ing)?;
+    Ok(Dataset {
+        name: m.name.clone(),
+        samples: ing.samples,
+        counts: Some(counts),
+        genes,
+        dropped: ing.dropped,
+        file: Some(path),
+        source_rows: ing.source_rows,
+        n_file_rows: df.height(),
+        values: Values::LogExpression,
+    })
+}
+
 /// The feature matrix of a profile table for the kept samples, under the
 /// manifest's `features` (columns, missing-value policy); samples a policy
 /// drops leave `ing`, and every drop or imputation is counted in
@@ -322,10 +389,10 @@ fn profile_features(
                     .iter()
                     .flat_map(|&i| vals[i * d..(i + 1) * d].to_vec())
                     .collect();
-                if ing.samples.is_empty() || !ing.samples.is_control.iter().any(|c| *c) {
+                if ing.samples.is_empty() {
                     return Err(DataError::file(
                         path,
-                        "missing: drop_samples left no samples or no controls",
+                        "missing: drop_samples left no samples",
                     ));
                 }
             }

@@ -369,6 +369,7 @@ mod tests {
             counts: None,
             gene_column: None,
             features: None,
+            gene_map: None,
             append: vec![],
             metadata: None,
             genes: None,

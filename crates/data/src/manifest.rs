@@ -50,6 +50,13 @@ pub struct Manifest {
     /// e.g. CMap's `pr_gene_symbol`. Default: the var index or row ids.
     #[serde(default)]
     pub gene_column: Option<String>,
+    /// A gene-level map: one row per perturbation, already aggregated (a
+    /// DepMap gene-effect table, a gene embedding): `{gene: COLUMN}` names
+    /// the column of genes. It has no samples, batches or controls, so
+    /// pipelines run only what needs none on it (Task 5's recall, the raw
+    /// post-processing) and list the rest as skipped. Needs `features`.
+    #[serde(default)]
+    pub gene_map: Option<GeneMap>,
     /// For a table of profiles (`format: csv | parquet`, one row per well or
     /// sample, e.g. Cell Painting): which columns are the features. They
     /// become the dataset's value matrix (used as stored) and the
@@ -84,6 +91,13 @@ pub struct GeneTable {
     /// `{feature_space: [landmark]}`; all genes when empty.
     #[serde(default)]
     pub keep: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GeneMap {
+    /// The column holding each row's gene (symbol).
+    pub gene: String,
 }
 
 /// The feature columns of a profile table: `prefix`, `regex`, or (the
@@ -435,10 +449,25 @@ impl Manifest {
                 }
             }
         }
-        let needs_columns = matches!(
-            self.format,
-            Format::H5ad | Format::Parquet | Format::Csv | Format::Gctx | Format::Gct
-        );
+        if self.gene_map.is_some() {
+            if !matches!(self.format, Format::Csv | Format::Parquet) || self.features.is_none() {
+                return Err(DataError::file(
+                    path,
+                    "field `gene_map`: a gene-level map is a csv or parquet table with `features`",
+                ));
+            }
+            if self.columns.is_some() {
+                return Err(DataError::file(
+                    path,
+                    "field `gene_map`: a gene-level map has no samples, batches or controls, so no `columns`; name its gene column in `gene_map: {gene: COLUMN}`",
+                ));
+            }
+        }
+        let needs_columns = self.gene_map.is_none()
+            && matches!(
+                self.format,
+                Format::H5ad | Format::Parquet | Format::Csv | Format::Gctx | Format::Gct
+            );
         if needs_columns && self.columns.is_none() && !matches!(self.source, Source::Synthetic(_)) {
             return Err(DataError::file(
                 path,

@@ -28,6 +28,7 @@ pub enum Op {
     Split {
         seed: u64,
         train_fraction: f64,
+        split_by: crate::pipeline::SplitBy,
     },
     Metric {
         spec: MetricSpec,
@@ -64,7 +65,15 @@ pub struct Dag {
     pub pipeline: Pipeline,
     pub nodes: Vec<Node>,
     pub cells: Vec<Cell>,
+    /// What the pipeline asks for that a dataset cannot give, each with
+    /// why (e.g. a gene-level map has no controls for `center`).
+    pub skipped: Vec<String>,
 }
+
+/// The metric kinds a gene-level map (one row per perturbation, no
+/// samples, batches or controls) can be scored by.
+const GENE_MAP_METRICS: &[crate::pipeline::MetricKind] =
+    &[crate::pipeline::MetricKind::RelationshipRecall];
 
 struct Builder {
     nodes: Vec<Node>,
@@ -162,10 +171,47 @@ pub fn build(p: &Pipeline, data: &DataContext) -> Result<Dag> {
         by_key: HashMap::new(),
     };
     let mut cells = Vec::new();
+    let mut skipped = Vec::new();
     for dataset in &p.datasets {
-        let (mpath, _) = data.manifest(dataset).map_err(|e| {
+        let (mpath, manifest) = data.manifest(dataset).map_err(|e| {
             EngineError::msg(format!("{}: dataset `{dataset}`: {e}", p.path.display()))
         })?;
+        let gene_map = manifest.gene_map.is_some();
+        let why_map =
+            "a gene-level map has one row per perturbation and no samples, batches or controls";
+        let postprocessing: Vec<&String> = p
+            .postprocessing
+            .iter()
+            .filter(|pp| {
+                let keep = !gene_map || pp.as_str() == "raw";
+                if !keep {
+                    skipped.push(format!(
+                        "{dataset}: post-processing `{pp}`: {why_map} (it needs controls)"
+                    ));
+                }
+                keep
+            })
+            .collect();
+        let metric_specs: Vec<(usize, &crate::pipeline::MetricSpec)> = p
+            .metrics
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| {
+                let keep = !gene_map || GENE_MAP_METRICS.contains(&m.kind);
+                if !keep {
+                    skipped.push(format!(
+                        "{dataset}: metric `{}`: {why_map} (it runs {})",
+                        m.label(),
+                        GENE_MAP_METRICS
+                            .iter()
+                            .map(|k| k.name())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                }
+                keep
+            })
+            .collect();
         let text = std::fs::read(&mpath)
             .map_err(|e| EngineError::msg(format!("{}: {e}", mpath.display())))?;
         let ingest = b.add(
@@ -178,10 +224,9 @@ pub fn build(p: &Pipeline, data: &DataContext) -> Result<Dag> {
             json!({"dataset": dataset, "manifest_sha256": hex::encode(Sha256::digest(&text))}),
             vec![],
         );
-        let needs_split = p
-            .metrics
+        let needs_split = metric_specs
             .iter()
-            .any(|m| metrics::implementation(m.kind).needs_split());
+            .any(|(_, m)| metrics::implementation(m.kind).needs_split());
         let train_fraction = p
             .train_fraction
             .unwrap_or(crate::splits::DEFAULT_TRAIN_FRACTION);
@@ -193,9 +238,16 @@ pub fn build(p: &Pipeline, data: &DataContext) -> Result<Dag> {
                     Op::Split {
                         seed,
                         train_fraction,
+                        split_by: p.split_by,
                     },
                     SPLIT_VERSION,
-                    json!({"seed": seed, "train_fraction": train_fraction}),
+                    // `split_by` joins the key only when it is not the
+                    // default, so batch splits keep their cached keys.
+                    if p.split_by.is_batch() {
+                        json!({"seed": seed, "train_fraction": train_fraction})
+                    } else {
+                        json!({"seed": seed, "train_fraction": train_fraction, "split_by": p.split_by})
+                    },
                     vec![ingest],
                 )
             });
@@ -248,7 +300,7 @@ pub fn build(p: &Pipeline, data: &DataContext) -> Result<Dag> {
             }
             for r in &p.representations {
                 let rep = rep_nodes[r.name.as_str()];
-                for pp in &p.postprocessing {
+                for &pp in &postprocessing {
                     let version = pertbench_kernels::postprocess::by_name(pp)
                         .expect("validated")
                         .version();
@@ -261,7 +313,7 @@ pub fn build(p: &Pipeline, data: &DataContext) -> Result<Dag> {
                         json!({"name": pp}),
                         vec![ingest, rep],
                     );
-                    for (mi, m) in p.metrics.iter().enumerate() {
+                    for &(mi, m) in &metric_specs {
                         let imp = metrics::implementation(m.kind);
                         let mut params = json!({"spec": m});
                         if imp.seeded(m) {
@@ -312,5 +364,6 @@ pub fn build(p: &Pipeline, data: &DataContext) -> Result<Dag> {
         pipeline: p.clone(),
         nodes: b.nodes,
         cells,
+        skipped,
     })
 }

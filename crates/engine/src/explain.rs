@@ -263,10 +263,12 @@ mod tests {
                 .map(|t| match t {
                     Topic::Metric(k) => k.name(),
                     Topic::PostProcessing(n, _) => n,
+                    Topic::Manifest => "manifest",
                 })
                 .collect()
         };
         assert_eq!(kinds("knn"), ["knn"]);
+        assert_eq!(kinds("Manifest"), ["manifest"]);
         assert_eq!(kinds("linear_ridge"), ["linear_probe"]);
         assert_eq!(kinds("TVN"), ["tvn"]);
         // top1 is written by the probe and by kNN.

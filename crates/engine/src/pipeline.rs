@@ -17,6 +17,24 @@ fn default_postprocessing() -> Vec<String> {
         .collect()
 }
 
+/// What the train / test splits hold out.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SplitBy {
+    /// Whole batches (paper 004).
+    #[default]
+    Batch,
+    /// Each perturbation's (and the controls') samples, seeded: for a
+    /// dataset with a single batch (one plate).
+    Samples,
+}
+
+impl SplitBy {
+    pub fn is_batch(&self) -> bool {
+        *self == SplitBy::Batch
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Pipeline {
@@ -33,6 +51,11 @@ pub struct Pipeline {
     /// Share of batches and of perturbations that are "train" in the splits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub train_fraction: Option<f64>,
+    /// What the splits hold out: whole `batch`es (default), or `samples`
+    /// (a seeded split of each perturbation's samples: for a dataset of one
+    /// plate or one batch).
+    #[serde(default, skip_serializing_if = "SplitBy::is_batch")]
+    pub split_by: SplitBy,
     /// SQL files printed after a run (e.g. `sql/leaderboard.sql`).
     #[serde(default)]
     pub report: Vec<PathBuf>,

@@ -41,6 +41,8 @@ pub struct RunReport {
     /// The pipeline's `report` queries, as the run read the pipeline file
     /// (so a file edited meanwhile cannot report another pipeline's).
     pub report_queries: Vec<PathBuf>,
+    /// What a dataset could not give, with why ([`Dag::skipped`]).
+    pub skipped: Vec<String>,
 }
 
 pub fn plan(pipeline: &Path, data: &DataContext) -> Result<Dag> {
@@ -143,5 +145,6 @@ pub fn run_pipeline_with(
             .map(|n| (n.kind.to_string(), n.label.clone()))
             .collect(),
         report_queries: dag.pipeline.report.clone(),
+        skipped: dag.skipped.clone(),
     })
 }

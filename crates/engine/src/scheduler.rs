@@ -342,9 +342,10 @@ impl Runner<'_> {
             Op::Split {
                 seed,
                 train_fraction,
+                split_by,
             } => {
                 let ingest = inputs[0].ingest()?;
-                let out = crate::splits::split(&ingest.samples, *seed, *train_fraction)
+                let out = crate::splits::split(&ingest.samples, *seed, *train_fraction, *split_by)
                     .map_err(|e| EngineError::msg(format!("splits: {e}")))?;
                 Ok(Output::Split(Arc::new(out)))
             }
@@ -417,6 +418,7 @@ mod tests {
                 Op::Split {
                     seed: 0,
                     train_fraction: 0.7,
+                    split_by: Default::default(),
                 },
                 vec![0],
             ),
@@ -441,6 +443,7 @@ mod tests {
             pipeline,
             nodes,
             cells: vec![],
+            skipped: vec![],
         };
         assert_eq!(depth_first_order(&dag), vec![0, 2, 3, 1, 5, 7, 4, 6, 8]);
     }

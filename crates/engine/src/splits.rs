@@ -10,6 +10,7 @@
 //! train batch cannot be "seen"; their test samples are left out and counted.
 
 use crate::error::{EngineError, Result};
+use crate::pipeline::SplitBy;
 use pertbench_data::samples::Samples;
 use rand::seq::SliceRandom;
 use std::collections::{BTreeMap, BTreeSet};
@@ -66,7 +67,7 @@ fn n_train(n: usize, fraction: f64) -> usize {
     ((fraction * n as f64).round() as usize).clamp(1, n - 1)
 }
 
-pub fn split(samples: &Samples, seed: u64, fraction: f64) -> Result<SplitOut> {
+pub fn split(samples: &Samples, seed: u64, fraction: f64, by: SplitBy) -> Result<SplitOut> {
     if !(fraction > 0.0 && fraction < 1.0) {
         return Err(EngineError::msg(format!(
             "train_fraction must lie strictly between 0 and 1, got {fraction}"
@@ -85,9 +86,9 @@ pub fn split(samples: &Samples, seed: u64, fraction: f64) -> Result<SplitOut> {
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    if batches.len() < 2 {
+    if batches.len() < 2 && by == SplitBy::Batch {
         return Err(EngineError::msg(format!(
-            "splits need at least 2 batches, the dataset has {}",
+            "splits need at least 2 batches, the dataset has {} (one plate or one batch?): set `split_by: samples` in the pipeline for a seeded split of each perturbation's samples",
             batches.len()
         )));
     }
@@ -107,10 +108,22 @@ pub fn split(samples: &Samples, seed: u64, fraction: f64) -> Result<SplitOut> {
         "split/perturbations",
         0,
     ));
-    let train_batches: BTreeSet<&str> = batches[..n_train(batches.len(), fraction)]
-        .iter()
-        .copied()
-        .collect();
+    // Whether each sample is on the train side: its batch is a train batch,
+    // or (split_by: samples) it is among its perturbation's train samples.
+    let train_side: Vec<bool> = match by {
+        SplitBy::Batch => {
+            let train_batches: BTreeSet<&str> = batches[..n_train(batches.len(), fraction)]
+                .iter()
+                .copied()
+                .collect();
+            samples
+                .batch
+                .iter()
+                .map(|b| train_batches.contains(b.as_str()))
+                .collect()
+        }
+        SplitBy::Samples => samples_side(samples, seed, fraction)?,
+    };
     let train_perts: BTreeSet<&str> = perts[..n_train(perts.len(), fraction)]
         .iter()
         .copied()
@@ -118,16 +131,14 @@ pub fn split(samples: &Samples, seed: u64, fraction: f64) -> Result<SplitOut> {
     let mut out = SplitOut::default();
     let mut in_train: BTreeSet<&str> = BTreeSet::new();
     for i in 0..samples.len() {
-        let b = samples.batch[i].as_str();
         let p = samples.perturbation[i].as_str();
-        if train_batches.contains(b) && !samples.is_control[i] && train_perts.contains(p) {
+        if train_side[i] && !samples.is_control[i] && train_perts.contains(p) {
             in_train.insert(p);
         }
     }
     for i in 0..samples.len() {
-        let b = samples.batch[i].as_str();
         let p = samples.perturbation[i].as_str();
-        let train_batch = train_batches.contains(b);
+        let train_batch = train_side[i];
         if samples.is_control[i] {
             if train_batch {
                 out.train.push(i);
@@ -150,6 +161,43 @@ pub fn split(samples: &Samples, seed: u64, fraction: f64) -> Result<SplitOut> {
         }
     }
     Ok(out)
+}
+
+/// The train side of `split_by: samples`: each perturbation's samples, and
+/// the controls of each batch, are shuffled with the seed and the first
+/// `round(fraction x n)` (at least one, at least one left, for n >= 2) are
+/// train. A perturbation with one sample lands on one side.
+fn samples_side(samples: &Samples, seed: u64, fraction: f64) -> Result<Vec<bool>> {
+    let mut groups: BTreeMap<(bool, &str), Vec<usize>> = BTreeMap::new();
+    for i in 0..samples.len() {
+        let key = if samples.is_control[i] {
+            (true, samples.batch[i].as_str())
+        } else {
+            (false, samples.perturbation[i].as_str())
+        };
+        groups.entry(key).or_default().push(i);
+    }
+    let mut side = vec![false; samples.len()];
+    let mut rng = pertbench_kernels::rng::stream(seed, "split/samples", 0);
+    for rows in groups.values_mut() {
+        rows.shuffle(&mut rng);
+        let k = if rows.len() >= 2 {
+            n_train(rows.len(), fraction)
+        } else {
+            usize::from(rand::Rng::random_bool(&mut rng, fraction))
+        };
+        for &r in &rows[..k] {
+            side[r] = true;
+        }
+    }
+    if !side.iter().zip(&samples.is_control).any(|(s, c)| *s && *c)
+        || !side.iter().zip(&samples.is_control).any(|(s, c)| !*s && *c)
+    {
+        return Err(EngineError::msg(
+            "split_by: samples needs at least 2 control samples, one for each side",
+        ));
+    }
+    Ok(side)
 }
 
 #[cfg(test)]
@@ -182,7 +230,7 @@ mod tests {
     #[test]
     fn splits_partition_by_batch_and_perturbation() {
         let s = grid();
-        let out = split(&s, 3, 0.7).unwrap();
+        let out = split(&s, 3, 0.7, SplitBy::Batch).unwrap();
         // 4 batches -> 3 train (round 2.8); 6 perturbations -> 4 train (round 4.2).
         let tb: BTreeSet<&str> = out.train.iter().map(|&i| s.batch[i].as_str()).collect();
         assert_eq!(tb.len(), 3);
@@ -204,8 +252,10 @@ mod tests {
             assert!(s.is_control[i] || !tp.contains(s.perturbation[i].as_str()));
         }
         // Deterministic in the seed, different across seeds.
-        assert_eq!(split(&s, 3, 0.7).unwrap(), out);
-        let others: Vec<SplitOut> = (0..5).map(|k| split(&s, k, 0.7).unwrap()).collect();
+        assert_eq!(split(&s, 3, 0.7, SplitBy::Batch).unwrap(), out);
+        let others: Vec<SplitOut> = (0..5)
+            .map(|k| split(&s, k, 0.7, SplitBy::Batch).unwrap())
+            .collect();
         assert!(others.iter().any(|o| o.train != out.train));
     }
 
@@ -224,7 +274,7 @@ mod tests {
             ("g9", "b1", false),
         ]);
         let found = (0..200)
-            .map(|k| split(&s, k, 0.7).unwrap())
+            .map(|k| split(&s, k, 0.7, SplitBy::Batch).unwrap())
             .find(|o| !o.unseen_train_perturbations.is_empty());
         let o = found.expect("some seed makes g9 a train perturbation in a test batch");
         assert_eq!(o.unseen_train_perturbations.get("g9"), Some(&2));
@@ -241,7 +291,60 @@ mod tests {
             ("g0", "b0", false),
             ("g1", "b0", false),
         ]);
-        let e = split(&s, 0, 0.7).unwrap_err().to_string();
-        assert!(e.contains("at least 2 batches"), "{e}");
+        let e = split(&s, 0, 0.7, SplitBy::Batch).unwrap_err().to_string();
+        assert!(
+            e.contains("at least 2 batches") && e.contains("split_by: samples"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn one_plate_splits_by_samples_within_each_perturbation() {
+        // One plate: 8 controls, 10 perturbations x 4 wells.
+        let mut rows: Vec<(String, bool)> = (0..8).map(|_| ("ctrl".to_string(), true)).collect();
+        for g in 0..10 {
+            rows.extend((0..4).map(|_| (format!("g{g}"), false)));
+        }
+        let rows: Vec<(&str, &str, bool)> = rows
+            .iter()
+            .map(|(p, c)| (p.as_str(), "plate1", *c))
+            .collect();
+        let s = samples(&rows);
+        let out = split(&s, 5, 0.5, SplitBy::Samples).unwrap();
+        assert_eq!(out, split(&s, 5, 0.5, SplitBy::Samples).unwrap(), "seeded");
+        assert_ne!(out, split(&s, 6, 0.5, SplitBy::Samples).unwrap());
+        let perts = |rows: &[usize]| -> BTreeSet<String> {
+            rows.iter()
+                .filter(|&&r| !s.is_control[r])
+                .map(|&r| s.perturbation[r].clone())
+                .collect()
+        };
+        // Half the perturbations train, each with 2 of its 4 wells; their
+        // other 2 wells are test_seen; the other perturbations' test-side
+        // wells are test_unseen.
+        let train = perts(&out.train);
+        assert_eq!(train.len(), 5);
+        assert_eq!(perts(&out.test_seen), train);
+        assert!(perts(&out.test_unseen).is_disjoint(&train));
+        assert_eq!(out.train.iter().filter(|&&r| !s.is_control[r]).count(), 10);
+        assert_eq!(
+            out.test_seen.iter().filter(|&&r| !s.is_control[r]).count(),
+            10
+        );
+        assert_eq!(
+            out.test_unseen
+                .iter()
+                .filter(|&&r| !s.is_control[r])
+                .count(),
+            10
+        );
+        // Controls: 4 train, 4 on the test side (in both test splits).
+        assert_eq!(out.train.iter().filter(|&&r| s.is_control[r]).count(), 4);
+        assert_eq!(
+            out.test_seen.iter().filter(|&&r| s.is_control[r]).count(),
+            4
+        );
+        let train_rows: BTreeSet<usize> = out.train.iter().copied().collect();
+        assert!(out.test_seen.iter().all(|r| !train_rows.contains(r)));
     }
 }

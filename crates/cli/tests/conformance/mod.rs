@@ -898,3 +898,77 @@ fn profile_tables_in_every_format_read_right_or_fail_clearly() {
     }
     eprintln!("{}", report.join("\n"));
 }
+
+#[test]
+fn gene_level_maps_run_what_needs_no_controls_and_skip_the_rest_with_a_reason() {
+    let Some(venvs) = venvs() else {
+        return;
+    };
+    let p = Project::new();
+    let screen = p.path("screen");
+    export_screen(&p, &screen);
+    let o = Command::new(venvs.join(AD012).join("bin/python"))
+        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/write_profiles.py"))
+        .arg(&screen)
+        .arg(p.path("mirror"))
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "pandas could not write: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for (name, file, format) in [
+        ("map_csv", "gene_map.csv", "csv"),
+        ("map_parquet", "gene_map.parquet", "parquet"),
+        ("map_dup", "gene_map_dup.csv", "csv"),
+    ] {
+        let sha = pertbench_data::fetch::sha256_file(&p.path(&format!("mirror/{file}"))).unwrap();
+        p.write(
+            &format!("manifests/{name}.yaml"),
+            &format!("name: {name}\nformat: {format}\nsource: {{file: {file}}}\nsha256: {sha}\ngene_map: {{gene: gene}}\nfeatures: {{}}\n"),
+        );
+    }
+    let pipeline = |datasets: &str, name: &str| {
+        format!(
+            "name: {name}\ndatasets: [{datasets}]\nseeds: [0]\nrepresentations:\n  - {{name: map, kind: features}}\n  - {{name: pca, kind: pca, n_components: 8}}\npostprocessing: [raw, center]\nmetrics:\n  - {{kind: relationship_recall, sources: [pairs]}}\n  - {{kind: knn}}\n"
+        )
+    };
+    p.write(
+        "pipelines/maps.yaml",
+        &pipeline("map_csv, map_parquet", "maps"),
+    );
+    let plan = p.ok(&["plan", "pipelines/maps.yaml"]);
+    for needle in [
+        "skipped  map_csv: post-processing `center`: a gene-level map",
+        "skipped  map_csv: metric `knn`: a gene-level map",
+        "(it runs relationship_recall)",
+    ] {
+        assert!(plan.contains(needle), "plan lacks `{needle}`:\n{plan}");
+    }
+    let out = p.ok(&["run", "pipelines/maps.yaml", "--quiet"]);
+    assert!(out.contains("skipped: map_parquet: metric `knn`"), "{out}");
+    let csv = results_of(&p, "map_csv");
+    assert!(
+        !csv.is_empty() && csv.keys().all(|k| k.contains(":raw:relationship_recall:")),
+        "a map runs recall under raw only: {csv:?}"
+    );
+    // The map's own features find the complexes the screen was built on.
+    let recall = csv["map:raw:relationship_recall:pairs:recall_0.05_0.95:0"][0].unwrap();
+    assert!(recall > 0.3, "recall of the map's features: {recall}");
+    assert_eq!(
+        csv,
+        results_of(&p, "map_parquet"),
+        "csv and parquet maps differ"
+    );
+    p.write("pipelines/dup.yaml", &pipeline("map_dup", "dup"));
+    let err = p.fails(&["run", "pipelines/dup.yaml", "--quiet"]);
+    assert!(
+        err.contains("gene_map: gene `") && err.contains("one row per gene"),
+        "{err}"
+    );
+    eprintln!(
+        "gene map: {} recall rows, recall_0.05_0.95 of its features {recall}",
+        csv.len()
+    );
+}

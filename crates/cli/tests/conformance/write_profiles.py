@@ -10,7 +10,8 @@ profiles.csv.gz, profiles.tsv and profiles.parquet (the same table);
 profiles_nan.csv (a few features missing in a few wells); and, as the
 references for its missing-value policies, profiles_nan_drop_features.csv
 (those features left out) and profiles_nan_drop_samples.csv (those wells
-left out).
+left out); gene_map.csv and gene_map.parquet (one row per perturbation:
+the mean profile of its wells) and gene_map_dup.csv (a gene on two rows).
 """
 
 import sys
@@ -60,7 +61,17 @@ def main():
     nan.drop(index=nan.index[nan[names].isna().any(axis=1)]).to_csv(
         out / "profiles_nan_drop_samples.csv", index=False
     )
-    for name in sorted(p.name for p in out.glob("profiles*")):
+    # A gene-level map (one row per perturbation: the mean profile of its
+    # wells, as DepMap-style tables are aggregated), and one with a gene on
+    # two rows.
+    treated_rows = table[obs["is_control"].to_numpy() == "0"]
+    gene_map = treated_rows.groupby("Metadata_gene")[names].mean().round(6)
+    gene_map.index.name = "gene"
+    gene_map.reset_index().to_csv(out / "gene_map.csv", index=False)
+    gene_map.reset_index().to_parquet(out / "gene_map.parquet", index=False)
+    dup = gene_map.reset_index()
+    pd.concat([dup, dup.iloc[[3]]]).to_csv(out / "gene_map_dup.csv", index=False)
+    for name in sorted(p.name for p in out.glob("*") if p.name.startswith(("profiles", "gene_map"))):
         print(out / name)
 
 
