@@ -514,6 +514,39 @@ fn h5ad_genes(
         .collect()
 }
 
+/// The batches of a screen whose file is already in the data directory,
+/// from its sample metadata alone (the matrix is not read); None when that
+/// is not known without fetching or joining (not fetched yet, appended
+/// files, a joined metadata table, generated data, gene-level maps) or the
+/// metadata does not ingest (ingestion then says why).
+pub fn fetched_batches(name: &str, ctx: &DataContext) -> Option<usize> {
+    let (_, m) = ctx.manifest(name).ok()?;
+    if !m.append.is_empty() || m.metadata.is_some() || m.gene_map.is_some() {
+        return None;
+    }
+    let path = crate::fetch::fetched_path(&m, &ctx.fetch)?;
+    let map = m.columns.clone()?;
+    let ing = match m.format {
+        Format::H5ad => {
+            let h = H5ad::open(&path).ok()?;
+            let index = h.obs_names().ok()?;
+            ingest(&path, &map, &index, &mut |c| h.obs_column(c)).ok()?
+        }
+        Format::Gctx | Format::Gct => {
+            let part = CmapPart::open(&path, m.format).ok()?;
+            let index = part.sample_ids().ok()?;
+            ingest(&path, &map, &index, &mut |c| part.column(c)).ok()?
+        }
+        Format::Csv | Format::Parquet => {
+            let df = tabular::read_frame(&path).ok()?;
+            let index: Vec<String> = (0..df.height()).map(|i| i.to_string()).collect();
+            ingest(&path, &map, &index, &mut |c| tabular::column(&path, &df, c)).ok()?
+        }
+        _ => return None,
+    };
+    Some(ing.samples.controls_per_batch().len())
+}
+
 /// One CMap file: GCTX (HDF5, read in blocks) or GCT text (read whole).
 enum CmapPart {
     Gctx(Gctx),

@@ -207,6 +207,17 @@ pub fn write_stamp(p: &Path, sha: &str) -> Result<()> {
 }
 
 /// Resolves the artefact of `m` (and extracts its member, if any).
+/// The verified local copy of a dataset's file, when it is already in the
+/// data directory (a file source, not a wheel member); None otherwise. Never
+/// copies or downloads.
+pub fn fetched_path(m: &Manifest, opts: &FetchOptions) -> Option<PathBuf> {
+    let Source::File { file, .. } = &m.source else {
+        return None;
+    };
+    let dst = opts.data_dir.join("artefacts").join(file);
+    (dst.exists() && verified(&dst, &m.sha256)).then_some(dst)
+}
+
 pub fn fetch(m: &Manifest, opts: &FetchOptions) -> Result<Fetched> {
     let (file, member) = match &m.source {
         Source::File { file, .. } => (file.clone(), None),

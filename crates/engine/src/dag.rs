@@ -224,6 +224,32 @@ pub fn build(p: &Pipeline, data: &DataContext) -> Result<Dag> {
             json!({"dataset": dataset, "manifest_sha256": hex::encode(Sha256::digest(&text))}),
             vec![],
         );
+        // A dataset of one batch cannot be split by batch: the metrics that
+        // need splits are skipped, saying what to set (known once the
+        // dataset's file is fetched; `run` fetches before planning).
+        let split_metrics = metric_specs
+            .iter()
+            .any(|(_, m)| metrics::implementation(m.kind).needs_split());
+        let metric_specs: Vec<(usize, &crate::pipeline::MetricSpec)> = if split_metrics
+            && p.split_by.is_batch()
+            && pertbench_data::dataset::fetched_batches(dataset, data) == Some(1)
+        {
+            metric_specs
+                .into_iter()
+                .filter(|(_, m)| {
+                    let keep = !metrics::implementation(m.kind).needs_split();
+                    if !keep {
+                        skipped.push(format!(
+                            "{dataset}: metric `{}`: the dataset has one batch (one plate?), and its train / test splits hold out whole batches: set `split_by: samples` in the pipeline to split each perturbation's samples",
+                            m.label()
+                        ));
+                    }
+                    keep
+                })
+                .collect()
+        } else {
+            metric_specs
+        };
         let needs_split = metric_specs
             .iter()
             .any(|(_, m)| metrics::implementation(m.kind).needs_split());

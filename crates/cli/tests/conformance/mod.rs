@@ -880,6 +880,46 @@ fn profile_tables_in_every_format_read_right_or_fail_clearly() {
             "{name}: conventions lack `{needle}`:\n{out}"
         );
     }
+    // One batch (the whole table as one experiment): metrics that split by
+    // batch are skipped with what to set; `split_by: samples` runs them.
+    let sha = pertbench_data::fetch::sha256_file(&p.path("mirror/profiles.csv")).unwrap();
+    p.write(
+        "manifests/one_batch.yaml",
+        &format!("name: one_batch\nformat: csv\nsource: {{file: profiles.csv}}\nsha256: {sha}\nfeatures: {{}}\ncolumns: {{perturbation: Metadata_gene, batch: Metadata_Experiment, sample_id: Metadata_Cell, control: {{column: Metadata_control}}}}\n"),
+    );
+    p.write(
+        "pipelines/one_batch.yaml",
+        &profile_pipeline(&["one_batch".into()], "one_batch"),
+    );
+    let out = p.ok(&["run", "pipelines/one_batch.yaml", "--quiet"]);
+    for metric in ["knn", "interpretability"] {
+        assert!(
+            out.contains(&format!(
+                "skipped: one_batch: metric `{metric}`: the dataset has one batch"
+            )) && out.contains("set `split_by: samples`"),
+            "{out}"
+        );
+    }
+    let plan = p.ok(&["plan", "pipelines/one_batch.yaml"]);
+    assert!(plan.contains("skipped  one_batch: metric `knn`"), "{plan}");
+    let one = results_of(&p, "one_batch");
+    assert!(
+        one.keys().all(|k| !k.contains(":knn:")) && one.keys().any(|k| k.contains(":consistency:")),
+        "{one:?}"
+    );
+    p.write(
+        "pipelines/one_batch_samples.yaml",
+        &profile_pipeline(&["one_batch".into()], "one_batch_samples")
+            .replace("seeds: [0]\n", "seeds: [0]\nsplit_by: samples\n"),
+    );
+    let out = p.ok(&["run", "pipelines/one_batch_samples.yaml", "--quiet"]);
+    assert!(!out.contains("skipped:"), "{out}");
+    let q = "SELECT COUNT(*) AS n FROM results WHERE pipeline = 'one_batch_samples' AND metric = 'knn' AND value IS NOT NULL";
+    let n: usize = super::table_rows(&p.ok(&["sql", q]), "n")[0][0]
+        .parse()
+        .unwrap();
+    assert!(n > 0, "split_by: samples gives kNN rows");
+    report.push(format!("one batch: knn and interpretability skipped by batch; split_by: samples gives {n} knn rows"));
     for (name, file, features, needles) in failing {
         let path = format!("pipelines/{name}.yaml");
         p.write(&path, &profile_pipeline(&[name.clone()], &name));

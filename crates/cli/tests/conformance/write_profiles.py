@@ -36,6 +36,7 @@ def main():
         {
             "Metadata_Cell": obs["cell"].to_numpy(),
             "Metadata_Plate": obs["batch"].to_numpy(),
+            "Metadata_Experiment": ["exp1"] * len(obs),
             "Metadata_Well": [f"{'ABCDEFGHIJKLMNOP'[i % 16]}{i % 24 + 1:02d}" for i in range(len(obs))],
             "Metadata_Site": np.arange(len(obs)) % 9 + 1,
             "Metadata_gene": obs["perturbation"].to_numpy(),
