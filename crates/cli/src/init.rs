@@ -3,8 +3,7 @@
 //! why), and write a dataset manifest and a commented starter pipeline.
 
 use anyhow::{bail, Context, Result};
-use pertbench_data::h5ad::H5ad;
-use pertbench_data::inspect::{self, ControlGuess, H5adProfile, Suggestion};
+use pertbench_data::inspect::{self, ControlGuess, H5adProfile, Inspected, Suggestion};
 use pertbench_engine::starter::{self, StarterInput};
 use std::path::PathBuf;
 
@@ -27,7 +26,17 @@ fn short(s: &str) -> String {
 }
 
 fn describe(p: &H5adProfile) -> String {
-    let mut s = format!("{} cells x {} genes\n\nobs columns:\n", p.n_obs, p.n_vars);
+    let mut s = if p.n_features > 0 {
+        format!(
+            "{} rows x {} numeric feature columns\n\ncolumns:\n",
+            p.n_obs, p.n_features
+        )
+    } else {
+        format!(
+            "{} cells x {} genes\n\nsample columns:\n",
+            p.n_obs, p.n_vars
+        )
+    };
     let w = p
         .columns
         .iter()
@@ -88,10 +97,10 @@ fn describe(p: &H5adProfile) -> String {
 
 /// Per-row control flags under the suggested rule, to find batches
 /// without controls.
-fn control_flags(h: &H5ad, s: &Suggestion) -> Result<Option<Vec<bool>>> {
+fn control_flags(h: &Inspected, s: &Suggestion) -> Result<Option<Vec<bool>>> {
     let truthy = |t: &str| matches!(t, "true" | "True" | "TRUE" | "1");
     Ok(match &s.control {
-        Some((ControlGuess::Column(c), _)) => h.obs_column(c)?.map(|col| {
+        Some((ControlGuess::Column(c), _)) => h.column(c)?.map(|col| {
             (0..col.len())
                 .map(|i| col.text(i).is_some_and(|t| truthy(&t)))
                 .collect()
@@ -100,26 +109,32 @@ fn control_flags(h: &H5ad, s: &Suggestion) -> Result<Option<Vec<bool>>> {
             let Some(pk) = &s.perturbation else {
                 return Ok(None);
             };
-            h.obs_column(&pk.column)?.map(|col| {
+            h.column(&pk.column)?.map(|col| {
                 (0..col.len())
                     .map(|i| col.text(i).as_deref() == Some(l.as_str()))
                     .collect()
             })
         }
+        Some((ControlGuess::Values(c, v), _)) => h.column(c)?.map(|col| {
+            (0..col.len())
+                .map(|i| col.text(i).is_some_and(|t| v.contains(&t)))
+                .collect()
+        }),
         None => None,
     })
 }
 
 pub fn run(o: &InitOptions) -> Result<()> {
-    let h = H5ad::open(&o.h5ad)?;
-    let profile = inspect::profile(&h)?;
+    let h = Inspected::open(&o.h5ad)?;
+    let profile = h.profile()?;
     let suggestion = inspect::suggest(&profile);
     let file_name = o
         .h5ad
         .file_name()
         .and_then(|f| f.to_str())
         .with_context(|| format!("{}: not a file name", o.h5ad.display()))?;
-    let stem = file_name.strip_suffix(".h5ad").unwrap_or(file_name);
+    let base = file_name.strip_suffix(".gz").unwrap_or(file_name);
+    let stem = base.rsplit_once('.').map_or(base, |(s, _)| s);
     let name = starter::identifier(o.name.as_deref().unwrap_or(stem));
     let dir = std::fs::canonicalize(&o.h5ad)
         .with_context(|| o.h5ad.display().to_string())?
@@ -130,7 +145,7 @@ pub fn run(o: &InitOptions) -> Result<()> {
     println!("{}: {}", o.h5ad.display(), describe(&profile));
     let mut warnings = suggestion.warnings.clone();
     if let (Some(b), Some(flags)) = (&suggestion.batch, control_flags(&h, &suggestion)?) {
-        if let Some(col) = h.obs_column(&b.column)? {
+        if let Some(col) = h.column(&b.column)? {
             let bare = inspect::batches_without_controls(&col, &flags);
             if !bare.is_empty() {
                 let shown: Vec<&str> = bare.iter().take(10).map(String::as_str).collect();
@@ -154,11 +169,22 @@ pub fn run(o: &InitOptions) -> Result<()> {
     match &suggestion.control {
         Some((ControlGuess::Column(c), why)) => println!("  control       column {c}  ({why})"),
         Some((ControlGuess::Label(l), why)) => println!("  control       label {l}  ({why})"),
+        Some((ControlGuess::Values(c, v), why)) => {
+            println!("  control       column {c} in {}  ({why})", v.join(", "))
+        }
         None => println!("  control       not found"),
     }
-    match profile.counts_matrix() {
-        Some(m) => println!("  counts        {m}"),
-        None => println!("  counts        none found: values are log expression"),
+    if let Some(g) = &suggestion.gene_map {
+        println!(
+            "  gene_map      {g}  (one row per gene, no batches or controls: a gene-level map)"
+        );
+    } else if profile.n_features > 0 {
+        println!("  features      {} numeric columns", profile.n_features);
+    } else {
+        match profile.counts_matrix() {
+            Some(m) => println!("  counts        {m}"),
+            None => println!("  counts        none found: values are log expression"),
+        }
     }
     if let Some(c) = &suggestion.gene_column {
         println!("  gene_column   {c}  (var column naming genes as the perturbation labels do)");

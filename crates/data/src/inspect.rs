@@ -46,6 +46,11 @@ pub struct H5adProfile {
     /// Each matrix that may hold counts (`X`, `raw/X`, `layers/<key>`)
     /// with whether its first rows hold whole, non-negative values.
     pub count_sources: Vec<(String, bool)>,
+    /// The file's format as a manifest names it: h5ad, gctx, gct, csv or
+    /// parquet.
+    pub format: &'static str,
+    /// Numeric feature columns of a profile table (not `Metadata_`).
+    pub n_features: usize,
 }
 
 impl H5adProfile {
@@ -138,6 +143,208 @@ pub fn profile(h: &H5ad) -> Result<H5adProfile> {
         obsm: h.obsm_shapes()?,
         genes_head: genes.iter().take(5).cloned().collect(),
         count_sources,
+        format: "h5ad",
+        n_features: 0,
+    })
+}
+
+/// A file `pertbench init` reads, opened once: its sample columns come
+/// from obs (h5ad), the column metadata (gctx, gct) or the table itself.
+pub enum Inspected {
+    H5ad(H5ad),
+    Gctx(crate::gctx::Gctx),
+    Gct(crate::gct::Gct),
+    Table(std::path::PathBuf, polars::prelude::DataFrame),
+}
+
+impl Inspected {
+    /// Opens `path` by its extension: .h5ad, .gctx, .gct (.gct.gz), or a
+    /// table (.csv, .tsv, .txt, each also .gz; .parquet). A `.zarr` store
+    /// is refused with its conversion.
+    pub fn open(path: &std::path::Path) -> Result<Inspected> {
+        let name = path
+            .file_name()
+            .and_then(|f| f.to_str())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        let name = name.strip_suffix(".gz").unwrap_or(&name);
+        Ok(if name.ends_with(".gctx") {
+            Inspected::Gctx(crate::gctx::Gctx::open(path)?)
+        } else if name.ends_with(".gct") {
+            Inspected::Gct(crate::gct::Gct::open(path)?)
+        } else if [".csv", ".tsv", ".txt", ".parquet", ".pq"]
+            .iter()
+            .any(|e| name.ends_with(e))
+        {
+            Inspected::Table(path.to_path_buf(), crate::tabular::read_frame(path)?)
+        } else {
+            Inspected::H5ad(H5ad::open(path)?)
+        })
+    }
+
+    /// A sample column by name; None if absent.
+    pub fn column(&self, name: &str) -> Result<Option<RawColumn>> {
+        match self {
+            Inspected::H5ad(h) => h.obs_column(name),
+            Inspected::Gctx(g) => g.column(name),
+            Inspected::Gct(g) => Ok(g.column(name)),
+            Inspected::Table(p, df) => crate::tabular::column(p, df, name),
+        }
+    }
+
+    /// The profile of the file's sample columns, genes and values.
+    pub fn profile(&self) -> Result<H5adProfile> {
+        match self {
+            Inspected::H5ad(h) => profile(h),
+            Inspected::Gctx(g) => {
+                let names = g.column_names()?;
+                let ids = g.gene_ids()?;
+                let mut namings = vec![(None, ids.iter().cloned().collect())];
+                for f in g.row_column_names()? {
+                    if let Some(col @ RawColumn::Str(_)) = g.row_column(&f)? {
+                        namings.push((
+                            Some(f),
+                            (0..col.len()).filter_map(|i| col.text(i)).collect(),
+                        ));
+                    }
+                }
+                let rows: Vec<usize> =
+                    (0..g.n_samples().min(crate::count_values::HEAD_ROWS)).collect();
+                let head = g.read_rows(&rows, None, crate::gctx::DEFAULT_BLOCK_VALUES)?;
+                let mut get = |n: &str| g.column(n);
+                cmap_profile(
+                    "gctx",
+                    g.n_samples(),
+                    &ids,
+                    &names,
+                    &mut get,
+                    &namings,
+                    &head,
+                )
+            }
+            Inspected::Gct(g) => {
+                let ids = g.gene_ids();
+                let mut namings = vec![(None, ids.iter().cloned().collect())];
+                for f in g.row_column_names() {
+                    if let Some(col) = g.row_column(&f) {
+                        namings.push((
+                            Some(f),
+                            (0..col.len()).filter_map(|i| col.text(i)).collect(),
+                        ));
+                    }
+                }
+                let n = g.sample_ids().len();
+                let rows: Vec<usize> = (0..n.min(crate::count_values::HEAD_ROWS)).collect();
+                let head = g.read_rows(&rows, None)?;
+                let mut get = |c: &str| Ok(g.column(c));
+                cmap_profile("gct", n, &ids, &g.column_names(), &mut get, &namings, &head)
+            }
+            Inspected::Table(p, df) => table_profile(p, df),
+        }
+    }
+}
+
+type Namings = Vec<(Option<String>, std::collections::HashSet<String>)>;
+
+/// Profiles `names` as sample columns, matching their levels against each
+/// gene naming (None: the ids; Some: a field naming them).
+fn profile_columns(
+    names: &[String],
+    get: &mut dyn FnMut(&str) -> Result<Option<RawColumn>>,
+    namings: &Namings,
+) -> Result<Vec<ColumnProfile>> {
+    let mut columns = Vec::new();
+    for name in names {
+        let Some(col) = get(name)? else {
+            continue;
+        };
+        let mut p = profile_column(name, &col);
+        for (by, set) in namings {
+            let n = p.levels.iter().filter(|(l, _)| set.contains(l)).count();
+            if n > p.gene_labels {
+                p.gene_labels = n;
+                p.gene_labels_by = by.clone();
+                p.ensembl_labels = p
+                    .levels
+                    .iter()
+                    .filter(|(l, _)| set.contains(l) && is_ensembl_id(l))
+                    .count();
+            }
+        }
+        columns.push(p);
+    }
+    Ok(columns)
+}
+
+/// A gctx or gct file: sample columns from its column metadata, genes
+/// from its row ids and fields, values judged on its first samples.
+fn cmap_profile(
+    format: &'static str,
+    n_samples: usize,
+    gene_ids: &[String],
+    names: &[String],
+    get: &mut dyn FnMut(&str) -> Result<Option<RawColumn>>,
+    namings: &Namings,
+    head: &pertbench_kernels::csr::CsrMatrix,
+) -> Result<H5adProfile> {
+    Ok(H5adProfile {
+        n_obs: n_samples,
+        n_vars: gene_ids.len(),
+        columns: profile_columns(names, get, namings)?,
+        obsm: vec![],
+        genes_head: gene_ids.iter().take(5).cloned().collect(),
+        count_sources: vec![("X".into(), crate::count_values::looks_like_counts(head))],
+        format,
+        n_features: 0,
+    })
+}
+
+/// A table: one row per sample (a profile table) or per gene (a gene-level
+/// map). Its sample columns are the text columns and the numeric ones
+/// named `Metadata_*` or holding two values at most (flags); the other
+/// numeric columns are features.
+fn table_profile(path: &std::path::Path, df: &polars::prelude::DataFrame) -> Result<H5adProfile> {
+    let mut names = Vec::new();
+    let mut n_features = 0;
+    for col in df.columns() {
+        let name = col.name().to_string();
+        let numeric = col.dtype().is_primitive_numeric();
+        // A numeric flag or batch number (is_control 0/1, plate 1-3) is a
+        // sample column; every other numeric column is a feature, as
+        // `features: {}` reads them.
+        let flag = numeric
+            && col.n_unique().is_ok_and(|u| (2..=3).contains(&u))
+            && name_has(
+                &name,
+                &[
+                    "control", "ctrl", "batch", "plate", "lane", "rep", "well", "site", "is_",
+                ],
+            );
+        if !numeric || name.starts_with("Metadata_") || flag {
+            names.push(name);
+        } else {
+            n_features += 1;
+        }
+    }
+    let mut get = |n: &str| crate::tabular::column(path, df, n);
+    let format = if path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("parquet") || e.eq_ignore_ascii_case("pq"))
+    {
+        "parquet"
+    } else {
+        "csv"
+    };
+    Ok(H5adProfile {
+        n_obs: df.height(),
+        n_vars: n_features,
+        columns: profile_columns(&names, &mut get, &Vec::new())?,
+        obsm: vec![],
+        genes_head: vec![],
+        count_sources: vec![],
+        format,
+        n_features,
     })
 }
 
@@ -183,6 +390,9 @@ pub fn profile_column(name: &str, col: &RawColumn) -> ColumnProfile {
 pub enum ControlGuess {
     /// A boolean (or 0/1, true/false) column.
     Column(String),
+    /// A column whose values name control types (CMap's `pert_type`:
+    /// ctl_vector, ctl_untrt, ...): those values mark controls.
+    Values(String, Vec<String>),
     /// A perturbation label (e.g. `non-targeting`).
     Label(String),
 }
@@ -206,6 +416,9 @@ pub struct Suggestion {
     /// The var column naming genes as the perturbation labels do (None:
     /// the var index).
     pub gene_column: Option<String>,
+    /// For a table with one row per gene and no batches or controls: the
+    /// column of genes of a gene-level map.
+    pub gene_map: Option<String>,
     /// Things the user must check (batches without controls, ...).
     pub warnings: Vec<String>,
 }
@@ -377,7 +590,40 @@ pub fn suggest(p: &H5adProfile) -> Suggestion {
                 })))
             && name_has(&c.name, &["control", "ctrl", "is_nt", "non_targeting"])
     });
+    // CMap's convention: a type column whose levels include `ctl_*`.
+    let control_values = p.columns.iter().find_map(|c| {
+        let ctl: Vec<String> = c
+            .levels
+            .iter()
+            .filter(|(l, _)| lower(l).starts_with("ctl_"))
+            .map(|(l, _)| l.clone())
+            .collect();
+        (!ctl.is_empty() && ctl.len() < c.n_levels && name_has(&c.name, &["type"]))
+            .then(|| (c.name.clone(), ctl))
+    });
     let control = match (control_column, pert_col) {
+        (None, _) if control_values.is_some() => {
+            let (c, v) = control_values.expect("checked");
+            let n: usize = p
+                .columns
+                .iter()
+                .find(|x| x.name == c)
+                .map(|x| {
+                    x.levels
+                        .iter()
+                        .filter(|(l, _)| v.contains(l))
+                        .map(|(_, n)| n)
+                        .sum()
+                })
+                .unwrap_or(0);
+            Some((
+                ControlGuess::Values(c.clone(), v.clone()),
+                format!(
+                    "`{c}` values {} mark controls, CMap's convention ({n} samples)",
+                    v.join(", ")
+                ),
+            ))
+        }
         (Some(c), _) => {
             let n = c
                 .levels
@@ -430,14 +676,15 @@ pub fn suggest(p: &H5adProfile) -> Suggestion {
             .iter()
             .filter(|(l, _)| !is_control_label(l) && !is_unassigned_label(l))
             .count();
-        if pc.gene_labels * 2 < targets {
+        // Tables name no genes of their own to compare the labels with.
+        if pc.gene_labels * 2 < targets && !matches!(p.format, "csv" | "parquet") {
             warnings.push(format!(
                 "only {} of the {targets} perturbation labels of `{}` are gene names of the file: Task 5 will have no pairs for the others, and target-gene lookups (Task 3's unexpressed null, target_gene_loadings, the linear predictor) skip them; map guide ids to their target gene symbols first",
                 pc.gene_labels, pc.name
             ));
         }
     }
-    if p.counts_matrix().is_none() && !p.count_sources.is_empty() {
+    if p.counts_matrix().is_none() && !p.count_sources.is_empty() && p.format == "h5ad" {
         warnings.push(format!(
             "no matrix holds whole counts ({} checked): the manifest declares `values: log_expression`, so X is used as stored",
             p.count_sources.iter().map(|(c, _)| c.as_str()).collect::<Vec<_>>().join(", ")
@@ -457,6 +704,20 @@ pub fn suggest(p: &H5adProfile) -> Suggestion {
             batch.as_ref().map_or("", |b| b.column.as_str()),
         ],
     );
+    // A table with a text column unique to each row and no controls is a
+    // gene-level map (one row per gene), not a screen.
+    let gene_map = (matches!(p.format, "csv" | "parquet") && control.is_none() && batch.is_none())
+        .then(|| {
+            p.columns
+                .iter()
+                .filter(|c| c.kind == "text" && c.n_levels == p.n_obs && c.n_missing == 0)
+                .max_by_key(|c| (name_has(&c.name, &["gene", "symbol"]), c.name.clone()))
+                .map(|c| c.name.clone())
+        })
+        .flatten();
+    if gene_map.is_some() {
+        warnings.clear();
+    }
     Suggestion {
         perturbation,
         batch,
@@ -464,6 +725,7 @@ pub fn suggest(p: &H5adProfile) -> Suggestion {
         drop_labels,
         context,
         gene_column,
+        gene_map,
         warnings,
     }
 }
@@ -521,6 +783,8 @@ mod tests {
             obsm: vec![],
             genes_head: vec![],
             count_sources: vec![("X".into(), true)],
+            format: "h5ad",
+            n_features: 0,
         }
     }
 
@@ -586,6 +850,8 @@ mod tests {
             obsm: vec![],
             genes_head: vec![],
             count_sources: vec![("X".into(), true)],
+            format: "h5ad",
+            n_features: 0,
         };
         let s = suggest(&bare);
         assert!(s.perturbation.is_none() && s.batch.is_none() && s.control.is_none());

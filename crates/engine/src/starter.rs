@@ -110,6 +110,28 @@ fn column_field(field: &str, pick: &Option<Pick>, missing: &str) -> String {
 /// whole counts are (checked on the first rows of each matrix) and which
 /// var column names genes as the perturbation labels do.
 fn values_lines(p: &H5adProfile, s: &Suggestion) -> String {
+    if matches!(p.format, "csv" | "parquet") {
+        if s.gene_map.is_some() {
+            return String::new();
+        }
+        return format!(
+            "features: {{}}             # every numeric column not starting with Metadata_ ({} here); or {{prefix: ...}}, {{regex: ...}}; missing: error | drop_features | drop_samples | mean_impute\n",
+            p.n_features
+        );
+    }
+    if matches!(p.format, "gctx" | "gct") {
+        let mut y = match p.counts_matrix() {
+            Some(_) => "values: counts           # the values are whole counts (checked on the first samples)\n".to_string(),
+            None => "values: log_expression   # the values are not whole counts (checked on the first samples): used as stored\n".to_string(),
+        };
+        if let Some(c) = &s.gene_column {
+            y += &format!(
+                "gene_column: {}      # the row field naming genes as the perturbation labels do\n",
+                yaml_str(c)
+            );
+        }
+        return y;
+    }
     let checked: Vec<&str> = p.count_sources.iter().map(|(c, _)| c.as_str()).collect();
     let mut y = match p.counts_matrix() {
         Some("X") | None if checked.is_empty() => {
@@ -149,13 +171,13 @@ pub fn manifest_yaml(i: &StarterInput) -> String {
         .collect();
     let mut y = format!(
         "# Dataset manifest for {file}, written by `pertbench init`.\n\
-         # {cells} cells x {genes} genes. obs columns: {cols}.\n\
+         # {cells} {rows} x {genes} {vars}. Sample columns: {cols}.\n\
          # The column choices below are guesses from the data: check them.\n\
          name: {name}\n\
          description: {desc}\n\
          citation: \"\"            # where the data comes from (paper, GEO accession)\n\
          license: \"\"\n\
-         format: h5ad\n\
+         format: {format}\n\
          source:\n  \
            file: {file_yaml}       # found by name in a --mirror directory ({dir})\n\
          sha256: {sha}\n\
@@ -182,7 +204,29 @@ pub fn manifest_yaml(i: &StarterInput) -> String {
         sha = i.sha256,
         size = yaml_str(&human_bytes(i.size_bytes)),
         values = values_lines(p, s),
+        format = p.format,
+        rows = if s.gene_map.is_some() {
+            "genes"
+        } else if p.n_features > 0 {
+            "rows"
+        } else {
+            "cells"
+        },
+        vars = if p.n_features > 0 {
+            "numeric features"
+        } else {
+            "genes"
+        },
     );
+    if let Some(g) = &s.gene_map {
+        y = y.replace("columns:\n", "");
+        y += &format!(
+            "# One row per gene and no batches or controls: a gene-level map. Pipelines\n# run relationship recall (Task 5) under `raw` on it and list the rest as skipped.\ngene_map: {{gene: {}}}\nfeatures: {{}}             # every numeric column ({} here); or {{prefix: ...}}, {{regex: ...}}; missing: error | drop_features | drop_samples | mean_impute\n",
+            yaml_str(g),
+            p.n_features
+        );
+        return y;
+    }
     y += &column_field(
         "perturbation",
         &s.perturbation,
@@ -197,6 +241,15 @@ pub fn manifest_yaml(i: &StarterInput) -> String {
         Some((ControlGuess::Column(c), why)) => {
             y += &format!("  # controls: {why}.\n");
             y += &format!("  control: {{column: {}}}\n", yaml_str(c));
+        }
+        Some((ControlGuess::Values(c, v), why)) => {
+            y += &format!("  # controls: {why}.\n");
+            let v: Vec<String> = v.iter().map(|x| yaml_str(x)).collect();
+            y += &format!(
+                "  control: {{column: {}, in: [{}]}}\n",
+                yaml_str(c),
+                v.join(", ")
+            );
         }
         Some((ControlGuess::Label(l), why)) => {
             y += &format!(
@@ -232,6 +285,31 @@ pub fn manifest_yaml(i: &StarterInput) -> String {
 /// The starter pipeline (`pipelines/<name>.yaml`).
 pub fn pipeline_yaml(i: &StarterInput) -> String {
     let p = i.profile;
+    if i.suggestion.gene_map.is_some() {
+        let n = 50
+            .min(p.n_features.saturating_sub(1))
+            .min(p.n_obs.saturating_sub(1))
+            .max(2);
+        return format!(
+            "# Starter pipeline for the gene-level map {file}, written by `pertbench init`:\n\
+             # its own features and their PCA against a random baseline, scored by\n\
+             # known-relationship recall (Task 5), the task a map without samples supports.\n\
+             # Run it:   pertbench --mirror {dir} run pipelines/{name}.yaml\n\
+             name: {name}\n\
+             datasets: [{name}]\n\
+             seeds: [0]\n\
+             representations:\n  \
+               - {{name: features, kind: features}}   # the map as it is\n  \
+               - {{name: pca, kind: pca, n_components: {n}}}\n  \
+               - {{name: random, kind: random, dim: {n}}}\n\
+             postprocessing: [raw]\n\
+             metrics:\n  \
+               - {{kind: relationship_recall, sources: [corum, humap, reactome, signor, stringdb]}}\n",
+            file = i.file_name,
+            dir = i.file_dir,
+            name = i.name,
+        );
+    }
     let n_components = 50
         .min(p.n_vars.saturating_sub(1))
         .min(p.n_obs.saturating_sub(1))
@@ -281,7 +359,10 @@ pub fn pipeline_yaml(i: &StarterInput) -> String {
             y += &format!("  # - {line}    # obsm, {cols} columns: a 2-D layout (UMAP, t-SNE?), not an embedding to benchmark\n");
         }
     }
-    y += "  # - {name: mymodel, kind: npy, path: embeddings/mymodel.npy}   # your model, row-aligned with the h5ad\n";
+    if p.format != "h5ad" {
+        y += "  - {name: features, kind: features}   # the file's own values (profiles, log expression), as stored\n";
+    }
+    y += "  # - {name: mymodel, kind: npy, path: embeddings/mymodel.npy}   # your model, row-aligned with the file\n";
     y += "postprocessing: [raw, center, center_scale, tvn]\n";
     y += "metrics:\n";
     let n_batches = i
@@ -361,6 +442,8 @@ mod tests {
             ],
             genes_head: vec![],
             count_sources: vec![("X".into(), true)],
+            format: "h5ad",
+            n_features: 0,
         }
     }
 

@@ -340,6 +340,32 @@ fn results_of(p: &Project, dataset: &str) -> BTreeMap<String, [Option<f64>; 5]> 
     rows
 }
 
+/// The largest difference between two datasets' result rows, which must be
+/// the same rows with a number (or NaN, or nothing) in the same places.
+fn max_diff(
+    what: &str,
+    got: &BTreeMap<String, [Option<f64>; 5]>,
+    want: &BTreeMap<String, [Option<f64>; 5]>,
+) -> f64 {
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        want.keys().collect::<Vec<_>>(),
+        "{what}: the result rows differ"
+    );
+    let mut worst = 0.0f64;
+    for (id, w) in want {
+        for (a, b) in got[id].iter().zip(w) {
+            match (a, b) {
+                (Some(a), Some(b)) if a.is_nan() && b.is_nan() => {}
+                (Some(a), Some(b)) => worst = worst.max((a - b).abs()),
+                (None, None) => {}
+                _ => panic!("{what}: row {id}: {:?} vs {w:?}", got[id]),
+            }
+        }
+    }
+    worst
+}
+
 #[test]
 fn every_layout_of_the_real_writers_reads_right_or_fails_clearly() {
     let Some(venvs) = venvs() else {
@@ -678,6 +704,43 @@ fn cmap_gctx_and_gct_of_cmappy_read_right_or_fail_clearly() {
             got.len()
         ));
     }
+    // `pertbench init` on the gct and the gctx: its manifest reads them
+    // right as written (log expression, symbols from pr_gene_symbol,
+    // controls by pert_type).
+    let mut inits = Vec::new();
+    for file in ["cmap.gct", "cmap.gctx"] {
+        let name = format!("init_{}", file.replace('.', "_"));
+        p.ok(&["init", &format!("mirror/{file}"), "--name", &name]);
+        let manifest = std::fs::read_to_string(p.path(&format!("manifests/{name}.yaml"))).unwrap();
+        for must in [
+            "values: log_expression",
+            "gene_column: pr_gene_symbol",
+            "perturbation: cmap_name",
+            "batch: det_plate",
+            "control: {column: pert_type, in: [ctl_vector]}",
+        ] {
+            assert!(
+                manifest.contains(must),
+                "init on {file}: the manifest lacks `{must}`:\n{manifest}"
+            );
+        }
+        inits.push(name);
+    }
+    p.write(
+        "pipelines/cmap_init.yaml",
+        &pipeline_without_obsm(&inits, "cmap_init"),
+    );
+    p.ok(&["run", "pipelines/cmap_init.yaml", "--quiet"]);
+    for name in &inits {
+        let worst = max_diff(name, &results_of(&p, name), &reference);
+        assert!(
+            worst <= 1e-9,
+            "{name}: results differ from the reference by {worst}"
+        );
+        report.push(format!(
+            "{name}: equal to the reference (max diff {worst:e})"
+        ));
+    }
     for (name, what, needles) in failing {
         let file = format!("pipelines/{name}.yaml");
         p.write(&file, &pipeline_without_obsm(&[name.clone()], &name));
@@ -880,6 +943,40 @@ fn profile_tables_in_every_format_read_right_or_fail_clearly() {
             "{name}: conventions lack `{needle}`:\n{out}"
         );
     }
+    // `pertbench init` on the gzipped csv: its manifest reads it right.
+    p.ok(&["init", "mirror/profiles.csv.gz", "--name", "init_profiles"]);
+    let manifest = std::fs::read_to_string(p.path("manifests/init_profiles.yaml")).unwrap();
+    for must in [
+        "format: csv",
+        "features: {}",
+        "perturbation: Metadata_gene",
+        "batch: Metadata_Plate",
+        "control: {column: Metadata_control}",
+    ] {
+        assert!(
+            manifest.contains(must),
+            "init on profiles.csv.gz: the manifest lacks `{must}`:\n{manifest}"
+        );
+    }
+    p.write(
+        "pipelines/init_profiles.yaml",
+        &profile_pipeline(&["init_profiles".into()], "init_profiles"),
+    );
+    p.ok(&["run", "pipelines/init_profiles.yaml", "--quiet"]);
+    // Sample ids are row numbers here (init maps no id column), which no
+    // metric reads: the numbers equal the reference's.
+    let worst = max_diff(
+        "init on profiles.csv.gz",
+        &results_of(&p, "init_profiles"),
+        &results_of(&p, PROFILE_REF),
+    );
+    assert!(
+        worst <= 1e-9,
+        "init on profiles.csv.gz: results differ by {worst}"
+    );
+    report.push(format!(
+        "init on profiles.csv.gz: equal to {PROFILE_REF} (max diff {worst:e})"
+    ));
     // One batch (the whole table as one experiment): metrics that split by
     // batch are skipped with what to set; `split_by: samples` runs them.
     let sha = pertbench_data::fetch::sha256_file(&p.path("mirror/profiles.csv")).unwrap();
@@ -1000,6 +1097,33 @@ fn gene_level_maps_run_what_needs_no_controls_and_skip_the_rest_with_a_reason() 
         csv,
         results_of(&p, "map_parquet"),
         "csv and parquet maps differ"
+    );
+    // `pertbench init` on the map: a gene_map manifest whose results equal
+    // the hand-written one's.
+    p.ok(&["init", "mirror/gene_map.csv", "--name", "init_map"]);
+    let manifest = std::fs::read_to_string(p.path("manifests/init_map.yaml")).unwrap();
+    assert!(
+        manifest.contains("gene_map: {gene: gene}") && manifest.contains("features: {}"),
+        "{manifest}"
+    );
+    assert!(
+        !manifest.lines().any(|l| l.starts_with("columns:")),
+        "{manifest}"
+    );
+    let starter = std::fs::read_to_string(p.path("pipelines/init_map.yaml")).unwrap();
+    assert!(
+        starter.contains("postprocessing: [raw]") && starter.contains("kind: relationship_recall"),
+        "{starter}"
+    );
+    p.write(
+        "pipelines/init_map_run.yaml",
+        &pipeline("init_map", "init_map_run"),
+    );
+    p.ok(&["run", "pipelines/init_map_run.yaml", "--quiet"]);
+    assert_eq!(
+        results_of(&p, "init_map"),
+        csv,
+        "init on the map: results differ"
     );
     p.write("pipelines/dup.yaml", &pipeline("map_dup", "dup"));
     let err = p.fails(&["run", "pipelines/dup.yaml", "--quiet"]);
