@@ -292,6 +292,7 @@ fn load_gene_map(m: &Manifest, gm: &crate::manifest::GeneMap, path: PathBuf) -> 
         drop_labels: vec![],
         sample_id: None,
         context: None,
+        split_group: None,
         batches: Default::default(),
     };
     let mut ing = crate::samples::Ingested {
@@ -333,6 +334,7 @@ fn profile_features(
     }
     mapped.extend(map.sample_id.as_deref());
     mapped.extend(map.context.as_deref());
+    mapped.extend(map.split_group.as_deref());
     let mut columns = tabular::feature_columns(path, df, spec, &mapped)?;
     let d = columns.len();
     let mut rows = ing.source_rows.clone();
@@ -676,7 +678,13 @@ fn load_cmap(
                 map.perturbation.clone(),
                 map.batch.clone(),
             ];
-            wanted.extend(map.sample_id.iter().chain(&map.context).cloned());
+            wanted.extend(
+                map.sample_id
+                    .iter()
+                    .chain(&map.context)
+                    .chain(&map.split_group)
+                    .cloned(),
+            );
             if let crate::manifest::ControlRule::Column(c)
             | crate::manifest::ControlRule::Values { column: c, .. } = &map.control
             {

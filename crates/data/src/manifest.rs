@@ -309,6 +309,11 @@ pub struct ColumnMapping {
     pub sample_id: Option<String>,
     #[serde(default)]
     pub context: Option<String>,
+    /// A column whose values group samples for `split_by: group` (well
+    /// position, dose slot, replicate): the splits then hold out whole
+    /// groups, as they hold out batches by default.
+    #[serde(default)]
+    pub split_group: Option<String>,
     /// `all` (default) or `with_perturbations`: drop the samples of batches
     /// that hold no perturbed sample (e.g. control plates of other screens
     /// in a shared control file).

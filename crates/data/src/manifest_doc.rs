@@ -20,6 +20,7 @@ pub const FIELDS: &[(&str, &str)] = &[
     ("columns.drop_labels", "Perturbation labels whose samples are dropped and counted (e.g. [unassigned, multiplet])."),
     ("columns.sample_id", "The column of sample ids (default: the obs index, or the row number of a table); keyed joins need them unique."),
     ("columns.context", "Optional: cell line or cell type, for the distribution, transfer and rewiring metrics."),
+    ("columns.split_group", "Optional: a column grouping samples (well position, dose slot) whose groups `split_by: group` holds out whole, for a dataset of one batch."),
     ("columns.batches", "all (default) | with_perturbations: drop batches that hold no perturbed sample (the shared control plates of other screens)."),
     ("features", "csv/parquet profile tables (one row per well, e.g. Cell Painting): which columns are features: {} (every numeric column not starting with `exclude_prefix`, default Metadata_, and not mapped in `columns`), {prefix: Cells_} or {regex: '^(Cells|Nuclei)_'}; `missing: error (default) | drop_features | drop_samples | mean_impute` says what a missing value does (counted in every result row's convention). The features are used as stored, and as the representation `kind: features`."),
     ("append", "gctx/gct: further datasets (same genes, same order) whose samples are appended, e.g. the control plates of an L1000 screen."),

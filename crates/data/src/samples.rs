@@ -85,6 +85,8 @@ pub struct Samples {
     pub batch: Vec<String>,
     pub is_control: Vec<bool>,
     pub context: Option<Vec<String>>,
+    /// The groups `split_by: group` holds out (`columns.split_group`).
+    pub split_group: Option<Vec<String>>,
 }
 
 impl Samples {
@@ -102,6 +104,7 @@ impl Samples {
             batch: pick(&self.batch),
             is_control: rows.iter().map(|&r| self.is_control[r]).collect(),
             context: self.context.as_ref().map(pick),
+            split_group: self.split_group.as_ref().map(pick),
         }
     }
     /// Control count per batch, batches sorted.
@@ -213,9 +216,14 @@ pub fn ingest(
         Some(c) => Some(need(c, "context")?),
         None => None,
     };
+    let group = match &map.split_group {
+        Some(c) => Some(need(c, "split_group")?),
+        None => None,
+    };
 
     let mut out = Samples {
         context: context.as_ref().map(|_| Vec::new()),
+        split_group: group.as_ref().map(|_| Vec::new()),
         ..Default::default()
     };
     let mut source_rows: Vec<usize> = Vec::new();
@@ -255,6 +263,16 @@ pub fn ingest(
             },
             None => None,
         };
+        let group_value = match &group {
+            Some(col) => match present(col.text(i)) {
+                Some(v) => Some(v),
+                None => {
+                    *dropped.entry("missing split group".into()).or_default() += 1;
+                    continue;
+                }
+            },
+            None => None,
+        };
         let id = match &ids {
             Some(col) => col.text(i).unwrap_or_else(|| index[i].clone()),
             None => index[i].clone(),
@@ -265,6 +283,9 @@ pub fn ingest(
         out.is_control.push(is_control);
         if let (Some(ctx), Some(v)) = (out.context.as_mut(), ctx_value) {
             ctx.push(v);
+        }
+        if let (Some(g), Some(v)) = (out.split_group.as_mut(), group_value) {
+            g.push(v);
         }
         source_rows.push(i);
     }
@@ -334,6 +355,7 @@ mod tests {
             drop_labels: vec!["unassigned".into()],
             sample_id: None,
             context: None,
+            split_group: None,
             batches: BatchFilter::All,
         };
         let index: Vec<String> = (0..5).map(|i| format!("c{i}")).collect();
@@ -375,6 +397,7 @@ mod tests {
             drop_labels: vec![],
             sample_id: None,
             context: None,
+            split_group: None,
             batches: BatchFilter::WithPerturbations,
         };
         let index: Vec<String> = (0..6).map(|i| format!("c{i}")).collect();
@@ -411,6 +434,7 @@ mod tests {
             drop_labels: vec![],
             sample_id: None,
             context: Some("line".into()),
+            split_group: None,
             batches: BatchFilter::All,
         };
         let index: Vec<String> = (0..6).map(|i| format!("c{i}")).collect();
@@ -451,6 +475,7 @@ mod tests {
             drop_labels: vec![],
             sample_id: None,
             context: None,
+            split_group: None,
             batches: BatchFilter::All,
         };
         let index = vec!["a".to_string()];

@@ -27,6 +27,9 @@ pub enum SplitBy {
     /// Each perturbation's (and the controls') samples, seeded: for a
     /// dataset with a single batch (one plate).
     Samples,
+    /// Whole groups of the dataset's `columns.split_group` (well position,
+    /// dose slot), as batches are held out by default.
+    Group,
 }
 
 impl SplitBy {

@@ -73,19 +73,36 @@ pub fn split(samples: &Samples, seed: u64, fraction: f64, by: SplitBy) -> Result
             "train_fraction must lie strictly between 0 and 1, got {fraction}"
         )));
     }
-    let mut batches: Vec<&str> = samples
-        .batch
-        .iter()
-        .map(String::as_str)
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
     let mut perts: Vec<&str> = (0..samples.len())
         .filter(|&i| !samples.is_control[i])
         .map(|i| samples.perturbation[i].as_str())
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
+    // The units held out whole: batches, or the dataset's split groups.
+    let units: Vec<String> = match by {
+        SplitBy::Group => {
+            let g = samples.split_group.as_ref().ok_or_else(|| {
+                EngineError::msg(
+                    "split_by: group needs the dataset's `columns.split_group` (a column such as the well position or dose slot) in its manifest",
+                )
+            })?;
+            g.clone()
+        }
+        _ => samples.batch.clone(),
+    };
+    let mut batches: Vec<&str> = units
+        .iter()
+        .map(String::as_str)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if batches.len() < 2 && by == SplitBy::Group {
+        return Err(EngineError::msg(format!(
+            "split_by: group needs at least 2 groups, `columns.split_group` has {}",
+            batches.len()
+        )));
+    }
     if batches.len() < 2 && by == SplitBy::Batch {
         return Err(EngineError::msg(format!(
             "splits need at least 2 batches, the dataset has {} (one plate or one batch?): set `split_by: samples` in the pipeline for a seeded split of each perturbation's samples",
@@ -111,13 +128,12 @@ pub fn split(samples: &Samples, seed: u64, fraction: f64, by: SplitBy) -> Result
     // Whether each sample is on the train side: its batch is a train batch,
     // or (split_by: samples) it is among its perturbation's train samples.
     let train_side: Vec<bool> = match by {
-        SplitBy::Batch => {
+        SplitBy::Batch | SplitBy::Group => {
             let train_batches: BTreeSet<&str> = batches[..n_train(batches.len(), fraction)]
                 .iter()
                 .copied()
                 .collect();
-            samples
-                .batch
+            units
                 .iter()
                 .map(|b| train_batches.contains(b.as_str()))
                 .collect()
@@ -296,6 +312,40 @@ mod tests {
             e.contains("at least 2 batches") && e.contains("split_by: samples"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn split_by_group_holds_out_whole_groups() {
+        // One plate, 6 well groups; every perturbation in every group.
+        let mut rows = Vec::new();
+        let mut groups = Vec::new();
+        for w in 0..6 {
+            rows.push(("ctrl".to_string(), true));
+            groups.push(format!("W{w}"));
+            for g in 0..4 {
+                rows.push((format!("g{g}"), false));
+                groups.push(format!("W{w}"));
+            }
+        }
+        let rows: Vec<(&str, &str, bool)> = rows
+            .iter()
+            .map(|(p, c)| (p.as_str(), "plate1", *c))
+            .collect();
+        let mut s = samples(&rows);
+        let e = split(&s, 1, 0.5, SplitBy::Group).unwrap_err().to_string();
+        assert!(e.contains("columns.split_group"), "{e}");
+        s.split_group = Some(groups.clone());
+        let out = split(&s, 1, 0.5, SplitBy::Group).unwrap();
+        let train_groups: BTreeSet<&str> = out.train.iter().map(|&r| groups[r].as_str()).collect();
+        let test_groups: BTreeSet<&str> = out
+            .test_seen
+            .iter()
+            .chain(&out.test_unseen)
+            .map(|&r| groups[r].as_str())
+            .collect();
+        assert_eq!((train_groups.len(), test_groups.len()), (3, 3));
+        assert!(train_groups.is_disjoint(&test_groups));
+        assert!(!out.test_seen.is_empty() && !out.test_unseen.is_empty());
     }
 
     #[test]

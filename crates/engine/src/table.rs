@@ -101,6 +101,10 @@ pub fn samples_to_batch(s: &Samples, source_rows: &[usize]) -> RecordBatch {
         fields.push(Field::new("context", DataType::Utf8, false));
         arrays.push(Arc::new(StringArray::from(c.clone())));
     }
+    if let Some(g) = &s.split_group {
+        fields.push(Field::new("split_group", DataType::Utf8, false));
+        arrays.push(Arc::new(StringArray::from(g.clone())));
+    }
     RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).expect("schema matches")
 }
 
@@ -124,6 +128,10 @@ pub fn batch_to_samples(b: &RecordBatch) -> Result<(Samples, Vec<usize>)> {
             .collect(),
         context: match b.column_by_name("context") {
             Some(_) => Some(strings(b, "context")?),
+            None => None,
+        },
+        split_group: match b.column_by_name("split_group") {
+            Some(_) => Some(strings(b, "split_group")?),
             None => None,
         },
     };
@@ -355,10 +363,14 @@ mod tests {
             batch: vec!["r1".into(), "r2".into()],
             is_control: vec![true, false],
             context: None,
+            split_group: None,
         };
         let (back, rows) = batch_to_samples(&samples_to_batch(&s, &[3, 7])).unwrap();
         assert_eq!((back, rows), (s.clone(), vec![3, 7]));
         s.context = Some(vec!["K562".into(), "HeLa".into()]);
+        let (back, _) = batch_to_samples(&samples_to_batch(&s, &[3, 7])).unwrap();
+        assert_eq!(back, s);
+        s.split_group = Some(vec!["A01".into(), "B02".into()]);
         let (back, _) = batch_to_samples(&samples_to_batch(&s, &[3, 7])).unwrap();
         assert_eq!(back, s);
     }

@@ -1016,7 +1016,24 @@ fn profile_tables_in_every_format_read_right_or_fail_clearly() {
         .parse()
         .unwrap();
     assert!(n > 0, "split_by: samples gives kNN rows");
-    report.push(format!("one batch: knn and interpretability skipped by batch; split_by: samples gives {n} knn rows"));
+    // Or hold out whole wells: `columns.split_group` and `split_by: group`.
+    p.write(
+        "manifests/one_batch_wells.yaml",
+        &format!("name: one_batch_wells\nformat: csv\nsource: {{file: profiles.csv}}\nsha256: {sha}\nfeatures: {{}}\ncolumns: {{perturbation: Metadata_gene, batch: Metadata_Experiment, split_group: Metadata_Well, sample_id: Metadata_Cell, control: {{column: Metadata_control}}}}\n"),
+    );
+    p.write(
+        "pipelines/one_batch_wells.yaml",
+        &profile_pipeline(&["one_batch_wells".into()], "one_batch_wells")
+            .replace("seeds: [0]\n", "seeds: [0]\nsplit_by: group\n"),
+    );
+    let out = p.ok(&["run", "pipelines/one_batch_wells.yaml", "--quiet"]);
+    assert!(!out.contains("skipped:"), "{out}");
+    let q = "SELECT COUNT(*) AS n FROM results WHERE pipeline = 'one_batch_wells' AND metric = 'knn' AND value IS NOT NULL";
+    let n_wells: usize = super::table_rows(&p.ok(&["sql", q]), "n")[0][0]
+        .parse()
+        .unwrap();
+    assert!(n_wells > 0, "split_by: group gives kNN rows");
+    report.push(format!("one batch: knn and interpretability skipped by batch; split_by: samples gives {n} knn rows, split_by: group (wells) {n_wells}"));
     for (name, file, features, needles) in failing {
         let path = format!("pipelines/{name}.yaml");
         p.write(&path, &profile_pipeline(&[name.clone()], &name));
