@@ -14,6 +14,36 @@ pub struct InitOptions {
     /// Where the manifest goes (the first manifest directory).
     pub manifest_dir: PathBuf,
     pub pipeline_dir: PathBuf,
+    /// Where the relationship sources are found (their genes are checked
+    /// against the perturbation labels).
+    pub data: pertbench_data::dataset::DataContext,
+}
+
+/// The genes of every relationship source (`format: relationship_pairs`
+/// manifests) that can be had (a mirror, the data directory, or the network
+/// when allowed), with the sources' names; sources that cannot are left out.
+fn relationship_genes(
+    data: &pertbench_data::dataset::DataContext,
+) -> (std::collections::HashSet<String>, Vec<String>) {
+    let mut genes = std::collections::HashSet::new();
+    let mut names = Vec::new();
+    for (_, m) in pertbench_data::manifest::list(&data.manifest_dirs) {
+        if m.format != pertbench_data::manifest::Format::RelationshipPairs {
+            continue;
+        }
+        let Ok(f) = pertbench_data::fetch::fetch(&m, &data.fetch) else {
+            continue;
+        };
+        let Ok(pairs) = pertbench_data::relationships::read_pairs(&f.path) else {
+            continue;
+        };
+        for (a, b) in pairs {
+            genes.insert(a);
+            genes.insert(b);
+        }
+        names.push(m.name.clone());
+    }
+    (genes, names)
 }
 
 /// A value for the column listing: at most 24 characters.
@@ -157,6 +187,29 @@ pub fn run(o: &InitOptions) -> Result<()> {
                     if bare.len() > 10 { ", ..." } else { "" }
                 ));
             }
+        }
+    }
+    // Task 5 needs labels that name genes of the relationship sources.
+    if let Some(pc) = suggestion
+        .perturbation
+        .as_ref()
+        .and_then(|pk| profile.columns.iter().find(|c| c.name == pk.column))
+    {
+        let (rel, sources) = relationship_genes(&o.data);
+        let targets: Vec<&String> = pc
+            .levels
+            .iter()
+            .map(|(l, _)| l)
+            .filter(|l| !inspect::is_control_label(l) && !inspect::is_unassigned_label(l))
+            .collect();
+        let named = targets.iter().filter(|l| rel.contains(l.as_str())).count();
+        if !sources.is_empty() && !targets.is_empty() && named * 2 < targets.len() {
+            warnings.push(format!(
+                "only {named} of the {} perturbation labels of `{}` name a gene of the relationship sources ({}): Task 5 will have no pairs for the others; labels must be gene symbols",
+                targets.len(),
+                pc.name,
+                sources.join(", ")
+            ));
         }
     }
     println!("Suggested columns:");

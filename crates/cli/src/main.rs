@@ -461,6 +461,7 @@ fn real_main(cli: Cli) -> Result<()> {
             force,
             manifest_dir: data.manifest_dirs[0].clone(),
             pipeline_dir: pipelines,
+            data: data.clone(),
         })?,
         Command::Completions { shell } => {
             use clap::CommandFactory;

@@ -376,6 +376,38 @@ fn datasets_lists_a_manifest_that_does_not_parse_with_its_error() {
 }
 
 #[test]
+fn init_warns_when_labels_name_no_gene_of_the_relationship_sources() {
+    // A profile table whose perturbations are guide ids, not gene symbols.
+    let p = Project::new();
+    let mut csv = String::from("Metadata_guide,Metadata_plate,Metadata_control,f1,f2\n");
+    for i in 0..60 {
+        let guide = if i % 6 == 0 {
+            "non-targeting".to_string()
+        } else {
+            format!("sg{}_{}", i % 5, i % 3)
+        };
+        csv += &format!(
+            "{guide},P{},{},{}.5,{}\n",
+            i % 3,
+            (i % 6 == 0) as u8,
+            i % 7,
+            i % 11
+        );
+    }
+    p.write("mirror/guides.csv", &csv);
+    let out = p.ok(&["init", "mirror/guides.csv"]);
+    assert!(
+        out.contains("perturbation labels of `Metadata_guide` name a gene of the relationship sources (pairs)"),
+        "{out}"
+    );
+    let manifest = std::fs::read_to_string(p.path("manifests/guides.yaml")).unwrap();
+    assert!(
+        manifest.contains("features: {}") && manifest.contains("perturbation: Metadata_guide"),
+        "{manifest}"
+    );
+}
+
+#[test]
 fn sql_refuses_writes() {
     let p = Project::new();
     p.ok(&["run", "pipelines/p.yaml", "--quiet"]);
