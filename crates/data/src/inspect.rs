@@ -105,8 +105,7 @@ pub fn profile(h: &H5ad) -> Result<H5adProfile> {
     } else {
         h.var_names()?
     };
-    let mut namings: Vec<(Option<String>, std::collections::HashSet<String>)> =
-        vec![(None, genes.iter().cloned().collect())];
+    let mut namings: Namings = vec![(None, genes.iter().cloned().collect())];
     for c in h.frame_column_names(frame).unwrap_or_default() {
         if let Ok(Some(col @ RawColumn::Str(_))) = h.frame_column(frame, &c) {
             let names: std::collections::HashSet<String> =
@@ -116,26 +115,7 @@ pub fn profile(h: &H5ad) -> Result<H5adProfile> {
             }
         }
     }
-    let mut columns = Vec::new();
-    for name in h.obs_column_names()? {
-        let Some(col) = h.obs_column(&name)? else {
-            continue;
-        };
-        let mut p = profile_column(&name, &col);
-        for (by, set) in &namings {
-            let n = p.levels.iter().filter(|(l, _)| set.contains(l)).count();
-            if n > p.gene_labels {
-                p.gene_labels = n;
-                p.gene_labels_by = by.clone();
-                p.ensembl_labels = p
-                    .levels
-                    .iter()
-                    .filter(|(l, _)| set.contains(l) && is_ensembl_id(l))
-                    .count();
-            }
-        }
-        columns.push(p);
-    }
+    let columns = profile_columns(&h.obs_column_names()?, &mut |n| h.obs_column(n), &namings)?;
     Ok(H5adProfile {
         n_obs,
         n_vars,

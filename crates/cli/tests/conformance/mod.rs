@@ -496,23 +496,7 @@ fn every_layout_of_the_real_writers_reads_right_or_fails_clearly() {
     // number within 1e-9 (NaN where the reference has NaN).
     let compare = |what: &str, name: &str, r: &str| -> String {
         let got = results_of(&p, name);
-        let want = &reference[r];
-        assert_eq!(
-            got.keys().collect::<Vec<_>>(),
-            want.keys().collect::<Vec<_>>(),
-            "{what}: result rows differ from `{r}`'s"
-        );
-        let mut worst = 0.0f64;
-        for (id, w) in want {
-            for (a, b) in got[id].iter().zip(w) {
-                match (a, b) {
-                    (Some(a), Some(b)) if a.is_nan() && b.is_nan() => {}
-                    (Some(a), Some(b)) => worst = worst.max((a - b).abs()),
-                    (None, None) => {}
-                    _ => panic!("{what}: row {id}: {:?} vs {:?}", got[id], w),
-                }
-            }
-        }
+        let worst = max_diff(what, &got, &reference[r]);
         assert!(
             worst <= 1e-9,
             "{what}: results differ from `{r}`'s by {worst}"
@@ -572,6 +556,32 @@ fn every_layout_of_the_real_writers_reads_right_or_fails_clearly() {
     eprintln!("{}", report.join("\n"));
 }
 
+/// A project whose mirror holds the screen as `script` (in
+/// tests/conformance) writes it with the writer of environment `venv`;
+/// None (the test skips) without the environments.
+fn project_written_by(venv: &str, script: &str) -> Option<Project> {
+    let venvs = venvs()?;
+    let p = Project::new();
+    let screen = p.path("screen");
+    export_screen(&p, &screen);
+    let o = Command::new(venvs.join(venv).join("bin/python"))
+        .arg(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/conformance")
+                .join(script),
+        )
+        .arg(&screen)
+        .arg(p.path("mirror"))
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "{venv} could not run {script}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    Some(p)
+}
+
 /// CMap's layouts of one screen (log-normalised values, 4 decimals), each
 /// with its manifest lines and expected outcome. The reference reads the
 /// cmapPy gctx with a gene table naming its Entrez-like ids by symbol, the
@@ -616,23 +626,9 @@ fn write_cmap_manifest(p: &Project, name: &str, file: &str, lines: &str) {
 
 #[test]
 fn cmap_gctx_and_gct_of_cmappy_read_right_or_fail_clearly() {
-    let Some(venvs) = venvs() else {
+    let Some(p) = project_written_by(CMAPPY, "write_cmap.py") else {
         return;
     };
-    let p = Project::new();
-    let screen = p.path("screen");
-    export_screen(&p, &screen);
-    let o = Command::new(venvs.join(CMAPPY).join("bin/python"))
-        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/write_cmap.py"))
-        .arg(&screen)
-        .arg(p.path("mirror"))
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "cmapPy could not write: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
     p.write(
         "manifests/geneinfo.yaml",
         &format!(
@@ -679,22 +675,7 @@ fn cmap_gctx_and_gct_of_cmappy_read_right_or_fail_clearly() {
     for (k, (what, _, _, expect)) in CMAP_LAYOUTS.iter().enumerate() {
         let Expect::Equal(_) = expect else { continue };
         let got = results_of(&p, &format!("cmap_{k}"));
-        assert_eq!(
-            got.keys().collect::<Vec<_>>(),
-            reference.keys().collect::<Vec<_>>(),
-            "{what}"
-        );
-        let mut worst = 0.0f64;
-        for (id, w) in &reference {
-            for (a, b) in got[id].iter().zip(w) {
-                match (a, b) {
-                    (Some(a), Some(b)) if a.is_nan() && b.is_nan() => {}
-                    (Some(a), Some(b)) => worst = worst.max((a - b).abs()),
-                    (None, None) => {}
-                    _ => panic!("{what}: row {id}: {:?} vs {w:?}", got[id]),
-                }
-            }
-        }
+        let worst = max_diff(what, &got, &reference);
         assert!(
             worst <= 1e-9,
             "{what}: results differ from the reference by {worst}"
@@ -830,23 +811,9 @@ fn profile_pipeline(datasets: &[String], name: &str) -> String {
 
 #[test]
 fn profile_tables_in_every_format_read_right_or_fail_clearly() {
-    let Some(venvs) = venvs() else {
+    let Some(p) = project_written_by(AD012, "write_profiles.py") else {
         return;
     };
-    let p = Project::new();
-    let screen = p.path("screen");
-    export_screen(&p, &screen);
-    let o = Command::new(venvs.join(AD012).join("bin/python"))
-        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/write_profiles.py"))
-        .arg(&screen)
-        .arg(p.path("mirror"))
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "pandas could not write: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
     write_profile_manifest(&p, PROFILE_REF, "profiles.csv", "features: {}");
     for r in ["profiles_nan_drop_features", "profiles_nan_drop_samples"] {
         write_profile_manifest(&p, r, &format!("{r}.csv"), "features: {}");
@@ -891,25 +858,11 @@ fn profile_tables_in_every_format_read_right_or_fail_clearly() {
             "reference `{r}` has too few results: {want:?}"
         );
         let got = results_of(&p, &format!("profiles_{k}"));
-        assert_eq!(
-            got.keys().collect::<Vec<_>>(),
-            want.keys().collect::<Vec<_>>(),
-            "{file} {features}"
-        );
-        let mut worst = 0.0f64;
-        for (id, w) in &want {
-            for (a, b) in got[id].iter().zip(w) {
-                match (a, b) {
-                    (Some(a), Some(b)) if a.is_nan() && b.is_nan() => {}
-                    (Some(a), Some(b)) => worst = worst.max((a - b).abs()),
-                    (None, None) => {}
-                    _ => panic!("{file} {features}: row {id}: {:?} vs {w:?}", got[id]),
-                }
-            }
-        }
+        let what = format!("{file} {features}");
+        let worst = max_diff(&what, &got, &want);
         assert!(
             worst <= 1e-9,
-            "{file} {features}: results differ from `{r}`'s by {worst}"
+            "{what}: results differ from `{r}`'s by {worst}"
         );
         report.push(format!(
             "{file} {features}: {} rows equal to {r} (max diff {worst:e})",
@@ -1055,23 +1008,9 @@ fn profile_tables_in_every_format_read_right_or_fail_clearly() {
 
 #[test]
 fn gene_level_maps_run_what_needs_no_controls_and_skip_the_rest_with_a_reason() {
-    let Some(venvs) = venvs() else {
+    let Some(p) = project_written_by(AD012, "write_profiles.py") else {
         return;
     };
-    let p = Project::new();
-    let screen = p.path("screen");
-    export_screen(&p, &screen);
-    let o = Command::new(venvs.join(AD012).join("bin/python"))
-        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/write_profiles.py"))
-        .arg(&screen)
-        .arg(p.path("mirror"))
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "pandas could not write: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
     for (name, file, format) in [
         ("map_csv", "gene_map.csv", "csv"),
         ("map_parquet", "gene_map.parquet", "parquet"),
