@@ -305,3 +305,41 @@ pub fn columns_with_prefix(df: &DataFrame, prefix: &str) -> Vec<String> {
         .filter(|c| c.starts_with(prefix))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn gzipped_tables_read_whole_and_as_metadata() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = "sample_id\tpert_type\tdose\nA\tctl_vector\t1\nB\ttrt_xpr\t2.5\n";
+        let path = dir.path().join("instinfo.txt.gz");
+        let mut gz = flate2::write::GzEncoder::new(
+            std::fs::File::create(&path).unwrap(),
+            flate2::Compression::default(),
+        );
+        gz.write_all(text.as_bytes()).unwrap();
+        gz.finish().unwrap();
+        // Whole: types inferred from every row (dose reads 2.5).
+        let df = read_frame(&path).unwrap();
+        assert_eq!(df.height(), 2);
+        assert_eq!(
+            column(&path, &df, "dose").unwrap(),
+            Some(RawColumn::Num(vec![1.0, 2.5]))
+        );
+        // As metadata: only the wanted columns that exist, as text.
+        let wanted = vec!["sample_id".to_string(), "dose".into(), "absent".into()];
+        let meta = read_metadata_table(&path, &wanted).unwrap();
+        assert_eq!(meta.width(), 2);
+        assert_eq!(
+            column(&path, &meta, "dose").unwrap(),
+            Some(RawColumn::Str(vec![Some("1".into()), Some("2.5".into())]))
+        );
+        let bad = dir.path().join("t.json.gz");
+        std::fs::write(&bad, b"x").unwrap();
+        let e = read_frame(&bad).unwrap_err().to_string();
+        assert!(e.contains("unknown table extension `json.gz`"), "{e}");
+    }
+}
