@@ -205,11 +205,15 @@ pub fn run(o: &InitOptions) -> Result<()> {
         let named = targets.iter().filter(|l| rel.contains(l.as_str())).count();
         if !sources.is_empty() && !targets.is_empty() && named * 2 < targets.len() {
             warnings.push(format!(
-                "only {named} of the {} perturbation labels of `{}` name a gene of the relationship sources ({}): Task 5 will have no pairs for the others; labels must be gene symbols",
+                "only {named} of the {} perturbation labels of `{}` name a gene of the relationship sources ({}): Task 5 will have no pairs for the others; labels must be gene symbols (map guide ids to their target genes first)",
                 targets.len(),
                 pc.name,
                 sources.join(", ")
             ));
+        } else if sources.is_empty() && pc.gene_labels * 2 < targets.len() && pc.gene_labels > 0 {
+            warnings.push(
+                "no relationship source could be read to check the labels against (fetch corum or stringdb, or pass --mirror): if the labels are guide ids rather than gene symbols, Task 5 will have no pairs".to_string(),
+            );
         }
     }
     println!("Suggested columns:");

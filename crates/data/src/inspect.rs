@@ -659,7 +659,7 @@ pub fn suggest(p: &H5adProfile) -> Suggestion {
         // Tables name no genes of their own to compare the labels with.
         if pc.gene_labels * 2 < targets && !matches!(p.format, "csv" | "parquet") {
             warnings.push(format!(
-                "only {} of the {targets} perturbation labels of `{}` are gene names of the file: Task 5 will have no pairs for the others, and target-gene lookups (Task 3's unexpressed null, target_gene_loadings, the linear predictor) skip them; map guide ids to their target gene symbols first",
+                "only {} of the {targets} perturbation labels of `{}` are genes measured in the file: target-gene lookups (Task 3's unexpressed null, target_gene_loadings, the linear predictor) skip the others",
                 pc.gene_labels, pc.name
             ));
         }
