@@ -104,6 +104,19 @@ impl Gct {
             ));
         }
         let (n_genes, n_samples) = (dims[0], dims[1]);
+        // A GCT text file is a plate; its whole table is held in memory.
+        const MAX_VALUES: usize = 1 << 30;
+        if n_genes
+            .checked_mul(n_samples)
+            .is_none_or(|v| v > MAX_VALUES)
+        {
+            return Err(at(
+                l,
+                format!(
+                    "{n_genes} genes x {n_samples} samples is more than pertbench reads from GCT text ({MAX_VALUES} values): convert it to gctx (cmapPy's write_gctx)"
+                ),
+            ));
+        }
         let (n_row_fields, n_col_fields) = if v13 { (dims[2], dims[3]) } else { (1, 0) };
         let (l, header) = next("the header line")?;
         let header: Vec<&str> = header.split('\t').collect();
@@ -353,6 +366,14 @@ mod tests {
 
     #[test]
     fn malformed_files_name_the_line() {
+        let e = parse("#1.3\n99999999\t99999999\t0\t0\n")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("line 2") && e.contains("convert it to gctx"),
+            "{e}"
+        );
         let e = parse("#1.4\n").err().unwrap().to_string();
         assert!(e.contains("line 1") && e.contains("#1.4"), "{e}");
         let e = parse("#1.2\n2\t2\nName\tDescription\tA\tB\ng1\tna\t1\n")

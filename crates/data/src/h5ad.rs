@@ -633,6 +633,12 @@ impl H5ad {
                     let mut d = Matrix::zeros((all.len(), columns.len()));
                     for (j, c) in columns.iter().enumerate() {
                         match self.frame_column(&name, c)? {
+                            Some(RawColumn::Num(v)) if v.len() != n_obs => {
+                                return Err(self.err(format!(
+                                    "{name}/{c} has {} values for {n_obs} cells",
+                                    v.len()
+                                )))
+                            }
                             Some(RawColumn::Num(v)) => {
                                 for (i, &r) in all.iter().enumerate() {
                                     d[(i, j)] = v[r] as f32;
