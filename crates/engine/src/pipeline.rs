@@ -219,7 +219,14 @@ impl MetricKind {
                 "ridge_lambda",
                 "n_bootstrap",
             ],
-            MetricKind::Knn => &["k", "weights", "max_queries", "n_bootstrap"],
+            MetricKind::Knn => &[
+                "k",
+                "weights",
+                "max_queries",
+                "control_queries",
+                "min_queries",
+                "n_bootstrap",
+            ],
             MetricKind::Interpretability => &["ridge_lambda", "si_rows", "n_bootstrap"],
             MetricKind::Distribution => &[
                 "energy",
@@ -443,6 +450,16 @@ pub enum ProbeSolver {
     Ridge,
 }
 
+/// Whether Task 4's control samples among the queries are scored.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ControlQueries {
+    /// Only perturbed queries are scored (controls stay a reference class).
+    Exclude,
+    /// Control queries are scored too (the behaviour before knn version 3).
+    Include,
+}
+
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum KnnWeights {
@@ -523,6 +540,11 @@ pub struct MetricSpec {
     pub k: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weights: Option<KnnWeights>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control_queries: Option<ControlQueries>,
+    /// knn: fewer scored queries than this give no value (with the reason).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_queries: Option<usize>,
     // interpretability
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub si_rows: Option<SiRowsSpec>,
@@ -729,6 +751,8 @@ impl Pipeline {
                 ("ridge_lambda", m.ridge_lambda.is_some()),
                 ("k", m.k.is_some()),
                 ("weights", m.weights.is_some()),
+                ("control_queries", m.control_queries.is_some()),
+                ("min_queries", m.min_queries.is_some()),
                 ("si_rows", m.si_rows.is_some()),
                 ("energy", m.energy.is_some()),
                 ("mmd", m.mmd.is_some()),

@@ -6,7 +6,7 @@ use super::{
     MetricContext, MetricOutput,
 };
 use crate::error::{EngineError, Result};
-use crate::pipeline::{EvalSamples, KnnWeights, MetricSpec};
+use crate::pipeline::{ControlQueries, EvalSamples, KnnWeights, MetricSpec};
 use pertbench_kernels::knn::{default_k, knn, KnnMetric};
 use pertbench_kernels::vote::{query_hits, VoteWeights};
 
@@ -15,9 +15,12 @@ pub struct Knn;
 /// Class name of control samples.
 pub const CONTROL_CLASS: &str = "<control>";
 
+/// Fewer scored queries than this give no value.
+pub const DEFAULT_MIN_QUERIES: usize = 10;
+
 static EXPLANATION: Explanation = Explanation {
     summary: r#"Task 4, local organisation: weighted kNN vote of held-out samples against the training samples."#,
-    definition: r#"Reference = the `train` split with its controls (controls form one class), queries = `test_seen` (controls included). For each query the k nearest reference samples (exact search) vote for their class with weight 1 / (euclidean distance + 1e-5), or exp(cos / 0.07) with cosine weights; k = floor(sqrt(n_reference)), made odd, unless fixed. `top1` is the share of queries whose best class is theirs, `top5` the share with theirs among the five best."#,
+    definition: r#"Reference = the `train` split with its controls (controls form one class), queries = the perturbed samples of `test_seen` (its controls only with `control_queries: include`). With fewer scored queries than `min_queries` (10) there is no value, and the row says why: when each perturbation sits in one batch, `test_seen` holds only controls, and scoring them would read top1 1.0. For each query the k nearest reference samples (exact search) vote for their class with weight 1 / (euclidean distance + 1e-5), or exp(cos / 0.07) with cosine weights; k = floor(sqrt(n_reference)), made odd, unless fixed. `top1` is the share of queries whose best class is theirs, `top5` the share with theirs among the five best."#,
     variants: &[
         (
             r#"top1"#,
@@ -42,6 +45,16 @@ static EXPLANATION: Explanation = Explanation {
             r#"a seeded sample of at most this many queries, recorded in the row"#,
         ),
         (
+            r#"control_queries"#,
+            r#"exclude"#,
+            r#"exclude | include: whether test_seen's control samples are scored as queries"#,
+        ),
+        (
+            r#"min_queries"#,
+            r#"10"#,
+            r#"fewer scored queries give no value, with the reason"#,
+        ),
+        (
             r#"n_bootstrap"#,
             r#"1000"#,
             r#"resamples of the 95% interval (cluster bootstrap over perturbations)"#,
@@ -60,7 +73,9 @@ impl Metric for Knn {
     }
     fn version(&self) -> u32 {
         // 2: bootstrap intervals over perturbations.
-        2
+        // 3: control queries are not scored by default (control_queries),
+        //    and fewer than min_queries scored queries give no value.
+        3
     }
     fn task(&self) -> &'static str {
         "4 kNN organisation"
@@ -106,7 +121,33 @@ impl Metric for Knn {
             .iter()
             .map(|&p| class[class_name(p)])
             .collect();
-        let queries = sample_queries(&test.positions, spec.max_queries, ctx.seed, "knn/queries");
+        let include_controls = spec.control_queries == Some(ControlQueries::Include);
+        let scored: Vec<usize> = test
+            .positions
+            .iter()
+            .copied()
+            .filter(|&p| include_controls || !s.is_control[ctx.rows[p]])
+            .collect();
+        let controls_left_out = test.positions.len() - scored.len();
+        let min_queries = spec.min_queries.unwrap_or(DEFAULT_MIN_QUERIES);
+        if scored.len() < min_queries.max(1) {
+            let why = format!(
+                "no value: {} scored queries, fewer than min_queries={min_queries}; test_seen holds {} samples, {controls_left_out} of them controls (not scored: control_queries=exclude); is each perturbation in one batch only?",
+                scored.len(),
+                test.positions.len()
+            );
+            return Ok(MetricOutput {
+                rows: super::rows_of(
+                    &label,
+                    scored.len(),
+                    0,
+                    &why,
+                    &[("top1", None), ("top5", None)],
+                ),
+                details: None,
+            });
+        }
+        let queries = sample_queries(&scored, spec.max_queries, ctx.seed, "knn/queries");
         let query_class: Vec<u32> = queries.iter().map(|&p| class[class_name(p)]).collect();
         let n_ref = reference.positions.len();
         let k = spec.k.unwrap_or_else(|| default_k(n_ref));
@@ -120,8 +161,9 @@ impl Metric for Knn {
         let nb = knn(r.view(), q.view(), k, metric, None)
             .map_err(EngineError::kernel(format!("metric `{label}`")))?;
         let hits = query_hits(&nb, &ref_class, &query_class, vote);
-        let mut convention = format!(
-            "k={k}{};weights={};reference=train ({n_ref}, controls a class);queries=test_seen",
+        let mut convention =
+            format!(
+            "k={k}{};weights={};reference=train ({n_ref}, controls a class);queries=test_seen {}",
             if spec.k.is_some() {
                 " (fixed)"
             } else {
@@ -130,13 +172,18 @@ impl Metric for Knn {
             match weights {
                 KnnWeights::Euclidean => "1/(euclidean+1e-5)",
                 KnnWeights::Cosine => "exp(cos/0.07)",
+            },
+            if include_controls {
+                format!("({} with its controls)", scored.len())
+            } else {
+                format!("perturbed ({}; {controls_left_out} controls not scored)", scored.len())
             }
         );
-        if queries.len() < test.positions.len() {
+        if queries.len() < scored.len() {
             convention += &format!(
                 ";queries=sampled {} of {} (seed {})",
                 queries.len(),
-                test.positions.len(),
+                scored.len(),
                 ctx.seed
             );
         }

@@ -150,13 +150,24 @@ fn value(out: &MetricOutput, variant: &str) -> f64 {
 #[test]
 fn knn_and_probes_classify_the_separable_fixture() {
     let sp = split();
-    // Queries: the test control, A and B. Reference: 2 controls, 2 A, 2 B; k = 3 (odd floor sqrt 6 = 2 -> 3).
-    let knn = run("{kind: knn}", &sp).unwrap();
+    // Queries: A and B (the test control is not scored by default; with
+    // `control_queries: include` it is). Reference: 2 controls, 2 A, 2 B;
+    // k = 3 (odd floor sqrt 6 = 2 -> 3).
+    let knn = run("{kind: knn, min_queries: 1}", &sp).unwrap();
     assert_eq!(value(&knn, "top1"), 1.0);
     assert!(knn.rows[0]
         .convention
         .contains("k=3 (odd floor sqrt n_reference)"));
-    assert_eq!(knn.rows[0].n_items, 3);
+    assert!(
+        knn.rows[0]
+            .convention
+            .contains("queries=test_seen perturbed (2; 1 controls not scored)"),
+        "{}",
+        knn.rows[0].convention
+    );
+    assert_eq!(knn.rows[0].n_items, 2);
+    let with_controls = run("{kind: knn, min_queries: 1, control_queries: include}", &sp).unwrap();
+    assert_eq!(with_controls.rows[0].n_items, 3);
     // Every query is right, so every resample is too: a zero-width interval.
     assert_eq!(
         (knn.rows[0].ci_low, knn.rows[0].ci_high),
@@ -185,6 +196,29 @@ fn knn_and_probes_classify_the_separable_fixture() {
 }
 
 #[test]
+fn knn_gives_no_value_when_only_controls_are_queries() {
+    // Each perturbation in one batch: test_seen holds the test batch's
+    // control alone. Scoring it read top1 1.0 (knn version 2).
+    let sp = SplitOut {
+        test_seen: vec![6],
+        ..split()
+    };
+    let out = run("{kind: knn}", &sp).unwrap();
+    for r in &out.rows {
+        assert_eq!((r.value, r.n_items), (None, 0), "{r:?}");
+        assert!(
+            r.convention
+                .contains("no value: 0 scored queries, fewer than min_queries=10")
+                && r.convention.contains("1 of them controls"),
+            "{}",
+            r.convention
+        );
+    }
+    let old = run("{kind: knn, control_queries: include, min_queries: 1}", &sp).unwrap();
+    assert_eq!((value(&old, "top1"), old.rows[0].n_items), (1.0, 1));
+}
+
+#[test]
 fn ilisi_intervals_resample_perturbations() {
     let sp = split();
     let out = run("{kind: ilisi, perplexity: 1, on: all}", &sp).unwrap();
@@ -206,7 +240,7 @@ fn ilisi_intervals_resample_perturbations() {
 
 #[test]
 fn too_few_reference_samples_is_a_clear_error() {
-    let e = run("{kind: knn, k: 50}", &split())
+    let e = run("{kind: knn, k: 50, min_queries: 1}", &split())
         .err()
         .unwrap()
         .to_string();
