@@ -15,6 +15,16 @@ pub enum NotCount {
     Fractional,
 }
 
+impl NotCount {
+    /// How an error says it: "the value {v} ... {describe()}".
+    pub fn describe(self) -> &'static str {
+        match self {
+            NotCount::Negative => "is negative",
+            NotCount::Fractional => "is not a whole number",
+        }
+    }
+}
+
 /// The first entry of `block` that is not a count: (row in the block,
 /// column, value, why).
 pub fn first_not_count(block: &CsrMatrix) -> Option<(usize, usize, f32, NotCount)> {

@@ -1,11 +1,10 @@
 //! Loading a screen dataset named by a manifest into the data model.
 
+use crate::cmap::CmapFile;
 use crate::count_cache::{self, CountCacheWriter};
 use crate::count_values::{self, NotCount};
 use crate::error::{DataError, Result};
 use crate::fetch::{fetch, FetchOptions};
-use crate::gct::Gct;
-use crate::gctx::Gctx;
 use crate::h5ad::H5ad;
 use crate::manifest::{
     ColumnMapping, CountsSource, FeatureSpec, Format, Manifest, MissingPolicy, Source, Values,
@@ -163,15 +162,12 @@ pub fn load_with(name: &str, ctx: &DataContext, opts: &LoadOptions) -> Result<Da
             let mut check = |b: &CsrMatrix| -> Result<()> {
                 checker.check(b).map_err(|(row, col, v, why)| {
                     let gene = genes.get(col).map(String::as_str).unwrap_or("?");
-                    let what = match why {
-                        NotCount::Negative => "is negative",
-                        NotCount::Fractional => "is not a whole number",
-                    };
                     DataError::file(
                         &path,
                         format!(
-                            "{matrix}: the value {v} at row {row} (cell `{}`), gene `{gene}` {what}, but the manifest declares raw counts (`values: counts`, read from `counts: {}`); {}",
+                            "{matrix}: the value {v} at row {row} (cell `{}`), gene `{gene}` {}, but the manifest declares raw counts (`values: counts`, read from `counts: {}`); {}",
                             index[row],
+                            why.describe(),
                             source.name(),
                             match why {
                                 NotCount::Negative => "counts cannot be negative: check how the matrix was made".to_string(),
@@ -182,21 +178,12 @@ pub fn load_with(name: &str, ctx: &DataContext, opts: &LoadOptions) -> Result<Da
                 })
             };
             let counts = match &opts.counts_to {
-                None => {
-                    let mut out: Option<CsrMatrix> = None;
-                    let m_cols =
-                        h.stream_matrix(&matrix, Some(&ing.source_rows), block, &mut |b| {
-                            check(&b)?;
-                            match &mut out {
-                                None => out = Some(b),
-                                Some(o) => o.append_rows(&b).map_err(|e| {
-                                    DataError::file(&path, format!("{matrix}: {e}"))
-                                })?,
-                            }
-                            Ok(())
-                        })?;
-                    out.unwrap_or_else(|| CsrMatrix::empty(m_cols))
-                }
+                None => h.collect_blocks(&mut |on_block| {
+                    h.stream_matrix(&matrix, Some(&ing.source_rows), block, &mut |b| {
+                        check(&b)?;
+                        on_block(b)
+                    })
+                })?,
                 Some(dest) => {
                     let mut w = CountCacheWriter::create(dest, ncols)?;
                     h.stream_matrix(&matrix, Some(&ing.source_rows), block, &mut |b| {
@@ -228,7 +215,8 @@ pub fn load_with(name: &str, ctx: &DataContext, opts: &LoadOptions) -> Result<Da
             let (counts, genes, values) = match &m.features {
                 None => (None, vec![], m.values),
                 Some(spec) => {
-                    let (matrix, names) = profile_features(&path, &df, &map, spec, &mut ing)?;
+                    let (matrix, names) =
+                        profile_features(&path, &df, &map.column_names(), spec, &mut ing)?;
                     (Some(matrix), names, Values::LogExpression)
                 }
             };
@@ -285,23 +273,13 @@ fn load_gene_map(m: &Manifest, gm: &crate::manifest::GeneMap, path: PathBuf) -> 
     if samples.is_empty() {
         return Err(DataError::file(&path, "gene_map: no row names a gene"));
     }
-    let map = ColumnMapping {
-        perturbation: gm.gene.clone(),
-        batch: gm.gene.clone(),
-        control: crate::manifest::ControlRule::Label(String::new()),
-        drop_labels: vec![],
-        sample_id: None,
-        context: None,
-        split_group: None,
-        batches: Default::default(),
-    };
     let mut ing = crate::samples::Ingested {
         samples,
         source_rows,
         dropped,
     };
     let spec = m.features.clone().unwrap_or_default();
-    let (counts, genes) = profile_features(&path, &df, &map, &spec, &mut ing)?;
+    let (counts, genes) = profile_features(&path, &df, &[gm.gene.as_str()], &spec, &mut ing)?;
     Ok(Dataset {
         name: m.name.clone(),
         samples: ing.samples,
@@ -319,23 +297,15 @@ fn load_gene_map(m: &Manifest, gm: &crate::manifest::GeneMap, path: PathBuf) -> 
 /// manifest's `features` (columns, missing-value policy); samples a policy
 /// drops leave `ing`, and every drop or imputation is counted in
 /// `ing.dropped`.
+/// `mapped` are the table's metadata columns (never features).
 fn profile_features(
     path: &std::path::Path,
     df: &polars::prelude::DataFrame,
-    map: &ColumnMapping,
+    mapped: &[&str],
     spec: &FeatureSpec,
     ing: &mut crate::samples::Ingested,
 ) -> Result<(CsrMatrix, Vec<String>)> {
-    let mut mapped: Vec<&str> = vec![map.perturbation.as_str(), map.batch.as_str()];
-    if let crate::manifest::ControlRule::Column(c)
-    | crate::manifest::ControlRule::Values { column: c, .. } = &map.control
-    {
-        mapped.push(c);
-    }
-    mapped.extend(map.sample_id.as_deref());
-    mapped.extend(map.context.as_deref());
-    mapped.extend(map.split_group.as_deref());
-    let mut columns = tabular::feature_columns(path, df, spec, &mapped)?;
+    let mut columns = tabular::feature_columns(path, df, spec, mapped)?;
     let d = columns.len();
     let mut rows = ing.source_rows.clone();
     let mut vals = tabular::feature_values(path, df, &columns, &rows)?;
@@ -480,10 +450,7 @@ fn h5ad_genes(
     gene_column: Option<&str>,
 ) -> Result<Vec<String>> {
     let frame = source.var_frame();
-    let ids = match source {
-        CountsSource::Raw => h.raw_var_names()?,
-        _ => h.var_names()?,
-    };
+    let ids = h.index_of(frame)?;
     let Some(column) = gene_column else {
         return Ok(ids);
     };
@@ -493,21 +460,38 @@ fn h5ad_genes(
             path,
             format!(
                 "`gene_column: {column}`: {frame} has no column `{column}`; its columns: {}",
-                if have.is_empty() {
-                    "(none)".to_string()
-                } else {
-                    have.join(", ")
-                }
+                listing(&have)
             ),
         )
     })?;
+    gene_names_from(path, column, &col, &ids, frame)
+}
+
+/// Names for a listing in an error: joined, or `(none)`.
+fn listing(names: &[String]) -> String {
+    if names.is_empty() {
+        "(none)".to_string()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// The gene names in `col` (the field `gene_column` of `frame`), one per
+/// gene id; a gene without a name is an error naming its id and row.
+fn gene_names_from(
+    path: &std::path::Path,
+    gene_column: &str,
+    col: &RawColumn,
+    ids: &[String],
+    frame: &str,
+) -> Result<Vec<String>> {
     (0..col.len())
         .map(|i| {
             col.text(i).filter(|t| !t.trim().is_empty()).ok_or_else(|| {
                 DataError::file(
                     path,
                     format!(
-                        "`gene_column: {column}`: gene `{}` (row {i} of {frame}) has no name",
+                        "`gene_column: {gene_column}`: gene `{}` (row {i} of {frame}) has no name",
                         ids.get(i).map(String::as_str).unwrap_or("?")
                     ),
                 )
@@ -535,7 +519,7 @@ pub fn fetched_batches(name: &str, ctx: &DataContext) -> Option<usize> {
             ingest(&path, &map, &index, &mut |c| h.obs_column(c)).ok()?
         }
         Format::Gctx | Format::Gct => {
-            let part = CmapPart::open(&path, m.format).ok()?;
+            let part = CmapFile::open(&path, m.format).ok()?;
             let index = part.sample_ids().ok()?;
             ingest(&path, &map, &index, &mut |c| part.column(c)).ok()?
         }
@@ -547,65 +531,6 @@ pub fn fetched_batches(name: &str, ctx: &DataContext) -> Option<usize> {
         _ => return None,
     };
     Some(ing.samples.controls_per_batch().len())
-}
-
-/// One CMap file: GCTX (HDF5, read in blocks) or GCT text (read whole).
-enum CmapPart {
-    Gctx(Gctx),
-    Gct(Gct),
-}
-
-impl CmapPart {
-    fn open(path: &std::path::Path, format: Format) -> Result<CmapPart> {
-        Ok(match format {
-            Format::Gct => CmapPart::Gct(Gct::open(path)?),
-            _ => CmapPart::Gctx(Gctx::open(path)?),
-        })
-    }
-    fn path(&self) -> &std::path::Path {
-        match self {
-            CmapPart::Gctx(g) => g.path(),
-            CmapPart::Gct(g) => g.path(),
-        }
-    }
-    fn gene_ids(&self) -> Result<Vec<String>> {
-        match self {
-            CmapPart::Gctx(g) => g.gene_ids(),
-            CmapPart::Gct(g) => Ok(g.gene_ids()),
-        }
-    }
-    fn sample_ids(&self) -> Result<Vec<String>> {
-        match self {
-            CmapPart::Gctx(g) => g.sample_ids(),
-            CmapPart::Gct(g) => Ok(g.sample_ids()),
-        }
-    }
-    /// A per-sample metadata field.
-    fn column(&self, name: &str) -> Result<Option<RawColumn>> {
-        match self {
-            CmapPart::Gctx(g) => g.column(name),
-            CmapPart::Gct(g) => Ok(g.column(name)),
-        }
-    }
-    /// A per-gene metadata field.
-    fn row_column(&self, name: &str) -> Result<Option<RawColumn>> {
-        match self {
-            CmapPart::Gctx(g) => g.row_column(name),
-            CmapPart::Gct(g) => Ok(g.row_column(name)),
-        }
-    }
-    fn row_column_names(&self) -> Result<Vec<String>> {
-        match self {
-            CmapPart::Gctx(g) => g.row_column_names(),
-            CmapPart::Gct(g) => Ok(g.row_column_names()),
-        }
-    }
-    fn read_rows(&self, rows: &[usize], genes: Option<&[usize]>) -> Result<CsrMatrix> {
-        match self {
-            CmapPart::Gctx(g) => g.read_rows(rows, genes, crate::gctx::DEFAULT_BLOCK_VALUES),
-            CmapPart::Gct(g) => g.read_rows(rows, genes),
-        }
-    }
 }
 
 /// A CMap screen (gctx or gct): the main file, then the files of `append`
@@ -620,7 +545,7 @@ fn load_cmap(
     path: PathBuf,
     ctx: &DataContext,
 ) -> Result<Dataset> {
-    let mut parts = vec![CmapPart::open(&path, m.format)?];
+    let mut parts = vec![CmapFile::open(&path, m.format)?];
     for name in &m.append {
         let (apath, am) = ctx.manifest(name)?;
         if !matches!(am.format, Format::Gctx | Format::Gct) {
@@ -632,7 +557,7 @@ fn load_cmap(
                 ),
             ));
         }
-        parts.push(CmapPart::open(&fetch(&am, &ctx.fetch)?.path, am.format)?);
+        parts.push(CmapFile::open(&fetch(&am, &ctx.fetch)?.path, am.format)?);
     }
     let genes = parts[0].gene_ids()?;
     for p in &parts[1..] {
@@ -673,23 +598,8 @@ fn load_cmap(
     let (table, kept): (Option<(PathBuf, _, Vec<usize>)>, Vec<usize>) = match &m.metadata {
         Some(join) => {
             let tpath = ctx.file_of(&join.dataset)?;
-            let mut wanted = vec![
-                join.key.clone(),
-                map.perturbation.clone(),
-                map.batch.clone(),
-            ];
-            wanted.extend(
-                map.sample_id
-                    .iter()
-                    .chain(&map.context)
-                    .chain(&map.split_group)
-                    .cloned(),
-            );
-            if let crate::manifest::ControlRule::Column(c)
-            | crate::manifest::ControlRule::Values { column: c, .. } = &map.control
-            {
-                wanted.push(c.clone());
-            }
+            let mut wanted = vec![join.key.clone()];
+            wanted.extend(map.column_names().into_iter().map(String::from));
             let df = tabular::read_metadata_table(&tpath, &wanted)?;
             let keys = tabular::column(&tpath, &df, &join.key)?.ok_or_else(|| {
                 DataError::file(
@@ -747,38 +657,27 @@ fn load_cmap(
     let ing = ingest(&path, map, &kept_index, &mut get)?;
     dropped.extend(ing.dropped);
     let source_rows: Vec<usize> = ing.source_rows.iter().map(|&r| kept[r]).collect();
-    let (gene_columns, genes) =
-        match (&m.genes, &m.gene_column) {
-            (Some(t), _) => {
-                let (cols, names) = gene_table(t, &genes, ctx)?;
-                (Some(cols), names)
-            }
-            (None, Some(field)) => {
-                let col =
-                    parts[0].row_column(field)?.ok_or_else(|| {
-                        let have = parts[0].row_column_names().unwrap_or_default();
-                        DataError::file(
-                            parts[0].path(),
-                            format!(
+    let (gene_columns, genes) = match (&m.genes, &m.gene_column) {
+        (Some(t), _) => {
+            let (cols, names) = gene_table(t, &genes, ctx)?;
+            (Some(cols), names)
+        }
+        (None, Some(field)) => {
+            let col = parts[0].row_column(field)?.ok_or_else(|| {
+                let have = parts[0].row_column_names().unwrap_or_default();
+                DataError::file(
+                    parts[0].path(),
+                    format!(
                         "`gene_column: {field}`: no such row metadata field; its fields: {}",
-                        if have.is_empty() { "(none)".to_string() } else { have.join(", ") }
+                        listing(&have)
                     ),
-                        )
-                    })?;
-                let names = (0..col.len())
-                    .map(|i| {
-                        col.text(i).filter(|t| !t.trim().is_empty()).ok_or_else(|| {
-                            DataError::file(
-                                parts[0].path(),
-                                format!("`gene_column: {field}`: gene `{}` has no name", genes[i]),
-                            )
-                        })
-                    })
-                    .collect::<Result<Vec<_>>>()?;
-                (None, names)
-            }
-            (None, None) => (None, genes),
-        };
+                )
+            })?;
+            let names = gene_names_from(parts[0].path(), field, &col, &genes, "the row metadata")?;
+            (None, names)
+        }
+        (None, None) => (None, genes),
+    };
     let mut counts = CsrMatrix::empty(genes.len());
     // `source_rows` ascend and parts follow each other in `index`, so
     // reading part by part keeps the samples in order.
@@ -799,10 +698,7 @@ fn load_cmap(
                         "the value {v} of sample `{}`, gene `{}` {}, but the manifest declares raw counts (`values: counts`, the default); gctx files (L1000 levels 3 to 5) hold log expression: set `values: log_expression`",
                         ids.get(rows[r]).map(String::as_str).unwrap_or("?"),
                         genes.get(c).map(String::as_str).unwrap_or("?"),
-                        match why {
-                            NotCount::Negative => "is negative",
-                            NotCount::Fractional => "is not a whole number",
-                        }
+                        why.describe()
                     ),
                 ));
             }

@@ -102,13 +102,26 @@ impl H5ad {
         string_attr(g, "_index").unwrap_or_else(|| "_index".into())
     }
 
-    fn index_of(&self, frame: &str) -> Result<Vec<String>> {
+    /// A dataframe's index dataset, with its path for messages.
+    fn index_dataset(&self, frame: &str) -> Result<(Dataset, String)> {
         let g = self.frame(frame)?;
         let name = Self::index_name(&g);
+        let what = format!("{frame}/{name}");
         let ds = g
             .dataset(&name)
-            .map_err(|e| self.err(format!("{frame}/{name}: {e}")))?;
-        self.read_strings(&ds, &format!("{frame}/{name}"))
+            .map_err(|e| self.err(format!("{what}: {e}")))?;
+        Ok((ds, what))
+    }
+
+    /// The index of a dataframe group (`obs`, `var`, `raw/var`).
+    pub fn index_of(&self, frame: &str) -> Result<Vec<String>> {
+        let (ds, what) = self.index_dataset(frame)?;
+        self.read_strings(&ds, &what)
+    }
+
+    /// The rows of a dataframe group: the length of its index.
+    fn frame_len(&self, frame: &str) -> Result<usize> {
+        Ok(self.index_dataset(frame)?.0.size())
     }
 
     /// obs index (cell barcodes).
@@ -119,11 +132,6 @@ impl H5ad {
     /// var index (gene names).
     pub fn var_names(&self) -> Result<Vec<String>> {
         self.index_of("var")
-    }
-
-    /// raw/var index (the genes of `raw/X`).
-    pub fn raw_var_names(&self) -> Result<Vec<String>> {
-        self.index_of("raw/var")
     }
 
     /// The columns of a dataframe group, in its `column-order` where the
@@ -359,7 +367,7 @@ impl H5ad {
 
     /// Stacks the blocks a streaming reader hands over (it returns the
     /// number of columns, for an empty result).
-    fn collect_blocks(
+    pub(crate) fn collect_blocks(
         &self,
         stream: &mut dyn FnMut(&mut dyn FnMut(CsrMatrix) -> Result<()>) -> Result<usize>,
     ) -> Result<CsrMatrix> {
@@ -537,17 +545,7 @@ impl H5ad {
 
     /// The cells of the file: the length of the obs index.
     pub fn n_obs(&self) -> Result<usize> {
-        let g = self.frame("obs")?;
-        let name = Self::index_name(&g);
-        g.dataset(&name)
-            .map(|d| d.size())
-            .map_err(|e| self.err(format!("obs/{name}: {e}")))
-    }
-
-    /// The numeric columns of an `obsm` entry stored as a DataFrame
-    /// (anndata's `dataframe` encoding), in its column order.
-    fn obsm_frame_columns(&self, name: &str) -> Result<Vec<String>> {
-        self.frame_column_names(name)
+        self.frame_len("obs")
     }
 
     /// Every `obsm` key with its number of columns (none without `obsm`).
@@ -561,7 +559,7 @@ impl H5ad {
                 ds.shape().get(1).copied().unwrap_or(1)
             } else if let Ok(sub) = g.group(&key) {
                 if encoding(&sub).as_deref() == Some("dataframe") {
-                    self.obsm_frame_columns(&format!("obsm/{key}"))?.len()
+                    self.frame_column_names(&format!("obsm/{key}"))?.len()
                 } else {
                     // A sparse obsm: its `shape` attribute is [rows, cols].
                     sub.attr("shape")
@@ -585,12 +583,7 @@ impl H5ad {
         }
         let g = self.group(name)?;
         match encoding(&g).as_deref() {
-            Some("dataframe") => {
-                let index = Self::index_name(&g);
-                g.dataset(&index)
-                    .map(|d| d.size())
-                    .map_err(|e| self.err(format!("{name}/{index}: {e}")))
-            }
+            Some("dataframe") => self.frame_len(name),
             _ => self.shape_attr(&g, name).map(|(r, _)| r),
         }
     }
@@ -628,7 +621,7 @@ impl H5ad {
                     Ok(d)
                 }
                 Some("dataframe") => {
-                    let columns = self.obsm_frame_columns(&name)?;
+                    let columns = self.frame_column_names(&name)?;
                     let all = rows_or_all(rows, n_obs);
                     let mut d = Matrix::zeros((all.len(), columns.len()));
                     for (j, c) in columns.iter().enumerate() {

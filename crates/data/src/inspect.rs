@@ -58,18 +58,23 @@ impl H5adProfile {
     /// `raw/X`, else the first layer that does; None when none does (the
     /// values are then normalised expression).
     pub fn counts_matrix(&self) -> Option<&str> {
-        let counts = |name: &str| self.count_sources.iter().any(|(c, ok)| c == name && *ok);
-        if counts("X") {
-            return Some("X");
-        }
-        if counts("raw/X") {
-            return Some("raw/X");
-        }
-        self.count_sources
-            .iter()
-            .find(|(c, ok)| *ok && c.starts_with("layers/"))
-            .map(|(c, _)| c.as_str())
+        counts_matrix(&self.count_sources)
     }
+}
+
+/// [`H5adProfile::counts_matrix`] of the checked matrices.
+fn counts_matrix(count_sources: &[(String, bool)]) -> Option<&str> {
+    let counts = |name: &str| count_sources.iter().any(|(c, ok)| c == name && *ok);
+    if counts("X") {
+        return Some("X");
+    }
+    if counts("raw/X") {
+        return Some("raw/X");
+    }
+    count_sources
+        .iter()
+        .find(|(c, ok)| *ok && c.starts_with("layers/"))
+        .map(|(c, _)| c.as_str())
 }
 
 /// Whether a label looks like an Ensembl gene id (`ENSG00000141510`,
@@ -93,18 +98,11 @@ pub fn profile(h: &H5ad) -> Result<H5adProfile> {
     let count_sources = crate::count_values::h5ad_count_sources(h);
     // Gene names of the matrix the counts come from: its var frame's index
     // and every text column of it (e.g. Replogle's `gene_name`).
-    let frame = if count_sources.iter().any(|(c, ok)| c == "X" && *ok) {
-        "var"
-    } else if count_sources.iter().any(|(c, ok)| c == "raw/X" && *ok) {
-        "raw/var"
-    } else {
-        "var"
-    };
-    let genes = if frame == "raw/var" {
-        h.raw_var_names()?
-    } else {
-        h.var_names()?
-    };
+    let frame = counts_matrix(&count_sources)
+        .and_then(crate::manifest::CountsSource::from_matrix_path)
+        .unwrap_or_default()
+        .var_frame();
+    let genes = h.index_of(frame)?;
     let mut namings: Namings = vec![(None, genes.iter().cloned().collect())];
     for c in h.frame_column_names(frame).unwrap_or_default() {
         if let Ok(Some(col @ RawColumn::Str(_))) = h.frame_column(frame, &c) {
@@ -132,8 +130,9 @@ pub fn profile(h: &H5ad) -> Result<H5adProfile> {
 /// from obs (h5ad), the column metadata (gctx, gct) or the table itself.
 pub enum Inspected {
     H5ad(H5ad),
-    Gctx(crate::gctx::Gctx),
-    Gct(crate::gct::Gct),
+    /// gctx or gct: sample columns from the column metadata, genes from
+    /// the row ids and fields, values judged on the first samples.
+    Cmap(crate::cmap::CmapFile),
     Table(std::path::PathBuf, polars::prelude::DataFrame),
 }
 
@@ -148,10 +147,11 @@ impl Inspected {
             .unwrap_or("")
             .to_ascii_lowercase();
         let name = name.strip_suffix(".gz").unwrap_or(&name);
+        use crate::manifest::Format;
         Ok(if name.ends_with(".gctx") {
-            Inspected::Gctx(crate::gctx::Gctx::open(path)?)
+            Inspected::Cmap(crate::cmap::CmapFile::open(path, Format::Gctx)?)
         } else if name.ends_with(".gct") {
-            Inspected::Gct(crate::gct::Gct::open(path)?)
+            Inspected::Cmap(crate::cmap::CmapFile::open(path, Format::Gct)?)
         } else if [".csv", ".tsv", ".txt", ".parquet", ".pq"]
             .iter()
             .any(|e| name.ends_with(e))
@@ -166,8 +166,7 @@ impl Inspected {
     pub fn column(&self, name: &str) -> Result<Option<RawColumn>> {
         match self {
             Inspected::H5ad(h) => h.obs_column(name),
-            Inspected::Gctx(g) => g.column(name),
-            Inspected::Gct(g) => Ok(g.column(name)),
+            Inspected::Cmap(g) => g.column(name),
             Inspected::Table(p, df) => crate::tabular::column(p, df, name),
         }
     }
@@ -176,8 +175,7 @@ impl Inspected {
     pub fn profile(&self) -> Result<H5adProfile> {
         match self {
             Inspected::H5ad(h) => profile(h),
-            Inspected::Gctx(g) => {
-                let names = g.column_names()?;
+            Inspected::Cmap(g) => {
                 let ids = g.gene_ids()?;
                 let mut namings = vec![(None, ids.iter().cloned().collect())];
                 for f in g.row_column_names()? {
@@ -190,34 +188,20 @@ impl Inspected {
                 }
                 let rows: Vec<usize> =
                     (0..g.n_samples().min(crate::count_values::HEAD_ROWS)).collect();
-                let head = g.read_rows(&rows, None, crate::gctx::DEFAULT_BLOCK_VALUES)?;
-                let mut get = |n: &str| g.column(n);
-                cmap_profile(
-                    "gctx",
-                    g.n_samples(),
-                    &ids,
-                    &names,
-                    &mut get,
-                    &namings,
-                    &head,
-                )
-            }
-            Inspected::Gct(g) => {
-                let ids = g.gene_ids();
-                let mut namings = vec![(None, ids.iter().cloned().collect())];
-                for f in g.row_column_names() {
-                    if let Some(col) = g.row_column(&f) {
-                        namings.push((
-                            Some(f),
-                            (0..col.len()).filter_map(|i| col.text(i)).collect(),
-                        ));
-                    }
-                }
-                let n = g.sample_ids().len();
-                let rows: Vec<usize> = (0..n.min(crate::count_values::HEAD_ROWS)).collect();
                 let head = g.read_rows(&rows, None)?;
-                let mut get = |c: &str| Ok(g.column(c));
-                cmap_profile("gct", n, &ids, &g.column_names(), &mut get, &namings, &head)
+                Ok(H5adProfile {
+                    n_obs: g.n_samples(),
+                    n_vars: ids.len(),
+                    columns: profile_columns(&g.column_names()?, &mut |n| g.column(n), &namings)?,
+                    obsm: vec![],
+                    genes_head: ids.iter().take(5).cloned().collect(),
+                    count_sources: vec![(
+                        "X".into(),
+                        crate::count_values::looks_like_counts(&head),
+                    )],
+                    format: g.format_name(),
+                    n_features: 0,
+                })
             }
             Inspected::Table(p, df) => table_profile(p, df),
         }
@@ -254,29 +238,6 @@ fn profile_columns(
         columns.push(p);
     }
     Ok(columns)
-}
-
-/// A gctx or gct file: sample columns from its column metadata, genes
-/// from its row ids and fields, values judged on its first samples.
-fn cmap_profile(
-    format: &'static str,
-    n_samples: usize,
-    gene_ids: &[String],
-    names: &[String],
-    get: &mut dyn FnMut(&str) -> Result<Option<RawColumn>>,
-    namings: &Namings,
-    head: &pertbench_kernels::csr::CsrMatrix,
-) -> Result<H5adProfile> {
-    Ok(H5adProfile {
-        n_obs: n_samples,
-        n_vars: gene_ids.len(),
-        columns: profile_columns(names, get, namings)?,
-        obsm: vec![],
-        genes_head: gene_ids.iter().take(5).cloned().collect(),
-        count_sources: vec![("X".into(), crate::count_values::looks_like_counts(head))],
-        format,
-        n_features: 0,
-    })
 }
 
 /// A table: one row per sample (a profile table) or per gene (a gene-level

@@ -6,6 +6,7 @@
 //! representation matrices.
 
 pub mod bench_screen;
+pub mod cmap;
 pub mod count_cache;
 pub mod count_values;
 pub mod dataset;

@@ -321,6 +321,21 @@ pub struct ColumnMapping {
     pub batches: BatchFilter,
 }
 
+impl ColumnMapping {
+    /// Every column the mapping reads: perturbation, batch, the control
+    /// column (for a column rule), sample id, context and split group.
+    pub fn column_names(&self) -> Vec<&str> {
+        let mut v = vec![self.perturbation.as_str(), self.batch.as_str()];
+        if let ControlRule::Column(c) | ControlRule::Values { column: c, .. } = &self.control {
+            v.push(c);
+        }
+        v.extend(self.sample_id.as_deref());
+        v.extend(self.context.as_deref());
+        v.extend(self.split_group.as_deref());
+        v
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum BatchFilter {

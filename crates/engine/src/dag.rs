@@ -192,26 +192,6 @@ pub fn build(p: &Pipeline, data: &DataContext) -> Result<Dag> {
                 keep
             })
             .collect();
-        let metric_specs: Vec<(usize, &crate::pipeline::MetricSpec)> = p
-            .metrics
-            .iter()
-            .enumerate()
-            .filter(|(_, m)| {
-                let keep = !gene_map || GENE_MAP_METRICS.contains(&m.kind);
-                if !keep {
-                    skipped.push(format!(
-                        "{dataset}: metric `{}`: {why_map} (it runs {})",
-                        m.label(),
-                        GENE_MAP_METRICS
-                            .iter()
-                            .map(|k| k.name())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ));
-                }
-                keep
-            })
-            .collect();
         let text = std::fs::read(&mpath)
             .map_err(|e| EngineError::msg(format!("{}: {e}", mpath.display())))?;
         let ingest = b.add(
@@ -224,35 +204,42 @@ pub fn build(p: &Pipeline, data: &DataContext) -> Result<Dag> {
             json!({"dataset": dataset, "manifest_sha256": hex::encode(Sha256::digest(&text))}),
             vec![],
         );
-        // A dataset of one batch cannot be split by batch: the metrics that
-        // need splits are skipped, saying what to set (known once the
-        // dataset's file is fetched; `run` fetches before planning).
-        let split_metrics = metric_specs
-            .iter()
-            .any(|(_, m)| metrics::implementation(m.kind).needs_split());
-        let metric_specs: Vec<(usize, &crate::pipeline::MetricSpec)> = if split_metrics
+        // What each metric cannot run on: a gene-level map runs only
+        // GENE_MAP_METRICS; a dataset of one batch cannot be split by batch
+        // (known once its file is fetched; `run` fetches before planning),
+        // so the metrics that need splits are skipped, saying what to set.
+        let needs_split =
+            |m: &crate::pipeline::MetricSpec| metrics::implementation(m.kind).needs_split();
+        let one_batch = !gene_map
             && p.split_by.is_batch()
-            && pertbench_data::dataset::fetched_batches(dataset, data) == Some(1)
-        {
-            metric_specs
-                .into_iter()
-                .filter(|(_, m)| {
-                    let keep = !metrics::implementation(m.kind).needs_split();
-                    if !keep {
-                        skipped.push(format!(
-                            "{dataset}: metric `{}`: the dataset has one batch (one plate?), and its train / test splits hold out whole batches: set `split_by: samples` in the pipeline to split each perturbation's samples",
-                            m.label()
-                        ));
-                    }
-                    keep
-                })
-                .collect()
-        } else {
-            metric_specs
-        };
-        let needs_split = metric_specs
+            && p.metrics.iter().any(needs_split)
+            && pertbench_data::dataset::fetched_batches(dataset, data) == Some(1);
+        let metric_specs: Vec<(usize, &crate::pipeline::MetricSpec)> = p
+            .metrics
             .iter()
-            .any(|(_, m)| metrics::implementation(m.kind).needs_split());
+            .enumerate()
+            .filter(|(_, m)| {
+                let why = if gene_map && !GENE_MAP_METRICS.contains(&m.kind) {
+                    Some(format!(
+                        "{why_map} (it runs {})",
+                        GENE_MAP_METRICS
+                            .iter()
+                            .map(|k| k.name())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                } else if one_batch && needs_split(m) {
+                    Some("the dataset has one batch (one plate?), and its train / test splits hold out whole batches: set `split_by: samples` in the pipeline to split each perturbation's samples".to_string())
+                } else {
+                    None
+                };
+                if let Some(why) = &why {
+                    skipped.push(format!("{dataset}: metric `{}`: {why}", m.label()));
+                }
+                why.is_none()
+            })
+            .collect();
+        let needs_split = metric_specs.iter().any(|(_, m)| needs_split(m));
         let train_fraction = p
             .train_fraction
             .unwrap_or(crate::splits::DEFAULT_TRAIN_FRACTION);

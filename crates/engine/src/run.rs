@@ -98,20 +98,19 @@ pub fn run_pipeline_with(
     sequential: bool,
 ) -> Result<RunReport> {
     let started = std::time::Instant::now();
+    let p = Pipeline::load(pipeline)?;
     // Fetch (verify, copy from a mirror) each dataset's file first, as its
     // ingestion would, so planning knows what the data can give (a dataset
     // of one batch cannot be split by batch). Failures are left to
     // ingestion, which names them in context.
-    if let Ok(p) = Pipeline::load(pipeline) {
-        for d in &p.datasets {
-            if let Ok((_, m)) = data.manifest(d) {
-                if matches!(m.source, pertbench_data::manifest::Source::File { .. }) {
-                    let _ = pertbench_data::fetch::fetch(&m, &data.fetch);
-                }
+    for d in &p.datasets {
+        if let Ok((_, m)) = data.manifest(d) {
+            if matches!(m.source, pertbench_data::manifest::Source::File { .. }) {
+                let _ = pertbench_data::fetch::fetch(&m, &data.fetch);
             }
         }
     }
-    let dag = plan(pipeline, data)?;
+    let dag = dag::build(&p, data)?;
     let cache = ws.cache();
     let (summary, outputs) = Runner {
         dag: &dag,
