@@ -46,6 +46,10 @@ pub struct Node {
     /// postprocess] or [ingest, postprocess, split].
     pub inputs: Vec<usize>,
     pub key: String,
+    /// The key without any seed (in this node's parameters or upstream):
+    /// every seed of one definition shares it, so results aggregate over
+    /// seeds of a definition, never over pipelines or same-named ones.
+    pub definition: String,
     pub params: serde_json::Value,
 }
 
@@ -96,12 +100,23 @@ impl Builder {
         if let Some(&i) = self.by_key.get(&key) {
             return i;
         }
+        let mut seedless = params.clone();
+        if let Some(o) = seedless.as_object_mut() {
+            o.remove("seed");
+        }
+        let input_definitions: Vec<&str> = inputs
+            .iter()
+            .map(|&i| self.nodes[i].definition.as_str())
+            .collect();
+        let definition_doc = json!({"kind": kind, "version": version, "params": seedless, "inputs": input_definitions});
+        let definition = hex::encode(Sha256::digest(definition_doc.to_string().as_bytes()));
         self.nodes.push(Node {
             kind,
             label,
             op,
             inputs,
             key: key.clone(),
+            definition,
             params,
         });
         self.by_key.insert(key, self.nodes.len() - 1);

@@ -110,6 +110,9 @@ pub struct MatrixOut {
     pub rows: Vec<usize>,
     /// Batches a transform dropped, with reasons.
     pub excluded: Vec<String>,
+    /// How the data shaped a post-processing (TVN's components), for the
+    /// rows' `convention`; empty otherwise.
+    pub convention: String,
 }
 
 #[derive(Clone)]
@@ -181,6 +184,7 @@ impl Output {
                     "n_rows": m.matrix.nrows(),
                     "n_dims": m.matrix.ncols(),
                     "excluded": m.excluded,
+                    "convention": m.convention,
                 }))
             }
             Output::Split(sp) => {
@@ -292,10 +296,16 @@ impl Output {
                             .collect()
                     })
                     .unwrap_or_default();
+                let convention = meta
+                    .get("convention")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default()
+                    .to_string();
                 Ok(Output::Matrix(Arc::new(MatrixOut {
                     matrix,
                     rows,
                     excluded,
+                    convention,
                 })))
             }
             "split" => {

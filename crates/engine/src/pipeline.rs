@@ -212,6 +212,10 @@ impl MetricKind {
             MetricKind::Ilisi => &["perplexity", "on", "max_queries", "n_bootstrap"],
             MetricKind::LinearProbe => &[
                 "solver",
+                "optimiser",
+                "max_steps",
+                "tol",
+                "gtol",
                 "epochs",
                 "batch_size",
                 "learning_rate",
@@ -441,10 +445,21 @@ pub enum EvalSamples {
     All,
 }
 
+/// How the softmax probe is trained (`optimiser`).
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ProbeOptimiser {
+    /// Full-batch L-BFGS to the optimum, as scikit-learn's lbfgs.
+    Lbfgs,
+    /// Mini-batch Adam, stopped at a plateau (for screens too large for
+    /// full-batch passes).
+    Adam,
+}
+
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum ProbeSolver {
-    /// Multinomial logistic regression (softmax), mini-batch Adam.
+    /// Multinomial logistic regression (softmax).
     Logistic,
     /// Closed-form one-hot ridge (`linear_ridge`).
     Ridge,
@@ -524,6 +539,18 @@ pub struct MetricSpec {
     // linear_probe
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub solver: Option<ProbeSolver>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optimiser: Option<ProbeOptimiser>,
+    /// linear_probe: budget of L-BFGS iterations or Adam steps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_steps: Option<usize>,
+    /// linear_probe: relative decrease of the penalised loss that counts as converged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tol: Option<f64>,
+    /// linear_probe (lbfgs): largest gradient entry that counts as converged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gtol: Option<f64>,
+    /// linear_probe (adam): budget of passes over the training set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub epochs: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -744,6 +771,10 @@ impl Pipeline {
                 ("on", m.on.is_some()),
                 ("max_queries", m.max_queries.is_some()),
                 ("solver", m.solver.is_some()),
+                ("optimiser", m.optimiser.is_some()),
+                ("max_steps", m.max_steps.is_some()),
+                ("tol", m.tol.is_some()),
+                ("gtol", m.gtol.is_some()),
                 ("epochs", m.epochs.is_some()),
                 ("batch_size", m.batch_size.is_some()),
                 ("learning_rate", m.learning_rate.is_some()),
@@ -777,6 +808,9 @@ impl Pipeline {
                 ("perplexity", m.perplexity.map(|v| v > 0.0)),
                 ("max_queries", m.max_queries.map(|v| v > 0)),
                 ("epochs", m.epochs.map(|v| v > 0)),
+                ("max_steps", m.max_steps.map(|v| v > 0)),
+                ("tol", m.tol.map(|v| v >= 0.0)),
+                ("gtol", m.gtol.map(|v| v >= 0.0)),
                 ("batch_size", m.batch_size.map(|v| v > 0)),
                 ("learning_rate", m.learning_rate.map(|v| v > 0.0)),
                 ("l2", m.l2.map(|v| v >= 0.0)),
@@ -799,6 +833,10 @@ impl Pipeline {
             }
             if m.solver == Some(ProbeSolver::Ridge)
                 && [
+                    m.optimiser.is_some(),
+                    m.max_steps.is_some(),
+                    m.tol.is_some(),
+                    m.gtol.is_some(),
                     m.epochs.is_some(),
                     m.batch_size.is_some(),
                     m.learning_rate.is_some(),
@@ -807,8 +845,23 @@ impl Pipeline {
                 .contains(&true)
             {
                 return fail(format!(
-                    "{what}: `epochs`, `batch_size`, `learning_rate` and `l2` apply to `solver: logistic` only"
+                    "{what}: `optimiser`, `max_steps`, `tol`, `gtol`, `epochs`, `batch_size`, `learning_rate` and `l2` apply to `solver: logistic` only"
                 ));
+            }
+            if m.optimiser != Some(ProbeOptimiser::Adam)
+                && [
+                    m.epochs.is_some(),
+                    m.batch_size.is_some(),
+                    m.learning_rate.is_some(),
+                ]
+                .contains(&true)
+            {
+                return fail(format!(
+                    "{what}: `epochs`, `batch_size` and `learning_rate` apply to `optimiser: adam` only (the default, lbfgs, uses every training sample in each step)"
+                ));
+            }
+            if m.optimiser == Some(ProbeOptimiser::Adam) && m.gtol.is_some() {
+                return fail(format!("{what}: `gtol` applies to `optimiser: lbfgs` only"));
             }
             if m.reference_context.is_some() && m.entity != Some(RewiringEntity::Perturbation) {
                 return fail(format!(

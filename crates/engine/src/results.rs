@@ -17,9 +17,10 @@ pub fn build(
     dag: &Dag,
     metric_outputs: &[Option<Output>],
     excluded: impl Fn(usize) -> String,
+    postprocess_convention: impl Fn(usize) -> String,
 ) -> Result<RecordBatch> {
     let now = chrono::Utc::now().to_rfc3339();
-    let mut cols: Vec<Vec<String>> = vec![Vec::new(); 14];
+    let mut cols: Vec<Vec<String>> = vec![Vec::new(); 16];
     let (mut seed, mut value, mut n_items, mut null_size) = (vec![], vec![], vec![], vec![]);
     let mut source: Vec<Option<String>> = vec![];
     let mut higher_is_better: Vec<bool> = vec![];
@@ -38,7 +39,13 @@ pub fn build(
                 ))
             }
         };
+        let pp = postprocess_convention(c.postprocess_node);
         for r in &out.rows {
+            let convention = if pp.is_empty() {
+                r.convention.clone()
+            } else {
+                format!("{};postprocessing: {pp}", r.convention)
+            };
             let text = [
                 dag.pipeline.name.clone(),
                 c.dataset.clone(),
@@ -47,13 +54,15 @@ pub fn build(
                 task.to_string(),
                 r.metric.clone(),
                 r.variant.clone(),
-                r.convention.clone(),
+                convention,
                 excluded(c.postprocess_node),
                 dag.nodes[c.metric_node].key.clone(),
                 dag.nodes[c.representation_node].key.clone(),
                 dag.nodes[c.postprocess_node].key.clone(),
                 crate::PERTBENCH_VERSION.to_string(),
                 now.clone(),
+                dag.nodes[c.representation_node].definition.clone(),
+                dag.nodes[c.metric_node].definition.clone(),
             ];
             for (k, t) in text.into_iter().enumerate() {
                 cols[k].push(t);
@@ -85,6 +94,11 @@ pub fn build(
         "postprocess_key",
         "pertbench_version",
         "computed_at",
+        // Seed-free keys: seeds of one representation definition share
+        // `representation_definition`; the same cell under every seed
+        // shares `metric_definition`.
+        "representation_definition",
+        "metric_definition",
     ];
     let mut fields: Vec<Field> = names[..7]
         .iter()

@@ -134,7 +134,18 @@ pub fn run_pipeline_with(
             })
             .unwrap_or_default()
     };
-    let batch = results::build(&dag, &outputs, excluded)?;
+    let postprocess_convention = |node: usize| {
+        let n = &dag.nodes[node];
+        cache
+            .record(n.kind, &n.key)
+            .and_then(|r| {
+                r.meta
+                    .get("convention")
+                    .and_then(|v| v.as_str().map(String::from))
+            })
+            .unwrap_or_default()
+    };
+    let batch = results::build(&dag, &outputs, excluded, postprocess_convention)?;
     let file = results::results_path(&ws.results_dir(), &dag.pipeline.name);
     crate::table::write_parquet_atomic(&file, &batch)?;
     let peak_rss = summary

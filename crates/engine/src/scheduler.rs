@@ -337,6 +337,7 @@ impl Runner<'_> {
                     matrix: t.matrix,
                     rows,
                     excluded,
+                    convention: t.convention,
                 })))
             }
             Op::Split {
@@ -389,6 +390,7 @@ mod tests {
             op,
             inputs,
             key: String::new(),
+            definition: String::new(),
             params: serde_json::Value::Null,
         }
     }

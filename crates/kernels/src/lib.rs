@@ -35,6 +35,7 @@ pub mod rng;
 pub mod search;
 pub mod simd;
 pub mod softmax;
+mod softmax_lbfgs;
 pub mod spmm;
 pub mod transfer;
 pub mod vote;

@@ -1,5 +1,14 @@
 //! Task 2: multinomial logistic regression (softmax) trained by mini-batch
-//! Adam on a fixed schedule, and the closed-form one-hot ridge classifier.
+//! Adam to a convergence criterion, and the closed-form one-hot ridge
+//! classifier.
+//!
+//! Convergence: every few steps the penalised loss (mean cross-entropy plus
+//! l2/2 ||W||^2) is computed on fixed check rows (all training rows, or a
+//! seeded sample of [`MAX_CHECK_ROWS`]). When its relative decrease since the
+//! last check is below `tol`, the learning rate is divided by 10; a plateau
+//! after [`MAX_REDUCTIONS`] reductions is convergence. The step and pass
+//! budgets bound the work; a fit that reaches them is reported as not
+//! converged.
 //!
 //! Determinism: the seed fixes the mini-batch order; every product is a
 //! sequential faer product over a fixed block of classes, and blocks are
@@ -17,41 +26,123 @@ use rayon::prelude::*;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct SoftmaxOptions {
-    pub epochs: usize,
+    pub optimiser: Optimiser,
+    /// Budget: passes over the training rows (Adam).
+    pub max_epochs: usize,
+    /// Budget: Adam steps, or L-BFGS iterations.
+    pub max_steps: usize,
+    /// L-BFGS also stops when no gradient entry exceeds this
+    /// (scikit-learn's `tol`).
+    pub gtol: f64,
+    /// Relative decrease of the penalised loss between checks below which
+    /// the learning rate is reduced (and, after the last reduction, the fit
+    /// has converged).
+    pub tol: f64,
     pub batch_size: usize,
+    /// Adam's initial learning rate.
     pub learning_rate: f64,
     /// Penalty l2/2 ||W||^2 added to the mean cross-entropy.
     pub l2: f64,
     pub seed: u64,
 }
 
-/// Adam steps the default schedule gives at least: epochs = the fewest
-/// (1 to [`MAX_AUTO_EPOCHS`]) whose steps reach this many. A small screen
-/// gets 10 passes; a million-sample screen, whose single pass already holds
-/// about 2,000 steps, gets one. Convergence of stochastic training follows
-/// the number of steps, not of passes, so both get the same optimisation.
-pub const MIN_AUTO_STEPS: usize = 2_000;
-pub const MAX_AUTO_EPOCHS: usize = 10;
+/// Defaults of the L-BFGS fit: iterations, relative loss decrease
+/// (scipy's `ftol` form) and largest gradient entry (scikit-learn's `tol`).
+pub const DEFAULT_LBFGS_STEPS: usize = 5_000;
+pub const DEFAULT_LBFGS_TOL: f64 = 1e-12;
+pub const DEFAULT_GTOL: f64 = 1e-8;
+/// Defaults of the Adam fit: steps, and the relative decrease between
+/// checks below which the learning rate is reduced.
+pub const DEFAULT_ADAM_STEPS: usize = 20_000;
+pub const DEFAULT_ADAM_TOL: f64 = 1e-4;
 
-/// Epochs of the default schedule for `n_rows` training rows in mini-batches
-/// of `batch_size`: see [`MIN_AUTO_STEPS`].
-pub fn auto_epochs(n_rows: usize, batch_size: usize) -> usize {
-    let steps_per_epoch = n_rows.div_ceil(batch_size.max(1)).max(1);
-    MIN_AUTO_STEPS
-        .div_ceil(steps_per_epoch)
-        .clamp(1, MAX_AUTO_EPOCHS)
+impl SoftmaxOptions {
+    /// Mini-batch Adam with its defaults.
+    pub fn adam() -> Self {
+        SoftmaxOptions {
+            optimiser: Optimiser::Adam,
+            max_steps: DEFAULT_ADAM_STEPS,
+            tol: DEFAULT_ADAM_TOL,
+            ..Default::default()
+        }
+    }
 }
 
 impl Default for SoftmaxOptions {
     fn default() -> Self {
         SoftmaxOptions {
-            epochs: 10,
+            optimiser: Optimiser::Lbfgs,
+            max_epochs: 1_000,
+            max_steps: DEFAULT_LBFGS_STEPS,
+            tol: DEFAULT_LBFGS_TOL,
+            gtol: DEFAULT_GTOL,
             batch_size: 512,
             learning_rate: 0.01,
             l2: 1e-6,
             seed: 0,
         }
     }
+}
+
+/// How the softmax probe is trained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Optimiser {
+    /// Full-batch L-BFGS to the optimum (scikit-learn's lbfgs).
+    Lbfgs,
+    /// Mini-batch Adam with learning-rate reduction on plateaus.
+    Adam,
+}
+
+/// How a softmax fit ended: steps taken, passes started, whether the
+/// convergence criterion was met within the budget, and the last checked
+/// penalised loss.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Training {
+    pub optimiser: Optimiser,
+    /// Why it stopped: `tol`, `gtol`, `line_search`, `max_steps` or `max_epochs`.
+    pub stop: &'static str,
+    pub steps: usize,
+    pub epochs: usize,
+    pub converged: bool,
+    /// Learning-rate reductions made (each divides it by 10).
+    pub reductions: usize,
+    /// Penalised loss on the check rows at the last check.
+    pub loss: f64,
+    /// L-BFGS: the largest absolute gradient entry at the end.
+    pub max_gradient: Option<f64>,
+    /// Training rows the loss is checked on (all, or a seeded sample).
+    pub check_rows: usize,
+}
+
+/// The check rows: all training rows up to this many, else a seeded sample.
+pub const MAX_CHECK_ROWS: usize = 20_000;
+/// Learning-rate reductions before a plateau counts as convergence.
+pub const MAX_REDUCTIONS: usize = 3;
+
+/// Mean cross-entropy of the standardised rows `xs` plus l2/2 ||W||^2,
+/// summed in a fixed order (thread-independent).
+fn penalised_loss(blocks: &[ClassBlock], xs: MatRef<f32>, label: &[u32], l2: f64) -> f64 {
+    const ROWS: usize = 1024;
+    let mut total = 0f64;
+    for r0 in (0..xs.nrows()).step_by(ROWS) {
+        let r1 = (r0 + ROWS).min(xs.nrows());
+        let chunk = xs.subrows(r0, r1 - r0);
+        let scores = block_scores(blocks, chunk);
+        let lse = log_normalisers(&scores);
+        for (i, &l) in label[r0..r1].iter().enumerate() {
+            let c = l as usize;
+            total += lse[i] - scores[c / CLASS_BLOCK][(i, c % CLASS_BLOCK)] as f64;
+        }
+    }
+    let mut penalty = 0f64;
+    for blk in blocks {
+        for j in 0..blk.w.ncols() {
+            for v in blk.w.col(j).iter() {
+                penalty += (*v as f64) * (*v as f64);
+            }
+        }
+    }
+    total / xs.nrows() as f64 + 0.5 * l2 * penalty
 }
 
 /// A linear classifier: scores = standardise(x) W + b.
@@ -96,7 +187,12 @@ fn standardiser(x: ArrayView2<f32>) -> (Vec<f32>, Vec<f32>) {
     (mean.into_iter().map(|m| m as f32).collect(), scale)
 }
 
-fn standardise_rows(x: ArrayView2<f32>, rows: &[usize], mean: &[f32], scale: &[f32]) -> Mat<f32> {
+pub(crate) fn standardise_rows(
+    x: ArrayView2<f32>,
+    rows: &[usize],
+    mean: &[f32],
+    scale: &[f32],
+) -> Mat<f32> {
     Mat::from_fn(rows.len(), x.ncols(), |i, j| {
         (x[(rows[i], j)] - mean[j]) / scale[j]
     })
@@ -371,8 +467,8 @@ fn block_gradients(
     lse: &[f64],
     label: &[u32],
     xs: MatRef<f32>,
+    inv: f32,
 ) -> Vec<(Mat<f32>, Vec<f32>)> {
-    let inv = 1.0 / xs.nrows() as f32;
     let lse32: Vec<f32> = lse.iter().map(|v| *v as f32).collect();
     blocks
         .par_iter()
@@ -429,7 +525,14 @@ fn gradient(
         })
         .sum::<f64>()
         / xs.nrows() as f64;
-    let grads = block_gradients(&blocks, &mut scores, &lse, label, xs);
+    let grads = block_gradients(
+        &blocks,
+        &mut scores,
+        &lse,
+        label,
+        xs,
+        1.0 / xs.nrows() as f32,
+    );
     (
         blocks
             .iter()
@@ -447,7 +550,7 @@ pub fn fit_softmax(
     label: &[u32],
     n_classes: usize,
     opt: &SoftmaxOptions,
-) -> Result<LinearClassifier, KernelError> {
+) -> Result<(LinearClassifier, Training), KernelError> {
     crate::work::timed(crate::work::Kernel::SoftmaxProbe, || {
         train_softmax(x, rows, label, n_classes, opt)
     })
@@ -459,33 +562,111 @@ fn train_softmax(
     label: &[u32],
     n_classes: usize,
     opt: &SoftmaxOptions,
-) -> Result<LinearClassifier, KernelError> {
+) -> Result<(LinearClassifier, Training), KernelError> {
     check(x, rows, label, n_classes)?;
+    if opt.batch_size == 0 || opt.max_epochs == 0 || opt.max_steps == 0 {
+        return Err(KernelError::Shape(
+            "batch_size, max_epochs and max_steps must be positive".into(),
+        ));
+    }
+    if !(opt.tol.is_finite() && opt.tol >= 0.0) {
+        return Err(KernelError::Shape(format!("tol {} is not >= 0", opt.tol)));
+    }
     let d = x.ncols();
     let train = x.select(ndarray::Axis(0), rows);
     let (mean, scale) = standardiser(train.view());
+    drop(train);
+    if opt.optimiser == Optimiser::Lbfgs {
+        let problem = crate::softmax_lbfgs::Problem {
+            x,
+            rows,
+            label,
+            mean: &mean,
+            scale: &scale,
+            n_classes,
+            l2: opt.l2,
+        };
+        let o = crate::softmax_lbfgs::minimise(&problem, opt.tol, opt.gtol, opt.max_steps);
+        let w = Mat::from_fn(d, n_classes, |i, j| o.theta[j * d + i] as f32);
+        let bias = (0..n_classes)
+            .map(|j| o.theta[d * n_classes + j] as f32)
+            .collect();
+        return Ok((
+            LinearClassifier {
+                weights: w,
+                bias,
+                mean,
+                scale,
+            },
+            Training {
+                optimiser: Optimiser::Lbfgs,
+                stop: o.stop,
+                steps: o.iterations,
+                epochs: o.evaluations,
+                converged: o.converged,
+                reductions: 0,
+                loss: o.loss,
+                max_gradient: Some(o.gradient),
+                check_rows: rows.len(),
+            },
+        ));
+    }
     let mut blocks = blocks_from(&Mat::zeros(d, n_classes), &vec![0.0; n_classes]);
     // Bias corrections use the f64 betas (the moments, f32 ones).
     let (b1, b2) = (0.9f64, 0.999f64);
     let mut order: Vec<usize> = (0..rows.len()).collect();
     let mut rng = crate::rng::stream(opt.seed, "softmax", 0);
+    // Check rows: all, or a seeded sample (sorted, so the sum's order is fixed).
+    let check_idx: Vec<usize> = if rows.len() <= MAX_CHECK_ROWS {
+        (0..rows.len()).collect()
+    } else {
+        let mut crng = crate::rng::stream(opt.seed, "softmax-check", 0);
+        let mut all: Vec<usize> = (0..rows.len()).collect();
+        all.shuffle(&mut crng);
+        all.truncate(MAX_CHECK_ROWS);
+        all.sort_unstable();
+        all
+    };
+    let check_rows: Vec<usize> = check_idx.iter().map(|&i| rows[i]).collect();
+    let check_label: Vec<u32> = check_idx.iter().map(|&i| label[i]).collect();
+    let check_xs = standardise_rows(x, &check_rows, &mean, &scale);
+    // A check costs about a quarter of the steps between checks.
     let steps_per_epoch = rows.len().div_ceil(opt.batch_size);
-    let total = (opt.epochs * steps_per_epoch).max(1);
+    let check_every = (4 * check_rows.len())
+        .div_ceil(opt.batch_size)
+        .clamp(1, steps_per_epoch);
+    let mut last = penalised_loss(&blocks, check_xs.as_ref(), &check_label, opt.l2);
+    let mut lr = opt.learning_rate;
+    let mut done = Training {
+        optimiser: Optimiser::Adam,
+        stop: "max_epochs",
+        steps: 0,
+        epochs: 0,
+        converged: false,
+        reductions: 0,
+        loss: last,
+        max_gradient: None,
+        check_rows: check_rows.len(),
+    };
     let mut t = 0usize;
-    for _ in 0..opt.epochs {
+    'passes: for epoch in 0..opt.max_epochs {
+        done.epochs = epoch + 1;
         order.shuffle(&mut rng);
         for batch in order.chunks(opt.batch_size) {
             t += 1;
-            // Cosine decay of the step size over the whole schedule.
-            let lr = opt.learning_rate
-                * 0.5
-                * (1.0 + (std::f64::consts::PI * (t - 1) as f64 / total as f64).cos());
             let brow: Vec<usize> = batch.iter().map(|&i| rows[i]).collect();
             let xs = standardise_rows(x, &brow, &mean, &scale);
             let blabel: Vec<u32> = batch.iter().map(|&i| label[i]).collect();
             let mut scores = block_scores(&blocks, xs.as_ref());
             let lse = log_normalisers(&scores);
-            let grads = block_gradients(&blocks, &mut scores, &lse, &blabel, xs.as_ref());
+            let grads = block_gradients(
+                &blocks,
+                &mut scores,
+                &lse,
+                &blabel,
+                xs.as_ref(),
+                1.0 / xs.nrows() as f32,
+            );
             // Adam, element by element within each block (blocks in parallel).
             let (bc1, bc2) = (1.0 - b1.powi(t as i32), 1.0 - b2.powi(t as i32));
             let l2 = opt.l2 as f32;
@@ -515,6 +696,26 @@ fn train_softmax(
                     step.apply(&mut blk.b[j], &mut blk.mb[j], &mut blk.vb[j], gb[j]);
                 }
             });
+            done.steps = t;
+            if t % check_every == 0 {
+                let now = penalised_loss(&blocks, check_xs.as_ref(), &check_label, opt.l2);
+                let decrease = (last - now) / last.abs().max(f64::MIN_POSITIVE);
+                last = now;
+                done.loss = now;
+                if decrease < opt.tol {
+                    if done.reductions == MAX_REDUCTIONS {
+                        done.converged = true;
+                        done.stop = "tol";
+                        break 'passes;
+                    }
+                    lr *= 0.1;
+                    done.reductions += 1;
+                }
+            }
+            if t >= opt.max_steps {
+                done.stop = "max_steps";
+                break 'passes;
+            }
         }
     }
     let mut w = Mat::<f32>::zeros(d, n_classes);
@@ -527,12 +728,15 @@ fn train_softmax(
             bias[blk.c0 + j] = blk.b[j];
         }
     }
-    Ok(LinearClassifier {
-        weights: w,
-        bias,
-        mean,
-        scale,
-    })
+    Ok((
+        LinearClassifier {
+            weights: w,
+            bias,
+            mean,
+            scale,
+        },
+        done,
+    ))
 }
 
 /// Closed-form ridge classifier: one-hot targets, centred (unpenalised
@@ -639,42 +843,131 @@ mod tests {
     }
 
     #[test]
-    fn auto_epochs_reach_the_step_budget_within_one_to_ten_passes() {
-        // 20,000 rows in 512s: 40 steps a pass; 10 passes (the cap) give 400.
-        assert_eq!(auto_epochs(20_000, 512), 10);
-        // 200,000 rows: 391 steps a pass; 6 passes give 2,346 >= 2,000.
-        assert_eq!(auto_epochs(200_000, 512), 6);
-        // 1,070,000 rows: 2,090 steps in one pass.
-        assert_eq!(auto_epochs(1_070_000, 512), 1);
-        // Exactly 1,000 steps a pass: two passes.
-        assert_eq!(auto_epochs(512_000, 512), 2);
-        assert_eq!(auto_epochs(1, 512), 10);
-    }
-
-    #[test]
     fn separable_blobs_are_learned_and_runs_repeat_bit_for_bit() {
         let (x, y) = blobs(60, 1);
         let rows: Vec<usize> = (0..x.nrows()).collect();
-        let opt = SoftmaxOptions {
-            epochs: 30,
-            ..Default::default()
-        };
-        let m = fit_softmax(x.view(), &rows, &y, 3, &opt).unwrap();
         let (xt, yt) = blobs(30, 2);
         let trow: Vec<usize> = (0..xt.nrows()).collect();
-        let (t1, t5) = top1_top5(&m, xt.view(), &trow, &yt);
-        assert!(t1 >= 88, "{t1} of 90");
-        assert_eq!(t5, 90);
-        // Same seed on a one-thread pool: identical weights.
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(1)
             .build()
             .unwrap();
-        let m1 = pool.install(|| fit_softmax(x.view(), &rows, &y, 3, &opt).unwrap());
+        // A penalty that keeps the separable optimum finite, so Adam's
+        // plateau comes within its budget.
+        for base in [SoftmaxOptions::default(), SoftmaxOptions::adam()] {
+            let opt = SoftmaxOptions { l2: 1e-2, ..base };
+            let (m, fit) = fit_softmax(x.view(), &rows, &y, 3, &opt).unwrap();
+            assert!(fit.converged, "{fit:?}");
+            assert!(fit.steps < opt.max_steps, "{fit:?}");
+            let (t1, t5) = top1_top5(&m, xt.view(), &trow, &yt);
+            assert!(t1 >= 88, "{t1} of 90");
+            assert_eq!(t5, 90);
+            // Same seed on a one-thread pool: identical weights.
+            let (m1, fit1) = pool.install(|| fit_softmax(x.view(), &rows, &y, 3, &opt).unwrap());
+            assert_eq!(as_array(&m.weights), as_array(&m1.weights));
+            assert_eq!(fit, fit1);
+            // Another seed: L-BFGS uses every row each step, so the seed
+            // does not matter; Adam gets another mini-batch order.
+            let (m2, _) = fit_softmax(
+                x.view(),
+                &rows,
+                &y,
+                3,
+                &SoftmaxOptions {
+                    seed: 9,
+                    ..opt.clone()
+                },
+            )
+            .unwrap();
+            if opt.optimiser == Optimiser::Lbfgs {
+                assert_eq!(as_array(&m.weights), as_array(&m2.weights));
+            } else {
+                assert_ne!(as_array(&m.weights), as_array(&m2.weights));
+            }
+        }
+    }
+
+    /// More rows than one chunk wave, more classes than one block: the
+    /// thread count still does not change a bit, and the optimum is a
+    /// stationary point of the penalised loss.
+    #[test]
+    fn lbfgs_reaches_a_stationary_point_independent_of_threads() {
+        let mut rng = crate::rng::stream(3, "test", 0);
+        let noise = Normal::new(0.0, 1.0).unwrap();
+        let (n, d, c) = (9_000, 6, 130);
+        let x = Array2::from_shape_simple_fn((n, d), || noise.sample(&mut rng) as f32);
+        let y: Vec<u32> = (0..n)
+            .map(|i| {
+                ((x[(i, 0)] > 0.0) as u32 * 7 + (i as u32 % 5) * 20 + (i as u32 % 3)) % c as u32
+            })
+            .collect();
+        let rows: Vec<usize> = (0..n).collect();
+        let opt = SoftmaxOptions {
+            l2: 1e-3,
+            ..Default::default()
+        };
+        let (m, fit) = fit_softmax(x.view(), &rows, &y, c, &opt).unwrap();
+        assert!(fit.converged && fit.stop != "max_steps", "{fit:?}");
+        assert!(fit.max_gradient.unwrap() <= 1e-3, "{fit:?}");
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let (m1, fit1) = pool.install(|| fit_softmax(x.view(), &rows, &y, c, &opt).unwrap());
         assert_eq!(as_array(&m.weights), as_array(&m1.weights));
-        // Another seed: another mini-batch order, other weights.
-        let m2 = fit_softmax(x.view(), &rows, &y, 3, &SoftmaxOptions { seed: 9, ..opt }).unwrap();
-        assert_ne!(as_array(&m.weights), as_array(&m2.weights));
+        assert_eq!(m.bias, m1.bias);
+        assert_eq!(fit, fit1);
+    }
+
+    #[test]
+    fn lbfgs_gradient_matches_finite_differences() {
+        let x = ndarray::array![
+            [0.5f32, -1.0],
+            [1.5, 0.2],
+            [-0.3, 0.8],
+            [2.0, -0.7],
+            [0.1, 0.1]
+        ];
+        let rows = [0usize, 1, 2, 3, 4];
+        let label = [0u32, 2, 1, 2, 0];
+        let (mean, scale) = standardiser(x.view());
+        let p = crate::softmax_lbfgs::Problem {
+            x: x.view(),
+            rows: &rows,
+            label: &label,
+            mean: &mean,
+            scale: &scale,
+            n_classes: 3,
+            l2: 0.1,
+        };
+        let theta: Vec<f64> = (0..9).map(|i| (i as f64 * 0.37).sin() * 0.5).collect();
+        let (_, g) = p.loss_gradient(&theta);
+        let h = 1e-3;
+        for k in 0..theta.len() {
+            let (mut tp, mut tm) = (theta.clone(), theta.clone());
+            tp[k] += h;
+            tm[k] -= h;
+            let fd = (p.loss_gradient(&tp).0 - p.loss_gradient(&tm).0) / (2.0 * h);
+            assert!((fd - g[k]).abs() < 1e-4, "theta[{k}]: {fd} vs {}", g[k]);
+        }
+    }
+
+    #[test]
+    fn a_fit_stopped_by_its_budget_is_not_converged() {
+        let (x, y) = blobs(20, 1);
+        let rows: Vec<usize> = (0..x.nrows()).collect();
+        for base in [SoftmaxOptions::default(), SoftmaxOptions::adam()] {
+            let opt = SoftmaxOptions {
+                max_steps: 2,
+                ..base
+            };
+            let (_, fit) = fit_softmax(x.view(), &rows, &y, 3, &opt).unwrap();
+            assert_eq!(
+                (fit.steps, fit.converged, fit.stop),
+                (2, false, "max_steps"),
+                "{fit:?}"
+            );
+        }
     }
 
     #[test]

@@ -37,6 +37,9 @@ pub struct ResultRow {
     pub metric_key: String,
     pub representation_key: String,
     pub postprocess_key: String,
+    /// The representation's key without its seed (empty in files written
+    /// before it existed).
+    pub representation_definition: String,
 }
 
 /// Rows and what the files lacked.
@@ -48,7 +51,7 @@ pub struct LoadedResults {
 }
 
 /// Columns the report uses, in the order of [`ResultRow`].
-const COLUMNS: [&str; 23] = [
+const COLUMNS: [&str; 24] = [
     "pipeline",
     "dataset",
     "representation",
@@ -72,6 +75,7 @@ const COLUMNS: [&str; 23] = [
     "metric_key",
     "representation_key",
     "postprocess_key",
+    "representation_definition",
 ];
 
 fn column(b: &RecordBatch, name: &str, to: &DataType) -> Result<Option<ArrayRef>, ReportError> {
@@ -185,6 +189,7 @@ pub fn from_batches(batches: &[RecordBatch]) -> Result<Vec<ResultRow>, ReportErr
                 metric_key: s(20),
                 representation_key: s(21),
                 postprocess_key: s(22),
+                representation_definition: s(23),
             });
         }
     }

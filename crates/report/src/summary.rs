@@ -48,17 +48,60 @@ fn better(a: f64, b: f64, higher: bool) -> bool {
     }
 }
 
+/// Each row's representation as the table names it: its name, followed by
+/// the start of its definition key when another representation of the same
+/// dataset shares the name but not the definition (two pipelines that
+/// reuse `pca` for different settings).
+pub fn representation_labels(rows: &[ResultRow]) -> Vec<String> {
+    let mut definitions: BTreeMap<(&str, &str), std::collections::BTreeSet<&str>> = BTreeMap::new();
+    for r in rows {
+        definitions
+            .entry((r.dataset.as_str(), r.representation.as_str()))
+            .or_default()
+            .insert(r.representation_definition.as_str());
+    }
+    rows.iter()
+        .map(|r| {
+            if definitions[&(r.dataset.as_str(), r.representation.as_str())].len() > 1 {
+                let d = &r.representation_definition;
+                format!("{} [{}]", r.representation, &d[..d.len().min(8)])
+            } else {
+                r.representation.clone()
+            }
+        })
+        .collect()
+}
+
 /// Rows with a task and a direction, grouped; rows without either (older
-/// files) are left to the caller.
+/// files) are left to the caller. A computation several pipelines hold
+/// (one `metric_key`) counts once; seeds are aggregated per representation
+/// definition, never across same-named different ones
+/// ([`representation_labels`]).
 pub fn hierarchy(rows: &[ResultRow]) -> Vec<MetricRow> {
+    let labels = representation_labels(rows);
+    let mut seen = std::collections::HashSet::new();
     // key -> representation -> post-processing -> (values, row intervals, nulls, direction)
     type Acc = (Vec<f64>, Vec<(f64, f64)>, Vec<f64>);
     let mut groups: BTreeMap<MetricKey, (bool, BTreeMap<String, BTreeMap<String, Acc>>)> =
         BTreeMap::new();
-    for r in rows {
+    for (r, label) in rows.iter().zip(&labels) {
         let (Some(task), Some(higher), Some(value)) = (&r.task, r.higher_is_better, r.value) else {
             continue;
         };
+        // The same computation in several pipelines: one row. (The key is
+        // the node's; the names keep apart what a file labels differently.)
+        let identity = (
+            &r.metric_key,
+            &r.dataset,
+            &r.representation,
+            &r.postprocessing,
+            &r.source,
+            &r.variant,
+            r.seed,
+        );
+        if !r.metric_key.is_empty() && !seen.insert(identity) {
+            continue;
+        }
         let key = MetricKey {
             dataset: r.dataset.clone(),
             task: task.clone(),
@@ -70,7 +113,7 @@ pub fn hierarchy(rows: &[ResultRow]) -> Vec<MetricRow> {
             .entry(key)
             .or_insert_with(|| (higher, BTreeMap::new()));
         let acc =
-            g.1.entry(r.representation.clone())
+            g.1.entry(label.clone())
                 .or_default()
                 .entry(r.postprocessing.clone())
                 .or_default();
@@ -224,5 +267,28 @@ mod tests {
         let mut c = row("pca", "raw", 0, 0.2, true);
         c.value = None;
         assert!(hierarchy(&[a, b, c]).is_empty());
+    }
+
+    /// Issue 20: pipeline `b` holds the same computation as `a` (one
+    /// metric_key): one seed, not two. A `pca` of another definition is
+    /// its own column.
+    #[test]
+    fn a_computation_in_two_pipelines_is_one_seed_and_definitions_stay_apart() {
+        let with = |pipeline: &str, key: &str, definition: &str, value: f64| ResultRow {
+            pipeline: pipeline.into(),
+            metric_key: key.into(),
+            representation_definition: definition.into(),
+            ..row("pca", "raw", 0, value, true)
+        };
+        let rows = [
+            with("a", "k1", "def00001aa", 0.5),
+            with("b", "k1", "def00001aa", 0.5),
+            with("c", "k2", "def00002bb", 0.9),
+        ];
+        let h = hierarchy(&rows);
+        let m = &h[0];
+        assert_eq!(m.best.len(), 2, "{:?}", m.best.keys());
+        assert_eq!(m.best["pca [def00001]"].summary.n_seeds, 1);
+        assert_eq!(m.best["pca [def00002]"].summary.mean, 0.9);
     }
 }

@@ -32,24 +32,41 @@ pub enum SqlError {
     Query(String),
 }
 
+/// Each representation's best post-processing, by the mean over seeds.
+/// A computation that several pipelines (or result files) hold is counted
+/// once (rows deduplicated by `metric_key`); seeds are aggregated within one
+/// representation definition (`representation_definition`, its key without
+/// the seed), so two representations that share a name but not their
+/// definition are two rows, told apart by `representation_definition`.
+/// Results written before definitions existed read it as their
+/// `representation_key`.
 const BEST_POSTPROCESSING_VIEW: &str = "CREATE VIEW best_postprocessing AS
-WITH per_postprocessing AS (
-  SELECT dataset, task, metric, source, variant, representation, postprocessing,
-         BOOL_AND(higher_is_better) AS higher_is_better,
-         AVG(value) AS mean_value, STDDEV_POP(value) AS sd_value, COUNT(*) AS n_seeds
+WITH computed AS (
+  SELECT DISTINCT dataset, task, metric, source, variant, representation, postprocessing,
+         higher_is_better, seed, value, metric_key,
+         COALESCE(representation_definition, representation_key) AS representation_definition,
+         COALESCE(metric_definition, metric_key) AS metric_definition
   FROM results
   WHERE value IS NOT NULL
-  GROUP BY dataset, task, metric, source, variant, representation, postprocessing
+),
+per_postprocessing AS (
+  SELECT dataset, task, metric, source, variant, representation, representation_definition,
+         postprocessing,
+         BOOL_AND(higher_is_better) AS higher_is_better,
+         AVG(value) AS mean_value, STDDEV_POP(value) AS sd_value, COUNT(*) AS n_seeds
+  FROM computed
+  GROUP BY dataset, task, metric, source, variant, representation, representation_definition,
+           postprocessing, metric_definition
 ),
 ranked AS (
   SELECT *, ROW_NUMBER() OVER (
-    PARTITION BY dataset, task, metric, source, variant, representation
+    PARTITION BY dataset, task, metric, source, variant, representation, representation_definition
     ORDER BY CASE WHEN higher_is_better THEN mean_value ELSE -mean_value END DESC,
              postprocessing) AS rank_in_representation
   FROM per_postprocessing
 )
 SELECT dataset, task, metric, source, variant, representation, postprocessing,
-       higher_is_better, mean_value, sd_value, n_seeds
+       higher_is_better, mean_value, sd_value, n_seeds, representation_definition
 FROM ranked
 WHERE rank_in_representation = 1";
 
@@ -118,7 +135,18 @@ pub fn query(results_dir: &Path, sql: &str) -> Result<Vec<RecordBatch>, SqlError
             .iter()
             .all(|c| schema.has_column_with_unqualified_name(c))
         {
-            ctx.sql(BEST_POSTPROCESSING_VIEW)
+            // Files that all predate the definition columns: their keys.
+            let view = if schema.has_column_with_unqualified_name("representation_definition") {
+                BEST_POSTPROCESSING_VIEW.to_string()
+            } else {
+                BEST_POSTPROCESSING_VIEW
+                    .replace(
+                        "COALESCE(representation_definition, representation_key)",
+                        "representation_key",
+                    )
+                    .replace("COALESCE(metric_definition, metric_key)", "metric_key")
+            };
+            ctx.sql(&view)
                 .await
                 .map_err(|e| SqlError::Query(format!("creating view best_postprocessing: {e}")))?;
         }

@@ -174,7 +174,8 @@ fn knn_and_probes_classify_the_separable_fixture() {
         (Some(1.0), Some(1.0))
     );
     for probe in [
-        "{kind: linear_probe, epochs: 200, batch_size: 4}",
+        "{kind: linear_probe}",
+        "{kind: linear_probe, optimiser: adam, epochs: 200, batch_size: 4}",
         "{kind: linear_probe, solver: ridge}",
     ] {
         let out = run(probe, &sp).unwrap();

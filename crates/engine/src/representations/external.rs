@@ -136,6 +136,7 @@ impl RepresentationKindImpl for External {
             matrix,
             rows: (0..n).collect(),
             excluded: vec![],
+            convention: String::new(),
         })
     }
 }

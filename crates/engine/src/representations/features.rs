@@ -34,6 +34,7 @@ impl RepresentationKindImpl for Features {
             matrix: m,
             rows: (0..n).collect(),
             excluded: vec![],
+            convention: String::new(),
         })
     }
 }

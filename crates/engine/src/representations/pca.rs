@@ -53,6 +53,7 @@ impl RepresentationKindImpl for Pca {
             matrix: res.scores,
             rows: (0..counts.nrows).collect(),
             excluded: vec![],
+            convention: String::new(),
         })
     }
 }

@@ -20,6 +20,7 @@ impl RepresentationKindImpl for Random {
             matrix: m,
             rows: (0..n).collect(),
             excluded: vec![],
+            convention: String::new(),
         })
     }
 }

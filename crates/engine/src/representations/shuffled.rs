@@ -26,6 +26,7 @@ impl RepresentationKindImpl for Shuffled {
             matrix: m,
             rows: base.rows.clone(),
             excluded: vec![],
+            convention: String::new(),
         })
     }
 }

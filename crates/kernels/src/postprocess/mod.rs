@@ -39,6 +39,10 @@ pub struct Transformed {
     pub matrix: Matrix,
     pub kept_rows: Vec<usize>,
     pub excluded: Vec<ExcludedBatch>,
+    /// How the data shaped this transform where it is not its plain
+    /// definition (TVN truncated to the controls' rank), for each result
+    /// row's `convention`; empty otherwise.
+    pub convention: String,
 }
 
 pub trait PostProcess: Send + Sync {

@@ -20,6 +20,7 @@ impl PostProcess for Raw {
             matrix: x.clone(),
             kept_rows: (0..x.nrows()).collect(),
             excluded: vec![],
+            convention: String::new(),
         })
     }
 }

@@ -110,5 +110,6 @@ pub(crate) fn per_batch_standardise(
         matrix: out,
         kept_rows: kept,
         excluded: b.excluded,
+        convention: String::new(),
     })
 }

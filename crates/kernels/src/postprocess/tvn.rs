@@ -1,9 +1,15 @@
 //! `tvn`, typical variation normalisation:
 //! (1) centre-scale every sample on all controls (one global scaler);
-//! (2) PCA with all components fitted on the controls, rotate all samples
-//!     (as scikit-learn `PCA()`: min(n_controls, d) components, sorted by
-//!     decreasing variance, sign fixed so each component's largest-magnitude
-//!     loading is positive);
+//! (2) PCA fitted on the controls, rotate all samples (as scikit-learn
+//!     `PCA()`: components sorted by decreasing variance, sign fixed so each
+//!     component's largest-magnitude loading is positive). scikit-learn keeps
+//!     min(n_controls, d) components; when the centred controls' rank r is
+//!     lower (always when n_controls <= d: centring removes one), the
+//!     components beyond r have zero control variance and an arbitrary
+//!     direction, so every non-control sample differs from the controls
+//!     there and a test against controls finds every perturbation
+//!     (issue 20). Only the r components are kept, and the row's
+//!     `convention` says so;
 //! (3) global centre-scale on the controls again;
 //! (4) per batch b, C_b = cov(controls_b, ddof 1) + 0.5 I, X_b <- X_b C_b^(-1/2).
 //! A batch with fewer than two controls has no covariance and is excluded.
@@ -64,12 +70,13 @@ impl PostProcess for Tvn {
         "tvn"
     }
     fn description(&self) -> &'static str {
-        r#"Typical variation normalisation: whiten each batch's control variation. As efaar-benchmarking 1.0's `tvn_on_controls`: (1) centre-scale every sample on all controls (one global scaler); (2) PCA with all components fitted on the controls, all samples rotated; (3) global centre-scale on the controls again; (4) per batch b, C_b = cov(controls of b, ddof 1) + 0.5 I and X_b <- X_b C_b^(-1/2). A batch with fewer than two controls has no covariance: it is left out and named in `excluded_batches`."#
+        r#"Typical variation normalisation: whiten each batch's control variation. As efaar-benchmarking 1.0's `tvn_on_controls`: (1) centre-scale every sample on all controls (one global scaler); (2) PCA fitted on the controls, all samples rotated, keeping the components of non-zero control variance (efaar keeps min(n_controls, d); with fewer controls than dimensions the extra ones have zero control variance and an arbitrary direction, and make every perturbation differ from the controls: pertbench keeps the controls' rank and says so in `convention`); (3) global centre-scale on the controls again; (4) per batch b, C_b = cov(controls of b, ddof 1) + 0.5 I and X_b <- X_b C_b^(-1/2). A batch with fewer than two controls has no covariance: it is left out and named in `excluded_batches`."#
     }
     fn version(&self) -> u32 {
         // 2: statistics from the control rows alone, the map applied in
         // blocks (products over fewer rows at a time).
-        2
+        // 3: components truncated to the controls' rank (issue 20).
+        3
     }
     fn apply(&self, x: &Matrix, layout: &BatchLayout) -> Result<Transformed, KernelError> {
         crate::error::check_finite(x)?;
@@ -97,10 +104,29 @@ impl PostProcess for Tvn {
         // (1) global centre-scale on controls.
         let (mean1, std1) = mean_std(&c, &all);
         scale_by(&mut c, &mean1, &std1);
-        // (2) PCA fitted on controls, all components (sklearn keeps min(n, d)).
-        let n_comp = c.nrows().min(d);
+        // (2) PCA fitted on controls: the components of non-zero control
+        // variance (sklearn keeps min(n, d); see the module comment).
         let cov = covariance(&c, &all);
-        let (_, mut vecs) = sym_eigen(&cov)?;
+        let (vals, mut vecs) = sym_eigen(&cov)?;
+        let largest = vals.first().copied().unwrap_or(0.0);
+        let tol = largest * c.nrows().max(d) as f64 * f64::EPSILON;
+        let rank = vals.iter().filter(|v| **v > tol).count();
+        if rank == 0 {
+            return Err(KernelError::NotEnough(
+                "tvn: the controls have no variance (every control sample is the same)".into(),
+            ));
+        }
+        let sklearn_components = c.nrows().min(d);
+        let n_comp = rank.min(sklearn_components);
+        let convention = if n_comp < sklearn_components {
+            format!(
+                "tvn_components={n_comp} (the {} controls' rank; scikit-learn's PCA() in efaar keeps {sklearn_components}, the other {} of zero control variance)",
+                c.nrows(),
+                sklearn_components - n_comp
+            )
+        } else {
+            String::new()
+        };
         for mut col in vecs.columns_mut() {
             let (imax, _) = col.iter().enumerate().fold((0, 0.0f64), |acc, (i, v)| {
                 if v.abs() > acc.1 {
@@ -148,6 +174,7 @@ impl PostProcess for Tvn {
             matrix: out,
             kept_rows: kept,
             excluded: b.excluded,
+            convention,
         })
     }
 }
