@@ -1,0 +1,242 @@
+//! Differential suite (issue 20): pertbench and the field's reference
+//! implementations (efaar-benchmarking 1.0, scikit-learn) on the same
+//! inputs. pertbench runs first; `differential.py` then reads the result
+//! rows and the cached matrices and splits they came from, recomputes each
+//! number with the reference, and prints one JSON line per comparison with
+//! its tolerance. This test fails on any line over its tolerance, and on a
+//! check that compared nothing.
+//!
+//! Inputs: screens `make_screens.py` generates in several shapes (fewer
+//! controls than dimensions, many controls, one sample per perturbation and
+//! batch, 200 to 50,000 samples), and the real Papalexi screen of
+//! `../shared/data`. The reference tools run in the pinned environment
+//! `target/venvs/reference-tools` (`scripts/venvs.sh`).
+
+use super::{repo_pertbench, shared, Project};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const ENV: &str = "reference-tools";
+
+/// Checks every run must produce lines for.
+const CHECKS: &[&str] = &["postprocessing", "linear_probe", "relationship_recall"];
+
+fn reference_python() -> Option<PathBuf> {
+    let dir = std::env::var_os("PERTBENCH_VENVS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/venvs"));
+    if dir.join(ENV).join(".requirements-sha256").is_file() {
+        return Some(dir.join(ENV).join("bin/python"));
+    }
+    if std::env::var("PERTBENCH_REQUIRE_VENVS").as_deref() == Ok("1") {
+        panic!(
+            "PERTBENCH_REQUIRE_VENVS=1 but {} is missing (bash scripts/venvs.sh builds it)",
+            dir.join(ENV).display()
+        );
+    }
+    eprintln!("skipping: no {ENV} environment in {}", dir.display());
+    None
+}
+
+fn script(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/differential")
+        .join(name)
+}
+
+/// One comparison line of `differential.py`.
+#[derive(Debug)]
+struct Compared {
+    check: String,
+    reference: String,
+    dataset: String,
+    postprocessing: String,
+    variant: String,
+    pertbench: f64,
+    reference_value: f64,
+    diff: f64,
+    tolerance: f64,
+    convention: String,
+}
+
+/// Runs the reference side on a workdir and returns its comparisons.
+fn compare(python: &Path, workdir: &Path, pipeline: &str, relationships: &Path) -> Vec<Compared> {
+    let o = Command::new(python)
+        .arg(script("differential.py"))
+        .arg(workdir)
+        .arg(pipeline)
+        .arg(relationships)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "differential.py failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("not a comparison line ({e}): {l}"));
+            let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+            let f = |k: &str| v[k].as_f64().unwrap_or(f64::NAN);
+            Compared {
+                check: s("check"),
+                reference: s("reference"),
+                dataset: s("dataset"),
+                postprocessing: s("postprocessing"),
+                variant: s("variant"),
+                pertbench: f("pertbench"),
+                reference_value: f("reference_value"),
+                diff: v["diff"].as_f64().unwrap_or(f64::INFINITY),
+                tolerance: f("tolerance"),
+                convention: s("convention"),
+            }
+        })
+        .collect()
+}
+
+/// Fails on a comparison over its tolerance or a check with no line;
+/// prints every line's difference and, per check, the largest.
+fn assert_within_tolerance(what: &str, lines: &[Compared]) {
+    let mut worst: BTreeMap<(&str, &str, &str), (f64, f64, usize)> = BTreeMap::new();
+    let mut over = vec![];
+    for c in lines {
+        eprintln!(
+            "{what}: {} {} {} {}: pertbench {:.6} reference {:.6} diff {:.2e} (tol {:.0e}) {}",
+            c.check,
+            c.dataset,
+            c.postprocessing,
+            c.variant,
+            c.pertbench,
+            c.reference_value,
+            c.diff,
+            c.tolerance,
+            c.convention
+        );
+        // Accuracies and the loss ratio are reported apart.
+        let kind = if c.check == "postprocessing" {
+            ""
+        } else {
+            c.variant.as_str()
+        };
+        let e = worst
+            .entry((c.check.as_str(), c.reference.as_str(), kind))
+            .or_insert((0.0, c.tolerance, 0));
+        e.0 = e.0.max(c.diff);
+        e.2 += 1;
+        if !(c.diff <= c.tolerance) {
+            over.push(format!(
+                "{} {} {} {}: pertbench {} vs {} {} (diff {:e} > {:e}; {})",
+                c.check,
+                c.dataset,
+                c.postprocessing,
+                c.variant,
+                c.pertbench,
+                c.reference,
+                c.reference_value,
+                c.diff,
+                c.tolerance,
+                c.convention
+            ));
+        }
+    }
+    for ((check, reference, kind), (d, tol, n)) in &worst {
+        eprintln!("{what}: {check} {kind} vs {reference}: {n} comparisons, max diff {d:.2e} (tolerance {tol:.0e})");
+    }
+    for check in CHECKS {
+        assert!(
+            worst.keys().any(|k| k.0 == *check),
+            "{what}: check `{check}` compared nothing"
+        );
+    }
+    assert!(
+        over.is_empty(),
+        "{what}: over tolerance:\n{}",
+        over.join("\n")
+    );
+}
+
+#[test]
+fn generated_screens_equal_the_reference_tools() {
+    let Some(python) = reference_python() else {
+        return;
+    };
+    let p = Project::new();
+    let o = Command::new(&python)
+        .arg(script("make_screens.py"))
+        .arg(p.path("mirror"))
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "make_screens.py: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let screens = [
+        "few_controls",
+        "many_controls",
+        "singletons",
+        "probe_200",
+        "probe_2000",
+        "probe_50000",
+    ];
+    for s in screens {
+        let sha = pertbench_data::fetch::sha256_file(&p.path(&format!("mirror/{s}.csv"))).unwrap();
+        p.write(
+            &format!("manifests/{s}.yaml"),
+            &format!("name: {s}\nformat: csv\nsource: {{file: {s}.csv}}\nsha256: {sha}\nfeatures: {{}}\ncolumns: {{perturbation: Metadata_gene, batch: Metadata_Plate, sample_id: Metadata_Sample, control: {{column: Metadata_control}}}}\n"),
+        );
+    }
+    p.manifest("complexes", "relationship_pairs", "complex_pairs.txt");
+    // Every shape under every post-processing; the 50,000-sample screen
+    // for the probe alone (its reference fit is the slow part).
+    p.write(
+        "pipelines/diff.yaml",
+        "name: diff\ndatasets: [few_controls, many_controls, singletons, probe_200, probe_2000]\nseeds: [0]\nrepresentations:\n  - {name: profiles, kind: features}\npostprocessing: [raw, center, center_scale, tvn]\nmetrics:\n  - {kind: linear_probe}\n  - {kind: relationship_recall, sources: [complexes]}\n",
+    );
+    p.write(
+        "pipelines/diff_large.yaml",
+        "name: diff_large\ndatasets: [probe_50000]\nseeds: [0]\nrepresentations:\n  - {name: profiles, kind: features}\npostprocessing: [raw, tvn]\nmetrics:\n  - {kind: linear_probe}\n  - {kind: relationship_recall, sources: [complexes]}\n",
+    );
+    let rels = p.path("relationships");
+    std::fs::create_dir_all(&rels).unwrap();
+    std::fs::copy(
+        p.path("mirror/complex_pairs.txt"),
+        rels.join("complexes.txt"),
+    )
+    .unwrap();
+    for pipeline in ["diff", "diff_large"] {
+        p.ok(&["run", &format!("pipelines/{pipeline}.yaml"), "--quiet"]);
+        let lines = compare(&python, &p.path("work"), pipeline, &rels);
+        // Every post-processing of every screen was compared.
+        let screens_compared: std::collections::BTreeSet<_> =
+            lines.iter().map(|c| c.dataset.as_str()).collect();
+        assert!(
+            screens_compared.len() >= 1,
+            "{pipeline}: no screen compared"
+        );
+        assert_within_tolerance(pipeline, &lines);
+    }
+}
+
+#[test]
+fn papalexi_equals_the_reference_tools() {
+    let Some(shared) = shared() else { return };
+    let Some(python) = reference_python() else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let pipeline = work.path().join("papalexi_diff.yaml");
+    std::fs::write(
+        &pipeline,
+        "name: papalexi_diff\ndatasets: [papalexi2021]\nseeds: [0]\nrepresentations:\n  - {name: pca, kind: pca, n_components: 30}\npostprocessing: [raw, center, center_scale, tvn]\nmetrics:\n  - {kind: linear_probe}\n  - {kind: relationship_recall, sources: [stringdb, corum]}\n",
+    )
+    .unwrap();
+    let w = work.path().join("w");
+    repo_pertbench(&w, &shared, &["run", pipeline.to_str().unwrap(), "--quiet"]);
+    // Sources are efaar's own packaged files (no generated ones).
+    let lines = compare(&python, &w, "papalexi_diff", work.path());
+    assert_within_tolerance("papalexi", &lines);
+}
