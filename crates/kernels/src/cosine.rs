@@ -22,33 +22,68 @@ fn rows_to_faer(x: &ndarray::Array2<f64>, rows: std::ops::Range<usize>) -> Mat<f
     Mat::from_fn(rows.len(), d, |i, j| x[(rows.start + i, j)])
 }
 
-/// All cos(u_i, u_j) for i < j, sorted ascending. `u` must have unit (or zero) rows.
-/// Blocked: each block of rows is multiplied against the rows after it.
-pub fn sorted_upper_triangle(u: &ndarray::Array2<f64>) -> Vec<f64> {
-    let n = u.nrows();
-    let total = n * n.saturating_sub(1) / 2;
-    let mut out = Vec::with_capacity(total);
-    let block = 512usize;
-    let all = rows_to_faer(u, 0..n);
-    let mut start = 0;
-    while start < n {
-        let end = (start + block).min(n);
-        let a = rows_to_faer(u, start..end);
-        let rest = all.as_ref().subrows(start, n - start);
-        let prod = crate::work::timed(crate::work::Kernel::DenseProduct, || {
-            crate::work::add_product(end - start, u.ncols(), n - start);
-            &a * rest.transpose()
-        });
-        for i in 0..(end - start) {
-            for j in (i + 1)..(n - start) {
-                out.push(prod[(i, j)].clamp(-1.0, 1.0));
+/// Every cos(u_i, u_j) for i < j, row by row, in one arithmetic: pair
+/// similarities are read from the same values the null is sorted from, so
+/// a pair that ties a null value at a threshold resolves as efaar's
+/// (which reads both from one similarity matrix), never 1 ulp apart
+/// (issue 20). Blocked: each block of rows is multiplied against the rows
+/// after it; the triangle is kept, never an n x n matrix.
+pub struct UpperTriangle {
+    n: usize,
+    values: Vec<f64>,
+}
+
+impl UpperTriangle {
+    /// `u` must have unit (or zero) rows.
+    pub fn new(u: &ndarray::Array2<f64>) -> Self {
+        let n = u.nrows();
+        let total = n * n.saturating_sub(1) / 2;
+        let mut values = Vec::with_capacity(total);
+        let block = 512usize;
+        let all = rows_to_faer(u, 0..n);
+        let mut start = 0;
+        while start < n {
+            let end = (start + block).min(n);
+            let a = rows_to_faer(u, start..end);
+            let rest = all.as_ref().subrows(start, n - start);
+            let prod = crate::work::timed(crate::work::Kernel::DenseProduct, || {
+                crate::work::add_product(end - start, u.ncols(), n - start);
+                &a * rest.transpose()
+            });
+            for i in 0..(end - start) {
+                for j in (i + 1)..(n - start) {
+                    values.push(prod[(i, j)].clamp(-1.0, 1.0));
+                }
             }
+            start = end;
         }
-        start = end;
+        debug_assert_eq!(values.len(), total);
+        UpperTriangle { n, values }
     }
-    debug_assert_eq!(out.len(), total);
-    out.par_sort_unstable_by(|a, b| a.total_cmp(b));
-    out
+
+    /// cos(u_a, u_b) for a != b.
+    pub fn get(&self, a: usize, b: usize) -> f64 {
+        let (i, j) = if a < b { (a, b) } else { (b, a) };
+        debug_assert!(i != j && j < self.n);
+        self.values[i * self.n - i * (i + 1) / 2 + (j - i - 1)]
+    }
+
+    /// The similarity of each pair (rows a != b).
+    pub fn pairs(&self, pairs: &[(usize, usize)]) -> Vec<f64> {
+        pairs.iter().map(|&(a, b)| self.get(a, b)).collect()
+    }
+
+    /// Every value, ascending: the null.
+    pub fn sorted(&self) -> Vec<f64> {
+        let mut out = self.values.clone();
+        out.par_sort_unstable_by(|a, b| a.total_cmp(b));
+        out
+    }
+}
+
+/// All cos(u_i, u_j) for i < j, sorted ascending. `u` must have unit (or zero) rows.
+pub fn sorted_upper_triangle(u: &ndarray::Array2<f64>) -> Vec<f64> {
+    UpperTriangle::new(u).sorted()
 }
 
 /// cos(u_a, u_b) for each pair of row indices.
@@ -77,6 +112,38 @@ mod tests {
             assert!((a - b).abs() < 1e-12);
         }
         assert!((pair_cosines(&u, &[(0, 2)])[0] - s).abs() < 1e-12);
+    }
+
+    /// Issue 20 item 5: each pair's similarity is, bit for bit, a value of
+    /// the null (the old per-pair dot product could differ by an ulp from
+    /// the blocked product's, and cross a threshold the null's copy did not).
+    #[test]
+    fn pair_similarities_are_values_of_the_null_bit_for_bit() {
+        let n = 700;
+        let x = ndarray::Array2::from_shape_fn((n, 37), |(i, j)| {
+            ((i * 31 + j * 17) % 23) as f64 * 0.13 - 1.1 + (i as f64 * 0.7 + j as f64).sin()
+        });
+        let u = unit_rows(&x);
+        let tri = UpperTriangle::new(&u);
+        let null = tri.sorted();
+        let pairs: Vec<(usize, usize)> = (0..n)
+            .flat_map(|a| [(a, (a * 7 + 3) % n)])
+            .filter(|(a, b)| a != b)
+            .collect();
+        let mut ulp_apart = 0;
+        for (&(a, b), s) in pairs.iter().zip(tri.pairs(&pairs)) {
+            assert!(
+                null.binary_search_by(|v| v.total_cmp(&s)).is_ok(),
+                "pair ({a}, {b}): {s} not in the null"
+            );
+            assert_eq!(s.to_bits(), tri.get(b, a).to_bits());
+            if pair_cosines(&u, &[(a, b)])[0].to_bits() != s.to_bits() {
+                ulp_apart += 1;
+            }
+        }
+        // The separate dot product does differ for some pairs: the case the
+        // shared triangle exists for.
+        assert!(ulp_apart > 0, "no pair differed; the test lost its point");
     }
 
     #[test]

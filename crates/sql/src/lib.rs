@@ -38,14 +38,14 @@ pub enum SqlError {
 /// representation definition (`representation_definition`, its key without
 /// the seed), so two representations that share a name but not their
 /// definition are two rows, told apart by `representation_definition`.
-/// Results written before definitions existed read it as their
-/// `representation_key`.
+/// Results written before definitions existed have none (''): their
+/// same-named rows aggregate as before.
 const BEST_POSTPROCESSING_VIEW: &str = "CREATE VIEW best_postprocessing AS
 WITH computed AS (
   SELECT DISTINCT dataset, task, metric, source, variant, representation, postprocessing,
          higher_is_better, seed, value, metric_key,
-         COALESCE(representation_definition, representation_key) AS representation_definition,
-         COALESCE(metric_definition, metric_key) AS metric_definition
+         COALESCE(representation_definition, '') AS representation_definition,
+         COALESCE(metric_definition, '') AS metric_definition
   FROM results
   WHERE value IS NOT NULL
 ),
@@ -140,11 +140,8 @@ pub fn query(results_dir: &Path, sql: &str) -> Result<Vec<RecordBatch>, SqlError
                 BEST_POSTPROCESSING_VIEW.to_string()
             } else {
                 BEST_POSTPROCESSING_VIEW
-                    .replace(
-                        "COALESCE(representation_definition, representation_key)",
-                        "representation_key",
-                    )
-                    .replace("COALESCE(metric_definition, metric_key)", "metric_key")
+                    .replace("COALESCE(representation_definition, '')", "''")
+                    .replace("COALESCE(metric_definition, '')", "''")
             };
             ctx.sql(&view)
                 .await

@@ -13,7 +13,7 @@ use crate::pipeline::MetricSpec;
 use ndarray::Array2;
 use pertbench_data::relationships::read_pairs;
 use pertbench_kernels::bootstrap::mean_interval;
-use pertbench_kernels::cosine::{pair_cosines, sorted_upper_triangle, unit_rows};
+use pertbench_kernels::cosine::{unit_rows, UpperTriangle};
 use pertbench_kernels::recall::{recall, Tails};
 use rand::seq::SliceRandom;
 use rayon::prelude::*;
@@ -76,7 +76,9 @@ impl Metric for RelationshipRecall {
         &EXPLANATION
     }
     fn version(&self) -> u32 {
-        2
+        // 3: pair similarities read from the null's own values (ties at a
+        // threshold resolve as efaar's; issue 20 item 5).
+        3
     }
     fn task(&self) -> &'static str {
         "5 known relationship recall"
@@ -108,7 +110,10 @@ impl Metric for RelationshipRecall {
             agg.row_mut(k).mapv_inplace(|v| v / rows.len() as f64);
         }
         let unit = unit_rows(&agg);
-        let null = sorted_upper_triangle(&unit);
+        // Pairs read their similarity from the values the null is sorted
+        // from (ties at a threshold resolve as efaar's).
+        let similarities = UpperTriangle::new(&unit);
+        let null = similarities.sorted();
         let index: HashMap<&str, usize> = names
             .iter()
             .enumerate()
@@ -140,7 +145,7 @@ impl Metric for RelationshipRecall {
                 .iter()
                 .filter_map(|(a, b)| Some((*index.get(a.as_str())?, *index.get(b.as_str())?)))
                 .collect();
-            let query = pair_cosines(&unit, &pairs);
+            let query = similarities.pairs(&pairs);
             // Label-shuffle null: the perturbation labels of the aggregated
             // rows permuted, so the pairs land on random rows. The null of
             // all pairs (the percentiles) does not change under relabelling.
@@ -156,7 +161,7 @@ impl Metric for RelationshipRecall {
                     perm.shuffle(&mut rng);
                     let moved: Vec<(usize, usize)> =
                         pairs.iter().map(|&(a, b)| (perm[a], perm[b])).collect();
-                    let q = pair_cosines(&unit, &moved);
+                    let q = similarities.pairs(&moved);
                     tails
                         .iter()
                         .map(|t| recall(&null, &q, *t).unwrap_or(f64::NAN))
