@@ -227,21 +227,24 @@ fn real_main(cli: Cli) -> Result<()> {
                         "computed": s.computed(),
                         "reused": s.reused(),
                         "repaired": s.repaired(),
+                        "failed": report.failures.len(),
+                        "not_run": s.not_run(),
                     },
                     "seconds": report.seconds,
                     "peak_rss_bytes": report.peak_rss,
                     "headline": headline,
                     "skipped": report.skipped,
+                    "failures": report.failures.iter().map(|(kind, node, error)| serde_json::json!({"kind": kind, "node": node, "error": error})).collect::<Vec<_>>(),
                     "dropped_at_ingest": pertbench_report::run_summary::dropped_at_ingest(&rows)
                         .into_iter()
                         .map(|(d, drops)| (d, drops.into_iter().collect::<std::collections::BTreeMap<_, _>>()))
                         .collect::<std::collections::BTreeMap<_, _>>(),
                 });
                 println!("{}", serde_json::to_string_pretty(&v)?);
-                return Ok(());
+                return failed_nodes(&report);
             }
             println!(
-                "{} nodes: {} computed, {} reused{} in {}s, peak memory {}",
+                "{} nodes: {} computed, {} reused{}{} in {}s, peak memory {}",
                 s.outcomes.len(),
                 s.computed(),
                 s.reused(),
@@ -249,6 +252,15 @@ fn real_main(cli: Cli) -> Result<()> {
                     format!(" ({} repaired from a corrupt cache)", s.repaired())
                 } else {
                     String::new()
+                },
+                if report.failures.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        ", {} failed, {} not run",
+                        report.failures.len(),
+                        s.not_run()
+                    )
                 },
                 if report.seconds >= 1.0 {
                     format!("{:.1}", report.seconds)
@@ -267,6 +279,9 @@ fn real_main(cli: Cli) -> Result<()> {
             );
             for s in &report.skipped {
                 println!("skipped: {s}");
+            }
+            for (kind, node, error) in &report.failures {
+                println!("FAILED: {kind} {node}: {error}");
             }
             for (dataset, drops) in pertbench_report::run_summary::dropped_at_ingest(&rows) {
                 let parts: Vec<String> = drops
@@ -294,6 +309,7 @@ fn real_main(cli: Cli) -> Result<()> {
                     pertbench_sql::format(&pertbench_sql::query(&ws.results_dir(), &q)?)
                 );
             }
+            failed_nodes(&report)?;
         }
         Command::Plan { pipeline } => {
             let dag = plan(&pipeline, &data)?;
@@ -487,4 +503,24 @@ fn real_main(cli: Cli) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A run with failed nodes exits non-zero after its summary and results
+/// (the other nodes ran; their rows are written).
+fn failed_nodes(report: &pertbench_engine::run::RunReport) -> anyhow::Result<()> {
+    if report.failures.is_empty() {
+        return Ok(());
+    }
+    let each: Vec<String> = report
+        .failures
+        .iter()
+        .map(|(_, _, error)| error.clone())
+        .collect();
+    anyhow::bail!(
+        "{} node(s) failed and {} did not run because of them; the other nodes' results are in {} (`pertbench sql \"SELECT * FROM failures\"`):\n{}",
+        report.failures.len(),
+        report.summary.not_run(),
+        report.results_file.display(),
+        each.join("\n")
+    )
 }

@@ -255,7 +255,13 @@ fn checksum_mismatch_is_an_error_and_leaves_nothing_behind() {
     );
     let e = p.fails(&["run", "pipelines/p.yaml", "--quiet"]);
     assert!(e.contains("sha256 mismatch"), "{e}");
-    assert!(!p.path("work/results/p.parquet").exists());
+    // The recall nodes failed; the rest of the sweep ran (issue 20), and
+    // no row of the unverified file was written.
+    let n = p.ok(&[
+        "sql",
+        "SELECT COUNT(*) AS n_rows FROM results WHERE metric = 'relationship_recall'",
+    ]);
+    assert_eq!(table_rows(&n, "n_rows")[0][0], "0", "{n}");
     assert!(!p.path("work/data/artefacts/pairs.txt").exists());
 }
 
@@ -332,7 +338,9 @@ fn nan_and_row_count_mismatch_in_a_representation_are_errors() {
         e.contains("emb.npy") && e.contains("row 5, column 2"),
         "{e}"
     );
-    assert!(!p.path("work/results/t.parquet").exists());
+    // Every cell failed: the run's results file holds no row.
+    let n = p.ok(&["sql", "SELECT COUNT(*) AS n_rows FROM results"]);
+    assert_eq!(table_rows(&n, "n_rows")[0][0], "0", "{n}");
     let p = table_project(&rows, rows.len() - 1, None);
     let e = p.fails(&["run", "pipelines/t.yaml", "--quiet"]);
     assert!(
@@ -1429,4 +1437,55 @@ fn aggregates_are_over_seeds_of_one_definition_never_over_pipelines() {
         let label = format!("pca [{}]", &c[3][..8]);
         assert!(html.contains(&label), "{label} not in the report");
     }
+}
+
+/// Issue 20's run semantics: one failing node does not abort the sweep.
+/// The other nodes finish and their rows are written, the failure is
+/// listed (node, error) in the run's output and in the `failures` table,
+/// and the exit status is non-zero. A clean rerun empties the table.
+#[test]
+fn a_failing_node_is_listed_and_the_rest_of_the_sweep_runs() {
+    let p = Project::new();
+    let with = |extra: &str| {
+        format!("name: partly\ndatasets: [synth]\nseeds: [0]\nrepresentations:\n  - {{name: pca, kind: pca, n_components: 8}}\n{extra}postprocessing: [raw, center]\nmetrics:\n  - {{kind: relationship_recall, sources: [pairs]}}\n")
+    };
+    p.write(
+        "pipelines/partly.yaml",
+        &with("  - {name: emb, kind: obsm, key: X_not_there}\n"),
+    );
+    let o = p.run(&["run", "pipelines/partly.yaml", "--quiet"]);
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert!(!o.status.success(), "{out}");
+    assert!(
+        err.contains("1 node(s) failed and 4 did not run")
+            && err.contains("node synth/emb (representation)"),
+        "{err}"
+    );
+    assert!(
+        out.contains(", 1 failed, 4 not run") && out.contains("FAILED: representation synth/emb"),
+        "{out}"
+    );
+    // pca's cells ran: 2 post-processings x its recall rows.
+    let n = p.ok(&[
+        "sql",
+        "SELECT COUNT(*) AS n_rows FROM results WHERE representation = 'pca'",
+    ]);
+    let rows = table_rows(&n, "n_rows");
+    assert!(rows[0][0].parse::<usize>().unwrap() > 0, "{n}");
+    let f = p.ok(&["sql", "SELECT kind, node, not_run_downstream FROM failures"]);
+    assert_eq!(
+        table_rows(&f, "kind"),
+        [["representation", "synth/emb", "4"]
+            .map(String::from)
+            .to_vec()],
+        "{f}"
+    );
+    // Fixed: the run succeeds and the table holds no failure of it.
+    p.write("pipelines/partly.yaml", &with(""));
+    p.ok(&["run", "pipelines/partly.yaml", "--quiet"]);
+    let f = p.ok(&["sql", "SELECT COUNT(*) AS n_rows FROM failures"]);
+    assert_eq!(table_rows(&f, "n_rows")[0][0], "0", "{f}");
 }

@@ -275,7 +275,9 @@ pub fn run(opts: &BenchOptions, base: &DataContext) -> Result<String> {
     for (i, (kind, label)) in report.nodes.iter().enumerate() {
         let secs = match &report.summary.outcomes[i] {
             NodeOutcome::Computed { seconds } | NodeOutcome::Repaired { seconds, .. } => *seconds,
-            NodeOutcome::Reused => continue,
+            NodeOutcome::Reused | NodeOutcome::Failed { .. } | NodeOutcome::NotRun { .. } => {
+                continue
+            }
         };
         if kind == "metric" || kind == "postprocess" || kind == "split" {
             task_secs += secs;

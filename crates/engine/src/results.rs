@@ -13,6 +13,38 @@ pub fn results_path(results_dir: &Path, pipeline: &str) -> PathBuf {
     results_dir.join(format!("{pipeline}.parquet"))
 }
 
+/// The `failures` table of one run: pipeline, node kind, node label, error,
+/// and how many nodes did not run because of failed inputs (on every row).
+pub fn failures_batch(
+    pipeline: &str,
+    failures: &[(String, String, String)],
+    not_run: usize,
+) -> RecordBatch {
+    let col = |f: &dyn Fn(&(String, String, String)) -> String| -> ArrayRef {
+        Arc::new(StringArray::from(
+            failures.iter().map(f).collect::<Vec<_>>(),
+        ))
+    };
+    let schema = Schema::new(vec![
+        Field::new("pipeline", DataType::Utf8, false),
+        Field::new("kind", DataType::Utf8, false),
+        Field::new("node", DataType::Utf8, false),
+        Field::new("error", DataType::Utf8, false),
+        Field::new("not_run_downstream", DataType::UInt64, false),
+    ]);
+    RecordBatch::try_new(
+        Arc::new(schema),
+        vec![
+            col(&|_| pipeline.to_string()),
+            col(&|f| f.0.clone()),
+            col(&|f| f.1.clone()),
+            col(&|f| f.2.clone()),
+            Arc::new(UInt64Array::from(vec![not_run as u64; failures.len()])),
+        ],
+    )
+    .expect("schema matches")
+}
+
 pub fn build(
     dag: &Dag,
     metric_outputs: &[Option<Output>],
@@ -27,10 +59,12 @@ pub fn build(
     let (mut ci_low, mut ci_high): (Vec<Option<f64>>, Vec<Option<f64>>) = (vec![], vec![]);
     let (mut null_mean, mut p_value): (Vec<Option<f64>>, Vec<Option<f64>>) = (vec![], vec![]);
     for c in &dag.cells {
-        let out = metric_outputs[c.metric_node]
-            .as_ref()
-            .ok_or_else(|| EngineError::msg("internal: metric output missing"))?
-            .metric()?;
+        // A failed node (or one whose input failed) has no output: its
+        // cell has no rows, and the run lists it among the failures.
+        let Some(out) = metric_outputs[c.metric_node].as_ref() else {
+            continue;
+        };
+        let out = out.metric()?;
         let task = match &dag.nodes[c.metric_node].op {
             crate::dag::Op::Metric { spec, .. } => crate::metrics::implementation(spec.kind).task(),
             _ => {

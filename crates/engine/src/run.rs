@@ -22,6 +22,10 @@ impl Workspace {
     pub fn results_dir(&self) -> PathBuf {
         self.workdir.join("results")
     }
+    /// The failed nodes of each pipeline's last run (SQL table `failures`).
+    pub fn failures_dir(&self) -> PathBuf {
+        self.workdir.join("failures")
+    }
 }
 
 pub struct RunReport {
@@ -43,6 +47,10 @@ pub struct RunReport {
     pub report_queries: Vec<PathBuf>,
     /// What a dataset could not give, with why ([`Dag::skipped`]).
     pub skipped: Vec<String>,
+    /// Nodes whose computation failed: (kind, label, error). Their
+    /// dependants did not run; every other node did, and its rows are in
+    /// the results. Also written to `failures/<pipeline>.parquet`.
+    pub failures: Vec<(String, String, String)>,
 }
 
 pub fn plan(pipeline: &Path, data: &DataContext) -> Result<Dag> {
@@ -148,6 +156,20 @@ pub fn run_pipeline_with(
     let batch = results::build(&dag, &outputs, excluded, postprocess_convention)?;
     let file = results::results_path(&ws.results_dir(), &dag.pipeline.name);
     crate::table::write_parquet_atomic(&file, &batch)?;
+    let failures: Vec<(String, String, String)> = summary
+        .failed()
+        .into_iter()
+        .map(|(i, e)| {
+            let n = &dag.nodes[i];
+            (n.kind.to_string(), n.label.clone(), e.to_string())
+        })
+        .collect();
+    // Written every run (empty when none failed), so the table holds each
+    // pipeline's last run.
+    crate::table::write_parquet_atomic(
+        &results::results_path(&ws.failures_dir(), &dag.pipeline.name),
+        &results::failures_batch(&dag.pipeline.name, &failures, summary.not_run()),
+    )?;
     let peak_rss = summary
         .peak_rss
         .iter()
@@ -169,5 +191,6 @@ pub fn run_pipeline_with(
             .collect(),
         report_queries: dag.pipeline.report.clone(),
         skipped: dag.skipped.clone(),
+        failures,
     })
 }

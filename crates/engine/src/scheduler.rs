@@ -26,6 +26,14 @@ pub enum NodeOutcome {
         seconds: f64,
         reason: String,
     },
+    /// Computing it failed; the other nodes ran on.
+    Failed {
+        error: String,
+    },
+    /// Not run: an input failed (named).
+    NotRun {
+        failed_input: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -46,7 +54,30 @@ impl RunSummary {
     pub fn computed(&self) -> usize {
         self.outcomes
             .iter()
-            .filter(|o| !matches!(o, NodeOutcome::Reused))
+            .filter(|o| {
+                matches!(
+                    o,
+                    NodeOutcome::Computed { .. } | NodeOutcome::Repaired { .. }
+                )
+            })
+            .count()
+    }
+    /// Nodes that failed, with their errors (in DAG order).
+    pub fn failed(&self) -> Vec<(usize, &str)> {
+        self.outcomes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, o)| match o {
+                NodeOutcome::Failed { error } => Some((i, error.as_str())),
+                _ => None,
+            })
+            .collect()
+    }
+    /// Nodes not run because an input failed.
+    pub fn not_run(&self) -> usize {
+        self.outcomes
+            .iter()
+            .filter(|o| matches!(o, NodeOutcome::NotRun { .. }))
             .count()
     }
     pub fn reused(&self) -> usize {
@@ -160,51 +191,83 @@ impl Runner<'_> {
             Ok(out)
         };
 
+        // A node whose computation fails is recorded, not fatal: the nodes
+        // that do not depend on it run on (issue 20's run semantics).
+        let failed: Vec<std::sync::atomic::AtomicBool> = (0..n)
+            .map(|_| std::sync::atomic::AtomicBool::new(false))
+            .collect();
         let run_node = |i: usize| -> Result<()> {
             let nd = &self.dag.nodes[i];
-            let outcome = match &states[i] {
-                CacheState::Valid(_) => NodeOutcome::Reused,
-                st => {
-                    let measure = self.sequential && pertbench_kernels::machine::reset_peak_rss();
-                    pertbench_kernels::work::reset();
-                    let t = Instant::now();
-                    let inputs: Vec<Output> =
-                        nd.inputs.iter().map(|&j| get(j)).collect::<Result<_>>()?;
-                    let out = self.compute(nd, &inputs).map_err(|e| {
-                        EngineError::msg(format!("node {} ({}): {e}", nd.label, nd.kind))
-                    })?;
-                    let o2 = out.clone();
-                    self.cache
-                        .commit(nd.kind, &nd.key, &nd.label, |dir| o2.write(dir))?;
-                    *slots[i].lock().expect("slot lock") = Some(out);
-                    let seconds = t.elapsed().as_secs_f64();
-                    if measure {
-                        *peaks[i].lock().expect("peak lock") =
-                            pertbench_kernels::machine::peak_rss_bytes();
-                    }
-                    if self.sequential {
-                        *flops[i].lock().expect("flops lock") =
-                            Some(pertbench_kernels::work::flops());
-                        *kernels[i].lock().expect("kernels lock") =
-                            pertbench_kernels::work::kernels();
-                    }
-                    for &j in &nd.inputs {
-                        if pending[j].fetch_sub(1, Ordering::SeqCst) == 1
-                            && !matches!(self.dag.nodes[j].op, Op::Metric { .. })
-                        {
-                            *slots[j].lock().expect("slot lock") = None;
+            let failed_input = nd
+                .inputs
+                .iter()
+                .find(|&&j| failed[j].load(Ordering::SeqCst))
+                .map(|&j| self.dag.nodes[j].label.clone());
+            let attempt = || -> Result<NodeOutcome> {
+                Ok(match &states[i] {
+                    CacheState::Valid(_) => NodeOutcome::Reused,
+                    st => {
+                        let measure =
+                            self.sequential && pertbench_kernels::machine::reset_peak_rss();
+                        pertbench_kernels::work::reset();
+                        let t = Instant::now();
+                        let inputs: Vec<Output> =
+                            nd.inputs.iter().map(|&j| get(j)).collect::<Result<_>>()?;
+                        let out = self.compute(nd, &inputs).map_err(|e| {
+                            EngineError::msg(format!("node {} ({}): {e}", nd.label, nd.kind))
+                        })?;
+                        let o2 = out.clone();
+                        self.cache
+                            .commit(nd.kind, &nd.key, &nd.label, |dir| o2.write(dir))?;
+                        *slots[i].lock().expect("slot lock") = Some(out);
+                        let seconds = t.elapsed().as_secs_f64();
+                        if measure {
+                            *peaks[i].lock().expect("peak lock") =
+                                pertbench_kernels::machine::peak_rss_bytes();
+                        }
+                        if self.sequential {
+                            *flops[i].lock().expect("flops lock") =
+                                Some(pertbench_kernels::work::flops());
+                            *kernels[i].lock().expect("kernels lock") =
+                                pertbench_kernels::work::kernels();
+                        }
+                        for &j in &nd.inputs {
+                            if pending[j].fetch_sub(1, Ordering::SeqCst) == 1
+                                && !matches!(self.dag.nodes[j].op, Op::Metric { .. })
+                            {
+                                *slots[j].lock().expect("slot lock") = None;
+                            }
+                        }
+                        pertbench_kernels::machine::release_free_memory();
+                        match st {
+                            CacheState::Corrupt(reason) => NodeOutcome::Repaired {
+                                seconds,
+                                reason: reason.clone(),
+                            },
+                            _ => NodeOutcome::Computed { seconds },
                         }
                     }
-                    pertbench_kernels::machine::release_free_memory();
-                    match st {
-                        CacheState::Corrupt(reason) => NodeOutcome::Repaired {
-                            seconds,
-                            reason: reason.clone(),
-                        },
-                        _ => NodeOutcome::Computed { seconds },
+                })
+            };
+            let outcome = match failed_input {
+                Some(failed_input) => NodeOutcome::NotRun { failed_input },
+                None => attempt().unwrap_or_else(|e| NodeOutcome::Failed {
+                    error: e.to_string(),
+                }),
+            };
+            if matches!(
+                outcome,
+                NodeOutcome::Failed { .. } | NodeOutcome::NotRun { .. }
+            ) {
+                failed[i].store(true, Ordering::SeqCst);
+                for &j in &nd.inputs {
+                    if pending[j].fetch_sub(1, Ordering::SeqCst) == 1
+                        && !matches!(self.dag.nodes[j].op, Op::Metric { .. })
+                    {
+                        *slots[j].lock().expect("slot lock") = None;
                     }
                 }
-            };
+            }
             let k = done.fetch_add(1, Ordering::SeqCst) + 1;
             if self.progress {
                 let what = match &outcome {
@@ -212,6 +275,10 @@ impl Runner<'_> {
                     NodeOutcome::Computed { seconds } => format!("computed in {seconds:.2}s"),
                     NodeOutcome::Repaired { seconds, reason } => {
                         format!("recomputed in {seconds:.2}s (cached copy was corrupt: {reason})")
+                    }
+                    NodeOutcome::Failed { error } => format!("FAILED: {error}"),
+                    NodeOutcome::NotRun { failed_input } => {
+                        format!("not run: its input {failed_input} failed")
                     }
                 };
                 eprintln!("[{k:>4}/{n}] {:<14} {} {what}", nd.kind, nd.label);
@@ -231,7 +298,9 @@ impl Runner<'_> {
         }
         let mut metric_outputs: Vec<Option<Output>> = vec![None; n];
         for c in &self.dag.cells {
-            if metric_outputs[c.metric_node].is_none() {
+            if metric_outputs[c.metric_node].is_none()
+                && !failed[c.metric_node].load(Ordering::SeqCst)
+            {
                 metric_outputs[c.metric_node] = Some(get(c.metric_node)?);
             }
         }

@@ -122,6 +122,25 @@ pub fn query(results_dir: &Path, sql: &str) -> Result<Vec<RecordBatch>, SqlError
         )
         .await
         .map_err(q)?;
+        // The failed nodes of each pipeline's last run, beside the results
+        // (`<workdir>/failures`), when any run wrote them.
+        if let Some(failures) = results_dir.parent().map(|w| w.join("failures")) {
+            let any = std::fs::read_dir(&failures)
+                .map(|rd| {
+                    rd.flatten()
+                        .any(|e| e.path().extension().is_some_and(|x| x == "parquet"))
+                })
+                .unwrap_or(false);
+            if any {
+                ctx.register_parquet(
+                    "failures",
+                    &format!("{}/", failures.display()),
+                    ParquetReadOptions::default().file_extension(".parquet"),
+                )
+                .await
+                .map_err(q)?;
+            }
+        }
         // Our own view, created before the user's (read-only) query runs,
         // when the results carry the columns it needs (older result files
         // lack `task` and `higher_is_better`; plain queries still work).
