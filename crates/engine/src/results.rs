@@ -45,11 +45,17 @@ pub fn failures_batch(
     .expect("schema matches")
 }
 
+/// What a post-processing node recorded about the data: the batches it
+/// excluded (joined) and its convention note (empty when none).
+pub struct PostprocessNotes {
+    pub excluded: String,
+    pub convention: String,
+}
+
 pub fn build(
     dag: &Dag,
     metric_outputs: &[Option<Output>],
-    excluded: impl Fn(usize) -> String,
-    postprocess_convention: impl Fn(usize) -> String,
+    postprocess_notes: impl Fn(usize) -> PostprocessNotes,
 ) -> Result<RecordBatch> {
     let now = chrono::Utc::now().to_rfc3339();
     let mut cols: Vec<Vec<String>> = vec![Vec::new(); 16];
@@ -73,12 +79,12 @@ pub fn build(
                 ))
             }
         };
-        let pp = postprocess_convention(c.postprocess_node);
+        let notes = postprocess_notes(c.postprocess_node);
         for r in &out.rows {
-            let convention = if pp.is_empty() {
+            let convention = if notes.convention.is_empty() {
                 r.convention.clone()
             } else {
-                format!("{};postprocessing: {pp}", r.convention)
+                format!("{};postprocessing: {}", r.convention, notes.convention)
             };
             let text = [
                 dag.pipeline.name.clone(),
@@ -89,7 +95,7 @@ pub fn build(
                 r.metric.clone(),
                 r.variant.clone(),
                 convention,
-                excluded(c.postprocess_node),
+                notes.excluded.clone(),
                 dag.nodes[c.metric_node].key.clone(),
                 dag.nodes[c.representation_node].key.clone(),
                 dag.nodes[c.postprocess_node].key.clone(),

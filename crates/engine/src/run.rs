@@ -128,32 +128,30 @@ pub fn run_pipeline_with(
         sequential,
     }
     .run()?;
-    let excluded = |node: usize| {
+    // One read of each post-processing node's record per cell.
+    let postprocess_notes = |node: usize| {
         let n = &dag.nodes[node];
-        cache
-            .record(n.kind, &n.key)
-            .and_then(|r| r.meta.get("excluded").cloned())
-            .and_then(|v| v.as_array().cloned())
-            .map(|a| {
-                a.iter()
-                    .filter_map(|s| s.as_str().map(String::from))
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            })
-            .unwrap_or_default()
+        let meta = cache.record(n.kind, &n.key).map(|r| r.meta);
+        let meta = meta.as_ref();
+        results::PostprocessNotes {
+            excluded: meta
+                .and_then(|m| m.get("excluded"))
+                .and_then(|v| v.as_array())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                })
+                .unwrap_or_default(),
+            convention: meta
+                .and_then(|m| m.get("convention"))
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_string(),
+        }
     };
-    let postprocess_convention = |node: usize| {
-        let n = &dag.nodes[node];
-        cache
-            .record(n.kind, &n.key)
-            .and_then(|r| {
-                r.meta
-                    .get("convention")
-                    .and_then(|v| v.as_str().map(String::from))
-            })
-            .unwrap_or_default()
-    };
-    let batch = results::build(&dag, &outputs, excluded, postprocess_convention)?;
+    let batch = results::build(&dag, &outputs, postprocess_notes)?;
     let file = results::results_path(&ws.results_dir(), &dag.pipeline.name);
     crate::table::write_parquet_atomic(&file, &batch)?;
     let failures: Vec<(String, String, String)> = summary

@@ -191,6 +191,18 @@ impl Runner<'_> {
             Ok(out)
         };
 
+        // A node that has run (or failed, or could not run) no longer needs
+        // its inputs: each input's output is dropped from memory once its
+        // last consumer is done (metric outputs are kept for the results).
+        let release_inputs = |nd: &Node| {
+            for &j in &nd.inputs {
+                if pending[j].fetch_sub(1, Ordering::SeqCst) == 1
+                    && !matches!(self.dag.nodes[j].op, Op::Metric { .. })
+                {
+                    *slots[j].lock().expect("slot lock") = None;
+                }
+            }
+        };
         // A node whose computation fails is recorded, not fatal: the nodes
         // that do not depend on it run on (issue 20's run semantics).
         let failed: Vec<std::sync::atomic::AtomicBool> = (0..n)
@@ -231,13 +243,7 @@ impl Runner<'_> {
                             *kernels[i].lock().expect("kernels lock") =
                                 pertbench_kernels::work::kernels();
                         }
-                        for &j in &nd.inputs {
-                            if pending[j].fetch_sub(1, Ordering::SeqCst) == 1
-                                && !matches!(self.dag.nodes[j].op, Op::Metric { .. })
-                            {
-                                *slots[j].lock().expect("slot lock") = None;
-                            }
-                        }
+                        release_inputs(nd);
                         pertbench_kernels::machine::release_free_memory();
                         match st {
                             CacheState::Corrupt(reason) => NodeOutcome::Repaired {
@@ -260,13 +266,7 @@ impl Runner<'_> {
                 NodeOutcome::Failed { .. } | NodeOutcome::NotRun { .. }
             ) {
                 failed[i].store(true, Ordering::SeqCst);
-                for &j in &nd.inputs {
-                    if pending[j].fetch_sub(1, Ordering::SeqCst) == 1
-                        && !matches!(self.dag.nodes[j].op, Op::Metric { .. })
-                    {
-                        *slots[j].lock().expect("slot lock") = None;
-                    }
-                }
+                release_inputs(nd);
             }
             let k = done.fetch_add(1, Ordering::SeqCst) + 1;
             if self.progress {

@@ -187,12 +187,7 @@ fn standardiser(x: ArrayView2<f32>) -> (Vec<f32>, Vec<f32>) {
     (mean.into_iter().map(|m| m as f32).collect(), scale)
 }
 
-pub(crate) fn standardise_rows(
-    x: ArrayView2<f32>,
-    rows: &[usize],
-    mean: &[f32],
-    scale: &[f32],
-) -> Mat<f32> {
+fn standardise_rows(x: ArrayView2<f32>, rows: &[usize], mean: &[f32], scale: &[f32]) -> Mat<f32> {
     Mat::from_fn(rows.len(), x.ncols(), |i, j| {
         (x[(rows[i], j)] - mean[j]) / scale[j]
     })

@@ -77,15 +77,19 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("tokio runtime")
 }
 
-/// Runs one read-only query over the results in `results_dir`.
-pub fn query(results_dir: &Path, sql: &str) -> Result<Vec<RecordBatch>, SqlError> {
-    let has_results = std::fs::read_dir(results_dir)
+/// Whether `dir` holds a `.parquet` file (false when it does not exist).
+fn has_parquet(dir: &Path) -> bool {
+    std::fs::read_dir(dir)
         .map(|rd| {
             rd.flatten()
                 .any(|e| e.path().extension().is_some_and(|x| x == "parquet"))
         })
-        .unwrap_or(false);
-    if !has_results {
+        .unwrap_or(false)
+}
+
+/// Runs one read-only query over the results in `results_dir`.
+pub fn query(results_dir: &Path, sql: &str) -> Result<Vec<RecordBatch>, SqlError> {
+    if !has_parquet(results_dir) {
         return Err(SqlError::NoResults(results_dir.display().to_string()));
     }
     let options = SQLOptions::new()
@@ -125,13 +129,7 @@ pub fn query(results_dir: &Path, sql: &str) -> Result<Vec<RecordBatch>, SqlError
         // The failed nodes of each pipeline's last run, beside the results
         // (`<workdir>/failures`), when any run wrote them.
         if let Some(failures) = results_dir.parent().map(|w| w.join("failures")) {
-            let any = std::fs::read_dir(&failures)
-                .map(|rd| {
-                    rd.flatten()
-                        .any(|e| e.path().extension().is_some_and(|x| x == "parquet"))
-                })
-                .unwrap_or(false);
-            if any {
+            if has_parquet(&failures) {
                 ctx.register_parquet(
                     "failures",
                     &format!("{}/", failures.display()),

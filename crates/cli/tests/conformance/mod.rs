@@ -209,10 +209,17 @@ metrics:
 }
 
 fn venvs() -> Option<PathBuf> {
+    venvs_holding(&[AD07, AD010, AD012, CMAPPY])
+}
+
+/// The directory of the pinned environments (`scripts/venvs.sh`) when it
+/// holds every one of `names`; otherwise None (the test skips), or a panic
+/// under `PERTBENCH_REQUIRE_VENVS=1`.
+pub(super) fn venvs_holding(names: &[&str]) -> Option<PathBuf> {
     let dir = std::env::var_os("PERTBENCH_VENVS")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/venvs"));
-    let have = [AD07, AD010, AD012, CMAPPY]
+    let have = names
         .iter()
         .all(|v| dir.join(v).join(".requirements-sha256").is_file());
     if have {
@@ -220,12 +227,12 @@ fn venvs() -> Option<PathBuf> {
     }
     if std::env::var("PERTBENCH_REQUIRE_VENVS").as_deref() == Ok("1") {
         panic!(
-            "PERTBENCH_REQUIRE_VENVS=1 but the writers' environments are missing from {} (bash scripts/venvs.sh builds them)",
+            "PERTBENCH_REQUIRE_VENVS=1 but the environments {names:?} are missing from {} (bash scripts/venvs.sh builds them)",
             dir.display()
         );
     }
     eprintln!(
-        "skipping: no writer environments in {} (bash scripts/venvs.sh)",
+        "skipping: no environments {names:?} in {} (bash scripts/venvs.sh)",
         dir.display()
     );
     None

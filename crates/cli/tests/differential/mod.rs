@@ -23,20 +23,22 @@ const ENV: &str = "reference-tools";
 const CHECKS: &[&str] = &["postprocessing", "linear_probe", "relationship_recall"];
 
 fn reference_python() -> Option<PathBuf> {
-    let dir = std::env::var_os("PERTBENCH_VENVS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/venvs"));
-    if dir.join(ENV).join(".requirements-sha256").is_file() {
-        return Some(dir.join(ENV).join("bin/python"));
-    }
-    if std::env::var("PERTBENCH_REQUIRE_VENVS").as_deref() == Ok("1") {
-        panic!(
-            "PERTBENCH_REQUIRE_VENVS=1 but {} is missing (bash scripts/venvs.sh builds it)",
-            dir.join(ENV).display()
-        );
-    }
-    eprintln!("skipping: no {ENV} environment in {}", dir.display());
-    None
+    super::conformance::venvs_holding(&[ENV]).map(|d| d.join(ENV).join("bin/python"))
+}
+
+/// Runs one of this suite's Python scripts with `args`; its standard output.
+fn run_script(python: &Path, name: &str, args: &[&Path]) -> String {
+    let o = Command::new(python)
+        .arg(script(name))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "{name} failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 fn script(name: &str) -> PathBuf {
@@ -62,39 +64,31 @@ struct Compared {
 
 /// Runs the reference side on a workdir and returns its comparisons.
 fn compare(python: &Path, workdir: &Path, pipeline: &str, relationships: &Path) -> Vec<Compared> {
-    let o = Command::new(python)
-        .arg(script("differential.py"))
-        .arg(workdir)
-        .arg(pipeline)
-        .arg(relationships)
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "differential.py failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout)
-        .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l)
-                .unwrap_or_else(|e| panic!("not a comparison line ({e}): {l}"));
-            let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
-            let f = |k: &str| v[k].as_f64().unwrap_or(f64::NAN);
-            Compared {
-                check: s("check"),
-                reference: s("reference"),
-                dataset: s("dataset"),
-                postprocessing: s("postprocessing"),
-                variant: s("variant"),
-                pertbench: f("pertbench"),
-                reference_value: f("reference_value"),
-                diff: v["diff"].as_f64().unwrap_or(f64::INFINITY),
-                tolerance: f("tolerance"),
-                convention: s("convention"),
-            }
-        })
-        .collect()
+    run_script(
+        python,
+        "differential.py",
+        &[workdir, Path::new(pipeline), relationships],
+    )
+    .lines()
+    .map(|l| {
+        let v: serde_json::Value =
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("not a comparison line ({e}): {l}"));
+        let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+        let f = |k: &str| v[k].as_f64().unwrap_or(f64::NAN);
+        Compared {
+            check: s("check"),
+            reference: s("reference"),
+            dataset: s("dataset"),
+            postprocessing: s("postprocessing"),
+            variant: s("variant"),
+            pertbench: f("pertbench"),
+            reference_value: f("reference_value"),
+            diff: v["diff"].as_f64().unwrap_or(f64::INFINITY),
+            tolerance: f("tolerance"),
+            convention: s("convention"),
+        }
+    })
+    .collect()
 }
 
 /// Fails on a comparison over its tolerance or a check with no line;
@@ -164,16 +158,7 @@ fn generated_screens_equal_the_reference_tools() {
         return;
     };
     let p = Project::new();
-    let o = Command::new(&python)
-        .arg(script("make_screens.py"))
-        .arg(p.path("mirror"))
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "make_screens.py: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    run_script(&python, "make_screens.py", &[&p.path("mirror")]);
     let screens = [
         "few_controls",
         "many_controls",
