@@ -369,9 +369,17 @@ pub fn build(p: &Pipeline, data: &DataContext) -> Result<Dag> {
                             },
                             imp.version(),
                             params,
-                            match split {
-                                Some(sp) if imp.needs_split() => vec![ingest, ppn, sp],
-                                _ => vec![ingest, ppn],
+                            {
+                                // [ingest, post-processed, split?, representation?]:
+                                // the scheduler reads them in this order.
+                                let mut inputs = vec![ingest, ppn];
+                                if let Some(sp) = split.filter(|_| imp.needs_split()) {
+                                    inputs.push(sp);
+                                }
+                                if imp.refits_postprocessing() && pp != "raw" {
+                                    inputs.push(rep);
+                                }
+                                inputs
                             },
                         );
                         cells.push(Cell {

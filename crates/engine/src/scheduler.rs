@@ -420,9 +420,22 @@ impl Runner<'_> {
                 Ok(Output::Split(Arc::new(out)))
             }
             Op::Metric { spec, seed } => {
+                // Inputs as the DAG lays them out: [ingest, post-processed,
+                // split if needed, representation if the metric refits].
+                let imp = metrics::implementation(spec.kind);
                 let ingest = inputs[0].ingest()?;
                 let m = inputs[1].matrix()?;
-                let split = inputs.get(2).map(|o| o.split()).transpose()?;
+                let mut rest = inputs[2..].iter();
+                let split = if imp.needs_split() {
+                    rest.next().map(|o| o.split()).transpose()?
+                } else {
+                    None
+                };
+                let rep = rest.next().map(|o| o.matrix()).transpose()?;
+                let postprocessing = match &self.dag.nodes[nd.inputs[1]].op {
+                    Op::PostProcess { name } => name.as_str(),
+                    _ => "raw",
+                };
                 let ctx = MetricContext {
                     ingest,
                     matrix: &m.matrix,
@@ -430,8 +443,13 @@ impl Runner<'_> {
                     seed: *seed,
                     data: self.data,
                     split: split.map(|s| s.as_ref()),
+                    unprocessed: rep.map(|r| metrics::Unprocessed {
+                        matrix: &r.matrix,
+                        rows: &r.rows,
+                        postprocessing,
+                    }),
                 };
-                let mut out = metrics::implementation(spec.kind).compute(spec, &ctx)?;
+                let mut out = imp.compute(spec, &ctx)?;
                 // Every row says which rows of the file ingestion dropped.
                 let dropped = ingest.dropped_convention();
                 if !dropped.is_empty() {

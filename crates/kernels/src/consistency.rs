@@ -105,15 +105,51 @@ pub fn permutation_null(
             pool.len()
         )));
     }
-    let tag = format!("consistency-permutation-{size}");
+    permutation_null_within(
+        unit,
+        &[(pool, size)],
+        n_sets,
+        seed,
+        &format!("consistency-permutation-{size}"),
+    )
+}
+
+/// `n_sets` avgsims of random sets that draw, from each (pool, count) of
+/// `strata`, `count` rows without replacement (a perturbation's own count
+/// of samples in each batch, from that batch's non-control samples), sorted
+/// ascending; set k uses stream k of `tag`. One stratum gives the draws of
+/// [`permutation_null`].
+pub fn permutation_null_within(
+    unit: &UnitRows,
+    strata: &[(&[usize], usize)],
+    n_sets: usize,
+    seed: u64,
+    tag: &str,
+) -> Result<Vec<f64>, KernelError> {
+    let size: usize = strata.iter().map(|s| s.1).sum();
+    if size < 2 {
+        return Err(KernelError::NotEnough(format!(
+            "a set of {size} rows has no pairs"
+        )));
+    }
+    if let Some((pool, count)) = strata.iter().find(|(p, c)| *c > p.len()) {
+        return Err(KernelError::NotEnough(format!(
+            "cannot draw sets of {count} rows from a pool of {} non-control samples",
+            pool.len()
+        )));
+    }
     let mut null: Vec<f64> = (0..n_sets)
         .into_par_iter()
         .map(|k| {
-            let mut rng = stream(seed, &tag, k as u64);
-            let mut picked: Vec<usize> = sample(&mut rng, pool.len(), size)
-                .into_iter()
-                .map(|i| pool[i])
-                .collect();
+            let mut rng = stream(seed, tag, k as u64);
+            let mut picked: Vec<usize> = Vec::with_capacity(size);
+            for (pool, count) in strata {
+                picked.extend(
+                    sample(&mut rng, pool.len(), *count)
+                        .into_iter()
+                        .map(|i| pool[i]),
+                );
+            }
             // Summed in row order: the same set gives the same sum.
             picked.sort_unstable();
             avgsim(unit, &picked).expect("size >= 2")
@@ -129,14 +165,6 @@ const DRAWS_PER_PASS: usize = 4;
 
 /// Not dealt into any group.
 const NONE: u32 = u32::MAX;
-
-/// Draw k of a deal: the deck's labels in a seeded random order.
-fn deal(deck: &[u32], seed: u64, tag: &str, k: usize) -> Vec<u32> {
-    let mut rng = stream(seed, tag, k as u64);
-    let mut l = deck.to_vec();
-    l.shuffle(&mut rng);
-    l
-}
 
 /// The label-shuffle null: in draw k (seeded stream k of `tag`) the pool's
 /// rows are dealt at random into groups of `sizes` (rows beyond their sum
@@ -154,32 +182,82 @@ pub fn label_shuffle_avgsims(
     seed: u64,
     tag: &str,
 ) -> Result<Vec<Vec<f64>>, KernelError> {
-    let dealt: usize = sizes.iter().sum();
-    if dealt > pool.len() {
-        return Err(KernelError::NotEnough(format!(
-            "cannot deal groups of {dealt} rows in all from a pool of {} samples",
-            pool.len()
+    let counts: Vec<Vec<usize>> = sizes.iter().map(|&n| vec![n]).collect();
+    label_shuffle_avgsims_within(unit, pool, &vec![0; pool.len()], &counts, n_draws, seed, tag)
+}
+
+/// [`label_shuffle_avgsims`] dealing within strata: `stratum[i]` is pool
+/// row i's stratum (0..k, a batch) and `counts[g][s]` group g's rows in
+/// stratum s; each stratum's rows are dealt among its own group slots, so
+/// every group keeps its count in every batch. One stratum gives the draws
+/// of [`label_shuffle_avgsims`].
+pub fn label_shuffle_avgsims_within(
+    unit: &UnitRows,
+    pool: &[usize],
+    stratum: &[usize],
+    counts: &[Vec<usize>],
+    n_draws: usize,
+    seed: u64,
+    tag: &str,
+) -> Result<Vec<Vec<f64>>, KernelError> {
+    let n_strata = stratum.iter().max().map_or(0, |m| m + 1);
+    if stratum.len() != pool.len() || counts.iter().any(|c| c.len() > n_strata.max(1)) {
+        return Err(KernelError::Shape(format!(
+            "strata of {} pool rows in {n_strata} strata, groups counted over up to {} strata",
+            stratum.len(),
+            counts.iter().map(Vec::len).max().unwrap_or(0)
         )));
     }
+    let sizes: Vec<usize> = counts.iter().map(|c| c.iter().sum()).collect();
     if let Some(s) = sizes.iter().find(|s| **s < 2) {
         return Err(KernelError::NotEnough(format!(
             "a group of {s} row has no pairs"
         )));
     }
+    // Positions of each stratum's rows in the pool, and its deck before
+    // shuffling: group g's label counts[g][s] times, then NONE.
+    let mut positions: Vec<Vec<usize>> = vec![Vec::new(); n_strata];
+    for (pos, &s) in stratum.iter().enumerate() {
+        positions[s].push(pos);
+    }
+    let mut decks: Vec<Vec<u32>> = Vec::with_capacity(n_strata);
+    for (s, rows) in positions.iter().enumerate() {
+        let mut deck = Vec::with_capacity(rows.len());
+        for (g, c) in counts.iter().enumerate() {
+            deck.extend(std::iter::repeat_n(g as u32, c.get(s).copied().unwrap_or(0)));
+        }
+        if deck.len() > rows.len() {
+            return Err(KernelError::NotEnough(format!(
+                "cannot deal groups of {} rows in all from a pool of {} samples",
+                deck.len(),
+                rows.len()
+            )));
+        }
+        deck.resize(rows.len(), NONE);
+        decks.push(deck);
+    }
+    // Draw k: each stratum's deck shuffled in turn by stream k, laid onto
+    // that stratum's positions.
+    let deal = |k: usize| -> Vec<u32> {
+        let mut rng = stream(seed, tag, k as u64);
+        let mut labels = vec![NONE; pool.len()];
+        for (deck, rows) in decks.iter().zip(&positions) {
+            let mut l = deck.clone();
+            l.shuffle(&mut rng);
+            for (&pos, g) in rows.iter().zip(l) {
+                labels[pos] = g;
+            }
+        }
+        labels
+    };
     let d = unit.dim();
     let n_groups = sizes.len();
-    // The deal before shuffling: group g's label `sizes[g]` times, then NONE.
-    let mut deck: Vec<u32> = Vec::with_capacity(pool.len());
-    for (g, &n) in sizes.iter().enumerate() {
-        deck.extend(std::iter::repeat_n(g as u32, n));
-    }
-    deck.resize(pool.len(), NONE);
     let passes: Vec<Vec<Vec<f64>>> = (0..n_draws.div_ceil(DRAWS_PER_PASS))
         .into_par_iter()
         .map(|pass| {
             let draws: Vec<usize> =
                 (pass * DRAWS_PER_PASS..((pass + 1) * DRAWS_PER_PASS).min(n_draws)).collect();
-            let labels: Vec<Vec<u32>> = draws.iter().map(|&k| deal(&deck, seed, tag, k)).collect();
+            let labels: Vec<Vec<u32>> = draws.iter().map(|&k| deal(k)).collect();
             let mut sums = vec![vec![0f64; n_groups * d]; draws.len()];
             let mut nonzero = vec![vec![0usize; n_groups]; draws.len()];
             for (pos, &r) in pool.iter().enumerate() {
@@ -280,6 +358,56 @@ mod tests {
         assert_ne!(a, c);
         assert!(a.windows(2).all(|w| w[0] <= w[1]));
         assert!(permutation_null(&u, &pool, 51, 10, 3).is_err());
+    }
+
+    /// Draw k of the one-stratum deal: the whole deck shuffled by stream k.
+    fn deal(deck: &[u32], seed: u64, tag: &str, k: usize) -> Vec<u32> {
+        let mut rng = stream(seed, tag, k as u64);
+        let mut l = deck.to_vec();
+        l.shuffle(&mut rng);
+        l
+    }
+
+    #[test]
+    fn within_batches_every_set_keeps_its_count_in_each_batch() {
+        // 30 rows: rows 0-9 batch 0, 10-29 batch 1; the pool is all rows.
+        let x = Array2::from_shape_fn((30, 4), |(i, j)| ((i * 5 + j * 3) % 7) as f32 - 3.0 + j as f32 * 0.1);
+        let u = UnitRows::new(x.view());
+        let b0: Vec<usize> = (0..10).collect();
+        let b1: Vec<usize> = (10..30).collect();
+        let null = permutation_null_within(&u, &[(&b0, 2), (&b1, 3)], 50, 1, "w").unwrap();
+        assert_eq!(null.len(), 50);
+        assert!(permutation_null_within(&u, &[(&b0, 11)], 5, 1, "w").is_err());
+        // One stratum draws exactly as the unstratified null.
+        assert_eq!(
+            permutation_null_within(&u, &[(&b1, 4)], 20, 3, "consistency-permutation-4").unwrap(),
+            permutation_null(&u, &b1, 4, 20, 3).unwrap()
+        );
+        // Label shuffle: group 0 has 2 rows in batch 0 and 1 in batch 1,
+        // group 1 has 0 and 4. Each draw's group avgsim is one of a set
+        // with exactly those counts: check by recomputing every draw's deal.
+        let pool: Vec<usize> = (0..30).collect();
+        let stratum: Vec<usize> = pool.iter().map(|&r| usize::from(r >= 10)).collect();
+        let counts = vec![vec![2, 1], vec![0, 4]];
+        let draws = label_shuffle_avgsims_within(&u, &pool, &stratum, &counts, 6, 9, "t").unwrap();
+        for (k, got) in draws.iter().enumerate() {
+            let mut rng = stream(9, "t", k as u64);
+            let mut d0 = vec![0u32, 0];
+            d0.resize(10, NONE);
+            let mut d1 = vec![0u32, 1, 1, 1, 1];
+            d1.resize(20, NONE);
+            d0.shuffle(&mut rng);
+            d1.shuffle(&mut rng);
+            let labels: Vec<u32> = d0.into_iter().chain(d1).collect();
+            for g in 0..2u32 {
+                let rows: Vec<usize> = (0..30).filter(|&r| labels[r] == g).collect();
+                let in0 = rows.iter().filter(|&&r| r < 10).count();
+                assert_eq!((in0, rows.len() - in0), (counts[g as usize][0], counts[g as usize][1]));
+                let want = direct_mean_lower_triangle(&x.mapv(|v| v as f64), &rows);
+                assert!((got[g as usize] - want).abs() < 1e-12, "draw {k} group {g}");
+            }
+        }
+        assert!(label_shuffle_avgsims_within(&u, &pool, &stratum, &[vec![11, 0]], 1, 9, "t").is_err());
     }
 
     #[test]

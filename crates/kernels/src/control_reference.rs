@@ -364,7 +364,51 @@ impl ControlReference {
         n_permutations: usize,
         seed: u64,
     ) -> Result<(Comparison, (f64, f64)), KernelError> {
+        self.compare_and_test_within(x, None, c, n_permutations, seed)
+    }
+
+    /// [`Self::compare_and_test`] with the relabellings kept within strata:
+    /// `strata` = (stratum of each row of `x`, of each control); a
+    /// relabelling draws, from each stratum, as many pooled rows as `x` has
+    /// there. Rows are exchangeable only within a batch when each batch was
+    /// transformed on its own; there the unstratified test is not exact.
+    /// `None` is one stratum (the same draws as [`Self::compare_and_test`]).
+    pub fn compare_and_test_within(
+        &self,
+        x: ArrayView2<f64>,
+        strata: Option<(&[usize], &[usize])>,
+        c: EnergyConvention,
+        n_permutations: usize,
+        seed: u64,
+    ) -> Result<(Comparison, (f64, f64)), KernelError> {
         self.check(x)?;
+        // Pooled rows (x first, then the controls) of each stratum, and how
+        // many rows of x each has.
+        let mut groups: std::collections::BTreeMap<usize, (Vec<usize>, usize)> =
+            Default::default();
+        match strata {
+            None => {
+                groups.insert(0, ((0..x.nrows() + self.y.nrows()).collect(), x.nrows()));
+            }
+            Some((sx, sy)) => {
+                if sx.len() != x.nrows() || sy.len() != self.y.nrows() {
+                    return Err(KernelError::Shape(format!(
+                        "strata for {} + {} rows, got {} + {}",
+                        x.nrows(),
+                        self.y.nrows(),
+                        sx.len(),
+                        sy.len()
+                    )));
+                }
+                for (i, &g) in sx.iter().chain(sy).enumerate() {
+                    let e = groups.entry(g).or_default();
+                    e.0.push(i);
+                    if i < x.nrows() {
+                        e.1 += 1;
+                    }
+                }
+            }
+        }
         let (sq_xx, sq_xy) = self.blocks(x);
         let observed = self.compare_blocks(&sq_xx, &sq_xy, c, true);
         let (n, m) = (x.nrows(), self.y.nrows());
@@ -442,8 +486,16 @@ impl ControlReference {
         // Ties with the observed value count as exceeding, so compare with a
         // relative tolerance for the rounding of the two summation orders.
         let tol = |v: f64| 1e-12 * v.abs().max(1e-300);
+        let mut pick = Vec::with_capacity(n);
         for _ in 0..n_permutations {
-            let mut pick = rand::seq::index::sample(&mut rng, t, n).into_vec();
+            pick.clear();
+            for (rows, k) in groups.values().filter(|g| g.1 > 0) {
+                pick.extend(
+                    rand::seq::index::sample(&mut rng, rows.len(), *k)
+                        .into_iter()
+                        .map(|i| rows[i]),
+                );
+            }
             pick.sort_unstable();
             let (e, k) = stats(&pick);
             if e >= obs_e - tol(obs_e) {
@@ -554,6 +606,44 @@ mod tests {
                 .compare_and_test(same.view(), EnergyConvention::VStatistic, 50, 9)
                 .unwrap()
         );
+    }
+
+    #[test]
+    fn stratified_relabellings_stay_within_strata() {
+        let y = data(30, 4, 0.0, 5);
+        let x = data(4, 4, 2.0, 6);
+        let r = ControlReference::new(y.view()).unwrap();
+        let plain = r.compare_and_test(x.view(), EnergyConvention::UStatistic, 99, 1).unwrap();
+        let none = r
+            .compare_and_test_within(x.view(), None, EnergyConvention::UStatistic, 99, 1)
+            .unwrap();
+        assert_eq!(plain, none);
+        // x alone in stratum 0 (all controls in stratum 1): every relabelling
+        // is x itself, so both p-values are 1.
+        let (_, p) = r
+            .compare_and_test_within(
+                x.view(),
+                Some((&[0; 4], &[1; 30])),
+                EnergyConvention::UStatistic,
+                99,
+                1,
+            )
+            .unwrap();
+        assert_eq!(p, (1.0, 1.0));
+        // With its controls in one stratum, the shifted x is found.
+        let (_, p) = r
+            .compare_and_test_within(
+                x.view(),
+                Some((&[0; 4], &[0; 30])),
+                EnergyConvention::UStatistic,
+                99,
+                1,
+            )
+            .unwrap();
+        assert!(p.0 < 0.05 && p.1 < 0.05, "{p:?}");
+        assert!(r
+            .compare_and_test_within(x.view(), Some((&[0; 3], &[0; 30])), EnergyConvention::UStatistic, 9, 1)
+            .is_err());
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! rule as `fraction_significant`). `mean_avgsim` and both fractions get a
 //! seeded bootstrap 95% interval over perturbations and a label-shuffle
 //! null: the perturbation labels of all non-control samples are permuted
-//! (group sizes kept, `n_label_shuffles` draws, by default `n_permutations`) and the score recomputed,
+//! within batches (each group's count in each batch kept, `n_label_shuffles` draws, by default `n_permutations`) and the score recomputed,
 //! against the same per-size nulls; rows report the null mean and the
 //! empirical p-value (1 + #{null >= score}) / (1 + draws).
 
@@ -17,7 +17,8 @@ use arrow::array::{Float64Array, RecordBatch, StringArray, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema};
 use pertbench_kernels::bootstrap::mean_interval;
 use pertbench_kernels::consistency::{
-    avgsim, fraction_significant, label_shuffle_avgsims, permutation_null, pvalue, UnitRows,
+    avgsim, fraction_significant, label_shuffle_avgsims_within, permutation_null,
+    permutation_null_within, pvalue, UnitRows,
 };
 use pertbench_kernels::multiple_testing::benjamini_hochberg;
 use rayon::prelude::*;
@@ -29,12 +30,13 @@ pub struct Consistency;
 /// The null a perturbation's avgsim is tested against.
 enum NullOf {
     Unexpressed(Vec<f64>),
-    BySize(BTreeMap<usize, Vec<f64>>),
+    /// Keyed by the perturbation's count of samples in each batch.
+    ByComposition(BTreeMap<Vec<usize>, Vec<f64>>),
 }
 
 static EXPLANATION: Explanation = Explanation {
     summary: r#"Task 3, perturbation consistency: are a perturbation's replicate samples more similar to each other than chance?"#,
-    definition: r#"For each perturbation g with n_g >= 2 samples, avgsim_g = mean over pairs i < j of cos(x_i, x_j) = (||sum_i u_i||^2 - n_g) / (n_g (n_g - 1)) with u_i = x_i / ||x_i||. Its p-value p_g = #(null >= avgsim_g) / |null| against a null of the same size: the avgsim of perturbations whose target gene is unexpressed (mean lognorm below `expression_threshold`), or that of random sets of non-control samples. The score is the share of perturbations with p_g <= alpha. Beyond paper 004, p-values are also Benjamini-Hochberg adjusted, and each score has a seeded bootstrap interval over perturbations and a label-shuffle null (perturbation labels of non-control samples permuted, group sizes kept)."#,
+    definition: r#"For each perturbation g with n_g >= 2 samples, avgsim_g = mean over pairs i < j of cos(x_i, x_j) = (||sum_i u_i||^2 - n_g) / (n_g (n_g - 1)) with u_i = x_i / ||x_i||. Its p-value p_g = #(null >= avgsim_g) / |null| against a null of the same size: the avgsim of perturbations whose target gene is unexpressed (mean lognorm below `expression_threshold`), or that of random sets of non-control samples with the perturbation's own count of samples in each batch (drawn within batches: a post-processing fitted per batch, or a batch effect, makes samples of one batch alike). The score is the share of perturbations with p_g <= alpha. Beyond paper 004, p-values are also Benjamini-Hochberg adjusted, and each score has a seeded bootstrap interval over perturbations and a label-shuffle null (perturbation labels of non-control samples permuted within batches, each group's count in each batch kept)."#,
     variants: &[
         (
             r#"fraction_significant"#,
@@ -55,7 +57,7 @@ static EXPLANATION: Explanation = Explanation {
         (
             r#"n_permutations"#,
             r#"1000"#,
-            r#"random sets per group size (permutation null)"#,
+            r#"random sets per group size and batch composition (permutation null)"#,
         ),
         (
             r#"n_label_shuffles"#,
@@ -99,7 +101,9 @@ impl Metric for Consistency {
     fn version(&self) -> u32 {
         // 3: unit rows formed on the fly; the pool in row order; the label
         // shuffle deals labels to rows (label_shuffle_avgsims).
-        3
+        // 4: the permutation null and the label shuffle draw within batches
+        // (issue 20); one batch draws as before.
+        4
     }
     fn task(&self) -> &'static str {
         "3 perturbation consistency"
@@ -156,6 +160,28 @@ impl Metric for Consistency {
         // Every perturbed row, in row order (the label shuffle streams it).
         let mut pool: Vec<usize> = groups.values().flatten().copied().collect();
         pool.sort_unstable();
+        // Nulls draw within batches: a post-processing fitted per batch (or a
+        // batch effect) makes samples of one batch alike, and a perturbation
+        // in one batch would beat random sets drawn across batches (issue 20).
+        let batch_of = |pos: usize| ctx.ingest.samples.batch[ctx.rows[pos]].as_str();
+        let batch_ids: BTreeMap<&str, usize> = {
+            let names: BTreeSet<&str> = pool.iter().map(|&p| batch_of(p)).collect();
+            names.into_iter().enumerate().map(|(i, b)| (b, i)).collect()
+        };
+        let n_batches = batch_ids.len().max(1);
+        let stratum: Vec<usize> = pool.iter().map(|&p| batch_ids[batch_of(p)]).collect();
+        let mut pool_of_batch: Vec<Vec<usize>> = vec![Vec::new(); n_batches];
+        for (&p, &b) in pool.iter().zip(&stratum) {
+            pool_of_batch[b].push(p);
+        }
+        // A group's count of samples in each batch.
+        let composition = |rows: &[usize]| -> Vec<usize> {
+            let mut c = vec![0; n_batches];
+            for &r in rows {
+                c[batch_ids[batch_of(r)]] += 1;
+            }
+            c
+        };
         let mut per: Vec<(String, usize, f64, f64)> = Vec::new();
         let null_kind_nulls: NullOf;
         let (convention, null_size) = match null_kind {
@@ -177,20 +203,36 @@ impl Metric for Consistency {
                 )
             }
             _ => {
-                let sizes: BTreeSet<usize> = tested.iter().map(|(_, r)| r.len()).collect();
+                let compositions: BTreeSet<Vec<usize>> =
+                    tested.iter().map(|(_, r)| composition(r)).collect();
                 let mut nulls = BTreeMap::new();
-                for size in sizes {
-                    let null = permutation_null(&unit, &pool, size, n_perm, ctx.seed)
-                        .map_err(EngineError::kernel(format!("metric `{label}`")))?;
-                    nulls.insert(size, null);
+                for c in compositions {
+                    let size: usize = c.iter().sum();
+                    let null = if n_batches == 1 {
+                        permutation_null(&unit, &pool, size, n_perm, ctx.seed)
+                    } else {
+                        let strata: Vec<(&[usize], usize)> = c
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, n)| **n > 0)
+                            .map(|(b, n)| (pool_of_batch[b].as_slice(), *n))
+                            .collect();
+                        let tag = format!(
+                            "consistency-permutation-within-{}",
+                            c.iter().map(|n| n.to_string()).collect::<Vec<_>>().join("-")
+                        );
+                        permutation_null_within(&unit, &strata, n_perm, ctx.seed, &tag)
+                    }
+                    .map_err(EngineError::kernel(format!("metric `{label}`")))?;
+                    nulls.insert(c, null);
                 }
                 for (p, rows) in &tested {
                     let s = avgsim(&unit, rows).expect("n >= 2");
-                    per.push(((*p).clone(), rows.len(), s, pvalue(&nulls[&rows.len()], s)));
+                    per.push(((*p).clone(), rows.len(), s, pvalue(&nulls[&composition(rows)], s)));
                 }
-                null_kind_nulls = NullOf::BySize(nulls);
+                null_kind_nulls = NullOf::ByComposition(nulls);
                 (
-                    format!("null=permutation;n_permutations={n_perm};alpha={alpha};label_shuffle={n_shuffles};bootstrap={n_boot}"),
+                    format!("null=permutation_within_batches;n_permutations={n_perm};alpha={alpha};label_shuffle=within_batches:{n_shuffles};bootstrap={n_boot}"),
                     n_perm,
                 )
             }
@@ -203,17 +245,19 @@ impl Metric for Consistency {
             (!per.is_empty()).then(|| per.iter().map(|r| r.2).sum::<f64>() / per.len() as f64);
         // The p-value of a score against its null, under the metric's own null
         // kind (an unexpressed-gene null, or the per-size permutation nulls).
-        let p_of = |size: usize, s: f64| -> f64 {
+        let p_of = |c: &Vec<usize>, s: f64| -> f64 {
             match &null_kind_nulls {
                 NullOf::Unexpressed(null) => pvalue(null, s),
-                NullOf::BySize(nulls) => pvalue(&nulls[&size], s),
+                NullOf::ByComposition(nulls) => pvalue(&nulls[c], s),
             }
         };
-        let sizes: Vec<usize> = per.iter().map(|r| r.1).collect();
-        let shuffles = label_shuffle_avgsims(
+        // The tested groups' compositions, in the order of `per`.
+        let counts: Vec<Vec<usize>> = tested.iter().map(|(_, r)| composition(r)).collect();
+        let shuffles = label_shuffle_avgsims_within(
             &unit,
             &pool,
-            &sizes,
+            &stratum,
+            &counts,
             n_shuffles,
             ctx.seed,
             "consistency/label-shuffle",
@@ -225,15 +269,15 @@ impl Metric for Consistency {
             .par_iter()
             .map(|avgsims| {
                 let (mut sum, mut sig) = (0.0, 0usize);
-                let mut ps = Vec::with_capacity(sizes.len());
-                for (&n, &v) in sizes.iter().zip(avgsims) {
+                let mut ps = Vec::with_capacity(counts.len());
+                for (c, &v) in counts.iter().zip(avgsims) {
                     sum += v;
-                    let p = p_of(n, v);
+                    let p = p_of(c, v);
                     sig += usize::from(p <= alpha);
                     ps.push(p);
                 }
                 let q = benjamini_hochberg(&ps);
-                let k = sizes.len().max(1) as f64;
+                let k = counts.len().max(1) as f64;
                 [
                     sum / k,
                     sig as f64 / k,

@@ -9,6 +9,11 @@
 //! Units with fewer than 2 samples, and contexts with fewer than 2 controls,
 //! are skipped and counted in `convention`.
 //!
+//! After a post-processing fitted on the data, the test refits it on each
+//! unit's pooled sample and relabels within batches (issue 20; the
+//! calibration suite in `calibration.rs` checks the p-values are uniform on
+//! null screens after every post-processing).
+//!
 //! Rows: `mean_energy` and `mean_mmd2` over units, each with a seeded
 //! bootstrap 95% interval over units (`ci_low`, `ci_high`); and
 //! `fraction_significant_energy` / `_mmd2`, the fraction of tested units
@@ -25,6 +30,7 @@ use crate::pipeline::{EnergySpec, MetricSpec};
 use arrow::array::{Float64Array, RecordBatch, StringArray, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema};
 use pertbench_kernels::bootstrap::mean_interval;
+use pertbench_kernels::Matrix;
 use pertbench_kernels::control_reference::{Comparison, ControlReference};
 use pertbench_kernels::distribution::EnergyConvention;
 use pertbench_kernels::multiple_testing::benjamini_hochberg;
@@ -32,6 +38,15 @@ use rayon::prelude::*;
 use std::sync::Arc;
 
 pub struct Distribution;
+
+/// A unit and its controls after the transform refitted on them together,
+/// with each row's batch (as a stratum number).
+struct Refitted {
+    x: ndarray::Array2<f64>,
+    y: ndarray::Array2<f64>,
+    strata_x: Vec<usize>,
+    strata_y: Vec<usize>,
+}
 
 pub const DEFAULT_N_PERMUTATIONS: usize = 1000;
 pub const DEFAULT_N_BOOTSTRAP: usize = 1000;
@@ -47,7 +62,7 @@ struct Unit {
 
 static EXPLANATION: Explanation = Explanation {
     summary: r#"Distribution metrics: energy distance and MMD of each perturbation's samples against its controls, with permutation tests."#,
-    definition: r#"Units are perturbations within a context (cell line, ...) compared with that context's controls, or perturbations against all controls. Energy distance E(X, Y) = 2 E||x - y|| - E||x - x'|| - E||y - y'|| on plain Euclidean distances, U-statistic within groups by default. MMD^2 with an RBF kernel whose bandwidth is the median pairwise distance of the pooled sample (unbiased estimator). Each unit gets a seeded permutation test (labels of the pooled unit and controls permuted), p-values are Benjamini-Hochberg adjusted, and means get a seeded bootstrap interval over units. Units with fewer than 2 samples and contexts with fewer than 2 controls are skipped and counted."#,
+    definition: r#"Units are perturbations within a context (cell line, ...) compared with that context's controls, or perturbations against all controls. Energy distance E(X, Y) = 2 E||x - y|| - E||x - x'|| - E||y - y'|| on plain Euclidean distances, U-statistic within groups by default. MMD^2 with an RBF kernel whose bandwidth is the median pairwise distance of the pooled sample (unbiased estimator). Each unit gets a seeded permutation test (labels of the pooled unit and controls permuted). After a post-processing fitted on the data (center, center_scale, tvn), the controls sit where the fit put them and the unit's samples do not, so the test refits that post-processing on the pooled unit and controls (all as the reference) and relabels rows within batches, which makes it exact; the reported energy and MMD stay those of the post-processed space, and a unit whose pool has a batch too small to refit on gets no p-value (counted in `untested_refit`). P-values are Benjamini-Hochberg adjusted, and means get a seeded bootstrap interval over units. Units with fewer than 2 samples and contexts with fewer than 2 controls are skipped and counted."#,
     variants: &[
         (r#"mean_energy"#, r#"mean energy distance over units"#),
         (
@@ -105,12 +120,17 @@ impl Metric for Distribution {
     }
     fn version(&self) -> u32 {
         // 2: intervals for the fractions significant.
-        2
+        // 3: after a fitted post-processing, the test refits it on each
+        // unit's pooled sample (issue 20).
+        3
     }
     fn task(&self) -> &'static str {
         "distribution"
     }
     fn seeded(&self, _spec: &MetricSpec) -> bool {
+        true
+    }
+    fn refits_postprocessing(&self) -> bool {
         true
     }
     fn compute(&self, spec: &MetricSpec, ctx: &MetricContext) -> Result<MetricOutput> {
@@ -161,6 +181,65 @@ impl Metric for Distribution {
             })
         };
         let err = |e| EngineError::kernel(format!("metric `{label}`"))(e);
+        // After a post-processing fitted on the controls, the controls sit
+        // exactly where the fit put them and the perturbation's samples do
+        // not, so a test in that space rejects null perturbations (issue 20).
+        // The test refits the transform on each unit's pooled sample (its
+        // samples and its controls, all treated as the reference), which
+        // every permutation shares, and relabels rows within batches (each
+        // batch is transformed on its own rows): the relabelled rows are then
+        // exchangeable under the null and the test is exact. Values stay
+        // those of the post-processed space.
+        let refit = ctx.unprocessed.map(|u| {
+            let position: std::collections::HashMap<usize, usize> =
+                u.rows.iter().enumerate().map(|(i, &r)| (r, i)).collect();
+            (u, position)
+        });
+        let refit_pool = |unit: &[usize], controls: &[usize]| -> std::result::Result<Option<Refitted>, pertbench_kernels::KernelError> {
+            let Some((u, position)) = &refit else {
+                return Ok(None);
+            };
+            let s = &ctx.ingest.samples;
+            let samples: Vec<usize> = unit.iter().chain(controls).map(|&p| ctx.rows[p]).collect();
+            let raw = Matrix::from_shape_fn((samples.len(), u.matrix.ncols()), |(i, j)| {
+                u.matrix[(position[&samples[i]], j)]
+            });
+            let batch: Vec<String> = samples.iter().map(|&r| s.batch[r].clone()).collect();
+            let reference = vec![true; samples.len()];
+            let t = pertbench_kernels::postprocess::by_name(u.postprocessing)
+                .ok_or_else(|| pertbench_kernels::KernelError::Shape(format!("unknown post-processing {}", u.postprocessing)))?
+                .apply(&raw, &pertbench_kernels::postprocess::BatchLayout { batch: &batch, is_control: &reference })?;
+            if t.kept_rows.len() < samples.len() {
+                // A batch of the pool too small to fit on: no exact test.
+                return Ok(None);
+            }
+            let mut at = vec![0; samples.len()];
+            for (k, &r) in t.kept_rows.iter().enumerate() {
+                at[r] = k;
+            }
+            let block = |range: std::ops::Range<usize>| {
+                ndarray::Array2::from_shape_fn((range.len(), t.matrix.ncols()), |(i, j)| {
+                    t.matrix[(at[range.start + i], j)] as f64
+                })
+            };
+            // Each batch was transformed on its own rows: the test relabels
+            // within batches.
+            let mut ids: std::collections::HashMap<&str, usize> = Default::default();
+            let strata: Vec<usize> = batch
+                .iter()
+                .map(|b| {
+                    let next = ids.len();
+                    *ids.entry(b.as_str()).or_insert(next)
+                })
+                .collect();
+            Ok(Some(Refitted {
+                x: block(0..unit.len()),
+                y: block(unit.len()..samples.len()),
+                strata_x: strata[..unit.len()].to_vec(),
+                strata_y: strata[unit.len()..].to_vec(),
+            }))
+        };
+        let mut untested_refit = 0usize;
         // One pool at a time, so one control block is in memory.
         for (context, controls) in &pools {
             let members: Vec<usize> = (0..units.len())
@@ -179,8 +258,27 @@ impl Metric for Distribution {
                         // A seed per unit, so a unit's p-value does not depend
                         // on which other units are tested.
                         let seed = ctx.seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-                        let (cmp, p) =
-                            reference.compare_and_test(x.view(), convention, n_perm, seed)?;
+                        let (cmp, p) = if refit.is_some() {
+                            let cmp = reference.compare(x.view(), convention, true)?;
+                            match refit_pool(&units[i].positions, controls)? {
+                                Some(r) => {
+                                    let pooled = ControlReference::new(r.y.view())?;
+                                    let (_, p) = pooled.compare_and_test_within(
+                                        r.x.view(),
+                                        Some((&r.strata_x, &r.strata_y)),
+                                        convention,
+                                        n_perm,
+                                        seed,
+                                    )?;
+                                    (cmp, Some(p))
+                                }
+                                None => (cmp, None),
+                            }
+                        } else {
+                            let (cmp, p) =
+                                reference.compare_and_test(x.view(), convention, n_perm, seed)?;
+                            (cmp, Some(p))
+                        };
                         // The test always computes MMD; report it only if asked.
                         let cmp = if with_mmd {
                             cmp
@@ -191,7 +289,7 @@ impl Metric for Distribution {
                                 ..cmp
                             }
                         };
-                        Ok((i, cmp, Some(p)))
+                        Ok((i, cmp, p))
                     } else {
                         Ok((i, reference.compare(x.view(), convention, with_mmd)?, None))
                     }
@@ -203,6 +301,8 @@ impl Metric for Distribution {
                 if let Some((pe, pk)) = p {
                     units[i].p_energy = Some(pe);
                     units[i].p_mmd = with_mmd.then_some(pk);
+                } else if tested.contains(&i) && n_perm > 0 {
+                    untested_refit += 1;
                 }
             }
         }
@@ -236,9 +336,16 @@ impl Metric for Distribution {
             .iter()
             .filter_map(|u| u.cmp.and_then(|c| c.mmd2))
             .collect();
-        let n_tested = tested.len();
+        let n_tested = tested.len() - untested_refit;
+        let test_space = match ctx.unprocessed {
+            Some(u) => format!(
+                ";test=refit_{}_on_pool;untested_refit={untested_refit}",
+                u.postprocessing
+            ),
+            None => String::new(),
+        };
         let conv = format!(
-            "energy={};mmd={};controls={};n_permutations={n_perm};tested={n_tested};alpha={alpha};adjust=benjamini_hochberg;bootstrap={n_boot};units_too_small={small_units};units_without_controls={no_control_units}",
+            "energy={};mmd={};controls={};n_permutations={n_perm};tested={n_tested};alpha={alpha};adjust=benjamini_hochberg;bootstrap={n_boot};units_too_small={small_units};units_without_controls={no_control_units}{test_space}",
             convention.name(),
             if with_mmd { "rbf_median_unbiased" } else { "off" },
             if by_context { "context" } else { "all" },

@@ -104,6 +104,21 @@ pub struct MetricContext<'a> {
     pub data: &'a DataContext,
     /// The dataset's splits, for metrics whose [`Metric::needs_split`] is true.
     pub split: Option<&'a SplitOut>,
+    /// The representation before a post-processing fitted on the data, for
+    /// metrics whose [`Metric::refits_postprocessing`] is true; None after
+    /// `raw`.
+    pub unprocessed: Option<Unprocessed<'a>>,
+}
+
+/// A representation before its post-processing, and that post-processing's
+/// name: a test whose reference group the transform was fitted on refits the
+/// transform on the groups it compares (distribution).
+#[derive(Clone, Copy)]
+pub struct Unprocessed<'a> {
+    pub matrix: &'a Matrix,
+    /// Row of the samples table for each row of `matrix`.
+    pub rows: &'a [usize],
+    pub postprocessing: &'a str,
 }
 
 /// What `pertbench explain` says about a metric kind: the definition it
@@ -134,6 +149,11 @@ pub trait Metric: Sync {
     fn task(&self) -> &'static str;
     /// Whether the metric reads the train / test splits.
     fn needs_split(&self) -> bool {
+        false
+    }
+    /// Whether the metric reads the representation before a fitted
+    /// post-processing ([`MetricContext::unprocessed`]).
+    fn refits_postprocessing(&self) -> bool {
         false
     }
     /// Whether the seed changes the output.
@@ -537,3 +557,5 @@ pub fn batch_to_rows(b: &RecordBatch) -> Result<Vec<MetricRow>> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod calibration;

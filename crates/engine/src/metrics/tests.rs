@@ -118,6 +118,7 @@ fn run(yaml: &str, sp: &SplitOut) -> Result<MetricOutput> {
         seed: 0,
         data: &data,
         split: Some(sp),
+        unprocessed: None,
     };
     documented(s.kind, implementation(s.kind).compute(&s, &ctx))
 }
@@ -357,6 +358,7 @@ fn run_ingest(yaml: &str, ingest: &IngestOut, m: &Matrix) -> Result<MetricOutput
         seed: 3,
         data: &data,
         split: None,
+        unprocessed: None,
     };
     documented(s.kind, implementation(s.kind).compute(&s, &ctx))
 }
