@@ -1489,3 +1489,35 @@ fn a_failing_node_is_listed_and_the_rest_of_the_sweep_runs() {
     let f = p.ok(&["sql", "SELECT COUNT(*) AS n_rows FROM failures"]);
     assert_eq!(table_rows(&f, "n_rows")[0][0], "0", "{f}");
 }
+
+#[test]
+fn a_postprocessing_no_batch_can_take_is_skipped_with_the_reason() {
+    // One control per batch: center runs, TVN (a covariance per batch needs
+    // two) is skipped at planning, and the run succeeds.
+    let mut rows = Vec::new();
+    for b in ["b1", "b2"] {
+        rows.push(("NT", b, true));
+        for g in ["A", "B", "C"] {
+            for _ in 0..3 {
+                rows.push((g, b, false));
+            }
+        }
+    }
+    let p = table_project(&rows, rows.len(), None);
+    p.write(
+        "pipelines/t.yaml",
+        "name: t\ndatasets: [tab]\nrepresentations:\n  - {name: model, kind: npy, path: emb.npy}\npostprocessing: [raw, center, tvn]\nmetrics:\n  - {kind: consistency, null: permutation, n_permutations: 20}\n",
+    );
+    let out = p.ok(&["run", "pipelines/t.yaml", "--quiet"]);
+    let why = "post-processing `tvn`: no batch has 2 or more control samples";
+    assert!(out.contains(&format!("skipped: tab: {why}")), "{out}");
+    assert!(!out.contains("FAILED"), "{out}");
+    let plan = p.ok(&["plan", "pipelines/t.yaml"]);
+    assert!(plan.contains(&format!("skipped  tab: {why}")), "{plan}");
+    let q = p.ok(&["sql", "SELECT DISTINCT postprocessing FROM results ORDER BY 1"]);
+    let got: Vec<String> = table_rows(&q, "postprocessing")
+        .into_iter()
+        .map(|r| r[0].clone())
+        .collect();
+    assert_eq!(got, ["center", "raw"], "{q}");
+}

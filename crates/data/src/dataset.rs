@@ -506,6 +506,15 @@ fn gene_names_from(
 /// files, a joined metadata table, generated data, gene-level maps) or the
 /// metadata does not ingest (ingestion then says why).
 pub fn fetched_batches(name: &str, ctx: &DataContext) -> Option<usize> {
+    fetched_controls_per_batch(name, ctx).map(|m| m.len())
+}
+
+/// The control samples of each batch of a screen whose file is already in
+/// the data directory, known as [`fetched_batches`] is.
+pub fn fetched_controls_per_batch(
+    name: &str,
+    ctx: &DataContext,
+) -> Option<BTreeMap<String, usize>> {
     let (_, m) = ctx.manifest(name).ok()?;
     if !m.append.is_empty() || m.metadata.is_some() || m.gene_map.is_some() {
         return None;
@@ -530,7 +539,7 @@ pub fn fetched_batches(name: &str, ctx: &DataContext) -> Option<usize> {
         }
         _ => return None,
     };
-    Some(ing.samples.controls_per_batch().len())
+    Some(ing.samples.controls_per_batch())
 }
 
 /// A CMap screen (gctx or gct): the main file, then the files of `append`

@@ -194,17 +194,36 @@ pub fn build(p: &Pipeline, data: &DataContext) -> Result<Dag> {
         let gene_map = manifest.gene_map.is_some();
         let why_map =
             "a gene-level map has one row per perturbation and no samples, batches or controls";
+        // Controls per batch, when the file is already fetched (`run`
+        // fetches before planning): a post-processing no batch can take is
+        // skipped with the reason instead of failing in the sweep.
+        let needs_controls = |pp: &str| {
+            pertbench_kernels::postprocess::by_name(pp)
+                .is_some_and(|t| t.min_controls_per_batch() > 0)
+        };
+        let controls = (!gene_map && p.postprocessing.iter().any(|pp| needs_controls(pp)))
+            .then(|| pertbench_data::dataset::fetched_controls_per_batch(dataset, data))
+            .flatten();
         let postprocessing: Vec<&String> = p
             .postprocessing
             .iter()
             .filter(|pp| {
-                let keep = !gene_map || pp.as_str() == "raw";
-                if !keep {
-                    skipped.push(format!(
-                        "{dataset}: post-processing `{pp}`: {why_map} (it needs controls)"
-                    ));
+                let why = if gene_map && pp.as_str() != "raw" {
+                    Some(format!("{why_map} (it needs controls)"))
+                } else {
+                    controls.as_ref().and_then(|c| {
+                        pertbench_kernels::postprocess::inapplicable(
+                            pertbench_kernels::postprocess::by_name(pp)
+                                .expect("validated")
+                                .as_ref(),
+                            c,
+                        )
+                    })
+                };
+                if let Some(why) = &why {
+                    skipped.push(format!("{dataset}: post-processing `{pp}`: {why}"));
                 }
-                keep
+                why.is_none()
             })
             .collect();
         let text = std::fs::read(&mpath)

@@ -14,6 +14,9 @@ impl PostProcess for Center {
     fn version(&self) -> u32 {
         1
     }
+    fn min_controls_per_batch(&self) -> usize {
+        stats::STANDARDISE_MIN_CONTROLS
+    }
     fn apply(&self, x: &Matrix, layout: &BatchLayout) -> Result<Transformed, KernelError> {
         stats::per_batch_standardise(x, layout, false)
     }

@@ -53,6 +53,12 @@ pub trait PostProcess: Send + Sync {
     fn description(&self) -> &'static str;
     /// Bumped whenever the arithmetic changes, so cached outputs are recomputed.
     fn version(&self) -> u32;
+    /// Controls a batch needs to be transformed (fewer: the batch is
+    /// excluded); a dataset where no batch has them cannot take it, and the
+    /// planner skips it with the reason.
+    fn min_controls_per_batch(&self) -> usize {
+        0
+    }
     fn apply(&self, x: &Matrix, layout: &BatchLayout) -> Result<Transformed, KernelError>;
 }
 
@@ -68,6 +74,23 @@ pub fn registry() -> Vec<Box<dyn PostProcess>> {
 
 pub fn by_name(name: &str) -> Option<Box<dyn PostProcess>> {
     registry().into_iter().find(|p| p.name() == name)
+}
+
+/// Why `pp` cannot run on a dataset with these controls per batch: every
+/// batch has fewer than it needs. None when some batch qualifies.
+pub fn inapplicable(
+    pp: &dyn PostProcess,
+    controls_per_batch: &std::collections::BTreeMap<String, usize>,
+) -> Option<String> {
+    let need = pp.min_controls_per_batch();
+    if need == 0 || controls_per_batch.values().any(|&c| c >= need) {
+        return None;
+    }
+    let most = controls_per_batch.values().max().copied().unwrap_or(0);
+    Some(format!(
+        "no batch has {need} or more control samples (it is fitted on each batch's controls; the {} batches have at most {most})",
+        controls_per_batch.len()
+    ))
 }
 
 pub fn names() -> Vec<&'static str> {

@@ -76,6 +76,9 @@ pub(crate) fn mean_std(x: &Array2<f64>, rows: &[usize]) -> (Array1<f64>, Array1<
     (mean, std)
 }
 
+/// Controls a batch needs for [`per_batch_standardise`].
+pub(crate) const STANDARDISE_MIN_CONTROLS: usize = 1;
+
 /// Per-batch (x - mean_ctrl) / scale_ctrl over the kept batches; `scale` false
 /// subtracts only. Rows come out in input order of the kept batches. Each
 /// value is computed in f64 and stored in f32; only the controls are copied.
@@ -85,7 +88,7 @@ pub(crate) fn per_batch_standardise(
     scale: bool,
 ) -> Result<super::Transformed, KernelError> {
     crate::error::check_finite(x)?;
-    let b = batches(x, layout, 1)?;
+    let b = batches(x, layout, STANDARDISE_MIN_CONTROLS)?;
     let mut kept: Vec<usize> = b.groups.iter().flat_map(|g| g.1.iter().copied()).collect();
     kept.sort_unstable();
     let mut position = vec![usize::MAX; x.nrows()];

@@ -78,9 +78,13 @@ impl PostProcess for Tvn {
         // 3: components truncated to the controls' rank (issue 20).
         3
     }
+    fn min_controls_per_batch(&self) -> usize {
+        // A covariance needs two.
+        2
+    }
     fn apply(&self, x: &Matrix, layout: &BatchLayout) -> Result<Transformed, KernelError> {
         crate::error::check_finite(x)?;
-        let b = batches(x, layout, 2)?;
+        let b = batches(x, layout, self.min_controls_per_batch())?;
         let mut kept: Vec<usize> = b.groups.iter().flat_map(|g| g.1.iter().copied()).collect();
         kept.sort_unstable();
         let mut pos = vec![usize::MAX; x.nrows()];
