@@ -1514,7 +1514,10 @@ fn a_postprocessing_no_batch_can_take_is_skipped_with_the_reason() {
     assert!(!out.contains("FAILED"), "{out}");
     let plan = p.ok(&["plan", "pipelines/t.yaml"]);
     assert!(plan.contains(&format!("skipped  tab: {why}")), "{plan}");
-    let q = p.ok(&["sql", "SELECT DISTINCT postprocessing FROM results ORDER BY 1"]);
+    let q = p.ok(&[
+        "sql",
+        "SELECT DISTINCT postprocessing FROM results ORDER BY 1",
+    ]);
     let got: Vec<String> = table_rows(&q, "postprocessing")
         .into_iter()
         .map(|r| r[0].clone())

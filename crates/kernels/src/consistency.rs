@@ -183,7 +183,15 @@ pub fn label_shuffle_avgsims(
     tag: &str,
 ) -> Result<Vec<Vec<f64>>, KernelError> {
     let counts: Vec<Vec<usize>> = sizes.iter().map(|&n| vec![n]).collect();
-    label_shuffle_avgsims_within(unit, pool, &vec![0; pool.len()], &counts, n_draws, seed, tag)
+    label_shuffle_avgsims_within(
+        unit,
+        pool,
+        &vec![0; pool.len()],
+        &counts,
+        n_draws,
+        seed,
+        tag,
+    )
 }
 
 /// [`label_shuffle_avgsims`] dealing within strata: `stratum[i]` is pool
@@ -224,7 +232,10 @@ pub fn label_shuffle_avgsims_within(
     for (s, rows) in positions.iter().enumerate() {
         let mut deck = Vec::with_capacity(rows.len());
         for (g, c) in counts.iter().enumerate() {
-            deck.extend(std::iter::repeat_n(g as u32, c.get(s).copied().unwrap_or(0)));
+            deck.extend(std::iter::repeat_n(
+                g as u32,
+                c.get(s).copied().unwrap_or(0),
+            ));
         }
         if deck.len() > rows.len() {
             return Err(KernelError::NotEnough(format!(
@@ -371,7 +382,9 @@ mod tests {
     #[test]
     fn within_batches_every_set_keeps_its_count_in_each_batch() {
         // 30 rows: rows 0-9 batch 0, 10-29 batch 1; the pool is all rows.
-        let x = Array2::from_shape_fn((30, 4), |(i, j)| ((i * 5 + j * 3) % 7) as f32 - 3.0 + j as f32 * 0.1);
+        let x = Array2::from_shape_fn((30, 4), |(i, j)| {
+            ((i * 5 + j * 3) % 7) as f32 - 3.0 + j as f32 * 0.1
+        });
         let u = UnitRows::new(x.view());
         let b0: Vec<usize> = (0..10).collect();
         let b1: Vec<usize> = (10..30).collect();
@@ -402,12 +415,17 @@ mod tests {
             for g in 0..2u32 {
                 let rows: Vec<usize> = (0..30).filter(|&r| labels[r] == g).collect();
                 let in0 = rows.iter().filter(|&&r| r < 10).count();
-                assert_eq!((in0, rows.len() - in0), (counts[g as usize][0], counts[g as usize][1]));
+                assert_eq!(
+                    (in0, rows.len() - in0),
+                    (counts[g as usize][0], counts[g as usize][1])
+                );
                 let want = direct_mean_lower_triangle(&x.mapv(|v| v as f64), &rows);
                 assert!((got[g as usize] - want).abs() < 1e-12, "draw {k} group {g}");
             }
         }
-        assert!(label_shuffle_avgsims_within(&u, &pool, &stratum, &[vec![11, 0]], 1, 9, "t").is_err());
+        assert!(
+            label_shuffle_avgsims_within(&u, &pool, &stratum, &[vec![11, 0]], 1, 9, "t").is_err()
+        );
     }
 
     #[test]

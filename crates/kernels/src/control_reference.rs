@@ -384,8 +384,7 @@ impl ControlReference {
         self.check(x)?;
         // Pooled rows (x first, then the controls) of each stratum, and how
         // many rows of x each has.
-        let mut groups: std::collections::BTreeMap<usize, (Vec<usize>, usize)> =
-            Default::default();
+        let mut groups: std::collections::BTreeMap<usize, (Vec<usize>, usize)> = Default::default();
         match strata {
             None => {
                 groups.insert(0, ((0..x.nrows() + self.y.nrows()).collect(), x.nrows()));
@@ -613,7 +612,9 @@ mod tests {
         let y = data(30, 4, 0.0, 5);
         let x = data(4, 4, 2.0, 6);
         let r = ControlReference::new(y.view()).unwrap();
-        let plain = r.compare_and_test(x.view(), EnergyConvention::UStatistic, 99, 1).unwrap();
+        let plain = r
+            .compare_and_test(x.view(), EnergyConvention::UStatistic, 99, 1)
+            .unwrap();
         let none = r
             .compare_and_test_within(x.view(), None, EnergyConvention::UStatistic, 99, 1)
             .unwrap();
@@ -642,7 +643,13 @@ mod tests {
             .unwrap();
         assert!(p.0 < 0.05 && p.1 < 0.05, "{p:?}");
         assert!(r
-            .compare_and_test_within(x.view(), Some((&[0; 3], &[0; 30])), EnergyConvention::UStatistic, 9, 1)
+            .compare_and_test_within(
+                x.view(),
+                Some((&[0; 3], &[0; 30])),
+                EnergyConvention::UStatistic,
+                9,
+                1
+            )
             .is_err());
     }
 

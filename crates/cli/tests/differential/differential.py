@@ -237,9 +237,228 @@ def check_relationship_recall(w, relationship_dir):
                  convention=f"source={source}")
 
 
+def metric_details(w, key):
+    """A metric node's per-item table (details.parquet)."""
+    return pd.read_parquet(w.node("metric", key) / "details.parquet")
+
+
+def meta_of(w, dataset, rows):
+    s = w.samples(dataset)
+    return (s["perturbation"].to_numpy()[rows], s["is_control"].to_numpy()[rows],
+            s["batch"].to_numpy()[rows])
+
+
+def check_consistency(w, _relationship_dir):
+    """Task 3: each perturbation's avgsim against efaar's
+    `pert_signal_consistency_metric` (mean of the lower-triangle cosine
+    similarities of its samples) on the same post-processed matrix."""
+    rows = w.results[(w.results["metric"] == "consistency") & (w.results["variant"] == "mean_avgsim")]
+    for _, r in rows.iterrows():
+        x, mrows = w.matrix("postprocess", r["postprocess_key"])
+        pert, ctrl, _ = meta_of(w, r["dataset"], mrows)
+        d = metric_details(w, r["metric_key"])
+        worst, n = 0.0, 0
+        for p, got in zip(d["perturbation"], d["avgsim"]):
+            ref = efaar_bench.pert_signal_consistency_metric(x[(pert == p) & ~ctrl])
+            worst = max(worst, abs(float(got) - float(ref)))
+            n += 1
+        line("consistency", "efaar-benchmarking 1.0 pert_signal_consistency_metric", 1e-9, worst, 0.0,
+             dataset=r["dataset"], postprocessing=r["postprocessing"], variant="avgsim, max |diff| per perturbation",
+             convention=f"{n} perturbations")
+        ref_mean = np.mean([efaar_bench.pert_signal_consistency_metric(x[(pert == p) & ~ctrl]) for p in d["perturbation"]])
+        line("consistency", "efaar-benchmarking 1.0 pert_signal_consistency_metric", 1e-9, float(r["value"]),
+             float(ref_mean), dataset=r["dataset"], postprocessing=r["postprocessing"], variant="mean_avgsim")
+
+
+def check_knn(w, _relationship_dir):
+    """Task 4 against scikit-learn's KNeighborsClassifier (brute force,
+    Euclidean, weights 1 / (d + 1e-5), the same k) fitted on the train
+    samples (controls one class) and queried with the perturbed test_seen
+    samples: top1 = its most probable class, top5 = among its five most
+    probable (stable order) that got a vote (documented convention: sklearn's
+    ranking also fills the five with classes of probability 0)."""
+    from sklearn.neighbors import KNeighborsClassifier
+    rows = w.results[w.results["metric"] == "knn"]
+    for (dataset, pp, seed, pkey), g in rows.groupby(["dataset", "postprocessing", "seed", "postprocess_key"]):
+        x, mrows = w.matrix("postprocess", pkey)
+        pert, ctrl, _ = meta_of(w, dataset, mrows)
+        sp = w.split(dataset, seed)
+        label = np.where(ctrl, "\u0000control", pert)
+        tr = np.array([r in sp.get("train", ()) for r in mrows])
+        te = np.array([r in sp.get("test_seen", ()) for r in mrows]) & ~ctrl
+        conv = g["convention"].iloc[0]
+        k = int(conv.split("k=")[1].split(" ")[0].split(";")[0])
+        m = KNeighborsClassifier(n_neighbors=k, weights=lambda d: 1.0 / (d + 1e-5), algorithm="brute",
+                                 metric="euclidean").fit(x[tr], label[tr])
+        p = m.predict_proba(x[te])
+        top = np.argsort(-p, axis=1, kind="stable")[:, :5]
+        truth = np.searchsorted(m.classes_, label[te])
+        known = np.isin(label[te], m.classes_)
+        # A class no neighbour voted for has probability 0: argsort would
+        # still rank it (by class order) when fewer than five classes got
+        # votes; pertbench's top 5 holds voted classes only.
+        voted = np.take_along_axis(p, top, axis=1) > 0
+        ref = {"top1": float(np.mean((top[:, 0] == truth) & known)),
+               "top5": float(np.mean(((top == truth[:, None]) & voted).any(1) & known))}
+        for _, r in g.iterrows():
+            if pd.isna(r["value"]):
+                continue
+            line("knn", "scikit-learn 1.9.1 KNeighborsClassifier", 1e-12, float(r["value"]), ref[r["variant"]],
+                 dataset=dataset, postprocessing=pp, variant=r["variant"],
+                 convention=f"k={k}; {int(te.sum())} queries; {int(tr.sum())} reference samples")
+
+
+def check_ilisi(w, _relationship_dir):
+    """Task 1 (`on: all`) against harmonypy's `compute_lisi` on every
+    sample of the post-processed matrix by batch, same perplexity: the mean
+    and median of the per-sample LISI, and scaled = (median - 1) / (B - 1)."""
+    from harmonypy import compute_lisi
+    rows = w.results[w.results["metric"] == "ilisi"]
+    for (dataset, pp, pkey), g in rows.groupby(["dataset", "postprocessing", "postprocess_key"]):
+        conv = g["convention"].iloc[0]
+        if "on=all" not in conv:
+            continue
+        perplexity = float(conv.split("perplexity=")[1].split(";")[0])
+        x, mrows = w.matrix("postprocess", pkey)
+        _, _, batch = meta_of(w, dataset, mrows)
+        lisi = compute_lisi(x, pd.DataFrame({"batch": batch}), ["batch"], perplexity=perplexity)[:, 0]
+        b = len(set(batch))
+        med = float(np.median(lisi))
+        ref = {"ilisi_mean": float(lisi.mean()), "ilisi_median": med, "ilisi_scaled": (med - 1) / (b - 1)}
+        for _, r in g.iterrows():
+            line("ilisi", "harmonypy 2.1.0 compute_lisi", 1e-6, float(r["value"]), ref[r["variant"]],
+                 dataset=dataset, postprocessing=pp, variant=r["variant"], convention=f"perplexity={perplexity}; {len(lisi)} samples")
+
+
+def check_distribution(w, _relationship_dir):
+    """Energy distance and MMD^2 per unit (details) on the same
+    post-processed matrix: `energy: v_statistic` against dcor 0.6's
+    `energy_distance` (all pairs, i = j included); the default U-statistic
+    and the unbiased RBF MMD^2 (bandwidth: the median distance of the pooled
+    sample) against their definitions in numpy/scipy, which no PyPI package
+    in this environment implements with these conventions."""
+    import dcor
+    from scipy.spatial.distance import cdist, pdist
+    rows = w.results[(w.results["metric"].str.startswith("distribution")) & (w.results["variant"] == "mean_energy")]
+    for _, r in rows.iterrows():
+        x, mrows = w.matrix("postprocess", r["postprocess_key"])
+        pert, ctrl, _ = meta_of(w, r["dataset"], mrows)
+        conv = r["convention"]
+        energy_kind = conv.split("energy=")[1].split(";")[0]
+        d = metric_details(w, r["metric_key"])
+        y = x[ctrl]
+        worst_e, worst_m, n = 0.0, 0.0, 0
+        for p, e, mmd in zip(d["perturbation"], d["energy"], d["mmd2"]):
+            xa = x[(pert == p) & ~ctrl]
+            if energy_kind == "v_statistic":
+                ref_e = float(dcor.energy_distance(xa, y))
+            else:
+                nx, ny = len(xa), len(y)
+                ref_e = (2 * cdist(xa, y).mean() - pdist(xa).sum() * 2 / (nx * (nx - 1))
+                         - pdist(y).sum() * 2 / (ny * (ny - 1)))
+            worst_e = max(worst_e, abs(float(e) - ref_e) / max(1.0, abs(ref_e)))
+            if mmd is not None and not pd.isna(mmd):
+                sigma = np.median(pdist(np.vstack([xa, y])))
+                gamma = 1.0 / (2 * sigma * sigma)
+                kxx, kyy, kxy = (np.exp(-gamma * cdist(a, b, "sqeuclidean")) for a, b in ((xa, xa), (y, y), (xa, y)))
+                nx, ny = len(xa), len(y)
+                ref_m = ((kxx.sum() - nx) / (nx * (nx - 1)) + (kyy.sum() - ny) / (ny * (ny - 1))
+                         - 2 * kxy.mean())
+                worst_m = max(worst_m, abs(float(mmd) - ref_m) / max(1.0, abs(ref_m)))
+            n += 1
+        ref_name = "dcor 0.6 energy_distance" if energy_kind == "v_statistic" else "definition (scipy cdist)"
+        line("distribution", ref_name, 1e-9, worst_e, 0.0, dataset=r["dataset"], postprocessing=r["postprocessing"],
+             variant=f"energy ({energy_kind}), max relative |diff| per unit", convention=f"{n} units")
+        if "mmd=off" not in conv:
+            line("distribution", "definition (scipy cdist)", 1e-9, worst_m, 0.0, dataset=r["dataset"],
+                 postprocessing=r["postprocessing"], variant="mmd2 (rbf, median bandwidth, unbiased), max relative |diff| per unit",
+                 convention=f"{n} units")
+
+
+def counts_of(w, dataset):
+    """The ingest node's count cache (CSR: indptr.u64, indices.u16/u32,
+    values.f32), one row per sample, as a scipy CSR matrix."""
+    from scipy.sparse import csr_matrix
+    d = w.node("ingest", dataset) / "counts"
+    meta = json.loads((d / "counts.json").read_text())
+    idx = np.fromfile(d / f"indices.u{8 * meta['index_bytes']}", dtype=f"<u{meta['index_bytes']}")
+    return csr_matrix((np.fromfile(d / "values.f32", dtype="<f4").astype(np.float64), idx.astype(np.int64),
+                       np.fromfile(d / "indptr.u64", dtype="<u8").astype(np.int64)),
+                      shape=(meta["nrows"], meta["ncols"]))
+
+
+def check_interpretability(w, _relationship_dir):
+    """Task 6 against scikit-learn's Ridge(alpha = ridge_lambda, intercept
+    unpenalised) from the post-processed matrix to lognorm expression
+    (log1p(count / row total x 1e4)), fitted on train (controls included),
+    predicting test_unseen (controls included); per-gene Spearman (scipy,
+    average ranks), Pearson and R^2 averaged over genes not constant in the
+    test set (a constant prediction counts as correlation 0), MSE and MAE
+    over all entries; Structural Integrity by its definition (METRICS.md
+    Task 6: per test batch, prediction and truth centred on the batch's
+    control rows, perturbed rows compared), which no package implements."""
+    from scipy.stats import pearsonr, spearmanr
+    from sklearn.linear_model import Ridge
+    rows = w.results[w.results["metric"] == "interpretability"]
+    for (dataset, pp, seed, pkey), g in rows.groupby(["dataset", "postprocessing", "seed", "postprocess_key"]):
+        conv = g["convention"].iloc[0]
+        if "target=lognorm" not in conv or "si_rows=perturbed" not in conv:
+            continue
+        lam = float(conv.split("ridge_lambda=")[1].split(";")[0])
+        x, mrows = w.matrix("postprocess", pkey)
+        _, ctrl, batch = meta_of(w, dataset, mrows)
+        sp = w.split(dataset, seed)
+        tr = np.array([r in sp.get("train", ()) for r in mrows])
+        te = np.array([r in sp.get("test_unseen", ()) for r in mrows])
+        c = counts_of(w, dataset)
+        total = np.asarray(c.sum(1)).ravel()
+
+        def lognorm(sample_rows):
+            m = c[sample_rows].toarray()
+            t = total[sample_rows][:, None]
+            return np.log1p(np.divide(m, t, out=np.zeros_like(m), where=t > 0) * 1e4)
+
+        ytr, yte = lognorm(mrows[tr]), lognorm(mrows[te])
+        pred = Ridge(alpha=lam).fit(x[tr], ytr).predict(x[te])
+        scored = [j for j in range(yte.shape[1]) if np.ptp(yte[:, j]) > 0]
+
+        def corr(f, j):
+            return 0.0 if np.ptp(pred[:, j]) == 0 else float(f(pred[:, j], yte[:, j])[0])
+
+        ref = {
+            "spearman": float(np.mean([corr(spearmanr, j) for j in scored])),
+            "pearson": float(np.mean([corr(pearsonr, j) for j in scored])),
+            "r2": float(np.mean([1 - ((yte[:, j] - pred[:, j]) ** 2).sum() / ((yte[:, j] - yte[:, j].mean()) ** 2).sum()
+                                 for j in scored])),
+            "mse": float(((pred - yte) ** 2).mean()),
+            "mae": float(np.abs(pred - yte).mean()),
+        }
+        d_b, m_b = [], []
+        bte, cte = batch[te], ctrl[te]
+        for b in sorted(set(bte)):
+            ib = bte == b
+            if not (ib & cte).any() or not (ib & ~cte).any():
+                continue
+            pc = pred[ib] - pred[ib & cte].mean(0)
+            tc = yte[ib] - yte[ib & cte].mean(0)
+            keep = ~cte[ib]
+            n = keep.sum()
+            d_b.append(np.linalg.norm(pc[keep] - tc[keep]) / n)
+            m_b.append(np.linalg.norm(tc[keep]) / n)
+        if d_b:
+            ref["structural_integrity"] = float(1 - np.mean(d_b) / (2 * np.mean(m_b)))
+        for _, r in g.iterrows():
+            if r["variant"] not in ref:
+                continue
+            line("interpretability", "scikit-learn 1.9.1 Ridge + scipy 1.17.1 spearmanr/pearsonr", 1e-6,
+                 float(r["value"]), ref[r["variant"]], dataset=dataset, postprocessing=pp, variant=r["variant"],
+                 convention=f"ridge_lambda={lam}; {int(tr.sum())} train, {int(te.sum())} test samples; {len(scored)} genes scored")
+
+
 # Every check, each `check(work, relationship_dir)`; a new metric's
 # comparison is one more function here.
-CHECKS = [check_postprocessing, check_linear_probe, check_relationship_recall]
+CHECKS = [check_postprocessing, check_linear_probe, check_relationship_recall, check_consistency,
+          check_knn, check_ilisi, check_distribution, check_interpretability]
 
 
 def main():

@@ -65,15 +65,16 @@ fn draw(s: NullScreen, seed: u64) -> (IngestOut, Matrix) {
         let scale: Vec<f32> = (0..s.dim)
             .map(|_| (s.batch_scale * normal(&mut rng)).exp())
             .collect();
-        let mut labels: Vec<(String, bool)> =
-            vec![("NT".to_string(), true); s.controls_per_batch];
+        let mut labels: Vec<(String, bool)> = vec![("NT".to_string(), true); s.controls_per_batch];
         for p in 0..s.perturbations {
             if !s.confined || p % s.batches == b {
                 labels.extend(std::iter::repeat_n((format!("G{p}"), false), s.samples));
             }
         }
         for (p, c) in labels {
-            samples.sample_id.push(format!("s{}", samples.sample_id.len()));
+            samples
+                .sample_id
+                .push(format!("s{}", samples.sample_id.len()));
             samples.perturbation.push(p);
             samples.batch.push(format!("b{b}"));
             samples.is_control.push(c);
@@ -141,13 +142,12 @@ fn run_metric(
         data,
         split: None,
         // As the DAG gives it: the representation before a fitted transform.
-        unprocessed: (post != "raw" && implementation(spec.kind).refits_postprocessing()).then_some(
-            Unprocessed {
+        unprocessed: (post != "raw" && implementation(spec.kind).refits_postprocessing())
+            .then_some(Unprocessed {
                 matrix: raw,
                 rows: &all,
                 postprocessing: post,
-            },
-        ),
+            }),
     };
     let out = implementation(spec.kind)
         .compute(&spec, &ctx)
@@ -443,7 +443,14 @@ fn consistency_label_shuffle_pvalues_are_uniform_on_null_screens() {
         discrete: true,
     };
     let mut lines = cases_over(screens(), yaml, &continuous, 60, &no_data(), 1.0 / 100.0);
-    lines.extend(cases_over(screens(), yaml, &fractions, 60, &no_data(), 1.0 / 100.0));
+    lines.extend(cases_over(
+        screens(),
+        yaml,
+        &fractions,
+        60,
+        &no_data(),
+        1.0 / 100.0,
+    ));
     report(lines);
 }
 

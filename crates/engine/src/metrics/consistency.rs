@@ -219,7 +219,10 @@ impl Metric for Consistency {
                             .collect();
                         let tag = format!(
                             "consistency-permutation-within-{}",
-                            c.iter().map(|n| n.to_string()).collect::<Vec<_>>().join("-")
+                            c.iter()
+                                .map(|n| n.to_string())
+                                .collect::<Vec<_>>()
+                                .join("-")
                         );
                         permutation_null_within(&unit, &strata, n_perm, ctx.seed, &tag)
                     }
@@ -228,7 +231,12 @@ impl Metric for Consistency {
                 }
                 for (p, rows) in &tested {
                     let s = avgsim(&unit, rows).expect("n >= 2");
-                    per.push(((*p).clone(), rows.len(), s, pvalue(&nulls[&composition(rows)], s)));
+                    per.push((
+                        (*p).clone(),
+                        rows.len(),
+                        s,
+                        pvalue(&nulls[&composition(rows)], s),
+                    ));
                 }
                 null_kind_nulls = NullOf::ByComposition(nulls);
                 (

@@ -30,10 +30,10 @@ use crate::pipeline::{EnergySpec, MetricSpec};
 use arrow::array::{Float64Array, RecordBatch, StringArray, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema};
 use pertbench_kernels::bootstrap::mean_interval;
-use pertbench_kernels::Matrix;
 use pertbench_kernels::control_reference::{Comparison, ControlReference};
 use pertbench_kernels::distribution::EnergyConvention;
 use pertbench_kernels::multiple_testing::benjamini_hochberg;
+use pertbench_kernels::Matrix;
 use rayon::prelude::*;
 use std::sync::Arc;
 
@@ -195,50 +195,65 @@ impl Metric for Distribution {
                 u.rows.iter().enumerate().map(|(i, &r)| (r, i)).collect();
             (u, position)
         });
-        let refit_pool = |unit: &[usize], controls: &[usize]| -> std::result::Result<Option<Refitted>, pertbench_kernels::KernelError> {
-            let Some((u, position)) = &refit else {
-                return Ok(None);
+        let refit_pool =
+            |unit: &[usize],
+             controls: &[usize]|
+             -> std::result::Result<Option<Refitted>, pertbench_kernels::KernelError> {
+                let Some((u, position)) = &refit else {
+                    return Ok(None);
+                };
+                let s = &ctx.ingest.samples;
+                let samples: Vec<usize> =
+                    unit.iter().chain(controls).map(|&p| ctx.rows[p]).collect();
+                let raw = Matrix::from_shape_fn((samples.len(), u.matrix.ncols()), |(i, j)| {
+                    u.matrix[(position[&samples[i]], j)]
+                });
+                let batch: Vec<String> = samples.iter().map(|&r| s.batch[r].clone()).collect();
+                let reference = vec![true; samples.len()];
+                let t = pertbench_kernels::postprocess::by_name(u.postprocessing)
+                    .ok_or_else(|| {
+                        pertbench_kernels::KernelError::Shape(format!(
+                            "unknown post-processing {}",
+                            u.postprocessing
+                        ))
+                    })?
+                    .apply(
+                        &raw,
+                        &pertbench_kernels::postprocess::BatchLayout {
+                            batch: &batch,
+                            is_control: &reference,
+                        },
+                    )?;
+                if t.kept_rows.len() < samples.len() {
+                    // A batch of the pool too small to fit on: no exact test.
+                    return Ok(None);
+                }
+                let mut at = vec![0; samples.len()];
+                for (k, &r) in t.kept_rows.iter().enumerate() {
+                    at[r] = k;
+                }
+                let block = |range: std::ops::Range<usize>| {
+                    ndarray::Array2::from_shape_fn((range.len(), t.matrix.ncols()), |(i, j)| {
+                        t.matrix[(at[range.start + i], j)] as f64
+                    })
+                };
+                // Each batch was transformed on its own rows: the test relabels
+                // within batches.
+                let mut ids: std::collections::HashMap<&str, usize> = Default::default();
+                let strata: Vec<usize> = batch
+                    .iter()
+                    .map(|b| {
+                        let next = ids.len();
+                        *ids.entry(b.as_str()).or_insert(next)
+                    })
+                    .collect();
+                Ok(Some(Refitted {
+                    x: block(0..unit.len()),
+                    y: block(unit.len()..samples.len()),
+                    strata_x: strata[..unit.len()].to_vec(),
+                    strata_y: strata[unit.len()..].to_vec(),
+                }))
             };
-            let s = &ctx.ingest.samples;
-            let samples: Vec<usize> = unit.iter().chain(controls).map(|&p| ctx.rows[p]).collect();
-            let raw = Matrix::from_shape_fn((samples.len(), u.matrix.ncols()), |(i, j)| {
-                u.matrix[(position[&samples[i]], j)]
-            });
-            let batch: Vec<String> = samples.iter().map(|&r| s.batch[r].clone()).collect();
-            let reference = vec![true; samples.len()];
-            let t = pertbench_kernels::postprocess::by_name(u.postprocessing)
-                .ok_or_else(|| pertbench_kernels::KernelError::Shape(format!("unknown post-processing {}", u.postprocessing)))?
-                .apply(&raw, &pertbench_kernels::postprocess::BatchLayout { batch: &batch, is_control: &reference })?;
-            if t.kept_rows.len() < samples.len() {
-                // A batch of the pool too small to fit on: no exact test.
-                return Ok(None);
-            }
-            let mut at = vec![0; samples.len()];
-            for (k, &r) in t.kept_rows.iter().enumerate() {
-                at[r] = k;
-            }
-            let block = |range: std::ops::Range<usize>| {
-                ndarray::Array2::from_shape_fn((range.len(), t.matrix.ncols()), |(i, j)| {
-                    t.matrix[(at[range.start + i], j)] as f64
-                })
-            };
-            // Each batch was transformed on its own rows: the test relabels
-            // within batches.
-            let mut ids: std::collections::HashMap<&str, usize> = Default::default();
-            let strata: Vec<usize> = batch
-                .iter()
-                .map(|b| {
-                    let next = ids.len();
-                    *ids.entry(b.as_str()).or_insert(next)
-                })
-                .collect();
-            Ok(Some(Refitted {
-                x: block(0..unit.len()),
-                y: block(unit.len()..samples.len()),
-                strata_x: strata[..unit.len()].to_vec(),
-                strata_y: strata[unit.len()..].to_vec(),
-            }))
-        };
         let mut untested_refit = 0usize;
         // One pool at a time, so one control block is in memory.
         for (context, controls) in &pools {

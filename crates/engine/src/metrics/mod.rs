@@ -556,6 +556,6 @@ pub fn batch_to_rows(b: &RecordBatch) -> Result<Vec<MetricRow>> {
 }
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod calibration;
+#[cfg(test)]
+mod tests;
