@@ -199,6 +199,43 @@ def check_linear_probe(w, _relationship_dir):
                  + ";".join(c for c in conv.split(";") if c.split("=")[0] in ("steps", "converged", "stop")))
 
 
+def check_linear_ridge(w, _relationship_dir):
+    """Task 2's closed-form variant (`solver: ridge`, rows `linear_ridge`)
+    against scikit-learn's RidgeClassifier(alpha = ridge_lambda) on features
+    standardised on train (its +-1 targets give the one-hot ridge's scores
+    times 2 minus a constant per sample, so the same ranking): top1 and
+    top5 of its decision function on the perturbed test_seen samples.
+    pertbench solves in f64 from f32 standardised features and scores in
+    f32; a near-tie can rank two classes apart, hence the tolerance of one
+    test sample in 500."""
+    from sklearn.linear_model import RidgeClassifier
+    rows = w.results[w.results["metric"] == "linear_ridge"]
+    for (dataset, pp, seed, pkey), g in rows.groupby(["dataset", "postprocessing", "seed", "postprocess_key"]):
+        s = w.samples(dataset)
+        x, mrows = w.matrix("postprocess", pkey)
+        sp = w.split(dataset, seed)
+        ctrl = s["is_control"].to_numpy()
+        pert = s["perturbation"].to_numpy()
+        pos = {r: i for i, r in enumerate(mrows)}
+        tr = [pos[r] for r in mrows if r in sp.get("train", ()) and not ctrl[r]]
+        te = [pos[r] for r in mrows if r in sp.get("test_seen", ()) and not ctrl[r]]
+        classes = sorted(set(pert[mrows[tr]]))
+        code = {c: i for i, c in enumerate(classes)}
+        te = [i for i in te if pert[mrows[i]] in code]
+        ytr = np.array([code[p] for p in pert[mrows[tr]]])
+        yte = np.array([code[p] for p in pert[mrows[te]]])
+        lam = float(g["convention"].iloc[0].split("ridge_lambda=")[1].split(";")[0])
+        sc = StandardScaler().fit(x[tr])
+        m = RidgeClassifier(alpha=lam).fit(sc.transform(x[tr]), ytr)
+        z = m.decision_function(sc.transform(x[te]))
+        top = np.argsort(-z, axis=1, kind="stable")[:, :5]
+        ref = {"top1": float(np.mean(top[:, 0] == yte)), "top5": float(np.mean((top == yte[:, None]).any(1)))}
+        for _, r in g.iterrows():
+            line("linear_ridge", "scikit-learn 1.9.1 RidgeClassifier", 2e-3, float(r["value"]), ref[r["variant"]],
+                 dataset=dataset, postprocessing=pp, variant=r["variant"],
+                 convention=f"ridge_lambda={lam}; n_train={len(tr)}; n_test={len(te)}")
+
+
 # pertbench's relationship sources by the name of efaar's own file.
 EFAAR_SOURCES = {"corum": "CORUM", "humap": "HuMAP", "reactome": "Reactome", "signor": "SIGNOR", "stringdb": "StringDB"}
 
@@ -458,7 +495,7 @@ def check_interpretability(w, _relationship_dir):
 # Every check, each `check(work, relationship_dir)`; a new metric's
 # comparison is one more function here.
 CHECKS = [check_postprocessing, check_linear_probe, check_relationship_recall, check_consistency,
-          check_knn, check_ilisi, check_distribution, check_interpretability]
+          check_knn, check_ilisi, check_distribution, check_interpretability, check_linear_ridge]
 
 
 def main():
