@@ -195,6 +195,8 @@ impl MetricKind {
         match self {
             MetricKind::Consistency => &[
                 "null",
+                "pvalue",
+                "null_strata",
                 "n_permutations",
                 "n_label_shuffles",
                 "expression_threshold",
@@ -491,6 +493,26 @@ pub enum SiRowsSpec {
     All,
 }
 
+/// What consistency's permutation null and label shuffle draw within.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum NullStrata {
+    /// Each batch: a perturbation's own count of samples in each batch.
+    Batch,
+    /// All non-control samples (METRICS.md's definition).
+    None,
+}
+
+/// How a consistency p-value is read off its null.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ConsistencyPValue {
+    /// (1 + #(null >= avgsim)) / (1 + |null|): valid (P(p <= a) <= a).
+    Permutation,
+    /// efaar-benchmarking 1.0's #(null >= avgsim) / |null|.
+    Efaar,
+}
+
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum ConsistencyNull {
@@ -510,6 +532,10 @@ pub struct MetricSpec {
     // consistency
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub null: Option<ConsistencyNull>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pvalue: Option<ConsistencyPValue>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub null_strata: Option<NullStrata>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub n_permutations: Option<usize>,
     /// consistency: draws of the label-shuffle null (default n_permutations).

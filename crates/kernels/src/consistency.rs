@@ -89,6 +89,14 @@ pub fn pvalue(sorted_null: &[f64], s: f64) -> f64 {
     (sorted_null.len() - left) as f64 / sorted_null.len() as f64
 }
 
+/// p-value of `s` against an ascending null counting the observation
+/// itself: (1 + #(null >= s)) / (1 + |null|). Under the null it is valid,
+/// P(p <= a) <= a, where [`pvalue`] (efaar's) reaches 1 / (|null| + 1) at 0.
+pub fn pvalue_plus_one(sorted_null: &[f64], s: f64) -> f64 {
+    let left = searchsorted_left(sorted_null, s);
+    (1 + sorted_null.len() - left) as f64 / (1 + sorted_null.len()) as f64
+}
+
 /// `n_sets` avgsims of random sets of `size` rows drawn without replacement
 /// from `pool`, sorted ascending. Set k uses its own seeded stream, so the
 /// null is the same whatever the thread count.

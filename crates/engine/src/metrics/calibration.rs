@@ -44,6 +44,9 @@ struct NullScreen {
     batch_scale: f32,
     /// Samples carry their batch as context.
     contexts: bool,
+    /// The target genes of the first this many perturbations are measured
+    /// and unexpressed (consistency's `unexpressed` null); 0: no genes.
+    unexpressed: usize,
 }
 
 fn normal(rng: &mut impl Rng) -> f32 {
@@ -87,13 +90,23 @@ fn draw(s: NullScreen, seed: u64) -> (IngestOut, Matrix) {
     }
     let n = samples.len();
     let m = Matrix::from_shape_vec((n, s.dim), values).expect("n x dim values");
+    let (genes, expression_mean) = if s.unexpressed > 0 {
+        (
+            (0..s.perturbations).map(|p| format!("G{p}")).collect(),
+            (0..s.perturbations)
+                .map(|p| if p < s.unexpressed { 0.0 } else { 1.0 })
+                .collect(),
+        )
+    } else {
+        (vec![], vec![])
+    };
     let ingest = IngestOut {
         samples,
         source_rows: (0..n).collect(),
         n_file_rows: n,
         counts: None,
-        expression_mean: vec![],
-        genes: vec![],
+        expression_mean,
+        genes,
         values: pertbench_data::manifest::Values::Counts,
         streamed_counts: None,
         dropped: Default::default(),
@@ -299,6 +312,7 @@ fn screens() -> Vec<(&'static str, NullScreen)> {
         batch_offset: 1.0,
         batch_scale: 0.5,
         contexts: false,
+        unexpressed: 0,
     };
     vec![
         ("plates, 8 controls, 32 dims", base),
@@ -388,6 +402,7 @@ fn context_screens() -> Vec<(&'static str, NullScreen)> {
         batch_offset: 1.0,
         batch_scale: 0.5,
         contexts: true,
+        unexpressed: 0,
     };
     vec![
         ("contexts, 8 controls, 16 dims", base),
@@ -426,6 +441,67 @@ fn cases_over(
         }
     }
     lines
+}
+
+#[test]
+fn consistency_null_drawn_across_plates_is_not_valid() {
+    // METRICS.md's permutation null (`null_strata: none`) draws random sets
+    // from every plate; after a per-plate centre-scale fitted on 8 controls
+    // a plate's samples are alike, and null perturbations beat it.
+    let (label, screen) = screens()[0];
+    let pooled = case(
+        label,
+        with_effects_removed_by("center_scale", screen),
+        "center_scale",
+        "{kind: consistency, null: permutation, null_strata: none, n_permutations: 200, n_bootstrap: 10}",
+        &PValues {
+            details: &["pvalue"],
+            rows: &[],
+            discrete: false,
+        },
+        100,
+        &no_data(),
+        1.0 / 200.0,
+    );
+    eprintln!("{pooled:?}");
+    assert!(pooled.is_err(), "pooled draws are not valid: {pooled:?}");
+}
+
+#[test]
+fn consistency_unexpressed_null_pvalues_are_valid_and_efaars_are_not() {
+    // Five of twelve perturbations unexpressed: their avgsims are the null
+    // of the other seven. efaar's p = #(null >= s) / |null| is 0 for a null
+    // perturbation above all five, which happens with probability 1/6.
+    let screen = NullScreen {
+        unexpressed: 5,
+        ..screens()[0].1
+    };
+    let want = PValues {
+        details: &["pvalue"],
+        rows: &[],
+        discrete: true,
+    };
+    let yaml = "{kind: consistency, null: unexpressed, n_permutations: 20, n_bootstrap: 10}";
+    report(cases_over(
+        vec![("plates, 5 unexpressed of 12", screen)],
+        yaml,
+        &want,
+        100,
+        &no_data(),
+        0.0,
+    ));
+    let efaar = case(
+        "plates, 5 unexpressed of 12",
+        with_effects_removed_by("center", screen),
+        "center",
+        "{kind: consistency, null: unexpressed, pvalue: efaar, n_permutations: 20, n_bootstrap: 10}",
+        &want,
+        100,
+        &no_data(),
+        0.0,
+    );
+    eprintln!("{efaar:?}");
+    assert!(efaar.is_err(), "efaar's p-value is not valid: {efaar:?}");
 }
 
 #[test]

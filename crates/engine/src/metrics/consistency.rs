@@ -12,13 +12,13 @@
 
 use super::{perturbation_groups, rows_of, Explanation, Metric, MetricContext, MetricOutput};
 use crate::error::{EngineError, Result};
-use crate::pipeline::{ConsistencyNull, MetricSpec};
+use crate::pipeline::{ConsistencyNull, ConsistencyPValue, MetricSpec, NullStrata};
 use arrow::array::{Float64Array, RecordBatch, StringArray, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema};
 use pertbench_kernels::bootstrap::mean_interval;
 use pertbench_kernels::consistency::{
     avgsim, fraction_significant, label_shuffle_avgsims_within, permutation_null,
-    permutation_null_within, pvalue, UnitRows,
+    permutation_null_within, pvalue, pvalue_plus_one, UnitRows,
 };
 use pertbench_kernels::multiple_testing::benjamini_hochberg;
 use rayon::prelude::*;
@@ -36,7 +36,7 @@ enum NullOf {
 
 static EXPLANATION: Explanation = Explanation {
     summary: r#"Task 3, perturbation consistency: are a perturbation's replicate samples more similar to each other than chance?"#,
-    definition: r#"For each perturbation g with n_g >= 2 samples, avgsim_g = mean over pairs i < j of cos(x_i, x_j) = (||sum_i u_i||^2 - n_g) / (n_g (n_g - 1)) with u_i = x_i / ||x_i||. Its p-value p_g = #(null >= avgsim_g) / |null| against a null of the same size: the avgsim of perturbations whose target gene is unexpressed (mean lognorm below `expression_threshold`), or that of random sets of non-control samples with the perturbation's own count of samples in each batch (drawn within batches: a post-processing fitted per batch, or a batch effect, makes samples of one batch alike). The score is the share of perturbations with p_g <= alpha. Beyond paper 004, p-values are also Benjamini-Hochberg adjusted, and each score has a seeded bootstrap interval over perturbations and a label-shuffle null (perturbation labels of non-control samples permuted within batches, each group's count in each batch kept)."#,
+    definition: r#"For each perturbation g with n_g >= 2 samples, avgsim_g = mean over pairs i < j of cos(x_i, x_j) = (||sum_i u_i||^2 - n_g) / (n_g (n_g - 1)) with u_i = x_i / ||x_i||. Its p-value p_g = (1 + #(null >= avgsim_g)) / (1 + |null|) (`pvalue: efaar`: #(null >= avgsim_g) / |null|) against a null: the avgsim of perturbations whose target gene is unexpressed (mean lognorm below `expression_threshold`), or that of random sets of non-control samples with the perturbation's own count of samples in each batch (drawn within batches: a post-processing fitted per batch, or a batch effect, makes samples of one batch alike). The score is the share of perturbations with p_g <= alpha. Beyond paper 004, p-values are also Benjamini-Hochberg adjusted, and each score has a seeded bootstrap interval over perturbations and a label-shuffle null (perturbation labels of non-control samples permuted within batches, each group's count in each batch kept)."#,
     variants: &[
         (
             r#"fraction_significant"#,
@@ -53,6 +53,16 @@ static EXPLANATION: Explanation = Explanation {
             r#"null"#,
             r#"auto"#,
             r#"auto (unexpressed when at least min_unexpressed perturbations qualify, else permutation) | unexpressed | permutation"#,
+        ),
+        (
+            r#"pvalue"#,
+            r#"permutation"#,
+            r#"permutation: (1 + #(null >= avgsim)) / (1 + |null|), valid | efaar: #(null >= avgsim) / |null| (efaar-benchmarking 1.0)"#,
+        ),
+        (
+            r#"null_strata"#,
+            r#"batch"#,
+            r#"batch (the permutation null and the label shuffle draw within batches: a perturbation's own count of samples in each) | none (from all non-control samples, METRICS.md's definition; not valid when batches differ)"#,
         ),
         (
             r#"n_permutations"#,
@@ -85,7 +95,7 @@ static EXPLANATION: Explanation = Explanation {
             r#"resamples of the 95% interval over perturbations"#,
         ),
     ],
-    conventions: r#"efaar-benchmarking 1.0's `pert_signal_consistency_benchmark` takes its null from negative-control perturbations, typically unexpressed genes, pooled over group sizes, with p = #(null >= avgsim) / |null|: `null: unexpressed` (the default when at least `min_unexpressed` qualify). `null: permutation` draws random sample sets of each perturbation's own size instead, for screens without enough unexpressed targets. The row's `convention` names the null used and its size."#,
+    conventions: r#"efaar-benchmarking 1.0's `pert_signal_consistency_benchmark` takes its null from negative-control perturbations, typically unexpressed genes, pooled over group sizes, with p = #(null >= avgsim) / |null|: `null: unexpressed` (the default when at least `min_unexpressed` qualify) with `pvalue: efaar`. That p is 0 for a perturbation above the whole null, which a null perturbation is with probability 1 / (|null| + 1): with 20 unexpressed genes, 9.5% of null perturbations get p <= 0.05. pertbench's default counts the observation itself, (1 + #(null >= avgsim)) / (1 + |null|), which is valid. `null: permutation` draws random sample sets of each perturbation's own size instead, for screens without enough unexpressed targets. The row's `convention` names the null used and its size."#,
     references: &[
         r#"Paper 004: Bendidi et al., Benchmarking Transcriptomics Foundation Models for Perturbation Analysis: one PCA still rules them all (../shared/papers/004), Task 3."#,
         r#"efaar-benchmarking 1.0 (Recursion), perturbation consistency."#,
@@ -103,7 +113,9 @@ impl Metric for Consistency {
         // shuffle deals labels to rows (label_shuffle_avgsims).
         // 4: the permutation null and the label shuffle draw within batches
         // (issue 20); one batch draws as before.
-        4
+        // 5: p = (1 + #null >= s) / (1 + |null|) by default (issue 20;
+        // efaar's #null >= s / |null| is `pvalue: efaar`).
+        5
     }
     fn task(&self) -> &'static str {
         "3 perturbation consistency"
@@ -120,6 +132,22 @@ impl Metric for Consistency {
         let n_shuffles = spec.n_label_shuffles.unwrap_or(n_perm);
         let alpha = spec.alpha.unwrap_or(0.05);
         let n_boot = spec.n_bootstrap.unwrap_or(1000);
+        let p_kind = spec.pvalue.unwrap_or(ConsistencyPValue::Permutation);
+        let pvalue = match p_kind {
+            ConsistencyPValue::Permutation => pvalue_plus_one,
+            ConsistencyPValue::Efaar => pvalue,
+        };
+        let p_name = format!(
+            "pvalue={};null_strata={}",
+            match p_kind {
+                ConsistencyPValue::Permutation => "(1+#null>=s)/(1+|null|)",
+                ConsistencyPValue::Efaar => "efaar:#null>=s/|null|",
+            },
+            match spec.null_strata.unwrap_or(NullStrata::Batch) {
+                NullStrata::Batch => "batch",
+                NullStrata::None => "none",
+            }
+        );
         let unit = UnitRows::new(ctx.matrix.view());
         let groups = perturbation_groups(ctx);
 
@@ -163,7 +191,16 @@ impl Metric for Consistency {
         // Nulls draw within batches: a post-processing fitted per batch (or a
         // batch effect) makes samples of one batch alike, and a perturbation
         // in one batch would beat random sets drawn across batches (issue 20).
-        let batch_of = |pos: usize| ctx.ingest.samples.batch[ctx.rows[pos]].as_str();
+        // `null_strata: none` draws from all non-control samples as one
+        // stratum (METRICS.md's definition; the draws of version 3).
+        let stratified = spec.null_strata.unwrap_or(NullStrata::Batch) == NullStrata::Batch;
+        let batch_of = |pos: usize| {
+            if stratified {
+                ctx.ingest.samples.batch[ctx.rows[pos]].as_str()
+            } else {
+                ""
+            }
+        };
         let batch_ids: BTreeMap<&str, usize> = {
             let names: BTreeSet<&str> = pool.iter().map(|&p| batch_of(p)).collect();
             names.into_iter().enumerate().map(|(i, b)| (b, i)).collect()
@@ -198,7 +235,7 @@ impl Metric for Consistency {
                 let n = null.len();
                 null_kind_nulls = NullOf::Unexpressed(null);
                 (
-                    format!("null=unexpressed;expression_threshold={threshold};alpha={alpha};label_shuffle={n_shuffles};bootstrap={n_boot}"),
+                    format!("null=unexpressed;{p_name};expression_threshold={threshold};alpha={alpha};label_shuffle={n_shuffles};bootstrap={n_boot}"),
                     n,
                 )
             }
@@ -240,7 +277,7 @@ impl Metric for Consistency {
                 }
                 null_kind_nulls = NullOf::ByComposition(nulls);
                 (
-                    format!("null=permutation_within_batches;n_permutations={n_perm};alpha={alpha};label_shuffle=within_batches:{n_shuffles};bootstrap={n_boot}"),
+                    format!("null=permutation;{p_name};n_permutations={n_perm};alpha={alpha};label_shuffle={n_shuffles};bootstrap={n_boot}"),
                     n_perm,
                 )
             }
