@@ -6,23 +6,34 @@
 -- "0.812 ± 0.004 (tvn)". `best` names the representation with the best
 -- cell. The columns are the hierarchy pipeline's representations (pca,
 -- random, shuffled); add a line per column for other representations.
-WITH cells AS (
-  SELECT dataset, task, metric, COALESCE(source, '') AS source, variant, representation,
+-- When pipelines hold two definitions under one name (a `pca` of 50 and
+-- one of 30 components), the column lists both, each prefixed with the
+-- first 8 characters of its definition key, never one picked silently.
+WITH definitions AS (
+  SELECT dataset, representation, COUNT(DISTINCT representation_definition) AS n_definitions
+  FROM best_postprocessing
+  GROUP BY dataset, representation
+),
+cells AS (
+  SELECT b.dataset, task, metric, COALESCE(source, '') AS source, variant, b.representation,
          higher_is_better, mean_value, n_seeds,
-         CONCAT(CAST(ROUND(mean_value, 3) AS VARCHAR), ' ± ',
+         CONCAT(CASE WHEN d.n_definitions > 1
+                     THEN CONCAT('[', LEFT(representation_definition, 8), '] ') ELSE '' END,
+                CAST(ROUND(mean_value, 3) AS VARCHAR), ' ± ',
                 CAST(ROUND(sd_value, 3) AS VARCHAR), ' (', postprocessing, ')') AS cell,
          ROW_NUMBER() OVER (
-           PARTITION BY dataset, task, metric, source, variant
+           PARTITION BY b.dataset, task, metric, source, variant
            ORDER BY CASE WHEN higher_is_better THEN mean_value ELSE -mean_value END DESC,
-                    representation) AS rank_across_representations
-  FROM best_postprocessing
+                    b.representation) AS rank_across_representations
+  FROM best_postprocessing b JOIN definitions d
+    ON b.dataset = d.dataset AND b.representation = d.representation
   WHERE variant IN ('ilisi_scaled', 'ilisi_mean', 'top1', 'top5', 'fraction_significant',
                     'recall_0.05_0.95', 'spearman', 'pearson', 'mse', 'structural_integrity')
 )
 SELECT dataset, task, metric, source, variant,
-       MAX(CASE WHEN representation = 'pca' THEN cell END) AS pca,
-       MAX(CASE WHEN representation = 'random' THEN cell END) AS random,
-       MAX(CASE WHEN representation = 'shuffled' THEN cell END) AS shuffled,
+       STRING_AGG(CASE WHEN representation = 'pca' THEN cell END, '; ' ORDER BY cell) AS pca,
+       STRING_AGG(CASE WHEN representation = 'random' THEN cell END, '; ' ORDER BY cell) AS random,
+       STRING_AGG(CASE WHEN representation = 'shuffled' THEN cell END, '; ' ORDER BY cell) AS shuffled,
        MAX(CASE WHEN rank_across_representations = 1 THEN representation END) AS best,
        MAX(n_seeds) AS n_seeds
 FROM cells

@@ -1437,6 +1437,14 @@ fn aggregates_are_over_seeds_of_one_definition_never_over_pipelines() {
         let label = format!("pca [{}]", &c[3][..8]);
         assert!(html.contains(&label), "{label} not in the report");
     }
+    // So does the hierarchy table: both pca cells, each with its key.
+    let sql = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../sql/hierarchy_table.sql");
+    let table = p.ok(&["sql", "--file", sql.to_str().unwrap()]);
+    // Columns: dataset, task, metric, source, variant, pca, ...
+    let pca_cell = &table_rows(&table, "n_seeds")[0][5];
+    for c in &rows[..2] {
+        assert!(pca_cell.contains(&format!("[{}]", &c[3][..8])), "{table}");
+    }
 }
 
 /// Issue 20's run semantics: one failing node does not abort the sweep.
