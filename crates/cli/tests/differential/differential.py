@@ -155,6 +155,26 @@ def check_postprocessing(w, _relationship_dir):
              convention=conv)
 
 
+def probe_task(w, dataset, seed, pkey):
+    """Task 2's inputs as pertbench forms them: the post-processed matrix,
+    the positions of the train and test_seen non-controls (test samples of
+    perturbations absent from train dropped), and their class codes (sorted
+    perturbation names)."""
+    s = w.samples(dataset)
+    x, mrows = w.matrix("postprocess", pkey)
+    sp = w.split(dataset, seed)
+    ctrl = s["is_control"].to_numpy()
+    pert = s["perturbation"].to_numpy()
+    pos = {r: i for i, r in enumerate(mrows)}
+    tr = [pos[r] for r in mrows if r in sp.get("train", ()) and not ctrl[r]]
+    te = [pos[r] for r in mrows if r in sp.get("test_seen", ()) and not ctrl[r]]
+    code = {c: i for i, c in enumerate(sorted(set(pert[mrows[tr]])))}
+    te = [i for i in te if pert[mrows[i]] in code]
+    ytr = np.array([code[p] for p in pert[mrows[tr]]])
+    yte = np.array([code[p] for p in pert[mrows[te]]])
+    return x, tr, te, ytr, yte
+
+
 def check_linear_probe(w, _relationship_dir):
     """Task 2 against scikit-learn's LogisticRegression(lbfgs) on the same
     post-processed matrix and split, C = 1 / (n_train l2), features
@@ -163,19 +183,7 @@ def check_linear_probe(w, _relationship_dir):
     penalised loss each reached: equal optima are the sharper test."""
     rows = w.results[w.results["metric"] == "linear_probe"]
     for (dataset, pp, seed, pkey), g in rows.groupby(["dataset", "postprocessing", "seed", "postprocess_key"]):
-        s = w.samples(dataset)
-        x, mrows = w.matrix("postprocess", pkey)
-        sp = w.split(dataset, seed)
-        ctrl = s["is_control"].to_numpy()
-        pert = s["perturbation"].to_numpy()
-        pos = {r: i for i, r in enumerate(mrows)}
-        tr = [pos[r] for r in mrows if r in sp.get("train", ()) and not ctrl[r]]
-        te = [pos[r] for r in mrows if r in sp.get("test_seen", ()) and not ctrl[r]]
-        classes = sorted(set(pert[mrows[tr]]))
-        code = {c: i for i, c in enumerate(classes)}
-        te = [i for i in te if pert[mrows[i]] in code]
-        ytr = np.array([code[p] for p in pert[mrows[tr]]])
-        yte = np.array([code[p] for p in pert[mrows[te]]])
+        x, tr, te, ytr, yte = probe_task(w, dataset, seed, pkey)
         conv = g["convention"].iloc[0]
         l2 = float(conv.split("l2=")[1].split(";")[0])
         sc = StandardScaler().fit(x[tr])
@@ -211,19 +219,7 @@ def check_linear_ridge(w, _relationship_dir):
     from sklearn.linear_model import RidgeClassifier
     rows = w.results[w.results["metric"] == "linear_ridge"]
     for (dataset, pp, seed, pkey), g in rows.groupby(["dataset", "postprocessing", "seed", "postprocess_key"]):
-        s = w.samples(dataset)
-        x, mrows = w.matrix("postprocess", pkey)
-        sp = w.split(dataset, seed)
-        ctrl = s["is_control"].to_numpy()
-        pert = s["perturbation"].to_numpy()
-        pos = {r: i for i, r in enumerate(mrows)}
-        tr = [pos[r] for r in mrows if r in sp.get("train", ()) and not ctrl[r]]
-        te = [pos[r] for r in mrows if r in sp.get("test_seen", ()) and not ctrl[r]]
-        classes = sorted(set(pert[mrows[tr]]))
-        code = {c: i for i, c in enumerate(classes)}
-        te = [i for i in te if pert[mrows[i]] in code]
-        ytr = np.array([code[p] for p in pert[mrows[tr]]])
-        yte = np.array([code[p] for p in pert[mrows[te]]])
+        x, tr, te, ytr, yte = probe_task(w, dataset, seed, pkey)
         lam = float(g["convention"].iloc[0].split("ridge_lambda=")[1].split(";")[0])
         sc = StandardScaler().fit(x[tr])
         m = RidgeClassifier(alpha=lam).fit(sc.transform(x[tr]), ytr)

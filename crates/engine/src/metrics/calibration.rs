@@ -252,16 +252,9 @@ fn case(
     }
 }
 
+/// No manifests and no network: metrics that read no dataset file.
 fn no_data() -> DataContext {
-    DataContext {
-        manifest_dirs: vec![],
-        fetch: FetchOptions {
-            mirrors: vec![],
-            data_dir: std::env::temp_dir(),
-            allow_network: false,
-            allow_unpinned: false,
-        },
-    }
+    super::tests::data()
 }
 
 const POSTS: [&str; 4] = ["raw", "center", "center_scale", "tvn"];
@@ -337,56 +330,36 @@ fn screens() -> Vec<(&'static str, NullScreen)> {
 
 #[test]
 fn distribution_pvalues_are_uniform_on_null_screens() {
-    let data = no_data();
     let want = PValues {
         details: &["p_energy", "p_mmd2"],
         rows: &[],
         discrete: false,
     };
-    let mut lines = Vec::new();
-    for (label, screen) in screens() {
-        for post in POSTS {
-            let screen = with_effects_removed_by(post, screen);
-            lines.push(case(
-                label,
-                screen,
-                post,
-                "{kind: distribution, n_permutations: 199, n_bootstrap: 10}",
-                &want,
-                100,
-                &data,
-                1.0 / 200.0,
-            ));
-        }
-    }
-    report(lines);
+    report(cases_over(
+        screens(),
+        "{kind: distribution, n_permutations: 199, n_bootstrap: 10}",
+        &want,
+        100,
+        &no_data(),
+        1.0 / 200.0,
+    ));
 }
 
 #[test]
 fn consistency_pvalues_are_uniform_on_null_screens() {
-    let data = no_data();
     let want = PValues {
         details: &["pvalue"],
         rows: &[],
         discrete: false,
     };
-    let mut lines = Vec::new();
-    for (label, screen) in screens() {
-        for post in POSTS {
-            let screen = with_effects_removed_by(post, screen);
-            lines.push(case(
-                label,
-                screen,
-                post,
-                "{kind: consistency, null: permutation, n_permutations: 200, n_bootstrap: 10}",
-                &want,
-                100,
-                &data,
-                1.0 / 200.0,
-            ));
-        }
-    }
-    report(lines);
+    report(cases_over(
+        screens(),
+        "{kind: consistency, null: permutation, n_permutations: 200, n_bootstrap: 10}",
+        &want,
+        100,
+        &no_data(),
+        1.0 / 200.0,
+    ));
 }
 
 /// A screen whose samples carry their batch as context, every perturbation

@@ -90,7 +90,7 @@ fn split() -> SplitOut {
     }
 }
 
-fn data() -> DataContext {
+pub(super) fn data() -> DataContext {
     DataContext {
         manifest_dirs: vec![],
         fetch: FetchOptions {
