@@ -226,9 +226,33 @@ fn case(
     data: &DataContext,
     granularity: f64,
 ) -> std::result::Result<String, String> {
+    case_of(
+        label,
+        &|seed| draw(screen, seed),
+        post,
+        yaml,
+        want,
+        draws,
+        data,
+        granularity,
+    )
+}
+
+/// [`case`] on the screens `draw_screen(seed)` gives.
+#[allow(clippy::too_many_arguments)]
+fn case_of(
+    label: &str,
+    draw_screen: &dyn Fn(u64) -> (IngestOut, Matrix),
+    post: &str,
+    yaml: &str,
+    want: &PValues,
+    draws: u64,
+    data: &DataContext,
+    granularity: f64,
+) -> std::result::Result<String, String> {
     let mut p = Vec::new();
     for d in 0..draws {
-        let (ingest, raw) = draw(screen, 1000 + d);
+        let (ingest, raw) = draw_screen(1000 + d);
         p.extend(run_metric(yaml, post, &ingest, &raw, data, d, want));
     }
     let v = verdict(p);
@@ -590,4 +614,175 @@ fn recall_pvalues_are_uniform_on_null_screens() {
         &data,
         1.0 / 100.0,
     ));
+}
+
+/// `../shared` (PERTBENCH_SHARED, else beside the repository), or None
+/// (skip, said) unless PERTBENCH_REQUIRE_SHARED=1, where it fails.
+fn shared() -> Option<std::path::PathBuf> {
+    let dir = std::env::var_os("PERTBENCH_SHARED")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
+        });
+    if dir.join("data").is_dir() {
+        return Some(dir);
+    }
+    assert!(
+        std::env::var("PERTBENCH_REQUIRE_SHARED").as_deref() != Ok("1"),
+        "PERTBENCH_REQUIRE_SHARED=1 but {} is missing",
+        dir.display()
+    );
+    eprintln!(
+        "skipping: {} not found (set PERTBENCH_SHARED)",
+        dir.display()
+    );
+    None
+}
+
+/// The Papalexi screen's control cells (non-targeting guides) in a PCA of
+/// the whole screen (20 components, as its representation node computes
+/// it), with their batches (replicates).
+fn papalexi_controls(shared: &std::path::Path) -> (pertbench_data::samples::Samples, Matrix) {
+    let scratch = tempfile::tempdir().unwrap();
+    let data = DataContext {
+        manifest_dirs: vec![
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data_manifests")
+        ],
+        fetch: FetchOptions {
+            mirrors: vec![shared.join("data"), shared.join("mirror")],
+            data_dir: scratch.path().to_path_buf(),
+            allow_network: false,
+            allow_unpinned: false,
+        },
+    };
+    let d = pertbench_data::dataset::load("papalexi2021", &data).expect("Papalexi loads");
+    let counts = d.counts.expect("Papalexi has counts");
+    let ingest = IngestOut {
+        expression_mean: IngestOut::expression_column_means(&counts, d.values),
+        samples: d.samples,
+        source_rows: d.source_rows,
+        n_file_rows: d.n_file_rows,
+        counts: Some(counts),
+        genes: d.genes,
+        values: d.values,
+        dropped: d.dropped,
+        streamed_counts: None,
+    };
+    let spec: crate::pipeline::RepresentationSpec =
+        serde_yaml_ng::from_str("{name: pca, kind: pca, n_components: 20}").unwrap();
+    let rep = crate::representations::implementation(spec.kind)
+        .compute(
+            &spec,
+            &crate::representations::RepContext {
+                dataset: "papalexi2021",
+                ingest: &ingest,
+                base: None,
+                seed: 0,
+                data: &data,
+            },
+        )
+        .expect("PCA");
+    let s = &ingest.samples;
+    let controls: Vec<usize> = (0..rep.rows.len())
+        .filter(|&i| s.is_control[rep.rows[i]])
+        .collect();
+    let m = Matrix::from_shape_fn((controls.len(), rep.matrix.ncols()), |(i, j)| {
+        rep.matrix[(controls[i], j)]
+    });
+    (
+        s.select(&controls.iter().map(|&i| rep.rows[i]).collect::<Vec<_>>()),
+        m,
+    )
+}
+
+/// A real control-only split: in each replicate, a seeded 100 of the
+/// controls stay controls and 12 x 10 others become 12 fake perturbations
+/// (each in every replicate); the rest are left out.
+fn control_split(
+    controls: &(pertbench_data::samples::Samples, Matrix),
+    seed: u64,
+) -> (IngestOut, Matrix) {
+    use rand::seq::SliceRandom;
+    let (s, m) = controls;
+    let mut rng = pertbench_kernels::rng::stream(seed, "calibration-control-split", 0);
+    let mut by_batch: std::collections::BTreeMap<&str, Vec<usize>> = Default::default();
+    for (i, b) in s.batch.iter().enumerate() {
+        by_batch.entry(b.as_str()).or_default().push(i);
+    }
+    let mut samples = Samples::default();
+    let mut rows = Vec::new();
+    for (b, mut cells) in by_batch {
+        cells.shuffle(&mut rng);
+        for (k, &i) in cells.iter().take(100 + 12 * 10).enumerate() {
+            let control = k < 100;
+            samples.sample_id.push(s.sample_id[i].clone());
+            samples.perturbation.push(if control {
+                "NT".into()
+            } else {
+                format!("F{}", (k - 100) / 10)
+            });
+            samples.batch.push(b.to_string());
+            samples.is_control.push(control);
+            rows.push(i);
+        }
+    }
+    let n = rows.len();
+    let raw = Matrix::from_shape_fn((n, m.ncols()), |(i, j)| m[(rows[i], j)]);
+    let ingest = IngestOut {
+        samples,
+        source_rows: (0..n).collect(),
+        n_file_rows: n,
+        counts: None,
+        expression_mean: vec![],
+        genes: vec![],
+        values: pertbench_data::manifest::Values::Counts,
+        streamed_counts: None,
+        dropped: Default::default(),
+    };
+    (ingest, raw)
+}
+
+#[test]
+fn pvalues_are_uniform_on_real_control_only_splits() {
+    // Papalexi's non-targeting cells, relabelled at random into controls
+    // and fake perturbations: real noise, batch effects and tails, and no
+    // perturbation effect.
+    let Some(shared) = shared() else { return };
+    let controls = papalexi_controls(&shared);
+    let label = "Papalexi controls, 12 fake x 30";
+    let mut lines = Vec::new();
+    for (yaml, want, draws) in [
+        (
+            "{kind: distribution, n_permutations: 99, n_bootstrap: 10}",
+            PValues {
+                details: &["p_energy", "p_mmd2"],
+                rows: &[],
+                discrete: false,
+            },
+            30,
+        ),
+        (
+            "{kind: consistency, null: permutation, n_permutations: 200, n_bootstrap: 10}",
+            PValues {
+                details: &["pvalue"],
+                rows: &[],
+                discrete: false,
+            },
+            30,
+        ),
+    ] {
+        for post in POSTS {
+            lines.push(case_of(
+                label,
+                &|seed| control_split(&controls, seed),
+                post,
+                yaml,
+                &want,
+                draws,
+                &no_data(),
+                1.0 / 100.0,
+            ));
+        }
+    }
+    report(lines);
 }
