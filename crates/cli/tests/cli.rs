@@ -1532,3 +1532,30 @@ fn a_postprocessing_no_batch_can_take_is_skipped_with_the_reason() {
         .collect();
     assert_eq!(got, ["center", "raw"], "{q}");
 }
+
+#[test]
+fn names_and_files_that_would_leave_the_workdir_are_refused() {
+    // Issue 21: a pipeline name of `../../escaped_results` wrote the results
+    // file outside the workdir, and a manifest's `file: ../...` read outside
+    // the mirror and wrote outside the data directory.
+    let rows = screen_rows();
+    let p = table_project(&rows, rows.len(), None);
+    let pipeline = std::fs::read_to_string(p.path("pipelines/t.yaml")).unwrap();
+    for bad in ["../../escaped_results", "sub/dir"] {
+        p.write(
+            "pipelines/bad.yaml",
+            &pipeline.replace("name: t\n", &format!("name: '{bad}'\n")),
+        );
+        let e = p.fails(&["run", "pipelines/bad.yaml", "--quiet"]);
+        assert!(e.contains("`name`"), "{bad}: {e}");
+    }
+    let outside = p.path("..").join("escaped_results.parquet");
+    assert!(!outside.exists(), "{} was written", outside.display());
+    let manifest = std::fs::read_to_string(p.path("manifests/tab.yaml")).unwrap();
+    p.write(
+        "manifests/tab.yaml",
+        &manifest.replace("{file: meta.csv}", "{file: ../mirror/meta.csv}"),
+    );
+    let e = p.fails(&["run", "pipelines/t.yaml", "--quiet"]);
+    assert!(e.contains("field `source.file`"), "{e}");
+}

@@ -388,6 +388,38 @@ impl Manifest {
     }
 
     fn validate(&self, path: &Path) -> Result<()> {
+        let plain = |field: &str, value: &str| -> Result<()> {
+            match not_plain_name(value) {
+                Some(why) => Err(DataError::file(path, format!("field `{field}`: {why}"))),
+                None => Ok(()),
+            }
+        };
+        plain("name", &self.name)?;
+        match &self.source {
+            Source::File { file, .. } | Source::Pypi { file, .. } => plain("source.file", file)?,
+            Source::Synthetic(_) => {}
+        }
+        if let Source::Pypi {
+            member: Some(member),
+            ..
+        } = &self.source
+        {
+            // A path inside the archive; only its last component is used
+            // on disk, and it must be a file name.
+            let last = member.rsplit('/').next().unwrap_or_default();
+            if member.starts_with('/')
+                || member.split('/').any(|c| c == "..")
+                || not_plain_name(last).is_some()
+            {
+                return Err(DataError::file(
+                    path,
+                    format!("field `source.member`: `{}` is not a relative path to a file inside the archive", member.escape_debug()),
+                ));
+            }
+        }
+        for a in &self.append {
+            plain("append", a)?;
+        }
         let hex_ok = self.sha256.len() == 64 && self.sha256.chars().all(|c| c.is_ascii_hexdigit());
         if !(hex_ok || self.sha256 == "unpinned" || matches!(self.source, Source::Synthetic(_))) {
             return Err(DataError::file(
@@ -516,7 +548,34 @@ impl Manifest {
 }
 
 /// Finds `<name>.yaml` in the manifest directories.
+/// Why `value` is not a plain file name (one path component: not empty,
+/// not `.` or `..`, no `/`, `\\` or NUL), so that joining it to a directory
+/// stays in that directory; None when it is one. Names and files from
+/// manifests and pipelines must be plain (issue 21): `file:
+/// ../../x.h5ad` read outside the mirror and wrote outside the workdir.
+pub fn not_plain_name(value: &str) -> Option<String> {
+    if value.is_empty() {
+        return Some("it is empty".into());
+    }
+    if value == "." || value == ".." {
+        return Some(format!("`{value}` names a directory"));
+    }
+    if let Some(c) = value.chars().find(|c| matches!(c, '/' | '\\' | '\0')) {
+        return Some(format!(
+            "`{}` holds `{}`: give a plain file name, without directories",
+            value.escape_debug(),
+            c.escape_debug()
+        ));
+    }
+    None
+}
+
 pub fn find(name: &str, dirs: &[PathBuf]) -> Result<(PathBuf, Manifest)> {
+    if let Some(why) = not_plain_name(name) {
+        return Err(DataError::Other(format!(
+            "dataset name: {why} (a dataset is named by its manifest file in the manifest directories)"
+        )));
+    }
     for d in dirs {
         let p = d.join(format!("{name}.yaml"));
         if p.exists() {
@@ -575,6 +634,56 @@ mod tests {
             .to_string();
         assert!(e.starts_with("m.yaml: line 5, column 1"), "{e}");
         assert!(e.contains("batchh"), "{e}");
+    }
+
+    #[test]
+    fn names_and_files_must_be_plain_file_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.yaml");
+        let sha = "0".repeat(64);
+        let load = |name: &str, source: &str| {
+            std::fs::write(
+                &p,
+                format!(
+                    "name: {name}\nformat: relationship_pairs\nsource: {source}\nsha256: {sha}\n"
+                ),
+            )
+            .unwrap();
+            Manifest::load(&p).map(|_| ()).map_err(|e| e.to_string())
+        };
+        assert_eq!(load("x", "{file: a.h5ad}"), Ok(()));
+        for (name, source, field) in [
+            ("x", "{file: ../../../../x/payload.h5ad}", "source.file"),
+            (
+                "x",
+                "{file: /etc/passwd, url: 'https://example.org/a'}",
+                "source.file",
+            ),
+            ("x", "{file: ..}", "source.file"),
+            ("x", "{file: 'a\\\\b.h5ad'}", "source.file"),
+            ("../x", "{file: a.h5ad}", "name"),
+            (
+                "x",
+                "{pypi: p==1, file: a.whl, member: ../../a.txt}",
+                "source.member",
+            ),
+            (
+                "x",
+                "{pypi: p==1, file: a.whl, member: /a.txt}",
+                "source.member",
+            ),
+        ] {
+            let e = load(name, source).unwrap_err();
+            assert!(e.contains(&format!("field `{field}`")), "{source}: {e}");
+        }
+        assert_eq!(
+            load("x", "{pypi: p==1, file: a.whl, member: pkg/data/a.txt}"),
+            Ok(())
+        );
+        let e = find("../m", &[dir.path().to_path_buf()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("dataset name"), "{e}");
     }
 
     #[test]

@@ -700,6 +700,22 @@ impl Pipeline {
     fn validate(&self) -> Result<()> {
         let path = &self.path;
         let fail = |m: String| Err(EngineError::msg(format!("{}: {m}", path.display())));
+        // The name becomes `<workdir>/results/<name>.parquet` (issue 21:
+        // `../../x` wrote outside the workdir, `sub/dir` rows SQL never read).
+        if let Some(why) = pertbench_data::manifest::not_plain_name(&self.name) {
+            return fail(format!("`name`: {why}"));
+        }
+        if self.name.starts_with('.') {
+            return fail(format!(
+                "`name`: `{}` starts with `.` (results files of hidden names are not read)",
+                self.name
+            ));
+        }
+        for d in &self.datasets {
+            if let Some(why) = pertbench_data::manifest::not_plain_name(d) {
+                return fail(format!("`datasets`: {why}"));
+            }
+        }
         if self.datasets.is_empty() {
             return fail("`datasets` is empty".into());
         }
@@ -983,6 +999,24 @@ mod tests {
             p.postprocessing,
             vec!["raw", "center", "center_scale", "tvn"]
         );
+    }
+
+    #[test]
+    fn names_that_would_leave_the_workdir_are_refused() {
+        let name_line = OK.lines().find(|l| l.starts_with("name:")).unwrap();
+        for bad in [
+            "../../escaped_results",
+            "/tmp/abs",
+            "sub/dir",
+            "..",
+            ".hidden",
+        ] {
+            let e = parse_error(&OK.replace(name_line, &format!("name: '{bad}'")));
+            assert!(e.contains("`name`"), "{bad}: {e}");
+        }
+        let datasets_line = OK.lines().find(|l| l.starts_with("datasets:")).unwrap();
+        let e = parse_error(&OK.replace(datasets_line, "datasets: ['../x']"));
+        assert!(e.contains("`datasets`"), "{e}");
     }
 
     #[test]
