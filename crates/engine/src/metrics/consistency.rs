@@ -17,8 +17,8 @@ use arrow::array::{Float64Array, RecordBatch, StringArray, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema};
 use pertbench_kernels::bootstrap::mean_interval;
 use pertbench_kernels::consistency::{
-    avgsim, fraction_significant, label_shuffle_avgsims_within, permutation_null,
-    permutation_null_within, pvalue, pvalue_plus_one, UnitRows,
+    avgsim, fraction_significant, label_shuffle_avgsims_within, permutation_null_within, pvalue,
+    pvalue_plus_one, UnitRows,
 };
 use pertbench_kernels::multiple_testing::benjamini_hochberg;
 use rayon::prelude::*;
@@ -219,6 +219,8 @@ impl Metric for Consistency {
             }
             c
         };
+        // The tested groups' compositions, in the order of `tested` (and `per`).
+        let counts: Vec<Vec<usize>> = tested.iter().map(|(_, r)| composition(r)).collect();
         let mut per: Vec<(String, usize, f64, f64)> = Vec::new();
         let null_kind_nulls: NullOf;
         let (convention, null_size) = match null_kind {
@@ -240,40 +242,35 @@ impl Metric for Consistency {
                 )
             }
             _ => {
-                let compositions: BTreeSet<Vec<usize>> =
-                    tested.iter().map(|(_, r)| composition(r)).collect();
+                let compositions: BTreeSet<&Vec<usize>> = counts.iter().collect();
                 let mut nulls = BTreeMap::new();
                 for c in compositions {
-                    let size: usize = c.iter().sum();
-                    let null = if n_batches == 1 {
-                        permutation_null(&unit, &pool, size, n_perm, ctx.seed)
+                    let strata: Vec<(&[usize], usize)> = c
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, n)| **n > 0)
+                        .map(|(b, n)| (pool_of_batch[b].as_slice(), *n))
+                        .collect();
+                    // One batch keeps the streams of `permutation_null` (the
+                    // draws of version 3).
+                    let tag = if n_batches == 1 {
+                        format!("consistency-permutation-{}", c[0])
                     } else {
-                        let strata: Vec<(&[usize], usize)> = c
-                            .iter()
-                            .enumerate()
-                            .filter(|(_, n)| **n > 0)
-                            .map(|(b, n)| (pool_of_batch[b].as_slice(), *n))
-                            .collect();
-                        let tag = format!(
+                        format!(
                             "consistency-permutation-within-{}",
                             c.iter()
                                 .map(|n| n.to_string())
                                 .collect::<Vec<_>>()
                                 .join("-")
-                        );
-                        permutation_null_within(&unit, &strata, n_perm, ctx.seed, &tag)
-                    }
-                    .map_err(EngineError::kernel(format!("metric `{label}`")))?;
-                    nulls.insert(c, null);
+                        )
+                    };
+                    let null = permutation_null_within(&unit, &strata, n_perm, ctx.seed, &tag)
+                        .map_err(EngineError::kernel(format!("metric `{label}`")))?;
+                    nulls.insert(c.clone(), null);
                 }
-                for (p, rows) in &tested {
+                for ((p, rows), c) in tested.iter().zip(&counts) {
                     let s = avgsim(&unit, rows).expect("n >= 2");
-                    per.push((
-                        (*p).clone(),
-                        rows.len(),
-                        s,
-                        pvalue(&nulls[&composition(rows)], s),
-                    ));
+                    per.push(((*p).clone(), rows.len(), s, pvalue(&nulls[c], s)));
                 }
                 null_kind_nulls = NullOf::ByComposition(nulls);
                 (
@@ -289,15 +286,14 @@ impl Metric for Consistency {
         let mean_avgsim =
             (!per.is_empty()).then(|| per.iter().map(|r| r.2).sum::<f64>() / per.len() as f64);
         // The p-value of a score against its null, under the metric's own null
-        // kind (an unexpressed-gene null, or the per-size permutation nulls).
+        // kind (an unexpressed-gene null, or the per-composition permutation
+        // nulls).
         let p_of = |c: &Vec<usize>, s: f64| -> f64 {
             match &null_kind_nulls {
                 NullOf::Unexpressed(null) => pvalue(null, s),
                 NullOf::ByComposition(nulls) => pvalue(&nulls[c], s),
             }
         };
-        // The tested groups' compositions, in the order of `per`.
-        let counts: Vec<Vec<usize>> = tested.iter().map(|(_, r)| composition(r)).collect();
         let shuffles = label_shuffle_avgsims_within(
             &unit,
             &pool,

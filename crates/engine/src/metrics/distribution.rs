@@ -190,16 +190,26 @@ impl Metric for Distribution {
         // batch is transformed on its own rows): the relabelled rows are then
         // exchangeable under the null and the test is exact. Values stay
         // those of the post-processed space.
-        let refit = ctx.unprocessed.map(|u| {
-            let position: std::collections::HashMap<usize, usize> =
-                u.rows.iter().enumerate().map(|(i, &r)| (r, i)).collect();
-            (u, position)
-        });
+        let refit = match ctx.unprocessed {
+            Some(u) => {
+                let transform = pertbench_kernels::postprocess::by_name(u.postprocessing)
+                    .ok_or_else(|| {
+                        EngineError::msg(format!(
+                            "metric `{label}`: unknown post-processing `{}`",
+                            u.postprocessing
+                        ))
+                    })?;
+                let position: std::collections::HashMap<usize, usize> =
+                    u.rows.iter().enumerate().map(|(i, &r)| (r, i)).collect();
+                Some((u, transform, position))
+            }
+            None => None,
+        };
         let refit_pool =
             |unit: &[usize],
              controls: &[usize]|
              -> std::result::Result<Option<Refitted>, pertbench_kernels::KernelError> {
-                let Some((u, position)) = &refit else {
+                let Some((u, transform, position)) = &refit else {
                     return Ok(None);
                 };
                 let s = &ctx.ingest.samples;
@@ -210,20 +220,13 @@ impl Metric for Distribution {
                 });
                 let batch: Vec<String> = samples.iter().map(|&r| s.batch[r].clone()).collect();
                 let reference = vec![true; samples.len()];
-                let t = pertbench_kernels::postprocess::by_name(u.postprocessing)
-                    .ok_or_else(|| {
-                        pertbench_kernels::KernelError::Shape(format!(
-                            "unknown post-processing {}",
-                            u.postprocessing
-                        ))
-                    })?
-                    .apply(
-                        &raw,
-                        &pertbench_kernels::postprocess::BatchLayout {
-                            batch: &batch,
-                            is_control: &reference,
-                        },
-                    )?;
+                let t = transform.apply(
+                    &raw,
+                    &pertbench_kernels::postprocess::BatchLayout {
+                        batch: &batch,
+                        is_control: &reference,
+                    },
+                )?;
                 if t.kept_rows.len() < samples.len() {
                     // A batch of the pool too small to fit on: no exact test.
                     return Ok(None);
@@ -274,7 +277,7 @@ impl Metric for Distribution {
                         // on which other units are tested.
                         let seed = ctx.seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
                         let (cmp, p) = if refit.is_some() {
-                            let cmp = reference.compare(x.view(), convention, true)?;
+                            let cmp = reference.compare(x.view(), convention, with_mmd)?;
                             match refit_pool(&units[i].positions, controls)? {
                                 Some(r) => {
                                     let pooled = ControlReference::new(r.y.view())?;
@@ -294,7 +297,7 @@ impl Metric for Distribution {
                                 reference.compare_and_test(x.view(), convention, n_perm, seed)?;
                             (cmp, Some(p))
                         };
-                        // The test always computes MMD; report it only if asked.
+                        // The plain test always computes MMD; report it only if asked.
                         let cmp = if with_mmd {
                             cmp
                         } else {
