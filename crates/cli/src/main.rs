@@ -6,7 +6,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use pertbench_data::dataset::DataContext;
 use pertbench_data::fetch::{fetch, FetchOptions, Origin};
-use pertbench_engine::cache::CacheState;
+use pertbench_engine::cache::{CacheState, Entry};
 use pertbench_engine::run::{plan, plan_lines, run_pipeline, Workspace};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -132,8 +132,16 @@ enum Command {
 enum CacheAction {
     /// List cached nodes with size and state
     Ls,
-    /// Remove nodes no listed pipeline uses (default: every pipelines/*.yaml)
-    Gc { pipelines: Vec<PathBuf> },
+    /// Remove nodes no listed pipeline uses (default: every pipelines/*.yaml),
+    /// and temporaries of killed runs. Refuses while a run uses the cache;
+    /// never follows a symlink; leaves what pertbench did not write.
+    Gc {
+        pipelines: Vec<PathBuf>,
+        /// Remove every node when no pipeline is given or found (without
+        /// it, gc refuses rather than empty the cache)
+        #[arg(long)]
+        all: bool,
+    },
 }
 
 fn env_paths(var: &str) -> Vec<PathBuf> {
@@ -280,6 +288,12 @@ fn real_main(cli: Cli) -> Result<()> {
             for s in &report.skipped {
                 println!("skipped: {s}");
             }
+            if report.recovered_temporaries.0 > 0 {
+                println!(
+                    "removed {} temporaries of killed runs ({} bytes)",
+                    report.recovered_temporaries.0, report.recovered_temporaries.1
+                );
+            }
             for (kind, node, error) in &report.failures {
                 println!("FAILED: {kind} {node}: {error}");
             }
@@ -394,23 +408,29 @@ fn real_main(cli: Cli) -> Result<()> {
             match action {
                 CacheAction::Ls => {
                     let mut total = 0;
-                    for (kind, key, size, state) in cache.list() {
+                    for (kind, key, size, entry) in cache.list() {
                         total += size;
-                        let (st, label) = match &state {
-                            CacheState::Valid(r) => ("ok", r.label.clone()),
-                            CacheState::Missing => ("missing", String::new()),
-                            CacheState::Corrupt(why) => ("corrupt", why.clone()),
+                        let (st, label) = match &entry {
+                            Entry::Node(CacheState::Valid(r)) => ("ok", r.label.clone()),
+                            Entry::Node(CacheState::Missing) => ("missing", String::new()),
+                            Entry::Node(CacheState::Corrupt(why)) => ("corrupt", why.clone()),
+                            Entry::LiveTemporary => ("running", "a live run's temporary".into()),
+                            Entry::StaleTemporary => (
+                                "stale",
+                                "a killed run's temporary (gc or the next run removes it)".into(),
+                            ),
+                            Entry::Foreign(why) => ("foreign", format!("{why}: left alone")),
                         };
-                        println!(
-                            "{st:<8} {kind:<14} {:<12} {:>10}  {label}",
-                            &key[..key.len().min(12)],
-                            size
-                        );
+                        let short: String = key.chars().take(12).collect();
+                        println!("{st:<8} {kind:<14} {short:<12} {size:>10}  {label}");
                     }
                     println!("total {total} bytes in {}", cache.root.display());
                 }
-                CacheAction::Gc { pipelines } => {
-                    let pipelines = if pipelines.is_empty() {
+                CacheAction::Gc { pipelines, all } => {
+                    let given = !pipelines.is_empty();
+                    let pipelines = if given {
+                        pipelines
+                    } else {
                         let mut v: Vec<PathBuf> = std::fs::read_dir("pipelines")
                             .map(|rd| {
                                 rd.flatten()
@@ -421,19 +441,33 @@ fn real_main(cli: Cli) -> Result<()> {
                             .unwrap_or_default();
                         v.sort();
                         v
-                    } else {
-                        pipelines
                     };
+                    if pipelines.is_empty() && !all {
+                        anyhow::bail!(
+                            "cache gc: no pipeline given and none in {}: every node of {} would be removed; \
+                             name the pipelines whose nodes to keep, or pass --all to remove them all",
+                            std::env::current_dir()
+                                .map(|d| d.join("pipelines").display().to_string())
+                                .unwrap_or_else(|_| "./pipelines".into()),
+                            cache.root.display()
+                        );
+                    }
                     let mut keep = BTreeSet::new();
                     for p in &pipelines {
                         let dag = plan(p, &data)?;
                         keep.extend(dag.nodes.iter().map(|n| n.key.clone()));
                     }
-                    let (n, bytes) = cache.gc(&keep)?;
+                    let r = cache.gc(&keep)?;
                     println!(
-                        "removed {n} nodes ({bytes} bytes); kept those of {} pipelines",
+                        "removed {} nodes and {} temporaries of killed runs ({} bytes); kept those of {} pipelines",
+                        r.nodes_removed,
+                        r.temporaries_removed,
+                        r.bytes_freed,
                         pipelines.len()
                     );
+                    for l in &r.left {
+                        println!("left: {l}");
+                    }
                 }
             }
         }

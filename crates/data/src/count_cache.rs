@@ -120,14 +120,14 @@ impl CountCacheWriter {
 
     /// As [`CountCacheWriter::create`], opening each file through `open`.
     pub fn create_with(dest: &Path, ncols: usize, open: &OpenSink) -> Result<Self> {
-        let parent = dest.parent().unwrap_or(Path::new("."));
+        let parent = crate::durable::parent_dir(dest);
         std::fs::create_dir_all(parent).map_err(|e| DataError::write(parent, e))?;
         let name = dest
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "counts".into());
         let tmp = tempfile::Builder::new()
-            .prefix(&format!(".{name}.partial-"))
+            .prefix(&crate::durable::temp_prefix(&name))
             .tempdir_in(parent)
             .map_err(|e| DataError::write(parent, e))?
             .keep();

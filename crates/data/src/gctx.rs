@@ -239,7 +239,7 @@ pub fn write(
     fill: &mut dyn FnMut(usize, &mut Matrix),
 ) -> Result<()> {
     let err = |e: hdf5::Error| DataError::file(path, format!("writing gctx: {e}"));
-    crate::fetch::atomic_write_at(path, ".gctx-", |tmp| {
+    crate::fetch::atomic_write_at(path, "gctx", |tmp| {
         let f = File::create(tmp).map_err(err)?;
         let version = hdf5::types::VarLenAscii::from_ascii("GCTX1.0").expect("ascii");
         f.new_attr::<hdf5::types::VarLenAscii>()

@@ -35,7 +35,7 @@ impl CsrH5adWriter {
     /// Starts `path` with `ncols` genes; `compression` is the gzip level
     /// (0: none).
     pub fn create(path: &Path, ncols: usize, compression: u8) -> Result<Self> {
-        let dir = path.parent().unwrap_or(Path::new("."));
+        let dir = crate::durable::parent_dir(path);
         std::fs::create_dir_all(dir).map_err(|e| DataError::write(dir, e))?;
         let tmp = tempfile::Builder::new()
             .prefix(".h5ad-")

@@ -10,6 +10,7 @@ pub mod cmap;
 pub mod count_cache;
 pub mod count_values;
 pub mod dataset;
+pub mod durable;
 pub mod error;
 pub mod fetch;
 pub mod gct;

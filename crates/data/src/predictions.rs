@@ -187,7 +187,7 @@ pub fn write_predictions_h5ad(
 ) -> Result<()> {
     use hdf5::types::VarLenUnicode;
     let err = |e: hdf5::Error| DataError::file(path, format!("writing h5ad: {e}"));
-    crate::fetch::atomic_write_at(path, ".h5ad-", |tmp| {
+    crate::fetch::atomic_write_at(path, "h5ad", |tmp| {
         let f = hdf5::File::create(tmp).map_err(err)?;
         let strings = |v: &[String]| -> Result<Vec<VarLenUnicode>> {
             v.iter()

@@ -38,6 +38,8 @@ pub struct RunReport {
     /// (Linux; the largest of the per-node peaks and the process's own).
     pub peak_rss: Option<u64>,
     pub results_file: PathBuf,
+    /// Temporaries of killed runs removed at the start: (entries, bytes).
+    pub recovered_temporaries: (usize, u64),
     /// The result rows written to `results_file`.
     pub results: arrow::array::RecordBatch,
     /// (kind, label) of every node, in the order of `summary.outcomes`.
@@ -107,6 +109,21 @@ pub fn run_pipeline_with(
 ) -> Result<RunReport> {
     let started = std::time::Instant::now();
     let p = Pipeline::load(pipeline)?;
+    let cache = ws.cache();
+    // Shared with other runs; `cache gc` waits for none and refuses.
+    let _cache_in_use = cache.run_lock()?;
+    // What killed runs left behind (their owner process is gone).
+    let mut recovered = cache.recover();
+    for dir in [
+        ws.results_dir(),
+        ws.failures_dir(),
+        data.fetch.data_dir.join("artefacts"),
+    ] {
+        for (_, size) in pertbench_data::durable::recover_stale_temporaries(&dir) {
+            recovered.0 += 1;
+            recovered.1 += size;
+        }
+    }
     // Fetch (verify, copy from a mirror) each dataset's file first, as its
     // ingestion would, so planning knows what the data can give (a dataset
     // of one batch cannot be split by batch). Failures are left to
@@ -119,7 +136,6 @@ pub fn run_pipeline_with(
         }
     }
     let dag = dag::build(&p, data)?;
-    let cache = ws.cache();
     let (summary, outputs) = Runner {
         dag: &dag,
         cache: &cache,
@@ -153,7 +169,7 @@ pub fn run_pipeline_with(
     };
     let batch = results::build(&dag, &outputs, postprocess_notes)?;
     let file = results::results_path(&ws.results_dir(), &dag.pipeline.name);
-    crate::table::write_parquet_atomic(&file, &batch)?;
+    crate::table::write_checksummed_parquet(&file, &batch)?;
     let failures: Vec<(String, String, String)> = summary
         .failed()
         .into_iter()
@@ -164,7 +180,7 @@ pub fn run_pipeline_with(
         .collect();
     // Written every run (empty when none failed), so the table holds each
     // pipeline's last run.
-    crate::table::write_parquet_atomic(
+    crate::table::write_checksummed_parquet(
         &results::results_path(&ws.failures_dir(), &dag.pipeline.name),
         &results::failures_batch(&dag.pipeline.name, &failures, summary.not_run()),
     )?;
@@ -181,6 +197,7 @@ pub fn run_pipeline_with(
         peak_rss,
         summary,
         results_file: file,
+        recovered_temporaries: recovered,
         results: batch,
         nodes: dag
             .nodes

@@ -141,6 +141,65 @@ fn depth_first_order(dag: &Dag) -> Vec<usize> {
     order
 }
 
+thread_local! {
+    /// Whether this thread holds a node lock. Rayon may run another node on a
+    /// thread that waits inside a kernel; such a nested node never waits for
+    /// a lock (it computes and publishes idempotently instead), so two
+    /// processes can never wait for each other in a cycle.
+    static HOLDS_NODE_LOCK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// A node's lock, held while it is computed and published.
+struct NodeGuard {
+    lock: Option<pertbench_data::durable::Lock>,
+    waited: bool,
+    outermost: bool,
+}
+
+impl NodeGuard {
+    fn acquire(cache: &Cache, kind: &str, key: &str) -> Result<NodeGuard> {
+        let outermost = !HOLDS_NODE_LOCK.with(|h| h.get());
+        if !outermost {
+            let lock = cache.node_lock(kind, key, false)?;
+            return Ok(NodeGuard {
+                lock,
+                waited: false,
+                outermost,
+            });
+        }
+        // Free at once: nobody else computes it.
+        if let Some(lock) = cache.node_lock(kind, key, false)? {
+            HOLDS_NODE_LOCK.with(|h| h.set(true));
+            return Ok(NodeGuard {
+                lock: Some(lock),
+                waited: false,
+                outermost,
+            });
+        }
+        let lock = cache.node_lock(kind, key, true)?;
+        HOLDS_NODE_LOCK.with(|h| h.set(true));
+        Ok(NodeGuard {
+            lock,
+            waited: true,
+            outermost,
+        })
+    }
+
+    /// Whether another process held the node when this one asked for it.
+    fn waited_for_another(&self) -> bool {
+        self.waited
+    }
+}
+
+impl Drop for NodeGuard {
+    fn drop(&mut self) {
+        drop(self.lock.take());
+        if self.outermost {
+            HOLDS_NODE_LOCK.with(|h| h.set(false));
+        }
+    }
+}
+
 impl Runner<'_> {
     /// Runs the DAG; returns the summary and every metric node's output.
     pub fn run(&self) -> Result<(RunSummary, Vec<Option<Output>>)> {
@@ -219,6 +278,23 @@ impl Runner<'_> {
                 Ok(match &states[i] {
                     CacheState::Valid(_) => NodeOutcome::Reused,
                     st => {
+                        // Another process may be computing this node: wait
+                        // for it, then use its result (a thread already
+                        // holding a node lock does not wait, see NodeGuard).
+                        let guard = NodeGuard::acquire(self.cache, nd.kind, &nd.key)?;
+                        // Published by another process since the run began?
+                        if guard.waited_for_another() || self.cache.dir(nd.kind, &nd.key).exists() {
+                            if let CacheState::Valid(rec) = self.cache.state(nd.kind, &nd.key) {
+                                let out = Output::read(
+                                    nd.kind,
+                                    &self.cache.dir(nd.kind, &nd.key),
+                                    &rec.meta,
+                                )?;
+                                *slots[i].lock().expect("slot lock") = Some(out);
+                                release_inputs(nd);
+                                return Ok(NodeOutcome::Reused);
+                            }
+                        }
                         let measure =
                             self.sequential && pertbench_kernels::machine::reset_peak_rss();
                         pertbench_kernels::work::reset();
@@ -243,6 +319,7 @@ impl Runner<'_> {
                             *kernels[i].lock().expect("kernels lock") =
                                 pertbench_kernels::work::kernels();
                         }
+                        drop(guard);
                         release_inputs(nd);
                         pertbench_kernels::machine::release_free_memory();
                         match st {
@@ -334,7 +411,7 @@ impl Runner<'_> {
                 std::fs::create_dir_all(&parent)
                     .map_err(|e| EngineError::msg(format!("{}: {e}", parent.display())))?;
                 let scratch = tempfile::Builder::new()
-                    .prefix(".tmp-counts-")
+                    .prefix(&pertbench_data::durable::temp_prefix("counts"))
                     .tempdir_in(&parent)
                     .map_err(|e| EngineError::msg(format!("{}: {e}", parent.display())))?;
                 let d = dataset::load_with(

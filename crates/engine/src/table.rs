@@ -45,14 +45,26 @@ fn write_batches(
 
 /// Writes a batch atomically: temporary file beside `path`, then rename.
 pub fn write_parquet_atomic(path: &Path, batch: &RecordBatch) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
+    let dir = pertbench_data::durable::parent_dir(path);
     std::fs::create_dir_all(dir)
         .map_err(|e| EngineError::msg(format!("{}: {e}", dir.display())))?;
-    let tmp = tempfile::NamedTempFile::new_in(dir)
+    let tmp = tempfile::Builder::new()
+        .prefix(&pertbench_data::durable::temp_prefix("parquet"))
+        .tempfile_in(dir)
         .map_err(|e| EngineError::msg(format!("{}: {e}", dir.display())))?;
     write_parquet(tmp.path(), batch)?;
+    pertbench_data::durable::sync_file(tmp.path())?;
     tmp.persist(path)
         .map_err(|e| EngineError::msg(format!("{}: {}", path.display(), e.error)))?;
+    pertbench_data::durable::sync_dir(dir)?;
+    Ok(())
+}
+
+/// [`write_parquet_atomic`], then its checksum beside it
+/// (`.<name>.sha256`), which readers of results verify.
+pub fn write_checksummed_parquet(path: &Path, batch: &RecordBatch) -> Result<()> {
+    write_parquet_atomic(path, batch)?;
+    pertbench_data::durable::write_checksum(path)?;
     Ok(())
 }
 

@@ -100,9 +100,10 @@ pub fn render(results_dir: &Path) -> Result<Report, ReportError> {
             "No result files (*.parquet) in {}: run `pertbench run <pipeline.yaml>` first.",
             results_dir.display()
         ));
-    } else if rows.is_empty() {
+    } else if rows.is_empty() && loaded.skipped.is_empty() {
         missing.push("The result files hold no rows (an empty sweep).".into());
     }
+    missing.extend(loaded.skipped.iter().cloned());
     let old: Vec<&ResultRow> = rows
         .iter()
         .filter(|r| r.task.is_none() || r.higher_is_better.is_none())

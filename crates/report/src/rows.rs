@@ -48,6 +48,9 @@ pub struct LoadedResults {
     pub rows: Vec<ResultRow>,
     /// Result files found (`*.parquet`).
     pub files: Vec<String>,
+    /// Files left out because they failed verification, each with why and
+    /// how to rebuild it.
+    pub skipped: Vec<String>,
 }
 
 /// Columns the report uses, in the order of [`ResultRow`].
@@ -131,17 +134,21 @@ pub fn load(results_dir: &Path) -> Result<LoadedResults, ReportError> {
         }
     };
     files.sort();
-    if files.is_empty() {
+    let checked = pertbench_sql::result_files(results_dir);
+    let skipped: Vec<String> = checked.skipped.iter().map(|s| s.to_string()).collect();
+    if checked.readable.is_empty() {
         return Ok(LoadedResults {
             rows: Vec::new(),
             files,
+            skipped,
         });
     }
-    let batches = pertbench_sql::query(results_dir, "SELECT * FROM results")
+    let answer = pertbench_sql::query_verified(results_dir, "SELECT * FROM results")
         .map_err(|e| ReportError::Results(format!("{}: {e}", results_dir.display())))?;
     Ok(LoadedResults {
-        rows: from_batches(&batches)?,
+        rows: from_batches(&answer.batches)?,
         files,
+        skipped,
     })
 }
 

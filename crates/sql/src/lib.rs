@@ -1,7 +1,10 @@
 //! Read-only SQL over pertbench results with DataFusion.
 //!
 //! Every `*.parquet` file directly in the results directory is one pipeline's
-//! results; together they form the table `results`. Statements that write
+//! results; together they form the table `results`. Each file is verified
+//! first against the checksum written beside it (`.<name>.sha256`) and its
+//! Parquet footer is checked: a file that fails either is named in a warning
+//! and left out (with how to rebuild it from the cache), never read. Statements that write
 //! (INSERT, COPY, CREATE, DROP, SET ...) are refused, and no table function
 //! that reads other files is registered, so a query can only read results.
 //!
@@ -16,9 +19,11 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::util::pretty::pretty_format_batches;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTableUrl};
+use datafusion::datasource::listing::{ListingTable, ListingTableConfig};
 use datafusion::execution::context::SQLOptions;
-use datafusion::prelude::{ParquetReadOptions, SessionContext};
-use std::path::Path;
+use datafusion::prelude::SessionContext;
+use pertbench_data::durable::{verify_checksum, Checked};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use thiserror::Error;
 
@@ -77,66 +82,218 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("tokio runtime")
 }
 
-/// Whether `dir` holds a `.parquet` file (false when it does not exist).
-fn has_parquet(dir: &Path) -> bool {
-    std::fs::read_dir(dir)
+/// The `*.parquet` files directly in `dir`, sorted.
+fn parquet_files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|rd| {
             rd.flatten()
-                .any(|e| e.path().extension().is_some_and(|x| x == "parquet"))
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
+                .collect()
         })
-        .unwrap_or(false)
+        .unwrap_or_default();
+    v.sort();
+    v
 }
 
-/// Runs one read-only query over the results in `results_dir`.
+/// A results file left out of a query, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SkippedFile {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+impl std::fmt::Display for SkippedFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let stem = self
+            .path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        write!(
+            f,
+            "{}: {}; left out of the results. Rebuild it from the cache with \
+             `pertbench run pipelines/{stem}.yaml` (its nodes are cached and verified, so nothing is recomputed)",
+            self.path.display(),
+            self.reason
+        )
+    }
+}
+
+/// Checks a Parquet file's framing (magic bytes, footer length) and parses
+/// its footer, without letting a malformed footer panic the process.
+fn check_parquet(path: &Path) -> Result<(), String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let len = f.metadata().map_err(|e| e.to_string())?.len();
+    if len == 0 {
+        return Err("an empty (0-byte) file".into());
+    }
+    if len < 12 {
+        return Err(format!("{len} bytes: too short for a Parquet file"));
+    }
+    let mut head = [0u8; 4];
+    f.read_exact(&mut head).map_err(|e| e.to_string())?;
+    let mut tail = [0u8; 8];
+    f.seek(SeekFrom::End(-8)).map_err(|e| e.to_string())?;
+    f.read_exact(&mut tail).map_err(|e| e.to_string())?;
+    if &head != b"PAR1" || &tail[4..] != b"PAR1" {
+        return Err("not a Parquet file (no PAR1 magic at its start and end)".into());
+    }
+    let footer = u64::from(u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]));
+    if footer + 12 > len {
+        return Err(format!(
+            "malformed Parquet footer (claims {footer} bytes in a {len}-byte file)"
+        ));
+    }
+    let p = path.to_path_buf();
+    let parsed = std::panic::catch_unwind(move || {
+        let file = std::fs::File::open(&p).map_err(|e| e.to_string())?;
+        datafusion::parquet::file::metadata::ParquetMetaDataReader::new()
+            .parse_and_finish(&file)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    });
+    match parsed {
+        Ok(r) => r.map_err(|e| format!("malformed Parquet footer: {e}")),
+        Err(_) => Err("malformed Parquet footer (the Parquet reader failed on it)".into()),
+    }
+}
+
+/// The results files of a directory, sorted into those a query reads
+/// (verified against their checksum, or without one, from an older
+/// pertbench, and with a sound footer) and those it leaves out.
+#[derive(Debug, Clone, Default)]
+pub struct ResultFiles {
+    pub readable: Vec<PathBuf>,
+    /// Readable files without a checksum beside them (not verified).
+    pub unchecked: Vec<PathBuf>,
+    pub skipped: Vec<SkippedFile>,
+}
+
+pub fn result_files(dir: &Path) -> ResultFiles {
+    let mut out = ResultFiles::default();
+    for path in parquet_files(dir) {
+        // The framing first (it says what is wrong with an empty or
+        // truncated file more plainly), then the checksum.
+        if let Err(why) = check_parquet(&path) {
+            out.skipped.push(SkippedFile { path, reason: why });
+            continue;
+        }
+        let verdict = verify_checksum(&path);
+        if let Checked::Mismatch(why) = verdict {
+            out.skipped.push(SkippedFile {
+                path,
+                reason: format!("fails its checksum ({why})"),
+            });
+            continue;
+        }
+        if verdict == Checked::Unchecked {
+            out.unchecked.push(path.clone());
+        }
+        out.readable.push(path);
+    }
+    out
+}
+
+/// A query's rows and the results files it left out.
+#[derive(Debug)]
+pub struct Answer {
+    pub batches: Vec<RecordBatch>,
+    pub skipped: Vec<SkippedFile>,
+    /// Files read without a checksum to verify them against.
+    pub unchecked: Vec<PathBuf>,
+}
+
+/// Registers `files` as table `name`: the union of their columns, every one
+/// nullable (result files written by an older pertbench lack newer columns,
+/// `task`, `null_mean`..., which then read as NULL instead of failing the
+/// query on a non-nullable column).
+async fn register_files(
+    ctx: &SessionContext,
+    name: &str,
+    files: &[PathBuf],
+) -> Result<(), SqlError> {
+    let q = |e: datafusion::error::DataFusionError| SqlError::Query(e.to_string());
+    let options =
+        ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    let mut urls = Vec::with_capacity(files.len());
+    let mut merged = Schema::empty();
+    for f in files {
+        let url = ListingTableUrl::parse(f.display().to_string()).map_err(q)?;
+        let schema = options
+            .infer_schema(&ctx.state(), &url)
+            .await
+            .map_err(|e| SqlError::Query(format!("{}: {e}", f.display())))?;
+        merged = Schema::try_merge([merged, schema.as_ref().clone()])
+            .map_err(|e| SqlError::Query(format!("{}: {e}", f.display())))?;
+        urls.push(url);
+    }
+    let nullable = Schema::new(
+        merged
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone().with_nullable(true))
+            .collect::<Vec<_>>(),
+    );
+    let config = ListingTableConfig::new_with_multi_paths(urls)
+        .with_listing_options(options)
+        .with_schema(Arc::new(nullable));
+    let table = ListingTable::try_new(config).map_err(q)?;
+    ctx.register_table(name, Arc::new(table)).map_err(q)?;
+    Ok(())
+}
+
+/// Runs one read-only query over the results in `results_dir`; a results file
+/// that fails verification is left out and named in a warning on stderr.
 pub fn query(results_dir: &Path, sql: &str) -> Result<Vec<RecordBatch>, SqlError> {
-    if !has_parquet(results_dir) {
-        return Err(SqlError::NoResults(results_dir.display().to_string()));
+    let answer = query_verified(results_dir, sql)?;
+    for s in &answer.skipped {
+        eprintln!("warning: {s}");
+    }
+    for p in &answer.unchecked {
+        eprintln!(
+            "note: {} has no checksum beside it (written by an older pertbench or by hand): read unverified; re-run its pipeline to checksum it",
+            p.display()
+        );
+    }
+    Ok(answer.batches)
+}
+
+/// [`query`], returning the files it left out instead of printing them.
+pub fn query_verified(results_dir: &Path, sql: &str) -> Result<Answer, SqlError> {
+    let files = result_files(results_dir);
+    if files.readable.is_empty() {
+        return Err(if files.skipped.is_empty() {
+            SqlError::NoResults(results_dir.display().to_string())
+        } else {
+            SqlError::Query(format!(
+                "no readable results in {}: {}",
+                results_dir.display(),
+                files
+                    .skipped
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ))
+        });
     }
     let options = SQLOptions::new()
         .with_allow_ddl(false)
         .with_allow_dml(false)
         .with_allow_statements(false);
-    runtime().block_on(async {
+    let mut skipped = files.skipped.clone();
+    let batches = runtime().block_on(async {
         let ctx = SessionContext::new();
-        let dir = format!("{}/", results_dir.display());
-        // The union of all files' columns, every one nullable: result files
-        // written by an older pertbench lack newer columns (`task`,
-        // `null_mean`...), which then read as NULL instead of failing the
-        // query on a non-nullable column.
-        let q = |e: datafusion::error::DataFusionError| SqlError::Query(e.to_string());
-        let url = ListingTableUrl::parse(&dir).map_err(q)?;
-        let merged = ListingOptions::new(Arc::new(ParquetFormat::default()))
-            .with_file_extension(".parquet")
-            .infer_schema(&ctx.state(), &url)
-            .await
-            .map_err(q)?;
-        let nullable = Schema::new(
-            merged
-                .fields()
-                .iter()
-                .map(|f| f.as_ref().clone().with_nullable(true))
-                .collect::<Vec<_>>(),
-        );
-        ctx.register_parquet(
-            "results",
-            &dir,
-            ParquetReadOptions::default()
-                .file_extension(".parquet")
-                .schema(&nullable),
-        )
-        .await
-        .map_err(q)?;
+        register_files(&ctx, "results", &files.readable).await?;
         // The failed nodes of each pipeline's last run, beside the results
         // (`<workdir>/failures`), when any run wrote them.
         if let Some(failures) = results_dir.parent().map(|w| w.join("failures")) {
-            if has_parquet(&failures) {
-                ctx.register_parquet(
-                    "failures",
-                    &format!("{}/", failures.display()),
-                    ParquetReadOptions::default().file_extension(".parquet"),
-                )
-                .await
-                .map_err(q)?;
+            let f = result_files(&failures);
+            skipped.extend(f.skipped);
+            if !f.readable.is_empty() {
+                register_files(&ctx, "failures", &f.readable).await?;
             }
         }
         // Our own view, created before the user's (read-only) query runs,
@@ -179,6 +336,11 @@ pub fn query(results_dir: &Path, sql: &str) -> Result<Vec<RecordBatch>, SqlError
         df.collect()
             .await
             .map_err(|e| SqlError::Query(e.to_string()))
+    })?;
+    Ok(Answer {
+        batches,
+        skipped,
+        unchecked: files.unchecked,
     })
 }
 
@@ -280,5 +442,106 @@ mod tests {
         assert!(!Path::new("/tmp/pertbench-out.csv").exists());
         let e = query(dir.path(), "SELECT * FROM read_csv('/etc/passwd')").unwrap_err();
         assert!(matches!(e, SqlError::Query(_)), "{e}");
+    }
+
+    fn write_named(dir: &Path, name: &str, rep: &str, value: f64) -> PathBuf {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("representation", DataType::Utf8, false),
+            Field::new("value", DataType::Float64, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(StringArray::from(vec![rep])),
+                Arc::new(Float64Array::from(vec![Some(value)])),
+            ],
+        )
+        .unwrap();
+        let path = dir.join(name);
+        let f = std::fs::File::create(&path).unwrap();
+        let mut w = parquet::arrow::ArrowWriter::try_new(f, schema, None).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+        pertbench_data::durable::write_checksum(&path).unwrap();
+        path
+    }
+
+    #[test]
+    fn a_damaged_results_file_is_named_and_left_out_never_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = write_named(dir.path(), "good.parquet", "pca", 2.47121);
+        let bad = write_named(dir.path(), "bad.parquet", "random", 0.5);
+        let q = "SELECT representation, value FROM results ORDER BY 1";
+        assert_eq!(
+            query_verified(dir.path(), q).unwrap().batches[0].num_rows(),
+            2
+        );
+        let original = std::fs::read(&bad).unwrap();
+        // One flipped bit in a data page, a malformed footer length, a
+        // 0-byte file, a file that is not Parquet at all.
+        let mut flipped = original.clone();
+        flipped[original.len() / 3] ^= 0x04;
+        let mut footer = original.clone();
+        let n = footer.len();
+        footer[n - 8..n - 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        let mut footer_in_range = original.clone();
+        footer_in_range[n - 8..n - 4].copy_from_slice(&((n as u32) - 12).to_le_bytes());
+        for (case, bytes, rechecksum, why) in [
+            ("flipped bit", flipped, false, "fails its checksum"),
+            (
+                "footer length",
+                footer.clone(),
+                true,
+                "malformed Parquet footer",
+            ),
+            (
+                "footer bytes",
+                footer_in_range,
+                true,
+                "malformed Parquet footer",
+            ),
+            ("0 bytes", Vec::new(), true, "0-byte"),
+            (
+                "not parquet",
+                b"name,value\npca,1\n".to_vec(),
+                true,
+                "not a Parquet file",
+            ),
+        ] {
+            std::fs::write(&bad, &bytes).unwrap();
+            if rechecksum {
+                // Damage the checksum cannot see (written after the fact, or
+                // a file without one): the footer check still catches it.
+                pertbench_data::durable::write_checksum(&bad).unwrap();
+            }
+            let a = query_verified(dir.path(), q).unwrap();
+            let text = format(&a.batches);
+            assert!(
+                text.contains("2.47121") && !text.contains("random"),
+                "{case}: {text}"
+            );
+            assert_eq!(a.skipped.len(), 1, "{case}");
+            let msg = a.skipped[0].to_string();
+            assert!(
+                msg.contains("bad.parquet")
+                    && msg.contains(why)
+                    && msg.contains("pipelines/bad.yaml"),
+                "{case}: {msg}"
+            );
+            std::fs::remove_file(pertbench_data::durable::checksum_path(&bad)).unwrap();
+            // Without a checksum, only damage the footer check sees is caught;
+            // the file is then reported as unverified.
+            let f = result_files(dir.path());
+            let caught = usize::from(case != "flipped bit");
+            assert_eq!(f.skipped.len(), caught, "{case} unchecked");
+            assert_eq!(f.unchecked.len(), 1 - caught, "{case} unchecked");
+        }
+        // Every file damaged: an error naming it, not an empty answer.
+        std::fs::write(&good, b"").unwrap();
+        let e = query_verified(dir.path(), q).unwrap_err().to_string();
+        assert!(
+            e.contains("good.parquet") && e.contains("bad.parquet"),
+            "{e}"
+        );
     }
 }
