@@ -42,11 +42,15 @@ for i in $(seq 1 "$kills"); do
     find "$work/cache" -mindepth 2 -maxdepth 2 ! -name '.tmp-*' -exec rm -rf {} +
     # A moment between 2% and 98% of a full run.
     at=$(awk -v f="$full" -v r="$RANDOM" 'BEGIN { printf "%.2f", f * (0.02 + 0.96 * r / 32767) }')
-    pb run pipelines/quickstart.yaml --quiet >/dev/null 2>&1 &
+    # The binary itself in the background (not a shell function, whose
+    # subshell is what `kill` would reach).
+    "$bin" --workdir "$work" "${MIRROR[@]}" run pipelines/quickstart.yaml --quiet >/dev/null 2>&1 &
     pid=$!
     sleep "$at"
     if kill -9 "$pid" 2>/dev/null; then killed=$((killed + 1)); fi
     wait "$pid" 2>/dev/null || true
+    # Nothing of the run may outlive the kill.
+    if pgrep -f "$bin" >/dev/null; then echo "a killed run is still running" >&2; exit 1; fi
     left=$(leftovers)
     left_total=$((left_total + left))
     echo "trial $i: killed at ${at}s, $left temporaries left"
@@ -61,7 +65,7 @@ echo "kill -9 trials: $killed killed while running, $left_total temporaries left
 rm -rf "$work/cache" "$work/results"
 pids=()
 for j in $(seq 1 "$concurrent"); do
-    pb run pipelines/quickstart.yaml --quiet >"$work/concurrent.$j.out" 2>&1 &
+    "$bin" --workdir "$work" "${MIRROR[@]}" run pipelines/quickstart.yaml --quiet >"$work/concurrent.$j.out" 2>&1 &
     pids+=($!)
 done
 failed=0

@@ -166,9 +166,35 @@ fn main() {
     }
     let cli = Cli::parse();
     if let Err(e) = real_main(cli) {
-        eprintln!("error: {e:#}");
+        eprintln!("error: {}", elide_long_runs(&format!("{e:#}")));
         std::process::exit(1);
     }
+}
+
+/// An error message with any run of more than 400 characters without a
+/// space (an offending value quoted in full: a 100 KB name) cut to its
+/// first and last 100, saying how much was left out.
+fn elide_long_runs(message: &str) -> String {
+    const LONG: usize = 400;
+    const KEEP: usize = 100;
+    let mut out = String::with_capacity(message.len().min(4096));
+    for (i, word) in message.split(' ').enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        let n = word.chars().count();
+        if n > LONG {
+            let head: String = word.chars().take(KEEP).collect();
+            let tail: String = word.chars().skip(n - KEEP).collect();
+            out.push_str(&format!(
+                "{head}[... {} characters left out ...]{tail}",
+                n - 2 * KEEP
+            ));
+        } else {
+            out.push_str(word);
+        }
+    }
+    out
 }
 
 fn real_main(cli: Cli) -> Result<()> {

@@ -79,9 +79,10 @@ impl Project {
         );
     }
 
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_pertbench"))
-            .current_dir(self.dir.path())
+    /// The binary, run in the project on its workdir, manifests and mirror.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_pertbench"));
+        c.current_dir(self.dir.path())
             .args([
                 "--workdir",
                 "work",
@@ -91,9 +92,12 @@ impl Project {
                 "mirror",
                 "--offline",
             ])
-            .args(args)
-            .output()
-            .unwrap()
+            .args(args);
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
     }
 
     fn ok(&self, args: &[&str]) -> String {
@@ -384,18 +388,7 @@ fn gc_refuses_without_pipelines_and_never_touches_what_it_does_not_own() {
 fn killed_runs_leave_nothing_behind_and_concurrent_runs_compute_each_node_once() {
     let p = Project::new();
     let spawn = |p: &Project| {
-        Command::new(env!("CARGO_BIN_EXE_pertbench"))
-            .current_dir(p.dir.path())
-            .args([
-                "--workdir",
-                "work",
-                "--manifests",
-                "manifests",
-                "--mirror",
-                "mirror",
-                "--offline",
-            ])
-            .args(["run", "pipelines/p.yaml", "--quiet"])
+        p.command(&["run", "pipelines/p.yaml", "--quiet"])
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
@@ -1847,4 +1840,55 @@ fn names_and_files_that_would_leave_the_workdir_are_refused() {
     );
     let e = p.fails(&["run", "pipelines/t.yaml", "--quiet"]);
     assert!(e.contains("field `source.file`"), "{e}");
+}
+
+#[test]
+fn invalid_inputs_are_refused_at_planning_with_bounded_messages() {
+    let p = Project::new();
+    // An unknown relationship source fails `plan`, not the run midway.
+    p.write(
+        "pipelines/bad.yaml",
+        &PIPELINE.replace("sources: [pairs]", "sources: [pairs, nosuch]"),
+    );
+    let e = p.fails(&["plan", "pipelines/bad.yaml"]);
+    assert!(e.contains("`sources`") && e.contains("nosuch"), "{e}");
+    // A device as a representation file is not hashed forever.
+    p.write(
+        "pipelines/bad.yaml",
+        &PIPELINE.replace(
+            "  - {name: random, kind: random, dim: 8}",
+            "  - {name: dev, kind: npy, path: /dev/zero}",
+        ),
+    );
+    let e = p.fails(&["plan", "pipelines/bad.yaml"]);
+    assert!(e.contains("not a regular file"), "{e}");
+    // A 100 KB offending value is not repeated in full.
+    let huge = "x".repeat(100_000);
+    p.write(
+        "pipelines/bad.yaml",
+        &PIPELINE.replace(
+            "postprocessing: [raw, center]",
+            &format!("postprocessing: [raw, {huge}]"),
+        ),
+    );
+    let e = p.fails(&["plan", "pipelines/bad.yaml"]);
+    assert!(
+        e.len() < 2_000 && e.contains("characters left out"),
+        "{} bytes",
+        e.len()
+    );
+    // A synthetic screen too large to allocate is an error naming the field.
+    let m = std::fs::read_to_string(p.path("manifests/synth.yaml")).unwrap();
+    p.write(
+        "manifests/synth.yaml",
+        &m.replace("n_batches: 3", "n_batches: 4294967296"),
+    );
+    let e = p.fails(&["plan", "pipelines/p.yaml"]);
+    assert!(e.contains("source.synthetic.n_batches"), "{e}");
+    p.write("manifests/synth.yaml", &m);
+    // `cache ls` with a multi-byte directory name in the cache.
+    p.ok(&["run", "pipelines/p.yaml", "--quiet"]);
+    std::fs::create_dir(p.path("work/cache/metric/ééééééééééééé")).unwrap();
+    let ls = p.ok(&["cache", "ls"]);
+    assert!(ls.contains("foreign") && ls.contains("éééé"), "{ls}");
 }

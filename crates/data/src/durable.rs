@@ -168,6 +168,22 @@ pub fn tree_size(p: &Path) -> u64 {
         .unwrap_or(0)
 }
 
+/// `dir/name` when `name` is a plain file name (no directory, no `..`, not
+/// absolute), so that what is written there stays inside `dir`; else an
+/// error naming `what` it is. Every path pertbench writes under a directory
+/// from a name it read (a pipeline's results, a fetched artefact) goes
+/// through here.
+pub fn join_plain(dir: &Path, name: &str, what: &str) -> Result<PathBuf> {
+    match crate::manifest::not_plain_name(name) {
+        None => Ok(dir.join(name)),
+        Some(why) => Err(DataError::Other(format!(
+            "{what} `{}` would be written outside {}: {why}",
+            name.escape_debug(),
+            dir.display()
+        ))),
+    }
+}
+
 /// The directory a file is in: `.` for a bare file name (whose
 /// `Path::parent` is the empty path, which no system call accepts).
 pub fn parent_dir(p: &Path) -> &Path {
@@ -348,6 +364,33 @@ mod tests {
             .any(|(n, s)| n.starts_with(".tmp-node-p4294967294") && *s == 3));
         assert!(!dead.exists() && !dead_file.exists());
         assert!(mine.exists() && other.exists() && old.exists());
+    }
+
+    #[test]
+    fn only_plain_names_join_a_directory() {
+        let d = Path::new("/w/results");
+        assert_eq!(
+            join_plain(d, "p.parquet", "f").unwrap(),
+            d.join("p.parquet")
+        );
+        for bad in [
+            "../p.parquet",
+            "/etc/p",
+            "a/b",
+            "..",
+            ".",
+            "",
+            "a\\b",
+            "x\0y",
+        ] {
+            let e = join_plain(d, bad, "pipeline results file")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("pipeline results file") && e.contains("/w/results"),
+                "{bad}: {e}"
+            );
+        }
     }
 
     #[test]

@@ -218,7 +218,8 @@ pub fn fetched_path(m: &Manifest, opts: &FetchOptions) -> Option<PathBuf> {
     let Source::File { file, .. } = &m.source else {
         return None;
     };
-    let dst = opts.data_dir.join("artefacts").join(file);
+    let dst =
+        crate::durable::join_plain(&opts.data_dir.join("artefacts"), file, "artefact").ok()?;
     (dst.exists() && verified(&dst, &m.sha256)).then_some(dst)
 }
 
@@ -234,7 +235,7 @@ pub fn fetch(m: &Manifest, opts: &FetchOptions) -> Result<Fetched> {
         }
     };
     let store = opts.data_dir.join("artefacts");
-    let dst = store.join(&file);
+    let dst = crate::durable::join_plain(&store, &file, "artefact")?;
     let (origin, sha) = if dst.exists() && verified(&dst, &m.sha256) {
         (Origin::DataDir, m.sha256.clone())
     } else if let Some(src) = opts

@@ -397,7 +397,11 @@ impl Manifest {
         plain("name", &self.name)?;
         match &self.source {
             Source::File { file, .. } | Source::Pypi { file, .. } => plain("source.file", file)?,
-            Source::Synthetic(_) => {}
+            Source::Synthetic(spec) => {
+                if let Some(why) = spec.invalid() {
+                    return Err(DataError::file(path, why));
+                }
+            }
         }
         if let Source::Pypi {
             member: Some(member),

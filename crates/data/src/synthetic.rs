@@ -69,6 +69,49 @@ pub struct SyntheticSpec {
     pub clusters: String,
 }
 
+impl SyntheticSpec {
+    /// Why the spec cannot be generated (a size out of range), or None.
+    /// Bounds keep a typo (`n_batches: 4294967296`) from aborting on
+    /// allocation: the screen may hold at most 20 million cells and 100,000
+    /// genes.
+    pub fn invalid(&self) -> Option<String> {
+        for (field, v, min, max) in [
+            ("n_batches", self.n_batches, 1, 10_000),
+            ("n_genes", self.n_genes, 1, 100_000),
+            (
+                "cells_per_perturbation",
+                self.cells_per_perturbation,
+                1,
+                100_000,
+            ),
+            ("controls_per_batch", self.controls_per_batch, 0, 1_000_000),
+            ("n_complexes", self.n_complexes, 0, 100_000),
+            ("n_unexpressed", self.n_unexpressed, 0, 100_000),
+        ] {
+            if v < min || v > max {
+                return Some(format!(
+                    "field `source.synthetic.{field}` must lie between {min} and {max}, got {v}"
+                ));
+            }
+        }
+        let cells = (self.n_complexes * 8 + self.n_unexpressed)
+            .saturating_mul(self.cells_per_perturbation)
+            .saturating_add(self.n_batches.saturating_mul(self.controls_per_batch));
+        if cells > 20_000_000 {
+            return Some(format!(
+                "the synthetic screen would hold about {cells} cells (at most 20,000,000)"
+            ));
+        }
+        if !(self.mean_library_size.is_finite() && self.mean_library_size > 0.0) {
+            return Some(format!(
+                "field `source.synthetic.mean_library_size` must be a positive number, got {}",
+                self.mean_library_size
+            ));
+        }
+        None
+    }
+}
+
 pub struct SyntheticScreen {
     pub samples: Samples,
     pub counts: CsrMatrix,

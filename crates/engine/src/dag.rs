@@ -136,9 +136,16 @@ const INGEST_VERSION: u32 = 4;
 const SPLIT_VERSION: u32 = 1;
 
 /// sha256 of an input file named in the pipeline; an error names the entry.
+/// Only a regular file is read (a device such as `/dev/zero` would be hashed
+/// forever, a directory or a FIFO cannot be).
 fn file_sha256(p: &Pipeline, what: &str, path: &std::path::Path) -> Result<String> {
-    pertbench_data::fetch::sha256_file(path)
-        .map_err(|e| EngineError::msg(format!("{}: {what}: {e}", p.path.display())))
+    let err = |e: String| EngineError::msg(format!("{}: {what}: {e}", p.path.display()));
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => {}
+        Ok(_) => return Err(err(format!("{} is not a regular file", path.display()))),
+        Err(e) => return Err(err(format!("{}: {e}", path.display()))),
+    }
+    pertbench_data::fetch::sha256_file(path).map_err(|e| err(e.to_string()))
 }
 
 /// Key parameters from a metric's input files (a feature table, prediction
@@ -181,6 +188,19 @@ pub fn build(p: &Pipeline, data: &DataContext) -> Result<Dag> {
             ))
         })
         .collect::<Result<_>>()?;
+    // A relationship source that names no manifest fails here, at
+    // planning, not after the nodes before it have run.
+    for m in &p.metrics {
+        for source in m.sources.iter().flatten() {
+            data.manifest(source).map_err(|e| {
+                EngineError::msg(format!(
+                    "{}: metric `{}`: `sources`: `{source}`: {e}",
+                    p.path.display(),
+                    m.label()
+                ))
+            })?;
+        }
+    }
     let mut b = Builder {
         nodes: vec![],
         by_key: HashMap::new(),

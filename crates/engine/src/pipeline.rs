@@ -7,6 +7,24 @@ use crate::error::{EngineError, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
+/// Largest `dim` / `n_components` of a representation.
+pub const MAX_DIM: usize = 100_000;
+/// Largest `power_iterations` of the PCA range finder.
+pub const MAX_POWER_ITERATIONS: usize = 100;
+/// Largest number of permutations, label shuffles or bootstrap draws.
+pub const MAX_DRAWS: usize = 1_000_000;
+/// Largest `epochs` (adam) and `max_steps` (lbfgs).
+pub const MAX_EPOCHS: usize = 100_000;
+pub const MAX_STEPS: usize = 1_000_000;
+
+/// The first entry that appears twice in `v`.
+fn first_repeat<T: PartialEq>(v: &[T]) -> Option<&T> {
+    v.iter()
+        .enumerate()
+        .find(|(i, x)| v[..*i].contains(x))
+        .map(|(_, x)| x)
+}
+
 fn default_seeds() -> Vec<u64> {
     vec![0]
 }
@@ -722,10 +740,25 @@ impl Pipeline {
         if self.seeds.is_empty() {
             return fail("`seeds` is empty".into());
         }
+        // A repeated entry would write every row twice.
+        if let Some(d) = first_repeat(&self.seeds) {
+            return fail(format!("`seeds` lists {d} twice"));
+        }
+        if let Some(d) = first_repeat(&self.datasets) {
+            return fail(format!("`datasets` lists `{d}` twice"));
+        }
+        if let Some(d) = first_repeat(&self.postprocessing) {
+            return fail(format!("`postprocessing` lists `{d}` twice"));
+        }
+        if self.postprocessing.is_empty() {
+            return fail("`postprocessing` is empty".into());
+        }
         if let Some(f) = self.train_fraction {
-            if !(f > 0.0 && f < 1.0) {
+            // Each side of the split must keep at least a 100th of the
+            // batches' share (1e-300 left a training set of nothing).
+            if !(0.01..=0.99).contains(&f) {
                 return fail(format!(
-                    "`train_fraction` must lie strictly between 0 and 1, got {f}"
+                    "`train_fraction` must lie between 0.01 and 0.99, got {f}"
                 ));
             }
         }
@@ -767,6 +800,23 @@ impl Pipeline {
                 Features => &[],
             };
             check_fields(path, &what, r.kind, &f, allowed)?;
+            for (field, value, max) in [
+                ("n_components", r.n_components, MAX_DIM),
+                ("dim", r.dim, MAX_DIM),
+                (
+                    "power_iterations",
+                    r.power_iterations.map(|v| v + 1),
+                    MAX_POWER_ITERATIONS + 1,
+                ),
+            ] {
+                match value {
+                    Some(0) => return fail(format!("{what}: `{field}` must be positive")),
+                    Some(v) if v > max => {
+                        return fail(format!("{what}: `{field}` must be at most {max}, got {v}"))
+                    }
+                    _ => {}
+                }
+            }
             let kind = serde_json::to_value(r.kind)
                 .ok()
                 .and_then(|v| v.as_str().map(String::from))
@@ -866,6 +916,84 @@ impl Pipeline {
             ];
             if let Some((f, _)) = positive.iter().find(|(_, ok)| *ok == Some(false)) {
                 return fail(format!("{what}: `{f}` must be positive"));
+            }
+            // Real-valued settings: finite (NaN and .inf give numbers that
+            // look plausible and mean nothing).
+            for (f, v) in [
+                ("perplexity", m.perplexity),
+                ("tol", m.tol),
+                ("gtol", m.gtol),
+                ("learning_rate", m.learning_rate),
+                ("l2", m.l2),
+                ("ridge_lambda", m.ridge_lambda),
+                ("expression_threshold", m.expression_threshold),
+                ("alpha", m.alpha),
+            ] {
+                if v.is_some_and(|v| !v.is_finite()) {
+                    return fail(format!("{what}: `{f}` must be a finite number"));
+                }
+            }
+            if let Some(a) = m.alpha {
+                if !(a > 0.0 && a < 1.0) {
+                    return fail(format!(
+                        "{what}: `alpha` must lie strictly between 0 and 1, got {a}"
+                    ));
+                }
+            }
+            // Counts of draws and steps: at most what a run can hold
+            // (n_permutations: 1e9 aborted on allocation), and at least one
+            // where the value is read from them (consistency's fraction
+            // significant from its permutation null; elsewhere
+            // `n_permutations: 0` means no null test, and the row says so).
+            let draws_needed = m.kind == MetricKind::Consistency;
+            for (f, v, max, zero_ok) in [
+                ("n_permutations", m.n_permutations, MAX_DRAWS, !draws_needed),
+                (
+                    "n_label_shuffles",
+                    m.n_label_shuffles,
+                    MAX_DRAWS,
+                    !draws_needed,
+                ),
+                ("n_bootstrap", m.n_bootstrap, MAX_DRAWS, false),
+                ("epochs", m.epochs, MAX_EPOCHS, false),
+                ("max_steps", m.max_steps, MAX_STEPS, false),
+            ] {
+                match v {
+                    Some(0) if !zero_ok => return fail(format!("{what}: `{f}` must be positive")),
+                    Some(v) if v > max => {
+                        return fail(format!("{what}: `{f}` must be at most {max}, got {v}"))
+                    }
+                    _ => {}
+                }
+            }
+            if let Some(s) = &m.sources {
+                if s.is_empty() {
+                    return fail(format!("{what}: `sources` is empty"));
+                }
+                if let Some(d) = first_repeat(s) {
+                    return fail(format!("{what}: `sources` lists `{d}` twice"));
+                }
+            }
+            if let Some(t) = &m.thresholds {
+                if t.is_empty() {
+                    return fail(format!("{what}: `thresholds` is empty"));
+                }
+                if let Some([a, b]) = t.iter().find(|[a, b]| !(a < b)) {
+                    return fail(format!(
+                        "{what}: thresholds [{a}, {b}]: the lower must come first and be below the upper"
+                    ));
+                }
+                if let Some([a, b]) = first_repeat(t) {
+                    return fail(format!("{what}: `thresholds` lists [{a}, {b}] twice"));
+                }
+            }
+            if let Some(p) = &m.predictors {
+                if p.is_empty() {
+                    return fail(format!("{what}: `predictors` is empty"));
+                }
+                if let Some(d) = first_repeat(p) {
+                    return fail(format!("{what}: `predictors` lists `{d:?}` twice"));
+                }
             }
             if m.kind == MetricKind::LinearProbe
                 && m.solver != Some(ProbeSolver::Ridge)
@@ -1017,6 +1145,146 @@ mod tests {
         let datasets_line = OK.lines().find(|l| l.starts_with("datasets:")).unwrap();
         let e = parse_error(&OK.replace(datasets_line, "datasets: ['../x']"));
         assert!(e.contains("`datasets`"), "{e}");
+    }
+
+    #[test]
+    fn invalid_values_and_repeats_are_errors_naming_the_field() {
+        let rep = "  - {name: pca, kind: pca, n_components: 8}";
+        let metric = "  - {kind: consistency}";
+        let cases: &[(&str, &str, &str)] = &[
+            (
+                rep,
+                "  - {name: r, kind: random, dim: 0}",
+                "`dim` must be positive",
+            ),
+            (
+                rep,
+                "  - {name: r, kind: random, dim: 100000000}",
+                "`dim` must be at most 100000",
+            ),
+            (
+                rep,
+                "  - {name: p, kind: pca, n_components: 0}",
+                "`n_components` must be positive",
+            ),
+            (
+                rep,
+                "  - {name: p, kind: pca, n_components: 8, power_iterations: 1000000}",
+                "`power_iterations` must be at most",
+            ),
+            (
+                metric,
+                "  - {kind: consistency, n_permutations: 0}",
+                "`n_permutations` must be positive",
+            ),
+            (
+                metric,
+                "  - {kind: consistency, n_permutations: 1000000000}",
+                "`n_permutations` must be at most 1000000",
+            ),
+            (
+                metric,
+                "  - {kind: consistency, n_label_shuffles: 0}",
+                "`n_label_shuffles` must be positive",
+            ),
+            (
+                metric,
+                "  - {kind: consistency, alpha: -1}",
+                "`alpha` must lie strictly between 0 and 1",
+            ),
+            (
+                metric,
+                "  - {kind: consistency, alpha: .nan}",
+                "`alpha` must be a finite number",
+            ),
+            (
+                metric,
+                "  - {kind: consistency, n_bootstrap: 100000000}",
+                "`n_bootstrap` must be at most",
+            ),
+            (
+                metric,
+                "  - {kind: linear_probe, optimiser: adam, learning_rate: .inf}",
+                "`learning_rate` must be a finite number",
+            ),
+            (
+                metric,
+                "  - {kind: linear_probe, optimiser: adam, epochs: 100000000}",
+                "`epochs` must be at most",
+            ),
+            (
+                metric,
+                "  - {kind: ilisi, perplexity: .nan}",
+                "`perplexity` must be",
+            ),
+            (
+                metric,
+                "  - {kind: relationship_recall, thresholds: [[0.95, 0.05]]}",
+                "the lower must come first",
+            ),
+            (
+                metric,
+                "  - {kind: relationship_recall, thresholds: []}",
+                "`thresholds` is empty",
+            ),
+            (
+                metric,
+                "  - {kind: relationship_recall, thresholds: [[0.05, 0.95], [0.05, 0.95]]}",
+                "`thresholds` lists [0.05, 0.95] twice",
+            ),
+            (
+                metric,
+                "  - {kind: relationship_recall, sources: []}",
+                "`sources` is empty",
+            ),
+            (
+                metric,
+                "  - {kind: relationship_recall, sources: [corum, corum]}",
+                "`sources` lists `corum` twice",
+            ),
+            (
+                metric,
+                "  - {kind: prediction, predictors: []}",
+                "`predictors` is empty",
+            ),
+            (
+                metric,
+                "  - {kind: prediction, predictors: [mean, mean]}",
+                "`predictors` lists `Mean` twice",
+            ),
+            ("name: t", "name: t\nseeds: [0, 0]", "`seeds` lists 0 twice"),
+            (
+                "name: t",
+                "name: t\npostprocessing: [raw, raw]",
+                "`postprocessing` lists `raw` twice",
+            ),
+            (
+                "name: t",
+                "name: t\npostprocessing: []",
+                "`postprocessing` is empty",
+            ),
+            (
+                "datasets: [d]",
+                "datasets: [d, d]",
+                "`datasets` lists `d` twice",
+            ),
+            (
+                "name: t",
+                "name: t\ntrain_fraction: 1.0e-300",
+                "`train_fraction` must lie between 0.01 and 0.99",
+            ),
+        ];
+        for (from, to, want) in cases {
+            let e = parse_error(&OK.replacen(from, to, 1));
+            assert!(e.contains(want), "{to}: {e}");
+        }
+        // n_permutations: 0 still means "no null test" where a value does not
+        // depend on it.
+        Pipeline::from_str(
+            Path::new("p.yaml"),
+            &OK.replace(metric, "  - {kind: distribution, n_permutations: 0}"),
+        )
+        .unwrap();
     }
 
     #[test]

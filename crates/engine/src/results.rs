@@ -9,8 +9,14 @@ use arrow::datatypes::{DataType, Field, Schema};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub fn results_path(results_dir: &Path, pipeline: &str) -> PathBuf {
-    results_dir.join(format!("{pipeline}.parquet"))
+/// `<results_dir>/<pipeline>.parquet`; an error for a pipeline name that is
+/// not a plain file name (it would write outside the directory).
+pub fn results_path(results_dir: &Path, pipeline: &str) -> crate::error::Result<PathBuf> {
+    Ok(pertbench_data::durable::join_plain(
+        results_dir,
+        &format!("{pipeline}.parquet"),
+        "pipeline results file",
+    )?)
 }
 
 /// The `failures` table of one run: pipeline, node kind, node label, error,

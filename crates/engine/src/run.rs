@@ -168,7 +168,7 @@ pub fn run_pipeline_with(
         }
     };
     let batch = results::build(&dag, &outputs, postprocess_notes)?;
-    let file = results::results_path(&ws.results_dir(), &dag.pipeline.name);
+    let file = results::results_path(&ws.results_dir(), &dag.pipeline.name)?;
     crate::table::write_checksummed_parquet(&file, &batch)?;
     let failures: Vec<(String, String, String)> = summary
         .failed()
@@ -181,7 +181,7 @@ pub fn run_pipeline_with(
     // Written every run (empty when none failed), so the table holds each
     // pipeline's last run.
     crate::table::write_checksummed_parquet(
-        &results::results_path(&ws.failures_dir(), &dag.pipeline.name),
+        &results::results_path(&ws.failures_dir(), &dag.pipeline.name)?,
         &results::failures_batch(&dag.pipeline.name, &failures, summary.not_run()),
     )?;
     let peak_rss = summary

@@ -77,17 +77,41 @@ pub fn measure() -> MachinePeak {
     }
 }
 
-/// Peak resident set size of this process so far (VmHWM), in bytes.
-pub fn peak_rss_bytes() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kb: u64 = s
+/// Memory the system can give without swapping (MemAvailable), in bytes;
+/// None where unknown (not Linux).
+pub fn available_memory_bytes() -> Option<u64> {
+    proc_kb("/proc/meminfo", "MemAvailable:").map(|kb| kb * 1024)
+}
+
+/// The value in kB of the line starting with `key` in a /proc file.
+fn proc_kb(file: &str, key: &str) -> Option<u64> {
+    std::fs::read_to_string(file)
+        .ok()?
         .lines()
-        .find(|l| l.starts_with("VmHWM:"))?
+        .find(|l| l.starts_with(key))?
         .split_whitespace()
         .nth(1)?
         .parse()
-        .ok()?;
-    Some(kb * 1024)
+        .ok()
+}
+
+/// An error message when allocating `bytes` for `what` would exceed the
+/// memory available (checked before allocating, so that a setting such as
+/// `dim: 100000000` is an error, not an abort).
+pub fn check_allocation(bytes: u128, what: &str) -> Result<(), String> {
+    match available_memory_bytes() {
+        Some(avail) if bytes > u128::from(avail) => Err(format!(
+            "{what} needs {:.1} GB, more than the {:.1} GB of memory available",
+            bytes as f64 / 1e9,
+            avail as f64 / 1e9
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Peak resident set size of this process so far (VmHWM), in bytes.
+pub fn peak_rss_bytes() -> Option<u64> {
+    proc_kb("/proc/self/status", "VmHWM:").map(|kb| kb * 1024)
 }
 
 /// Returns freed heap memory to the operating system (glibc's

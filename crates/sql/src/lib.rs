@@ -78,8 +78,47 @@ WHERE rank_in_representation = 1";
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .enable_time()
         .build()
         .expect("tokio runtime")
+}
+
+/// Bounds on one query: wall time, and memory for its operators (sorts,
+/// joins, aggregations). Nothing spills to disk (a query writes no file).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub timeout: std::time::Duration,
+    pub memory_bytes: usize,
+}
+
+impl Limits {
+    /// 300 s and 2 GiB, or `PERTBENCH_SQL_TIMEOUT_SECS` and
+    /// `PERTBENCH_SQL_MEMORY_MB`.
+    pub fn from_env() -> Limits {
+        let var = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
+        Limits {
+            timeout: std::time::Duration::from_secs(
+                var("PERTBENCH_SQL_TIMEOUT_SECS").unwrap_or(300),
+            ),
+            memory_bytes: var("PERTBENCH_SQL_MEMORY_MB").map_or(2 << 30, |mb| (mb as usize) << 20),
+        }
+    }
+}
+
+fn session(limits: &Limits) -> Result<SessionContext, SqlError> {
+    use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+    use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+    let runtime = RuntimeEnvBuilder::new()
+        .with_memory_limit(limits.memory_bytes, 1.0)
+        .with_disk_manager_builder(
+            DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled),
+        )
+        .build_arc()
+        .map_err(|e| SqlError::Query(e.to_string()))?;
+    Ok(SessionContext::new_with_config_rt(
+        datafusion::prelude::SessionConfig::new(),
+        runtime,
+    ))
 }
 
 /// The `*.parquet` files directly in `dir`, sorted.
@@ -262,6 +301,16 @@ pub fn query(results_dir: &Path, sql: &str) -> Result<Vec<RecordBatch>, SqlError
 
 /// [`query`], returning the files it left out instead of printing them.
 pub fn query_verified(results_dir: &Path, sql: &str) -> Result<Answer, SqlError> {
+    query_with_limits(results_dir, sql, &Limits::from_env())
+}
+
+/// [`query_verified`] within `limits`: a query that runs longer, or needs
+/// more memory, is stopped with an error that says which limit it hit.
+pub fn query_with_limits(
+    results_dir: &Path,
+    sql: &str,
+    limits: &Limits,
+) -> Result<Answer, SqlError> {
     let files = result_files(results_dir);
     if files.readable.is_empty() {
         return Err(if files.skipped.is_empty() {
@@ -284,8 +333,8 @@ pub fn query_verified(results_dir: &Path, sql: &str) -> Result<Answer, SqlError>
         .with_allow_dml(false)
         .with_allow_statements(false);
     let mut skipped = files.skipped.clone();
+    let ctx = session(limits)?;
     let batches = runtime().block_on(async {
-        let ctx = SessionContext::new();
         register_files(&ctx, "results", &files.readable).await?;
         // The failed nodes of each pipeline's last run, beside the results
         // (`<workdir>/failures`), when any run wrote them.
@@ -333,9 +382,23 @@ pub fn query_verified(results_dir: &Path, sql: &str) -> Result<Answer, SqlError>
                 SqlError::Query(m)
             }
         })?;
-        df.collect()
-            .await
-            .map_err(|e| SqlError::Query(e.to_string()))
+        match tokio::time::timeout(limits.timeout, df.collect()).await {
+            Ok(r) => r.map_err(|e| {
+                let m = e.to_string();
+                if m.contains("Resources exhausted") {
+                    SqlError::Query(format!(
+                        "the query needs more than its memory limit of {} MB (PERTBENCH_SQL_MEMORY_MB): {m}",
+                        limits.memory_bytes >> 20
+                    ))
+                } else {
+                    SqlError::Query(m)
+                }
+            }),
+            Err(_) => Err(SqlError::Query(format!(
+                "the query ran longer than its limit of {} s (PERTBENCH_SQL_TIMEOUT_SECS) and was stopped",
+                limits.timeout.as_secs_f64()
+            ))),
+        }
     })?;
     Ok(Answer {
         batches,
@@ -543,5 +606,40 @@ mod tests {
             e.contains("good.parquet") && e.contains("bad.parquet"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_query_is_stopped_at_its_time_and_memory_limits() {
+        let dir = tempfile::tempdir().unwrap();
+        write_named(dir.path(), "p.parquet", "pca", 1.0);
+        let limits = Limits {
+            timeout: std::time::Duration::from_secs(2),
+            memory_bytes: 16 << 20,
+        };
+        let started = std::time::Instant::now();
+        let e = query_with_limits(
+            dir.path(),
+            "SELECT COUNT(*) FROM generate_series(1, 100000000000) t(v) WHERE v % 7 = 3",
+            &limits,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("ran longer than its limit of 2 s"), "{e}");
+        assert!(started.elapsed().as_secs() < 30, "{:?}", started.elapsed());
+        let e = query_with_limits(
+            dir.path(),
+            "SELECT v, COUNT(*) FROM generate_series(1, 30000000) t(v) GROUP BY v ORDER BY v DESC",
+            &Limits {
+                timeout: std::time::Duration::from_secs(120),
+                ..limits
+            },
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("memory limit of 16 MB"), "{e}");
+        // Within the limits, an answer.
+        let a =
+            query_with_limits(dir.path(), "SELECT COUNT(*) AS n FROM results", &limits).unwrap();
+        assert!(format(&a.batches).contains("| 1 |"));
     }
 }

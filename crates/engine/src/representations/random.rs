@@ -15,7 +15,13 @@ impl RepresentationKindImpl for Random {
     }
     fn compute(&self, spec: &RepresentationSpec, ctx: &RepContext) -> Result<MatrixOut> {
         let n = ctx.ingest.samples.len();
-        let m = pertbench_kernels::baselines::random_normal(n, spec.dim.unwrap_or(128), ctx.seed);
+        let dim = spec.dim.unwrap_or(128);
+        pertbench_kernels::machine::check_allocation(
+            n as u128 * dim as u128 * 8,
+            &format!("representation `{}` ({n} samples x dim {dim})", spec.name),
+        )
+        .map_err(crate::error::EngineError::msg)?;
+        let m = pertbench_kernels::baselines::random_normal(n, dim, ctx.seed);
         Ok(MatrixOut {
             matrix: m,
             rows: (0..n).collect(),
