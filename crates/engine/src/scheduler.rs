@@ -203,6 +203,9 @@ impl Drop for NodeGuard {
 impl Runner<'_> {
     /// Runs the DAG; returns the summary and every metric node's output.
     pub fn run(&self) -> Result<(RunSummary, Vec<Option<Output>>)> {
+        // faer's products and decompositions in a fixed number of parts:
+        // results independent of the thread count.
+        pertbench_kernels::parallel::fix_faer_parallelism();
         let n = self.dag.nodes.len();
         let states: Vec<CacheState> = self
             .dag

@@ -22,7 +22,7 @@ use crate::spmm::{Panels, PANEL};
 use crate::KernelError;
 use faer::linalg::matmul::matmul;
 use faer::linalg::solvers::Solve;
-use faer::{Accum, Mat, MatRef, Par, Side};
+use faer::{Accum, Mat, MatRef, Side};
 use ndarray::{Array2, ArrayView2};
 use rayon::prelude::*;
 
@@ -228,7 +228,7 @@ pub fn fit_expression(
                 xc_mat.transpose(),
                 xc_mat,
                 1.0,
-                Par::rayon(0),
+                crate::parallel::par(),
             )
         });
         // Y'Xc of the chunk, each gene's column summed in row order; the
@@ -356,7 +356,7 @@ pub fn evaluate(
                 xc.as_ref(),
                 dec.weights.as_ref().subcols(g0, g1 - g0),
                 1.0,
-                Par::rayon(0),
+                crate::parallel::par(),
             )
         });
         let truth = blocks.block(g0, g1);

@@ -6,7 +6,7 @@
 
 use crate::KernelError;
 use faer::linalg::matmul::matmul;
-use faer::{Accum, Mat, Par};
+use faer::{Accum, Mat};
 use ndarray::ArrayView2;
 use rand::seq::SliceRandom;
 
@@ -64,7 +64,7 @@ pub fn pooled(x: ArrayView2<f64>, y: ArrayView2<f64>) -> Result<PooledDistances,
         p.as_ref(),
         p.transpose(),
         1.0,
-        Par::rayon(0),
+        crate::parallel::par(),
     );
     let norms: Vec<f64> = (0..n + m).map(|i| g[(i, i)]).collect();
     let sq = Mat::<f64>::from_fn(n + m, n + m, |i, j| {

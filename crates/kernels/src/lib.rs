@@ -26,6 +26,7 @@ pub mod ilisi;
 pub mod knn;
 pub mod machine;
 pub mod multiple_testing;
+pub mod parallel;
 pub mod pca;
 pub mod postprocess;
 pub mod ranks;
