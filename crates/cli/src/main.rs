@@ -165,7 +165,6 @@ fn main() {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     let cli = Cli::parse();
-    pertbench_kernels::parallel::fix_faer_parallelism();
     if let Err(e) = real_main(cli) {
         eprintln!("error: {}", elide_long_runs(&format!("{e:#}")));
         std::process::exit(1);

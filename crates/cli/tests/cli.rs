@@ -733,12 +733,11 @@ fn shared() -> Option<PathBuf> {
     None
 }
 
-/// Runs the binary from the repository root on the workspace `work`,
-/// offline, with `../shared`'s mirror and data directories as mirrors;
-/// asserts that it succeeds and returns its standard output.
-fn repo_pertbench(work: &Path, shared: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_pertbench"))
-        .current_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.."))
+/// The binary, run from the repository root on the workspace `work`,
+/// offline, with `../shared`'s mirror and data directories as mirrors.
+fn repo_command(work: &Path, shared: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_pertbench"));
+    c.current_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.."))
         .arg("--workdir")
         .arg(work)
         .arg("--offline")
@@ -746,9 +745,14 @@ fn repo_pertbench(work: &Path, shared: &Path, args: &[&str]) -> String {
         .arg(shared.join("mirror"))
         .arg("--mirror")
         .arg(shared.join("data"))
-        .args(args)
-        .output()
-        .unwrap();
+        .args(args);
+    c
+}
+
+/// [`repo_command`]; asserts that it succeeds and returns its standard
+/// output.
+fn repo_pertbench(work: &Path, shared: &Path, args: &[&str]) -> String {
+    let out = repo_command(work, shared, args).output().unwrap();
     assert!(
         out.status.success(),
         "{args:?} failed: {}",
@@ -1912,15 +1916,8 @@ fn results_are_bit_identical_on_one_two_and_three_threads() {
     let mut runs = Vec::new();
     for threads in ["1", "2", "3"] {
         let work = dir.path().join(format!("work{threads}"));
-        let o = Command::new(env!("CARGO_BIN_EXE_pertbench"))
-            .current_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.."))
-            .arg("--workdir")
-            .arg(&work)
-            .args(["--offline", "--mirror"])
-            .arg(shared.join("mirror"))
-            .arg("run")
-            .arg(&pipeline)
-            .arg("--quiet")
+        let pipeline = pipeline.to_str().unwrap();
+        let o = repo_command(&work, &shared, &["run", pipeline, "--quiet"])
             .env("RAYON_NUM_THREADS", threads)
             .output()
             .unwrap();

@@ -148,6 +148,19 @@ pub fn recover_stale_temporaries(dir: &Path) -> Vec<(PathBuf, u64)> {
     removed
 }
 
+/// [`recover_stale_temporaries`] in each of `dirs`: (entries removed, bytes
+/// freed).
+pub fn recover_stale_temporaries_in(dirs: impl IntoIterator<Item = PathBuf>) -> (usize, u64) {
+    let mut out = (0, 0);
+    for d in dirs {
+        for (_, size) in recover_stale_temporaries(&d) {
+            out.0 += 1;
+            out.1 += size;
+        }
+    }
+    out
+}
+
 /// Bytes under `p`, never following a symlink.
 pub fn tree_size(p: &Path) -> u64 {
     std::fs::read_dir(p)
@@ -215,14 +228,6 @@ pub fn sync_dir(p: &Path) -> Result<()> {
     }
 }
 
-/// sha256 of a file's bytes, streamed.
-pub fn sha256_of(p: &Path) -> Result<String> {
-    let mut f = File::open(p).map_err(|e| DataError::io(p, e))?;
-    let mut h = Sha256::new();
-    std::io::copy(&mut f, &mut h).map_err(|e| DataError::io(p, e))?;
-    Ok(hex::encode(h.finalize()))
-}
-
 /// `.<name>.sha256` beside `p`.
 pub fn checksum_path(p: &Path) -> PathBuf {
     let name = p
@@ -234,7 +239,7 @@ pub fn checksum_path(p: &Path) -> PathBuf {
 
 /// Writes `p`'s checksum beside it, durably and atomically.
 pub fn write_checksum(p: &Path) -> Result<String> {
-    let sha = sha256_of(p)?;
+    let sha = crate::fetch::sha256_file(p)?;
     let name = p
         .file_name()
         .map(|n| n.to_string_lossy())
@@ -266,7 +271,7 @@ pub fn verify_checksum(p: &Path) -> Checked {
     if recorded.len() != 64 || !recorded.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Checked::Mismatch(format!("{} is not a sha256 line", cp.display()));
     }
-    match sha256_of(p) {
+    match crate::fetch::sha256_file(p) {
         Ok(actual) if actual.eq_ignore_ascii_case(recorded) => Checked::Verified,
         Ok(actual) => Checked::Mismatch(format!(
             "sha256 {actual} differs from the {recorded} recorded when it was written"

@@ -11,13 +11,16 @@ pub const MAX_BYTES: usize = 1 << 20;
 /// quadratically with it (100,000 levels took 20-43 s).
 pub const MAX_DEPTH: usize = 64;
 
+/// Why a file of `len` bytes is too large to read, or None.
+fn too_long(len: u64) -> Option<String> {
+    (len > MAX_BYTES as u64)
+        .then(|| format!("{len} bytes: a pipeline or manifest may hold at most {MAX_BYTES}"))
+}
+
 /// Why `text` is too large or too deeply nested to parse, or None.
 fn too_big(text: &str) -> Option<String> {
-    if text.len() > MAX_BYTES {
-        return Some(format!(
-            "{} bytes: a pipeline or manifest may hold at most {MAX_BYTES}",
-            text.len()
-        ));
+    if let Some(why) = too_long(text.len() as u64) {
+        return Some(why);
     }
     let (mut depth, mut deepest) = (0usize, 0usize);
     let (mut line, mut deepest_line) = (1usize, 1usize);
@@ -72,14 +75,8 @@ pub fn from_file<T: DeserializeOwned>(path: &Path) -> Result<T> {
     if !len.is_file() {
         return Err(DataError::file(path, "not a regular file"));
     }
-    if len.len() > MAX_BYTES as u64 {
-        return Err(DataError::file(
-            path,
-            format!(
-                "{} bytes: a pipeline or manifest may hold at most {MAX_BYTES}",
-                len.len()
-            ),
-        ));
+    if let Some(why) = too_long(len.len()) {
+        return Err(DataError::file(path, why));
     }
     let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
     from_str(path, &text)

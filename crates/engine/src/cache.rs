@@ -103,39 +103,24 @@ impl Cache {
         self.root.join(".locks")
     }
 
+    /// Shared by runs, exclusive for `cache gc`.
+    fn cache_lock_path(&self) -> PathBuf {
+        self.locks_dir().join("cache.lock")
+    }
+
+    fn node_lock_path(&self, kind: &str, key: &str) -> PathBuf {
+        self.locks_dir().join(format!("{kind}-{key}.lock"))
+    }
+
     pub fn state(&self, kind: &str, key: &str) -> CacheState {
         let dir = self.dir(kind, key);
         if !dir.exists() {
             return CacheState::Missing;
         }
-        let rec_path = dir.join("node.json");
-        match pertbench_data::durable::verify_checksum(&rec_path) {
-            Checked::Verified => {}
-            Checked::Unchecked => {
-                return CacheState::Corrupt(format!(
-                    "{}: no record checksum (written by an older pertbench, or altered)",
-                    rec_path.display()
-                ))
-            }
-            Checked::Mismatch(why) => {
-                return CacheState::Corrupt(format!("{}: {why}", rec_path.display()))
-            }
-        }
-        let rec: NodeRecord = match std::fs::read(&rec_path)
-            .map_err(|e| e.to_string())
-            .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
-        {
+        let rec = match self.read_record(kind, key) {
             Ok(r) => r,
-            Err(e) => return CacheState::Corrupt(format!("{}: {e}", rec_path.display())),
+            Err(why) => return CacheState::Corrupt(why),
         };
-        if rec.kind != kind || rec.key != key {
-            return CacheState::Corrupt(format!(
-                "{}: records node {}/{}, not {kind}/{key}",
-                rec_path.display(),
-                rec.kind,
-                rec.key
-            ));
-        }
         for (file, sha) in &rec.files {
             let p = dir.join(file);
             match sha256_file(&p) {
@@ -152,28 +137,52 @@ impl Cache {
         CacheState::Valid(rec)
     }
 
+    /// The node's record, verified against its own checksum and its place
+    /// (not its files); why not, when it is missing or altered.
+    fn read_record(&self, kind: &str, key: &str) -> std::result::Result<NodeRecord, String> {
+        let rec_path = self.dir(kind, key).join("node.json");
+        match durable::verify_checksum(&rec_path) {
+            Checked::Verified => {}
+            Checked::Unchecked => {
+                return Err(format!(
+                    "{}: no record checksum (written by an older pertbench, or altered)",
+                    rec_path.display()
+                ))
+            }
+            Checked::Mismatch(why) => return Err(format!("{}: {why}", rec_path.display())),
+        }
+        let rec: NodeRecord = std::fs::read(&rec_path)
+            .map_err(|e| e.to_string())
+            .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+            .map_err(|e| format!("{}: {e}", rec_path.display()))?;
+        if rec.kind != kind || rec.key != key {
+            return Err(format!(
+                "{}: records node {}/{}, not {kind}/{key}",
+                rec_path.display(),
+                rec.kind,
+                rec.key
+            ));
+        }
+        Ok(rec)
+    }
+
     /// The node's record, verified (its own checksum, not its files'); None
     /// when it is missing or altered.
     pub fn record(&self, kind: &str, key: &str) -> Option<NodeRecord> {
-        let p = self.dir(kind, key).join("node.json");
-        if pertbench_data::durable::verify_checksum(&p) != Checked::Verified {
-            return None;
-        }
-        let rec: NodeRecord = serde_json::from_slice(&std::fs::read(p).ok()?).ok()?;
-        (rec.kind == kind && rec.key == key).then_some(rec)
+        self.read_record(kind, key).ok()
     }
 
     /// Holds a shared lock on the cache for a run's duration: `cache gc`
     /// waits for no run and refuses while one holds it.
     pub fn run_lock(&self) -> Result<Lock> {
-        Lock::shared(&self.locks_dir().join("cache.lock")).map_err(EngineError::from)
+        Lock::shared(&self.cache_lock_path()).map_err(EngineError::from)
     }
 
     /// An exclusive lock on one node, held while it is computed and
     /// published, so that two processes compute it once. `wait: false`
     /// returns None instead of waiting when another holds it.
     pub fn node_lock(&self, kind: &str, key: &str, wait: bool) -> Result<Option<Lock>> {
-        let p = self.locks_dir().join(format!("{kind}-{key}.lock"));
+        let p = self.node_lock_path(kind, key);
         if wait {
             Lock::exclusive(&p).map(Some).map_err(EngineError::from)
         } else {
@@ -184,19 +193,11 @@ impl Cache {
     /// Removes the temporaries of dead processes (killed runs) in the cache.
     /// Returns (entries removed, bytes freed).
     pub fn recover(&self) -> (usize, u64) {
-        let mut dirs = vec![self.root.clone()];
-        dirs.extend(NODE_KINDS.iter().map(|k| self.root.join(k)));
-        let mut out = (0, 0);
-        for d in dirs {
+        let dirs = std::iter::once(self.root.clone())
+            .chain(NODE_KINDS.iter().map(|k| self.root.join(k)))
             // Never through a symlinked kind directory.
-            if std::fs::symlink_metadata(&d).is_ok_and(|m| m.is_dir()) {
-                for (_, size) in pertbench_data::durable::recover_stale_temporaries(&d) {
-                    out.0 += 1;
-                    out.1 += size;
-                }
-            }
-        }
-        out
+            .filter(|d| std::fs::symlink_metadata(d).is_ok_and(|m| m.is_dir()));
+        durable::recover_stale_temporaries_in(dirs)
     }
 
     /// Writes a node: `fill` writes files into a fresh temporary directory and
@@ -235,7 +236,7 @@ impl Cache {
         std::fs::write(&rec_path, json)
             .and_then(|()| std::fs::File::open(&rec_path)?.sync_all())
             .map_err(|e| EngineError::msg(format!("{}: {e}", rec_path.display())))?;
-        pertbench_data::durable::write_checksum(&rec_path)?;
+        durable::write_checksum(&rec_path)?;
         for sub in subdirectories(tmp.path())? {
             durable::sync_dir(&sub)?;
         }
@@ -297,36 +298,12 @@ impl Cache {
             if kind == ".locks" && ft.is_some_and(|t| t.is_dir()) {
                 continue;
             }
-            match classify_temporary(&kind) {
-                Temporary::Live => {
-                    out.push((
-                        kind,
-                        String::new(),
-                        tree_size(&k.path()),
-                        Entry::LiveTemporary,
-                    ));
-                    continue;
-                }
-                Temporary::Stale => {
-                    out.push((
-                        kind,
-                        String::new(),
-                        tree_size(&k.path()),
-                        Entry::StaleTemporary,
-                    ));
-                    continue;
-                }
-                Temporary::No => {}
-            }
-            let foreign = match ft {
-                Some(t) if t.is_symlink() => Some("a symlink (not followed)"),
-                Some(t) if !t.is_dir() => Some("not a directory"),
-                None => Some("unreadable"),
-                _ if !NODE_KINDS.contains(&kind.as_str()) => Some("not a kind of node"),
-                _ => None,
-            };
-            if let Some(why) = foreign {
-                out.push((kind, String::new(), 0, Entry::Foreign(why.into())));
+            let entry = outer_entry(&kind, ft).or_else(|| {
+                (!NODE_KINDS.contains(&kind.as_str()))
+                    .then(|| Entry::Foreign("not a kind of node".into()))
+            });
+            if let Some(entry) = entry {
+                out.push((kind, String::new(), entry_size(&entry, &k.path()), entry));
                 continue;
             }
             let Ok(nodes) = std::fs::read_dir(k.path()) else {
@@ -336,25 +313,14 @@ impl Cache {
             nodes.sort_by_key(|e| e.file_name());
             for n in nodes {
                 let key = n.file_name().to_string_lossy().to_string();
-                let ft = n.file_type().ok();
-                let entry = match classify_temporary(&key) {
-                    Temporary::Live => Entry::LiveTemporary,
-                    Temporary::Stale => Entry::StaleTemporary,
-                    Temporary::No => match ft {
-                        Some(t) if t.is_symlink() => {
-                            Entry::Foreign("a symlink (not followed)".into())
-                        }
-                        Some(t) if !t.is_dir() => Entry::Foreign("not a directory".into()),
-                        None => Entry::Foreign("unreadable".into()),
-                        _ if !is_node_key(&key) => Entry::Foreign("not a node key".into()),
-                        _ => Entry::Node(self.state(&kind, &key)),
-                    },
-                };
-                let size = if matches!(entry, Entry::Foreign(_)) {
-                    0
-                } else {
-                    tree_size(&n.path())
-                };
+                let entry = outer_entry(&key, n.file_type().ok()).unwrap_or_else(|| {
+                    if is_node_key(&key) {
+                        Entry::Node(self.state(&kind, &key))
+                    } else {
+                        Entry::Foreign("not a node key".into())
+                    }
+                });
+                let size = entry_size(&entry, &n.path());
                 out.push((kind.clone(), key, size, entry));
             }
         }
@@ -366,8 +332,7 @@ impl Cache {
     /// refuses. It never follows a symlink and leaves anything pertbench did
     /// not write (listed in the report).
     pub fn gc(&self, keep: &std::collections::BTreeSet<String>) -> Result<GcReport> {
-        let lock = self.locks_dir().join("cache.lock");
-        let Some(_held) = Lock::try_exclusive(&lock)? else {
+        let Some(_held) = Lock::try_exclusive(&self.cache_lock_path())? else {
             return Err(EngineError::msg(format!(
                 "{}: a run is using this cache; run `cache gc` when it has finished",
                 self.root.display()
@@ -406,9 +371,7 @@ impl Cache {
                 Ok(()) => {
                     if matches!(entry, Entry::Node(_)) {
                         report.nodes_removed += 1;
-                        let _ = std::fs::remove_file(
-                            self.locks_dir().join(format!("{kind}-{key}.lock")),
-                        );
+                        let _ = std::fs::remove_file(self.node_lock_path(&kind, &key));
                     } else {
                         report.temporaries_removed += 1;
                     }
@@ -422,6 +385,32 @@ impl Cache {
             }
         }
         Ok(report)
+    }
+}
+
+/// What a cache entry named `name` is before looking inside it: a
+/// temporary, or foreign (a symlink, not a directory, unreadable); None for
+/// a real directory.
+fn outer_entry(name: &str, ft: Option<std::fs::FileType>) -> Option<Entry> {
+    match classify_temporary(name) {
+        Temporary::Live => return Some(Entry::LiveTemporary),
+        Temporary::Stale => return Some(Entry::StaleTemporary),
+        Temporary::No => {}
+    }
+    match ft {
+        Some(t) if t.is_symlink() => Some(Entry::Foreign("a symlink (not followed)".into())),
+        Some(t) if !t.is_dir() => Some(Entry::Foreign("not a directory".into())),
+        None => Some(Entry::Foreign("unreadable".into())),
+        _ => None,
+    }
+}
+
+/// Bytes an entry holds (none counted for what pertbench did not write).
+fn entry_size(entry: &Entry, path: &Path) -> u64 {
+    if matches!(entry, Entry::Foreign(_)) {
+        0
+    } else {
+        tree_size(path)
     }
 }
 

@@ -17,6 +17,16 @@ pub const MAX_DRAWS: usize = 1_000_000;
 pub const MAX_EPOCHS: usize = 100_000;
 pub const MAX_STEPS: usize = 1_000_000;
 
+/// Why a count setting lies outside [min, max] (min 0 or 1), or None
+/// (also when it is not set).
+fn count_out_of_range(field: &str, value: Option<usize>, min: usize, max: usize) -> Option<String> {
+    match value? {
+        v if v < min => Some(format!("`{field}` must be positive")),
+        v if v > max => Some(format!("`{field}` must be at most {max}, got {v}")),
+        _ => None,
+    }
+}
+
 /// The first entry that appears twice in `v`.
 fn first_repeat<T: PartialEq>(v: &[T]) -> Option<&T> {
     v.iter()
@@ -800,21 +810,18 @@ impl Pipeline {
                 Features => &[],
             };
             check_fields(path, &what, r.kind, &f, allowed)?;
-            for (field, value, max) in [
-                ("n_components", r.n_components, MAX_DIM),
-                ("dim", r.dim, MAX_DIM),
+            for (field, value, min, max) in [
+                ("n_components", r.n_components, 1, MAX_DIM),
+                ("dim", r.dim, 1, MAX_DIM),
                 (
                     "power_iterations",
-                    r.power_iterations.map(|v| v + 1),
-                    MAX_POWER_ITERATIONS + 1,
+                    r.power_iterations,
+                    0,
+                    MAX_POWER_ITERATIONS,
                 ),
             ] {
-                match value {
-                    Some(0) => return fail(format!("{what}: `{field}` must be positive")),
-                    Some(v) if v > max => {
-                        return fail(format!("{what}: `{field}` must be at most {max}, got {v}"))
-                    }
-                    _ => {}
+                if let Some(why) = count_out_of_range(field, value, min, max) {
+                    return fail(format!("{what}: {why}"));
                 }
             }
             let kind = serde_json::to_value(r.kind)
@@ -945,25 +952,23 @@ impl Pipeline {
             // where the value is read from them (consistency's fraction
             // significant from its permutation null; elsewhere
             // `n_permutations: 0` means no null test, and the row says so).
-            let draws_needed = m.kind == MetricKind::Consistency;
-            for (f, v, max, zero_ok) in [
-                ("n_permutations", m.n_permutations, MAX_DRAWS, !draws_needed),
+            // (`n_bootstrap`, `epochs` and `max_steps` are positive: checked
+            // above.)
+            let draws_needed = usize::from(m.kind == MetricKind::Consistency);
+            for (f, v, min, max) in [
+                ("n_permutations", m.n_permutations, draws_needed, MAX_DRAWS),
                 (
                     "n_label_shuffles",
                     m.n_label_shuffles,
+                    draws_needed,
                     MAX_DRAWS,
-                    !draws_needed,
                 ),
-                ("n_bootstrap", m.n_bootstrap, MAX_DRAWS, false),
-                ("epochs", m.epochs, MAX_EPOCHS, false),
-                ("max_steps", m.max_steps, MAX_STEPS, false),
+                ("n_bootstrap", m.n_bootstrap, 0, MAX_DRAWS),
+                ("epochs", m.epochs, 0, MAX_EPOCHS),
+                ("max_steps", m.max_steps, 0, MAX_STEPS),
             ] {
-                match v {
-                    Some(0) if !zero_ok => return fail(format!("{what}: `{f}` must be positive")),
-                    Some(v) if v > max => {
-                        return fail(format!("{what}: `{f}` must be at most {max}, got {v}"))
-                    }
-                    _ => {}
+                if let Some(why) = count_out_of_range(f, v, min, max) {
+                    return fail(format!("{what}: {why}"));
                 }
             }
             if let Some(s) = &m.sources {

@@ -113,17 +113,13 @@ pub fn run_pipeline_with(
     // Shared with other runs; `cache gc` waits for none and refuses.
     let _cache_in_use = cache.run_lock()?;
     // What killed runs left behind (their owner process is gone).
-    let mut recovered = cache.recover();
-    for dir in [
+    let in_cache = cache.recover();
+    let elsewhere = pertbench_data::durable::recover_stale_temporaries_in([
         ws.results_dir(),
         ws.failures_dir(),
         data.fetch.data_dir.join("artefacts"),
-    ] {
-        for (_, size) in pertbench_data::durable::recover_stale_temporaries(&dir) {
-            recovered.0 += 1;
-            recovered.1 += size;
-        }
-    }
+    ]);
+    let recovered = (in_cache.0 + elsewhere.0, in_cache.1 + elsewhere.1);
     // Fetch (verify, copy from a mirror) each dataset's file first, as its
     // ingestion would, so planning knows what the data can give (a dataset
     // of one batch cannot be split by batch). Failures are left to

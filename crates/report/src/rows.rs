@@ -143,8 +143,13 @@ pub fn load(results_dir: &Path) -> Result<LoadedResults, ReportError> {
             skipped,
         });
     }
-    let answer = pertbench_sql::query_verified(results_dir, "SELECT * FROM results")
-        .map_err(|e| ReportError::Results(format!("{}: {e}", results_dir.display())))?;
+    let answer = pertbench_sql::query_files(
+        results_dir,
+        &checked,
+        "SELECT * FROM results",
+        &pertbench_sql::Limits::from_env(),
+    )
+    .map_err(|e| ReportError::Results(format!("{}: {e}", results_dir.display())))?;
     Ok(LoadedResults {
         rows: from_batches(&answer.batches)?,
         files,

@@ -311,7 +311,17 @@ pub fn query_with_limits(
     sql: &str,
     limits: &Limits,
 ) -> Result<Answer, SqlError> {
-    let files = result_files(results_dir);
+    query_files(results_dir, &result_files(results_dir), sql, limits)
+}
+
+/// [`query_with_limits`] over the files of `results_dir` already sorted by
+/// [`result_files`] (so a caller that needs them too verifies them once).
+pub fn query_files(
+    results_dir: &Path,
+    files: &ResultFiles,
+    sql: &str,
+    limits: &Limits,
+) -> Result<Answer, SqlError> {
     if files.readable.is_empty() {
         return Err(if files.skipped.is_empty() {
             SqlError::NoResults(results_dir.display().to_string())
@@ -403,7 +413,7 @@ pub fn query_with_limits(
     Ok(Answer {
         batches,
         skipped,
-        unchecked: files.unchecked,
+        unchecked: files.unchecked.clone(),
     })
 }
 
@@ -457,7 +467,9 @@ mod tests {
         );
     }
 
-    fn write_results(dir: &Path) {
+    /// A results file of (representation, value) rows, without a checksum
+    /// (as an older pertbench wrote them).
+    fn write_rows(path: &Path, rows: &[(&str, f64)]) {
         let schema = Arc::new(Schema::new(vec![
             Field::new("representation", DataType::Utf8, false),
             Field::new("value", DataType::Float64, true),
@@ -465,15 +477,19 @@ mod tests {
         let batch = RecordBatch::try_new(
             schema.clone(),
             vec![
-                Arc::new(StringArray::from(vec!["pca", "random"])),
-                Arc::new(Float64Array::from(vec![Some(0.5), Some(0.1)])),
+                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0))),
+                Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.1))),
             ],
         )
         .unwrap();
-        let f = std::fs::File::create(dir.join("p.parquet")).unwrap();
+        let f = std::fs::File::create(path).unwrap();
         let mut w = parquet::arrow::ArrowWriter::try_new(f, schema, None).unwrap();
         w.write(&batch).unwrap();
         w.close().unwrap();
+    }
+
+    fn write_results(dir: &Path) {
+        write_rows(&dir.join("p.parquet"), &[("pca", 0.5), ("random", 0.1)]);
     }
 
     #[test]
@@ -507,24 +523,10 @@ mod tests {
         assert!(matches!(e, SqlError::Query(_)), "{e}");
     }
 
+    /// A results file of one row with its checksum, as pertbench writes them.
     fn write_named(dir: &Path, name: &str, rep: &str, value: f64) -> PathBuf {
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("representation", DataType::Utf8, false),
-            Field::new("value", DataType::Float64, true),
-        ]));
-        let batch = RecordBatch::try_new(
-            schema.clone(),
-            vec![
-                Arc::new(StringArray::from(vec![rep])),
-                Arc::new(Float64Array::from(vec![Some(value)])),
-            ],
-        )
-        .unwrap();
         let path = dir.join(name);
-        let f = std::fs::File::create(&path).unwrap();
-        let mut w = parquet::arrow::ArrowWriter::try_new(f, schema, None).unwrap();
-        w.write(&batch).unwrap();
-        w.close().unwrap();
+        write_rows(&path, &[(rep, value)]);
         pertbench_data::durable::write_checksum(&path).unwrap();
         path
     }
