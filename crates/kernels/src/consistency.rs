@@ -271,6 +271,13 @@ pub fn label_shuffle_avgsims_within(
     };
     let d = unit.dim();
     let n_groups = sizes.len();
+    // The draws' statistics, and each pass's label decks and group sums.
+    crate::machine::reserve(
+        8 * n_draws as u128 * n_groups as u128
+            + (rayon::current_num_threads() * DRAWS_PER_PASS) as u128
+                * (4 * pool.len() as u128 + 8 * (n_groups * d) as u128),
+        &format!("the label-shuffle null ({n_draws} draws of {n_groups} groups)"),
+    )?;
     let passes: Vec<Vec<Vec<f64>>> = (0..n_draws.div_ceil(DRAWS_PER_PASS))
         .into_par_iter()
         .map(|pass| {
@@ -314,6 +321,17 @@ pub fn fraction_significant(pvalues: &[f64], alpha: f64) -> Option<f64> {
 mod tests {
     use super::*;
     use ndarray::{array, Array2};
+
+    /// A null larger than any machine's memory is refused before anything
+    /// is allocated (issue 21: `n_permutations: 1e9` aborted).
+    #[test]
+    fn label_shuffle_null_refuses_what_memory_cannot_hold() {
+        let x = Array2::<f32>::from_shape_fn((4, 2), |(i, j)| (i + j) as f32 + 1.0);
+        let unit = UnitRows::new(x.view());
+        let err = label_shuffle_avgsims(&unit, &[0, 1, 2, 3], &[2, 2], 10_000_000_000_000, 0, "t")
+            .unwrap_err();
+        assert!(matches!(&err, KernelError::Memory(m) if m.contains("label-shuffle null") && m.contains("GB")), "{err}");
+    }
 
     fn direct_mean_lower_triangle(x: &Array2<f64>, rows: &[usize]) -> f64 {
         let mut acc = 0.0;

@@ -52,6 +52,12 @@ pub fn pooled(x: ArrayView2<f64>, y: ArrayView2<f64>) -> Result<PooledDistances,
         )));
     }
     let (n, m, d) = (x.nrows(), y.nrows(), x.ncols());
+    // The pooled rows and their (n + m)^2 Gram and distance matrices.
+    let pooled = (n + m) as u128;
+    crate::machine::reserve(
+        8 * (pooled * d as u128 + 2 * pooled * pooled),
+        &format!("distribution distances of {n} + {m} samples"),
+    )?;
     let p = Mat::<f64>::from_fn(
         n + m,
         d,
@@ -200,6 +206,15 @@ pub fn mmd_test(p: &PooledDistances, n_permutations: usize, seed: u64) -> (f64, 
 mod tests {
     use super::*;
     use ndarray::{array, Array2};
+
+    /// (n + m)^2 distances that no machine holds: refused before allocating.
+    #[test]
+    fn pooled_refuses_what_memory_cannot_hold() {
+        let x = Array2::<f64>::zeros((3_000_000, 1));
+        let y = Array2::<f64>::zeros((2, 1));
+        let err = pooled(x.view(), y.view()).err().expect("refused");
+        assert!(matches!(&err, KernelError::Memory(m) if m.contains("3000000 + 2 samples")), "{err}");
+    }
 
     /// METRICS.md reference: five copies of [1..5] against five of [6..10].
     #[test]

@@ -12,6 +12,10 @@ pub enum KernelError {
     NotEnough(String),
     #[error("linear algebra failed: {0}")]
     LinAlg(String),
+    /// The memory a computation would need, estimated before allocating,
+    /// exceeds what the machine has available.
+    #[error("{0}")]
+    Memory(String),
 }
 
 /// Fails on the first NaN or infinite entry, naming its row and column.

@@ -109,6 +109,12 @@ pub fn check_allocation(bytes: u128, what: &str) -> Result<(), String> {
     }
 }
 
+/// [`check_allocation`] for a kernel: the estimate of `bytes` (f64 values
+/// and the like, counted by the caller) as a [`crate::KernelError::Memory`].
+pub fn reserve(bytes: u128, what: &str) -> Result<(), crate::KernelError> {
+    check_allocation(bytes, what).map_err(crate::KernelError::Memory)
+}
+
 /// Peak resident set size of this process so far (VmHWM), in bytes.
 pub fn peak_rss_bytes() -> Option<u64> {
     proc_kb("/proc/self/status", "VmHWM:").map(|kb| kb * 1024)

@@ -99,6 +99,12 @@ pub fn randomized_pca(a: &CsrMatrix, opts: &PcaOptions) -> Result<PcaResult, Ker
         } else {
             4
         });
+    // omega (g x l), the sketch and its orthonormal basis (n x l, twice),
+    // B^T (g x l) and the scores (n x k), in f64.
+    crate::machine::reserve(
+        8 * (2 * g as u128 * l as u128 + 2 * n as u128 * l as u128 + n as u128 * k as u128),
+        &format!("PCA of {n} samples x {g} genes with {k} components"),
+    )?;
     let mu = column_means(a);
     let products = SparseProducts::new(a, opts.regrouped_copy_limit)?;
     let a = &products;
@@ -150,6 +156,23 @@ pub fn randomized_pca(a: &CsrMatrix, opts: &PcaOptions) -> Result<PcaResult, Ker
 mod tests {
     use super::*;
     use crate::dense::to_faer;
+
+    /// A PCA whose sketch no machine holds (10^7 x 10^7, 10^5 components;
+    /// the matrix itself is empty) is refused before allocating.
+    #[test]
+    fn pca_refuses_what_memory_cannot_hold() {
+        let n = 10_000_000;
+        let a = CsrMatrix::from_parts(
+            n,
+            n,
+            vec![0u64; n + 1].into(),
+            crate::csr::Indices::U32(Vec::new().into()),
+            Vec::new().into(),
+        )
+        .unwrap();
+        let err = randomized_pca(&a, &PcaOptions::new(100_000, 0)).err().expect("refused");
+        assert!(matches!(&err, KernelError::Memory(m) if m.contains("PCA of 10000000 samples")), "{err}");
+    }
 
     fn random_csr(n: usize, g: usize, seed: u64) -> CsrMatrix {
         use rand::Rng;
