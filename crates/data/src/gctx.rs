@@ -105,6 +105,8 @@ impl Gctx {
         };
         let mut names = g.member_names().map_err(|e| self.err(e))?;
         names.retain(|n| n != "id");
+        // By name, whatever order the HDF5 release lists members in.
+        names.sort();
         Ok(names)
     }
 
@@ -125,6 +127,8 @@ impl Gctx {
         };
         let mut names = g.member_names().map_err(|e| self.err(e))?;
         names.retain(|n| n != "id");
+        // By name, whatever order the HDF5 release lists members in.
+        names.sort();
         Ok(names)
     }
 

@@ -141,6 +141,9 @@ impl H5ad {
         let index = Self::index_name(&g);
         let mut names = g.member_names().map_err(|e| self.err(e))?;
         names.retain(|n| n != &index && n != "_index" && n != "__categories");
+        // Without a `column-order`, by name (HDF5 lists members by name or
+        // by creation, depending on the release and the file).
+        let names = sorted(names);
         if let Ok(order) = g
             .attr("column-order")
             .and_then(|a| a.read_raw::<VarLenUnicode>())
@@ -266,7 +269,19 @@ impl H5ad {
         if shape.len() != 2 {
             return Err(self.err(format!("{what}: shape has {} dimensions", shape.len())));
         }
-        Ok((shape[0] as usize, shape[1] as usize))
+        // A negative extent wrapped to a huge one (and `n + 1` overflowed);
+        // column indices are held as u32.
+        let (n, m) = (shape[0], shape[1]);
+        if n < 0 || m < 0 {
+            return Err(self.err(format!("{what}: shape attribute is ({n}, {m}): negative")));
+        }
+        if m > i64::from(u32::MAX) {
+            return Err(self.err(format!(
+                "{what}: shape attribute claims {m} columns (at most {} are supported)",
+                u32::MAX
+            )));
+        }
+        Ok((n as usize, m as usize))
     }
 
     /// Reads a CSR group (e.g. `X`) keeping only `rows` (ascending), in
@@ -412,6 +427,7 @@ impl H5ad {
         self.file
             .group("layers")
             .and_then(|g| g.member_names())
+            .map(sorted)
             .unwrap_or_default()
     }
 
@@ -554,7 +570,7 @@ impl H5ad {
             return Ok(Vec::new());
         };
         let mut out = Vec::new();
-        for key in g.member_names().map_err(|e| self.err(e))? {
+        for key in sorted(g.member_names().map_err(|e| self.err(e))?) {
             let cols = if let Ok(ds) = g.dataset(&key) {
                 ds.shape().get(1).copied().unwrap_or(1)
             } else if let Ok(sub) = g.group(&key) {
@@ -595,7 +611,7 @@ impl H5ad {
     pub fn read_obsm(&self, key: &str, rows: Option<&[usize]>) -> Result<Matrix> {
         let name = format!("obsm/{key}");
         if !self.group("obsm")?.link_exists(key) {
-            let keys = self.group("obsm")?.member_names().unwrap_or_default();
+            let keys = sorted(self.group("obsm")?.member_names().unwrap_or_default());
             return Err(self.err(format!(
                 "obsm has no key `{key}`; keys: {}",
                 keys.join(", ")
@@ -653,4 +669,11 @@ impl H5ad {
         }
         self.read_dense(&name, rows)
     }
+}
+
+/// Group members by name: HDF5 lists them by name or by creation order,
+/// depending on the release and on how the file was written.
+fn sorted(mut names: Vec<String>) -> Vec<String> {
+    names.sort();
+    names
 }

@@ -560,4 +560,28 @@ fn bad_h5ad_inputs_are_named_errors_and_leave_no_cache() {
         "{e}"
     );
     no_cache_left();
+
+    // A negative extent in X's shape attribute (found by the h5ad_layout
+    // fuzz target: it wrapped to a huge row count and `n + 1` overflowed).
+    for shape in [[-1i64, 4], [6, -3], [6, 1 << 40]] {
+        std::fs::write(&path, &original).unwrap();
+        {
+            let f = hdf5::File::open_rw(&path).unwrap();
+            f.group("X")
+                .unwrap()
+                .attr("shape")
+                .unwrap()
+                .write(&ndarray::arr1(&shape))
+                .unwrap();
+        }
+        refetch();
+        let e = load_with("screen", &ctx, &opts).err().unwrap().to_string();
+        assert!(
+            e.contains("screen.h5ad")
+                && e.contains("X: shape attribute")
+                && (e.contains("negative") || e.contains("at most 4294967295")),
+            "{shape:?}: {e}"
+        );
+        no_cache_left();
+    }
 }
