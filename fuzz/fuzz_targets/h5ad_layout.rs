@@ -1,5 +1,3 @@
 #![no_main]
 // The body is pertbench_fuzzing's (its tests replay this target's corpus).
-libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    (pertbench_fuzzing::target("h5ad_layout").expect("registered").run)(data)
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| pertbench_fuzzing::run("h5ad_layout", data));

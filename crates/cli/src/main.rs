@@ -156,6 +156,9 @@ fn env_paths(var: &str) -> Vec<PathBuf> {
 }
 
 fn main() {
+    // A third-party reader's panic that pertbench contains is reported as
+    // an error naming the file; its raw message stays off stderr.
+    pertbench_data::panics::install_hook();
     // Output piped into `head` ends quietly, as other Unix tools do, rather
     // than with a "Broken pipe" panic.
     #[cfg(unix)]

@@ -24,13 +24,12 @@ const CHUNK_NNZ: usize = 1 << 24;
 /// A scalar string attribute (variable-length, UTF-8 or ASCII).
 fn string_attr(obj: &hdf5::Location, name: &str) -> Option<String> {
     let a = obj.attr(name).ok()?;
+    // Checked text: an attribute of other bytes is no attribute.
     a.read_scalar::<VarLenUnicode>()
-        .map(|s| s.as_str().to_string())
-        .or_else(|_| {
-            a.read_scalar::<VarLenAscii>()
-                .map(|s| s.as_str().to_string())
-        })
+        .map(|s| s.as_bytes().to_vec())
+        .or_else(|_| a.read_scalar::<VarLenAscii>().map(|s| s.as_bytes().to_vec()))
         .ok()
+        .and_then(|b| String::from_utf8(b).ok())
 }
 
 fn encoding(obj: &hdf5::Location) -> Option<String> {
@@ -148,7 +147,10 @@ impl H5ad {
             .attr("column-order")
             .and_then(|a| a.read_raw::<VarLenUnicode>())
         {
-            let order: Vec<String> = order.iter().map(|s| s.as_str().to_string()).collect();
+            let order: Vec<String> = order
+                .iter()
+                .filter_map(|s| std::str::from_utf8(s.as_bytes()).ok().map(str::to_string))
+                .collect();
             if order.iter().all(|o| names.contains(o)) && order.len() == names.len() {
                 return Ok(order);
             }

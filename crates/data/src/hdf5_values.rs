@@ -9,20 +9,30 @@ use hdf5::Dataset;
 /// Longest fixed-length string read; longer ones are refused by name.
 const MAX_FIXED: usize = 1024;
 
-fn fixed_ascii<const N: usize>(ds: &Dataset) -> hdf5::Result<Vec<String>> {
-    Ok(ds
-        .read_raw::<FixedAscii<N>>()?
-        .into_iter()
-        .map(|s| s.as_str().trim_end().to_string())
-        .collect())
+/// The text of a string HDF5 read, checked: HDF5 never checks that a
+/// string typed as ASCII or UTF-8 is (a damaged or hand-written file may hold
+/// any bytes), and the hdf5 crate's `as_str` assumes it is, which is
+/// undefined behaviour when it is not (found by the gctx fuzz target).
+pub fn text(bytes: &[u8], entry: usize) -> Result<String, String> {
+    std::str::from_utf8(bytes)
+        .map(str::to_string)
+        .map_err(|e| format!("entry {entry} is not valid UTF-8 text ({e})"))
 }
 
-fn fixed_unicode<const N: usize>(ds: &Dataset) -> hdf5::Result<Vec<String>> {
-    Ok(ds
-        .read_raw::<FixedUnicode<N>>()?
-        .into_iter()
-        .map(|s| s.as_str().trim_end().to_string())
-        .collect())
+fn texts<'a>(v: impl Iterator<Item = &'a [u8]>, trim: bool) -> Result<Vec<String>, String> {
+    v.enumerate()
+        .map(|(k, b)| text(b, k).map(|t| if trim { t.trim_end().to_string() } else { t }))
+        .collect()
+}
+
+fn fixed_ascii<const N: usize>(ds: &Dataset) -> Result<Vec<String>, String> {
+    let v = ds.read_raw::<FixedAscii<N>>().map_err(|e| e.to_string())?;
+    texts(v.iter().map(|s| s.as_bytes()), true)
+}
+
+fn fixed_unicode<const N: usize>(ds: &Dataset) -> Result<Vec<String>, String> {
+    let v = ds.read_raw::<FixedUnicode<N>>().map_err(|e| e.to_string())?;
+    texts(v.iter().map(|s| s.as_bytes()), true)
 }
 
 /// A 1-d string dataset, variable- or fixed-length. Fixed-length strings are
@@ -32,27 +42,26 @@ pub fn read_strings(ds: &Dataset) -> Result<Vec<String>, String> {
         .dtype()
         .and_then(|t| t.to_descriptor())
         .map_err(|e| e.to_string())?;
-    let r = match desc {
-        TypeDescriptor::VarLenUnicode => ds
-            .read_raw::<VarLenUnicode>()
-            .map(|v| v.into_iter().map(|s| s.as_str().to_string()).collect()),
-        TypeDescriptor::VarLenAscii => ds
-            .read_raw::<VarLenAscii>()
-            .map(|v| v.into_iter().map(|s| s.as_str().to_string()).collect()),
+    match desc {
+        TypeDescriptor::VarLenUnicode => {
+            let v = ds.read_raw::<VarLenUnicode>().map_err(|e| e.to_string())?;
+            texts(v.iter().map(|s| s.as_bytes()), false)
+        }
+        TypeDescriptor::VarLenAscii => {
+            let v = ds.read_raw::<VarLenAscii>().map_err(|e| e.to_string())?;
+            texts(v.iter().map(|s| s.as_bytes()), false)
+        }
         TypeDescriptor::FixedAscii(n) if n <= 64 => fixed_ascii::<64>(ds),
         TypeDescriptor::FixedAscii(n) if n <= 256 => fixed_ascii::<256>(ds),
         TypeDescriptor::FixedAscii(n) if n <= MAX_FIXED => fixed_ascii::<MAX_FIXED>(ds),
         TypeDescriptor::FixedUnicode(n) if n <= 64 => fixed_unicode::<64>(ds),
         TypeDescriptor::FixedUnicode(n) if n <= 256 => fixed_unicode::<256>(ds),
         TypeDescriptor::FixedUnicode(n) if n <= MAX_FIXED => fixed_unicode::<MAX_FIXED>(ds),
-        TypeDescriptor::FixedAscii(n) | TypeDescriptor::FixedUnicode(n) => {
-            return Err(format!(
-                "fixed-length strings of {n} bytes (pertbench reads up to {MAX_FIXED})"
-            ))
-        }
-        other => return Err(format!("expected strings, found {other:?}")),
-    };
-    r.map_err(|e| e.to_string())
+        TypeDescriptor::FixedAscii(n) | TypeDescriptor::FixedUnicode(n) => Err(format!(
+            "fixed-length strings of {n} bytes (pertbench reads up to {MAX_FIXED})"
+        )),
+        other => Err(format!("expected strings, found {other:?}")),
+    }
 }
 
 /// A 1-d dataset as a metadata column: booleans, numbers or strings.

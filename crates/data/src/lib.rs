@@ -22,6 +22,7 @@ pub mod inspect;
 pub mod manifest;
 pub mod manifest_doc;
 pub mod npy;
+pub mod panics;
 pub mod predictions;
 pub mod relationships;
 pub mod row_blocks;

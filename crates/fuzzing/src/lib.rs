@@ -75,6 +75,15 @@ pub fn target(name: &str) -> Option<&'static Target> {
     TARGETS.iter().find(|t| t.name == name)
 }
 
+/// Runs target `name` on `data` as pertbench runs: with its panic hook, so
+/// that a third-party reader's panic pertbench contains (and reports as an
+/// error) is not a finding, and every other panic is.
+pub fn run(name: &str, data: &[u8]) {
+    pertbench_data::panics::install_hook();
+    let t = target(name).unwrap_or_else(|| panic!("no fuzz target `{name}`"));
+    (t.run)(data)
+}
+
 /// The repository root (seeds are its own files).
 pub fn repo_root() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")

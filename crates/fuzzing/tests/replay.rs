@@ -73,7 +73,7 @@ fn check(t: &Target, what: &str, input: &[u8]) -> Result<(), String> {
     let in_flight = dir.join(format!("in-flight-{:?}", std::thread::current().id()).replace(['(', ')'], ""));
     let _ = std::fs::write(&in_flight, input);
     let start = Instant::now();
-    let outcome = std::panic::catch_unwind(|| (t.run)(input));
+    let outcome = std::panic::catch_unwind(|| pertbench_fuzzing::run(t.name, input));
     let _ = std::fs::remove_file(&in_flight);
     let took = start.elapsed();
     let failure = match outcome {
@@ -221,6 +221,6 @@ fn targets_agree_with_fuzz_dir_and_replays() {
         assert!(manifest.contains(&format!("name = \"{t}\"")), "fuzz/Cargo.toml lacks [[bin]] {t}");
         assert!(this.contains(&format!("fn replay_{t}()")), "no replay test for {t}");
         let body = std::fs::read_to_string(repo().join(format!("fuzz/fuzz_targets/{t}.rs"))).unwrap();
-        assert!(body.contains(&format!("pertbench_fuzzing::target(\"{t}\")")), "fuzz/fuzz_targets/{t}.rs runs another target");
+        assert!(body.contains(&format!("pertbench_fuzzing::run(\"{t}\", data)")), "fuzz/fuzz_targets/{t}.rs runs another target");
     }
 }

@@ -186,7 +186,7 @@ fn check_parquet(path: &Path) -> Result<(), String> {
         ));
     }
     let p = path.to_path_buf();
-    let parsed = std::panic::catch_unwind(move || {
+    let parsed = pertbench_data::panics::contained(move || {
         let file = std::fs::File::open(&p).map_err(|e| e.to_string())?;
         datafusion::parquet::file::metadata::ParquetMetaDataReader::new()
             .parse_and_finish(&file)
@@ -314,38 +314,22 @@ pub fn query_with_limits(
     query_files(results_dir, &result_files(results_dir), sql, limits)
 }
 
-/// [`query_with_limits`] over the files of `results_dir` already sorted by
-/// [`result_files`] (so a caller that needs them too verifies them once).
-pub fn query_files(
+/// Runs `sql` over the results files `readable` (and the failures beside
+/// them): the batches, and the failures files it left out.
+fn execute(
     results_dir: &Path,
-    files: &ResultFiles,
+    readable: &[PathBuf],
     sql: &str,
     limits: &Limits,
-) -> Result<Answer, SqlError> {
-    if files.readable.is_empty() {
-        return Err(if files.skipped.is_empty() {
-            SqlError::NoResults(results_dir.display().to_string())
-        } else {
-            SqlError::Query(format!(
-                "no readable results in {}: {}",
-                results_dir.display(),
-                files
-                    .skipped
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            ))
-        });
-    }
+) -> Result<(Vec<RecordBatch>, Vec<SkippedFile>), SqlError> {
     let options = SQLOptions::new()
         .with_allow_ddl(false)
         .with_allow_dml(false)
         .with_allow_statements(false);
-    let mut skipped = files.skipped.clone();
+    let mut skipped = Vec::new();
     let ctx = session(limits)?;
     let batches = runtime().block_on(async {
-        register_files(&ctx, "results", &files.readable).await?;
+        register_files(&ctx, "results", readable).await?;
         // The failed nodes of each pipeline's last run, beside the results
         // (`<workdir>/failures`), when any run wrote them.
         if let Some(failures) = results_dir.parent().map(|w| w.join("failures")) {
@@ -410,6 +394,91 @@ pub fn query_files(
             ))),
         }
     })?;
+    Ok((batches, skipped))
+}
+
+/// A panic of the Parquet reader inside a query (a malformed page the
+/// footer check cannot see), contained: each file is read alone to find
+/// those the reader fails on; they are left out and named, and the query
+/// runs again over the others.
+fn execute_contained(
+    results_dir: &Path,
+    readable: &[PathBuf],
+    sql: &str,
+    limits: &Limits,
+    skipped: &mut Vec<SkippedFile>,
+) -> Result<Vec<RecordBatch>, SqlError> {
+    use pertbench_data::panics::contained;
+    let panic = match contained(|| execute(results_dir, readable, sql, limits)) {
+        Ok(r) => {
+            let (batches, more) = r?;
+            skipped.extend(more);
+            return Ok(batches);
+        }
+        Err(panic) => panic,
+    };
+    let mut good = Vec::new();
+    for f in readable {
+        let probe = contained(|| execute(results_dir, std::slice::from_ref(f), "SELECT * FROM results", limits));
+        match probe {
+            Ok(Ok(_)) => good.push(f.clone()),
+            Ok(Err(e)) => skipped.push(SkippedFile {
+                path: f.clone(),
+                reason: format!("unreadable ({e})"),
+            }),
+            Err(p) => skipped.push(SkippedFile {
+                path: f.clone(),
+                reason: format!("the Parquet reader failed on its data ({p})"),
+            }),
+        }
+    }
+    if good.len() == readable.len() || good.is_empty() {
+        return Err(SqlError::Query(if good.is_empty() {
+            format!(
+                "no readable results in {}: {}",
+                results_dir.display(),
+                skipped.iter().map(|s| s.to_string()).collect::<Vec<_>>().join("; ")
+            )
+        } else {
+            format!("the query engine failed: {panic}")
+        }));
+    }
+    match contained(|| execute(results_dir, &good, sql, limits)) {
+        Ok(r) => {
+            let (batches, more) = r?;
+            skipped.extend(more);
+            Ok(batches)
+        }
+        Err(p) => Err(SqlError::Query(format!("the query engine failed: {p}"))),
+    }
+}
+
+/// [`query_with_limits`] over the files of `results_dir` already sorted by
+/// [`result_files`] (so a caller that needs them too verifies them once).
+pub fn query_files(
+    results_dir: &Path,
+    files: &ResultFiles,
+    sql: &str,
+    limits: &Limits,
+) -> Result<Answer, SqlError> {
+    if files.readable.is_empty() {
+        return Err(if files.skipped.is_empty() {
+            SqlError::NoResults(results_dir.display().to_string())
+        } else {
+            SqlError::Query(format!(
+                "no readable results in {}: {}",
+                results_dir.display(),
+                files
+                    .skipped
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ))
+        });
+    }
+    let mut skipped = files.skipped.clone();
+    let batches = execute_contained(results_dir, &files.readable, sql, limits, &mut skipped)?;
     Ok(Answer {
         batches,
         skipped,
