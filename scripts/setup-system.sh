@@ -41,6 +41,9 @@ if [ "$(cat "$PATCHED/.pertbench-stamp" 2>/dev/null)" != "$STAMP" ]; then
   for p in scripts/patches/hdf5-*.patch; do
     patch -s -p1 -d "$tmp/src" < "$p"
   done
+  # tar keeps the archive's times: a newer build.rs makes Cargo rebuild
+  # the library when the patches change.
+  touch "$tmp/src/build.rs"
   echo "$STAMP" > "$tmp/src/.pertbench-stamp"
   rm -rf "$PATCHED"
   mkdir -p "$(dirname "$PATCHED")"
