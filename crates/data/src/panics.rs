@@ -19,12 +19,16 @@ pub fn contained<T>(f: impl FnOnce() -> T) -> Result<T, String> {
     OPEN.fetch_add(1, Ordering::SeqCst);
     let r = catch_unwind(AssertUnwindSafe(f));
     OPEN.fetch_sub(1, Ordering::SeqCst);
-    r.map_err(|p| {
-        p.downcast_ref::<String>()
-            .cloned()
-            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_else(|| "a panic without a message".into())
-    })
+    r.map_err(|p| message(p.as_ref()))
+}
+
+/// The message a panic carried (its payload, when it is text).
+pub fn message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "a panic without a message".into())
 }
 
 /// Installs, once, a panic hook that is silent for contained panics and

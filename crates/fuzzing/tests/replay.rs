@@ -77,14 +77,7 @@ fn check(t: &Target, what: &str, input: &[u8]) -> Result<(), String> {
     let _ = std::fs::remove_file(&in_flight);
     let took = start.elapsed();
     let failure = match outcome {
-        Err(p) => {
-            let msg = p
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
-            Some(format!("panicked: {msg}"))
-        }
+        Err(p) => Some(format!("panicked: {}", pertbench_data::panics::message(p.as_ref()))),
         Ok(()) if took > SLOW => Some(format!("took {took:?}")),
         Ok(()) => None,
     };

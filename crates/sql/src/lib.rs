@@ -409,12 +409,18 @@ fn execute_contained(
     skipped: &mut Vec<SkippedFile>,
 ) -> Result<Vec<RecordBatch>, SqlError> {
     use pertbench_data::panics::contained;
-    let panic = match contained(|| execute(results_dir, readable, sql, limits)) {
-        Ok(r) => {
-            let (batches, more) = r?;
-            skipped.extend(more);
-            return Ok(batches);
-        }
+    // The query over `files`: its batches (the failures files it left out
+    // join `skipped`), or the panic it was stopped by.
+    let attempt = |files: &[PathBuf], skipped: &mut Vec<SkippedFile>| {
+        contained(|| execute(results_dir, files, sql, limits)).map(|r| {
+            r.map(|(batches, more)| {
+                skipped.extend(more);
+                batches
+            })
+        })
+    };
+    let panic = match attempt(readable, skipped) {
+        Ok(r) => return r,
         Err(panic) => panic,
     };
     let mut good = Vec::new();
@@ -433,24 +439,23 @@ fn execute_contained(
         }
     }
     if good.len() == readable.len() || good.is_empty() {
-        return Err(SqlError::Query(if good.is_empty() {
-            format!(
-                "no readable results in {}: {}",
-                results_dir.display(),
-                skipped.iter().map(|s| s.to_string()).collect::<Vec<_>>().join("; ")
-            )
+        return Err(if good.is_empty() {
+            no_readable_results(results_dir, skipped)
         } else {
-            format!("the query engine failed: {panic}")
-        }));
+            SqlError::Query(format!("the query engine failed: {panic}"))
+        });
     }
-    match contained(|| execute(results_dir, &good, sql, limits)) {
-        Ok(r) => {
-            let (batches, more) = r?;
-            skipped.extend(more);
-            Ok(batches)
-        }
-        Err(p) => Err(SqlError::Query(format!("the query engine failed: {p}"))),
-    }
+    attempt(&good, skipped)
+        .unwrap_or_else(|p| Err(SqlError::Query(format!("the query engine failed: {p}"))))
+}
+
+/// The error when every results file of `results_dir` was left out.
+fn no_readable_results(results_dir: &Path, skipped: &[SkippedFile]) -> SqlError {
+    SqlError::Query(format!(
+        "no readable results in {}: {}",
+        results_dir.display(),
+        skipped.iter().map(|s| s.to_string()).collect::<Vec<_>>().join("; ")
+    ))
 }
 
 /// [`query_with_limits`] over the files of `results_dir` already sorted by
@@ -465,16 +470,7 @@ pub fn query_files(
         return Err(if files.skipped.is_empty() {
             SqlError::NoResults(results_dir.display().to_string())
         } else {
-            SqlError::Query(format!(
-                "no readable results in {}: {}",
-                results_dir.display(),
-                files
-                    .skipped
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            ))
+            no_readable_results(results_dir, &files.skipped)
         });
     }
     let mut skipped = files.skipped.clone();
