@@ -1344,3 +1344,72 @@ mod tests {
         assert!(e.contains("`n_label_shuffles`"), "{e}");
     }
 }
+
+/// The parameters a metric node's cache key is made of must not change when
+/// the options' code moves: every metric of the shipped pipelines and one
+/// entry per option of every kind, serialised as the DAG serialises them,
+/// against `snapshots/metric_keys.txt` (`PERTBENCH_SNAPSHOT_UPDATE=1`
+/// rewrites it, on purpose only).
+#[cfg(test)]
+mod key_snapshot {
+    use super::*;
+
+    /// One entry per option of every kind (values not the defaults).
+    const EVERY_OPTION: &str = r#"
+- {kind: consistency, null: unexpressed, pvalue: efaar, null_strata: none, n_permutations: 10, n_label_shuffles: 5, expression_threshold: 0.2, min_unexpressed: 3, alpha: 0.1, n_bootstrap: 50}
+- {kind: relationship_recall, sources: [corum], thresholds: [[0.1, 0.9]], upper_only: false, n_permutations: 5, n_bootstrap: 50}
+- {kind: ilisi, perplexity: 10, on: all, max_queries: 100, n_bootstrap: 50}
+- {kind: linear_probe, solver: logistic, optimiser: adam, max_steps: 10, tol: 0.001, epochs: 5, batch_size: 64, learning_rate: 0.1, l2: 0.01, n_bootstrap: 50}
+- {kind: linear_probe, name: lp2, optimiser: lbfgs, gtol: 1.0e-6}
+- {kind: linear_probe, solver: ridge, ridge_lambda: 2.5}
+- {kind: knn, k: 7, weights: cosine, max_queries: 100, control_queries: include, min_queries: 3, n_bootstrap: 50}
+- {kind: interpretability, ridge_lambda: 0.5, si_rows: all, n_bootstrap: 50}
+- {kind: distribution, energy: squared, mmd: false, controls: all, n_permutations: 10, max_tested: 5, alpha: 0.1, n_bootstrap: 50}
+- {kind: rewiring, k: 3, entity: perturbation, reference_context: a, calibration: size_matched, n_permutations: 10, alpha: 0.1, n_bootstrap: 50}
+- {kind: prediction, predictors: [control, linear], predictions: [{name: m, path: p.h5ad, perturbation_column: g, context_column: c}], space: expression, n_genes: 10, max_samples: 20, ties: pessimistic, features: target_gene_loadings, n_features: 5, ridge_lambda: 2, controls: all, n_bootstrap: 50}
+- {kind: prediction, name: pred2, predictors: [linear], features: {path: f.csv, id_column: gene, prefix: f_}}
+- {kind: transfer, probes: [in_domain, lopo_ridge, loco], features: {path: f.csv, columns: [a, b]}, ridge_lambda: 3, controls: all, n_permutations: 10, alpha: 0.1, n_bootstrap: 50}
+- {kind: transfer, name: t2, features: target_gene_loadings, n_features: 4}
+"#;
+
+    fn lines() -> String {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pipelines");
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&root)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+            .collect();
+        files.sort();
+        let mut out = String::new();
+        for f in files {
+            let p = Pipeline::load(&f).unwrap();
+            for m in &p.metrics {
+                let name = f.file_name().unwrap().to_string_lossy();
+                out += &format!("{name}\t{}\n", serde_json::json!({ "spec": m }));
+            }
+        }
+        let pipeline = format!(
+            "name: t\ndatasets: [d]\nrepresentations: []\nmetrics:{}",
+            EVERY_OPTION
+        );
+        let p = Pipeline::from_str(Path::new("every_option.yaml"), &pipeline).unwrap();
+        for m in &p.metrics {
+            out += &format!("every_option\t{}\n", serde_json::json!({ "spec": m }));
+        }
+        out
+    }
+
+    #[test]
+    fn metric_key_parameters_are_unchanged() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/snapshots/metric_keys.txt");
+        let now = lines();
+        if std::env::var_os("PERTBENCH_SNAPSHOT_UPDATE").is_some() {
+            std::fs::write(&path, &now).unwrap();
+        }
+        let want = std::fs::read_to_string(&path).unwrap();
+        for (a, b) in want.lines().zip(now.lines()) {
+            assert_eq!(a, b);
+        }
+        assert_eq!(want.lines().count(), now.lines().count());
+    }
+}
