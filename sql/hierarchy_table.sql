@@ -4,7 +4,8 @@
 -- smallest for errors), its standard deviation over seeds, and the
 -- post-processing that won, e.g.
 -- "0.812 ± 0.004 (tvn)". `best` names the representation with the best
--- cell. The columns are the hierarchy pipeline's representations (pca,
+-- cell. The headline variants are the SQL table `headline_variants`, from
+-- the results schema. The columns are the hierarchy pipeline's representations (pca,
 -- random, shuffled); add a line per column for other representations.
 -- When pipelines hold two definitions under one name (a `pca` of 50 and
 -- one of 30 components), the column lists both, each prefixed with the
@@ -27,8 +28,7 @@ cells AS (
                     b.representation) AS rank_across_representations
   FROM best_postprocessing b JOIN definitions d
     ON b.dataset = d.dataset AND b.representation = d.representation
-  WHERE variant IN ('ilisi_scaled', 'ilisi_mean', 'top1', 'top5', 'fraction_significant',
-                    'recall_0.05_0.95', 'spearman', 'pearson', 'mse', 'structural_integrity')
+  WHERE variant IN (SELECT variant FROM headline_variants)
 )
 SELECT dataset, task, metric, source, variant,
        STRING_AGG(CASE WHEN representation = 'pca' THEN cell END, '; ' ORDER BY cell) AS pca,

@@ -1332,7 +1332,7 @@ fn bench_prints_every_node_with_time_memory_and_rate() {
     let metric_lines: Vec<&str> = out.lines().filter(|l| l.starts_with("metric ")).collect();
     assert_eq!(metric_lines.len(), 24, "{out}");
     for pp in ["raw", "center", "center_scale", "tvn"] {
-        for task in pertbench_report::summary::TASK_METRIC_KINDS {
+        for task in pertbench_schema::Task::PAPER.map(|t| t.paper_metric_kind().unwrap()) {
             let line = metric_lines
                 .iter()
                 .find(|l| l.contains(&format!("/embedding/{pp}/{task}")))
@@ -1534,7 +1534,7 @@ fn init_suggests_columns_and_writes_a_starter_that_runs() {
         "--quiet",
     ]);
     assert!(run.contains(" 0 reused"), "{run}");
-    for task in pertbench_report::summary::TASKS {
+    for task in pertbench_schema::Task::PAPER.map(|t| t.title()) {
         assert!(run.contains(task), "{task}: {run}");
     }
 

@@ -156,18 +156,15 @@ fn metric_file_params(
     m: &crate::pipeline::MetricSpec,
 ) -> Result<Vec<(String, serde_json::Value)>> {
     let what = format!("metric `{}`", m.label());
-    let mut out = Vec::new();
-    if let Some(crate::pipeline::FeatureSource::Table(t)) = &m.features {
-        out.push((
-            "features_sha256".to_string(),
-            json!(file_sha256(p, &format!("{what}: features"), &t.path)?),
-        ));
-    }
-    for (k, f) in m.predictions.iter().flatten().enumerate() {
-        let sha = file_sha256(p, &format!("{what}: predictions `{}`", f.name), &f.path)?;
-        out.push((format!("predictions_sha256_{k}"), json!(sha)));
-    }
-    Ok(out)
+    m.options
+        .inputs()
+        .files
+        .into_iter()
+        .map(|f| {
+            let sha = file_sha256(p, &format!("{what}: {}", f.what), &f.path)?;
+            Ok((f.key, json!(sha)))
+        })
+        .collect()
 }
 
 pub fn build(p: &Pipeline, data: &DataContext) -> Result<Dag> {
@@ -191,7 +188,7 @@ pub fn build(p: &Pipeline, data: &DataContext) -> Result<Dag> {
     // A relationship source that names no manifest fails here, at
     // planning, not after the nodes before it have run.
     for m in &p.metrics {
-        for source in m.sources.iter().flatten() {
+        for source in &m.options.inputs().datasets {
             data.manifest(source).map_err(|e| {
                 EngineError::msg(format!(
                     "{}: metric `{}`: `sources`: `{source}`: {e}",
@@ -263,7 +260,7 @@ pub fn build(p: &Pipeline, data: &DataContext) -> Result<Dag> {
         // (known once its file is fetched; `run` fetches before planning),
         // so the metrics that need splits are skipped, saying what to set.
         let needs_split =
-            |m: &crate::pipeline::MetricSpec| metrics::implementation(m.kind).needs_split();
+            |m: &crate::pipeline::MetricSpec| metrics::implementation(m.kind()).needs_split();
         let one_batch = !gene_map
             && p.split_by.is_batch()
             && p.metrics.iter().any(needs_split)
@@ -273,7 +270,7 @@ pub fn build(p: &Pipeline, data: &DataContext) -> Result<Dag> {
             .iter()
             .enumerate()
             .filter(|(_, m)| {
-                let why = if gene_map && !GENE_MAP_METRICS.contains(&m.kind) {
+                let why = if gene_map && !GENE_MAP_METRICS.contains(&m.kind()) {
                     Some(format!(
                         "{why_map} (it runs {})",
                         GENE_MAP_METRICS
@@ -381,9 +378,9 @@ pub fn build(p: &Pipeline, data: &DataContext) -> Result<Dag> {
                         vec![ingest, rep],
                     );
                     for &(mi, m) in &metric_specs {
-                        let imp = metrics::implementation(m.kind);
+                        let imp = metrics::implementation(m.kind());
                         let mut params = json!({"spec": m});
-                        if imp.seeded(m) {
+                        if m.options.seeded() {
                             params["seed"] = json!(seed);
                         }
                         for (key, value) in &metric_files[mi] {
@@ -393,7 +390,7 @@ pub fn build(p: &Pipeline, data: &DataContext) -> Result<Dag> {
                             "{}/{}{}",
                             b.nodes[ppn].label,
                             m.label(),
-                            if imp.seeded(m) {
+                            if m.options.seeded() {
                                 format!("@{seed}")
                             } else {
                                 String::new()

@@ -148,12 +148,9 @@ fn table<N: AsRef<str>, T: AsRef<str>>(rows: &[(N, T)]) -> String {
 pub fn render_metric(kind: MetricKind) -> String {
     let m = implementation(kind);
     let e: &Explanation = m.explanation();
-    let task = m.task();
-    let mut s = if let Some((number, what)) = task
-        .split_once(' ')
-        .filter(|(n, _)| n.chars().all(|c| c.is_ascii_digit()))
-    {
-        format!("{} (Task {number}, {what})\n", kind.name())
+    let task = m.task().title();
+    let mut s = if let Some((number, what)) = m.task().number().zip(task.split_once(' ')) {
+        format!("{} (Task {number}, {})\n", kind.name(), what.1)
     } else {
         format!(
             "{} (beyond paper 004's six tasks; results task `{task}`)\n",
@@ -166,13 +163,13 @@ pub fn render_metric(kind: MetricKind) -> String {
     s += "\nResult rows (`variant`)\n";
     s += &table(e.variants);
     s += "\nOptions (pipeline fields; default in brackets)\n";
-    if e.options.is_empty() {
+    let fields = kind.fields();
+    if fields.is_empty() {
         s += "  none\n";
     }
-    let opts: Vec<(&str, String)> = e
-        .options
+    let opts: Vec<(&str, String)> = fields
         .iter()
-        .map(|(o, d, t)| (*o, format!("[{d}] {t}")))
+        .map(|f| (f.name, format!("[{}] {}", f.default, f.doc.trim())))
         .collect();
     s += &table(&opts);
     s += "  Every kind also takes `name` (the rows' metric name; default the kind).\n";
@@ -243,11 +240,17 @@ mod tests {
     }
 
     #[test]
-    fn every_kind_documents_exactly_its_pipeline_fields() {
+    fn every_kind_documents_itself_and_its_defaults() {
+        crate::metrics::documented_defaults_agree().unwrap();
         for kind in MetricKind::ALL {
             let e = implementation(kind).explanation();
-            let documented: Vec<&str> = e.options.iter().map(|o| o.0).collect();
-            assert_eq!(documented, kind.fields(), "{}", kind.name());
+            for f in kind.fields() {
+                assert!(
+                    !f.doc.trim().is_empty() && !f.default.is_empty(),
+                    "{}",
+                    f.name
+                );
+            }
             assert!(!e.summary.is_empty() && !e.definition.is_empty());
             assert!(!e.variants.is_empty() && !e.references.is_empty());
             assert!(!e.conventions.is_empty(), "{}", kind.name());

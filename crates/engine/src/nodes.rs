@@ -199,7 +199,7 @@ impl Output {
             Output::Metric(m) => {
                 table::write_parquet(
                     &dir.join("rows.parquet"),
-                    &crate::metrics::rows_to_batch(&m.rows),
+                    &crate::metrics::MetricRow::to_batch(&m.rows),
                 )?;
                 if let Some(d) = &m.details {
                     table::write_parquet(&dir.join("details.parquet"), d)?;
@@ -323,9 +323,10 @@ impl Output {
                 Ok(Output::Split(Arc::new(sp)))
             }
             "metric" => {
-                let rows = crate::metrics::batch_to_rows(&table::read_parquet(
+                let rows = crate::metrics::MetricRow::from_batch(&table::read_parquet(
                     &dir.join("rows.parquet"),
-                )?)?;
+                )?)
+                .map_err(|e| EngineError::msg(format!("{}: {e}", dir.display())))?;
                 let dpath = dir.join("details.parquet");
                 let details = if dpath.exists() {
                     Some(table::read_parquet(&dpath)?)

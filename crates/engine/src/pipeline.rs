@@ -4,6 +4,8 @@
 //! that do not belong to an entry's kind are errors naming the entry.
 
 use crate::error::{EngineError, Result};
+use crate::metrics::options::checks::first_repeat;
+pub use crate::metrics::{MetricKind, MetricSpec};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -11,11 +13,6 @@ use std::path::{Path, PathBuf};
 pub const MAX_DIM: usize = 100_000;
 /// Largest `power_iterations` of the PCA range finder.
 pub const MAX_POWER_ITERATIONS: usize = 100;
-/// Largest number of permutations, label shuffles or bootstrap draws.
-pub const MAX_DRAWS: usize = 1_000_000;
-/// Largest `epochs` (adam) and `max_steps` (lbfgs).
-pub const MAX_EPOCHS: usize = 100_000;
-pub const MAX_STEPS: usize = 1_000_000;
 
 /// Why a count setting lies outside [min, max] (min 0 or 1), or None
 /// (also when it is not set).
@@ -25,14 +22,6 @@ fn count_out_of_range(field: &str, value: Option<usize>, min: usize, max: usize)
         v if v > max => Some(format!("`{field}` must be at most {max}, got {v}")),
         _ => None,
     }
-}
-
-/// The first entry that appears twice in `v`.
-fn first_repeat<T: PartialEq>(v: &[T]) -> Option<&T> {
-    v.iter()
-        .enumerate()
-        .find(|(i, x)| v[..*i].contains(x))
-        .map(|(_, x)| x)
 }
 
 fn default_seeds() -> Vec<u64> {
@@ -156,534 +145,6 @@ pub struct RepresentationSpec {
     /// ...or by name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub columns: Option<Vec<String>>,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum MetricKind {
-    /// Task 3.
-    Consistency,
-    /// Task 5.
-    RelationshipRecall,
-    /// Task 1.
-    Ilisi,
-    /// Task 2.
-    LinearProbe,
-    /// Task 4.
-    Knn,
-    /// Task 6.
-    Interpretability,
-    /// Energy distance and MMD of each perturbation against its controls.
-    Distribution,
-    /// Cosine of predicted to real shifts: split-half, leave one
-    /// perturbation out, leave one context out, with label-shuffle nulls.
-    Transfer,
-    /// Predicted against real samples: discrimination, Pearson delta, MSE,
-    /// energy distance, for built-in predictors and prediction files.
-    Prediction,
-    /// Neighbourhoods of contexts under control against under each
-    /// perturbation (1 - Jaccard), calibrated on control-only splits.
-    Rewiring,
-}
-
-impl MetricKind {
-    /// Every kind, in the order `pertbench explain` lists them (the tasks
-    /// of paper 004 first).
-    pub const ALL: [MetricKind; 10] = [
-        MetricKind::Ilisi,
-        MetricKind::LinearProbe,
-        MetricKind::Consistency,
-        MetricKind::Knn,
-        MetricKind::RelationshipRecall,
-        MetricKind::Interpretability,
-        MetricKind::Distribution,
-        MetricKind::Transfer,
-        MetricKind::Prediction,
-        MetricKind::Rewiring,
-    ];
-
-    /// The kind as pipelines spell it.
-    pub fn name(self) -> &'static str {
-        match self {
-            MetricKind::Consistency => "consistency",
-            MetricKind::RelationshipRecall => "relationship_recall",
-            MetricKind::Ilisi => "ilisi",
-            MetricKind::LinearProbe => "linear_probe",
-            MetricKind::Knn => "knn",
-            MetricKind::Interpretability => "interpretability",
-            MetricKind::Distribution => "distribution",
-            MetricKind::Transfer => "transfer",
-            MetricKind::Prediction => "prediction",
-            MetricKind::Rewiring => "rewiring",
-        }
-    }
-
-    /// The pipeline fields this kind takes besides `kind` and `name`.
-    pub fn fields(self) -> &'static [&'static str] {
-        match self {
-            MetricKind::Consistency => &[
-                "null",
-                "pvalue",
-                "null_strata",
-                "n_permutations",
-                "n_label_shuffles",
-                "expression_threshold",
-                "min_unexpressed",
-                "alpha",
-                "n_bootstrap",
-            ],
-            MetricKind::RelationshipRecall => &[
-                "sources",
-                "thresholds",
-                "upper_only",
-                "n_permutations",
-                "n_bootstrap",
-            ],
-            MetricKind::Ilisi => &["perplexity", "on", "max_queries", "n_bootstrap"],
-            MetricKind::LinearProbe => &[
-                "solver",
-                "optimiser",
-                "max_steps",
-                "tol",
-                "gtol",
-                "epochs",
-                "batch_size",
-                "learning_rate",
-                "l2",
-                "ridge_lambda",
-                "n_bootstrap",
-            ],
-            MetricKind::Knn => &[
-                "k",
-                "weights",
-                "max_queries",
-                "control_queries",
-                "min_queries",
-                "n_bootstrap",
-            ],
-            MetricKind::Interpretability => &["ridge_lambda", "si_rows", "n_bootstrap"],
-            MetricKind::Distribution => &[
-                "energy",
-                "mmd",
-                "controls",
-                "n_permutations",
-                "max_tested",
-                "alpha",
-                "n_bootstrap",
-            ],
-            MetricKind::Rewiring => &[
-                "k",
-                "entity",
-                "reference_context",
-                "calibration",
-                "n_permutations",
-                "alpha",
-                "n_bootstrap",
-            ],
-            MetricKind::Prediction => &[
-                "predictors",
-                "predictions",
-                "space",
-                "n_genes",
-                "max_samples",
-                "ties",
-                "features",
-                "n_features",
-                "ridge_lambda",
-                "controls",
-                "n_bootstrap",
-            ],
-            MetricKind::Transfer => &[
-                "probes",
-                "features",
-                "n_features",
-                "ridge_lambda",
-                "controls",
-                "n_permutations",
-                "alpha",
-                "n_bootstrap",
-            ],
-        }
-    }
-}
-
-/// What rewiring's neighbourhoods are made of.
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum RewiringEntity {
-    /// Contexts (e.g. protein labels); conditions are perturbations.
-    Context,
-    /// Perturbations (by their shifts); conditions are contexts.
-    Perturbation,
-}
-
-/// Control-only comparison that calibrates rewiring.
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum Calibration {
-    /// Two random halves of each context's controls.
-    SplitHalves,
-    /// As many controls as the perturbation has samples, against the rest.
-    SizeMatched,
-}
-
-/// A transfer probe (METRICS.md "Distribution and prediction metrics").
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord)]
-#[serde(rename_all = "snake_case")]
-pub enum TransferProbe {
-    /// Split-half of a unit's samples: the ceiling.
-    InDomain,
-    /// Leave one perturbation out: the mean shift of the others in the context.
-    LopoMeanShift,
-    /// Leave one perturbation out: ridge from perturbation features.
-    LopoRidge,
-    /// Leave one context out: the mean of the perturbation's other contexts.
-    Loco,
-}
-
-impl TransferProbe {
-    pub fn name(self) -> &'static str {
-        match self {
-            TransferProbe::InDomain => "in_domain",
-            TransferProbe::LopoMeanShift => "lopo_mean_shift",
-            TransferProbe::LopoRidge => "lopo_ridge",
-            TransferProbe::Loco => "loco",
-        }
-    }
-}
-
-/// A built-in perturbation-response predictor (a baseline on every run).
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord)]
-#[serde(rename_all = "snake_case")]
-pub enum Predictor {
-    /// The controls themselves: a zero shift.
-    Control,
-    /// The mean treated sample of the context: one shift for every perturbation.
-    Mean,
-    /// Ridge from perturbation features to the shift (leave one perturbation out).
-    Linear,
-}
-
-impl Predictor {
-    pub fn name(self) -> &'static str {
-        match self {
-            Predictor::Control => "control",
-            Predictor::Mean => "mean",
-            Predictor::Linear => "linear",
-        }
-    }
-}
-
-/// A model's predicted samples.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct PredictionFile {
-    /// The predictor's name in result rows (`source`).
-    pub name: String,
-    /// h5ad, Parquet, CSV or TSV.
-    pub path: PathBuf,
-    #[serde(default = "default_perturbation_column")]
-    pub perturbation_column: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub context_column: Option<String>,
-}
-
-fn default_perturbation_column() -> String {
-    "perturbation".into()
-}
-
-/// The space predictions are scored in.
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum PredictionSpace {
-    /// The post-processed representation.
-    Representation,
-    /// Expression of the dataset's genes (lognorm of counts, or as stored).
-    Expression,
-}
-
-/// How real shifts at exactly the true shift's distance count in the
-/// discrimination rank.
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum TiesSpec {
-    /// Only strictly closer perturbations count against the truth.
-    Strict,
-    /// Equally close perturbations count against the truth too.
-    Pessimistic,
-}
-
-/// Where a perturbation's features (for ridge maps) come from: a built-in
-/// (`target_gene_loadings`) or a table (`{path, id_column, prefix | columns}`).
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(untagged)]
-pub enum FeatureSource {
-    Builtin(BuiltinFeatures),
-    Table(FeatureTable),
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum BuiltinFeatures {
-    /// The target gene's PCA loadings in the controls' expression.
-    TargetGeneLoadings,
-}
-
-/// One row per perturbation (e.g. a gene embedding of its target).
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct FeatureTable {
-    /// Parquet, CSV or TSV.
-    pub path: PathBuf,
-    /// The column naming the perturbation (default `perturbation`).
-    #[serde(default = "default_perturbation_column")]
-    pub id_column: String,
-    /// Feature columns by prefix (default: every other column)...
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub prefix: Option<String>,
-    /// ...or by name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub columns: Option<Vec<String>>,
-}
-
-/// Energy distance convention (METRICS.md), named in the result row.
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum EnergySpec {
-    UStatistic,
-    VStatistic,
-    Squared,
-}
-
-/// Which controls a perturbation is compared with.
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum ControlPool {
-    /// The controls of the perturbation's context (all controls without contexts).
-    Context,
-    /// All controls.
-    All,
-}
-
-/// Samples a metric is computed on.
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum EvalSamples {
-    TestSeen,
-    TestUnseen,
-    Train,
-    All,
-}
-
-/// How the softmax probe is trained (`optimiser`).
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum ProbeOptimiser {
-    /// Full-batch L-BFGS to the optimum, as scikit-learn's lbfgs.
-    Lbfgs,
-    /// Mini-batch Adam, stopped at a plateau (for screens too large for
-    /// full-batch passes).
-    Adam,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum ProbeSolver {
-    /// Multinomial logistic regression (softmax).
-    Logistic,
-    /// Closed-form one-hot ridge (`linear_ridge`).
-    Ridge,
-}
-
-/// Whether Task 4's control samples among the queries are scored.
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum ControlQueries {
-    /// Only perturbed queries are scored (controls stay a reference class).
-    Exclude,
-    /// Control queries are scored too (the behaviour before knn version 3).
-    Include,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum KnnWeights {
-    /// 1 / (euclidean + 1e-5).
-    Euclidean,
-    /// exp(cos / 0.07) over cosine neighbours.
-    Cosine,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum SiRowsSpec {
-    Perturbed,
-    All,
-}
-
-/// What consistency's permutation null and label shuffle draw within.
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum NullStrata {
-    /// Each batch: a perturbation's own count of samples in each batch.
-    Batch,
-    /// All non-control samples (METRICS.md's definition).
-    None,
-}
-
-/// How a consistency p-value is read off its null.
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum ConsistencyPValue {
-    /// (1 + #(null >= avgsim)) / (1 + |null|): valid (P(p <= a) <= a).
-    Permutation,
-    /// efaar-benchmarking 1.0's #(null >= avgsim) / |null|.
-    Efaar,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum ConsistencyNull {
-    /// `unexpressed` when at least 20 perturbations qualify, else `permutation`.
-    Auto,
-    Unexpressed,
-    Permutation,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct MetricSpec {
-    pub kind: MetricKind,
-    /// Name in result rows; defaults to the kind.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    // consistency
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub null: Option<ConsistencyNull>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pvalue: Option<ConsistencyPValue>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub null_strata: Option<NullStrata>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub n_permutations: Option<usize>,
-    /// consistency: draws of the label-shuffle null (default n_permutations).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub n_label_shuffles: Option<usize>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expression_threshold: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub min_unexpressed: Option<usize>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub alpha: Option<f64>,
-    // relationship_recall
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sources: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub thresholds: Option<Vec<[f64; 2]>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub upper_only: Option<bool>,
-    // ilisi
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub perplexity: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub on: Option<EvalSamples>,
-    /// ilisi, knn: a seeded sample of at most this many queries.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_queries: Option<usize>,
-    // linear_probe
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub solver: Option<ProbeSolver>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub optimiser: Option<ProbeOptimiser>,
-    /// linear_probe: budget of L-BFGS iterations or Adam steps.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_steps: Option<usize>,
-    /// linear_probe: relative decrease of the penalised loss that counts as converged.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tol: Option<f64>,
-    /// linear_probe (lbfgs): largest gradient entry that counts as converged.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gtol: Option<f64>,
-    /// linear_probe (adam): budget of passes over the training set.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub epochs: Option<usize>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub batch_size: Option<usize>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub learning_rate: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub l2: Option<f64>,
-    /// linear_probe (ridge), interpretability.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ridge_lambda: Option<f64>,
-    // knn
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub k: Option<usize>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub weights: Option<KnnWeights>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub control_queries: Option<ControlQueries>,
-    /// knn: fewer scored queries than this give no value (with the reason).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub min_queries: Option<usize>,
-    // interpretability
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub si_rows: Option<SiRowsSpec>,
-    // distribution
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub energy: Option<EnergySpec>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mmd: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub controls: Option<ControlPool>,
-    /// distribution: a seeded sample of at most this many perturbations get
-    /// the permutation test (all by default).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_tested: Option<usize>,
-    /// Bootstrap resamples of the confidence intervals (default 1,000).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub n_bootstrap: Option<usize>,
-    // transfer
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub probes: Option<Vec<TransferProbe>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub features: Option<FeatureSource>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub n_features: Option<usize>,
-    // prediction
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub predictors: Option<Vec<Predictor>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub predictions: Option<Vec<PredictionFile>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub space: Option<PredictionSpace>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub n_genes: Option<usize>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_samples: Option<usize>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ties: Option<TiesSpec>,
-    // rewiring
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub calibration: Option<Calibration>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub entity: Option<RewiringEntity>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reference_context: Option<String>,
-}
-
-impl MetricSpec {
-    pub fn label(&self) -> String {
-        self.name.clone().unwrap_or_else(|| {
-            match self.kind {
-                MetricKind::LinearProbe if self.solver == Some(ProbeSolver::Ridge) => {
-                    "linear_ridge"
-                }
-                kind => kind.name(),
-            }
-            .to_string()
-        })
-    }
 }
 
 /// Fails on the first field that is set but not in `allowed` for this kind.
@@ -856,256 +317,9 @@ impl Pipeline {
             if !labels.insert(m.label()) {
                 return fail(format!("{what} appears twice; give one a different `name`"));
             }
-            let f = [
-                ("null", m.null.is_some()),
-                ("n_permutations", m.n_permutations.is_some()),
-                ("n_label_shuffles", m.n_label_shuffles.is_some()),
-                ("expression_threshold", m.expression_threshold.is_some()),
-                ("min_unexpressed", m.min_unexpressed.is_some()),
-                ("alpha", m.alpha.is_some()),
-                ("sources", m.sources.is_some()),
-                ("thresholds", m.thresholds.is_some()),
-                ("upper_only", m.upper_only.is_some()),
-                ("perplexity", m.perplexity.is_some()),
-                ("on", m.on.is_some()),
-                ("max_queries", m.max_queries.is_some()),
-                ("solver", m.solver.is_some()),
-                ("optimiser", m.optimiser.is_some()),
-                ("max_steps", m.max_steps.is_some()),
-                ("tol", m.tol.is_some()),
-                ("gtol", m.gtol.is_some()),
-                ("epochs", m.epochs.is_some()),
-                ("batch_size", m.batch_size.is_some()),
-                ("learning_rate", m.learning_rate.is_some()),
-                ("l2", m.l2.is_some()),
-                ("ridge_lambda", m.ridge_lambda.is_some()),
-                ("k", m.k.is_some()),
-                ("weights", m.weights.is_some()),
-                ("control_queries", m.control_queries.is_some()),
-                ("min_queries", m.min_queries.is_some()),
-                ("si_rows", m.si_rows.is_some()),
-                ("energy", m.energy.is_some()),
-                ("mmd", m.mmd.is_some()),
-                ("controls", m.controls.is_some()),
-                ("max_tested", m.max_tested.is_some()),
-                ("n_bootstrap", m.n_bootstrap.is_some()),
-                ("probes", m.probes.is_some()),
-                ("features", m.features.is_some()),
-                ("n_features", m.n_features.is_some()),
-                ("predictors", m.predictors.is_some()),
-                ("predictions", m.predictions.is_some()),
-                ("space", m.space.is_some()),
-                ("n_genes", m.n_genes.is_some()),
-                ("max_samples", m.max_samples.is_some()),
-                ("ties", m.ties.is_some()),
-                ("calibration", m.calibration.is_some()),
-                ("entity", m.entity.is_some()),
-                ("reference_context", m.reference_context.is_some()),
-            ];
-            check_fields(path, &what, m.kind, &f, m.kind.fields())?;
-            let positive = [
-                ("perplexity", m.perplexity.map(|v| v > 0.0)),
-                ("max_queries", m.max_queries.map(|v| v > 0)),
-                ("epochs", m.epochs.map(|v| v > 0)),
-                ("max_steps", m.max_steps.map(|v| v > 0)),
-                ("tol", m.tol.map(|v| v >= 0.0)),
-                ("gtol", m.gtol.map(|v| v >= 0.0)),
-                ("batch_size", m.batch_size.map(|v| v > 0)),
-                ("learning_rate", m.learning_rate.map(|v| v > 0.0)),
-                ("l2", m.l2.map(|v| v >= 0.0)),
-                ("ridge_lambda", m.ridge_lambda.map(|v| v > 0.0)),
-                ("k", m.k.map(|v| v > 0)),
-                ("max_tested", m.max_tested.map(|v| v > 0)),
-                ("n_bootstrap", m.n_bootstrap.map(|v| v > 0)),
-                ("n_features", m.n_features.map(|v| v > 0)),
-                ("n_genes", m.n_genes.map(|v| v > 0)),
-                ("max_samples", m.max_samples.map(|v| v > 1)),
-            ];
-            if let Some((f, _)) = positive.iter().find(|(_, ok)| *ok == Some(false)) {
-                return fail(format!("{what}: `{f}` must be positive"));
-            }
-            // Real-valued settings: finite (NaN and .inf give numbers that
-            // look plausible and mean nothing).
-            for (f, v) in [
-                ("perplexity", m.perplexity),
-                ("tol", m.tol),
-                ("gtol", m.gtol),
-                ("learning_rate", m.learning_rate),
-                ("l2", m.l2),
-                ("ridge_lambda", m.ridge_lambda),
-                ("expression_threshold", m.expression_threshold),
-                ("alpha", m.alpha),
-            ] {
-                if v.is_some_and(|v| !v.is_finite()) {
-                    return fail(format!("{what}: `{f}` must be a finite number"));
-                }
-            }
-            if let Some(a) = m.alpha {
-                if !(a > 0.0 && a < 1.0) {
-                    return fail(format!(
-                        "{what}: `alpha` must lie strictly between 0 and 1, got {a}"
-                    ));
-                }
-            }
-            // Counts of draws and steps: at most what a run can hold
-            // (n_permutations: 1e9 aborted on allocation), and at least one
-            // where the value is read from them (consistency's fraction
-            // significant from its permutation null; elsewhere
-            // `n_permutations: 0` means no null test, and the row says so).
-            // (`n_bootstrap`, `epochs` and `max_steps` are positive: checked
-            // above.)
-            let draws_needed = usize::from(m.kind == MetricKind::Consistency);
-            for (f, v, min, max) in [
-                ("n_permutations", m.n_permutations, draws_needed, MAX_DRAWS),
-                (
-                    "n_label_shuffles",
-                    m.n_label_shuffles,
-                    draws_needed,
-                    MAX_DRAWS,
-                ),
-                ("n_bootstrap", m.n_bootstrap, 0, MAX_DRAWS),
-                ("epochs", m.epochs, 0, MAX_EPOCHS),
-                ("max_steps", m.max_steps, 0, MAX_STEPS),
-            ] {
-                if let Some(why) = count_out_of_range(f, v, min, max) {
-                    return fail(format!("{what}: {why}"));
-                }
-            }
-            if let Some(s) = &m.sources {
-                if s.is_empty() {
-                    return fail(format!("{what}: `sources` is empty"));
-                }
-                if let Some(d) = first_repeat(s) {
-                    return fail(format!("{what}: `sources` lists `{d}` twice"));
-                }
-            }
-            if let Some(t) = &m.thresholds {
-                if t.is_empty() {
-                    return fail(format!("{what}: `thresholds` is empty"));
-                }
-                if let Some([a, b]) = t.iter().find(|[a, b]| !(a < b)) {
-                    return fail(format!(
-                        "{what}: thresholds [{a}, {b}]: the lower must come first and be below the upper"
-                    ));
-                }
-                if let Some([a, b]) = first_repeat(t) {
-                    return fail(format!("{what}: `thresholds` lists [{a}, {b}] twice"));
-                }
-            }
-            if let Some(p) = &m.predictors {
-                if p.is_empty() {
-                    return fail(format!("{what}: `predictors` is empty"));
-                }
-                if let Some(d) = first_repeat(p) {
-                    return fail(format!("{what}: `predictors` lists `{d:?}` twice"));
-                }
-            }
-            if m.kind == MetricKind::LinearProbe
-                && m.solver != Some(ProbeSolver::Ridge)
-                && m.ridge_lambda.is_some()
-            {
-                return fail(format!("{what}: `ridge_lambda` needs `solver: ridge`"));
-            }
-            if m.solver == Some(ProbeSolver::Ridge)
-                && [
-                    m.optimiser.is_some(),
-                    m.max_steps.is_some(),
-                    m.tol.is_some(),
-                    m.gtol.is_some(),
-                    m.epochs.is_some(),
-                    m.batch_size.is_some(),
-                    m.learning_rate.is_some(),
-                    m.l2.is_some(),
-                ]
-                .contains(&true)
-            {
-                return fail(format!(
-                    "{what}: `optimiser`, `max_steps`, `tol`, `gtol`, `epochs`, `batch_size`, `learning_rate` and `l2` apply to `solver: logistic` only"
-                ));
-            }
-            if m.optimiser != Some(ProbeOptimiser::Adam)
-                && [
-                    m.epochs.is_some(),
-                    m.batch_size.is_some(),
-                    m.learning_rate.is_some(),
-                ]
-                .contains(&true)
-            {
-                return fail(format!(
-                    "{what}: `epochs`, `batch_size` and `learning_rate` apply to `optimiser: adam` only (the default, lbfgs, uses every training sample in each step)"
-                ));
-            }
-            if m.optimiser == Some(ProbeOptimiser::Adam) && m.gtol.is_some() {
-                return fail(format!("{what}: `gtol` applies to `optimiser: lbfgs` only"));
-            }
-            if m.reference_context.is_some() && m.entity != Some(RewiringEntity::Perturbation) {
-                return fail(format!(
-                    "{what}: `reference_context` needs `entity: perturbation`"
-                ));
-            }
-            if m.kind == MetricKind::Prediction {
-                let linear = m
-                    .predictors
-                    .as_ref()
-                    .is_none_or(|p| p.contains(&Predictor::Linear));
-                if m.predictors
-                    .as_ref()
-                    .is_some_and(|p| p.contains(&Predictor::Linear))
-                    && m.features.is_none()
-                {
-                    return fail(format!("{what}: predictor `linear` needs `features` (features: target_gene_loadings)"));
-                }
-                if !linear && m.features.is_some() {
-                    return fail(format!(
-                        "{what}: `features` is used by predictor `linear` only"
-                    ));
-                }
-                if m.predictions.is_some() && m.space != Some(PredictionSpace::Expression) {
-                    return fail(format!(
-                        "{what}: `predictions` files hold genes: they need `space: expression`"
-                    ));
-                }
-                if m.n_genes.is_some() && m.space != Some(PredictionSpace::Expression) {
-                    return fail(format!("{what}: `n_genes` needs `space: expression`"));
-                }
-                let mut seen = std::collections::BTreeSet::new();
-                for f in m.predictions.iter().flatten() {
-                    if ["control", "mean", "linear"].contains(&f.name.as_str())
-                        || !seen.insert(f.name.clone())
-                    {
-                        return fail(format!("{what}: predictions name `{}` is taken (by a built-in predictor or another file)", f.name));
-                    }
-                }
-            }
-            if let Some(probes) = &m.probes {
-                if probes.is_empty() {
-                    return fail(format!("{what}: `probes` is empty"));
-                }
-                if probes.contains(&TransferProbe::LopoRidge) != m.features.is_some() {
-                    return fail(format!(
-                        "{what}: probe `lopo_ridge` and `features` go together (features: target_gene_loadings)"
-                    ));
-                }
-            } else if m.features.is_none()
-                && (m.n_features.is_some() || m.ridge_lambda.is_some())
-                && m.kind == MetricKind::Transfer
-            {
-                return fail(format!(
-                    "{what}: `n_features` and `ridge_lambda` need `features`"
-                ));
-            }
-            if matches!(m.features, Some(FeatureSource::Table(_))) && m.n_features.is_some() {
-                return fail(format!(
-                    "{what}: `n_features` applies to `features: target_gene_loadings` only"
-                ));
-            }
-            if let Some(t) = &m.thresholds {
-                if t.iter()
-                    .any(|[a, b]| !(0.0..=1.0).contains(a) || !(0.0..=1.0).contains(b))
-                {
-                    return fail(format!("{what}: thresholds must lie in [0, 1]"));
-                }
-            }
+            m.options
+                .validate()
+                .map_err(|why| EngineError::msg(format!("{}: {what}: {why}", path.display())))?;
         }
         Ok(())
     }
@@ -1255,7 +469,7 @@ mod tests {
             (
                 metric,
                 "  - {kind: prediction, predictors: [mean, mean]}",
-                "`predictors` lists `Mean` twice",
+                "`predictors` lists `mean` twice",
             ),
             ("name: t", "name: t\nseeds: [0, 0]", "`seeds` lists 0 twice"),
             (
@@ -1320,6 +534,54 @@ mod tests {
     }
 
     #[test]
+    fn metric_fields_are_typed_by_kind_and_errors_keep_their_place() {
+        let with = |entry: &str| OK.replace("  - {kind: consistency}", entry);
+        // A field of another kind: named, with the fields this kind takes.
+        let e = parse_error(&with("  - {kind: knn, perplexity: 30}"));
+        assert!(e.starts_with("p.yaml: line 7, column"), "{e}");
+        assert!(
+            e.contains("`perplexity` does not apply to kind `knn` (it takes: name, k, weights,"),
+            "{e}"
+        );
+        // A wrong type keeps its line and column, on any line of a block map.
+        let e = parse_error(&with("  - kind: knn\n    weights: euclidean\n    k: seven"));
+        assert!(e.starts_with("p.yaml: line 9, column 8"), "{e}");
+        // `kind` need not come first.
+        let p = Pipeline::from_str(
+            Path::new("p.yaml"),
+            &with("  - {k: 7, name: k7, kind: knn}"),
+        )
+        .unwrap();
+        assert_eq!(p.metrics[0].label(), "k7");
+        assert!(
+            matches!(&p.metrics[0].options, crate::metrics::MetricOptions::Knn(o) if o.k == Some(7))
+        );
+        let e = parse_error(&with("  - {k: 0, kind: knn}"));
+        assert!(e.contains("`k` must be positive"), "{e}");
+        let e = parse_error(&with("  - {perplexity: 3, kind: knn}"));
+        assert!(
+            e.contains("`perplexity` does not apply to kind `knn`"),
+            "{e}"
+        );
+        for (entry, want) in [
+            ("  - {n_permutations: 5}", "missing field `kind`"),
+            ("  - {kind: knn, kind: knn}", "duplicate"),
+            ("  - {kind: knn, k: 3, k: 4}", "duplicate"),
+            ("  - {kind: nope}", "unknown variant `nope`"),
+        ] {
+            let e = parse_error(&with(entry));
+            assert!(e.contains(want), "{entry}: {e}");
+        }
+        // The ridge probe is named linear_ridge.
+        let p = Pipeline::from_str(
+            Path::new("p.yaml"),
+            &with("  - {kind: linear_probe, solver: ridge}"),
+        )
+        .unwrap();
+        assert_eq!(p.metrics[0].label(), "linear_ridge");
+    }
+
+    #[test]
     fn pca_takes_power_iterations_and_consistency_label_shuffles() {
         let ok = OK
             .replace("n_components: 8}", "n_components: 8, power_iterations: 2}")
@@ -1329,7 +591,10 @@ mod tests {
             );
         let p = Pipeline::from_str(Path::new("p.yaml"), &ok).unwrap();
         assert_eq!(p.representations[0].power_iterations, Some(2));
-        assert_eq!(p.metrics[0].n_label_shuffles, Some(50));
+        assert!(matches!(
+            &p.metrics[0].options,
+            crate::metrics::MetricOptions::Consistency(o) if o.n_label_shuffles == Some(50)
+        ));
         let bad = OK.replace("of: pca}", "of: pca, power_iterations: 2}");
         let e = parse_error(&bad);
         assert_eq!(

@@ -4,8 +4,9 @@
 use crate::dag::Dag;
 use crate::error::{EngineError, Result};
 use crate::nodes::Output;
-use arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray, UInt64Array};
+use arrow::array::{ArrayRef, RecordBatch, StringArray, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema};
+use pertbench_schema::ResultRow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -64,12 +65,7 @@ pub fn build(
     postprocess_notes: impl Fn(usize) -> PostprocessNotes,
 ) -> Result<RecordBatch> {
     let now = chrono::Utc::now().to_rfc3339();
-    let mut cols: Vec<Vec<String>> = vec![Vec::new(); 16];
-    let (mut seed, mut value, mut n_items, mut null_size) = (vec![], vec![], vec![], vec![]);
-    let mut source: Vec<Option<String>> = vec![];
-    let mut higher_is_better: Vec<bool> = vec![];
-    let (mut ci_low, mut ci_high): (Vec<Option<f64>>, Vec<Option<f64>>) = (vec![], vec![]);
-    let (mut null_mean, mut p_value): (Vec<Option<f64>>, Vec<Option<f64>>) = (vec![], vec![]);
+    let mut rows = Vec::new();
     for c in &dag.cells {
         // A failed node (or one whose input failed) has no output: its
         // cell has no rows, and the run lists it among the failures.
@@ -78,7 +74,9 @@ pub fn build(
         };
         let out = out.metric()?;
         let task = match &dag.nodes[c.metric_node].op {
-            crate::dag::Op::Metric { spec, .. } => crate::metrics::implementation(spec.kind).task(),
+            crate::dag::Op::Metric { spec, .. } => {
+                crate::metrics::implementation(spec.kind()).task()
+            }
             _ => {
                 return Err(EngineError::msg(
                     "internal: a cell's metric node is not a metric",
@@ -86,98 +84,45 @@ pub fn build(
             }
         };
         let notes = postprocess_notes(c.postprocess_node);
+        let node = |i: usize| &dag.nodes[i];
         for r in &out.rows {
             let convention = if notes.convention.is_empty() {
                 r.convention.clone()
             } else {
                 format!("{};postprocessing: {}", r.convention, notes.convention)
             };
-            let text = [
-                dag.pipeline.name.clone(),
-                c.dataset.clone(),
-                c.representation.clone(),
-                c.postprocessing.clone(),
-                task.to_string(),
-                r.metric.clone(),
-                r.variant.clone(),
+            rows.push(ResultRow {
+                pipeline: dag.pipeline.name.clone(),
+                dataset: c.dataset.clone(),
+                representation: c.representation.clone(),
+                postprocessing: c.postprocessing.clone(),
+                task: Some(task.title().to_string()),
+                metric: r.metric.clone(),
+                source: r.source.clone(),
+                variant: r.variant.clone(),
+                seed: c.seed,
+                value: r.value,
+                ci_low: r.ci_low,
+                ci_high: r.ci_high,
+                null_mean: r.null_mean,
+                p_value: r.p_value,
+                n_items: Some(r.n_items),
+                null_size: Some(r.null_size),
+                higher_is_better: Some(pertbench_schema::higher_is_better(&r.variant)),
                 convention,
-                notes.excluded.clone(),
-                dag.nodes[c.metric_node].key.clone(),
-                dag.nodes[c.representation_node].key.clone(),
-                dag.nodes[c.postprocess_node].key.clone(),
-                crate::PERTBENCH_VERSION.to_string(),
-                now.clone(),
-                dag.nodes[c.representation_node].definition.clone(),
-                dag.nodes[c.metric_node].definition.clone(),
-            ];
-            for (k, t) in text.into_iter().enumerate() {
-                cols[k].push(t);
-            }
-            source.push(r.source.clone());
-            higher_is_better.push(crate::metrics::higher_is_better(&r.variant));
-            seed.push(c.seed);
-            value.push(r.value);
-            n_items.push(r.n_items);
-            null_size.push(r.null_size);
-            ci_low.push(r.ci_low);
-            ci_high.push(r.ci_high);
-            null_mean.push(r.null_mean);
-            p_value.push(r.p_value);
+                excluded_batches: notes.excluded.clone(),
+                metric_key: node(c.metric_node).key.clone(),
+                representation_key: node(c.representation_node).key.clone(),
+                postprocess_key: node(c.postprocess_node).key.clone(),
+                pertbench_version: crate::PERTBENCH_VERSION.to_string(),
+                computed_at: now.clone(),
+                // Seed-free keys: seeds of one representation definition
+                // share `representation_definition`; the same cell under
+                // every seed shares `metric_definition`.
+                representation_definition: node(c.representation_node).definition.clone(),
+                metric_definition: node(c.metric_node).definition.clone(),
+            });
         }
     }
-    let names = [
-        "pipeline",
-        "dataset",
-        "representation",
-        "postprocessing",
-        "task",
-        "metric",
-        "variant",
-        "convention",
-        "excluded_batches",
-        "metric_key",
-        "representation_key",
-        "postprocess_key",
-        "pertbench_version",
-        "computed_at",
-        // Seed-free keys: seeds of one representation definition share
-        // `representation_definition`; the same cell under every seed
-        // shares `metric_definition`.
-        "representation_definition",
-        "metric_definition",
-    ];
-    let mut fields: Vec<Field> = names[..7]
-        .iter()
-        .map(|n| Field::new(*n, DataType::Utf8, false))
-        .collect();
-    let mut arrays: Vec<ArrayRef> = cols[..7]
-        .iter()
-        .map(|c| Arc::new(StringArray::from(c.clone())) as ArrayRef)
-        .collect();
-    fields.insert(6, Field::new("source", DataType::Utf8, true));
-    arrays.insert(6, Arc::new(StringArray::from(source)));
-    fields.push(Field::new("seed", DataType::UInt64, false));
-    arrays.push(Arc::new(UInt64Array::from(seed)));
-    fields.push(Field::new("value", DataType::Float64, true));
-    arrays.push(Arc::new(Float64Array::from(value)));
-    fields.push(Field::new("ci_low", DataType::Float64, true));
-    arrays.push(Arc::new(Float64Array::from(ci_low)));
-    fields.push(Field::new("ci_high", DataType::Float64, true));
-    arrays.push(Arc::new(Float64Array::from(ci_high)));
-    fields.push(Field::new("null_mean", DataType::Float64, true));
-    arrays.push(Arc::new(Float64Array::from(null_mean)));
-    fields.push(Field::new("p_value", DataType::Float64, true));
-    arrays.push(Arc::new(Float64Array::from(p_value)));
-    fields.push(Field::new("n_items", DataType::UInt64, false));
-    arrays.push(Arc::new(UInt64Array::from(n_items)));
-    fields.push(Field::new("null_size", DataType::UInt64, false));
-    arrays.push(Arc::new(UInt64Array::from(null_size)));
-    fields.push(Field::new("higher_is_better", DataType::Boolean, false));
-    arrays.push(Arc::new(arrow::array::BooleanArray::from(higher_is_better)));
-    for (k, n) in names.iter().enumerate().skip(7) {
-        fields.push(Field::new(*n, DataType::Utf8, false));
-        arrays.push(Arc::new(StringArray::from(cols[k].clone())));
-    }
-    RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
-        .map_err(|e| EngineError::msg(e.to_string()))
+    ResultRow::to_batch(&rows).map_err(|e| EngineError::msg(format!("internal: {e}")))
 }

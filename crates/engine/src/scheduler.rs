@@ -502,7 +502,7 @@ impl Runner<'_> {
             Op::Metric { spec, seed } => {
                 // Inputs as the DAG lays them out: [ingest, post-processed,
                 // split if needed, representation if the metric refits].
-                let imp = metrics::implementation(spec.kind);
+                let imp = metrics::implementation(spec.kind());
                 let ingest = inputs[0].ingest()?;
                 let m = inputs[1].matrix()?;
                 let mut rest = inputs[2..].iter();
@@ -529,7 +529,7 @@ impl Runner<'_> {
                         postprocessing,
                     }),
                 };
-                let mut out = imp.compute(spec, &ctx)?;
+                let mut out = spec.options.compute(&spec.label(), &ctx)?;
                 // Every row says which rows of the file ingestion dropped.
                 let dropped = ingest.dropped_convention();
                 if !dropped.is_empty() {

@@ -497,7 +497,10 @@ mod tests {
             "{pipeline}"
         );
         // Two batches: iLISI over all samples.
-        assert_eq!(pl.metrics[0].on, Some(crate::pipeline::EvalSamples::All));
+        assert!(matches!(
+            &pl.metrics[0].options,
+            crate::metrics::MetricOptions::Ilisi(o) if o.on == Some(crate::metrics::EvalSamples::All)
+        ));
         assert_eq!(pl.metrics.len(), 6);
         assert!(pipeline.contains("pertbench --mirror /data run pipelines/my_screen.yaml"));
     }

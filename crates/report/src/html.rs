@@ -4,8 +4,9 @@
 use crate::charts::{grouped_bars, Bar, GroupedBars};
 use crate::rows::{load, ResultRow};
 use crate::stats::{IntervalKind, SeedSummary};
-use crate::summary::{hierarchy, MetricRow, HEADLINE_VARIANTS, TASKS, TASK_METRIC_KINDS};
+use crate::summary::{hierarchy, MetricRow, HEADLINE_VARIANTS};
 use crate::ReportError;
+use pertbench_schema::Task;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::Path;
@@ -129,7 +130,8 @@ pub fn render(results_dir: &Path) -> Result<Report, ReportError> {
     let table = hierarchy(rows);
     let tasks_present: BTreeSet<&str> = table.iter().map(|m| m.key.task.as_str()).collect();
     if !rows.is_empty() {
-        for (task, kind) in TASKS.iter().zip(TASK_METRIC_KINDS) {
+        for t in Task::PAPER {
+            let (task, kind) = (t.title(), t.paper_metric_kind().unwrap_or_default());
             if !tasks_present.contains(task) {
                 missing.push(format!(
                     "Task {task}: no rows; add `{{kind: {kind}}}` to a pipeline's metrics."
@@ -149,7 +151,8 @@ pub fn render(results_dir: &Path) -> Result<Report, ReportError> {
     writeln!(body, "<section id=\"hierarchy\"><h2>Hierarchy table</h2>").ok();
     writeln!(body, "<p>Paper 004's Table 2: per task and metric, each representation's best post-processing (named under the value) by its mean over seeds; the best representation's cell is marked. Cells: mean ± standard deviation over seeds (population, as the SQL view <code>best_postprocessing</code>) [95% interval: Student's t over seeds, or with one seed the metric's own bootstrap interval].</p>").ok();
     let (headline, others): (Vec<&MetricRow>, Vec<&MetricRow>) = table.iter().partition(|m| {
-        HEADLINE_VARIANTS.contains(&m.key.variant.as_str()) && TASKS.contains(&m.key.task.as_str())
+        HEADLINE_VARIANTS.contains(&m.key.variant.as_str())
+            && Task::from_title(&m.key.task).is_some_and(|t| t.number().is_some())
     });
     if headline.is_empty() {
         writeln!(
@@ -199,11 +202,15 @@ pub fn render(results_dir: &Path) -> Result<Report, ReportError> {
     // Per-task charts: post-processings of every representation.
     writeln!(body, "<section id=\"tasks\"><h2>Tasks</h2><p>Per task and headline metric: every representation under every post-processing (bars: mean over seeds; whiskers: the 95% interval).</p>").ok();
     let mut any = false;
-    for task in TASKS.iter().filter(|t| !t.starts_with('5')) {
+    for task in Task::PAPER
+        .iter()
+        .filter(|t| **t != Task::KnownRelationshipRecall)
+        .map(|t| t.title())
+    {
         let rows_of: Vec<&MetricRow> = headline
             .iter()
             .copied()
-            .filter(|m| m.key.task == *task)
+            .filter(|m| m.key.task == task)
             .collect();
         if rows_of.is_empty() {
             continue;
@@ -266,7 +273,7 @@ pub fn render(results_dir: &Path) -> Result<Report, ReportError> {
     .ok();
     let recall: Vec<&MetricRow> = table
         .iter()
-        .filter(|m| m.key.task == TASKS[4] && !m.key.source.is_empty())
+        .filter(|m| m.key.task == Task::KnownRelationshipRecall.title() && !m.key.source.is_empty())
         .collect();
     if recall.is_empty() {
         writeln!(body, "<p class=\"note\">No known-relationship recall rows: add <code>{{kind: relationship_recall}}</code> to a pipeline.</p>").ok();
@@ -315,7 +322,10 @@ pub fn render(results_dir: &Path) -> Result<Report, ReportError> {
     .ok();
     let consistency: Vec<&MetricRow> = table
         .iter()
-        .filter(|m| m.key.task == TASKS[2] && m.best.values().any(|c| c.null_mean.is_some()))
+        .filter(|m| {
+            m.key.task == Task::PerturbationConsistency.title()
+                && m.best.values().any(|c| c.null_mean.is_some())
+        })
         .collect();
     if consistency.is_empty() {
         writeln!(body, "<p class=\"note\">No consistency rows with a null distribution: add <code>{{kind: consistency}}</code> to a pipeline.</p>").ok();
@@ -574,10 +584,10 @@ fn provenance(out: &mut String, rows: &[ResultRow], files: &[String]) {
         let versions: BTreeSet<String> = rs
             .iter()
             .map(|r| {
-                if r.version.is_empty() {
+                if r.pertbench_version.is_empty() {
                     "unknown".into()
                 } else {
-                    r.version.clone()
+                    r.pertbench_version.clone()
                 }
             })
             .collect();
@@ -745,9 +755,17 @@ mod tests {
             for (pp, add) in [("raw", 0.0), ("tvn", 0.1)] {
                 for seed in 0..3u64 {
                     let v = base + add + seed as f64 * 0.01;
-                    rows.push(spec(TASKS[3], "knn", "top1", rep, pp, seed, v));
                     rows.push(spec(
-                        TASKS[5],
+                        Task::KnnOrganisation.title(),
+                        "knn",
+                        "top1",
+                        rep,
+                        pp,
+                        seed,
+                        v,
+                    ));
+                    rows.push(spec(
+                        Task::LinearInterpretability.title(),
                         "interpretability",
                         "mse",
                         rep,
@@ -757,7 +775,15 @@ mod tests {
                     ));
                     rows.push(Spec {
                         null_mean: Some(0.05),
-                        ..spec(TASKS[2], "consistency", "mean_avgsim", rep, pp, seed, v)
+                        ..spec(
+                            Task::PerturbationConsistency.title(),
+                            "consistency",
+                            "mean_avgsim",
+                            rep,
+                            pp,
+                            seed,
+                            v,
+                        )
                     });
                     rows.push(spec("transfer", "transfer", "in_domain", rep, pp, seed, v));
                     rows.push(spec("transfer", "transfer", "loco", rep, pp, seed, v / 2.0));
@@ -765,7 +791,7 @@ mod tests {
                         rows.push(Spec {
                             source: Some(src),
                             ..spec(
-                                TASKS[4],
+                                Task::KnownRelationshipRecall.title(),
                                 "relationship_recall",
                                 "recall_0.05_0.95",
                                 rep,

@@ -175,40 +175,7 @@ pub fn hierarchy(rows: &[ResultRow]) -> Vec<MetricRow> {
         .collect()
 }
 
-/// The variants paper 004's Table 2 shows for each task (as
-/// `sql/hierarchy_table.sql`); other variants are in the full table.
-pub const HEADLINE_VARIANTS: [&str; 10] = [
-    "ilisi_scaled",
-    "ilisi_mean",
-    "top1",
-    "top5",
-    "fraction_significant",
-    "recall_0.05_0.95",
-    "spearman",
-    "pearson",
-    "mse",
-    "structural_integrity",
-];
-
-/// The six tasks of paper 004, as the results name them.
-pub const TASKS: [&str; 6] = [
-    "1 batch mixing",
-    "2 linear separability",
-    "3 perturbation consistency",
-    "4 kNN organisation",
-    "5 known relationship recall",
-    "6 linear interpretability",
-];
-
-/// The metric kind a pipeline adds for each of [`TASKS`].
-pub const TASK_METRIC_KINDS: [&str; 6] = [
-    "ilisi",
-    "linear_probe",
-    "consistency",
-    "knn",
-    "relationship_recall",
-    "interpretability",
-];
+pub use pertbench_schema::HEADLINE_VARIANTS;
 
 #[cfg(test)]
 mod tests {

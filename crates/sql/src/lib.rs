@@ -75,6 +75,45 @@ SELECT dataset, task, metric, source, variant, representation, postprocessing,
 FROM ranked
 WHERE rank_in_representation = 1";
 
+/// Tables from the results schema (`pertbench-schema`), beside the results:
+/// `tasks` (task, number, paper_metric_kind) and `headline_variants`
+/// (variant), so that canned queries do not restate them.
+fn register_schema_tables(ctx: &datafusion::prelude::SessionContext) -> Result<(), SqlError> {
+    use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray, UInt8Array};
+    use pertbench_schema::{Task, HEADLINE_VARIANTS};
+    use std::sync::Arc;
+    let fail = |e: String| SqlError::Query(format!("registering the schema tables: {e}"));
+    let tasks = RecordBatch::try_from_iter(vec![
+        (
+            "task",
+            Arc::new(StringArray::from_iter_values(
+                Task::ALL.iter().map(|t| t.title()),
+            )) as ArrayRef,
+        ),
+        (
+            "number",
+            Arc::new(UInt8Array::from_iter(Task::ALL.iter().map(|t| t.number()))) as ArrayRef,
+        ),
+        (
+            "paper_metric_kind",
+            Arc::new(StringArray::from_iter(
+                Task::ALL.iter().map(|t| t.paper_metric_kind()),
+            )) as ArrayRef,
+        ),
+    ])
+    .map_err(|e| fail(e.to_string()))?;
+    let headline = RecordBatch::try_from_iter(vec![(
+        "variant",
+        Arc::new(StringArray::from_iter_values(HEADLINE_VARIANTS)) as ArrayRef,
+    )])
+    .map_err(|e| fail(e.to_string()))?;
+    ctx.register_batch("tasks", tasks)
+        .map_err(|e| fail(e.to_string()))?;
+    ctx.register_batch("headline_variants", headline)
+        .map_err(|e| fail(e.to_string()))?;
+    Ok(())
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -364,6 +403,7 @@ fn execute(
                 .await
                 .map_err(|e| SqlError::Query(format!("creating view best_postprocessing: {e}")))?;
         }
+        register_schema_tables(&ctx)?;
         let df = ctx.sql_with_options(sql, options).await.map_err(|e| {
             let m = e.to_string();
             if m.contains("not supported")
@@ -425,7 +465,14 @@ fn execute_contained(
     };
     let mut good = Vec::new();
     for f in readable {
-        let probe = contained(|| execute(results_dir, std::slice::from_ref(f), "SELECT * FROM results", limits));
+        let probe = contained(|| {
+            execute(
+                results_dir,
+                std::slice::from_ref(f),
+                "SELECT * FROM results",
+                limits,
+            )
+        });
         match probe {
             Ok(Ok(_)) => good.push(f.clone()),
             Ok(Err(e)) => skipped.push(SkippedFile {
@@ -454,7 +501,11 @@ fn no_readable_results(results_dir: &Path, skipped: &[SkippedFile]) -> SqlError 
     SqlError::Query(format!(
         "no readable results in {}: {}",
         results_dir.display(),
-        skipped.iter().map(|s| s.to_string()).collect::<Vec<_>>().join("; ")
+        skipped
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+            .join("; ")
     ))
 }
 

@@ -155,15 +155,16 @@ fn run_metric(
         data,
         split: None,
         // As the DAG gives it: the representation before a fitted transform.
-        unprocessed: (post != "raw" && implementation(spec.kind).refits_postprocessing())
+        unprocessed: (post != "raw" && implementation(spec.kind()).refits_postprocessing())
             .then_some(Unprocessed {
                 matrix: raw,
                 rows: &all,
                 postprocessing: post,
             }),
     };
-    let out = implementation(spec.kind)
-        .compute(&spec, &ctx)
+    let out = spec
+        .options
+        .compute(&spec.label(), &ctx)
         .unwrap_or_else(|e| panic!("{yaml} after {post}: {e}"));
     let mut p = Vec::new();
     if let Some(d) = &out.details {
@@ -618,7 +619,7 @@ fn recall_pvalues_are_uniform_on_null_screens() {
 
 /// `../shared` (PERTBENCH_SHARED, else beside the repository), or None
 /// (skip, said) unless PERTBENCH_REQUIRE_SHARED=1, where it fails.
-fn shared() -> Option<std::path::PathBuf> {
+pub(super) fn shared() -> Option<std::path::PathBuf> {
     let dir = std::env::var_os("PERTBENCH_SHARED")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| {

@@ -2,10 +2,10 @@
 //! and `prediction` (`linear`): the built-in target-gene loadings, or a
 //! table with one row per perturbation.
 
+use super::options::shared::{BuiltinFeatures, FeatureSource, FeatureTable};
 use super::MetricContext;
 use crate::error::{EngineError, Result};
 use crate::nodes::IngestOut;
-use crate::pipeline::{BuiltinFeatures, FeatureSource, FeatureTable, MetricSpec};
 use ndarray::Array2;
 use pertbench_kernels::pca::{randomized_pca, PcaOptions};
 use pertbench_kernels::transfer::LooRidge;
@@ -41,13 +41,14 @@ pub(super) fn group_ridge<'a>(
 
 /// Perturbation name -> features, and a note for the row's convention.
 pub(super) fn perturbation_features(
-    spec: &MetricSpec,
+    features: Option<&FeatureSource>,
+    n_features: usize,
     ctx: &MetricContext,
     label: &str,
 ) -> Result<(HashMap<String, Vec<f64>>, String)> {
-    match spec.features.as_ref() {
+    match features {
         Some(FeatureSource::Builtin(BuiltinFeatures::TargetGeneLoadings)) => {
-            let n = spec.n_features.unwrap_or(DEFAULT_N_FEATURES);
+            let n = n_features;
             Ok((
                 target_gene_loadings(ctx, label, n)?,
                 format!("features=target_gene_loadings;n_features={n}"),

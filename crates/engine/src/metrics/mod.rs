@@ -1,5 +1,7 @@
-//! Metrics, one per file, each behind [`Metric`]; [`implementation`] is the
-//! one place that maps a pipeline's metric kind to its code.
+//! Metrics, one folder per kind (`<kind>/mod.rs` computes, `<kind>/options.rs`
+//! declares the pipeline fields), each behind [`Metric`]. [`registry!`] below
+//! is the one list that maps a pipeline's metric kind to its code: adding a
+//! metric is a folder and a line there (docs/ARCHITECTURE.md).
 
 mod consistency;
 mod distribution;
@@ -8,58 +10,166 @@ mod ilisi;
 mod interpretability;
 mod knn;
 mod linear_probe;
+pub mod options;
 mod prediction;
 mod recall;
 mod rewiring;
 mod transfer;
 
+pub use options::shared::{ControlPool, EvalSamples, FeatureSource};
+pub use options::{MetricSpec, OptionDoc, OptionFields};
+pub use pertbench_schema::{higher_is_better, MetricRow};
+
 use crate::error::{EngineError, Result};
 use crate::nodes::IngestOut;
-use crate::pipeline::{EvalSamples, MetricKind, MetricSpec};
 use crate::splits::{SplitName, SplitOut};
-use arrow::array::{Array, AsArray, Float64Array, RecordBatch, StringArray, UInt64Array};
-use arrow::datatypes::{DataType, Field, Float64Type, Schema, UInt64Type};
+use arrow::array::RecordBatch;
 use pertbench_data::dataset::DataContext;
 use pertbench_kernels::Matrix;
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-/// One number a metric reports.
-#[derive(Debug, Clone, PartialEq)]
-pub struct MetricRow {
-    pub metric: String,
-    /// Sub-population the value is about (a relationship source), if any.
-    pub source: Option<String>,
-    pub variant: String,
-    /// None when the metric is undefined here (e.g. no pair present); the
-    /// reason is in `convention`.
-    pub value: Option<f64>,
-    /// Items the value averages over (perturbations tested, pairs used).
-    pub n_items: u64,
-    pub null_size: u64,
-    pub convention: String,
-    /// Seeded bootstrap 95% interval of an aggregate over items (None where
-    /// the metric gives none, e.g. a value that is undefined).
-    pub ci_low: Option<f64>,
-    pub ci_high: Option<f64>,
-    /// Mean of the same computation on shuffled labels, and the empirical
-    /// p-value (1 + #{null >= value}) / (1 + draws) (None where the metric
-    /// has no label-shuffle null).
-    pub null_mean: Option<f64>,
-    pub p_value: Option<f64>,
+/// Every metric kind: `Variant = "pipeline name" => module::Type`, in the
+/// order `pertbench explain` lists them (the tasks of paper 004 first).
+/// Generates [`MetricKind`], [`MetricOptions`] (one variant holding each
+/// kind's typed options) and the dispatch from one to the other.
+macro_rules! registry {
+    ($( $(#[doc = $doc:literal])* $variant:ident = $name:literal => $module:ident :: $ty:ident, )*) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Deserialize, serde::Serialize)]
+        pub enum MetricKind {
+            $( $(#[doc = $doc])* #[serde(rename = $name)] $variant, )*
+        }
+
+        impl MetricKind {
+            pub const ALL: [MetricKind; [$($name),*].len()] = [$(MetricKind::$variant),*];
+
+            /// The kind as pipelines spell it.
+            pub fn name(self) -> &'static str {
+                match self { $(MetricKind::$variant => $name,)* }
+            }
+
+            /// The pipeline fields this kind takes besides `kind` and `name`.
+            pub fn fields(self) -> &'static [OptionDoc] {
+                match self {
+                    $(MetricKind::$variant => <<$module::$ty as Metric>::Options as OptionFields>::FIELDS,)*
+                }
+            }
+        }
+
+        /// A metric entry's options, typed by its kind.
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum MetricOptions {
+            $( $variant(<$module::$ty as Metric>::Options), )*
+        }
+
+        impl MetricOptions {
+            pub fn kind(&self) -> MetricKind {
+                match self { $(MetricOptions::$variant(_) => MetricKind::$variant,)* }
+            }
+
+            /// The rows' metric name when the entry gives none.
+            pub fn default_name(&self) -> &'static str {
+                match self {
+                    $(MetricOptions::$variant(o) => $module::$ty.default_name(o).unwrap_or($name),)*
+                }
+            }
+
+            /// `{"kind": .., <the options set>}`.
+            pub fn to_json(&self) -> serde_json::Result<serde_json::Value> {
+                let (kind, mut v) = match self {
+                    $(MetricOptions::$variant(o) => ($name, serde_json::to_value(o)?),)*
+                };
+                if let Some(map) = v.as_object_mut() {
+                    map.insert("kind".into(), kind.into());
+                }
+                Ok(v)
+            }
+
+            /// The declared checks of each field, then the kind's rules.
+            pub fn validate(&self) -> std::result::Result<(), String> {
+                match self {
+                    $(MetricOptions::$variant(o) => {
+                        o.check_fields()?;
+                        $module::$ty.validate(o)
+                    })*
+                }
+            }
+
+            /// Files and datasets the entry reads besides the dataset it scores.
+            pub fn inputs(&self) -> MetricInputs {
+                match self { $(MetricOptions::$variant(o) => $module::$ty.inputs(o),)* }
+            }
+
+            /// Whether the seed changes the output.
+            pub fn seeded(&self) -> bool {
+                match self { $(MetricOptions::$variant(o) => $module::$ty.seeded(o),)* }
+            }
+
+            pub fn compute(&self, label: &str, ctx: &MetricContext) -> Result<MetricOutput> {
+                match self {
+                    $(MetricOptions::$variant(o) => $module::$ty.compute(label, o, ctx),)*
+                }
+            }
+
+            /// Reads a kind's options from the rest of its entry.
+            pub(crate) fn deserialize_kind<'de, A: serde::de::MapAccess<'de>>(
+                kind: MetricKind,
+                map: A,
+            ) -> std::result::Result<Self, A::Error> {
+                use serde::Deserialize;
+                let d = serde::de::value::MapAccessDeserializer::new(map);
+                Ok(match kind {
+                    $(MetricKind::$variant => MetricOptions::$variant(Deserialize::deserialize(d)?),)*
+                })
+            }
+        }
+
+        /// The kind's folder under `metrics/`.
+        #[cfg(test)]
+        pub(crate) fn module_of(kind: MetricKind) -> &'static str {
+            match kind { $(MetricKind::$variant => stringify!($module),)* }
+        }
+
+        /// What every kind shares: its documentation, version, task and needs.
+        pub fn implementation(kind: MetricKind) -> &'static dyn MetricInfo {
+            match kind { $(MetricKind::$variant => &$module::$ty,)* }
+        }
+
+        /// Whether each kind's documented defaults are the defaults in effect.
+        #[cfg(test)]
+        pub(crate) fn documented_defaults_agree() -> std::result::Result<(), String> {
+            $(
+                <<$module::$ty as Metric>::Options as OptionFields>::documented_defaults_agree()
+                    .map_err(|e| format!("{}: {e}", $name))?;
+            )*
+            Ok(())
+        }
+    };
 }
 
-impl MetricRow {
-    pub(crate) fn with_interval(mut self, (lo, hi): (f64, f64)) -> Self {
-        self.ci_low = Some(lo);
-        self.ci_high = Some(hi);
-        self
-    }
-    pub(crate) fn with_null(mut self, null_mean: f64, p_value: f64) -> Self {
-        self.null_mean = Some(null_mean);
-        self.p_value = Some(p_value);
-        self
-    }
+registry! {
+    /// Task 1.
+    Ilisi = "ilisi" => ilisi::Ilisi,
+    /// Task 2.
+    LinearProbe = "linear_probe" => linear_probe::LinearProbe,
+    /// Task 3.
+    Consistency = "consistency" => consistency::Consistency,
+    /// Task 4.
+    Knn = "knn" => knn::Knn,
+    /// Task 5.
+    RelationshipRecall = "relationship_recall" => recall::RelationshipRecall,
+    /// Task 6.
+    Interpretability = "interpretability" => interpretability::Interpretability,
+    /// Energy distance and MMD of each perturbation against its controls.
+    Distribution = "distribution" => distribution::Distribution,
+    /// Cosine of predicted to real shifts: split-half, leave one
+    /// perturbation out, leave one context out, with label-shuffle nulls.
+    Transfer = "transfer" => transfer::Transfer,
+    /// Predicted against real samples: discrimination, Pearson delta, MSE,
+    /// energy distance, for built-in predictors and prediction files.
+    Prediction = "prediction" => prediction::Prediction,
+    /// Neighbourhoods of contexts under control against under each
+    /// perturbation (1 - Jaccard), calibrated on control-only splits.
+    Rewiring = "rewiring" => rewiring::Rewiring,
 }
 
 /// Rows of a metric without a source: one per (variant, value), sharing
@@ -133,20 +243,20 @@ pub struct Explanation {
     /// (variant, meaning) of every row it writes; `<x>` stands for a value
     /// of an option (a probe, a threshold).
     pub variants: &'static [(&'static str, &'static str)],
-    /// (field, default, meaning) of every pipeline field of the kind, in
-    /// the order of [`MetricKind::fields`].
-    pub options: &'static [(&'static str, &'static str, &'static str)],
     /// Where public tools differ, and which option gives their convention.
     pub conventions: &'static str,
     pub references: &'static [&'static str],
 }
 
-pub trait Metric: Sync {
-    /// What `pertbench explain` prints.
+/// What `pertbench explain`, the DAG and the results need of a metric kind,
+/// whatever its options.
+pub trait MetricInfo: Sync {
+    /// What `pertbench explain` prints (the options table comes from the
+    /// kind's options declaration).
     fn explanation(&self) -> &'static Explanation;
     fn version(&self) -> u32;
-    /// Task of paper 004's hierarchy, e.g. "3 perturbation consistency".
-    fn task(&self) -> &'static str;
+    /// Task of paper 004's hierarchy, or the family beyond it.
+    fn task(&self) -> pertbench_schema::Task;
     /// Whether the metric reads the train / test splits.
     fn needs_split(&self) -> bool {
         false
@@ -156,29 +266,47 @@ pub trait Metric: Sync {
     fn refits_postprocessing(&self) -> bool {
         false
     }
-    /// Whether the seed changes the output.
-    fn seeded(&self, spec: &MetricSpec) -> bool;
-    fn compute(&self, spec: &MetricSpec, ctx: &MetricContext) -> Result<MetricOutput>;
 }
 
-pub fn implementation(kind: MetricKind) -> &'static dyn Metric {
-    match kind {
-        MetricKind::Consistency => &consistency::Consistency,
-        MetricKind::RelationshipRecall => &recall::RelationshipRecall,
-        MetricKind::Ilisi => &ilisi::Ilisi,
-        MetricKind::LinearProbe => &linear_probe::LinearProbe,
-        MetricKind::Knn => &knn::Knn,
-        MetricKind::Interpretability => &interpretability::Interpretability,
-        MetricKind::Distribution => &distribution::Distribution,
-        MetricKind::Transfer => &transfer::Transfer,
-        MetricKind::Prediction => &prediction::Prediction,
-        MetricKind::Rewiring => &rewiring::Rewiring,
+/// What a metric entry reads besides the dataset it scores: files whose
+/// content joins its nodes' keys (hashed once per run), and other datasets
+/// (relationship sources), checked when the DAG is planned.
+#[derive(Debug, Default)]
+pub struct MetricInputs {
+    pub files: Vec<InputFile>,
+    pub datasets: Vec<String>,
+}
+
+#[derive(Debug)]
+pub struct InputFile {
+    /// The key parameter its sha256 is stored under.
+    pub key: String,
+    /// What the pipeline calls it, for errors.
+    pub what: String,
+    pub path: std::path::PathBuf,
+}
+
+/// A metric kind: its typed options, the rules between them, and the
+/// computation.
+pub trait Metric: MetricInfo {
+    /// Declared with [`options::metric_options!`] in the kind's `options.rs`.
+    type Options: OptionFields;
+    /// The rows' metric name when the entry sets none and it is not the
+    /// kind's name (the ridge probe's `linear_ridge`).
+    fn default_name(&self, _o: &Self::Options) -> Option<&'static str> {
+        None
     }
-}
-
-/// Whether a larger value of this variant is better (errors are not).
-pub fn higher_is_better(variant: &str) -> bool {
-    !matches!(variant, "mse" | "mae" | "energy_to_real")
+    /// Rules between fields (each field's own range is declared with it).
+    fn validate(&self, _o: &Self::Options) -> std::result::Result<(), String> {
+        Ok(())
+    }
+    /// Files and datasets the metric reads besides the dataset it scores.
+    fn inputs(&self, _o: &Self::Options) -> MetricInputs {
+        MetricInputs::default()
+    }
+    /// Whether the seed changes the output.
+    fn seeded(&self, o: &Self::Options) -> bool;
+    fn compute(&self, label: &str, o: &Self::Options, ctx: &MetricContext) -> Result<MetricOutput>;
 }
 
 /// Bootstrap resamples of the intervals, unless the metric sets `n_bootstrap`.
@@ -394,14 +522,9 @@ pub(crate) struct ContextUnits {
     pub without_controls: usize,
 }
 
-pub(crate) fn context_units(
-    ctx: &MetricContext,
-    pool: Option<crate::pipeline::ControlPool>,
-) -> ContextUnits {
+pub(crate) fn context_units(ctx: &MetricContext, pool: ControlPool) -> ContextUnits {
     let s = &ctx.ingest.samples;
-    let by_context = pool.unwrap_or(crate::pipeline::ControlPool::Context)
-        == crate::pipeline::ControlPool::Context
-        && s.context.is_some();
+    let by_context = pool == ControlPool::Context && s.context.is_some();
     let context_of = |r: usize| -> Option<String> {
         if by_context {
             s.context.as_ref().map(|c| c[r].clone())
@@ -459,103 +582,9 @@ pub(crate) fn perturbation_groups(
     g
 }
 
-pub fn rows_to_batch(rows: &[MetricRow]) -> RecordBatch {
-    let schema = Schema::new(vec![
-        Field::new("metric", DataType::Utf8, false),
-        Field::new("source", DataType::Utf8, true),
-        Field::new("variant", DataType::Utf8, false),
-        Field::new("value", DataType::Float64, true),
-        Field::new("n_items", DataType::UInt64, false),
-        Field::new("null_size", DataType::UInt64, false),
-        Field::new("convention", DataType::Utf8, false),
-        Field::new("ci_low", DataType::Float64, true),
-        Field::new("ci_high", DataType::Float64, true),
-        Field::new("null_mean", DataType::Float64, true),
-        Field::new("p_value", DataType::Float64, true),
-    ]);
-    RecordBatch::try_new(
-        Arc::new(schema),
-        vec![
-            Arc::new(StringArray::from(
-                rows.iter().map(|r| r.metric.clone()).collect::<Vec<_>>(),
-            )),
-            Arc::new(StringArray::from(
-                rows.iter().map(|r| r.source.clone()).collect::<Vec<_>>(),
-            )),
-            Arc::new(StringArray::from(
-                rows.iter().map(|r| r.variant.clone()).collect::<Vec<_>>(),
-            )),
-            Arc::new(Float64Array::from(
-                rows.iter().map(|r| r.value).collect::<Vec<_>>(),
-            )),
-            Arc::new(UInt64Array::from(
-                rows.iter().map(|r| r.n_items).collect::<Vec<_>>(),
-            )),
-            Arc::new(UInt64Array::from(
-                rows.iter().map(|r| r.null_size).collect::<Vec<_>>(),
-            )),
-            Arc::new(StringArray::from(
-                rows.iter()
-                    .map(|r| r.convention.clone())
-                    .collect::<Vec<_>>(),
-            )),
-            Arc::new(Float64Array::from(
-                rows.iter().map(|r| r.ci_low).collect::<Vec<_>>(),
-            )),
-            Arc::new(Float64Array::from(
-                rows.iter().map(|r| r.ci_high).collect::<Vec<_>>(),
-            )),
-            Arc::new(Float64Array::from(
-                rows.iter().map(|r| r.null_mean).collect::<Vec<_>>(),
-            )),
-            Arc::new(Float64Array::from(
-                rows.iter().map(|r| r.p_value).collect::<Vec<_>>(),
-            )),
-        ],
-    )
-    .expect("schema matches")
-}
-
-pub fn batch_to_rows(b: &RecordBatch) -> Result<Vec<MetricRow>> {
-    let get = |n: &str| {
-        b.column_by_name(n)
-            .ok_or_else(|| EngineError::msg(format!("metric rows lack `{n}`")))
-    };
-    let metric = get("metric")?.as_string::<i32>();
-    let source = get("source")?.as_string::<i32>();
-    let variant = get("variant")?.as_string::<i32>();
-    let value = get("value")?.as_primitive::<Float64Type>();
-    let n_items = get("n_items")?.as_primitive::<UInt64Type>();
-    let null_size = get("null_size")?.as_primitive::<UInt64Type>();
-    let convention = get("convention")?.as_string::<i32>();
-    // Rows cached before intervals and nulls existed lack those columns: None.
-    let ci = |n: &str| {
-        b.column_by_name(n)
-            .map(|c| c.as_primitive::<Float64Type>().clone())
-    };
-    let (ci_low, ci_high) = (ci("ci_low"), ci("ci_high"));
-    let (null_mean, p_value) = (ci("null_mean"), ci("p_value"));
-    let at = |c: &Option<arrow::array::Float64Array>, i: usize| {
-        c.as_ref().and_then(|c| c.is_valid(i).then(|| c.value(i)))
-    };
-    Ok((0..b.num_rows())
-        .map(|i| MetricRow {
-            metric: metric.value(i).to_string(),
-            source: source.is_valid(i).then(|| source.value(i).to_string()),
-            variant: variant.value(i).to_string(),
-            value: value.is_valid(i).then(|| value.value(i)),
-            n_items: n_items.value(i),
-            null_size: null_size.value(i),
-            convention: convention.value(i).to_string(),
-            ci_low: at(&ci_low, i),
-            ci_high: at(&ci_high, i),
-            null_mean: at(&null_mean, i),
-            p_value: at(&p_value, i),
-        })
-        .collect())
-}
-
 #[cfg(test)]
 mod calibration;
+#[cfg(test)]
+mod fixtures;
 #[cfg(test)]
 mod tests;

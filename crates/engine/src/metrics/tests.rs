@@ -6,6 +6,8 @@ use super::*;
 use crate::nodes::IngestOut;
 use crate::pipeline::MetricSpec;
 use crate::splits::SplitOut;
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::Float64Type;
 use pertbench_data::dataset::DataContext;
 use pertbench_data::fetch::FetchOptions;
 use pertbench_data::samples::Samples;
@@ -120,7 +122,7 @@ fn run(yaml: &str, sp: &SplitOut) -> Result<MetricOutput> {
         split: Some(sp),
         unprocessed: None,
     };
-    documented(s.kind, implementation(s.kind).compute(&s, &ctx))
+    documented(s.kind(), s.options.compute(&s.label(), &ctx))
 }
 
 /// Every row a metric writes has a variant its explanation documents
@@ -237,7 +239,7 @@ fn ilisi_intervals_resample_perturbations() {
     assert!((sc.ci_high.unwrap() - (m.ci_high.unwrap() - 1.0)).abs() < 1e-12);
     assert!(sc.ci_low.unwrap() <= sc.value.unwrap() && sc.value.unwrap() <= sc.ci_high.unwrap());
     // Not seeded (`on: all`, no sampling): the interval does not depend on the seed.
-    assert!(!implementation(MetricKind::Ilisi).seeded(&spec("{kind: ilisi, on: all}")));
+    assert!(!spec("{kind: ilisi, on: all}").options.seeded());
 }
 
 #[test]
@@ -360,7 +362,7 @@ fn run_ingest(yaml: &str, ingest: &IngestOut, m: &Matrix) -> Result<MetricOutput
         split: None,
         unprocessed: None,
     };
-    documented(s.kind, implementation(s.kind).compute(&s, &ctx))
+    documented(s.kind(), s.options.compute(&s.label(), &ctx))
 }
 
 #[test]

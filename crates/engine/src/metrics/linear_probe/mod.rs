@@ -2,12 +2,16 @@
 //! the closed-form `linear_ridge` variant) trained on `train` non-controls,
 //! scored on `test_seen` non-controls by top-1 and top-5 accuracy.
 
+mod options;
+
+pub use options::*;
+
+use super::EvalSamples;
 use super::{
     code_book, constant_columns, require_nonempty, split_positions, Explanation, Metric,
-    MetricContext, MetricOutput,
+    MetricContext, MetricInfo, MetricOutput,
 };
 use crate::error::{EngineError, Result};
-use crate::pipeline::{EvalSamples, MetricSpec, ProbeOptimiser, ProbeSolver};
 use pertbench_kernels::softmax::{
     fit_ridge_classifier, fit_softmax, row_hits, Optimiser, SoftmaxOptions, MAX_CHECK_ROWS,
     MAX_REDUCTIONS,
@@ -27,55 +31,6 @@ static EXPLANATION: Explanation = Explanation {
         ),
         (r#"top5"#, r#"micro top-5 accuracy"#),
     ],
-    options: &[
-        (
-            r#"solver"#,
-            r#"logistic"#,
-            r#"logistic (softmax regression) | ridge (closed form; rows named linear_ridge)"#,
-        ),
-        (
-            r#"optimiser"#,
-            r#"lbfgs"#,
-            r#"lbfgs (full batch, to the optimum, as scikit-learn) | adam (mini-batch, stopped at a plateau; for screens too large for full-batch passes)"#,
-        ),
-        (
-            r#"max_steps"#,
-            r#"5000 (lbfgs) | 20000 (adam)"#,
-            r#"budget of L-BFGS iterations or Adam steps; a fit that reaches it has converged=false in `convention`"#,
-        ),
-        (
-            r#"tol"#,
-            r#"1e-12 (lbfgs) | 1e-4 (adam)"#,
-            r#"lbfgs: converged when the penalised loss decreases by at most tol relative to max(|f|, 1) in an iteration; adam: a smaller relative decrease between checks divides the learning rate by 10, and after 3 reductions counts as converged"#,
-        ),
-        (
-            r#"gtol"#,
-            r#"1e-8"#,
-            r#"lbfgs: also converged when no gradient entry exceeds this (scikit-learn's `tol`)"#,
-        ),
-        (
-            r#"epochs"#,
-            r#"1000"#,
-            r#"adam: budget of passes over the training set"#,
-        ),
-        (r#"batch_size"#, r#"512"#, r#"adam: mini-batch size"#),
-        (
-            r#"learning_rate"#,
-            r#"0.01"#,
-            r#"adam: initial learning rate"#,
-        ),
-        (
-            r#"l2"#,
-            r#"1e-6"#,
-            r#"L2 penalty: the loss is mean cross-entropy + l2/2 ||W||^2 (bias not penalised); scikit-learn's C = 1 / (n_train l2)"#,
-        ),
-        (r#"ridge_lambda"#, r#"1.0"#, r#"ridge penalty (ridge)"#),
-        (
-            r#"n_bootstrap"#,
-            r#"1000"#,
-            r#"resamples of the 95% interval (cluster bootstrap over perturbations)"#,
-        ),
-    ],
     conventions: r#"Paper 004 trains the softmax probe with L2 1e-6 and does not state its optimiser. By default the probe minimises the same objective as scikit-learn's LogisticRegression(solver="lbfgs", C = 1 / (n_train l2)) on features standardised on train, by full-batch L-BFGS to the optimum (gradient entries below gtol, or a relative loss decrease below tol), so top-1/top-5 equal scikit-learn's to a sample or two; each row's `convention` records the optimiser, iterations, whether it converged and why it stopped. `optimiser: adam` stops at a plateau of mini-batch training instead, which is not the optimum (on small screens its early stop acts as extra regularisation): its numbers are not comparable with scikit-learn's. `solver: ridge` is a deterministic closed form."#,
     references: &[
         r#"Paper 004: Bendidi et al., Benchmarking Transcriptomics Foundation Models for Perturbation Analysis: one PCA still rules them all (../shared/papers/004), Task 2."#,
@@ -83,7 +38,7 @@ static EXPLANATION: Explanation = Explanation {
     ],
 };
 
-impl Metric for LinearProbe {
+impl MetricInfo for LinearProbe {
     fn explanation(&self) -> &'static Explanation {
         &EXPLANATION
     }
@@ -95,17 +50,33 @@ impl Metric for LinearProbe {
         //    a 384-sample plate got 10 Adam steps), adam stops at a plateau.
         5
     }
-    fn task(&self) -> &'static str {
-        "2 linear separability"
+    fn task(&self) -> pertbench_schema::Task {
+        pertbench_schema::Task::LinearSeparability
     }
     fn needs_split(&self) -> bool {
         true
     }
-    fn seeded(&self, _spec: &MetricSpec) -> bool {
+}
+
+impl Metric for LinearProbe {
+    type Options = LinearProbeOptions;
+
+    fn validate(&self, o: &LinearProbeOptions) -> std::result::Result<(), String> {
+        options::check(o)
+    }
+    fn default_name(&self, o: &LinearProbeOptions) -> Option<&'static str> {
+        (o.solver() == ProbeSolver::Ridge).then_some("linear_ridge")
+    }
+    fn seeded(&self, _o: &LinearProbeOptions) -> bool {
         true
     }
-    fn compute(&self, spec: &MetricSpec, ctx: &MetricContext) -> Result<MetricOutput> {
-        let label = spec.label();
+    fn compute(
+        &self,
+        label: &str,
+        o: &LinearProbeOptions,
+        ctx: &MetricContext,
+    ) -> Result<MetricOutput> {
+        let label = label.to_string();
         let s = &ctx.ingest.samples;
         let non_control = |positions: Vec<usize>| -> Vec<usize> {
             positions
@@ -134,22 +105,22 @@ impl Metric for LinearProbe {
             test.len(),
         )?;
         let n_classes = class.len();
-        let solver = spec.solver.unwrap_or(ProbeSolver::Logistic);
+        let solver = o.solver();
         let ctxmsg = format!("metric `{label}`");
         let (model, mut convention) = match solver {
             ProbeSolver::Logistic => {
-                let base = match spec.optimiser.unwrap_or(ProbeOptimiser::Lbfgs) {
+                let base = match o.optimiser() {
                     ProbeOptimiser::Lbfgs => SoftmaxOptions::default(),
                     ProbeOptimiser::Adam => SoftmaxOptions::adam(),
                 };
                 let opt = SoftmaxOptions {
-                    max_steps: spec.max_steps.unwrap_or(base.max_steps),
-                    tol: spec.tol.unwrap_or(base.tol),
-                    gtol: spec.gtol.unwrap_or(base.gtol),
-                    max_epochs: spec.epochs.unwrap_or(base.max_epochs),
-                    batch_size: spec.batch_size.unwrap_or(base.batch_size),
-                    learning_rate: spec.learning_rate.unwrap_or(base.learning_rate),
-                    l2: spec.l2.unwrap_or(base.l2),
+                    max_steps: o.max_steps.unwrap_or(base.max_steps),
+                    tol: o.tol.unwrap_or(base.tol),
+                    gtol: o.gtol.unwrap_or(base.gtol),
+                    max_epochs: o.epochs.unwrap_or(base.max_epochs),
+                    batch_size: o.batch_size.unwrap_or(base.batch_size),
+                    learning_rate: o.learning_rate.unwrap_or(base.learning_rate),
+                    l2: o.l2.unwrap_or(base.l2),
                     seed: ctx.seed,
                     ..base
                 };
@@ -190,7 +161,7 @@ impl Metric for LinearProbe {
                 (model, conv)
             }
             ProbeSolver::Ridge => {
-                let lambda = spec.ridge_lambda.unwrap_or(DEFAULT_RIDGE_LAMBDA);
+                let lambda = o.ridge_lambda();
                 (
                     fit_ridge_classifier(
                         ctx.matrix.view(),
@@ -228,7 +199,7 @@ impl Metric for LinearProbe {
             &hits,
             &convention,
             &test_label,
-            spec.n_bootstrap.unwrap_or(super::DEFAULT_N_BOOTSTRAP),
+            o.n_bootstrap(),
             ctx.seed,
         )?;
         Ok(MetricOutput {

@@ -1,12 +1,16 @@
 //! Task 4, local organisation (METRICS.md "Task 4"): weighted kNN vote of
 //! `test_seen` queries against the `train` reference, controls a class.
 
+mod options;
+
+pub use options::*;
+
+use super::EvalSamples;
 use super::{
     code_book, gather, require_nonempty, sample_queries, split_positions, Explanation, Metric,
-    MetricContext, MetricOutput,
+    MetricContext, MetricInfo, MetricOutput,
 };
 use crate::error::{EngineError, Result};
-use crate::pipeline::{ControlQueries, EvalSamples, KnnWeights, MetricSpec};
 use pertbench_kernels::knn::{default_k, knn, KnnMetric};
 use pertbench_kernels::vote::{query_hits, VoteWeights};
 
@@ -28,38 +32,6 @@ static EXPLANATION: Explanation = Explanation {
         ),
         (r#"top5"#, r#"share with their class among the five best"#),
     ],
-    options: &[
-        (
-            r#"k"#,
-            r#"odd floor(sqrt(n_reference))"#,
-            r#"neighbours; fixed when given"#,
-        ),
-        (
-            r#"weights"#,
-            r#"euclidean"#,
-            r#"euclidean (1 / (d + 1e-5)) | cosine (exp(cos / 0.07))"#,
-        ),
-        (
-            r#"max_queries"#,
-            r#"all"#,
-            r#"a seeded sample of at most this many queries, recorded in the row"#,
-        ),
-        (
-            r#"control_queries"#,
-            r#"exclude"#,
-            r#"exclude | include: whether test_seen's control samples are scored as queries"#,
-        ),
-        (
-            r#"min_queries"#,
-            r#"10"#,
-            r#"fewer scored queries give no value, with the reason"#,
-        ),
-        (
-            r#"n_bootstrap"#,
-            r#"1000"#,
-            r#"resamples of the 95% interval (cluster bootstrap over perturbations)"#,
-        ),
-    ],
     conventions: r#"Paper 004 votes with inverse Euclidean distance (the default). The cosine softmax vote with temperature 0.07 is the convention of contrastive-embedding evaluations; `weights: cosine` gives it. scikit-learn's KNeighborsClassifier(weights='distance') uses 1 / d without the 1e-5 offset."#,
     references: &[
         r#"Paper 004: Bendidi et al., Benchmarking Transcriptomics Foundation Models for Perturbation Analysis: one PCA still rules them all (../shared/papers/004), Task 4."#,
@@ -67,7 +39,7 @@ static EXPLANATION: Explanation = Explanation {
     ],
 };
 
-impl Metric for Knn {
+impl MetricInfo for Knn {
     fn explanation(&self) -> &'static Explanation {
         &EXPLANATION
     }
@@ -77,17 +49,22 @@ impl Metric for Knn {
         //    and fewer than min_queries scored queries give no value.
         3
     }
-    fn task(&self) -> &'static str {
-        "4 kNN organisation"
+    fn task(&self) -> pertbench_schema::Task {
+        pertbench_schema::Task::KnnOrganisation
     }
     fn needs_split(&self) -> bool {
         true
     }
-    fn seeded(&self, _spec: &MetricSpec) -> bool {
+}
+
+impl Metric for Knn {
+    type Options = KnnOptions;
+
+    fn seeded(&self, _o: &KnnOptions) -> bool {
         true
     }
-    fn compute(&self, spec: &MetricSpec, ctx: &MetricContext) -> Result<MetricOutput> {
-        let label = spec.label();
+    fn compute(&self, label: &str, o: &KnnOptions, ctx: &MetricContext) -> Result<MetricOutput> {
+        let label = label.to_string();
         let s = &ctx.ingest.samples;
         let class_name = |p: usize| -> &str {
             let r = ctx.rows[p];
@@ -121,7 +98,7 @@ impl Metric for Knn {
             .iter()
             .map(|&p| class[class_name(p)])
             .collect();
-        let include_controls = spec.control_queries == Some(ControlQueries::Include);
+        let include_controls = o.control_queries() == ControlQueries::Include;
         let scored: Vec<usize> = test
             .positions
             .iter()
@@ -129,7 +106,7 @@ impl Metric for Knn {
             .filter(|&p| include_controls || !s.is_control[ctx.rows[p]])
             .collect();
         let controls_left_out = test.positions.len() - scored.len();
-        let min_queries = spec.min_queries.unwrap_or(DEFAULT_MIN_QUERIES);
+        let min_queries = o.min_queries();
         if scored.len() < min_queries.max(1) {
             let why = format!(
                 "no value: {} scored queries, fewer than min_queries={min_queries}; test_seen holds {} samples, {controls_left_out} of them controls (not scored: control_queries=exclude); is each perturbation in one batch only?",
@@ -147,11 +124,11 @@ impl Metric for Knn {
                 details: None,
             });
         }
-        let queries = sample_queries(&scored, spec.max_queries, ctx.seed, "knn/queries");
+        let queries = sample_queries(&scored, o.max_queries, ctx.seed, "knn/queries");
         let query_class: Vec<u32> = queries.iter().map(|&p| class[class_name(p)]).collect();
         let n_ref = reference.positions.len();
-        let k = spec.k.unwrap_or_else(|| default_k(n_ref));
-        let weights = spec.weights.unwrap_or(KnnWeights::Euclidean);
+        let k = o.k.unwrap_or_else(|| default_k(n_ref));
+        let weights = o.weights();
         let (metric, vote) = match weights {
             KnnWeights::Euclidean => (KnnMetric::Euclidean, VoteWeights::InverseDistance),
             KnnWeights::Cosine => (KnnMetric::Cosine, VoteWeights::CosineSoftmax),
@@ -164,7 +141,7 @@ impl Metric for Knn {
         let mut convention =
             format!(
             "k={k}{};weights={};reference=train ({n_ref}, controls a class);queries=test_seen {}",
-            if spec.k.is_some() {
+            if o.k.is_some() {
                 " (fixed)"
             } else {
                 " (odd floor sqrt n_reference)"
@@ -196,7 +173,7 @@ impl Metric for Knn {
             &hits,
             &convention,
             &super::perturbation_codes(ctx, &queries),
-            spec.n_bootstrap.unwrap_or(super::DEFAULT_N_BOOTSTRAP),
+            o.n_bootstrap(),
             ctx.seed,
         )?;
         Ok(MetricOutput {

@@ -21,12 +21,15 @@
 //! units' indicators, with q-values held fixed). Per-unit values, p and q are in
 //! the node's details table.
 
+mod options;
+
+pub use options::*;
+
 use super::{
     context_units, rows_of, sample_queries, ContextUnits, Explanation, Metric, MetricContext,
-    MetricOutput, MetricRow,
+    MetricInfo, MetricOutput, MetricRow,
 };
 use crate::error::{EngineError, Result};
-use crate::pipeline::{EnergySpec, MetricSpec};
 use arrow::array::{Float64Array, RecordBatch, StringArray, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema};
 use pertbench_kernels::bootstrap::mean_interval;
@@ -47,9 +50,6 @@ struct Refitted {
     strata_x: Vec<usize>,
     strata_y: Vec<usize>,
 }
-
-pub const DEFAULT_N_PERMUTATIONS: usize = 1000;
-pub const DEFAULT_N_BOOTSTRAP: usize = 1000;
 
 struct Unit {
     perturbation: String,
@@ -75,35 +75,6 @@ static EXPLANATION: Explanation = Explanation {
             r#"share of tested units with BH q < alpha (MMD^2)"#,
         ),
     ],
-    options: &[
-        (
-            r#"energy"#,
-            r#"u_statistic"#,
-            r#"u_statistic | v_statistic (within-group pairs include i = j) | squared (squared Euclidean distances: 2 ||mean_x - mean_y||^2)"#,
-        ),
-        (r#"mmd"#, r#"true"#, r#"also compute MMD^2"#),
-        (
-            r#"controls"#,
-            r#"context"#,
-            r#"context (each context's controls) | all"#,
-        ),
-        (
-            r#"n_permutations"#,
-            r#"1000"#,
-            r#"draws of each unit's permutation test"#,
-        ),
-        (
-            r#"max_tested"#,
-            r#"all"#,
-            r#"a seeded sample of at most this many units get the test"#,
-        ),
-        (r#"alpha"#, r#"0.05"#, r#"BH level"#),
-        (
-            r#"n_bootstrap"#,
-            r#"1000"#,
-            r#"resamples of the 95% intervals over units"#,
-        ),
-    ],
     conventions: r#"Szekely and Rizzo's energy distance uses plain Euclidean distances (the default, as an unbiased U-statistic). scPerturb's `etest` is run with `dist='sqeuclidean'` in PCA space: `energy: squared`. efaar-benchmarking 1.0's signal magnitude (geomloss `SamplesLoss('energy')` x 2) averages over all pairs, i = j included: `energy: v_statistic`."#,
     references: &[
         r#"Szekely & Rizzo 2013, Energy statistics: a class of statistics based on distances (J. Stat. Plan. Inference)."#,
@@ -114,7 +85,7 @@ static EXPLANATION: Explanation = Explanation {
     ],
 };
 
-impl Metric for Distribution {
+impl MetricInfo for Distribution {
     fn explanation(&self) -> &'static Explanation {
         &EXPLANATION
     }
@@ -129,33 +100,43 @@ impl Metric for Distribution {
         // rounding only (relative 1e-12 at most), energy not at all.
         4
     }
-    fn task(&self) -> &'static str {
-        "distribution"
-    }
-    fn seeded(&self, _spec: &MetricSpec) -> bool {
-        true
+    fn task(&self) -> pertbench_schema::Task {
+        pertbench_schema::Task::Distribution
     }
     fn refits_postprocessing(&self) -> bool {
         true
     }
-    fn compute(&self, spec: &MetricSpec, ctx: &MetricContext) -> Result<MetricOutput> {
-        let label = spec.label();
-        let convention = match spec.energy.unwrap_or(EnergySpec::UStatistic) {
+}
+
+impl Metric for Distribution {
+    type Options = DistributionOptions;
+
+    fn seeded(&self, _o: &DistributionOptions) -> bool {
+        true
+    }
+    fn compute(
+        &self,
+        label: &str,
+        o: &DistributionOptions,
+        ctx: &MetricContext,
+    ) -> Result<MetricOutput> {
+        let label = label.to_string();
+        let convention = match o.energy() {
             EnergySpec::UStatistic => EnergyConvention::UStatistic,
             EnergySpec::VStatistic => EnergyConvention::VStatistic,
             EnergySpec::Squared => EnergyConvention::Squared,
         };
-        let with_mmd = spec.mmd.unwrap_or(true);
-        let n_perm = spec.n_permutations.unwrap_or(DEFAULT_N_PERMUTATIONS);
-        let alpha = spec.alpha.unwrap_or(0.05);
-        let n_boot = spec.n_bootstrap.unwrap_or(DEFAULT_N_BOOTSTRAP);
+        let with_mmd = o.mmd();
+        let n_perm = o.n_permutations();
+        let alpha = o.alpha();
+        let n_boot = o.n_bootstrap();
         let ContextUnits {
             by_context,
             pools,
             units,
             too_small: small_units,
             without_controls: no_control_units,
-        } = context_units(ctx, spec.controls);
+        } = context_units(ctx, o.controls());
         let mut units: Vec<Unit> = units
             .into_iter()
             .map(|(perturbation, context, positions)| Unit {
@@ -174,7 +155,7 @@ impl Metric for Distribution {
         }
         let tested: std::collections::BTreeSet<usize> = sample_queries(
             &(0..units.len()).collect::<Vec<_>>(),
-            spec.max_tested,
+            o.max_tested,
             ctx.seed,
             "distribution/tested",
         )

@@ -35,9 +35,14 @@
 //! p-value (1 + #{null >= rewiring}) / (1 + draws), BH-adjusted, is below
 //! `alpha`. Per-perturbation values are in the details.
 
-use super::{perturbation_groups, rows_of, Explanation, Metric, MetricContext, MetricOutput};
+mod options;
+
+pub use options::*;
+
+use super::{
+    perturbation_groups, rows_of, Explanation, Metric, MetricContext, MetricInfo, MetricOutput,
+};
 use crate::error::{EngineError, Result};
-use crate::pipeline::{Calibration, MetricSpec, RewiringEntity};
 use arrow::array::{Float64Array, RecordBatch, StringArray, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema};
 use ndarray::Array2;
@@ -318,27 +323,6 @@ static EXPLANATION: Explanation = Explanation {
         ),
         (r#"fraction_significant"#, r#"share with BH q < alpha"#),
     ],
-    options: &[
-        (r#"k"#, r#"5"#, r#"neighbours per entity"#),
-        (r#"entity"#, r#"context"#, r#"context | perturbation"#),
-        (
-            r#"reference_context"#,
-            r#"first context in sorted order"#,
-            r#"the context perturbation neighbourhoods are compared against (entity: perturbation)"#,
-        ),
-        (
-            r#"calibration"#,
-            r#"split_halves"#,
-            r#"split_halves | size_matched"#,
-        ),
-        (r#"n_permutations"#, r#"200"#, r#"calibration draws"#),
-        (r#"alpha"#, r#"0.05"#, r#"BH level"#),
-        (
-            r#"n_bootstrap"#,
-            r#"1000"#,
-            r#"resamples of the 95% interval"#,
-        ),
-    ],
     conventions: r#"Paper 000 compares neighbourhood graphs of protein labels under control and under each drug but does not give their neighbourhood size or a calibration (its review asks for both), so k and the calibration are options and each row's `convention` records them."#,
     references: &[
         r#"Paper 000 (../shared/papers/000): neighbourhood graphs of spatial embeddings."#,
@@ -346,7 +330,7 @@ static EXPLANATION: Explanation = Explanation {
     ],
 };
 
-impl Metric for Rewiring {
+impl MetricInfo for Rewiring {
     fn explanation(&self) -> &'static Explanation {
         &EXPLANATION
     }
@@ -354,27 +338,40 @@ impl Metric for Rewiring {
         // 2: intervals for the fraction significant; entity: perturbation.
         2
     }
-    fn task(&self) -> &'static str {
-        "rewiring"
+    fn task(&self) -> pertbench_schema::Task {
+        pertbench_schema::Task::Rewiring
     }
-    fn seeded(&self, _spec: &MetricSpec) -> bool {
+}
+
+impl Metric for Rewiring {
+    type Options = RewiringOptions;
+
+    fn validate(&self, o: &RewiringOptions) -> std::result::Result<(), String> {
+        options::check(o)
+    }
+    fn seeded(&self, _o: &RewiringOptions) -> bool {
         true
     }
-    fn compute(&self, spec: &MetricSpec, ctx: &MetricContext) -> Result<MetricOutput> {
-        let label = spec.label();
+    fn compute(
+        &self,
+        label: &str,
+        o: &RewiringOptions,
+        ctx: &MetricContext,
+    ) -> Result<MetricOutput> {
+        let label = label.to_string();
         let s = &ctx.ingest.samples;
         let contexts = s.context.as_ref().ok_or_else(|| {
             EngineError::msg(format!(
                 "metric `{label}`: rewiring compares neighbourhoods of contexts (entities), but the samples have none; add a `context` column to the dataset's manifest"
             ))
         })?;
-        let k = spec.k.unwrap_or(DEFAULT_K);
-        let draws = spec.n_permutations.unwrap_or(DEFAULT_DRAWS);
-        let alpha = spec.alpha.unwrap_or(0.05);
-        let n_boot = spec.n_bootstrap.unwrap_or(1000);
-        let calibration = spec.calibration.unwrap_or(Calibration::SplitHalves);
+        let k = o.k();
+        let draws = o.n_permutations();
+        let alpha = o.alpha();
+        let n_boot = o.n_bootstrap();
+        let calibration = o.calibration();
         let err = |e| EngineError::kernel(format!("metric `{label}`"))(e);
-        let (conditions, note) = match spec.entity.unwrap_or(RewiringEntity::Context) {
+        let (conditions, note) = match o.entity() {
             RewiringEntity::Context => {
                 by_perturbation(ctx, &label, contexts, k, draws, calibration)?
             }
@@ -384,7 +381,7 @@ impl Metric for Rewiring {
                 k,
                 draws,
                 calibration,
-                spec.reference_context.as_deref(),
+                o.reference_context.as_deref(),
             )?,
         };
         let n = conditions.len();

@@ -10,9 +10,14 @@
 //! against the same per-size nulls; rows report the null mean and the
 //! empirical p-value (1 + #{null >= score}) / (1 + draws).
 
-use super::{perturbation_groups, rows_of, Explanation, Metric, MetricContext, MetricOutput};
+mod options;
+
+pub use options::*;
+
+use super::{
+    perturbation_groups, rows_of, Explanation, Metric, MetricContext, MetricInfo, MetricOutput,
+};
 use crate::error::{EngineError, Result};
-use crate::pipeline::{ConsistencyNull, ConsistencyPValue, MetricSpec, NullStrata};
 use arrow::array::{Float64Array, RecordBatch, StringArray, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema};
 use pertbench_kernels::bootstrap::mean_interval;
@@ -48,53 +53,6 @@ static EXPLANATION: Explanation = Explanation {
         ),
         (r#"mean_avgsim"#, r#"mean avgsim over tested perturbations"#),
     ],
-    options: &[
-        (
-            r#"null"#,
-            r#"auto"#,
-            r#"auto (unexpressed when at least min_unexpressed perturbations qualify, else permutation) | unexpressed | permutation"#,
-        ),
-        (
-            r#"pvalue"#,
-            r#"permutation"#,
-            r#"permutation: (1 + #(null >= avgsim)) / (1 + |null|), valid | efaar: #(null >= avgsim) / |null| (efaar-benchmarking 1.0)"#,
-        ),
-        (
-            r#"null_strata"#,
-            r#"batch"#,
-            r#"batch (the permutation null and the label shuffle draw within batches: a perturbation's own count of samples in each) | none (from all non-control samples, METRICS.md's definition; not valid when batches differ)"#,
-        ),
-        (
-            r#"n_permutations"#,
-            r#"1000"#,
-            r#"random sets per group size and batch composition (permutation null)"#,
-        ),
-        (
-            r#"n_label_shuffles"#,
-            r#"n_permutations"#,
-            r#"draws of the label-shuffle null of the score"#,
-        ),
-        (
-            r#"expression_threshold"#,
-            r#"0.15"#,
-            r#"mean lognorm expression below which a target gene counts as unexpressed"#,
-        ),
-        (
-            r#"min_unexpressed"#,
-            r#"20"#,
-            r#"perturbations needed for `auto` to choose the unexpressed null"#,
-        ),
-        (
-            r#"alpha"#,
-            r#"0.05"#,
-            r#"significance level (inclusive: p <= alpha)"#,
-        ),
-        (
-            r#"n_bootstrap"#,
-            r#"1000"#,
-            r#"resamples of the 95% interval over perturbations"#,
-        ),
-    ],
     conventions: r#"efaar-benchmarking 1.0's `pert_signal_consistency_benchmark` takes its null from negative-control perturbations, typically unexpressed genes, pooled over group sizes, with p = #(null >= avgsim) / |null|: `null: unexpressed` (the default when at least `min_unexpressed` qualify) with `pvalue: efaar`. That p is 0 for a perturbation above the whole null, which a null perturbation is with probability 1 / (|null| + 1): with 20 unexpressed genes, 9.5% of null perturbations get p <= 0.05. pertbench's default counts the observation itself, (1 + #(null >= avgsim)) / (1 + |null|), which is valid. `null: permutation` draws random sample sets of each perturbation's own size instead, for screens without enough unexpressed targets. The row's `convention` names the null used and its size."#,
     references: &[
         r#"Paper 004: Bendidi et al., Benchmarking Transcriptomics Foundation Models for Perturbation Analysis: one PCA still rules them all (../shared/papers/004), Task 3."#,
@@ -104,7 +62,7 @@ static EXPLANATION: Explanation = Explanation {
     ],
 };
 
-impl Metric for Consistency {
+impl MetricInfo for Consistency {
     fn explanation(&self) -> &'static Explanation {
         &EXPLANATION
     }
@@ -117,22 +75,32 @@ impl Metric for Consistency {
         // efaar's #null >= s / |null| is `pvalue: efaar`).
         5
     }
-    fn task(&self) -> &'static str {
-        "3 perturbation consistency"
+    fn task(&self) -> pertbench_schema::Task {
+        pertbench_schema::Task::PerturbationConsistency
     }
-    fn seeded(&self, _spec: &MetricSpec) -> bool {
+}
+
+impl Metric for Consistency {
+    type Options = ConsistencyOptions;
+
+    fn seeded(&self, _o: &ConsistencyOptions) -> bool {
         // The label-shuffle null and the intervals are seeded.
         true
     }
-    fn compute(&self, spec: &MetricSpec, ctx: &MetricContext) -> Result<MetricOutput> {
-        let label = spec.label();
-        let threshold = spec.expression_threshold.unwrap_or(0.15);
-        let min_unexpressed = spec.min_unexpressed.unwrap_or(20);
-        let n_perm = spec.n_permutations.unwrap_or(1000);
-        let n_shuffles = spec.n_label_shuffles.unwrap_or(n_perm);
-        let alpha = spec.alpha.unwrap_or(0.05);
-        let n_boot = spec.n_bootstrap.unwrap_or(1000);
-        let p_kind = spec.pvalue.unwrap_or(ConsistencyPValue::Permutation);
+    fn compute(
+        &self,
+        label: &str,
+        o: &ConsistencyOptions,
+        ctx: &MetricContext,
+    ) -> Result<MetricOutput> {
+        let label = label.to_string();
+        let threshold = o.expression_threshold();
+        let min_unexpressed = o.min_unexpressed();
+        let n_perm = o.n_permutations();
+        let n_shuffles = o.n_label_shuffles.unwrap_or(n_perm);
+        let alpha = o.alpha();
+        let n_boot = o.n_bootstrap();
+        let p_kind = o.pvalue();
         let pvalue = match p_kind {
             ConsistencyPValue::Permutation => pvalue_plus_one,
             ConsistencyPValue::Efaar => pvalue,
@@ -143,7 +111,7 @@ impl Metric for Consistency {
                 ConsistencyPValue::Permutation => "(1+#null>=s)/(1+|null|)",
                 ConsistencyPValue::Efaar => "efaar:#null>=s/|null|",
             },
-            match spec.null_strata.unwrap_or(NullStrata::Batch) {
+            match o.null_strata() {
                 NullStrata::Batch => "batch",
                 NullStrata::None => "none",
             }
@@ -166,7 +134,7 @@ impl Metric for Consistency {
             })
             .map(|(p, _)| p.as_str())
             .collect();
-        let null_kind = match spec.null.unwrap_or(ConsistencyNull::Auto) {
+        let null_kind = match o.null() {
             ConsistencyNull::Auto if unexpressed.len() >= min_unexpressed => ConsistencyNull::Unexpressed,
             ConsistencyNull::Auto => ConsistencyNull::Permutation,
             ConsistencyNull::Unexpressed if unexpressed.is_empty() => {
@@ -193,7 +161,7 @@ impl Metric for Consistency {
         // in one batch would beat random sets drawn across batches (issue 20).
         // `null_strata: none` draws from all non-control samples as one
         // stratum (METRICS.md's definition; the draws of version 3).
-        let stratified = spec.null_strata.unwrap_or(NullStrata::Batch) == NullStrata::Batch;
+        let stratified = o.null_strata() == NullStrata::Batch;
         let batch_of = |pos: usize| {
             if stratified {
                 ctx.ingest.samples.batch[ctx.rows[pos]].as_str()

@@ -1,11 +1,15 @@
 //! Task 1, batch mixing: iLISI (METRICS.md "Task 1").
 
+mod options;
+
+pub use options::*;
+
+use super::EvalSamples;
 use super::{
     code_book, gather, require_nonempty, rows_of, sample_queries, split_positions, Explanation,
-    Metric, MetricContext, MetricOutput,
+    Metric, MetricContext, MetricInfo, MetricOutput,
 };
 use crate::error::{EngineError, Result};
-use crate::pipeline::{EvalSamples, MetricSpec};
 use pertbench_kernels::ilisi::{lisi, summarise};
 use pertbench_kernels::knn::{knn, KnnMetric};
 
@@ -24,28 +28,6 @@ static EXPLANATION: Explanation = Explanation {
             r#"(median - 1) / (B - 1), in [0, 1]; empty with one batch"#,
         ),
     ],
-    options: &[
-        (
-            r#"perplexity"#,
-            r#"30"#,
-            r#"effective neighbourhood size; k = floor(3 x perplexity) neighbours"#,
-        ),
-        (
-            r#"on"#,
-            r#"test_seen"#,
-            r#"samples evaluated: test_seen | test_unseen | train | all (each with its batches' controls)"#,
-        ),
-        (
-            r#"max_queries"#,
-            r#"all"#,
-            r#"a seeded sample of at most this many queries (neighbours are still searched among all samples)"#,
-        ),
-        (
-            r#"n_bootstrap"#,
-            r#"1000"#,
-            r#"resamples of the 95% interval (a cluster bootstrap over perturbations, controls one cluster)"#,
-        ),
-    ],
     conventions: r#"harmonypy `compute_lisi` and this metric agree to 1e-6 on METRICS.md's reference vector (perplexity 5). scib's `ilisi_graph` searches a kNN graph rather than exact distances and reports the scaled median (`ilisi_scaled` here); Harmony's paper reports the mean (`ilisi_mean`)."#,
     references: &[
         r#"Paper 004: Bendidi et al., Benchmarking Transcriptomics Foundation Models for Perturbation Analysis: one PCA still rules them all (../shared/papers/004), Task 1."#,
@@ -54,7 +36,7 @@ static EXPLANATION: Explanation = Explanation {
     ],
 };
 
-impl Metric for Ilisi {
+impl MetricInfo for Ilisi {
     fn explanation(&self) -> &'static Explanation {
         &EXPLANATION
     }
@@ -63,20 +45,25 @@ impl Metric for Ilisi {
         // interval maps the median's (as its value does), not the mean's.
         3
     }
-    fn task(&self) -> &'static str {
-        "1 batch mixing"
+    fn task(&self) -> pertbench_schema::Task {
+        pertbench_schema::Task::BatchMixing
     }
     fn needs_split(&self) -> bool {
         true
     }
-    fn seeded(&self, spec: &MetricSpec) -> bool {
+}
+
+impl Metric for Ilisi {
+    type Options = IlisiOptions;
+
+    fn seeded(&self, o: &IlisiOptions) -> bool {
         // The split (unless `on: all`) and any query sample depend on the seed.
-        spec.on != Some(EvalSamples::All) || spec.max_queries.is_some()
+        o.on() != EvalSamples::All || o.max_queries.is_some()
     }
-    fn compute(&self, spec: &MetricSpec, ctx: &MetricContext) -> Result<MetricOutput> {
-        let label = spec.label();
-        let perplexity = spec.perplexity.unwrap_or(DEFAULT_PERPLEXITY);
-        let on = spec.on.unwrap_or(EvalSamples::TestSeen);
+    fn compute(&self, label: &str, o: &IlisiOptions, ctx: &MetricContext) -> Result<MetricOutput> {
+        let label = label.to_string();
+        let perplexity = o.perplexity();
+        let on = o.on();
         let on_name = serde_json::to_value(on)
             .ok()
             .and_then(|v| v.as_str().map(String::from))
@@ -102,7 +89,7 @@ impl Metric for Ilisi {
             .collect();
         let n_batches = code.len();
         let local: Vec<usize> = (0..sp.positions.len()).collect();
-        let queries = sample_queries(&local, spec.max_queries, ctx.seed, "ilisi/queries");
+        let queries = sample_queries(&local, o.max_queries, ctx.seed, "ilisi/queries");
         let q = gather(&x, &queries);
         let nb = knn(x.view(), q.view(), k, KnnMetric::Euclidean, Some(&queries)).map_err(
             EngineError::kernel(format!(
@@ -128,7 +115,7 @@ impl Metric for Ilisi {
         if n_batches < 2 {
             convention += ";ilisi_scaled undefined: one batch";
         }
-        let n_boot = spec.n_bootstrap.unwrap_or(super::DEFAULT_N_BOOTSTRAP);
+        let n_boot = o.n_bootstrap();
         convention += &format!(";bootstrap={n_boot}_over_perturbations");
         let mut rows = rows_of(
             &label,
@@ -143,7 +130,7 @@ impl Metric for Ilisi {
         );
         // A node without a seed in its key bootstraps with seed 0, so its
         // cached interval does not depend on which seed computed it.
-        let boot_seed = if self.seeded(spec) { ctx.seed } else { 0 };
+        let boot_seed = if self.seeded(o) { ctx.seed } else { 0 };
         let matrix_positions: Vec<usize> = queries.iter().map(|&q| sp.positions[q]).collect();
         let median_of: fn(&[f64]) -> f64 = |v| {
             let mut s = v.to_vec();

@@ -40,11 +40,18 @@
 //! A unit whose cosine is undefined (a zero shift) in a draw counts as not
 //! reaching the observed value.
 
+mod options;
+
+pub use options::*;
+
+use super::options::shared::feature_table_input;
+use super::ControlPool;
+use super::MetricInputs;
 use super::{
-    perturbation_groups, rows_of, Explanation, Metric, MetricContext, MetricOutput, MetricRow,
+    perturbation_groups, rows_of, Explanation, Metric, MetricContext, MetricInfo, MetricOutput,
+    MetricRow,
 };
 use crate::error::{EngineError, Result};
-use crate::pipeline::{ControlPool, MetricSpec, TransferProbe};
 use arrow::array::{Float64Array, RecordBatch, StringArray, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema};
 use ndarray::Array2;
@@ -190,44 +197,6 @@ static EXPLANATION: Explanation = Explanation {
             r#"mean over units of in_domain - probe (the generalisation gap)"#,
         ),
     ],
-    options: &[
-        (
-            r#"probes"#,
-            r#"in_domain, lopo_mean_shift (+ lopo_ridge with features, + loco with contexts)"#,
-            r#"which probes to run"#,
-        ),
-        (
-            r#"features"#,
-            r#"none"#,
-            r#"target_gene_loadings (the target gene's loadings in a PCA of the controls' expression) | {path, id_column, prefix or columns}: a table of perturbation features"#,
-        ),
-        (
-            r#"n_features"#,
-            r#"20"#,
-            r#"components of target_gene_loadings"#,
-        ),
-        (
-            r#"ridge_lambda"#,
-            r#"1"#,
-            r#"ridge penalty, relative to the mean eigenvalue of the centred feature Gram matrix"#,
-        ),
-        (
-            r#"controls"#,
-            r#"context"#,
-            r#"context | all (ignore contexts)"#,
-        ),
-        (
-            r#"n_permutations"#,
-            r#"1000"#,
-            r#"draws of the label-shuffle null"#,
-        ),
-        (r#"alpha"#, r#"0.05"#, r#"BH level"#),
-        (
-            r#"n_bootstrap"#,
-            r#"1000"#,
-            r#"resamples of the 95% intervals over units"#,
-        ),
-    ],
     conventions: r#"Paper 000 reports the cosine of predicted to real centroid shifts in-domain against leave-one-drug-out; in_domain and the lopo probes are those two settings and drop_<probe> is the gap between them. lopo_mean_shift uses no information about the held-out perturbation, so it is the baseline lopo_ridge must beat."#,
     references: &[
         r#"Paper 000 (../shared/papers/000): SVC-Probe, perturbation generalisation of embeddings."#,
@@ -235,7 +204,7 @@ static EXPLANATION: Explanation = Explanation {
     ],
 };
 
-impl Metric for Transfer {
+impl MetricInfo for Transfer {
     fn explanation(&self) -> &'static Explanation {
         &EXPLANATION
     }
@@ -243,22 +212,42 @@ impl Metric for Transfer {
         // 2: intervals for the fractions significant.
         2
     }
-    fn task(&self) -> &'static str {
-        "transfer"
+    fn task(&self) -> pertbench_schema::Task {
+        pertbench_schema::Task::Transfer
     }
-    fn seeded(&self, _spec: &MetricSpec) -> bool {
+}
+
+impl Metric for Transfer {
+    type Options = TransferOptions;
+
+    fn validate(&self, o: &TransferOptions) -> std::result::Result<(), String> {
+        options::check(o)
+    }
+    fn inputs(&self, o: &TransferOptions) -> MetricInputs {
+        MetricInputs {
+            files: feature_table_input(o.features.as_ref())
+                .into_iter()
+                .collect(),
+            datasets: vec![],
+        }
+    }
+    fn seeded(&self, _o: &TransferOptions) -> bool {
         true
     }
-    fn compute(&self, spec: &MetricSpec, ctx: &MetricContext) -> Result<MetricOutput> {
-        let label = spec.label();
+    fn compute(
+        &self,
+        label: &str,
+        o: &TransferOptions,
+        ctx: &MetricContext,
+    ) -> Result<MetricOutput> {
+        let label = label.to_string();
         let s = &ctx.ingest.samples;
-        let n_null = spec.n_permutations.unwrap_or(1000);
-        let alpha = spec.alpha.unwrap_or(0.05);
-        let n_boot = spec.n_bootstrap.unwrap_or(1000);
-        let lambda = spec.ridge_lambda.unwrap_or(1.0);
-        let by_context = spec.controls.unwrap_or(ControlPool::Context) == ControlPool::Context
-            && s.context.is_some();
-        let probes: Vec<TransferProbe> = match &spec.probes {
+        let n_null = o.n_permutations();
+        let alpha = o.alpha();
+        let n_boot = o.n_bootstrap();
+        let lambda = o.ridge_lambda();
+        let by_context = o.controls() == ControlPool::Context && s.context.is_some();
+        let probes: Vec<TransferProbe> = match &o.probes {
             Some(p) => {
                 let mut p = p.clone();
                 p.sort();
@@ -267,7 +256,7 @@ impl Metric for Transfer {
             }
             None => {
                 let mut p = vec![TransferProbe::InDomain, TransferProbe::LopoMeanShift];
-                if spec.features.is_some() {
+                if o.features.is_some() {
                     p.push(TransferProbe::LopoRidge);
                 }
                 if by_context {
@@ -374,7 +363,12 @@ impl Metric for Transfer {
         let mut ridges = Vec::new();
         let mut feature_note = String::new();
         if probes.contains(&TransferProbe::LopoRidge) {
-            let (features, note) = super::features::perturbation_features(spec, ctx, &label)?;
+            let (features, note) = super::features::perturbation_features(
+                o.features.as_ref(),
+                o.n_features(),
+                ctx,
+                &label,
+            )?;
             for g in &lopo_groups {
                 let name_of = |u: usize| layout_units[u].perturbation.as_str();
                 let what = format!("metric `{label}` (lopo_ridge)");

@@ -7,9 +7,15 @@
 //! default 1,000) and the recall recomputed; the row reports the null mean
 //! and the empirical p-value (1 + #{null >= recall}) / (1 + draws).
 
-use super::{perturbation_groups, Explanation, Metric, MetricContext, MetricOutput, MetricRow};
+mod options;
+
+pub use options::*;
+
+use super::MetricInputs;
+use super::{
+    perturbation_groups, Explanation, Metric, MetricContext, MetricInfo, MetricOutput, MetricRow,
+};
 use crate::error::{EngineError, Result};
-use crate::pipeline::MetricSpec;
 use ndarray::Array2;
 use pertbench_data::relationships::read_pairs;
 use pertbench_kernels::bootstrap::mean_interval;
@@ -22,6 +28,8 @@ use std::collections::HashMap;
 pub struct RelationshipRecall;
 
 pub const DEFAULT_SOURCES: [&str; 5] = ["corum", "humap", "reactome", "signor", "stringdb"];
+/// (lo, hi) quantile pairs of the two-tailed recall.
+pub const DEFAULT_THRESHOLDS: [[f64; 2]; 2] = [[0.05, 0.95], [0.1, 0.9]];
 
 static EXPLANATION: Explanation = Explanation {
     summary: r#"Task 5, known relationship recall: do pairs of genes known to interact have extreme cosine similarity between their aggregated perturbation embeddings?"#,
@@ -36,33 +44,6 @@ static EXPLANATION: Explanation = Explanation {
             r#"share of pairs above the hi quantile only, e.g. upper_only_0.95"#,
         ),
     ],
-    options: &[
-        (
-            r#"sources"#,
-            r#"[corum, humap, reactome, signor, stringdb]"#,
-            r#"relationship sources (datasets of kind pairs, from the efaar-benchmarking 1.0 wheel)"#,
-        ),
-        (
-            r#"thresholds"#,
-            r#"[[0.05, 0.95], [0.1, 0.9]]"#,
-            r#"(lo, hi) quantile pairs"#,
-        ),
-        (
-            r#"upper_only"#,
-            r#"true"#,
-            r#"also report the upper tail alone for each hi"#,
-        ),
-        (
-            r#"n_permutations"#,
-            r#"1000"#,
-            r#"draws of the label-shuffle null"#,
-        ),
-        (
-            r#"n_bootstrap"#,
-            r#"1000"#,
-            r#"resamples of the 95% interval over pairs"#,
-        ),
-    ],
     conventions: r#"efaar-benchmarking 1.0's `compute_recall` is two-tailed: recall_<lo>_<hi> (METRICS.md's reference vector is matched exactly). The upper_only_<hi> rows count only pairs that are more similar than chance; `upper_only: false` leaves them out."#,
     references: &[
         r#"Paper 004: Bendidi et al., Benchmarking Transcriptomics Foundation Models for Perturbation Analysis: one PCA still rules them all (../shared/papers/004), Task 5."#,
@@ -71,7 +52,7 @@ static EXPLANATION: Explanation = Explanation {
     ],
 };
 
-impl Metric for RelationshipRecall {
+impl MetricInfo for RelationshipRecall {
     fn explanation(&self) -> &'static Explanation {
         &EXPLANATION
     }
@@ -80,16 +61,35 @@ impl Metric for RelationshipRecall {
         // threshold resolve as efaar's; issue 20 item 5).
         3
     }
-    fn task(&self) -> &'static str {
-        "5 known relationship recall"
+    fn task(&self) -> pertbench_schema::Task {
+        pertbench_schema::Task::KnownRelationshipRecall
     }
-    fn seeded(&self, _spec: &MetricSpec) -> bool {
+}
+
+impl Metric for RelationshipRecall {
+    type Options = RelationshipRecallOptions;
+
+    fn validate(&self, o: &RelationshipRecallOptions) -> std::result::Result<(), String> {
+        options::check(o)
+    }
+    fn inputs(&self, o: &RelationshipRecallOptions) -> MetricInputs {
+        MetricInputs {
+            files: vec![],
+            datasets: o.sources(),
+        }
+    }
+    fn seeded(&self, _o: &RelationshipRecallOptions) -> bool {
         true
     }
-    fn compute(&self, spec: &MetricSpec, ctx: &MetricContext) -> Result<MetricOutput> {
-        let label = spec.label();
-        let n_null = spec.n_permutations.unwrap_or(1000);
-        let n_boot = spec.n_bootstrap.unwrap_or(1000);
+    fn compute(
+        &self,
+        label: &str,
+        o: &RelationshipRecallOptions,
+        ctx: &MetricContext,
+    ) -> Result<MetricOutput> {
+        let label = label.to_string();
+        let n_null = o.n_permutations();
+        let n_boot = o.n_bootstrap();
         let seed = ctx.seed;
         let groups = perturbation_groups(ctx);
         let names: Vec<&String> = groups.keys().collect();
@@ -120,14 +120,12 @@ impl Metric for RelationshipRecall {
             .map(|(i, n)| (n.as_str(), i))
             .collect();
 
-        let mut tails: Vec<Tails> = spec
-            .thresholds
-            .clone()
-            .unwrap_or(vec![[0.05, 0.95], [0.1, 0.9]])
+        let mut tails: Vec<Tails> = o
+            .thresholds()
             .into_iter()
             .map(|[lo, hi]| Tails::Two { lo, hi })
             .collect();
-        if spec.upper_only.unwrap_or(true) {
+        if o.upper_only() {
             let his: Vec<f64> = tails
                 .iter()
                 .map(|t| match t {
@@ -137,9 +135,8 @@ impl Metric for RelationshipRecall {
                 .collect();
             tails.extend(his.into_iter().map(|hi| Tails::UpperOnly { hi }));
         }
-        let default_sources: Vec<String> = DEFAULT_SOURCES.iter().map(|s| s.to_string()).collect();
         let mut rows = Vec::new();
-        for source in spec.sources.as_ref().unwrap_or(&default_sources) {
+        for source in &o.sources() {
             let file = ctx.data.file_of(source)?;
             let pairs: Vec<(usize, usize)> = read_pairs(&file)?
                 .iter()

@@ -3,12 +3,16 @@
 //! for `values: log_expression` datasets such as L1000), fitted on `train`
 //! (controls included), scored on every sample of `test_unseen`.
 
+mod options;
+
+pub use options::*;
+
+use super::EvalSamples;
 use super::{
     code_book, require_nonempty, rows_of, split_positions, Explanation, Metric, MetricContext,
-    MetricOutput,
+    MetricInfo, MetricOutput,
 };
 use crate::error::{EngineError, Result};
-use crate::pipeline::{EvalSamples, MetricSpec, SiRowsSpec};
 use pertbench_data::manifest::Values;
 use pertbench_kernels::decoder::{evaluate, fit_expression, SiRows, TestLayout};
 use pertbench_kernels::expression_rows::{ExpressionRows, Target};
@@ -41,23 +45,6 @@ static EXPLANATION: Explanation = Explanation {
             r#"1 - mean structural distance / (2 mean magnitude), per test batch"#,
         ),
     ],
-    options: &[
-        (
-            r#"ridge_lambda"#,
-            r#"1.0"#,
-            r#"ridge penalty of the decoder"#,
-        ),
-        (
-            r#"si_rows"#,
-            r#"perturbed"#,
-            r#"rows Structural Integrity compares: perturbed (non-controls, as paper 004) | all"#,
-        ),
-        (
-            r#"n_bootstrap"#,
-            r#"1000"#,
-            r#"resamples of the 95% intervals (cluster bootstrap over perturbations)"#,
-        ),
-    ],
     conventions: r#"Paper 004 does not state the decoder's penalty; the row's `convention` records lambda, the genes scored and skipped, and the batches SI used. `si_rows: all` includes the control rows in d_b and m_b."#,
     references: &[
         r#"Paper 004: Bendidi et al., Benchmarking Transcriptomics Foundation Models for Perturbation Analysis: one PCA still rules them all (../shared/papers/004), Task 6 and Structural Integrity."#,
@@ -65,7 +52,7 @@ static EXPLANATION: Explanation = Explanation {
     ],
 };
 
-impl Metric for Interpretability {
+impl MetricInfo for Interpretability {
     fn explanation(&self) -> &'static Explanation {
         &EXPLANATION
     }
@@ -77,17 +64,27 @@ impl Metric for Interpretability {
         // 5: Xc'Y summed over chunks regrouped by column (a new order).
         5
     }
-    fn task(&self) -> &'static str {
-        "6 linear interpretability"
+    fn task(&self) -> pertbench_schema::Task {
+        pertbench_schema::Task::LinearInterpretability
     }
     fn needs_split(&self) -> bool {
         true
     }
-    fn seeded(&self, _spec: &MetricSpec) -> bool {
+}
+
+impl Metric for Interpretability {
+    type Options = InterpretabilityOptions;
+
+    fn seeded(&self, _o: &InterpretabilityOptions) -> bool {
         true
     }
-    fn compute(&self, spec: &MetricSpec, ctx: &MetricContext) -> Result<MetricOutput> {
-        let label = spec.label();
+    fn compute(
+        &self,
+        label: &str,
+        o: &InterpretabilityOptions,
+        ctx: &MetricContext,
+    ) -> Result<MetricOutput> {
+        let label = label.to_string();
         let counts = ctx.ingest.counts.as_ref().ok_or_else(|| {
             EngineError::msg(format!(
                 "metric `{label}`: Task 6 decodes expression, but this dataset has no count matrix"
@@ -98,8 +95,8 @@ impl Metric for Interpretability {
         let test = split_positions(ctx, EvalSamples::TestUnseen)?;
         require_nonempty(&label, "`train` split", train.positions.len())?;
         require_nonempty(&label, "`test_unseen` split", test.positions.len())?;
-        let lambda = spec.ridge_lambda.unwrap_or(DEFAULT_RIDGE_LAMBDA);
-        let si_rows = match spec.si_rows.unwrap_or(SiRowsSpec::Perturbed) {
+        let lambda = o.ridge_lambda();
+        let si_rows = match o.si_rows() {
             SiRowsSpec::Perturbed => SiRows::Perturbed,
             SiRowsSpec::All => SiRows::All,
         };
@@ -193,7 +190,7 @@ impl Metric for Interpretability {
         }
         // Intervals resample genes: the scores are per-gene averages, and
         // Structural Integrity is recomputed on each resample of genes.
-        let n_boot = spec.n_bootstrap.unwrap_or(super::DEFAULT_N_BOOTSTRAP);
+        let n_boot = o.n_bootstrap();
         convention += &format!(";bootstrap={n_boot}_over_genes");
         let mut rows = rows_of(
             &label,

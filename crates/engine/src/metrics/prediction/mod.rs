@@ -39,13 +39,18 @@
 //! on the prediction files' genes, or else the `n_genes` (default 1,000)
 //! genes of highest variance over the real samples.
 
+mod options;
+
+pub use options::*;
+
+use super::options::shared::feature_table_input;
 use super::{
     context_units, rows_of, sample_queries, ContextUnits, Explanation, Metric, MetricContext,
-    MetricOutput, MetricRow,
+    MetricInfo, MetricOutput, MetricRow,
 };
+use super::{InputFile, MetricInputs};
 use crate::error::{EngineError, Result};
 use crate::nodes::IngestOut;
-use crate::pipeline::{MetricSpec, PredictionFile, PredictionSpace, Predictor, TiesSpec};
 use arrow::array::{Float64Array, RecordBatch, StringArray, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema};
 use ndarray::{Array1, Array2};
@@ -210,59 +215,6 @@ static EXPLANATION: Explanation = Explanation {
             r#"mean energy distance of predicted to real samples (lower is better)"#,
         ),
     ],
-    options: &[
-        (
-            r#"predictors"#,
-            r#"control, mean (+ linear with features)"#,
-            r#"built-in predictors"#,
-        ),
-        (
-            r#"predictions"#,
-            r#"none"#,
-            r#"[{name, path, perturbation_column, context_column}]: predicted samples of a model (h5ad or table)"#,
-        ),
-        (
-            r#"space"#,
-            r#"representation"#,
-            r#"representation (post-processed) | expression"#,
-        ),
-        (
-            r#"n_genes"#,
-            r#"1000 (or the files' genes)"#,
-            r#"genes of highest variance scored in expression space"#,
-        ),
-        (
-            r#"max_samples"#,
-            r#"500"#,
-            r#"seeded sample per side for energy_to_real"#,
-        ),
-        (
-            r#"ties"#,
-            r#"strict"#,
-            r#"strict (only strictly closer perturbations count) | pessimistic (equal ones too)"#,
-        ),
-        (
-            r#"features"#,
-            r#"none"#,
-            r#"perturbation features for linear, as transfer's"#,
-        ),
-        (
-            r#"n_features"#,
-            r#"20"#,
-            r#"components of target_gene_loadings"#,
-        ),
-        (
-            r#"ridge_lambda"#,
-            r#"1"#,
-            r#"ridge penalty of linear, relative to the mean Gram eigenvalue"#,
-        ),
-        (r#"controls"#, r#"context"#, r#"context | all"#),
-        (
-            r#"n_bootstrap"#,
-            r#"1000"#,
-            r#"resamples of the 95% intervals over units"#,
-        ),
-    ],
     conventions: r#"Discrimination ranks with ties counted as not closer (strict) by default; `ties: pessimistic` counts them against the prediction. Paper 001's point that the 'average treated cell' scores well on distribution distances is why `mean` is a built-in baseline."#,
     references: &[
         r#"Papers 000 and 001 (../shared/papers): prediction metrics and the average-treated-cell baseline."#,
@@ -270,35 +222,64 @@ static EXPLANATION: Explanation = Explanation {
     ],
 };
 
-impl Metric for Prediction {
+impl MetricInfo for Prediction {
     fn explanation(&self) -> &'static Explanation {
         &EXPLANATION
     }
     fn version(&self) -> u32 {
         1
     }
-    fn task(&self) -> &'static str {
-        "prediction"
+    fn task(&self) -> pertbench_schema::Task {
+        pertbench_schema::Task::Prediction
     }
-    fn seeded(&self, _spec: &MetricSpec) -> bool {
+}
+
+impl Metric for Prediction {
+    type Options = PredictionOptions;
+
+    fn validate(&self, o: &PredictionOptions) -> std::result::Result<(), String> {
+        options::check(o)
+    }
+    fn inputs(&self, o: &PredictionOptions) -> MetricInputs {
+        let mut files: Vec<InputFile> = feature_table_input(o.features.as_ref())
+            .into_iter()
+            .collect();
+        for (k, f) in o.predictions.iter().flatten().enumerate() {
+            files.push(InputFile {
+                key: format!("predictions_sha256_{k}"),
+                what: format!("predictions `{}`", f.name),
+                path: f.path.clone(),
+            });
+        }
+        MetricInputs {
+            files,
+            datasets: vec![],
+        }
+    }
+    fn seeded(&self, _o: &PredictionOptions) -> bool {
         true
     }
-    fn compute(&self, spec: &MetricSpec, ctx: &MetricContext) -> Result<MetricOutput> {
-        let label = spec.label();
-        let n_boot = spec.n_bootstrap.unwrap_or(1000);
-        let max_samples = spec.max_samples.unwrap_or(DEFAULT_MAX_SAMPLES);
-        let rule = match spec.ties.unwrap_or(TiesSpec::Strict) {
+    fn compute(
+        &self,
+        label: &str,
+        o: &PredictionOptions,
+        ctx: &MetricContext,
+    ) -> Result<MetricOutput> {
+        let label = label.to_string();
+        let n_boot = o.n_bootstrap();
+        let max_samples = o.max_samples();
+        let rule = match o.ties() {
             TiesSpec::Strict => TieRule::Strict,
             TiesSpec::Pessimistic => TieRule::Pessimistic,
         };
-        let predictors: Vec<Predictor> = match &spec.predictors {
+        let predictors: Vec<Predictor> = match &o.predictors {
             Some(p) => {
                 let mut p = p.clone();
                 p.sort();
                 p.dedup();
                 p
             }
-            None if spec.features.is_some() => {
+            None if o.features.is_some() => {
                 vec![Predictor::Control, Predictor::Mean, Predictor::Linear]
             }
             None => vec![Predictor::Control, Predictor::Mean],
@@ -309,7 +290,7 @@ impl Metric for Prediction {
             units,
             too_small: small,
             without_controls,
-        } = context_units(ctx, spec.controls);
+        } = context_units(ctx, o.controls());
         let units: Vec<Unit> = units
             .into_iter()
             .map(|(perturbation, context, positions)| Unit {
@@ -324,7 +305,7 @@ impl Metric for Prediction {
             )));
         }
         // Prediction files, checked against the real data.
-        let files: Vec<(String, pertbench_data::predictions::PredictedSamples)> = spec
+        let files: Vec<(String, pertbench_data::predictions::PredictedSamples)> = o
             .predictions
             .iter()
             .flatten()
@@ -419,14 +400,14 @@ impl Metric for Prediction {
             }
             file_rows.push(rows);
         }
-        let space = match spec.space.unwrap_or(PredictionSpace::Representation) {
+        let space = match o.space() {
             PredictionSpace::Representation => Space::Representation(ctx.matrix),
             PredictionSpace::Expression => {
                 if ctx.ingest.counts.is_none() {
                     return Err(EngineError::msg(format!("metric `{label}`: `space: expression` needs the dataset's expression, but it has none")));
                 }
                 let all: Vec<usize> = (0..ctx.rows.len()).collect();
-                let n = spec.n_genes.unwrap_or(match &file_genes {
+                let n = o.n_genes.unwrap_or(match &file_genes {
                     Some(g) => g.len(),
                     None => DEFAULT_N_GENES,
                 });
@@ -511,9 +492,13 @@ impl Metric for Prediction {
                     }
                 }
                 Predictor::Linear => {
-                    let lambda = spec.ridge_lambda.unwrap_or(1.0);
-                    let (features, feature_note) =
-                        super::features::perturbation_features(spec, ctx, &label)?;
+                    let lambda = o.ridge_lambda();
+                    let (features, feature_note) = super::features::perturbation_features(
+                        o.features.as_ref(),
+                        o.n_features(),
+                        ctx,
+                        &label,
+                    )?;
                     let mut unscored = 0usize;
                     for (c, members) in &in_context {
                         let what = format!("metric `{label}` (linear)");

@@ -154,7 +154,32 @@ fn control_flags(h: &Inspected, s: &Suggestion) -> Result<Option<Vec<bool>>> {
     })
 }
 
-pub fn run(o: &InitOptions) -> Result<()> {
+#[derive(clap::Args)]
+pub struct Args {
+    h5ad: PathBuf,
+    /// Dataset and pipeline name [default: from the file name]
+    #[arg(long)]
+    name: Option<String>,
+    /// Overwrite an existing manifest or pipeline of that name
+    #[arg(long)]
+    force: bool,
+    /// Directory of the starter pipeline
+    #[arg(long, default_value = "pipelines")]
+    pipelines: PathBuf,
+}
+
+pub fn run(a: Args, ctx: &crate::context::Context) -> Result<()> {
+    init(&InitOptions {
+        h5ad: a.h5ad,
+        name: a.name,
+        force: a.force,
+        manifest_dir: ctx.data.manifest_dirs[0].clone(),
+        pipeline_dir: a.pipelines,
+        data: ctx.data.clone(),
+    })
+}
+
+fn init(o: &InitOptions) -> Result<()> {
     let h = Inspected::open(&o.h5ad)?;
     let profile = h.profile()?;
     let suggestion = inspect::suggest(&profile);

@@ -1,0 +1,13 @@
+//! One file per subcommand: its arguments (`Args`) and what it does (`run`).
+
+pub mod bench;
+pub mod cache;
+pub mod completions;
+pub mod datasets;
+pub mod explain;
+pub mod fetch;
+pub mod init;
+pub mod plan;
+pub mod report;
+pub mod run;
+pub mod sql;
