@@ -34,6 +34,7 @@ pub mod recall;
 pub mod rewiring;
 pub mod rng;
 pub mod search;
+pub mod silhouette;
 pub mod simd;
 pub mod softmax;
 mod softmax_lbfgs;

@@ -14,11 +14,13 @@ pub enum Task {
     Transfer,
     Prediction,
     Rewiring,
+    /// scib-metrics' batch-correction suite (silhouettes, ...).
+    BatchCorrection,
 }
 
 impl Task {
     /// Every task, paper 004's six first, in their order.
-    pub const ALL: [Task; 10] = [
+    pub const ALL: [Task; 11] = [
         Task::BatchMixing,
         Task::LinearSeparability,
         Task::PerturbationConsistency,
@@ -29,6 +31,7 @@ impl Task {
         Task::Transfer,
         Task::Prediction,
         Task::Rewiring,
+        Task::BatchCorrection,
     ];
 
     /// Paper 004's six tasks.
@@ -55,6 +58,7 @@ impl Task {
             Task::Transfer => "transfer",
             Task::Prediction => "prediction",
             Task::Rewiring => "rewiring",
+            Task::BatchCorrection => "batch correction",
         }
     }
 

@@ -488,10 +488,52 @@ def check_interpretability(w, _relationship_dir):
                  convention=f"ridge_lambda={lam}; {int(tr.sum())} train, {int(te.sum())} test samples; {len(scored)} genes scored")
 
 
+def scib_silhouette_label(x, labels):
+    """scib-metrics 0.5 `silhouette_label(X, labels, rescale=True)`, whose
+    silhouette_samples equals scikit-learn's."""
+    from sklearn.metrics import silhouette_samples
+    return float((np.mean(silhouette_samples(x, labels)) + 1) / 2)
+
+
+def scib_silhouette_batch(x, labels, batch):
+    """scib-metrics 0.5 `silhouette_batch(X, labels, batch, rescale=True)`:
+    per label, 1 - |s| by batch; labels of one batch, or of one sample per
+    batch, skipped; the mean per label, then over labels."""
+    from sklearn.metrics import silhouette_samples
+    means = []
+    for group in np.unique(labels):
+        mask = labels == group
+        n_batches = len(np.unique(batch[mask]))
+        if n_batches == 1 or n_batches == int(mask.sum()):
+            continue
+        means.append(float(np.mean(1 - np.abs(silhouette_samples(x[mask], batch[mask])))))
+    return float(np.mean(means))
+
+
+def check_silhouette(w, _relationship_dir):
+    """scib-metrics' silhouette_label (perturbations as labels, controls one
+    label) and silhouette_batch, with scikit-learn's silhouette_samples, on
+    every sample of the post-processed matrix."""
+    rows = w.results[w.results["metric"] == "silhouette"]
+    for (dataset, pp, pkey), g in rows.groupby(["dataset", "postprocessing", "postprocess_key"]):
+        if "sampled" in g["convention"].iloc[0]:
+            continue
+        x, mrows = w.matrix("postprocess", pkey)
+        pert, ctrl, batch = meta_of(w, dataset, mrows)
+        labels = np.where(ctrl, "<control>", pert.astype(str))
+        ref = {"silhouette_label": scib_silhouette_label(x, labels),
+               "silhouette_batch": scib_silhouette_batch(x, labels, batch.astype(str))}
+        for _, r in g.iterrows():
+            line("silhouette", "scib-metrics 0.5 formulas + scikit-learn 1.9.1 silhouette_samples", 1e-6,
+                 float(r["value"]), ref[r["variant"]], dataset=dataset, postprocessing=pp,
+                 variant=r["variant"], convention=f"{len(labels)} samples, {len(np.unique(labels))} labels")
+
+
 # Every check, each `check(work, relationship_dir)`; a new metric's
 # comparison is one more function here.
 CHECKS = [check_postprocessing, check_linear_probe, check_relationship_recall, check_consistency,
-          check_knn, check_ilisi, check_distribution, check_interpretability, check_linear_ridge]
+          check_knn, check_ilisi, check_distribution, check_interpretability, check_linear_ridge,
+          check_silhouette]
 
 
 def main():

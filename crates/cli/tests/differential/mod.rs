@@ -31,12 +31,13 @@ const CHECKS: &[&str] = &[
     "ilisi",
     "distribution",
     "linear_ridge",
+    "silhouette",
     "interpretability",
 ];
 
 /// The metrics every differential pipeline runs besides its probe and
 /// recall (their checks in `differential.py`).
-const COMPARED_METRICS: &str = "  - {kind: linear_probe, solver: ridge}\n  - {kind: consistency, null: permutation, n_permutations: 20}\n  - {kind: knn}\n  - {kind: ilisi, on: all}\n  - {kind: distribution, controls: all, n_permutations: 20}\n  - {kind: distribution, name: distribution_v, controls: all, energy: v_statistic, mmd: false, n_permutations: 0}\n";
+const COMPARED_METRICS: &str = "  - {kind: linear_probe, solver: ridge}\n  - {kind: consistency, null: permutation, n_permutations: 20}\n  - {kind: knn}\n  - {kind: ilisi, on: all}\n  - {kind: distribution, controls: all, n_permutations: 20}\n  - {kind: distribution, name: distribution_v, controls: all, energy: v_statistic, mmd: false, n_permutations: 0}\n  - {kind: silhouette, n_bootstrap: 100}\n";
 
 fn reference_python() -> Option<PathBuf> {
     super::conformance::venvs_holding(&[ENV]).map(|d| d.join(ENV).join("bin/python"))
@@ -238,7 +239,7 @@ fn papalexi_equals_the_reference_tools() {
     let pipeline = work.path().join("papalexi_diff.yaml");
     std::fs::write(
         &pipeline,
-        "name: papalexi_diff\ndatasets: [papalexi2021]\nseeds: [0]\nrepresentations:\n  - {name: pca, kind: pca, n_components: 30}\npostprocessing: [raw, center, center_scale, tvn]\nmetrics:\n  - {kind: linear_probe}\n  - {kind: relationship_recall, sources: [stringdb, corum]}\n  - {kind: consistency}\n  - {kind: knn}\n  - {kind: ilisi, on: all}\n  - {kind: distribution, controls: all, n_permutations: 0}\n  - {kind: distribution, name: distribution_v, controls: all, energy: v_statistic, mmd: false, n_permutations: 0}\n  - {kind: interpretability}\n  - {kind: linear_probe, solver: ridge}\n",
+        "name: papalexi_diff\ndatasets: [papalexi2021]\nseeds: [0]\nrepresentations:\n  - {name: pca, kind: pca, n_components: 30}\npostprocessing: [raw, center, center_scale, tvn]\nmetrics:\n  - {kind: linear_probe}\n  - {kind: relationship_recall, sources: [stringdb, corum]}\n  - {kind: consistency}\n  - {kind: knn}\n  - {kind: ilisi, on: all}\n  - {kind: distribution, controls: all, n_permutations: 0}\n  - {kind: distribution, name: distribution_v, controls: all, energy: v_statistic, mmd: false, n_permutations: 0}\n  - {kind: interpretability}\n  - {kind: linear_probe, solver: ridge}\n  - {kind: silhouette, n_bootstrap: 100}\n",
     )
     .unwrap();
     let w = work.path().join("w");

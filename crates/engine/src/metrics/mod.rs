@@ -14,6 +14,7 @@ pub mod options;
 mod prediction;
 mod recall;
 mod rewiring;
+mod silhouette;
 mod transfer;
 
 pub use options::shared::{ControlPool, EvalSamples, FeatureSource};
@@ -170,6 +171,9 @@ registry! {
     /// Neighbourhoods of contexts under control against under each
     /// perturbation (1 - Jaccard), calibrated on control-only splits.
     Rewiring = "rewiring" => rewiring::Rewiring,
+    /// scib-metrics' average silhouette widths: perturbations as labels,
+    /// batches within each label.
+    Silhouette = "silhouette" => silhouette::Silhouette,
 }
 
 /// Rows of a metric without a source: one per (variant, value), sharing
