@@ -325,6 +325,32 @@ impl Pipeline {
     }
 }
 
+/// The JSON schema (draft 2020-12) of a pipeline file, generated from the
+/// types the parser reads (pipelines, representations) and each metric
+/// kind's declared options: editors and YAML language servers check and
+/// complete pipelines with it (`pertbench explain --schema`).
+pub fn json_schema() -> serde_json::Value {
+    use crate::metrics::options::{entry_schema, schema};
+    let mut top = schema::of::<Pipeline>();
+    let metrics: Vec<serde_json::Value> = MetricKind::ALL
+        .iter()
+        .map(|k| entry_schema(k.name(), k.fields()))
+        .collect();
+    let mut representation = schema::of::<RepresentationSpec>();
+    representation["additionalProperties"] = false.into();
+    representation["required"] = serde_json::json!(["name", "kind"]);
+    let props = &mut top["properties"];
+    props["metrics"]["items"] = serde_json::json!({ "oneOf": metrics });
+    props["representations"]["items"] = representation;
+    props["postprocessing"]["items"] =
+        serde_json::json!({ "enum": pertbench_kernels::postprocess::names() });
+    top["additionalProperties"] = false.into();
+    top["required"] = serde_json::json!(["name", "datasets", "representations", "metrics"]);
+    top["$schema"] = "https://json-schema.org/draft/2020-12/schema".into();
+    top["title"] = "pertbench pipeline".into();
+    top
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -579,6 +605,40 @@ mod tests {
         )
         .unwrap();
         assert_eq!(p.metrics[0].label(), "linear_ridge");
+    }
+
+    #[test]
+    fn the_json_schema_lists_every_kind_and_typed_fields() {
+        let s = json_schema();
+        let kinds = s["properties"]["metrics"]["items"]["oneOf"]
+            .as_array()
+            .unwrap();
+        assert_eq!(kinds.len(), MetricKind::ALL.len());
+        let knn = kinds
+            .iter()
+            .find(|k| k["properties"]["kind"]["const"] == "knn")
+            .unwrap();
+        assert_eq!(knn["properties"]["k"]["type"], "integer");
+        assert_eq!(
+            knn["properties"]["weights"]["enum"],
+            serde_json::json!(["euclidean", "cosine"])
+        );
+        assert_eq!(knn["additionalProperties"], false);
+        let rep = &s["properties"]["representations"]["items"];
+        assert!(rep["properties"]["kind"]["enum"]
+            .as_array()
+            .unwrap()
+            .contains(&"pca".into()));
+        assert_eq!(s["properties"]["seeds"]["items"]["type"], "integer");
+        // Every property of every kind has a type or a choice, except the
+        // untagged `features` (a name or a table).
+        for k in kinds {
+            for (name, p) in k["properties"].as_object().unwrap() {
+                let typed =
+                    p.get("type").is_some() || p.get("enum").is_some() || p.get("const").is_some();
+                assert!(typed || name == "features", "{name}: {p}");
+            }
+        }
     }
 
     #[test]

@@ -3,12 +3,14 @@
 //! that an older file lacks (never a guessed value: an empty text, a zero
 //! count where the column always existed, or None).
 
+use crate::columns::ColumnType;
 use arrow::array::{Array, ArrayRef, BooleanArray, Float64Array, StringArray, UInt64Array};
 use arrow::datatypes::DataType;
 use std::sync::Arc;
 
 pub trait Codec {
     type Value: Clone + Default;
+    const KIND: ColumnType;
     const DATA_TYPE: DataType;
     const NULLABLE: bool;
     fn build(values: Vec<Self::Value>) -> ArrayRef;
@@ -40,6 +42,7 @@ fn text_at(c: Option<&ArrayRef>, i: usize) -> Option<String> {
 
 impl Codec for Text {
     type Value = String;
+    const KIND: ColumnType = ColumnType::Text;
     const DATA_TYPE: DataType = DataType::Utf8;
     const NULLABLE: bool = false;
     fn build(values: Vec<String>) -> ArrayRef {
@@ -52,6 +55,7 @@ impl Codec for Text {
 
 impl Codec for OptText {
     type Value = Option<String>;
+    const KIND: ColumnType = ColumnType::Text;
     const DATA_TYPE: DataType = DataType::Utf8;
     const NULLABLE: bool = true;
     fn build(values: Vec<Option<String>>) -> ArrayRef {
@@ -64,6 +68,7 @@ impl Codec for OptText {
 
 impl Codec for TextSince {
     type Value = Option<String>;
+    const KIND: ColumnType = ColumnType::Text;
     const DATA_TYPE: DataType = DataType::Utf8;
     const NULLABLE: bool = false;
     fn build(values: Vec<Option<String>>) -> ArrayRef {
@@ -86,6 +91,7 @@ fn count_at(c: Option<&ArrayRef>, i: usize) -> Option<u64> {
 
 impl Codec for Count {
     type Value = u64;
+    const KIND: ColumnType = ColumnType::Count;
     const DATA_TYPE: DataType = DataType::UInt64;
     const NULLABLE: bool = false;
     fn build(values: Vec<u64>) -> ArrayRef {
@@ -98,6 +104,7 @@ impl Codec for Count {
 
 impl Codec for CountSince {
     type Value = Option<u64>;
+    const KIND: ColumnType = ColumnType::Count;
     const DATA_TYPE: DataType = DataType::UInt64;
     const NULLABLE: bool = false;
     fn build(values: Vec<Option<u64>>) -> ArrayRef {
@@ -115,6 +122,7 @@ impl Codec for CountSince {
 
 impl Codec for Real {
     type Value = Option<f64>;
+    const KIND: ColumnType = ColumnType::Real;
     const DATA_TYPE: DataType = DataType::Float64;
     const NULLABLE: bool = true;
     fn build(values: Vec<Option<f64>>) -> ArrayRef {
@@ -130,6 +138,7 @@ impl Codec for Real {
 
 impl Codec for FlagSince {
     type Value = Option<bool>;
+    const KIND: ColumnType = ColumnType::Flag;
     const DATA_TYPE: DataType = DataType::Boolean;
     const NULLABLE: bool = false;
     fn build(values: Vec<Option<bool>>) -> ArrayRef {

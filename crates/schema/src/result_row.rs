@@ -3,36 +3,11 @@
 //! and its codec. The columns are declared once, below.
 
 use crate::codec::{Codec, Count, CountSince, FlagSince, OptText, Real, Text, TextSince};
-use crate::columns::{Column, ColumnType};
+use crate::columns::Column;
 use crate::SchemaError;
 use arrow::array::{ArrayRef, RecordBatch};
 use arrow::compute::cast;
 use std::sync::Arc;
-
-trait Kind {
-    const KIND: ColumnType;
-}
-impl Kind for Text {
-    const KIND: ColumnType = ColumnType::Text;
-}
-impl Kind for OptText {
-    const KIND: ColumnType = ColumnType::Text;
-}
-impl Kind for TextSince {
-    const KIND: ColumnType = ColumnType::Text;
-}
-impl Kind for Count {
-    const KIND: ColumnType = ColumnType::Count;
-}
-impl Kind for CountSince {
-    const KIND: ColumnType = ColumnType::Count;
-}
-impl Kind for Real {
-    const KIND: ColumnType = ColumnType::Real;
-}
-impl Kind for FlagSince {
-    const KIND: ColumnType = ColumnType::Flag;
-}
 
 macro_rules! result_columns {
     ($( $(#[doc = $doc:literal])* $name:ident : $codec:ident, )*) => {
@@ -47,7 +22,7 @@ macro_rules! result_columns {
         pub const RESULT_COLUMNS: &[Column] = &[
             $(Column {
                 name: stringify!($name),
-                kind: <$codec as Kind>::KIND,
+                kind: <$codec as Codec>::KIND,
                 nullable: <$codec as Codec>::NULLABLE,
                 doc: concat!($($doc),*),
             },)*

@@ -6,9 +6,20 @@ use pertbench_engine::explain;
 #[derive(clap::Args)]
 pub struct Args {
     name: Option<String>,
+    /// Print the JSON schema of pipeline files (every field of every
+    /// metric kind, with its type, choices, default and meaning)
+    #[arg(long, conflicts_with = "name")]
+    schema: bool,
 }
 
 pub fn run(a: Args) -> Result<()> {
+    if a.schema {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&pertbench_engine::pipeline::json_schema())?
+        );
+        return Ok(());
+    }
     let Some(name) = a.name else {
         print!("{}", explain::index());
         return Ok(());

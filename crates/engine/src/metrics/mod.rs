@@ -526,22 +526,38 @@ pub(crate) struct ContextUnits {
     pub without_controls: usize,
 }
 
-pub(crate) fn context_units(ctx: &MetricContext, pool: ControlPool) -> ContextUnits {
-    let s = &ctx.ingest.samples;
-    let by_context = pool == ControlPool::Context && s.context.is_some();
-    let context_of = |r: usize| -> Option<String> {
-        if by_context {
-            s.context.as_ref().map(|c| c[r].clone())
-        } else {
-            None
-        }
-    };
+/// The context of sample row `r` when units are per context, else None (one
+/// pool).
+pub(crate) fn context_of(ctx: &MetricContext, by_context: bool, r: usize) -> Option<String> {
+    if by_context {
+        ctx.ingest.samples.context.as_ref().map(|c| c[r].clone())
+    } else {
+        None
+    }
+}
+
+/// Control positions of the matrix per context (one pool, key None, unless
+/// `by_context`).
+pub(crate) fn control_pools(
+    ctx: &MetricContext,
+    by_context: bool,
+) -> BTreeMap<Option<String>, Vec<usize>> {
     let mut pools: BTreeMap<Option<String>, Vec<usize>> = BTreeMap::new();
     for (pos, &r) in ctx.rows.iter().enumerate() {
-        if s.is_control[r] {
-            pools.entry(context_of(r)).or_default().push(pos);
+        if ctx.ingest.samples.is_control[r] {
+            pools
+                .entry(context_of(ctx, by_context, r))
+                .or_default()
+                .push(pos);
         }
     }
+    pools
+}
+
+pub(crate) fn context_units(ctx: &MetricContext, pool: ControlPool) -> ContextUnits {
+    let by_context = pool == ControlPool::Context && ctx.ingest.samples.context.is_some();
+    let context_of = |r: usize| context_of(ctx, by_context, r);
+    let pools = control_pools(ctx, by_context);
     let (mut too_small, mut without_controls) = (0, 0);
     let mut units = Vec::new();
     for (p, positions) in perturbation_groups(ctx) {

@@ -9,6 +9,7 @@
 
 pub mod checks;
 mod entry;
+pub mod schema;
 pub mod shared;
 
 pub use entry::MetricSpec;
@@ -22,8 +23,10 @@ pub struct OptionDoc {
     pub default: &'static str,
     /// What the field means (its values, for a choice).
     pub doc: &'static str,
-    /// The Rust type, for the JSON schema.
+    /// The Rust type.
     pub type_name: &'static str,
+    /// Its JSON schema, from its `Deserialize` ([`schema::of`]).
+    pub schema: fn() -> serde_json::Value,
 }
 
 /// What [`metric_options!`] generates for an options struct.
@@ -91,6 +94,7 @@ macro_rules! metric_options {
                         default: $text,
                         doc: concat!($($doc, " "),+),
                         type_name: stringify!($ty),
+                        schema: $crate::metrics::options::schema::of::<$ty>,
                     },
                 )*
             ];
@@ -139,3 +143,29 @@ macro_rules! metric_options {
     (@agree $field:ident, $ty:ty, $text:literal) => {};
 }
 pub(crate) use metric_options;
+
+/// The JSON schema of one metric entry of `kind` with these fields: `kind`,
+/// `name` and each field with its documentation and default; nothing else.
+pub fn entry_schema(kind: &str, fields: &[OptionDoc]) -> serde_json::Value {
+    let mut properties = serde_json::Map::new();
+    properties.insert("kind".into(), serde_json::json!({ "const": kind }));
+    properties.insert(
+        "name".into(),
+        serde_json::json!({"type": "string", "description": "the rows' metric name (default: the kind's)"}),
+    );
+    for f in fields {
+        let mut s = (f.schema)();
+        if let Some(o) = s.as_object_mut() {
+            let doc = f.doc.split_whitespace().collect::<Vec<_>>().join(" ");
+            o.insert("description".into(), doc.into());
+            o.insert("default".into(), f.default.into());
+        }
+        properties.insert(f.name.into(), s);
+    }
+    serde_json::json!({
+        "type": "object",
+        "properties": properties,
+        "required": ["kind"],
+        "additionalProperties": false,
+    })
+}

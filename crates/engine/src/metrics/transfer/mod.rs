@@ -270,20 +270,9 @@ impl Metric for Transfer {
                 "metric `{label}`: probe `loco` needs samples with contexts (a `context` column in the dataset's manifest) and `controls: context`"
             )));
         }
-        let context_of = |r: usize| -> Option<String> {
-            if by_context {
-                s.context.as_ref().map(|c| c[r].clone())
-            } else {
-                None
-            }
-        };
+        let context_of = |r: usize| super::context_of(ctx, by_context, r);
         // Controls per context.
-        let mut controls: BTreeMap<Option<String>, Vec<usize>> = BTreeMap::new();
-        for (pos, &r) in ctx.rows.iter().enumerate() {
-            if s.is_control[r] {
-                controls.entry(context_of(r)).or_default().push(pos);
-            }
-        }
+        let controls = super::control_pools(ctx, by_context);
         // Units per context (contexts in sorted order, units by perturbation).
         let mut by_ctx: BTreeMap<Option<String>, Vec<(String, Vec<usize>)>> = BTreeMap::new();
         for (p, positions) in perturbation_groups(ctx) {
