@@ -15,13 +15,13 @@
 //! ranks, reading data) does not hide how close the kernel came to its
 //! floor; the report ends with each kernel's total over the run.
 
-use crate::error::{EngineError, Result};
-use crate::run::{run_pipeline_with, RunReport, Workspace};
-use crate::scheduler::NodeOutcome;
 use pertbench_data::bench_screen::{self, BenchScreenSpec};
 use pertbench_data::dataset::DataContext;
 use pertbench_data::fetch::{sha256_file, write_stamp, FetchOptions};
 use pertbench_data::relationships;
+use pertbench_engine::error::{EngineError, Result};
+use pertbench_engine::run::{run_pipeline_with, RunReport, Workspace};
+use pertbench_engine::scheduler::NodeOutcome;
 use pertbench_kernels::machine::{self, MachinePeak};
 use pertbench_kernels::work::Kernel;
 use std::fmt::Write as _;

@@ -3,7 +3,6 @@
 //! under a content-addressed key; a run computes only missing nodes and
 //! writes a long-format results table.
 
-pub mod bench;
 pub mod cache;
 pub mod dag;
 pub mod error;

@@ -2,8 +2,8 @@
 
 use crate::context::Context;
 use anyhow::Result;
+use pertbench_bench::{self as bench, BenchOptions};
 use pertbench_data::bench_screen::BenchScreenSpec;
-use pertbench_engine::bench::{self, BenchOptions};
 
 #[derive(clap::Args)]
 pub struct Args {
