@@ -149,8 +149,9 @@ pub fn render_metric(kind: MetricKind) -> String {
     let m = implementation(kind);
     let e: &Explanation = m.explanation();
     let task = m.task().title();
-    let mut s = if let Some((number, what)) = m.task().number().zip(task.split_once(' ')) {
-        format!("{} (Task {number}, {})\n", kind.name(), what.1)
+    let mut s = if let Some(number) = m.task().number() {
+        let what = task.split_once(' ').map_or(task, |(_, what)| what);
+        format!("{} (Task {number}, {what})\n", kind.name())
     } else {
         format!(
             "{} (beyond paper 004's six tasks; results task `{task}`)\n",
@@ -169,7 +170,7 @@ pub fn render_metric(kind: MetricKind) -> String {
     }
     let opts: Vec<(&str, String)> = fields
         .iter()
-        .map(|f| (f.name, format!("[{}] {}", f.default, f.doc.trim())))
+        .map(|f| (f.name, format!("[{}] {}", f.default, f.text())))
         .collect();
     s += &table(&opts);
     s += "  Every kind also takes `name` (the rows' metric name; default the kind).\n";
@@ -245,11 +246,7 @@ mod tests {
         for kind in MetricKind::ALL {
             let e = implementation(kind).explanation();
             for f in kind.fields() {
-                assert!(
-                    !f.doc.trim().is_empty() && !f.default.is_empty(),
-                    "{}",
-                    f.name
-                );
+                assert!(!f.text().is_empty() && !f.default.is_empty(), "{}", f.name);
             }
             assert!(!e.summary.is_empty() && !e.definition.is_empty());
             assert!(!e.variants.is_empty() && !e.references.is_empty());

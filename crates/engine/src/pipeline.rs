@@ -4,7 +4,7 @@
 //! that do not belong to an entry's kind are errors naming the entry.
 
 use crate::error::{EngineError, Result};
-use crate::metrics::options::checks::first_repeat;
+use crate::metrics::options::checks::{self, first_repeat};
 pub use crate::metrics::{MetricKind, MetricSpec};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -13,16 +13,6 @@ use std::path::{Path, PathBuf};
 pub const MAX_DIM: usize = 100_000;
 /// Largest `power_iterations` of the PCA range finder.
 pub const MAX_POWER_ITERATIONS: usize = 100;
-
-/// Why a count setting lies outside [min, max] (min 0 or 1), or None
-/// (also when it is not set).
-fn count_out_of_range(field: &str, value: Option<usize>, min: usize, max: usize) -> Option<String> {
-    match value? {
-        v if v < min => Some(format!("`{field}` must be positive")),
-        v if v > max => Some(format!("`{field}` must be at most {max}, got {v}")),
-        _ => None,
-    }
-}
 
 fn default_seeds() -> Vec<u64> {
     vec![0]
@@ -281,7 +271,7 @@ impl Pipeline {
                     MAX_POWER_ITERATIONS,
                 ),
             ] {
-                if let Some(why) = count_out_of_range(field, value, min, max) {
+                if let Some(Err(why)) = value.map(|v| checks::count(field, &v, min, max)) {
                     return fail(format!("{what}: {why}"));
                 }
             }

@@ -554,28 +554,45 @@ pub(crate) fn control_pools(
     pools
 }
 
-pub(crate) fn context_units(ctx: &MetricContext, pool: ControlPool) -> ContextUnits {
-    let by_context = pool == ControlPool::Context && ctx.ingest.samples.context.is_some();
-    let context_of = |r: usize| context_of(ctx, by_context, r);
-    let pools = control_pools(ctx, by_context);
-    let (mut too_small, mut without_controls) = (0, 0);
-    let mut units = Vec::new();
+/// Whether units are per context: `controls: context` on samples that have
+/// contexts.
+pub(crate) fn per_context(ctx: &MetricContext, pool: ControlPool) -> bool {
+    pool == ControlPool::Context && ctx.ingest.samples.context.is_some()
+}
+
+/// Each perturbation's samples split by context (one part, context None,
+/// unless `by_context`): (perturbation, context, positions), by
+/// perturbation, then context.
+pub(crate) fn perturbation_context_parts(
+    ctx: &MetricContext,
+    by_context: bool,
+) -> Vec<(String, Option<String>, Vec<usize>)> {
+    let mut parts = Vec::new();
     for (p, positions) in perturbation_groups(ctx) {
         let mut split: BTreeMap<Option<String>, Vec<usize>> = BTreeMap::new();
         for pos in positions {
             split
-                .entry(context_of(ctx.rows[pos]))
+                .entry(context_of(ctx, by_context, ctx.rows[pos]))
                 .or_default()
                 .push(pos);
         }
-        for (context, positions) in split {
-            if positions.len() < 2 {
-                too_small += 1;
-            } else if pools.get(&context).is_none_or(|c| c.len() < 2) {
-                without_controls += 1;
-            } else {
-                units.push((p.clone(), context, positions));
-            }
+        parts.extend(split.into_iter().map(|(c, pos)| (p.clone(), c, pos)));
+    }
+    parts
+}
+
+pub(crate) fn context_units(ctx: &MetricContext, pool: ControlPool) -> ContextUnits {
+    let by_context = per_context(ctx, pool);
+    let pools = control_pools(ctx, by_context);
+    let (mut too_small, mut without_controls) = (0, 0);
+    let mut units = Vec::new();
+    for (p, context, positions) in perturbation_context_parts(ctx, by_context) {
+        if positions.len() < 2 {
+            too_small += 1;
+        } else if pools.get(&context).is_none_or(|c| c.len() < 2) {
+            without_controls += 1;
+        } else {
+            units.push((p, context, positions));
         }
     }
     ContextUnits {

@@ -21,12 +21,18 @@ pub struct OptionDoc {
     /// The default as the documentation shows it (a value, or how it is
     /// chosen when no single value applies).
     pub default: &'static str,
-    /// What the field means (its values, for a choice).
+    /// What the field means (its values, for a choice), as its doc comment
+    /// lines ([`OptionDoc::text`] joins them).
     pub doc: &'static str,
-    /// The Rust type.
-    pub type_name: &'static str,
     /// Its JSON schema, from its `Deserialize` ([`schema::of`]).
     pub schema: fn() -> serde_json::Value,
+}
+
+impl OptionDoc {
+    /// The documentation as one line of single-spaced words.
+    pub fn text(&self) -> String {
+        self.doc.split_whitespace().collect::<Vec<_>>().join(" ")
+    }
 }
 
 /// What [`metric_options!`] generates for an options struct.
@@ -93,7 +99,6 @@ macro_rules! metric_options {
                         name: stringify!($field),
                         default: $text,
                         doc: concat!($($doc, " "),+),
-                        type_name: stringify!($ty),
                         schema: $crate::metrics::options::schema::of::<$ty>,
                     },
                 )*
@@ -156,8 +161,7 @@ pub fn entry_schema(kind: &str, fields: &[OptionDoc]) -> serde_json::Value {
     for f in fields {
         let mut s = (f.schema)();
         if let Some(o) = s.as_object_mut() {
-            let doc = f.doc.split_whitespace().collect::<Vec<_>>().join(" ");
-            o.insert("description".into(), doc.into());
+            o.insert("description".into(), f.text().into());
             o.insert("default".into(), f.default.into());
         }
         properties.insert(f.name.into(), s);

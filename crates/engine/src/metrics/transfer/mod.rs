@@ -45,12 +45,8 @@ mod options;
 pub use options::*;
 
 use super::options::shared::feature_table_input;
-use super::ControlPool;
 use super::MetricInputs;
-use super::{
-    perturbation_groups, rows_of, Explanation, Metric, MetricContext, MetricInfo, MetricOutput,
-    MetricRow,
-};
+use super::{rows_of, Explanation, Metric, MetricContext, MetricInfo, MetricOutput, MetricRow};
 use crate::error::{EngineError, Result};
 use arrow::array::{Float64Array, RecordBatch, StringArray, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema};
@@ -241,12 +237,11 @@ impl Metric for Transfer {
         ctx: &MetricContext,
     ) -> Result<MetricOutput> {
         let label = label.to_string();
-        let s = &ctx.ingest.samples;
         let n_null = o.n_permutations();
         let alpha = o.alpha();
         let n_boot = o.n_bootstrap();
         let lambda = o.ridge_lambda();
-        let by_context = o.controls() == ControlPool::Context && s.context.is_some();
+        let by_context = super::per_context(ctx, o.controls());
         let probes: Vec<TransferProbe> = match &o.probes {
             Some(p) => {
                 let mut p = p.clone();
@@ -270,22 +265,12 @@ impl Metric for Transfer {
                 "metric `{label}`: probe `loco` needs samples with contexts (a `context` column in the dataset's manifest) and `controls: context`"
             )));
         }
-        let context_of = |r: usize| super::context_of(ctx, by_context, r);
         // Controls per context.
         let controls = super::control_pools(ctx, by_context);
         // Units per context (contexts in sorted order, units by perturbation).
         let mut by_ctx: BTreeMap<Option<String>, Vec<(String, Vec<usize>)>> = BTreeMap::new();
-        for (p, positions) in perturbation_groups(ctx) {
-            let mut split: BTreeMap<Option<String>, Vec<usize>> = BTreeMap::new();
-            for pos in positions {
-                split
-                    .entry(context_of(ctx.rows[pos]))
-                    .or_default()
-                    .push(pos);
-            }
-            for (c, pos) in split {
-                by_ctx.entry(c).or_default().push((p.clone(), pos));
-            }
+        for (p, c, pos) in super::perturbation_context_parts(ctx, by_context) {
+            by_ctx.entry(c).or_default().push((p, pos));
         }
         let (mut small, mut without_controls) = (0usize, 0usize);
         let d = ctx.matrix.ncols();
