@@ -20,10 +20,11 @@ use pertbench_data::dataset::DataContext;
 use pertbench_data::fetch::{sha256_file, write_stamp, FetchOptions};
 use pertbench_data::relationships;
 use pertbench_engine::error::{EngineError, Result};
-use pertbench_engine::run::{run_pipeline_with, RunReport, Workspace};
-use pertbench_engine::scheduler::NodeOutcome;
-use pertbench_kernels::machine::{self, MachinePeak};
-use pertbench_kernels::work::Kernel;
+use pertbench_engine::exec::observer::Observer;
+use pertbench_engine::exec::run::{run_pipeline_with, RunReport, Workspace};
+use pertbench_engine::exec::scheduler::NodeOutcome;
+use pertbench_kernels::runtime::machine::{self, MachinePeak};
+use pertbench_kernels::runtime::work::Kernel;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -47,8 +48,6 @@ pub struct BenchOptions {
     pub max_queries: usize,
     /// Draws of Task 3's label-shuffle null.
     pub label_shuffles: usize,
-    /// Print per-node progress while running.
-    pub progress: bool,
 }
 
 /// Parses `20k`, `200k`, `2m` (or a plain count) into a number of cells.
@@ -189,7 +188,9 @@ fn gib(b: u64) -> String {
 }
 
 /// Runs the bench and returns its printed report.
-pub fn run(opts: &BenchOptions, base: &DataContext) -> Result<String> {
+/// Runs the bench; `observer` is told of the machine and of each node as it
+/// finishes. Returns the report's text.
+pub fn run(opts: &BenchOptions, base: &DataContext, observer: &dyn Observer) -> Result<String> {
     let mut out = String::new();
     let peak = machine::measure();
     let MachinePeak {
@@ -203,9 +204,7 @@ pub fn run(opts: &BenchOptions, base: &DataContext) -> Result<String> {
         "machine: {threads} threads; f32 matrix product {matmul_f32_gflops:.1} GFLOP/s, f64 {matmul_f64_gflops:.1} GFLOP/s; memory bandwidth (triad) {triad_gbs:.1} GB/s"
     )
     .ok();
-    if opts.progress {
-        eprint!("{out}");
-    }
+    observer.message(&out);
     let (pipeline, gen_secs) = prepare(opts, base)?;
     writeln!(
         out,
@@ -240,7 +239,7 @@ pub fn run(opts: &BenchOptions, base: &DataContext) -> Result<String> {
         &Workspace {
             workdir: work.clone(),
         },
-        opts.progress,
+        observer,
         true,
     )?;
     let total = t.elapsed().as_secs_f64();

@@ -3,7 +3,7 @@
 
 use pertbench_data::dataset::DataContext;
 use pertbench_data::fetch::FetchOptions;
-use pertbench_engine::run::Workspace;
+use pertbench_engine::exec::run::Workspace;
 use std::path::PathBuf;
 
 #[derive(clap::Args)]

@@ -4,6 +4,7 @@
 
 mod commands;
 mod context;
+mod progress;
 
 use clap::{Parser, Subcommand};
 use commands::*;

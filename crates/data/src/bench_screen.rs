@@ -15,8 +15,8 @@
 
 use crate::error::{DataError, Result};
 use crate::h5ad_writer::CsrH5adWriter;
-use pertbench_kernels::csr::CsrBuilder;
-use pertbench_kernels::rng::stream;
+use pertbench_kernels::sparse::csr::CsrBuilder;
+use pertbench_kernels::stats::rng::stream;
 use pertbench_kernels::Matrix;
 use rand::Rng;
 use rand_distr::{Distribution, Exp1, LogNormal, StandardNormal};

@@ -7,7 +7,7 @@ use crate::gct::Gct;
 use crate::gctx::Gctx;
 use crate::manifest::Format;
 use crate::samples::RawColumn;
-use pertbench_kernels::csr::CsrMatrix;
+use pertbench_kernels::sparse::csr::CsrMatrix;
 
 /// One CMap file: GCTX (HDF5, read in blocks) or GCT text (read whole).
 pub enum CmapFile {

@@ -18,8 +18,8 @@
 
 use crate::error::{DataError, Result};
 use memmap2::{Mmap, UncheckedAdvice};
-use pertbench_kernels::buffer::{as_bytes, Buf, MappedBytes, SharedBytes};
-use pertbench_kernels::csr::{ColumnIndex, CsrMatrix, Indices};
+use pertbench_kernels::sparse::buffer::{as_bytes, Buf, MappedBytes, SharedBytes};
+use pertbench_kernels::sparse::csr::{ColumnIndex, CsrMatrix, Indices};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -340,7 +340,7 @@ impl MappedBytes for Mapped {
     }
 }
 
-fn map<T: pertbench_kernels::buffer::Plain>(path: &Path, len: usize) -> Result<Buf<T>> {
+fn map<T: pertbench_kernels::sparse::buffer::Plain>(path: &Path, len: usize) -> Result<Buf<T>> {
     let f = File::open(path).map_err(|e| DataError::io(path, e))?;
     let size = f.metadata().map_err(|e| DataError::io(path, e))?.len();
     let want = (len * std::mem::size_of::<T>()) as u64;

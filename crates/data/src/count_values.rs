@@ -6,7 +6,7 @@
 //! the matrix of an h5ad that does hold counts.
 
 use crate::h5ad::H5ad;
-use pertbench_kernels::csr::CsrMatrix;
+use pertbench_kernels::sparse::csr::CsrMatrix;
 
 /// Why a value is not a count.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -113,7 +113,7 @@ pub fn h5ad_advice(h: &H5ad, source: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pertbench_kernels::csr::CsrBuilder;
+    use pertbench_kernels::sparse::csr::CsrBuilder;
 
     fn csr(rows: &[&[(u32, f32)]]) -> CsrMatrix {
         let mut b = CsrBuilder::new(4);

@@ -15,7 +15,7 @@
 
 use crate::error::{DataError, Result};
 use crate::samples::RawColumn;
-use pertbench_kernels::csr::{CsrBuilder, CsrMatrix};
+use pertbench_kernels::sparse::csr::{CsrBuilder, CsrMatrix};
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 

@@ -13,7 +13,7 @@ use crate::row_blocks::spans;
 use crate::samples::RawColumn;
 use hdf5::{Dataset, File};
 use ndarray::s;
-use pertbench_kernels::csr::{CsrBuilder, CsrMatrix};
+use pertbench_kernels::sparse::csr::{CsrBuilder, CsrMatrix};
 use pertbench_kernels::Matrix;
 use std::path::{Path, PathBuf};
 

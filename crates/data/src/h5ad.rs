@@ -9,7 +9,7 @@ use crate::samples::RawColumn;
 use hdf5::types::{VarLenAscii, VarLenUnicode};
 use hdf5::{Dataset, File, Group};
 use ndarray::s;
-use pertbench_kernels::csr::{CsrBuilder, CsrMatrix};
+use pertbench_kernels::sparse::csr::{CsrBuilder, CsrMatrix};
 use pertbench_kernels::{KernelError, Matrix};
 use std::path::{Path, PathBuf};
 
@@ -27,7 +27,10 @@ fn string_attr(obj: &hdf5::Location, name: &str) -> Option<String> {
     // Checked text: an attribute of other bytes is no attribute.
     a.read_scalar::<VarLenUnicode>()
         .map(|s| s.as_bytes().to_vec())
-        .or_else(|_| a.read_scalar::<VarLenAscii>().map(|s| s.as_bytes().to_vec()))
+        .or_else(|_| {
+            a.read_scalar::<VarLenAscii>()
+                .map(|s| s.as_bytes().to_vec())
+        })
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
 }

@@ -9,7 +9,7 @@ use crate::error::{DataError, Result};
 use hdf5::types::VarLenUnicode;
 use hdf5::{Dataset, File, Location};
 use ndarray::{s, Array1};
-use pertbench_kernels::csr::CsrMatrix;
+use pertbench_kernels::sparse::csr::CsrMatrix;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

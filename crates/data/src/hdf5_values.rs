@@ -31,7 +31,9 @@ fn fixed_ascii<const N: usize>(ds: &Dataset) -> Result<Vec<String>, String> {
 }
 
 fn fixed_unicode<const N: usize>(ds: &Dataset) -> Result<Vec<String>, String> {
-    let v = ds.read_raw::<FixedUnicode<N>>().map_err(|e| e.to_string())?;
+    let v = ds
+        .read_raw::<FixedUnicode<N>>()
+        .map_err(|e| e.to_string())?;
     texts(v.iter().map(|s| s.as_bytes()), true)
 }
 

@@ -144,7 +144,7 @@ pub fn write_blocks<'a>(
             written += block.nrows();
             let block = block.as_standard_layout();
             let values = block.as_slice().expect("standard layout");
-            f.write_all(pertbench_kernels::buffer::as_bytes(values))?;
+            f.write_all(pertbench_kernels::sparse::buffer::as_bytes(values))?;
         }
         if written != nrows {
             return Err(std::io::Error::other(format!(

@@ -56,8 +56,13 @@ mod tests {
         let e = contained(|| -> u8 { panic!("footer of {} bytes", 12) }).unwrap_err();
         assert_eq!(e, "footer of 12 bytes");
         // A panic on another thread inside the region is contained too.
-        let e = contained(|| std::thread::spawn(|| panic!("worker")).join().map_err(|_| ()).unwrap())
-            .unwrap_err();
+        let e = contained(|| {
+            std::thread::spawn(|| panic!("worker"))
+                .join()
+                .map_err(|_| ())
+                .unwrap()
+        })
+        .unwrap_err();
         assert!(e.contains("unwrap") || e.contains("Err"), "{e}");
     }
 }

@@ -9,8 +9,8 @@
 //! Counts are Poisson draws around the resulting rates.
 
 use crate::samples::Samples;
-use pertbench_kernels::csr::CsrMatrix;
-use pertbench_kernels::rng::stream;
+use pertbench_kernels::sparse::csr::CsrMatrix;
+use pertbench_kernels::stats::rng::stream;
 use rand::seq::SliceRandom;
 use rand::Rng;
 use rand_distr::{Distribution, LogNormal, Normal, Poisson};

@@ -388,9 +388,9 @@ fn committed_manifests_parse_and_their_parts_exist() {
 
 /// A 7-cell CSR screen written by the h5ad writer in two blocks, with an
 /// unassigned cell the manifest drops; returns (path, the full X).
-fn write_csr_screen(dir: &std::path::Path) -> (PathBuf, pertbench_kernels::csr::CsrMatrix) {
+fn write_csr_screen(dir: &std::path::Path) -> (PathBuf, pertbench_kernels::sparse::csr::CsrMatrix) {
     use pertbench_data::h5ad_writer::CsrH5adWriter;
-    use pertbench_kernels::csr::CsrMatrix;
+    use pertbench_kernels::sparse::csr::CsrMatrix;
     let x = CsrMatrix::new(
         7,
         4,

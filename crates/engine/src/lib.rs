@@ -3,20 +3,13 @@
 //! under a content-addressed key; a run computes only missing nodes and
 //! writes a long-format results table.
 
-pub mod cache;
-pub mod dag;
 pub mod error;
-pub mod explain;
+pub mod exec;
 pub mod metrics;
-pub mod nodes;
 pub mod pipeline;
+pub mod plan;
 pub mod representations;
-pub mod results;
-pub mod run;
-pub mod scheduler;
 pub mod splits;
-pub mod starter;
-pub mod table;
 
 pub use error::EngineError;
 

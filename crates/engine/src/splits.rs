@@ -115,12 +115,12 @@ pub fn split(samples: &Samples, seed: u64, fraction: f64, by: SplitBy) -> Result
             perts.len()
         )));
     }
-    batches.shuffle(&mut pertbench_kernels::rng::stream(
+    batches.shuffle(&mut pertbench_kernels::stats::rng::stream(
         seed,
         "split/batches",
         0,
     ));
-    perts.shuffle(&mut pertbench_kernels::rng::stream(
+    perts.shuffle(&mut pertbench_kernels::stats::rng::stream(
         seed,
         "split/perturbations",
         0,
@@ -194,7 +194,7 @@ fn samples_side(samples: &Samples, seed: u64, fraction: f64) -> Result<Vec<bool>
         groups.entry(key).or_default().push(i);
     }
     let mut side = vec![false; samples.len()];
-    let mut rng = pertbench_kernels::rng::stream(seed, "split/samples", 0);
+    let mut rng = pertbench_kernels::stats::rng::stream(seed, "split/samples", 0);
     for rows in groups.values_mut() {
         rows.shuffle(&mut rng);
         let k = if rows.len() >= 2 {

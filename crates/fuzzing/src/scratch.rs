@@ -27,7 +27,10 @@ pub fn dir() -> &'static Path {
         let base = base();
         for e in std::fs::read_dir(&base).into_iter().flatten().flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            if let Some(pid) = name.strip_prefix(PREFIX).and_then(|p| p.parse::<u32>().ok()) {
+            if let Some(pid) = name
+                .strip_prefix(PREFIX)
+                .and_then(|p| p.parse::<u32>().ok())
+            {
                 if !alive(pid) {
                     let _ = std::fs::remove_dir_all(e.path());
                 }

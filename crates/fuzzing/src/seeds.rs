@@ -48,7 +48,9 @@ pub fn seeds(name: &str, work: &Path) -> Result<Vec<Seed>, String> {
         }
         "h5ad_layout" => {
             for k in 0..16u8 {
-                let bytes: Vec<u8> = (0..96u32).map(|i| (i as u8).wrapping_mul(k | 1).wrapping_add(k)).collect();
+                let bytes: Vec<u8> = (0..96u32)
+                    .map(|i| (i as u8).wrapping_mul(k | 1).wrapping_add(k))
+                    .collect();
                 out.push((format!("layout_{k}"), bytes));
             }
         }
@@ -87,7 +89,9 @@ pub fn seeds(name: &str, work: &Path) -> Result<Vec<Seed>, String> {
 fn seed_of(target: &str, file: &str, bytes: Vec<u8>) -> Option<Seed> {
     let ext = |e: &str| file.ends_with(e);
     let tagged = |kind: &str| {
-        let k = crate::targets::table::KINDS.iter().position(|x| *x == kind)? as u8;
+        let k = crate::targets::table::KINDS
+            .iter()
+            .position(|x| *x == kind)? as u8;
         let mut b = vec![k];
         b.extend_from_slice(&bytes);
         Some((file.to_string(), b))
@@ -119,7 +123,13 @@ fn files(out: &mut Vec<Seed>, dir: &Path, ext: &str) -> Result<(), String> {
     paths.sort();
     for p in paths {
         let bytes = std::fs::read(&p).map_err(|e| format!("{}: {e}", p.display()))?;
-        out.push((p.file_name().unwrap_or_default().to_string_lossy().into_owned(), bytes));
+        out.push((
+            p.file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned(),
+            bytes,
+        ));
     }
     Ok(())
 }
@@ -131,7 +141,9 @@ const N_CELLS: usize = 12;
 /// (`crates/cli/tests/conformance/write_layouts.py`): 12 cells, 6 genes.
 fn write_screen(dir: &Path) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
-    let counts = Matrix::from_shape_fn((N_CELLS, GENES.len()), |(i, j)| ((i * 7 + j * 3) % 5) as f32);
+    let counts = Matrix::from_shape_fn((N_CELLS, GENES.len()), |(i, j)| {
+        ((i * 7 + j * 3) % 5) as f32
+    });
     let emb = Matrix::from_shape_fn((N_CELLS, 3), |(i, j)| (i as f32 - 6.0) * 0.1 + j as f32);
     pertbench_data::npy::write(&dir.join("counts.npy"), &counts).map_err(|e| e.to_string())?;
     pertbench_data::npy::write(&dir.join("emb.npy"), &emb).map_err(|e| e.to_string())?;
@@ -140,7 +152,11 @@ fn write_screen(dir: &Path) -> Result<(), String> {
     );
     for i in 0..N_CELLS {
         let control = i % 3 == 0;
-        let pert = if control { "non-targeting" } else { GENES[i % GENES.len()] };
+        let pert = if control {
+            "non-targeting"
+        } else {
+            GENES[i % GENES.len()]
+        };
         obs += &format!(
             "cell{i:02}\t{pert}\tb{}\t{}\t{pert}\t{}\t{}\t{}\n",
             i % 2,
@@ -162,26 +178,33 @@ fn write_screen(dir: &Path) -> Result<(), String> {
 fn own_files(screen: &Path, out: &Path) -> Result<(), String> {
     let e = |e: pertbench_data::DataError| e.to_string();
     let counts = pertbench_data::npy::read(&screen.join("counts.npy")).map_err(e)?;
-    std::fs::copy(screen.join("counts.npy"), out.join("own_counts.npy")).map_err(|e| e.to_string())?;
+    std::fs::copy(screen.join("counts.npy"), out.join("own_counts.npy"))
+        .map_err(|e| e.to_string())?;
     std::fs::copy(screen.join("emb.npy"), out.join("own_emb.npy")).map_err(|e| e.to_string())?;
     let ids: Vec<String> = (0..N_CELLS).map(|i| format!("cell{i:02}")).collect();
     let genes: Vec<String> = GENES.iter().map(|g| g.to_string()).collect();
     let obs = std::fs::read_to_string(screen.join("obs.tsv")).map_err(|e| e.to_string())?;
-    let rows: Vec<Vec<&str>> = obs.lines().skip(1).map(|l| l.split('\t').collect()).collect();
+    let rows: Vec<Vec<&str>> = obs
+        .lines()
+        .skip(1)
+        .map(|l| l.split('\t').collect())
+        .collect();
     let field = |k: usize| -> Vec<String> { rows.iter().map(|r| r[k].to_string()).collect() };
     let col = |v: Vec<String>| RawColumn::Str(v.into_iter().map(Some).collect());
     let (name, plate) = (col(field(1)), col(field(2)));
-    let pert_type = col(
-        field(3)
-            .iter()
-            .map(|c| if c == "1" { "ctl_vector" } else { "trt_xpr" }.to_string())
-            .collect(),
-    );
+    let pert_type = col(field(3)
+        .iter()
+        .map(|c| if c == "1" { "ctl_vector" } else { "trt_xpr" }.to_string())
+        .collect());
     pertbench_data::gctx::write(
         &out.join("own.gctx"),
         &ids,
         &genes,
-        &[("cmap_name", &name), ("det_plate", &plate), ("pert_type", &pert_type)],
+        &[
+            ("cmap_name", &name),
+            ("det_plate", &plate),
+            ("pert_type", &pert_type),
+        ],
         5,
         &mut |first, block| {
             for i in 0..block.nrows() {
@@ -193,16 +216,30 @@ fn own_files(screen: &Path, out: &Path) -> Result<(), String> {
     )
     .map_err(e)?;
     // A Cell Painting-style profile table, as text and gzipped.
-    let mut csv = String::from("Metadata_Plate,Metadata_gene,Cells_AreaShape_Area,Nuclei_Intensity_Mean\n");
+    let mut csv =
+        String::from("Metadata_Plate,Metadata_gene,Cells_AreaShape_Area,Nuclei_Intensity_Mean\n");
     for (i, r) in rows.iter().enumerate() {
-        csv += &format!("{},{},{},{}\n", r[2], r[1], counts[(i, 0)] * 10.0 + 1.0, (i as f32) * 0.25 - 1.0);
+        csv += &format!(
+            "{},{},{},{}\n",
+            r[2],
+            r[1],
+            counts[(i, 0)] * 10.0 + 1.0,
+            (i as f32) * 0.25 - 1.0
+        );
     }
     std::fs::write(out.join("own_profiles.csv"), &csv).map_err(|e| e.to_string())?;
-    std::fs::write(out.join("own_profiles.tsv"), csv.replace(',', "\t")).map_err(|e| e.to_string())?;
-    std::fs::write(out.join("own.pairs.tsv"), "entity1\tentity2\nSTAT1\tIRF1\nJAK2\tIFNGR1\n")
+    std::fs::write(out.join("own_profiles.tsv"), csv.replace(',', "\t"))
         .map_err(|e| e.to_string())?;
-    std::fs::write(out.join("own.clusters.tsv"), "c1\tSTAT1 IRF1 JAK2\nc2\tCD274 SMAD4\n")
-        .map_err(|e| e.to_string())?;
+    std::fs::write(
+        out.join("own.pairs.tsv"),
+        "entity1\tentity2\nSTAT1\tIRF1\nJAK2\tIFNGR1\n",
+    )
+    .map_err(|e| e.to_string())?;
+    std::fs::write(
+        out.join("own.clusters.tsv"),
+        "c1\tSTAT1 IRF1 JAK2\nc2\tCD274 SMAD4\n",
+    )
+    .map_err(|e| e.to_string())?;
     Ok(())
 }
 
@@ -221,18 +258,39 @@ fn python_files(venvs: &Path, screen: &Path, out: &Path) -> Result<(), String> {
             .output()
             .map_err(|e| format!("{venv}: {e}"))?;
         if !o.status.success() {
-            return Err(format!("{venv} {}: {}", script.display(), String::from_utf8_lossy(&o.stderr)));
+            return Err(format!(
+                "{venv} {}: {}",
+                script.display(),
+                String::from_utf8_lossy(&o.stderr)
+            ));
         }
         Ok(())
     };
     let layouts = conformance.join("write_layouts.py");
     for (venv, tag, layouts_of) in [
-        ("anndata-0.7.8", "ad07", &["csr", "dense", "layer_counts"][..]),
-        ("anndata-0.10.9", "ad010", &["csr", "nullable", "obsm_dataframe"][..]),
+        (
+            "anndata-0.7.8",
+            "ad07",
+            &["csr", "dense", "layer_counts"][..],
+        ),
+        (
+            "anndata-0.10.9",
+            "ad010",
+            &["csr", "nullable", "obsm_dataframe"][..],
+        ),
         (
             "anndata-0.12.19",
             "ad012",
-            &["dense", "csc", "gzip", "lzf", "raw_counts", "nullable", "dup_obs_names", "compound_obs"][..],
+            &[
+                "dense",
+                "csc",
+                "gzip",
+                "lzf",
+                "raw_counts",
+                "nullable",
+                "dup_obs_names",
+                "compound_obs",
+            ][..],
         ),
     ] {
         let dest = out.join(tag);
@@ -240,14 +298,27 @@ fn python_files(venvs: &Path, screen: &Path, out: &Path) -> Result<(), String> {
         for l in layouts_of.iter() {
             let from = dest.join(format!("{l}.h5ad"));
             if from.exists() {
-                std::fs::rename(&from, out.join(format!("{tag}_{l}.h5ad"))).map_err(|e| e.to_string())?;
+                std::fs::rename(&from, out.join(format!("{tag}_{l}.h5ad")))
+                    .map_err(|e| e.to_string())?;
             }
         }
     }
     let dest = out.join("cmap");
-    run("cmappy-4.0.1", &conformance.join("write_cmap.py"), &[], &dest)?;
-    for f in ["cmap.gctx", "cmap.gct", "cmap.gct.gz", "cmap_v12.gct", "geneinfo.tsv"] {
-        std::fs::rename(dest.join(f), out.join(format!("cmappy_{f}"))).map_err(|e| e.to_string())?;
+    run(
+        "cmappy-4.0.1",
+        &conformance.join("write_cmap.py"),
+        &[],
+        &dest,
+    )?;
+    for f in [
+        "cmap.gctx",
+        "cmap.gct",
+        "cmap.gct.gz",
+        "cmap_v12.gct",
+        "geneinfo.tsv",
+    ] {
+        std::fs::rename(dest.join(f), out.join(format!("cmappy_{f}")))
+            .map_err(|e| e.to_string())?;
     }
     // NumPy's .npy header variants and a pyarrow-written Parquet table.
     let script = "import sys, numpy as np, pandas as pd\n\
@@ -307,8 +378,16 @@ pub fn small_run(work: &Path) -> Result<(), String> {
             allow_unpinned: false,
         },
     };
-    let ws = pertbench_engine::run::Workspace { workdir: work.to_path_buf() };
-    let report = pertbench_engine::run::run_pipeline(&pipeline, &ctx, &ws, false).map_err(|e| e.to_string())?;
+    let ws = pertbench_engine::exec::run::Workspace {
+        workdir: work.to_path_buf(),
+    };
+    let report = pertbench_engine::exec::run::run_pipeline(
+        &pipeline,
+        &ctx,
+        &ws,
+        &pertbench_engine::exec::observer::Silent,
+    )
+    .map_err(|e| e.to_string())?;
     if !report.failures.is_empty() {
         return Err(format!("the small run failed: {:?}", report.failures));
     }

@@ -70,14 +70,18 @@ fn check(t: &Target, what: &str, input: &[u8]) -> Result<(), String> {
     // before it can report: the input in flight is on disk to reproduce.
     let dir = repo().join("target/fuzz-failures").join(t.name);
     let _ = std::fs::create_dir_all(&dir);
-    let in_flight = dir.join(format!("in-flight-{:?}", std::thread::current().id()).replace(['(', ')'], ""));
+    let in_flight =
+        dir.join(format!("in-flight-{:?}", std::thread::current().id()).replace(['(', ')'], ""));
     let _ = std::fs::write(&in_flight, input);
     let start = Instant::now();
     let outcome = std::panic::catch_unwind(|| pertbench_fuzzing::run(t.name, input));
     let _ = std::fs::remove_file(&in_flight);
     let took = start.elapsed();
     let failure = match outcome {
-        Err(p) => Some(format!("panicked: {}", pertbench_data::panics::message(p.as_ref()))),
+        Err(p) => Some(format!(
+            "panicked: {}",
+            pertbench_data::panics::message(p.as_ref())
+        )),
         Ok(()) if took > SLOW => Some(format!("took {took:?}")),
         Ok(()) => None,
     };
@@ -98,7 +102,9 @@ fn check(t: &Target, what: &str, input: &[u8]) -> Result<(), String> {
 }
 
 fn fnv(b: &[u8]) -> u64 {
-    b.iter().fold(0xcbf29ce484222325u64, |h, &x| (h ^ u64::from(x)).wrapping_mul(0x100000001b3))
+    b.iter().fold(0xcbf29ce484222325u64, |h, &x| {
+        (h ^ u64::from(x)).wrapping_mul(0x100000001b3)
+    })
 }
 
 fn regressions(name: &str) -> Vec<(String, Vec<u8>)> {
@@ -155,7 +161,12 @@ fn replay(name: &str) {
         }
     }
     eprintln!("{name}: {} seeds, {ran} inputs", seeds.len());
-    assert!(failures.is_empty(), "{} of {ran} inputs failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {ran} inputs failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -209,11 +220,23 @@ fn targets_agree_with_fuzz_dir_and_replays() {
     files.sort();
     assert_eq!(registered, files, "fuzz/fuzz_targets/*.rs and TARGETS");
     let manifest = std::fs::read_to_string(repo().join("fuzz/Cargo.toml")).unwrap();
-    let this = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/replay.rs")).unwrap();
+    let this =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/replay.rs"))
+            .unwrap();
     for t in registered {
-        assert!(manifest.contains(&format!("name = \"{t}\"")), "fuzz/Cargo.toml lacks [[bin]] {t}");
-        assert!(this.contains(&format!("fn replay_{t}()")), "no replay test for {t}");
-        let body = std::fs::read_to_string(repo().join(format!("fuzz/fuzz_targets/{t}.rs"))).unwrap();
-        assert!(body.contains(&format!("pertbench_fuzzing::run(\"{t}\", data)")), "fuzz/fuzz_targets/{t}.rs runs another target");
+        assert!(
+            manifest.contains(&format!("name = \"{t}\"")),
+            "fuzz/Cargo.toml lacks [[bin]] {t}"
+        );
+        assert!(
+            this.contains(&format!("fn replay_{t}()")),
+            "no replay test for {t}"
+        );
+        let body =
+            std::fs::read_to_string(repo().join(format!("fuzz/fuzz_targets/{t}.rs"))).unwrap();
+        assert!(
+            body.contains(&format!("pertbench_fuzzing::run(\"{t}\", data)")),
+            "fuzz/fuzz_targets/{t}.rs runs another target"
+        );
     }
 }

@@ -5,17 +5,17 @@
 //!   cargo run --release -p pertbench-kernels --example bench            # every case
 //!   cargo run --release -p pertbench-kernels --example bench -- recall  # one case
 
-use pertbench_kernels::cosine::{pair_cosines, sorted_upper_triangle, unit_rows};
-use pertbench_kernels::csr::CsrMatrix;
-use pertbench_kernels::pca::{randomized_pca, PcaOptions};
-use pertbench_kernels::recall::{recall, Tails};
-use pertbench_kernels::rng::stream;
+use pertbench_kernels::linalg::cosine::{pair_cosines, sorted_upper_triangle, unit_rows};
+use pertbench_kernels::linalg::pca::{randomized_pca, PcaOptions};
+use pertbench_kernels::sparse::csr::CsrMatrix;
+use pertbench_kernels::stats::rng::stream;
+use pertbench_kernels::tasks::recall::{recall, Tails};
 use rand::Rng;
 use rayon::prelude::*;
 use std::time::Instant;
 
 fn peak_rss_mb() -> f64 {
-    pertbench_kernels::machine::peak_rss_bytes()
+    pertbench_kernels::runtime::machine::peak_rss_bytes()
         .map(|b| b as f64 / (1024.0 * 1024.0))
         .unwrap_or(f64::NAN)
 }
@@ -108,11 +108,11 @@ fn pca_target_case() {
 /// 50,000 x 8,000 with 3,000 non-zeros per row (the PCA target's density)
 /// and a 60-column M, against this machine's measured f64 product peak.
 fn spmm_case() {
-    use pertbench_kernels::column_blocks::ColumnBlocks;
-    use pertbench_kernels::pca::{csr_dot, csr_t_dot};
+    use pertbench_kernels::linalg::pca::{csr_dot, csr_t_dot};
+    use pertbench_kernels::sparse::column_blocks::ColumnBlocks;
     let (n, g, per_row, l) = (50_000usize, 8_000usize, 3_000usize, 60usize);
     let a = random_csr(n, g, per_row, 6, "bench-spmm");
-    let peak = pertbench_kernels::machine::measure();
+    let peak = pertbench_kernels::runtime::machine::measure();
     let mut rng = stream(7, "bench-spmm", 0);
     let mg = ndarray::Array2::from_shape_simple_fn((g, l), || rng.random::<f64>() - 0.5);
     let mn = ndarray::Array2::from_shape_simple_fn((n, l), || rng.random::<f64>() - 0.5);
@@ -124,7 +124,7 @@ fn spmm_case() {
     let build = t.elapsed().as_secs_f64();
     println!(
         "spmm        regroup by column in {}-row blocks (once per PCA, {:.0} MB): {build:.3} s, {:.0} MB/s of CSR read",
-        pertbench_kernels::column_blocks::BLOCK_ROWS,
+        pertbench_kernels::sparse::column_blocks::BLOCK_ROWS,
         ColumnBlocks::bytes_for(&a) as f64 / 1e6,
         a.nnz() as f64 * (a.indices().width() + 4) as f64 / 1e6 / build
     );
@@ -155,8 +155,8 @@ fn spmm_case() {
 /// rows: 8,248 genes at 1,000 non-zeros per row (log-normalised on the
 /// fly), a 256-dimension representation.
 fn decoder_fit_case() {
-    use pertbench_kernels::decoder::fit_expression;
-    use pertbench_kernels::expression_rows::{ExpressionRows, Target};
+    use pertbench_kernels::sparse::expression_rows::{ExpressionRows, Target};
+    use pertbench_kernels::tasks::decoder::fit_expression;
     let (n, g, per_row, d) = (200_000usize, 8_248usize, 1_000usize, 256usize);
     let y = random_csr(n, g, per_row, 8, "bench-decoder");
     let mut rng = stream(9, "bench-decoder", 0);
@@ -167,12 +167,12 @@ fn decoder_fit_case() {
         rows: &all,
         target: Target::Lognorm,
     };
-    pertbench_kernels::work::reset();
+    pertbench_kernels::runtime::work::reset();
     let t = Instant::now();
     let dec = fit_expression(x.view(), &all, &set, 1.0).unwrap();
     let secs = t.elapsed().as_secs_f64();
-    let peak = pertbench_kernels::machine::measure().matmul_f64_gflops;
-    for k in pertbench_kernels::work::kernels() {
+    let peak = pertbench_kernels::runtime::machine::measure().matmul_f64_gflops;
+    for k in pertbench_kernels::runtime::work::kernels() {
         let rate = k.flops as f64 / k.seconds / 1e9;
         println!(
             "decoder_fit   {}: {} calls, {:.2} s, {rate:.1} GFLOP/s, {:.1}x the f64 floor ({peak:.1} GFLOP/s)",
@@ -216,7 +216,7 @@ fn pca_case() {
     for (how, limit) in [
         (
             "regrouped copy",
-            pertbench_kernels::pca::REGROUPED_COPY_LIMIT,
+            pertbench_kernels::linalg::pca::REGROUPED_COPY_LIMIT,
         ),
         ("CSR products  ", 0),
     ] {
@@ -243,14 +243,22 @@ fn pca_case() {
 fn knn_case() {
     use faer::linalg::matmul::matmul;
     use faer::{Accum, Mat, Par};
-    use pertbench_kernels::knn::{default_k, knn, KnnMetric};
+    use pertbench_kernels::neighbours::knn::{default_k, knn, KnnMetric};
     let (nq, nr, d) = (42_000usize, 98_000usize, 256usize);
     let mut rng = stream(3, "bench", 0);
     let r = ndarray::Array2::from_shape_simple_fn((nr, d), || rng.random::<f32>() - 0.5);
     let q = ndarray::Array2::from_shape_simple_fn((nq, d), || rng.random::<f32>() - 0.5);
     let k = default_k(nr);
     let t = Instant::now();
-    let nb = knn(r.view(), q.view(), k, KnnMetric::Euclidean, None).unwrap();
+    let nb = knn(
+        r.view(),
+        q.view(),
+        k,
+        KnnMetric::Euclidean,
+        None,
+        Par::rayon(0),
+    )
+    .unwrap();
     let secs = t.elapsed().as_secs_f64();
     let flops = 2.0 * nq as f64 * nr as f64 * d as f64;
     // A plain faer f32 product of the same inner size, all threads: 8,192 x 256 x 16,384 repeated.
@@ -294,7 +302,7 @@ fn softmax_target_case() {
 }
 
 fn softmax_at(n: usize, c: usize, max_epochs: usize) {
-    use pertbench_kernels::softmax::{fit_softmax, SoftmaxOptions};
+    use pertbench_kernels::models::softmax::{fit_softmax, SoftmaxOptions};
     let d = 256usize;
     let mut rng = stream(4, "bench", 0);
     let x = ndarray::Array2::from_shape_simple_fn((n, d), || rng.random::<f32>() - 0.5);
@@ -327,8 +335,8 @@ fn softmax_at(n: usize, c: usize, max_epochs: usize) {
 /// samples x 128 dims against 5,000 controls, with 1,000 permutations for
 /// 100 of them. Perturbations are processed two at a time (one per core).
 fn distribution_case() {
-    use pertbench_kernels::control_reference::ControlReference;
-    use pertbench_kernels::distribution::EnergyConvention;
+    use pertbench_kernels::stats::control_reference::ControlReference;
+    use pertbench_kernels::stats::distribution::EnergyConvention;
     use rayon::prelude::*;
     let (n_pert, n, d, n_ctrl, n_tested, n_perm) = (
         2_000usize, 200usize, 128usize, 5_000usize, 100usize, 1_000usize,
@@ -336,7 +344,7 @@ fn distribution_case() {
     let mut rng = stream(5, "bench", 0);
     let y = ndarray::Array2::from_shape_simple_fn((n_ctrl, d), || rng.random::<f64>() - 0.5);
     let t = Instant::now();
-    let reference = ControlReference::new(y.view()).unwrap();
+    let reference = ControlReference::new(y.view(), faer::Par::rayon(0)).unwrap();
     let setup = t.elapsed().as_secs_f64();
     let pert = |p: usize| {
         let mut r = stream(6, "bench/pert", p as u64);

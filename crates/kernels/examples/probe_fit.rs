@@ -2,7 +2,7 @@
 //! with scikit-learn by hand: `probe_fit DIR d n_classes [l2]` reads
 //! DIR/{xtr,xte}.f32 (row-major, d columns) and DIR/{ytr,yte}.u32 and prints
 //! top-1, top-5 and how the fit ended.
-use pertbench_kernels::softmax::{fit_softmax, top1_top5, SoftmaxOptions};
+use pertbench_kernels::models::softmax::{fit_softmax, top1_top5, SoftmaxOptions};
 use std::path::Path;
 
 fn floats(p: &Path, d: usize) -> ndarray::Array2<f32> {
@@ -38,7 +38,7 @@ fn main() {
         opt.gtol = g.parse().unwrap();
     }
     if std::env::var("ADAM").is_ok() {
-        opt.optimiser = pertbench_kernels::softmax::Optimiser::Adam;
+        opt.optimiser = pertbench_kernels::models::softmax::Optimiser::Adam;
     }
     let (xtr, xte) = (
         floats(&dir.join("xtr.f32"), d),

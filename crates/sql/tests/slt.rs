@@ -31,27 +31,45 @@ fn repo() -> PathBuf {
 
 /// The committed table as a results file in `<work>/results/`.
 fn write_fixture(work: &Path) -> PathBuf {
-    let tsv = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/results.tsv"))
-        .expect("tests/fixtures/results.tsv");
+    let tsv = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/results.tsv"),
+    )
+    .expect("tests/fixtures/results.tsv");
     let mut lines = tsv.lines();
     let header: Vec<&str> = lines.next().expect("a header").split('\t').collect();
     let rows: Vec<Vec<&str>> = lines.map(|l| l.split('\t').collect()).collect();
-    let cell = |k: usize| rows.iter().map(move |r| r[k]).map(|v| (v != "NULL").then_some(v));
+    let cell = |k: usize| {
+        rows.iter()
+            .map(move |r| r[k])
+            .map(|v| (v != "NULL").then_some(v))
+    };
     let mut fields = Vec::new();
     let mut columns: Vec<ArrayRef> = Vec::new();
     for (k, name) in header.iter().enumerate() {
         let (ty, array): (DataType, ArrayRef) = match *name {
             "seed" | "n_items" | "null_size" => (
                 DataType::UInt64,
-                Arc::new(cell(k).map(|v| v.map(|v| v.parse::<u64>().unwrap())).collect::<UInt64Array>()),
+                Arc::new(
+                    cell(k)
+                        .map(|v| v.map(|v| v.parse::<u64>().unwrap()))
+                        .collect::<UInt64Array>(),
+                ),
             ),
             "value" | "ci_low" | "ci_high" | "null_mean" | "p_value" => (
                 DataType::Float64,
-                Arc::new(cell(k).map(|v| v.map(|v| v.parse::<f64>().unwrap())).collect::<Float64Array>()),
+                Arc::new(
+                    cell(k)
+                        .map(|v| v.map(|v| v.parse::<f64>().unwrap()))
+                        .collect::<Float64Array>(),
+                ),
             ),
             "higher_is_better" => (
                 DataType::Boolean,
-                Arc::new(cell(k).map(|v| v.map(|v| v == "true")).collect::<BooleanArray>()),
+                Arc::new(
+                    cell(k)
+                        .map(|v| v.map(|v| v == "true"))
+                        .collect::<BooleanArray>(),
+                ),
             ),
             _ => (DataType::Utf8, Arc::new(cell(k).collect::<StringArray>())),
         };
@@ -87,11 +105,20 @@ fn parse(text: &str, file: &Path) -> Vec<Record> {
         if lines.iter().all(|l| l.trim().is_empty()) {
             continue;
         }
-        let comments: Vec<String> = lines.iter().take_while(|l| l.starts_with('#')).map(|l| l.to_string()).collect();
+        let comments: Vec<String> = lines
+            .iter()
+            .take_while(|l| l.starts_with('#'))
+            .map(|l| l.to_string())
+            .collect();
         let rest = &lines[comments.len()..];
-        let (head, body) = rest.split_first().unwrap_or_else(|| panic!("{}: record {k} is only comments", file.display()));
+        let (head, body) = rest
+            .split_first()
+            .unwrap_or_else(|| panic!("{}: record {k} is only comments", file.display()));
         if *head == "query" {
-            let sep = body.iter().position(|l| *l == "----").unwrap_or_else(|| panic!("{}: record {k}: no ----", file.display()));
+            let sep = body
+                .iter()
+                .position(|l| *l == "----")
+                .unwrap_or_else(|| panic!("{}: record {k}: no ----", file.display()));
             out.push(Record {
                 comments,
                 sql_lines: body[..sep].iter().map(|l| l.to_string()).collect(),
@@ -104,7 +131,10 @@ fn parse(text: &str, file: &Path) -> Vec<Record> {
                 expect: Expect::Error(needle.to_string()),
             });
         } else {
-            panic!("{}: record {k}: starts with `{head}`, not `query` or `statement error`", file.display());
+            panic!(
+                "{}: record {k}: starts with `{head}`, not `query` or `statement error`",
+                file.display()
+            );
         }
     }
     out
@@ -130,7 +160,12 @@ fn render(batches: &[RecordBatch]) -> Vec<String> {
             .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts).unwrap())
             .collect();
         for i in 0..b.num_rows() {
-            out.push(fmts.iter().map(|f| f.value(i).to_string()).collect::<Vec<_>>().join(" | "));
+            out.push(
+                fmts.iter()
+                    .map(|f| f.value(i).to_string())
+                    .collect::<Vec<_>>()
+                    .join(" | "),
+            );
         }
     }
     out
@@ -140,10 +175,17 @@ fn render(batches: &[RecordBatch]) -> Vec<String> {
 fn slt_files_give_their_expected_rows() {
     let work = tempfile::tempdir().unwrap();
     let results = write_fixture(work.path());
-    let limits = pertbench_sql::Limits { timeout: std::time::Duration::from_secs(60), memory_bytes: 512 << 20 };
+    let limits = pertbench_sql::Limits {
+        timeout: std::time::Duration::from_secs(60),
+        memory_bytes: 512 << 20,
+    };
     let update = std::env::var("PERTBENCH_SLT_UPDATE").as_deref() == Ok("1");
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/slt");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.path()).collect();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
     files.retain(|p| p.extension().is_some_and(|e| e == "slt"));
     files.sort();
     assert!(!files.is_empty(), "no .slt files in {}", dir.display());
@@ -167,7 +209,11 @@ fn slt_files_give_their_expected_rows() {
                         if update {
                             *want = got;
                         } else {
-                            failures.push(format!("{at}:\nexpected:\n{}\ngot:\n{}", want.join("\n"), got.join("\n")));
+                            failures.push(format!(
+                                "{at}:\nexpected:\n{}\ngot:\n{}",
+                                want.join("\n"),
+                                got.join("\n")
+                            ));
                         }
                     }
                 }
@@ -177,7 +223,9 @@ fn slt_files_give_their_expected_rows() {
                         failures.push(format!("{at}: error `{e}` lacks `{needle}`"));
                     }
                 }
-                (Expect::Error(needle), Ok(_)) => failures.push(format!("{at}: ran, expected an error with `{needle}`")),
+                (Expect::Error(needle), Ok(_)) => {
+                    failures.push(format!("{at}: ran, expected an error with `{needle}`"))
+                }
             }
         }
         if update {
@@ -214,6 +262,9 @@ fn slt_files_give_their_expected_rows() {
         .collect();
     canned.sort();
     for c in canned {
-        assert!(included.contains(&c), "{c} is not run by any .slt file (add `include {c}`)");
+        assert!(
+            included.contains(&c),
+            "{c} is not run by any .slt file (add `include {c}`)"
+        );
     }
 }

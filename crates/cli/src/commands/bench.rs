@@ -1,6 +1,7 @@
 //! `pertbench bench`: a Replogle-shaped screen through the six tasks.
 
 use crate::context::Context;
+use crate::progress;
 use anyhow::Result;
 use pertbench_bench::{self as bench, BenchOptions};
 use pertbench_data::bench_screen::BenchScreenSpec;
@@ -33,8 +34,10 @@ pub fn run(a: Args, ctx: &Context) -> Result<()> {
         spec,
         max_queries: a.max_queries,
         label_shuffles: a.label_shuffles,
-        progress: !a.quiet,
     };
-    print!("{}", bench::run(&opts, &ctx.data)?);
+    print!(
+        "{}",
+        bench::run(&opts, &ctx.data, progress::observer(a.quiet))?
+    );
     Ok(())
 }

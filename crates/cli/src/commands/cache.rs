@@ -2,8 +2,8 @@
 
 use crate::context::Context;
 use anyhow::{bail, Result};
-use pertbench_engine::cache::{Cache, CacheState, Entry};
-use pertbench_engine::run::plan;
+use pertbench_engine::exec::cache::{Cache, CacheState, Entry};
+use pertbench_engine::exec::run::plan;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 

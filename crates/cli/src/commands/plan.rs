@@ -2,7 +2,7 @@
 
 use crate::context::Context;
 use anyhow::Result;
-use pertbench_engine::run::{plan, plan_lines};
+use pertbench_engine::exec::run::{plan, plan_lines};
 use std::path::PathBuf;
 
 #[derive(clap::Args)]

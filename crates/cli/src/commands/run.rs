@@ -2,8 +2,9 @@
 //! run summary and the pipeline's reports.
 
 use crate::context::Context;
+use crate::progress;
 use anyhow::{Context as _, Result};
-use pertbench_engine::run::{run_pipeline, RunReport};
+use pertbench_engine::exec::run::{run_pipeline, RunReport};
 use pertbench_report::run_summary;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -21,7 +22,7 @@ pub struct Args {
 }
 
 pub fn run(a: Args, ctx: &Context) -> Result<()> {
-    let report = run_pipeline(&a.pipeline, &ctx.data, &ctx.ws, !a.quiet)?;
+    let report = run_pipeline(&a.pipeline, &ctx.data, &ctx.ws, progress::observer(a.quiet))?;
     // The rows just written, not a second read of every result file.
     let rows = pertbench_report::rows::from_batches(std::slice::from_ref(&report.results))?;
     if a.json {

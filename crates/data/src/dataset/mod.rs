@@ -12,7 +12,7 @@ use crate::manifest::{
 use crate::samples::RawColumn;
 use crate::samples::{ingest, Samples};
 use crate::{manifest, relationships, synthetic, tabular};
-use pertbench_kernels::csr::CsrMatrix;
+use pertbench_kernels::sparse::csr::CsrMatrix;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -399,7 +399,7 @@ fn profile_features(
         }
     }
     let d = columns.len();
-    let mut b = pertbench_kernels::csr::CsrBuilder::new(d);
+    let mut b = pertbench_kernels::sparse::csr::CsrBuilder::new(d);
     for i in 0..rows.len() {
         for j in 0..d {
             let v = vals[i * d + j].expect("missing values handled") as f32;

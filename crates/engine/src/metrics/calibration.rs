@@ -18,7 +18,7 @@
 //! conservative in that direction.
 
 use super::*;
-use crate::nodes::IngestOut;
+use crate::exec::outputs::IngestOut;
 use crate::pipeline::MetricSpec;
 use pertbench_data::dataset::DataContext;
 use pertbench_data::fetch::FetchOptions;
@@ -57,7 +57,7 @@ fn normal(rng: &mut impl Rng) -> f32 {
 }
 
 fn draw(s: NullScreen, seed: u64) -> (IngestOut, Matrix) {
-    let mut rng = pertbench_kernels::rng::stream(seed, "calibration", 0);
+    let mut rng = pertbench_kernels::stats::rng::stream(seed, "calibration", 0);
     let mut samples = Samples::default();
     let mut context = Vec::new();
     let mut values: Vec<f32> = Vec::new();
@@ -161,6 +161,7 @@ fn run_metric(
                 rows: &all,
                 postprocessing: post,
             }),
+        par: pertbench_kernels::Par::rayon(0),
     };
     let out = spec
         .options
@@ -565,7 +566,7 @@ fn rewiring_pvalues_are_uniform_on_null_screens() {
 /// A relationship source of random pairs among the screens' perturbations,
 /// served from a mirror directory as a user's own file would be.
 fn random_pairs(dir: &std::path::Path, perturbations: usize) -> DataContext {
-    let mut rng = pertbench_kernels::rng::stream(7, "calibration-pairs", 0);
+    let mut rng = pertbench_kernels::stats::rng::stream(7, "calibration-pairs", 0);
     let mut text = String::from("entity1,entity2\n");
     for _ in 0..60 {
         let a = rng.random_range(0..perturbations);
@@ -705,7 +706,7 @@ fn control_split(
 ) -> (IngestOut, Matrix) {
     use rand::seq::SliceRandom;
     let (s, m) = controls;
-    let mut rng = pertbench_kernels::rng::stream(seed, "calibration-control-split", 0);
+    let mut rng = pertbench_kernels::stats::rng::stream(seed, "calibration-control-split", 0);
     let mut by_batch: std::collections::BTreeMap<&str, Vec<usize>> = Default::default();
     for (i, b) in s.batch.iter().enumerate() {
         by_batch.entry(b.as_str()).or_default().push(i);

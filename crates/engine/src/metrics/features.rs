@@ -5,10 +5,10 @@
 use super::options::shared::{BuiltinFeatures, FeatureSource, FeatureTable};
 use super::MetricContext;
 use crate::error::{EngineError, Result};
-use crate::nodes::IngestOut;
+use crate::exec::outputs::IngestOut;
 use ndarray::Array2;
-use pertbench_kernels::pca::{randomized_pca, PcaOptions};
-use pertbench_kernels::transfer::LooRidge;
+use pertbench_kernels::linalg::pca::{randomized_pca, PcaOptions};
+use pertbench_kernels::tasks::transfer::LooRidge;
 use std::collections::HashMap;
 
 pub const DEFAULT_N_FEATURES: usize = 20;

@@ -7,7 +7,8 @@
 //! least one case.
 
 use super::MetricKind;
-use crate::run::{run_pipeline, Workspace};
+use crate::exec::observer::Silent;
+use crate::exec::run::{run_pipeline, Workspace};
 use pertbench_data::dataset::DataContext;
 use pertbench_data::fetch::FetchOptions;
 use pertbench_schema::ResultRow;
@@ -113,8 +114,8 @@ fn run_kind(kind: MetricKind, data: &DataContext, ws: &Workspace, dir: &Path) ->
     );
     let pfile = dir.join(format!("fixtures_{}.yaml", kind.name()));
     std::fs::write(&pfile, pipeline).unwrap();
-    let report =
-        run_pipeline(&pfile, data, ws, false).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let report = run_pipeline(&pfile, data, ws, &Silent)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let rows = ResultRow::from_batches(std::slice::from_ref(&report.results)).unwrap();
     let mut out = format!(
         "# {}: the rows of each case of fixtures.yaml (PERTBENCH_SNAPSHOT_UPDATE=1 rewrites this file)\n",

@@ -16,13 +16,15 @@ mod recall;
 mod rewiring;
 mod silhouette;
 mod transfer;
+mod variants;
 
 pub use options::shared::{ControlPool, EvalSamples, FeatureSource};
 pub use options::{MetricSpec, OptionDoc, OptionFields};
 pub use pertbench_schema::{higher_is_better, MetricRow};
+pub use variants::documents_variant;
 
 use crate::error::{EngineError, Result};
-use crate::nodes::IngestOut;
+use crate::exec::outputs::IngestOut;
 use crate::splits::{SplitName, SplitOut};
 use arrow::array::RecordBatch;
 use pertbench_data::dataset::DataContext;
@@ -222,6 +224,10 @@ pub struct MetricContext<'a> {
     /// metrics whose [`Metric::refits_postprocessing`] is true; None after
     /// `raw`.
     pub unprocessed: Option<Unprocessed<'a>>,
+    /// How the metric's heavy kernels run (on rayon's pool or on this
+    /// thread): the scheduler's choice, see
+    /// [`crate::exec::scheduler::kernel_par`]. Results do not depend on it.
+    pub par: pertbench_kernels::Par,
 }
 
 /// A representation before its post-processing, and that post-processing's
@@ -332,7 +338,7 @@ pub(crate) fn cluster_intervals(
         if values.is_empty() {
             continue;
         }
-        let ci = pertbench_kernels::bootstrap::cluster_interval(
+        let ci = pertbench_kernels::stats::bootstrap::cluster_interval(
             values,
             cluster,
             n_boot,
@@ -376,7 +382,7 @@ pub(crate) fn top_k_rows(
         &convention,
         &[("top1", Some(t1 as f64 / n)), ("top5", Some(t5 as f64 / n))],
     );
-    let mean: fn(&[f64]) -> f64 = pertbench_kernels::bootstrap::mean;
+    let mean: fn(&[f64]) -> f64 = pertbench_kernels::stats::bootstrap::mean;
     cluster_intervals(
         label,
         &mut rows,
@@ -470,7 +476,7 @@ pub(crate) fn sample_queries(
     match max {
         Some(m) if m < positions.len() => {
             use rand::seq::index::sample;
-            let mut rng = pertbench_kernels::rng::stream(seed, tag, 0);
+            let mut rng = pertbench_kernels::stats::rng::stream(seed, tag, 0);
             let mut pick: Vec<usize> = sample(&mut rng, positions.len(), m).into_vec();
             pick.sort_unstable();
             pick.into_iter().map(|i| positions[i]).collect()

@@ -3,7 +3,7 @@
 //! train perturbation missing from train batches) and their recorded counts.
 
 use super::*;
-use crate::nodes::IngestOut;
+use crate::exec::outputs::IngestOut;
 use crate::pipeline::MetricSpec;
 use crate::splits::SplitOut;
 use arrow::array::{Array, AsArray};
@@ -11,7 +11,7 @@ use arrow::datatypes::Float64Type;
 use pertbench_data::dataset::DataContext;
 use pertbench_data::fetch::FetchOptions;
 use pertbench_data::samples::Samples;
-use pertbench_kernels::csr::CsrMatrix;
+use pertbench_kernels::sparse::csr::CsrMatrix;
 
 /// An ingested dataset of `samples` (all kept, counts as raw counts), with
 /// counts of genes A, B, C when given.
@@ -121,6 +121,7 @@ fn run(yaml: &str, sp: &SplitOut) -> Result<MetricOutput> {
         data: &data,
         split: Some(sp),
         unprocessed: None,
+        par: pertbench_kernels::Par::rayon(0),
     };
     documented(s.kind(), s.options.compute(&s.label(), &ctx))
 }
@@ -131,7 +132,7 @@ fn documented(kind: MetricKind, out: Result<MetricOutput>) -> Result<MetricOutpu
     if let Ok(o) = &out {
         for r in &o.rows {
             assert!(
-                crate::explain::documents_variant(kind, &r.variant),
+                super::documents_variant(kind, &r.variant),
                 "`{}` writes variant `{}`, which its explanation does not list",
                 kind.name(),
                 r.variant
@@ -361,6 +362,7 @@ fn run_ingest(yaml: &str, ingest: &IngestOut, m: &Matrix) -> Result<MetricOutput
         data: &data,
         split: None,
         unprocessed: None,
+        par: pertbench_kernels::Par::rayon(0),
     };
     documented(s.kind(), s.options.compute(&s.label(), &ctx))
 }
@@ -689,7 +691,7 @@ fn transfer_null_is_calibrated_on_noise_and_detects_signal() {
     // each perturbation has its own direction, shared across contexts.
     let build = |signal: f32| {
         use rand::Rng;
-        let mut rng = pertbench_kernels::rng::stream(11, "transfer-test", 0);
+        let mut rng = pertbench_kernels::stats::rng::stream(11, "transfer-test", 0);
         let mut s = Samples::default();
         let mut rows: Vec<Vec<f32>> = Vec::new();
         let dirs: Vec<Vec<f32>> = (0..24)
@@ -887,8 +889,8 @@ fn prediction_baselines_by_hand() {
         .unwrap()
         .as_primitive::<Float64Type>()
         .value(mean_c);
-    let want =
-        pertbench_kernels::decoder::pearson(&[2.0 / 3.0, 1.0, 0.0], &[1.0, 1.0, 0.0]).unwrap();
+    let want = pertbench_kernels::tasks::decoder::pearson(&[2.0 / 3.0, 1.0, 0.0], &[1.0, 1.0, 0.0])
+        .unwrap();
     assert!((pearson - want).abs() < 1e-12);
     // Lower is better for the errors.
     assert!(!higher_is_better("mse") && !higher_is_better("energy_to_real"));
@@ -1099,7 +1101,7 @@ fn rewiring_by_hand() {
 #[test]
 fn rewiring_null_separates_noise_from_a_real_rewiring() {
     use rand::Rng;
-    let mut rng = pertbench_kernels::rng::stream(5, "rewiring-test", 0);
+    let mut rng = pertbench_kernels::stats::rng::stream(5, "rewiring-test", 0);
     let mut rows = Vec::new();
     let centres: Vec<(f32, f32)> = (0..12)
         .map(|_| (rng.random_range(-3.0..3.0), rng.random_range(-3.0..3.0)))
@@ -1154,7 +1156,7 @@ fn rewiring_of_perturbation_neighbourhoods_across_contexts() {
     // directions are dealt out again in a scrambled order, so neighbourhoods
     // change although every context has the same geometry.
     use rand::Rng;
-    let mut rng = pertbench_kernels::rng::stream(9, "rewiring-perturbations", 0);
+    let mut rng = pertbench_kernels::stats::rng::stream(9, "rewiring-perturbations", 0);
     let dirs: Vec<(f32, f32)> = (0..10)
         .map(|i| {
             let a = i as f32 * 0.6;

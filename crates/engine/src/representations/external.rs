@@ -1,6 +1,6 @@
 use super::{RepContext, RepresentationKindImpl};
 use crate::error::{EngineError, Result};
-use crate::nodes::MatrixOut;
+use crate::exec::outputs::MatrixOut;
 use crate::pipeline::{RepresentationKind, RepresentationSpec};
 use pertbench_data::h5ad::H5ad;
 use pertbench_data::{npy, tabular};

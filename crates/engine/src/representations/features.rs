@@ -1,6 +1,6 @@
 use super::{RepContext, RepresentationKindImpl};
 use crate::error::{EngineError, Result};
-use crate::nodes::MatrixOut;
+use crate::exec::outputs::MatrixOut;
 use crate::pipeline::RepresentationSpec;
 
 /// `features`: the dataset's own value matrix as it is stored, e.g. the

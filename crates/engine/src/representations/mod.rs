@@ -8,7 +8,7 @@ mod random;
 mod shuffled;
 
 use crate::error::Result;
-use crate::nodes::{IngestOut, MatrixOut};
+use crate::exec::outputs::{IngestOut, MatrixOut};
 use crate::pipeline::{RepresentationKind, RepresentationSpec};
 use pertbench_data::dataset::DataContext;
 

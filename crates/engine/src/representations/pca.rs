@@ -1,8 +1,8 @@
 use super::{RepContext, RepresentationKindImpl};
 use crate::error::{EngineError, Result};
-use crate::nodes::MatrixOut;
+use crate::exec::outputs::MatrixOut;
 use crate::pipeline::{PcaInput, RepresentationSpec};
-use pertbench_kernels::pca::{randomized_pca, PcaOptions};
+use pertbench_kernels::linalg::pca::{randomized_pca, PcaOptions};
 
 /// `pca`: randomized PCA of the counts (default 128 components, raw counts
 /// as METRICS.md; `input: lognorm` for the scanpy convention).

@@ -1,6 +1,6 @@
 use super::{RepContext, RepresentationKindImpl};
 use crate::error::{EngineError, Result};
-use crate::nodes::MatrixOut;
+use crate::exec::outputs::MatrixOut;
 use crate::pipeline::RepresentationSpec;
 
 /// `shuffled`: the rows of another representation permuted, so labels no
@@ -21,7 +21,7 @@ impl RepresentationKindImpl for Shuffled {
                 spec.name
             ))
         })?;
-        let m = pertbench_kernels::baselines::shuffled(&base.matrix, ctx.seed);
+        let m = pertbench_kernels::models::baselines::shuffled(&base.matrix, ctx.seed);
         Ok(MatrixOut {
             matrix: m,
             rows: base.rows.clone(),

@@ -36,8 +36,20 @@ impl Choices<'_> {
     }
     fn word(&mut self) -> &'static str {
         const WORDS: &[&str] = &[
-            "NT", "non-targeting", "G1", "G2", "STAT1", "b1", "b2", "", "True", "1", "ctrl",
-            "nan", "é", "ENSG00000115415",
+            "NT",
+            "non-targeting",
+            "G1",
+            "G2",
+            "STAT1",
+            "b1",
+            "b2",
+            "",
+            "True",
+            "1",
+            "ctrl",
+            "nan",
+            "é",
+            "ENSG00000115415",
         ];
         WORDS[self.below(WORDS.len())]
     }
@@ -69,7 +81,9 @@ fn text(s: &str) -> VarLenUnicode {
 }
 
 fn attr(loc: &hdf5::Location, name: &str, value: &str) -> H {
-    loc.new_attr::<VarLenUnicode>().create(name)?.write_scalar(&text(value))
+    loc.new_attr::<VarLenUnicode>()
+        .create(name)?
+        .write_scalar(&text(value))
 }
 
 fn strings(g: &hdf5::Group, name: &str, c: &mut Choices, n: usize) -> H {
@@ -82,9 +96,15 @@ fn strings(g: &hdf5::Group, name: &str, c: &mut Choices, n: usize) -> H {
 fn ints(g: &hdf5::Group, name: &str, c: &mut Choices, v: Vec<i64>) -> H {
     let b = g.new_dataset_builder();
     match c.below(4) {
-        0 => b.with_data(&arr1(&v.iter().map(|&x| x as i8).collect::<Vec<_>>())).create(name)?,
-        1 => b.with_data(&arr1(&v.iter().map(|&x| x as i16).collect::<Vec<_>>())).create(name)?,
-        2 => b.with_data(&arr1(&v.iter().map(|&x| x as i32).collect::<Vec<_>>())).create(name)?,
+        0 => b
+            .with_data(&arr1(&v.iter().map(|&x| x as i8).collect::<Vec<_>>()))
+            .create(name)?,
+        1 => b
+            .with_data(&arr1(&v.iter().map(|&x| x as i16).collect::<Vec<_>>()))
+            .create(name)?,
+        2 => b
+            .with_data(&arr1(&v.iter().map(|&x| x as i32).collect::<Vec<_>>()))
+            .create(name)?,
         _ => b.with_data(&arr1(&v)).create(name)?,
     };
     Ok(())
@@ -94,9 +114,13 @@ fn floats(g: &hdf5::Group, name: &str, c: &mut Choices, n: usize) -> H {
     let v: Vec<f64> = (0..n).map(|_| c.float()).collect();
     let b = g.new_dataset_builder();
     match c.below(3) {
-        0 => b.with_data(&arr1(&v.iter().map(|&x| x as f32).collect::<Vec<_>>())).create(name)?,
+        0 => b
+            .with_data(&arr1(&v.iter().map(|&x| x as f32).collect::<Vec<_>>()))
+            .create(name)?,
         1 => b.with_data(&arr1(&v)).create(name)?,
-        _ => b.with_data(&arr1(&v.iter().map(|&x| x as i32).collect::<Vec<_>>())).create(name)?,
+        _ => b
+            .with_data(&arr1(&v.iter().map(|&x| x as i32).collect::<Vec<_>>()))
+            .create(name)?,
     };
     Ok(())
 }
@@ -122,7 +146,9 @@ fn column(obs: &hdf5::Group, name: &str, c: &mut Choices, n_obs: usize) -> H {
         2 => strings(obs, name, c, n)?,
         3 => {
             let v: Vec<bool> = (0..n).map(|_| c.below(2) == 1).collect();
-            obs.new_dataset_builder().with_data(&arr1(&v)).create(name)?;
+            obs.new_dataset_builder()
+                .with_data(&arr1(&v))
+                .create(name)?;
         }
         4 => {
             let v: Vec<i64> = (0..n).map(|_| c.int()).collect();
@@ -135,13 +161,21 @@ fn column(obs: &hdf5::Group, name: &str, c: &mut Choices, n_obs: usize) -> H {
             attr(
                 &g,
                 "encoding-type",
-                if boolean { "nullable-boolean" } else { "nullable-integer" },
+                if boolean {
+                    "nullable-boolean"
+                } else {
+                    "nullable-integer"
+                },
             )?;
             let mask: Vec<bool> = (0..c.length(n)).map(|_| c.below(3) == 0).collect();
-            g.new_dataset_builder().with_data(&arr1(&mask)).create("mask")?;
+            g.new_dataset_builder()
+                .with_data(&arr1(&mask))
+                .create("mask")?;
             if boolean {
                 let v: Vec<bool> = (0..n).map(|_| c.below(2) == 1).collect();
-                g.new_dataset_builder().with_data(&arr1(&v)).create("values")?;
+                g.new_dataset_builder()
+                    .with_data(&arr1(&v))
+                    .create("values")?;
             } else {
                 let v: Vec<i64> = (0..n).map(|_| c.int()).collect();
                 ints(&g, "values", c, v)?;
@@ -163,19 +197,30 @@ fn matrix(loc: &hdf5::Group, name: &str, c: &mut Choices, rows: usize, cols: usi
         kind => {
             let g = loc.create_group(name)?;
             let csr = kind == 2;
-            attr(&g, "encoding-type", if csr { "csr_matrix" } else { "csc_matrix" })?;
+            attr(
+                &g,
+                "encoding-type",
+                if csr { "csr_matrix" } else { "csc_matrix" },
+            )?;
             let shape = if c.below(4) == 0 {
                 [c.int(), c.int()]
             } else {
                 [c.length(rows) as i64, c.length(cols) as i64]
             };
-            g.new_attr::<i64>().shape(2).create("shape")?.write(&arr1(&shape))?;
+            g.new_attr::<i64>()
+                .shape(2)
+                .create("shape")?
+                .write(&arr1(&shape))?;
             let (major, minor) = if csr { (rows, cols) } else { (cols, rows) };
             let nnz = c.below(2 * major * minor.max(1) + 2);
             let mut indptr: Vec<i64> = Vec::with_capacity(major + 1);
             indptr.push(0);
             for _ in 0..c.length(major) {
-                let step = if c.below(8) == 0 { c.int() } else { c.below(minor + 1) as i64 };
+                let step = if c.below(8) == 0 {
+                    c.int()
+                } else {
+                    c.below(minor + 1) as i64
+                };
                 indptr.push(indptr.last().copied().unwrap_or(0).wrapping_add(step));
             }
             ints(&g, "indptr", c, indptr)?;
@@ -208,7 +253,9 @@ fn build(path: &std::path::Path, c: &mut Choices) -> H {
             }
         })
         .collect();
-    obs.new_dataset_builder().with_data(&names).create("_index")?;
+    obs.new_dataset_builder()
+        .with_data(&names)
+        .create("_index")?;
     for name in ["perturbation", "batch", "is_control"] {
         column(&obs, name, c, n_obs)?;
     }

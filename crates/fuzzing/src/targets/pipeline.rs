@@ -23,5 +23,5 @@ pub fn run(data: &[u8]) {
             allow_unpinned: false,
         },
     };
-    let _ = pertbench_engine::dag::build(&p, &ctx);
+    let _ = pertbench_engine::plan::build(&p, &ctx);
 }

@@ -49,5 +49,8 @@ pub fn run(data: &[u8]) {
     // The gate is read-only: a statement that wrote, removed or grew a
     // file is a finding, as a crash is.
     let after = files_under(work);
-    assert!(after == *before, "the statement changed the workdir: {text:?}");
+    assert!(
+        after == *before,
+        "the statement changed the workdir: {text:?}"
+    );
 }

@@ -5,7 +5,15 @@
 use std::path::Path;
 
 pub(crate) const KINDS: &[&str] = &[
-    "csv", "tsv", "txt", "csv.gz", "parquet", "gct", "gct.gz", "pairs.tsv", "clusters.tsv",
+    "csv",
+    "tsv",
+    "txt",
+    "csv.gz",
+    "parquet",
+    "gct",
+    "gct.gz",
+    "pairs.tsv",
+    "clusters.tsv",
 ];
 
 pub fn run(data: &[u8]) {
@@ -33,8 +41,11 @@ fn read(dir: &Path, path: &Path, kind: &str) {
         }
         _ => {
             if let Ok(df) = tabular::read_frame(path) {
-                let names: Vec<String> =
-                    df.get_column_names().iter().map(|s| s.to_string()).collect();
+                let names: Vec<String> = df
+                    .get_column_names()
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect();
                 for n in &names {
                     let _ = tabular::column(path, &df, n);
                 }

@@ -16,7 +16,7 @@
 
 use super::stats::{batches, mean_std};
 use super::{BatchLayout, PostProcess, Transformed};
-use crate::dense::to_faer;
+use crate::linalg::dense::to_faer;
 use crate::{KernelError, Matrix};
 use faer::Side;
 use ndarray::{Array1, Array2, Axis};

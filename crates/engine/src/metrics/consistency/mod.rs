@@ -20,12 +20,12 @@ use super::{
 use crate::error::{EngineError, Result};
 use arrow::array::{Float64Array, RecordBatch, StringArray, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema};
-use pertbench_kernels::bootstrap::mean_interval;
-use pertbench_kernels::consistency::{
+use pertbench_kernels::stats::bootstrap::mean_interval;
+use pertbench_kernels::stats::multiple_testing::benjamini_hochberg;
+use pertbench_kernels::tasks::consistency::{
     avgsim, fraction_significant, label_shuffle_avgsims_within, permutation_null_within, pvalue,
     pvalue_plus_one, UnitRows,
 };
-use pertbench_kernels::multiple_testing::benjamini_hochberg;
 use rayon::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;

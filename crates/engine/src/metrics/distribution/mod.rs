@@ -32,10 +32,10 @@ use super::{
 use crate::error::{EngineError, Result};
 use arrow::array::{Float64Array, RecordBatch, StringArray, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema};
-use pertbench_kernels::bootstrap::mean_interval;
-use pertbench_kernels::control_reference::{Comparison, ControlReference};
-use pertbench_kernels::distribution::EnergyConvention;
-use pertbench_kernels::multiple_testing::benjamini_hochberg;
+use pertbench_kernels::stats::bootstrap::mean_interval;
+use pertbench_kernels::stats::control_reference::{Comparison, ControlReference};
+use pertbench_kernels::stats::distribution::EnergyConvention;
+use pertbench_kernels::stats::multiple_testing::benjamini_hochberg;
 use pertbench_kernels::Matrix;
 use rayon::prelude::*;
 use std::sync::Arc;
@@ -252,7 +252,7 @@ impl Metric for Distribution {
             if members.is_empty() {
                 continue;
             }
-            let reference = ControlReference::new(as_f64(controls).view()).map_err(err)?;
+            let reference = ControlReference::new(as_f64(controls).view(), ctx.par).map_err(err)?;
             let results: Vec<(usize, Comparison, Option<(f64, f64)>)> = members
                 .par_iter()
                 .with_max_len(1)
@@ -266,7 +266,11 @@ impl Metric for Distribution {
                             let cmp = reference.compare(x.view(), convention, with_mmd)?;
                             match refit_pool(&units[i].positions, controls)? {
                                 Some(r) => {
-                                    let pooled = ControlReference::new(r.y.view())?;
+                                    let pooled = ControlReference::new(
+                                        r.y.view(),
+                                        // Inside the loop over units.
+                                        pertbench_kernels::Par::Seq,
+                                    )?;
                                     let (_, p) = pooled.compare_and_test_within(
                                         r.x.view(),
                                         Some((&r.strata_x, &r.strata_y)),

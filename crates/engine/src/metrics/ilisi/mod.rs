@@ -10,8 +10,8 @@ use super::{
     Metric, MetricContext, MetricInfo, MetricOutput,
 };
 use crate::error::{EngineError, Result};
-use pertbench_kernels::ilisi::{lisi, summarise};
-use pertbench_kernels::knn::{knn, KnnMetric};
+use pertbench_kernels::neighbours::knn::{knn, KnnMetric};
+use pertbench_kernels::tasks::ilisi::{lisi, summarise};
 
 pub struct Ilisi;
 
@@ -91,11 +91,17 @@ impl Metric for Ilisi {
         let local: Vec<usize> = (0..sp.positions.len()).collect();
         let queries = sample_queries(&local, o.max_queries, ctx.seed, "ilisi/queries");
         let q = gather(&x, &queries);
-        let nb = knn(x.view(), q.view(), k, KnnMetric::Euclidean, Some(&queries)).map_err(
-            EngineError::kernel(format!(
-                "metric `{label}` (k = 3 x perplexity = {k} neighbours)"
-            )),
-        )?;
+        let nb = knn(
+            x.view(),
+            q.view(),
+            k,
+            KnnMetric::Euclidean,
+            Some(&queries),
+            ctx.par,
+        )
+        .map_err(EngineError::kernel(format!(
+            "metric `{label}` (k = 3 x perplexity = {k} neighbours)"
+        )))?;
         let values = lisi(&nb, &label_of, n_batches, perplexity);
         let (mean, median, scaled) = summarise(&values, n_batches);
         let mut convention = format!(
@@ -135,13 +141,17 @@ impl Metric for Ilisi {
         let median_of: fn(&[f64]) -> f64 = |v| {
             let mut s = v.to_vec();
             s.sort_by(|a, b| a.total_cmp(b));
-            pertbench_kernels::bootstrap::quantile_sorted(&s, 0.5)
+            pertbench_kernels::stats::bootstrap::quantile_sorted(&s, 0.5)
         };
         super::cluster_intervals(
             &label,
             &mut rows,
             &[
-                ("ilisi_mean", &values, pertbench_kernels::bootstrap::mean),
+                (
+                    "ilisi_mean",
+                    &values,
+                    pertbench_kernels::stats::bootstrap::mean,
+                ),
                 ("ilisi_median", &values, median_of),
             ],
             &super::perturbation_codes(ctx, &matrix_positions),

@@ -14,8 +14,8 @@ use super::{
 };
 use crate::error::{EngineError, Result};
 use pertbench_data::manifest::Values;
-use pertbench_kernels::decoder::{evaluate, fit_expression, SiRows, TestLayout};
-use pertbench_kernels::expression_rows::{ExpressionRows, Target};
+use pertbench_kernels::sparse::expression_rows::{ExpressionRows, Target};
+use pertbench_kernels::tasks::decoder::{evaluate, fit_expression, SiRows, TestLayout};
 use rayon::prelude::*;
 
 pub struct Interpretability;
@@ -219,7 +219,7 @@ impl Metric for Interpretability {
             if values.is_empty() {
                 continue;
             }
-            let ci = pertbench_kernels::bootstrap::mean_interval(
+            let ci = pertbench_kernels::stats::bootstrap::mean_interval(
                 values,
                 n_boot,
                 0.95,
@@ -234,7 +234,7 @@ impl Metric for Interpretability {
         if r.structural_integrity.is_some() {
             use rand::Rng;
             let mut rng =
-                pertbench_kernels::rng::stream(ctx.seed, "interpretability/si-bootstrap", 0);
+                pertbench_kernels::stats::rng::stream(ctx.seed, "interpretability/si-bootstrap", 0);
             let g = r.n_genes();
             // Resamples drawn in order from one stream, scored in parallel.
             let picks: Vec<Vec<usize>> = (0..n_boot)
@@ -246,7 +246,7 @@ impl Metric for Interpretability {
                 .collect();
             sis.sort_by(|a, b| a.total_cmp(b));
             if !sis.is_empty() {
-                use pertbench_kernels::bootstrap::quantile_sorted;
+                use pertbench_kernels::stats::bootstrap::quantile_sorted;
                 for row in rows
                     .iter_mut()
                     .filter(|row| row.variant == "structural_integrity")

@@ -11,8 +11,8 @@ use super::{
     MetricContext, MetricInfo, MetricOutput,
 };
 use crate::error::{EngineError, Result};
-use pertbench_kernels::knn::{default_k, knn, KnnMetric};
-use pertbench_kernels::vote::{query_hits, VoteWeights};
+use pertbench_kernels::neighbours::knn::{default_k, knn, KnnMetric};
+use pertbench_kernels::tasks::vote::{query_hits, VoteWeights};
 
 pub struct Knn;
 
@@ -135,7 +135,7 @@ impl Metric for Knn {
         };
         let r = gather(ctx.matrix, &reference.positions);
         let q = gather(ctx.matrix, &queries);
-        let nb = knn(r.view(), q.view(), k, metric, None)
+        let nb = knn(r.view(), q.view(), k, metric, None, ctx.par)
             .map_err(EngineError::kernel(format!("metric `{label}`")))?;
         let hits = query_hits(&nb, &ref_class, &query_class, vote);
         let mut convention =

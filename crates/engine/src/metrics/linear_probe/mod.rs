@@ -12,7 +12,7 @@ use super::{
     MetricContext, MetricInfo, MetricOutput,
 };
 use crate::error::{EngineError, Result};
-use pertbench_kernels::softmax::{
+use pertbench_kernels::models::softmax::{
     fit_ridge_classifier, fit_softmax, row_hits, Optimiser, SoftmaxOptions, MAX_CHECK_ROWS,
     MAX_REDUCTIONS,
 };

@@ -4,7 +4,7 @@ use super::DEFAULT_RIDGE_LAMBDA;
 use crate::metrics::options::checks::{MAX_DRAWS, MAX_EPOCHS, MAX_STEPS};
 use crate::metrics::options::metric_options;
 use crate::metrics::DEFAULT_N_BOOTSTRAP;
-use pertbench_kernels::softmax::SoftmaxOptions;
+use pertbench_kernels::models::softmax::SoftmaxOptions;
 use serde::{Deserialize, Serialize};
 
 metric_options! {

@@ -1,7 +1,7 @@
 //! The space `prediction` scores in: the post-processed representation, or
 //! the expression of chosen genes.
 
-use crate::nodes::IngestOut;
+use crate::exec::outputs::IngestOut;
 use ndarray::{Array1, Array2};
 
 /// Reads sample vectors in the evaluation space.

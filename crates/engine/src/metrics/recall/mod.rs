@@ -18,9 +18,9 @@ use super::{
 use crate::error::{EngineError, Result};
 use ndarray::Array2;
 use pertbench_data::relationships::read_pairs;
-use pertbench_kernels::bootstrap::mean_interval;
-use pertbench_kernels::cosine::{unit_rows, UpperTriangle};
-use pertbench_kernels::recall::{recall, Tails};
+use pertbench_kernels::linalg::cosine::{unit_rows, UpperTriangle};
+use pertbench_kernels::stats::bootstrap::mean_interval;
+use pertbench_kernels::tasks::recall::{recall, Tails};
 use rand::seq::SliceRandom;
 use rayon::prelude::*;
 use std::collections::HashMap;
@@ -149,7 +149,7 @@ impl Metric for RelationshipRecall {
             let null_draws: Vec<Vec<f64>> = (0..n_null)
                 .into_par_iter()
                 .map(|draw| {
-                    let mut rng = pertbench_kernels::rng::stream(
+                    let mut rng = pertbench_kernels::stats::rng::stream(
                         seed,
                         &format!("recall/null/{source}"),
                         draw as u64,

@@ -46,9 +46,9 @@ use crate::error::{EngineError, Result};
 use arrow::array::{Float64Array, RecordBatch, StringArray, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema};
 use ndarray::Array2;
-use pertbench_kernels::bootstrap::mean_interval;
-use pertbench_kernels::multiple_testing::benjamini_hochberg;
-use pertbench_kernels::rewiring::rewiring_per_entity;
+use pertbench_kernels::stats::bootstrap::mean_interval;
+use pertbench_kernels::stats::multiple_testing::benjamini_hochberg;
+use pertbench_kernels::tasks::rewiring::rewiring_per_entity;
 use rand::seq::SliceRandom;
 use rayon::prelude::*;
 use std::collections::BTreeMap;
@@ -153,8 +153,11 @@ fn by_context(
         let null: Vec<f64> = (0..draws)
             .into_par_iter()
             .map(|t| {
-                let mut rng =
-                    pertbench_kernels::rng::stream(ctx.seed, &format!("rewiring/{c}"), t as u64);
+                let mut rng = pertbench_kernels::stats::rng::stream(
+                    ctx.seed,
+                    &format!("rewiring/{c}"),
+                    t as u64,
+                );
                 let (mut a, mut b) = (Vec::new(), Vec::new());
                 for (_, r, pos) in &common {
                     let mut o = (*r).clone();
@@ -258,7 +261,7 @@ fn by_perturbation(
                 .iter()
                 .enumerate()
                 .map(|(e, pos)| {
-                    let mut rng = pertbench_kernels::rng::stream(
+                    let mut rng = pertbench_kernels::stats::rng::stream(
                         ctx.seed,
                         &format!("rewiring/{}", names[e]),
                         t as u64,

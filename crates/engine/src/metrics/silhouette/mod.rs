@@ -12,8 +12,8 @@ use super::{
     MetricInfo, MetricOutput,
 };
 use crate::error::{EngineError, Result};
-use pertbench_kernels::bootstrap::mean;
-use pertbench_kernels::silhouette::{
+use pertbench_kernels::stats::bootstrap::mean;
+use pertbench_kernels::tasks::silhouette::{
     batch_widths_of_group, rescaled_label_widths, silhouette_samples,
 };
 use std::collections::BTreeMap;
@@ -100,17 +100,22 @@ impl Metric for Silhouette {
         }
 
         // silhouette_label: (s + 1) / 2 over samples.
-        let (label_value, label_widths) = if labels_book.len() >= 2
-            && labels_book.len() < positions.len()
-        {
-            let sil = silhouette_samples(ctx.matrix.view(), &positions, &labels, labels_book.len())
+        let (label_value, label_widths) =
+            if labels_book.len() >= 2 && labels_book.len() < positions.len() {
+                let sil = silhouette_samples(
+                    ctx.matrix.view(),
+                    &positions,
+                    &labels,
+                    labels_book.len(),
+                    ctx.par,
+                )
                 .map_err(EngineError::kernel(what.clone()))?;
-            let w = rescaled_label_widths(&sil);
-            (Some(mean(&w)), w)
-        } else {
-            convention += ";silhouette_label undefined: it needs 2 to n - 1 labels";
-            (None, Vec::new())
-        };
+                let w = rescaled_label_widths(&sil);
+                (Some(mean(&w)), w)
+            } else {
+                convention += ";silhouette_label undefined: it needs 2 to n - 1 labels";
+                (None, Vec::new())
+            };
 
         // silhouette_batch: per label, 1 - |s| by batch; mean per label, then
         // over the labels scored.
@@ -127,8 +132,14 @@ impl Metric for Silhouette {
                 .iter()
                 .map(|&p| batch_book[s.batch[ctx.rows[p]].as_str()])
                 .collect();
-            match batch_widths_of_group(ctx.matrix.view(), &rows, &batches, batch_book.len())
-                .map_err(EngineError::kernel(what.clone()))?
+            match batch_widths_of_group(
+                ctx.matrix.view(),
+                &rows,
+                &batches,
+                batch_book.len(),
+                ctx.par,
+            )
+            .map_err(EngineError::kernel(what.clone()))?
             {
                 Some(w) => group_means.push(mean(&w)),
                 None => skipped += 1,

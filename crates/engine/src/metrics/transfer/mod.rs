@@ -51,9 +51,9 @@ use crate::error::{EngineError, Result};
 use arrow::array::{Float64Array, RecordBatch, StringArray, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema};
 use ndarray::Array2;
-use pertbench_kernels::bootstrap::mean_interval;
-use pertbench_kernels::multiple_testing::benjamini_hochberg;
-use pertbench_kernels::transfer::{cosine, leave_one_out_means, LooRidge};
+use pertbench_kernels::stats::bootstrap::mean_interval;
+use pertbench_kernels::stats::multiple_testing::benjamini_hochberg;
+use pertbench_kernels::tasks::transfer::{cosine, leave_one_out_means, LooRidge};
 use rand::seq::SliceRandom;
 use rayon::prelude::*;
 use std::collections::BTreeMap;
@@ -292,7 +292,7 @@ impl Metric for Transfer {
                     continue;
                 }
                 // The observed split-half: a seeded order of the unit's samples.
-                let mut rng = pertbench_kernels::rng::stream(
+                let mut rng = pertbench_kernels::stats::rng::stream(
                     ctx.seed,
                     &format!("transfer/split/{p}/{c:?}"),
                     0,
@@ -375,7 +375,7 @@ impl Metric for Transfer {
             .into_par_iter()
             .map(|draw| {
                 let mut rng =
-                    pertbench_kernels::rng::stream(ctx.seed, "transfer/null", draw as u64);
+                    pertbench_kernels::stats::rng::stream(ctx.seed, "transfer/null", draw as u64);
                 let mut shuffled = layout.slots.clone();
                 for &(a, b) in &layout.context_slots {
                     shuffled[a..b].shuffle(&mut rng);

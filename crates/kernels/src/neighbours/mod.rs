@@ -1,0 +1,3 @@
+//! Exact k-nearest-neighbour search by blocked matrix products.
+
+pub mod knn;

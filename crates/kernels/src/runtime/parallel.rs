@@ -1,0 +1,76 @@
+//! Results independent of the number of threads.
+//!
+//! faer splits a product or a decomposition into as many parts as its `Par`
+//! says and adds the parts' partial sums; `Par::rayon(0)` (faer's default)
+//! means "one part per thread", so the rounding, and with it a tie in a
+//! similarity ranking, changed with the thread count (issue 21: recall
+//! p-values moved by 0.011 between 1 and 2 threads). Every faer call here
+//! takes [`par`], a fixed number of parts whatever the number of threads,
+//! and [`fix_faer_parallelism`] sets the same for faer's operators and
+//! decompositions (`&a * &b`, `thin_svd`, `llt`...). Reductions of our own
+//! add partial results in a fixed order, never in rayon's reduction tree
+//! (whose shape follows the threads and work stealing).
+//!
+//! Heavy kernels take a `par: Par` from their caller (the scheduler decides
+//! whether nodes or kernels run in parallel): it governs the kernel's own
+//! loops over fixed blocks, which give the same bits sequentially or on
+//! any number of threads.
+//!
+//! Two parts: the number of cores of the reference machine, so that every
+//! result computed there before this fix keeps its bits.
+
+use faer::Par;
+
+/// Parts faer splits each parallel operation into.
+pub const PARTS: usize = 2;
+
+/// The parallelism to pass to faer: [`PARTS`] parts on rayon's pool,
+/// whatever `par` a kernel was given (faer's parts are the bits of its
+/// sums; a kernel's `par` decides its own block loops, see
+/// [`map_indices`]).
+pub fn par() -> Par {
+    Par::rayon(PARTS)
+}
+
+/// Maps `f` over `0..n`, results in index order: on rayon's pool when `par`
+/// is [`Par::Rayon`], on the calling thread when [`Par::Seq`]. Each item is
+/// computed on its own, so the results are the same bits either way; this
+/// is how a kernel's own block loop follows the `par` its caller chose.
+pub fn map_indices<T: Send>(par: Par, n: usize, f: impl Fn(usize) -> T + Sync + Send) -> Vec<T> {
+    use rayon::prelude::*;
+    match par {
+        Par::Seq => (0..n).map(f).collect(),
+        Par::Rayon(_) => (0..n).into_par_iter().map(f).collect(),
+    }
+}
+
+/// [`map_indices`] over the items of a slice.
+pub fn map_slice<I: Sync, T: Send>(
+    par: Par,
+    items: &[I],
+    f: impl Fn(&I) -> T + Sync + Send,
+) -> Vec<T> {
+    map_indices(par, items.len(), |i| f(&items[i]))
+}
+
+/// Runs `f` on each item of a mutable slice: on rayon's pool or on the
+/// calling thread, as `par` says.
+pub fn for_each_mut<I: Send>(par: Par, items: &mut [I], f: impl Fn(usize, &mut I) + Sync + Send) {
+    use rayon::prelude::*;
+    match par {
+        Par::Seq => items.iter_mut().enumerate().for_each(|(i, x)| f(i, x)),
+        Par::Rayon(_) => items.par_iter_mut().enumerate().for_each(|(i, x)| f(i, x)),
+    }
+}
+
+/// Makes faer's global parallelism [`par`] (it is read by operators and
+/// decompositions that take no `Par`). Idempotent; cheap.
+pub fn fix_faer_parallelism() {
+    faer::set_global_parallelism(par());
+}
+
+/// Sums in index order (the same bits whatever the threads that computed
+/// the terms).
+pub fn ordered_sum(terms: &[f64]) -> f64 {
+    terms.iter().sum()
+}

@@ -1,0 +1,10 @@
+//! Statistics: seeded random streams, bootstrap intervals, ranks, searchsorted, multiple testing, groupings, and distribution distances (energy, MMD) with their permutation tests.
+
+pub mod bootstrap;
+pub mod control_reference;
+pub mod distribution;
+pub mod grouping;
+pub mod multiple_testing;
+pub mod ranks;
+pub mod rng;
+pub mod search;

@@ -1,0 +1,11 @@
+//! The arithmetic of each task and probe: consistency, recall, the kNN vote, iLISI, silhouette, the decoder, discrimination, transfer and rewiring.
+
+pub mod consistency;
+pub mod decoder;
+pub mod discrimination;
+pub mod ilisi;
+pub mod recall;
+pub mod rewiring;
+pub mod silhouette;
+pub mod transfer;
+pub mod vote;
