@@ -7,9 +7,11 @@
 
 use pertbench_kernels::linalg::cosine::{pair_cosines, sorted_upper_triangle, unit_rows};
 use pertbench_kernels::linalg::pca::{randomized_pca, PcaOptions};
+use pertbench_kernels::runtime::work::Work;
 use pertbench_kernels::sparse::csr::CsrMatrix;
 use pertbench_kernels::stats::rng::stream;
 use pertbench_kernels::tasks::recall::{recall, Tails};
+use pertbench_kernels::Par;
 use rand::Rng;
 use rayon::prelude::*;
 use std::time::Instant;
@@ -30,7 +32,7 @@ fn recall_case() {
         .collect();
     let t = Instant::now();
     let u = unit_rows(&agg);
-    let null = sorted_upper_triangle(&u);
+    let null = sorted_upper_triangle(&u, &Work::new());
     let q = pair_cosines(&u, &pairs);
     let r = recall(&null, &q, Tails::Two { lo: 0.05, hi: 0.95 }).unwrap();
     println!(
@@ -89,7 +91,7 @@ fn pca_target_case() {
     let t = Instant::now();
     let mut opts = PcaOptions::new(50, 0);
     opts.power_iterations = Some(2);
-    let res = randomized_pca(&a, &opts).unwrap();
+    let res = randomized_pca(&a, &opts, Par::rayon(0), &Work::new()).unwrap();
     let secs = t.elapsed().as_secs_f64();
     // Sparse products: 2 per power iteration, plus the range finder's first
     // A Omega and the projection A^T Q: 2 flops per non-zero and column of
@@ -129,10 +131,18 @@ fn spmm_case() {
         a.nnz() as f64 * (a.indices().width() + 4) as f64 / 1e6 / build
     );
     let products: [(&str, &dyn Fn() -> f64); 4] = [
-        ("A M   (CSR)     ", &|| csr_dot(&a, &mg)[[0, 0]]),
-        ("A^T M (CSR)     ", &|| csr_t_dot(&a, &mn)[[0, 0]]),
-        ("A M   (regrouped)", &|| blocks.dot(&mg)[[0, 0]]),
-        ("A^T M (regrouped)", &|| blocks.t_dot(&mn)[[0, 0]]),
+        ("A M   (CSR)     ", &|| {
+            csr_dot(&a, &mg, Par::rayon(0), &Work::new())[[0, 0]]
+        }),
+        ("A^T M (CSR)     ", &|| {
+            csr_t_dot(&a, &mn, Par::rayon(0), &Work::new())[[0, 0]]
+        }),
+        ("A M   (regrouped)", &|| {
+            blocks.dot(&mg, Par::rayon(0), &Work::new())[[0, 0]]
+        }),
+        ("A^T M (regrouped)", &|| {
+            blocks.t_dot(&mn, Par::rayon(0), &Work::new())[[0, 0]]
+        }),
     ];
     for (name, f) in products {
         let mut best = f64::INFINITY;
@@ -167,12 +177,12 @@ fn decoder_fit_case() {
         rows: &all,
         target: Target::Lognorm,
     };
-    pertbench_kernels::runtime::work::reset();
+    let work = Work::new();
     let t = Instant::now();
-    let dec = fit_expression(x.view(), &all, &set, 1.0).unwrap();
+    let dec = fit_expression(x.view(), &all, &set, 1.0, Par::rayon(0), &work).unwrap();
     let secs = t.elapsed().as_secs_f64();
     let peak = pertbench_kernels::runtime::machine::measure().matmul_f64_gflops;
-    for k in pertbench_kernels::runtime::work::kernels() {
+    for k in work.kernels() {
         let rate = k.flops as f64 / k.seconds / 1e9;
         println!(
             "decoder_fit   {}: {} calls, {:.2} s, {rate:.1} GFLOP/s, {:.1}x the f64 floor ({peak:.1} GFLOP/s)",
@@ -225,7 +235,7 @@ fn pca_case() {
             ..PcaOptions::new(50, 0)
         };
         let t = Instant::now();
-        let res = randomized_pca(&a, &opts).unwrap();
+        let res = randomized_pca(&a, &opts, Par::rayon(0), &Work::new()).unwrap();
         println!(
             "pca         200,000 x 2,000 CSR, 5% density ({} non-zeros), 50 components, {how}: {:.2} s, peak RSS {:.0} MB ({:.0} MB after building the matrix; top variance {:.3})",
             a.nnz(),
@@ -257,6 +267,7 @@ fn knn_case() {
         KnnMetric::Euclidean,
         None,
         Par::rayon(0),
+        &Work::new(),
     )
     .unwrap();
     let secs = t.elapsed().as_secs_f64();
@@ -313,7 +324,16 @@ fn softmax_at(n: usize, c: usize, max_epochs: usize) {
         ..SoftmaxOptions::default()
     };
     let t = Instant::now();
-    let (m, fit) = fit_softmax(x.view(), &rows, &label, c, &opt).unwrap();
+    let (m, fit) = fit_softmax(
+        x.view(),
+        &rows,
+        &label,
+        c,
+        &opt,
+        Par::rayon(0),
+        &Work::new(),
+    )
+    .unwrap();
     let secs = t.elapsed().as_secs_f64();
     // Two products a step, plus one for each check row.
     let rows_seen = (fit.steps * opt.batch_size).min(fit.epochs * n) as f64;
@@ -344,7 +364,7 @@ fn distribution_case() {
     let mut rng = stream(5, "bench", 0);
     let y = ndarray::Array2::from_shape_simple_fn((n_ctrl, d), || rng.random::<f64>() - 0.5);
     let t = Instant::now();
-    let reference = ControlReference::new(y.view(), faer::Par::rayon(0)).unwrap();
+    let reference = ControlReference::new(y.view(), Par::rayon(0)).unwrap();
     let setup = t.elapsed().as_secs_f64();
     let pert = |p: usize| {
         let mut r = stream(6, "bench/pert", p as u64);

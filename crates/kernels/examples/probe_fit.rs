@@ -3,6 +3,8 @@
 //! DIR/{xtr,xte}.f32 (row-major, d columns) and DIR/{ytr,yte}.u32 and prints
 //! top-1, top-5 and how the fit ended.
 use pertbench_kernels::models::softmax::{fit_softmax, top1_top5, SoftmaxOptions};
+use pertbench_kernels::runtime::work::Work;
+use pertbench_kernels::Par;
 use std::path::Path;
 
 fn floats(p: &Path, d: usize) -> ndarray::Array2<f32> {
@@ -47,9 +49,18 @@ fn main() {
     let (ytr, yte) = (codes(&dir.join("ytr.u32")), codes(&dir.join("yte.u32")));
     let t = std::time::Instant::now();
     let rows: Vec<usize> = (0..xtr.nrows()).collect();
-    let (m, fit) = fit_softmax(xtr.view(), &rows, &ytr, c, &opt).unwrap();
+    let (m, fit) = fit_softmax(
+        xtr.view(),
+        &rows,
+        &ytr,
+        c,
+        &opt,
+        Par::rayon(0),
+        &Work::new(),
+    )
+    .unwrap();
     let trows: Vec<usize> = (0..xte.nrows()).collect();
-    let (t1, t5) = top1_top5(&m, xte.view(), &trows, &yte);
+    let (t1, t5) = top1_top5(&m, xte.view(), &trows, &yte, Par::rayon(0), &Work::new());
     println!(
         "top1 {:.4} top5 {:.4} steps {} epochs {} converged {} stop {} reductions {} loss {:.6} secs {:.2}",
         t1 as f64 / yte.len() as f64,

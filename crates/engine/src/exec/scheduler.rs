@@ -11,6 +11,7 @@ use crate::plan::{Dag, Node, NodeKind, Op};
 use crate::representations::{self, RepContext};
 use pertbench_data::dataset::{self, DataContext};
 use pertbench_kernels::postprocess::{by_name, BatchLayout};
+use pertbench_kernels::runtime::work::Work;
 use pertbench_kernels::Par;
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -316,11 +317,12 @@ impl Runner<'_> {
                         }
                         let measure = self.sequential
                             && pertbench_kernels::runtime::machine::reset_peak_rss();
-                        pertbench_kernels::runtime::work::reset();
+                        // The node's own record of its kernels' work.
+                        let work = Work::new();
                         let t = Instant::now();
                         let inputs: Vec<Output> =
                             nd.inputs.iter().map(|&j| get(j)).collect::<Result<_>>()?;
-                        let out = self.compute(nd, &inputs, par).map_err(|e| {
+                        let out = self.compute(nd, &inputs, par, &work).map_err(|e| {
                             EngineError::msg(format!("node {} ({}): {e}", nd.label, nd.kind))
                         })?;
                         let o2 = out.clone();
@@ -333,10 +335,8 @@ impl Runner<'_> {
                                 pertbench_kernels::runtime::machine::peak_rss_bytes();
                         }
                         if self.sequential {
-                            *flops[i].lock().expect("flops lock") =
-                                Some(pertbench_kernels::runtime::work::flops());
-                            *kernels[i].lock().expect("kernels lock") =
-                                pertbench_kernels::runtime::work::kernels();
+                            *flops[i].lock().expect("flops lock") = Some(work.flops());
+                            *kernels[i].lock().expect("kernels lock") = work.kernels();
                         }
                         drop(guard);
                         release_inputs(nd);
@@ -419,7 +419,7 @@ impl Runner<'_> {
         ))
     }
 
-    fn compute(&self, nd: &Node, inputs: &[Output], par: Par) -> Result<Output> {
+    fn compute(&self, nd: &Node, inputs: &[Output], par: Par, work: &Work) -> Result<Output> {
         match &nd.op {
             Op::Ingest { dataset } => {
                 // An h5ad's X streams into a count cache beside the node
@@ -470,6 +470,8 @@ impl Runner<'_> {
                     base: base.map(|b| b.as_ref()),
                     seed: *seed,
                     data: self.data,
+                    par,
+                    work,
                 };
                 let out = representations::implementation(spec.kind).compute(spec, &ctx)?;
                 Ok(Output::Matrix(Arc::new(out)))
@@ -543,6 +545,7 @@ impl Runner<'_> {
                         postprocessing,
                     }),
                     par,
+                    work,
                 };
                 let mut out = spec.options.compute(&spec.label(), &ctx)?;
                 // Every row says which rows of the file ingestion dropped.
@@ -575,6 +578,17 @@ mod tests {
             definition: String::new(),
             params: serde_json::Value::Null,
         }
+    }
+
+    #[test]
+    fn busy_levels_run_sequential_kernels() {
+        // Two nodes per thread keep the pool busy: kernels on their thread.
+        assert!(matches!(kernel_par(4, 2), Par::Seq));
+        assert!(matches!(kernel_par(100, 2), Par::Seq));
+        // Fewer: each node's kernels spread over the pool.
+        assert!(matches!(kernel_par(3, 2), Par::Rayon(_)));
+        assert!(matches!(kernel_par(1, 1), Par::Rayon(_)));
+        assert!(matches!(kernel_par(0, 0), Par::Rayon(_)));
     }
 
     #[test]

@@ -162,6 +162,7 @@ fn run_metric(
                 postprocessing: post,
             }),
         par: pertbench_kernels::Par::rayon(0),
+        work: &pertbench_kernels::runtime::work::Work::new(),
     };
     let out = spec
         .options
@@ -681,6 +682,8 @@ fn papalexi_controls(shared: &std::path::Path) -> (pertbench_data::samples::Samp
                 base: None,
                 seed: 0,
                 data: &data,
+                par: pertbench_kernels::Par::rayon(0),
+                work: &pertbench_kernels::runtime::work::Work::new(),
             },
         )
         .expect("PCA");

@@ -153,9 +153,15 @@ fn target_gene_loadings(
             expression.nrows
         )));
     }
-    let pca = randomized_pca(&expression, &PcaOptions::new(k, ctx.seed)).map_err(
-        EngineError::kernel(format!("metric `{label}` (feature PCA)")),
-    )?;
+    let pca = randomized_pca(
+        &expression,
+        &PcaOptions::new(k, ctx.seed),
+        ctx.par,
+        ctx.work,
+    )
+    .map_err(EngineError::kernel(format!(
+        "metric `{label}` (feature PCA)"
+    )))?;
     let scale: Vec<f64> = pca.explained_variance.iter().map(|v| v.sqrt()).collect();
     Ok(ingest
         .genes

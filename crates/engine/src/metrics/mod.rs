@@ -228,6 +228,9 @@ pub struct MetricContext<'a> {
     /// thread): the scheduler's choice, see
     /// [`crate::exec::scheduler::kernel_par`]. Results do not depend on it.
     pub par: pertbench_kernels::Par,
+    /// Where the metric's kernels record their work (operations, time per
+    /// heavy kernel): the node's own record.
+    pub work: &'a pertbench_kernels::runtime::work::Work,
 }
 
 /// A representation before its post-processing, and that post-processing's

@@ -122,6 +122,7 @@ fn run(yaml: &str, sp: &SplitOut) -> Result<MetricOutput> {
         split: Some(sp),
         unprocessed: None,
         par: pertbench_kernels::Par::rayon(0),
+        work: &pertbench_kernels::runtime::work::Work::new(),
     };
     documented(s.kind(), s.options.compute(&s.label(), &ctx))
 }
@@ -363,6 +364,7 @@ fn run_ingest(yaml: &str, ingest: &IngestOut, m: &Matrix) -> Result<MetricOutput
         split: None,
         unprocessed: None,
         par: pertbench_kernels::Par::rayon(0),
+        work: &pertbench_kernels::runtime::work::Work::new(),
     };
     documented(s.kind(), s.options.compute(&s.label(), &ctx))
 }

@@ -19,6 +19,10 @@ pub struct RepContext<'a> {
     pub base: Option<&'a MatrixOut>,
     pub seed: u64,
     pub data: &'a DataContext,
+    /// How the representation's kernels run (see `MetricContext::par`).
+    pub par: pertbench_kernels::Par,
+    /// The node's record of its kernels' work.
+    pub work: &'a pertbench_kernels::runtime::work::Work,
 }
 
 pub trait RepresentationKindImpl: Sync {

@@ -45,10 +45,9 @@ impl RepresentationKindImpl for Pca {
             power_iterations: spec.power_iterations,
             ..PcaOptions::new(k, ctx.seed)
         };
-        let res = randomized_pca(&input, &opts).map_err(EngineError::kernel(format!(
-            "representation `{}` (pca)",
-            spec.name
-        )))?;
+        let res = randomized_pca(&input, &opts, ctx.par, ctx.work).map_err(EngineError::kernel(
+            format!("representation `{}` (pca)", spec.name),
+        ))?;
         Ok(MatrixOut {
             matrix: res.scores,
             rows: (0..counts.nrows).collect(),

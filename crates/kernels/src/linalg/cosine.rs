@@ -2,6 +2,7 @@
 //! all pairwise similarities (computed in blocks, never as an n x n matrix),
 //! and similarities of chosen pairs.
 
+use crate::runtime::work::{Kernel, Work};
 use faer::Mat;
 use rayon::prelude::*;
 
@@ -34,8 +35,9 @@ pub struct UpperTriangle {
 }
 
 impl UpperTriangle {
-    /// `u` must have unit (or zero) rows.
-    pub fn new(u: &ndarray::Array2<f64>) -> Self {
+    /// `u` must have unit (or zero) rows. The products are recorded in
+    /// `work`.
+    pub fn new(u: &ndarray::Array2<f64>, work: &Work) -> Self {
         let n = u.nrows();
         let total = n * n.saturating_sub(1) / 2;
         let mut values = Vec::with_capacity(total);
@@ -46,11 +48,10 @@ impl UpperTriangle {
             let end = (start + block).min(n);
             let a = rows_to_faer(u, start..end);
             let rest = all.as_ref().subrows(start, n - start);
-            let prod =
-                crate::runtime::work::timed(crate::runtime::work::Kernel::DenseProduct, || {
-                    crate::runtime::work::add_product(end - start, u.ncols(), n - start);
-                    &a * rest.transpose()
-                });
+            let prod = work.timed(Kernel::DenseProduct, || {
+                work.add_product(end - start, u.ncols(), n - start);
+                &a * rest.transpose()
+            });
             for i in 0..(end - start) {
                 for j in (i + 1)..(n - start) {
                     values.push(prod[(i, j)].clamp(-1.0, 1.0));
@@ -83,8 +84,8 @@ impl UpperTriangle {
 }
 
 /// All cos(u_i, u_j) for i < j, sorted ascending. `u` must have unit (or zero) rows.
-pub fn sorted_upper_triangle(u: &ndarray::Array2<f64>) -> Vec<f64> {
-    UpperTriangle::new(u).sorted()
+pub fn sorted_upper_triangle(u: &ndarray::Array2<f64>, work: &Work) -> Vec<f64> {
+    UpperTriangle::new(u, work).sorted()
 }
 
 /// cos(u_a, u_b) for each pair of row indices.
@@ -104,7 +105,7 @@ mod tests {
     fn null_is_sorted_upper_triangle() {
         let x = array![[1.0, 0.0], [0.0, 2.0], [1.0, 1.0], [0.0, 0.0]];
         let u = unit_rows(&x);
-        let null = sorted_upper_triangle(&u);
+        let null = sorted_upper_triangle(&u, &Work::new());
         let s = 0.5f64.sqrt();
         let mut want = vec![0.0, s, 0.0, s, 0.0, 0.0];
         want.sort_by(|a, b| a.total_cmp(b));
@@ -125,7 +126,7 @@ mod tests {
             ((i * 31 + j * 17) % 23) as f64 * 0.13 - 1.1 + (i as f64 * 0.7 + j as f64).sin()
         });
         let u = unit_rows(&x);
-        let tri = UpperTriangle::new(&u);
+        let tri = UpperTriangle::new(&u, &Work::new());
         let null = tri.sorted();
         let pairs: Vec<(usize, usize)> = (0..n)
             .flat_map(|a| [(a, (a * 7 + 3) % n)])
@@ -154,7 +155,7 @@ mod tests {
         let x =
             ndarray::Array2::from_shape_fn((n, 3), |(i, j)| ((i * 7 + j * 13) % 11) as f64 - 5.0);
         let u = unit_rows(&x);
-        let null = sorted_upper_triangle(&u);
+        let null = sorted_upper_triangle(&u, &Work::new());
         let mut direct = Vec::new();
         for i in 0..n {
             for j in (i + 1)..n {

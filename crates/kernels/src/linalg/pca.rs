@@ -6,10 +6,12 @@
 //! largest-magnitude loading is positive.
 
 use crate::linalg::dense::{from_faer, orthonormalize, to_faer};
+use crate::runtime::work::Work;
 use crate::sparse::column_blocks::SparseProducts;
 use crate::sparse::csr::{ColumnIndex, CsrMatrix, RowParts};
 use crate::stats::rng::stream;
 use crate::{KernelError, Matrix};
+use faer::Par;
 use ndarray::{Array1, Array2, Axis};
 use rand_distr::{Distribution, StandardNormal};
 
@@ -67,22 +69,41 @@ fn column_means(a: &CsrMatrix) -> Array1<f64> {
 }
 
 /// A_c M = A M - 1 (mu^T M).
-fn centred_dot(a: &SparseProducts<'_>, mu: &Array1<f64>, m: &Array2<f64>) -> Array2<f64> {
+fn centred_dot(
+    a: &SparseProducts<'_>,
+    mu: &Array1<f64>,
+    m: &Array2<f64>,
+    par: Par,
+    work: &Work,
+) -> Array2<f64> {
     let shift = mu.dot(m);
-    a.dot(m) - &shift
+    a.dot(m, par, work) - &shift
 }
 
 /// A_c^T M = A^T M - mu (1^T M).
-fn centred_t_dot(a: &SparseProducts<'_>, mu: &Array1<f64>, m: &Array2<f64>) -> Array2<f64> {
+fn centred_t_dot(
+    a: &SparseProducts<'_>,
+    mu: &Array1<f64>,
+    m: &Array2<f64>,
+    par: Par,
+    work: &Work,
+) -> Array2<f64> {
     let colsum = m.sum_axis(Axis(0));
     let outer = mu
         .view()
         .insert_axis(Axis(1))
         .dot(&colsum.view().insert_axis(Axis(0)));
-    a.t_dot(m) - &outer
+    a.t_dot(m, par, work) - &outer
 }
 
-pub fn randomized_pca(a: &CsrMatrix, opts: &PcaOptions) -> Result<PcaResult, KernelError> {
+/// The sparse products run as `par` says (the same bits either way) and are
+/// recorded in `work`.
+pub fn randomized_pca(
+    a: &CsrMatrix,
+    opts: &PcaOptions,
+    par: Par,
+    work: &Work,
+) -> Result<PcaResult, KernelError> {
     let (n, g) = (a.nrows, a.ncols);
     let k = opts.n_components;
     if k == 0 || k > n.min(g) {
@@ -110,13 +131,13 @@ pub fn randomized_pca(a: &CsrMatrix, opts: &PcaOptions) -> Result<PcaResult, Ker
     let a = &products;
     let mut rng = stream(opts.seed, "pca-omega", 0);
     let omega = Array2::from_shape_simple_fn((g, l), || StandardNormal.sample(&mut rng));
-    let mut q = orthonormalize(&centred_dot(a, &mu, &omega));
+    let mut q = orthonormalize(&centred_dot(a, &mu, &omega, par, work));
     for _ in 0..iters {
-        let z = orthonormalize(&centred_t_dot(a, &mu, &q));
-        q = orthonormalize(&centred_dot(a, &mu, &z));
+        let z = orthonormalize(&centred_t_dot(a, &mu, &q, par, work));
+        q = orthonormalize(&centred_dot(a, &mu, &z, par, work));
     }
     // B = Q^T A_c (l x g), computed as (A_c^T Q)^T.
-    let bt = centred_t_dot(a, &mu, &q);
+    let bt = centred_t_dot(a, &mu, &q, par, work);
     let svd = to_faer(&bt.t().to_owned())
         .thin_svd()
         .map_err(|e| KernelError::LinAlg(format!("SVD of the projected matrix: {e:?}")))?;
@@ -170,9 +191,14 @@ mod tests {
             Vec::new().into(),
         )
         .unwrap();
-        let err = randomized_pca(&a, &PcaOptions::new(100_000, 0))
-            .err()
-            .expect("refused");
+        let err = randomized_pca(
+            &a,
+            &PcaOptions::new(100_000, 0),
+            Par::rayon(0),
+            &Work::new(),
+        )
+        .err()
+        .expect("refused");
         assert!(
             matches!(&err, KernelError::Memory(m) if m.contains("PCA of 10000000 samples")),
             "{err}"
@@ -208,12 +234,16 @@ mod tests {
         });
         let m = Array2::from_shape_fn((7, 3), |(i, j)| (i as f64 - j as f64) * 0.5);
         let mt = Array2::from_shape_fn((30, 2), |(i, j)| (i * j) as f64 * 0.1);
-        assert!((csr_dot(&a, &m) - dense.dot(&m))
-            .iter()
-            .all(|v| v.abs() < 1e-9));
-        assert!((csr_t_dot(&a, &mt) - dense.t().dot(&mt))
-            .iter()
-            .all(|v| v.abs() < 1e-9));
+        assert!(
+            (csr_dot(&a, &m, Par::rayon(0), &Work::new()) - dense.dot(&m))
+                .iter()
+                .all(|v| v.abs() < 1e-9)
+        );
+        assert!(
+            (csr_t_dot(&a, &mt, Par::rayon(0), &Work::new()) - dense.t().dot(&mt))
+                .iter()
+                .all(|v| v.abs() < 1e-9)
+        );
     }
 
     #[test]
@@ -228,7 +258,7 @@ mod tests {
         let centred = &dense - &dense.mean_axis(Axis(0)).unwrap();
         let svd = to_faer(&centred).thin_svd().unwrap();
         let s = svd.S().column_vector();
-        let res = randomized_pca(&a, &PcaOptions::new(3, 7)).unwrap();
+        let res = randomized_pca(&a, &PcaOptions::new(3, 7), Par::rayon(0), &Work::new()).unwrap();
         for c in 0..3 {
             let want = s[c] * s[c] / 199.0;
             let got = res.explained_variance[c];
@@ -246,7 +276,8 @@ mod tests {
                 .fold(0.0, f64::max);
             assert!(worst < 1e-3, "scores of component {c} differ by {worst}");
         }
-        let again = randomized_pca(&a, &PcaOptions::new(3, 7)).unwrap();
+        // Again, with sequential products: the same bits.
+        let again = randomized_pca(&a, &PcaOptions::new(3, 7), Par::Seq, &Work::new()).unwrap();
         assert_eq!(res.scores, again.scores);
     }
 
@@ -258,13 +289,16 @@ mod tests {
         let a = random_csr(300, 40, 3);
         assert!(ColumnBlocks::pays_for(&a));
         assert!(ColumnBlocks::bytes_for(&a) <= REGROUPED_COPY_LIMIT);
-        let regrouped = randomized_pca(&a, &PcaOptions::new(4, 1)).unwrap();
+        let regrouped =
+            randomized_pca(&a, &PcaOptions::new(4, 1), Par::rayon(0), &Work::new()).unwrap();
         let csr = randomized_pca(
             &a,
             &PcaOptions {
                 regrouped_copy_limit: 0,
                 ..PcaOptions::new(4, 1)
             },
+            Par::rayon(0),
+            &Work::new(),
         )
         .unwrap();
         for (x, y) in regrouped

@@ -16,6 +16,8 @@
 //! not depend on the thread count. Memory is one mini-batch x classes block,
 //! never samples x classes.
 
+use crate::runtime::parallel::{for_each_mut_with, map_indices, map_slice, map_zip_mut};
+use crate::runtime::work::{Kernel, Work};
 use crate::KernelError;
 use faer::linalg::matmul::matmul;
 use faer::linalg::solvers::Solve;
@@ -121,14 +123,21 @@ pub const MAX_REDUCTIONS: usize = 3;
 
 /// Mean cross-entropy of the standardised rows `xs` plus l2/2 ||W||^2,
 /// summed in a fixed order (thread-independent).
-fn penalised_loss(blocks: &[ClassBlock], xs: MatRef<f32>, label: &[u32], l2: f64) -> f64 {
+fn penalised_loss(
+    blocks: &[ClassBlock],
+    xs: MatRef<f32>,
+    label: &[u32],
+    l2: f64,
+    par: Par,
+    work: &Work,
+) -> f64 {
     const ROWS: usize = 1024;
     let mut total = 0f64;
     for r0 in (0..xs.nrows()).step_by(ROWS) {
         let r1 = (r0 + ROWS).min(xs.nrows());
         let chunk = xs.subrows(r0, r1 - r0);
-        let scores = block_scores(blocks, chunk);
-        let lse = log_normalisers(&scores);
+        let scores = block_scores(blocks, chunk, par, work);
+        let lse = log_normalisers(&scores, par);
         for (i, &l) in label[r0..r1].iter().enumerate() {
             let c = l as usize;
             total += lse[i] - scores[c / CLASS_BLOCK][(i, c % CLASS_BLOCK)] as f64;
@@ -195,9 +204,9 @@ fn standardise_rows(x: ArrayView2<f32>, rows: &[usize], mean: &[f32], scale: &[f
 
 /// Scores xs W + b of one block of classes, by a sequential product (so
 /// the result does not depend on the thread count).
-fn score_block(w: MatRef<f32>, b: &[f32], xs: MatRef<f32>) -> Mat<f32> {
+fn score_block(w: MatRef<f32>, b: &[f32], xs: MatRef<f32>, work: &Work) -> Mat<f32> {
     let mut s = Mat::<f32>::zeros(xs.nrows(), w.ncols());
-    crate::runtime::work::add_product(xs.nrows(), xs.ncols(), w.ncols());
+    work.add_product(xs.nrows(), xs.ncols(), w.ncols());
     matmul(s.as_mut(), Accum::Replace, xs, w, 1.0, Par::Seq);
     for (j, bj) in b.iter().enumerate() {
         s.col_mut(j).iter_mut().for_each(|v| *v += bj);
@@ -206,19 +215,27 @@ fn score_block(w: MatRef<f32>, b: &[f32], xs: MatRef<f32>) -> Mat<f32> {
 }
 
 /// Scores of every row of `xs` for all classes, per block of classes.
-fn class_scores(weights: &Mat<f32>, bias: &[f32], xs: MatRef<f32>) -> Mat<f32> {
+fn class_scores(
+    weights: &Mat<f32>,
+    bias: &[f32],
+    xs: MatRef<f32>,
+    par: Par,
+    work: &Work,
+) -> Mat<f32> {
     let c = weights.ncols();
-    let blocks: Vec<(usize, Mat<f32>)> = (0..c.div_ceil(CLASS_BLOCK))
-        .into_par_iter()
-        .map(|b| {
-            let c0 = b * CLASS_BLOCK;
-            let cb = (c0 + CLASS_BLOCK).min(c) - c0;
-            (
-                c0,
-                score_block(weights.as_ref().subcols(c0, cb), &bias[c0..c0 + cb], xs),
-            )
-        })
-        .collect();
+    let blocks: Vec<(usize, Mat<f32>)> = map_indices(par, c.div_ceil(CLASS_BLOCK), |b| {
+        let c0 = b * CLASS_BLOCK;
+        let cb = (c0 + CLASS_BLOCK).min(c) - c0;
+        (
+            c0,
+            score_block(
+                weights.as_ref().subcols(c0, cb),
+                &bias[c0..c0 + cb],
+                xs,
+                work,
+            ),
+        )
+    });
     let mut out = Mat::<f32>::zeros(xs.nrows(), c);
     for (c0, s) in blocks {
         out.as_mut().subcols_mut(c0, s.ncols()).copy_from(&s);
@@ -228,22 +245,38 @@ fn class_scores(weights: &Mat<f32>, bias: &[f32], xs: MatRef<f32>) -> Mat<f32> {
 
 impl LinearClassifier {
     /// Scores of `rows` of `x` for all classes, computed per block of classes.
-    fn scores(&self, xs: MatRef<f32>) -> Mat<f32> {
-        class_scores(&self.weights, &self.bias, xs)
+    fn scores(&self, xs: MatRef<f32>, par: Par, work: &Work) -> Mat<f32> {
+        class_scores(&self.weights, &self.bias, xs, par, work)
     }
 
-    /// The `top` best classes of each of `rows`, best first (ties: lower class).
-    pub fn top_classes(&self, x: ArrayView2<f32>, rows: &[usize], top: usize) -> Vec<Vec<u32>> {
-        crate::runtime::work::timed(crate::runtime::work::Kernel::SoftmaxProbe, || {
-            self.top_classes_untimed(x, rows, top)
+    /// The `top` best classes of each of `rows`, best first (ties: lower
+    /// class). Runs as `par` says (the same result either way); recorded in
+    /// `work`.
+    pub fn top_classes(
+        &self,
+        x: ArrayView2<f32>,
+        rows: &[usize],
+        top: usize,
+        par: Par,
+        work: &Work,
+    ) -> Vec<Vec<u32>> {
+        work.timed(Kernel::SoftmaxProbe, || {
+            self.top_classes_untimed(x, rows, top, par, work)
         })
     }
 
-    fn top_classes_untimed(&self, x: ArrayView2<f32>, rows: &[usize], top: usize) -> Vec<Vec<u32>> {
+    fn top_classes_untimed(
+        &self,
+        x: ArrayView2<f32>,
+        rows: &[usize],
+        top: usize,
+        par: Par,
+        work: &Work,
+    ) -> Vec<Vec<u32>> {
         let mut out = Vec::with_capacity(rows.len());
         for chunk in rows.chunks(1024) {
             let xs = standardise_rows(x, chunk, &self.mean, &self.scale);
-            let s = self.scores(xs.as_ref());
+            let s = self.scores(xs.as_ref(), par, work);
             out.extend(
                 (0..chunk.len())
                     .into_par_iter()
@@ -415,42 +448,38 @@ fn blocks_from(w: &Mat<f32>, bias: &[f32]) -> Vec<ClassBlock> {
 }
 
 /// Scores of each block (rows x block classes), in parallel over blocks.
-fn block_scores(blocks: &[ClassBlock], xs: MatRef<f32>) -> Vec<Mat<f32>> {
-    blocks
-        .par_iter()
-        .map(|blk| score_block(blk.w.as_ref(), &blk.b, xs))
-        .collect()
+fn block_scores(blocks: &[ClassBlock], xs: MatRef<f32>, par: Par, work: &Work) -> Vec<Mat<f32>> {
+    map_slice(par, blocks, |blk| {
+        score_block(blk.w.as_ref(), &blk.b, xs, work)
+    })
 }
 
 /// log sum_c exp(score_c) per row. Rows are split in fixed chunks; within a
 /// row the sum runs over blocks and columns in order (thread-independent).
-fn log_normalisers(scores: &[Mat<f32>]) -> Vec<f64> {
+fn log_normalisers(scores: &[Mat<f32>], par: Par) -> Vec<f64> {
     let n = scores.first().map_or(0, |s| s.nrows());
     const ROWS: usize = 64;
-    let chunks: Vec<Vec<f64>> = (0..n.div_ceil(ROWS))
-        .into_par_iter()
-        .map(|c| {
-            let (r0, r1) = (c * ROWS, ((c + 1) * ROWS).min(n));
-            let mut m = vec![f32::NEG_INFINITY; r1 - r0];
-            for s in scores {
-                for j in 0..s.ncols() {
-                    let col = &s.col(j).try_as_col_major().expect("contiguous").as_slice()[r0..r1];
-                    m.iter_mut().zip(col).for_each(|(mi, v)| *mi = mi.max(*v));
-                }
+    let chunks: Vec<Vec<f64>> = map_indices(par, n.div_ceil(ROWS), |c| {
+        let (r0, r1) = (c * ROWS, ((c + 1) * ROWS).min(n));
+        let mut m = vec![f32::NEG_INFINITY; r1 - r0];
+        for s in scores {
+            for j in 0..s.ncols() {
+                let col = &s.col(j).try_as_col_major().expect("contiguous").as_slice()[r0..r1];
+                m.iter_mut().zip(col).for_each(|(mi, v)| *mi = mi.max(*v));
             }
-            let mut sum = vec![0f64; r1 - r0];
-            for s in scores {
-                for j in 0..s.ncols() {
-                    let col = &s.col(j).try_as_col_major().expect("contiguous").as_slice()[r0..r1];
-                    add_exps(&mut sum, col, &m);
-                }
+        }
+        let mut sum = vec![0f64; r1 - r0];
+        for s in scores {
+            for j in 0..s.ncols() {
+                let col = &s.col(j).try_as_col_major().expect("contiguous").as_slice()[r0..r1];
+                add_exps(&mut sum, col, &m);
             }
-            m.iter()
-                .zip(sum)
-                .map(|(mi, si)| *mi as f64 + si.ln())
-                .collect()
-        })
-        .collect();
+        }
+        m.iter()
+            .zip(sum)
+            .map(|(mi, si)| *mi as f64 + si.ln())
+            .collect()
+    });
     chunks.concat()
 }
 
@@ -463,40 +492,38 @@ fn block_gradients(
     label: &[u32],
     xs: MatRef<f32>,
     inv: f32,
+    par: Par,
+    work: &Work,
 ) -> Vec<(Mat<f32>, Vec<f32>)> {
     let lse32: Vec<f32> = lse.iter().map(|v| *v as f32).collect();
-    blocks
-        .par_iter()
-        .zip(scores.par_iter_mut())
-        .map(|(blk, s)| {
-            for j in 0..s.ncols() {
-                let col = s
-                    .col_mut(j)
-                    .try_as_col_major_mut()
-                    .expect("contiguous")
-                    .as_slice_mut();
-                softmax_in_place(col, &lse32, inv);
+    map_zip_mut(par, blocks, scores, |blk, s| {
+        for j in 0..s.ncols() {
+            let col = s
+                .col_mut(j)
+                .try_as_col_major_mut()
+                .expect("contiguous")
+                .as_slice_mut();
+            softmax_in_place(col, &lse32, inv);
+        }
+        for (i, &l) in label.iter().enumerate() {
+            let c = l as usize;
+            if (blk.c0..blk.c0 + s.ncols()).contains(&c) {
+                s[(i, c - blk.c0)] -= inv;
             }
-            for (i, &l) in label.iter().enumerate() {
-                let c = l as usize;
-                if (blk.c0..blk.c0 + s.ncols()).contains(&c) {
-                    s[(i, c - blk.c0)] -= inv;
-                }
-            }
-            let mut g = Mat::<f32>::zeros(xs.ncols(), s.ncols());
-            crate::runtime::work::add_product(xs.ncols(), xs.nrows(), s.ncols());
-            matmul(
-                g.as_mut(),
-                Accum::Replace,
-                xs.transpose(),
-                s.as_ref(),
-                1.0,
-                Par::Seq,
-            );
-            let gb = (0..s.ncols()).map(|j| s.col(j).iter().sum()).collect();
-            (g, gb)
-        })
-        .collect()
+        }
+        let mut g = Mat::<f32>::zeros(xs.ncols(), s.ncols());
+        work.add_product(xs.ncols(), xs.nrows(), s.ncols());
+        matmul(
+            g.as_mut(),
+            Accum::Replace,
+            xs.transpose(),
+            s.as_ref(),
+            1.0,
+            Par::Seq,
+        );
+        let gb = (0..s.ncols()).map(|j| s.col(j).iter().sum()).collect();
+        (g, gb)
+    })
 }
 
 /// Mean cross-entropy of a mini-batch and its gradient, per block of
@@ -510,8 +537,9 @@ fn gradient(
     label: &[u32],
 ) -> (Vec<(usize, Mat<f32>, Vec<f32>)>, f64) {
     let blocks = blocks_from(w, bias);
-    let mut scores = block_scores(&blocks, xs);
-    let lse = log_normalisers(&scores);
+    let work = Work::new();
+    let mut scores = block_scores(&blocks, xs, Par::rayon(0), &work);
+    let lse = log_normalisers(&scores, Par::rayon(0));
     let loss = (0..xs.nrows())
         .map(|i| {
             let c = label[i] as usize;
@@ -527,6 +555,8 @@ fn gradient(
         label,
         xs,
         1.0 / xs.nrows() as f32,
+        Par::rayon(0),
+        &work,
     );
     (
         blocks
@@ -538,16 +568,20 @@ fn gradient(
     )
 }
 
-/// Fits softmax regression on `rows` of `x` with class codes `label`.
+/// Fits softmax regression on `rows` of `x` with class codes `label`. Its
+/// blocks of classes and rows run as `par` says (the same fit either way);
+/// the training is recorded in `work`.
 pub fn fit_softmax(
     x: ArrayView2<f32>,
     rows: &[usize],
     label: &[u32],
     n_classes: usize,
     opt: &SoftmaxOptions,
+    par: Par,
+    work: &Work,
 ) -> Result<(LinearClassifier, Training), KernelError> {
-    crate::runtime::work::timed(crate::runtime::work::Kernel::SoftmaxProbe, || {
-        train_softmax(x, rows, label, n_classes, opt)
+    work.timed(Kernel::SoftmaxProbe, || {
+        train_softmax(x, rows, label, n_classes, opt, par, work)
     })
 }
 
@@ -557,6 +591,8 @@ fn train_softmax(
     label: &[u32],
     n_classes: usize,
     opt: &SoftmaxOptions,
+    par: Par,
+    work: &Work,
 ) -> Result<(LinearClassifier, Training), KernelError> {
     check(x, rows, label, n_classes)?;
     if opt.batch_size == 0 || opt.max_epochs == 0 || opt.max_steps == 0 {
@@ -580,6 +616,8 @@ fn train_softmax(
             scale: &scale,
             n_classes,
             l2: opt.l2,
+            par,
+            work,
         };
         let o = crate::models::softmax_lbfgs::minimise(&problem, opt.tol, opt.gtol, opt.max_steps);
         let w = Mat::from_fn(d, n_classes, |i, j| o.theta[j * d + i] as f32);
@@ -630,7 +668,7 @@ fn train_softmax(
     let check_every = (4 * check_rows.len())
         .div_ceil(opt.batch_size)
         .clamp(1, steps_per_epoch);
-    let mut last = penalised_loss(&blocks, check_xs.as_ref(), &check_label, opt.l2);
+    let mut last = penalised_loss(&blocks, check_xs.as_ref(), &check_label, opt.l2, par, work);
     let mut lr = opt.learning_rate;
     let mut done = Training {
         optimiser: Optimiser::Adam,
@@ -652,8 +690,8 @@ fn train_softmax(
             let brow: Vec<usize> = batch.iter().map(|&i| rows[i]).collect();
             let xs = standardise_rows(x, &brow, &mean, &scale);
             let blabel: Vec<u32> = batch.iter().map(|&i| label[i]).collect();
-            let mut scores = block_scores(&blocks, xs.as_ref());
-            let lse = log_normalisers(&scores);
+            let mut scores = block_scores(&blocks, xs.as_ref(), par, work);
+            let lse = log_normalisers(&scores, par);
             let grads = block_gradients(
                 &blocks,
                 &mut scores,
@@ -661,12 +699,14 @@ fn train_softmax(
                 &blabel,
                 xs.as_ref(),
                 1.0 / xs.nrows() as f32,
+                par,
+                work,
             );
             // Adam, element by element within each block (blocks in parallel).
             let (bc1, bc2) = (1.0 - b1.powi(t as i32), 1.0 - b2.powi(t as i32));
             let l2 = opt.l2 as f32;
             let step = AdamStep { lr, bc1, bc2, l2 };
-            blocks.par_iter_mut().zip(grads).for_each(|(blk, (g, gb))| {
+            for_each_mut_with(par, &mut blocks, grads, |blk, (g, gb)| {
                 for j in 0..g.ncols() {
                     let gj = g.col(j).try_as_col_major().expect("contiguous").as_slice();
                     let w = blk
@@ -693,7 +733,8 @@ fn train_softmax(
             });
             done.steps = t;
             if t % check_every == 0 {
-                let now = penalised_loss(&blocks, check_xs.as_ref(), &check_label, opt.l2);
+                let now =
+                    penalised_loss(&blocks, check_xs.as_ref(), &check_label, opt.l2, par, work);
                 let decrease = (last - now) / last.abs().max(f64::MIN_POSITIVE);
                 last = now;
                 done.loss = now;
@@ -777,14 +818,17 @@ pub fn fit_ridge_classifier(
     })
 }
 
-/// Top-1 and top-5 hits of a classifier on `rows` with true codes `label`.
+/// Top-1 and top-5 hits of a classifier on `rows` with true codes `label`
+/// (scored as `par` says, recorded in `work`).
 pub fn top1_top5(
     model: &LinearClassifier,
     x: ArrayView2<f32>,
     rows: &[usize],
     label: &[u32],
+    par: Par,
+    work: &Work,
 ) -> (usize, usize) {
-    row_hits(model, x, rows, label)
+    row_hits(model, x, rows, label, par, work)
         .into_iter()
         .fold((0, 0), |(a, b), (t1, t5)| {
             (a + usize::from(t1), b + usize::from(t5))
@@ -797,8 +841,10 @@ pub fn row_hits(
     x: ArrayView2<f32>,
     rows: &[usize],
     label: &[u32],
+    par: Par,
+    work: &Work,
 ) -> Vec<(bool, bool)> {
-    let top = model.top_classes(x, rows, 5);
+    let top = model.top_classes(x, rows, 5, par, work);
     top.iter()
         .zip(label)
         .map(|(t, l)| (t.first() == Some(l), t.contains(l)))
@@ -851,14 +897,22 @@ mod tests {
         // plateau comes within its budget.
         for base in [SoftmaxOptions::default(), SoftmaxOptions::adam()] {
             let opt = SoftmaxOptions { l2: 1e-2, ..base };
-            let (m, fit) = fit_softmax(x.view(), &rows, &y, 3, &opt).unwrap();
+            let (m, fit) =
+                fit_softmax(x.view(), &rows, &y, 3, &opt, Par::rayon(0), &Work::new()).unwrap();
             assert!(fit.converged, "{fit:?}");
             assert!(fit.steps < opt.max_steps, "{fit:?}");
-            let (t1, t5) = top1_top5(&m, xt.view(), &trow, &yt);
+            let (t1, t5) = top1_top5(&m, xt.view(), &trow, &yt, Par::rayon(0), &Work::new());
             assert!(t1 >= 88, "{t1} of 90");
             assert_eq!(t5, 90);
-            // Same seed on a one-thread pool: identical weights.
-            let (m1, fit1) = pool.install(|| fit_softmax(x.view(), &rows, &y, 3, &opt).unwrap());
+            // Same seed on a one-thread pool, and with sequential blocks:
+            // identical weights.
+            let (m1, fit1) = pool.install(|| {
+                fit_softmax(x.view(), &rows, &y, 3, &opt, Par::rayon(0), &Work::new()).unwrap()
+            });
+            let (ms, fits) =
+                fit_softmax(x.view(), &rows, &y, 3, &opt, Par::Seq, &Work::new()).unwrap();
+            assert_eq!(as_array(&m.weights), as_array(&ms.weights));
+            assert_eq!(fit, fits);
             assert_eq!(as_array(&m.weights), as_array(&m1.weights));
             assert_eq!(fit, fit1);
             // Another seed: L-BFGS uses every row each step, so the seed
@@ -872,6 +926,8 @@ mod tests {
                     seed: 9,
                     ..opt.clone()
                 },
+                Par::rayon(0),
+                &Work::new(),
             )
             .unwrap();
             if opt.optimiser == Optimiser::Lbfgs {
@@ -901,14 +957,17 @@ mod tests {
             l2: 1e-3,
             ..Default::default()
         };
-        let (m, fit) = fit_softmax(x.view(), &rows, &y, c, &opt).unwrap();
+        let (m, fit) =
+            fit_softmax(x.view(), &rows, &y, c, &opt, Par::rayon(0), &Work::new()).unwrap();
         assert!(fit.converged && fit.stop != "max_steps", "{fit:?}");
         assert!(fit.max_gradient.unwrap() <= 1e-3, "{fit:?}");
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(1)
             .build()
             .unwrap();
-        let (m1, fit1) = pool.install(|| fit_softmax(x.view(), &rows, &y, c, &opt).unwrap());
+        // One thread, sequential blocks: the same fit.
+        let (m1, fit1) = pool
+            .install(|| fit_softmax(x.view(), &rows, &y, c, &opt, Par::Seq, &Work::new()).unwrap());
         assert_eq!(as_array(&m.weights), as_array(&m1.weights));
         assert_eq!(m.bias, m1.bias);
         assert_eq!(fit, fit1);
@@ -934,6 +993,8 @@ mod tests {
             scale: &scale,
             n_classes: 3,
             l2: 0.1,
+            par: Par::rayon(0),
+            work: &Work::new(),
         };
         let theta: Vec<f64> = (0..9).map(|i| (i as f64 * 0.37).sin() * 0.5).collect();
         let (_, g) = p.loss_gradient(&theta);
@@ -956,7 +1017,8 @@ mod tests {
                 max_steps: 2,
                 ..base
             };
-            let (_, fit) = fit_softmax(x.view(), &rows, &y, 3, &opt).unwrap();
+            let (_, fit) =
+                fit_softmax(x.view(), &rows, &y, 3, &opt, Par::rayon(0), &Work::new()).unwrap();
             assert_eq!(
                 (fit.steps, fit.converged, fit.stop),
                 (2, false, "max_steps"),
@@ -1032,20 +1094,36 @@ mod tests {
         assert!((m.weights[(0, 0)] + 0.25).abs() < 1e-7);
         assert!((m.weights[(0, 1)] - 0.25).abs() < 1e-7);
         assert_eq!(m.bias, vec![0.5, 0.5]);
-        let top = m.top_classes(x.view(), &[0, 3], 2);
+        let top = m.top_classes(x.view(), &[0, 3], 2, Par::rayon(0), &Work::new());
         assert_eq!(top, vec![vec![0, 1], vec![1, 0]]);
     }
 
     #[test]
     fn bad_labels_are_errors() {
         let x = ndarray::array![[1.0f32], [2.0]];
-        let e = fit_softmax(x.view(), &[0, 1], &[0, 3], 2, &SoftmaxOptions::default())
-            .err()
-            .unwrap();
+        let e = fit_softmax(
+            x.view(),
+            &[0, 1],
+            &[0, 3],
+            2,
+            &SoftmaxOptions::default(),
+            Par::rayon(0),
+            &Work::new(),
+        )
+        .err()
+        .unwrap();
         assert!(e.to_string().contains("label 3 >= 2 classes"));
-        let e = fit_softmax(x.view(), &[], &[], 2, &SoftmaxOptions::default())
-            .err()
-            .unwrap();
+        let e = fit_softmax(
+            x.view(),
+            &[],
+            &[],
+            2,
+            &SoftmaxOptions::default(),
+            Par::rayon(0),
+            &Work::new(),
+        )
+        .err()
+        .unwrap();
         assert!(e.to_string().contains("no training samples"));
     }
 }

@@ -7,10 +7,11 @@
 //! computed a fixed wave of chunks at a time and added in chunk order, so
 //! they do not depend on the thread count.
 
+use crate::runtime::parallel::map_slice;
+use crate::runtime::work::Work;
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, Par};
 use ndarray::ArrayView2;
-use rayon::prelude::*;
 
 /// Chunks computed together (then added in order).
 const WAVE: usize = 8;
@@ -31,6 +32,9 @@ pub(crate) struct Problem<'a> {
     pub scale: &'a [f32],
     pub n_classes: usize,
     pub l2: f64,
+    /// How the waves of row chunks run (the same sums either way).
+    pub par: Par,
+    pub work: &'a Work,
 }
 
 /// How an L-BFGS fit ended.
@@ -66,66 +70,63 @@ impl Problem<'_> {
         let chunk = chunk_rows(c);
         let starts: Vec<usize> = (0..n).step_by(chunk).collect();
         for wave in starts.chunks(WAVE) {
-            let parts: Vec<(f64, Mat<f64>, Vec<f64>)> = wave
-                .par_iter()
-                .map(|&r0| {
-                    let r1 = (r0 + chunk).min(n);
-                    let rows = &self.rows[r0..r1];
-                    let xs = Mat::<f64>::from_fn(rows.len(), d, |i, j| {
-                        (self.x[(rows[i], j)] as f64 - self.mean[j] as f64) / self.scale[j] as f64
-                    });
-                    // Scores transposed (classes x rows): each row's
-                    // scores are one contiguous column.
-                    let mut st = Mat::<f64>::zeros(c, rows.len());
-                    crate::runtime::work::add_product(rows.len(), d, c);
-                    matmul(
-                        st.as_mut(),
-                        Accum::Replace,
-                        w.transpose(),
-                        xs.transpose(),
-                        1.0,
-                        Par::Seq,
-                    );
-                    let mut sum = 0f64;
-                    let mut gb = vec![0f64; c];
-                    for i in 0..rows.len() {
-                        let col = st
-                            .col_mut(i)
-                            .try_as_col_major_mut()
-                            .expect("contiguous")
-                            .as_slice_mut();
-                        col.iter_mut().zip(b).for_each(|(v, bj)| *v += bj);
-                        let m = col.iter().fold(f64::NEG_INFINITY, |m, v| m.max(*v));
-                        let l = self.label[r0 + i] as usize;
-                        let own = col[l];
-                        // exp(s - m), once. Below -40 it is taken as 0: under
-                        // 5e-18 of the largest term (1), below f64's
-                        // resolution of the sum.
-                        let mut z = 0f64;
-                        for v in col.iter_mut() {
-                            let t = *v - m;
-                            *v = if t < -40.0 { 0.0 } else { exp_neg(t) };
-                            z += *v;
-                        }
-                        sum += m + z.ln() - own;
-                        let scale = inv / z;
-                        col.iter_mut().for_each(|v| *v *= scale);
-                        col[l] -= inv;
-                        gb.iter_mut().zip(col.iter()).for_each(|(g, v)| *g += v);
+            let parts: Vec<(f64, Mat<f64>, Vec<f64>)> = map_slice(self.par, wave, |&r0| {
+                let r1 = (r0 + chunk).min(n);
+                let rows = &self.rows[r0..r1];
+                let xs = Mat::<f64>::from_fn(rows.len(), d, |i, j| {
+                    (self.x[(rows[i], j)] as f64 - self.mean[j] as f64) / self.scale[j] as f64
+                });
+                // Scores transposed (classes x rows): each row's
+                // scores are one contiguous column.
+                let mut st = Mat::<f64>::zeros(c, rows.len());
+                self.work.add_product(rows.len(), d, c);
+                matmul(
+                    st.as_mut(),
+                    Accum::Replace,
+                    w.transpose(),
+                    xs.transpose(),
+                    1.0,
+                    Par::Seq,
+                );
+                let mut sum = 0f64;
+                let mut gb = vec![0f64; c];
+                for i in 0..rows.len() {
+                    let col = st
+                        .col_mut(i)
+                        .try_as_col_major_mut()
+                        .expect("contiguous")
+                        .as_slice_mut();
+                    col.iter_mut().zip(b).for_each(|(v, bj)| *v += bj);
+                    let m = col.iter().fold(f64::NEG_INFINITY, |m, v| m.max(*v));
+                    let l = self.label[r0 + i] as usize;
+                    let own = col[l];
+                    // exp(s - m), once. Below -40 it is taken as 0: under
+                    // 5e-18 of the largest term (1), below f64's
+                    // resolution of the sum.
+                    let mut z = 0f64;
+                    for v in col.iter_mut() {
+                        let t = *v - m;
+                        *v = if t < -40.0 { 0.0 } else { exp_neg(t) };
+                        z += *v;
                     }
-                    let mut g = Mat::<f64>::zeros(d, c);
-                    crate::runtime::work::add_product(d, rows.len(), c);
-                    matmul(
-                        g.as_mut(),
-                        Accum::Replace,
-                        xs.transpose(),
-                        st.transpose(),
-                        1.0,
-                        Par::Seq,
-                    );
-                    (sum, g, gb)
-                })
-                .collect();
+                    sum += m + z.ln() - own;
+                    let scale = inv / z;
+                    col.iter_mut().for_each(|v| *v *= scale);
+                    col[l] -= inv;
+                    gb.iter_mut().zip(col.iter()).for_each(|(g, v)| *g += v);
+                }
+                let mut g = Mat::<f64>::zeros(d, c);
+                self.work.add_product(d, rows.len(), c);
+                matmul(
+                    g.as_mut(),
+                    Accum::Replace,
+                    xs.transpose(),
+                    st.transpose(),
+                    1.0,
+                    Par::Seq,
+                );
+                (sum, g, gb)
+            });
             for (sum, g, gb) in parts {
                 loss += sum;
                 for j in 0..c {

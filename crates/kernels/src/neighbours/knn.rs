@@ -8,6 +8,7 @@
 //! query blocks with rayon; every output element is computed by the same
 //! sequential arithmetic whatever the thread count.
 
+use crate::runtime::work::{Kernel, Work};
 use crate::KernelError;
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatRef, Par};
@@ -187,7 +188,7 @@ fn row(x: &[f32], i: usize, d: usize) -> &[f32] {
 /// `exclude[q]`, when given, is a reference row that query `q` may not
 /// return (itself, when queries are drawn from the reference). Blocks of
 /// queries run on rayon's pool or on this thread as `par` says, with the
-/// same result.
+/// same result; the search is recorded in `work`.
 pub fn knn(
     reference: ArrayView2<f32>,
     queries: ArrayView2<f32>,
@@ -195,9 +196,10 @@ pub fn knn(
     metric: KnnMetric,
     exclude: Option<&[usize]>,
     par: Par,
+    work: &Work,
 ) -> Result<Neighbours, KernelError> {
-    crate::runtime::work::timed(crate::runtime::work::Kernel::NeighbourSearch, || {
-        search(reference, queries, k, metric, exclude, par)
+    work.timed(Kernel::NeighbourSearch, || {
+        search(reference, queries, k, metric, exclude, par, work)
     })
 }
 
@@ -208,6 +210,7 @@ fn search(
     metric: KnnMetric,
     exclude: Option<&[usize]>,
     par: Par,
+    work: &Work,
 ) -> Result<Neighbours, KernelError> {
     let (nr, d) = reference.dim();
     if queries.ncols() != d {
@@ -270,7 +273,7 @@ fn search(
                 let br = r1 - r0;
                 let rblock = MatRef::from_row_major_slice(&rs[r0 * d..r1 * d], br, d);
                 let mut dst = prod.as_mut().subrows_mut(0, br);
-                crate::runtime::work::add_product(br, d, bq);
+                work.add_product(br, d, bq);
                 matmul(
                     dst.as_mut(),
                     Accum::Replace,
@@ -420,7 +423,19 @@ mod tests {
         let r = data(2300, 7, 0);
         let q = data(300, 7, 5);
         for metric in [KnnMetric::Euclidean, KnnMetric::Cosine] {
-            let got = knn(r.view(), q.view(), 9, metric, None, Par::rayon(0)).unwrap();
+            let got = knn(
+                r.view(),
+                q.view(),
+                9,
+                metric,
+                None,
+                Par::rayon(0),
+                &Work::new(),
+            )
+            .unwrap();
+            // Sequential blocks: the same bits.
+            let seq = knn(r.view(), q.view(), 9, metric, None, Par::Seq, &Work::new()).unwrap();
+            assert_eq!((&got.index, &got.distance), (&seq.index, &seq.distance));
             let want = brute(&r, &q, 9, metric, false);
             assert_eq!(got.index, want.index, "{metric:?}");
             for (a, b) in got.distance.iter().zip(&want.distance) {
@@ -440,7 +455,8 @@ mod tests {
             2,
             KnnMetric::Euclidean,
             Some(&ex),
-            Par::rayon(0),
+            Par::Seq,
+            &Work::new(),
         )
         .unwrap();
         // Query 0: rows 1 and 2 both at distance 1: row 1 first.
@@ -463,7 +479,8 @@ mod tests {
             5,
             KnnMetric::Euclidean,
             Some(&ex),
-            Par::rayon(0),
+            Par::Seq,
+            &Work::new(),
         )
         .unwrap_err();
         assert!(e.to_string().contains("only 4 reference samples"), "{e}");

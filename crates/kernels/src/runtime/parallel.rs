@@ -63,6 +63,69 @@ pub fn for_each_mut<I: Send>(par: Par, items: &mut [I], f: impl Fn(usize, &mut I
     }
 }
 
+/// Runs `f(index, chunk)` on each `chunk`-long piece of `data`: on rayon's
+/// pool or on the calling thread, as `par` says.
+pub fn for_each_chunk_mut<T: Send>(
+    par: Par,
+    data: &mut [T],
+    chunk: usize,
+    f: impl Fn(usize, &mut [T]) + Sync + Send,
+) {
+    use rayon::prelude::*;
+    match par {
+        Par::Seq => data
+            .chunks_mut(chunk)
+            .enumerate()
+            .for_each(|(i, c)| f(i, c)),
+        Par::Rayon(_) => data
+            .par_chunks_mut(chunk)
+            .enumerate()
+            .for_each(|(i, c)| f(i, c)),
+    }
+}
+
+/// `f(a_i, b_i)` for each pair of items, results in order: on rayon's pool
+/// or on the calling thread, as `par` says.
+pub fn map_zip_mut<A: Sync, B: Send, T: Send>(
+    par: Par,
+    a: &[A],
+    b: &mut [B],
+    f: impl Fn(&A, &mut B) -> T + Sync + Send,
+) -> Vec<T> {
+    use rayon::prelude::*;
+    match par {
+        Par::Seq => a.iter().zip(b.iter_mut()).map(|(x, y)| f(x, y)).collect(),
+        Par::Rayon(_) => a
+            .par_iter()
+            .zip(b.par_iter_mut())
+            .map(|(x, y)| f(x, y))
+            .collect(),
+    }
+}
+
+/// `f(a_i, b_i)` for each item of `a` and the matching owned item of `b`.
+pub fn for_each_mut_with<A: Send, B: Send>(
+    par: Par,
+    a: &mut [A],
+    b: Vec<B>,
+    f: impl Fn(&mut A, B) + Sync + Send,
+) {
+    use rayon::prelude::*;
+    match par {
+        Par::Seq => a.iter_mut().zip(b).for_each(|(x, y)| f(x, y)),
+        Par::Rayon(_) => a.par_iter_mut().zip(b).for_each(|(x, y)| f(x, y)),
+    }
+}
+
+/// Threads a kernel's loop may use under `par` (to size its tasks; never
+/// to split a sum, whose bits must not depend on it).
+pub fn threads(par: Par) -> usize {
+    match par {
+        Par::Seq => 1,
+        Par::Rayon(_) => rayon::current_num_threads().max(1),
+    }
+}
+
 /// Makes faer's global parallelism [`par`] (it is read by operators and
 /// decompositions that take no `Par`). Idempotent; cheap.
 pub fn fix_faer_parallelism() {

@@ -35,10 +35,13 @@
 //! nothing. `A M` here is bound by its load, multiply-add and store per
 //! vector: 3.3 ns per non-zero on one thread, scaling to two.
 
+use crate::runtime::parallel::for_each_chunk_mut;
+use crate::runtime::work::{Kernel, Work};
 use crate::sparse::buffer::reuse_zeroed;
 use crate::sparse::csr::{ColumnIndex, CsrMatrix};
 use crate::sparse::spmm::{by_vectors, unpack_rows, AlignedF64, Panels, LANES, PANEL};
 use crate::KernelError;
+use faer::Par;
 use ndarray::Array2;
 use rayon::prelude::*;
 
@@ -284,14 +287,14 @@ impl ColumnBlocks {
     }
 
     /// Each column's sum, in f64, added in row order (so the same bits as
-    /// a column of `A^T 1`); columns in parallel.
-    pub fn column_sums(&self) -> Vec<f64> {
+    /// a column of `A^T 1`); columns as `par` says.
+    pub fn column_sums(&self, par: Par) -> Vec<f64> {
         let mut sums = vec![0f64; self.ncols];
         let task = self
             .ncols
-            .div_ceil(4 * rayon::current_num_threads().max(1))
+            .div_ceil(4 * crate::runtime::parallel::threads(par))
             .max(1);
-        sums.par_chunks_mut(task).enumerate().for_each(|(t, out)| {
+        for_each_chunk_mut(par, &mut sums, task, |t, out| {
             let c0 = t * task;
             for b in 0..self.blocks() {
                 let (starts, _, values) = self.block(b);
@@ -307,50 +310,51 @@ impl ColumnBlocks {
     }
 
     /// `A M` for a dense `M` (ncols x l).
-    pub fn dot(&self, m: &Array2<f64>) -> Array2<f64> {
-        crate::runtime::work::timed(crate::runtime::work::Kernel::SparseProduct, || {
-            self.dot_untimed(m)
+    /// Blocks of rows run as `par` says; the product is recorded in `work`.
+    pub fn dot(&self, m: &Array2<f64>, par: Par, work: &Work) -> Array2<f64> {
+        work.timed(Kernel::SparseProduct, || {
+            work.add_flops(2 * self.nnz() * m.ncols());
+            self.dot_untimed(m, par)
         })
     }
 
-    fn dot_untimed(&self, m: &Array2<f64>) -> Array2<f64> {
+    fn dot_untimed(&self, m: &Array2<f64>, par: Par) -> Array2<f64> {
         assert_eq!(self.ncols, m.nrows(), "A M: inner sizes differ");
-        crate::runtime::work::add_flops(2 * self.nnz() * m.ncols());
         let packed = Panels::from_array(m, PANEL);
         let lpad: usize = packed.panels.iter().map(|p| p.1).sum();
         let mut out = AlignedF64::zeros(self.nrows * lpad);
         if lpad > 0 {
-            out.par_chunks_mut(BLOCK_ROWS * lpad)
-                .enumerate()
-                .for_each(|(b, block)| {
-                    let (starts, rows, values) = self.block(b);
-                    for &(c0, w, off) in &packed.panels {
-                        let mp = &packed.data[off..off + self.ncols * w];
-                        add_into_rows(&mut block[c0..], lpad, starts, rows, values, mp, w);
-                    }
-                });
+            for_each_chunk_mut(par, &mut out[..], BLOCK_ROWS * lpad, |b, block| {
+                let (starts, rows, values) = self.block(b);
+                for &(c0, w, off) in &packed.panels {
+                    let mp = &packed.data[off..off + self.ncols * w];
+                    add_into_rows(&mut block[c0..], lpad, starts, rows, values, mp, w);
+                }
+            });
         }
         unpack_rows(&out, m.ncols(), self.nrows)
     }
 
     /// `A^T M` for a dense `M` (nrows x l).
-    pub fn t_dot(&self, m: &Array2<f64>) -> Array2<f64> {
-        crate::runtime::work::timed(crate::runtime::work::Kernel::SparseProduct, || {
-            self.t_dot_untimed(m)
+    /// Columns run as `par` says; the product is recorded in `work`.
+    pub fn t_dot(&self, m: &Array2<f64>, par: Par, work: &Work) -> Array2<f64> {
+        work.timed(Kernel::SparseProduct, || {
+            work.add_flops(2 * self.nnz() * m.ncols());
+            self.t_dot_untimed(m, par)
         })
     }
 
-    fn t_dot_untimed(&self, m: &Array2<f64>) -> Array2<f64> {
+    fn t_dot_untimed(&self, m: &Array2<f64>, par: Par) -> Array2<f64> {
         assert_eq!(self.nrows, m.nrows(), "A^T M: row counts differ");
         let packed = Panels::from_array(m, PANEL);
         let mut out = Panels::zeros(self.ncols, m.ncols(), PANEL);
-        self.t_dot_panels(&packed, &mut out);
+        self.t_dot_panels(&packed, &mut out, par);
         out.unpack()
     }
 
     /// `out += A^T M` for `M` packed in [`PANEL`]-wide panels and `out`
     /// (ncols x l) laid out the same way.
-    pub(crate) fn t_dot_panels(&self, packed: &Panels, out: &mut Panels) {
+    pub(crate) fn t_dot_panels(&self, packed: &Panels, out: &mut Panels, par: Par) {
         assert_eq!(self.nrows, packed.rows, "A^T M: row counts differ");
         assert_eq!(
             (out.rows, out.cols, out.panels.len()),
@@ -364,7 +368,6 @@ impl ColumnBlocks {
                 .all(|(o, p)| o.1 == p.1),
             "A^T M: output panels as wide as M's"
         );
-        crate::runtime::work::add_flops(2 * self.nnz() * packed.cols);
         let tasks_per_thread = 4;
         let Panels {
             panels: out_panels,
@@ -375,13 +378,14 @@ impl ColumnBlocks {
             let task_cols = (TASK_OUTPUT_BYTES / (w * 8))
                 .min(
                     self.ncols
-                        .div_ceil(tasks_per_thread * rayon::current_num_threads().max(1)),
+                        .div_ceil(tasks_per_thread * crate::runtime::parallel::threads(par)),
                 )
                 .max(1);
-            out_data[out_off..out_off + self.ncols * w]
-                .par_chunks_mut(task_cols * w)
-                .enumerate()
-                .for_each(|(t, o)| {
+            for_each_chunk_mut(
+                par,
+                &mut out_data[out_off..out_off + self.ncols * w],
+                task_cols * w,
+                |t, o| {
                     let c0 = t * task_cols;
                     let c1 = c0 + o.len() / w;
                     for b in 0..self.blocks() {
@@ -391,7 +395,8 @@ impl ColumnBlocks {
                         let mb = &packed.data[off + r0 * w..off + r1 * w];
                         sum_block_columns(o, &starts[c0..=c1], rows, values, mb, w);
                     }
-                });
+                },
+            );
         }
     }
 }
@@ -416,7 +421,7 @@ impl<'a> SparseProducts<'a> {
     }
 
     /// Each column's sum, in f64, added in row order.
-    pub fn column_sums(&self) -> Vec<f64> {
+    pub fn column_sums(&self, par: Par) -> Vec<f64> {
         match self {
             SparseProducts::Csr(a) => {
                 let mut sums = vec![0f64; a.ncols];
@@ -427,23 +432,23 @@ impl<'a> SparseProducts<'a> {
                 }
                 sums
             }
-            SparseProducts::Regrouped(b) => b.column_sums(),
+            SparseProducts::Regrouped(b) => b.column_sums(par),
         }
     }
 
-    /// `A M`.
-    pub fn dot(&self, m: &Array2<f64>) -> Array2<f64> {
+    /// `A M`, run as `par` says and recorded in `work`.
+    pub fn dot(&self, m: &Array2<f64>, par: Par, work: &Work) -> Array2<f64> {
         match self {
-            SparseProducts::Csr(a) => crate::sparse::spmm::csr_dot(a, m),
-            SparseProducts::Regrouped(b) => b.dot(m),
+            SparseProducts::Csr(a) => crate::sparse::spmm::csr_dot(a, m, par, work),
+            SparseProducts::Regrouped(b) => b.dot(m, par, work),
         }
     }
 
-    /// `A^T M`.
-    pub fn t_dot(&self, m: &Array2<f64>) -> Array2<f64> {
+    /// `A^T M`, run as `par` says and recorded in `work`.
+    pub fn t_dot(&self, m: &Array2<f64>, par: Par, work: &Work) -> Array2<f64> {
         match self {
-            SparseProducts::Csr(a) => crate::sparse::spmm::csr_t_dot(a, m),
-            SparseProducts::Regrouped(b) => b.t_dot(m),
+            SparseProducts::Csr(a) => crate::sparse::spmm::csr_t_dot(a, m, par, work),
+            SparseProducts::Regrouped(b) => b.t_dot(m, par, work),
         }
     }
 }
@@ -705,13 +710,17 @@ mod tests {
         for l in [1usize, 7, 8, 9, 60, 64, 65, 130] {
             let mg = Array2::from_shape_simple_fn((a.ncols, l), || rng.random::<f64>() - 0.5);
             let mn = Array2::from_shape_simple_fn((a.nrows, l), || rng.random::<f64>() - 0.5);
-            let got = blocks.dot(&mg);
+            let got = blocks.dot(&mg, Par::rayon(0), &Work::new());
             assert!(worst(&got, &ad.dot(&mg)) < 1e-10, "A M, l = {l}");
-            assert_eq!(got, csr_dot(&a, &mg), "A M bits, l = {l}");
-            let got_t = blocks.t_dot(&mn);
+            assert_eq!(
+                got,
+                csr_dot(&a, &mg, Par::rayon(0), &Work::new()),
+                "A M bits, l = {l}"
+            );
+            let got_t = blocks.t_dot(&mn, Par::rayon(0), &Work::new());
             assert!(worst(&got_t, &ad.t().dot(&mn)) < 1e-10, "A^T M, l = {l}");
             assert!(
-                worst(&got_t, &csr_t_dot(&a, &mn)) < 1e-10,
+                worst(&got_t, &csr_t_dot(&a, &mn, Par::rayon(0), &Work::new())) < 1e-10,
                 "A^T M vs CSR, l = {l}"
             );
         }
@@ -728,14 +737,23 @@ mod tests {
         let blocks = ColumnBlocks::from_csr(&a).unwrap();
         let m = Array2::from_shape_fn((5, 2), |(i, j)| (i * 2 + j) as f64 + 1.0);
         let want = dense(&a).dot(&m);
-        assert!(worst(&blocks.dot(&m), &want) < 1e-12);
+        assert!(worst(&blocks.dot(&m, Par::rayon(0), &Work::new()), &want) < 1e-12);
         // Row 0: 1 * m[4] + 2 * m[1] + 3 * m[4] = 4 * (9, 10) + 2 * (3, 4).
-        assert_eq!(blocks.dot(&m).row(0).to_vec(), vec![42.0, 48.0]);
+        assert_eq!(
+            blocks.dot(&m, Par::rayon(0), &Work::new()).row(0).to_vec(),
+            vec![42.0, 48.0]
+        );
         let mn = Array2::from_shape_fn((3, 2), |(i, j)| (i + j) as f64 + 0.5);
         let want_t = dense(&a).t().dot(&mn);
-        assert!(worst(&blocks.t_dot(&mn), &want_t) < 1e-12);
+        assert!(worst(&blocks.t_dot(&mn, Par::rayon(0), &Work::new()), &want_t) < 1e-12);
         // Column 0: 4 * mn[2] + 6 * mn[2] = 10 * (2.5, 3.5).
-        assert_eq!(blocks.t_dot(&mn).row(0).to_vec(), vec![25.0, 35.0]);
+        assert_eq!(
+            blocks
+                .t_dot(&mn, Par::rayon(0), &Work::new())
+                .row(0)
+                .to_vec(),
+            vec![25.0, 35.0]
+        );
     }
 
     /// The same bits with 1 and 3 threads (tasks own columns, no reduction).
@@ -746,19 +764,26 @@ mod tests {
         let mut rng = crate::stats::rng::stream(4, "column-blocks-m", 0);
         let mg = Array2::from_shape_simple_fn((a.ncols, 60), || rng.random::<f64>() - 0.5);
         let mn = Array2::from_shape_simple_fn((a.nrows, 60), || rng.random::<f64>() - 0.5);
-        let run = |threads: usize| {
+        let run = |threads: usize, par: Par| {
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)
                 .build()
                 .unwrap();
             pool.install(|| {
                 let b = ColumnBlocks::from_csr(&a).unwrap();
-                (b.dot(&mg), b.t_dot(&mn))
+                let w = Work::new();
+                (b.dot(&mg, par, &w), b.t_dot(&mn, par, &w))
             })
         };
-        let (one, three) = (run(1), run(3));
+        // One thread, three threads, and sequential kernels: the same bits.
+        let (one, three, seq) = (
+            run(1, Par::rayon(0)),
+            run(3, Par::rayon(0)),
+            run(3, Par::Seq),
+        );
         assert_eq!(one, three);
-        assert_eq!(one.0, blocks.dot(&mg));
+        assert_eq!(one, seq);
+        assert_eq!(one.0, blocks.dot(&mg, Par::rayon(0), &Work::new()));
     }
 
     #[test]
@@ -797,11 +822,18 @@ mod tests {
         for (seed, g) in [(11u64, 30usize), (12, 7)] {
             let a = random_csr(3 * BLOCK_ROWS + 5, g, 0.35, seed);
             let ones = Array2::<f64>::ones((a.nrows, 1));
-            let want: Vec<f64> = csr_t_dot(&a, &ones).column(0).to_vec();
+            let want: Vec<f64> = csr_t_dot(&a, &ones, Par::rayon(0), &Work::new())
+                .column(0)
+                .to_vec();
             let regrouped = SparseProducts::new(&a, usize::MAX).unwrap();
             assert!(matches!(regrouped, SparseProducts::Regrouped(_)));
-            assert_eq!(regrouped.column_sums(), want);
-            assert_eq!(SparseProducts::new(&a, 0).unwrap().column_sums(), want);
+            assert_eq!(regrouped.column_sums(Par::rayon(0)), want);
+            assert_eq!(
+                SparseProducts::new(&a, 0)
+                    .unwrap()
+                    .column_sums(Par::rayon(0)),
+                want
+            );
         }
         let a = CsrMatrix::new(
             3,
@@ -812,8 +844,13 @@ mod tests {
         )
         .unwrap();
         let want = vec![2.0, 8.0, 0.0, 5.75];
-        assert_eq!(ColumnBlocks::from_csr(&a).unwrap().column_sums(), want);
-        assert_eq!(SparseProducts::Csr(&a).column_sums(), want);
+        assert_eq!(
+            ColumnBlocks::from_csr(&a)
+                .unwrap()
+                .column_sums(Par::rayon(0)),
+            want
+        );
+        assert_eq!(SparseProducts::Csr(&a).column_sums(Par::rayon(0)), want);
     }
 
     #[test]
@@ -831,9 +868,13 @@ mod tests {
         let empty = CsrMatrix::new(0, 4, vec![0u64], Vec::<u32>::new(), vec![]).unwrap();
         assert!(!ColumnBlocks::pays_for(&empty));
         let b = ColumnBlocks::from_csr(&empty).unwrap();
-        assert_eq!(b.dot(&Array2::zeros((4, 3))).dim(), (0, 3));
         assert_eq!(
-            b.t_dot(&Array2::zeros((0, 3))),
+            b.dot(&Array2::zeros((4, 3)), Par::rayon(0), &Work::new())
+                .dim(),
+            (0, 3)
+        );
+        assert_eq!(
+            b.t_dot(&Array2::zeros((0, 3)), Par::rayon(0), &Work::new()),
             Array2::<f64>::zeros((4, 3))
         );
     }

@@ -431,6 +431,8 @@ fn entries<I: ColumnIndex>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::work::Work;
+    use faer::Par;
 
     fn counts(unsorted: bool) -> CsrMatrix {
         // 4 x 5 counts; row 2 is empty; row 3 stores its genes out of order
@@ -563,8 +565,12 @@ mod tests {
                 };
                 for b in [&reused, &fresh] {
                     assert_eq!(b.nnz(), copy.nnz());
-                    assert_eq!(b.t_dot(&xs), copy.t_dot(&xs), "{target:?} {i0}..{i1}");
-                    assert_eq!(b.column_sums(), copy.column_sums());
+                    assert_eq!(
+                        b.t_dot(&xs, Par::Seq, &Work::new()),
+                        copy.t_dot(&xs, Par::rayon(0), &Work::new()),
+                        "{target:?} {i0}..{i1}"
+                    );
+                    assert_eq!(b.column_sums(Par::Seq), copy.column_sums(Par::rayon(0)));
                 }
             }
         }

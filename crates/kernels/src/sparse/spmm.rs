@@ -24,10 +24,12 @@
 //! fused operations otherwise, so results do not depend on the machine or
 //! on the number of threads.
 
+use crate::runtime::parallel::{for_each_chunk_mut, map_slice};
+use crate::runtime::work::{Kernel, Work};
 use crate::sparse::column_blocks::sum_columns;
 use crate::sparse::csr::{ColumnIndex, CsrMatrix, RowParts};
+use faer::Par;
 use ndarray::Array2;
-use rayon::prelude::*;
 
 /// f64 lanes in one vector register.
 pub(crate) const LANES: usize = 8;
@@ -346,25 +348,28 @@ fn gather_accumulate<I: ColumnIndex>(
 }
 
 /// A M for CSR A (n x g) and dense M (g x l).
-pub fn csr_dot(a: &CsrMatrix, m: &Array2<f64>) -> Array2<f64> {
-    crate::runtime::work::timed(crate::runtime::work::Kernel::SparseProduct, || {
-        csr_dot_untimed(a, m)
+/// Blocks of rows run as `par` says (the same bits either way); the product
+/// is recorded in `work`.
+pub fn csr_dot(a: &CsrMatrix, m: &Array2<f64>, par: Par, work: &Work) -> Array2<f64> {
+    work.timed(Kernel::SparseProduct, || {
+        work.add_flops(2 * a.nnz() * m.ncols());
+        csr_dot_untimed(a, m, par)
     })
 }
 
-fn csr_dot_untimed(a: &CsrMatrix, m: &Array2<f64>) -> Array2<f64> {
+fn csr_dot_untimed(a: &CsrMatrix, m: &Array2<f64>, par: Par) -> Array2<f64> {
     assert_eq!(a.ncols, m.nrows(), "A M: inner sizes differ");
-    crate::runtime::work::add_flops(2 * a.nnz() * m.ncols());
     let gene_block = gene_block(m.ncols());
     let per_segment =
         a.nnz() as f64 / a.nrows.max(1) as f64 * gene_block as f64 / a.ncols.max(1) as f64;
     if per_segment >= MIN_SEGMENT {
         let packed = Panels::from_array(m, PANEL);
-        let flat = crate::with_rows!(a, p => dot_parts_blocked(&p, a.nrows, &packed, gene_block));
+        let flat =
+            crate::with_rows!(a, p => dot_parts_blocked(&p, a.nrows, &packed, gene_block, par));
         return unpack_rows(&flat, m.ncols(), a.nrows);
     }
     let packed = Panels::from_array(m, GATHER_PANEL);
-    let out = crate::with_rows!(a, p => dot_parts(&p, a.nrows, &packed));
+    let out = crate::with_rows!(a, p => dot_parts(&p, a.nrows, &packed, par));
     out.unpack()
 }
 
@@ -395,7 +400,7 @@ pub(crate) fn unpack_rows(flat: &[f64], cols: usize, nrows: usize) -> Array2<f64
     out
 }
 
-fn dot_parts<I: ColumnIndex>(a: &RowParts<'_, I>, nrows: usize, m: &Panels) -> Panels {
+fn dot_parts<I: ColumnIndex>(a: &RowParts<'_, I>, nrows: usize, m: &Panels, par: Par) -> Panels {
     let mut out = Panels::zeros(nrows, m.cols, GATHER_PANEL);
     // Panel by panel (each of M's panels stays in L2 cache while every row
     // passes), rows in parallel blocks.
@@ -404,14 +409,12 @@ fn dot_parts<I: ColumnIndex>(a: &RowParts<'_, I>, nrows: usize, m: &Panels) -> P
         let (mine, tail) = rest.split_at_mut(nrows * w);
         rest = tail;
         let mp = &m.data[off..off + m.rows * w];
-        mine.par_chunks_mut(GATHER_ROWS * w)
-            .enumerate()
-            .for_each(|(b, rows)| {
-                for (k, row) in rows.chunks_mut(w).enumerate() {
-                    let (cols, vals) = a.row(b * GATHER_ROWS + k);
-                    gather_accumulate(row, cols, vals, mp, w);
-                }
-            });
+        for_each_chunk_mut(par, mine, GATHER_ROWS * w, |b, rows| {
+            for (k, row) in rows.chunks_mut(w).enumerate() {
+                let (cols, vals) = a.row(b * GATHER_ROWS + k);
+                gather_accumulate(row, cols, vals, mp, w);
+            }
+        });
     }
     out
 }
@@ -432,60 +435,61 @@ fn dot_parts_blocked<I: ColumnIndex>(
     nrows: usize,
     m: &Panels,
     gene_block: usize,
+    par: Par,
 ) -> AlignedF64 {
     let lpad: usize = m.panels.iter().map(|p| p.1).sum();
     let mut out = AlignedF64::zeros(nrows * lpad);
     if lpad == 0 {
         return out;
     }
-    out.par_chunks_mut(BLOCKED_ROWS * lpad)
-        .enumerate()
-        .for_each(|(b, block)| {
-            let r0 = b * BLOCKED_ROWS;
-            let rows = block.len() / lpad;
-            let mut cursor = vec![0usize; rows];
-            let mut end = vec![0usize; rows];
-            let mut g0 = 0;
-            while g0 < m.rows {
-                let g1 = (g0 + gene_block).min(m.rows);
-                for (r, e) in end.iter_mut().enumerate() {
-                    let cols = a.row(r0 + r).0;
-                    let s = cursor[r];
-                    *e = if g1 == m.rows {
-                        cols.len()
-                    } else {
-                        // At most one entry per gene of the block when the
-                        // row is sorted; any end keeps the sum complete.
-                        let window = &cols[s..(s + (g1 - g0)).min(cols.len())];
-                        s + window.partition_point(|c| c.at() < g1)
-                    };
-                }
-                for &(c0, w, off) in &m.panels {
-                    let mp = &m.data[off..off + m.rows * w];
-                    for r in 0..rows {
-                        let (s, e) = (cursor[r], end[r]);
-                        if s == e {
-                            continue;
-                        }
-                        let (cols, vals) = a.row(r0 + r);
-                        let o = &mut block[r * lpad + c0..r * lpad + c0 + w];
-                        gather_accumulate(o, &cols[s..e], &vals[s..e], mp, w);
-                    }
-                }
-                cursor.copy_from_slice(&end);
-                g0 = g1;
+    for_each_chunk_mut(par, &mut out[..], BLOCKED_ROWS * lpad, |b, block| {
+        let r0 = b * BLOCKED_ROWS;
+        let rows = block.len() / lpad;
+        let mut cursor = vec![0usize; rows];
+        let mut end = vec![0usize; rows];
+        let mut g0 = 0;
+        while g0 < m.rows {
+            let g1 = (g0 + gene_block).min(m.rows);
+            for (r, e) in end.iter_mut().enumerate() {
+                let cols = a.row(r0 + r).0;
+                let s = cursor[r];
+                *e = if g1 == m.rows {
+                    cols.len()
+                } else {
+                    // At most one entry per gene of the block when the
+                    // row is sorted; any end keeps the sum complete.
+                    let window = &cols[s..(s + (g1 - g0)).min(cols.len())];
+                    s + window.partition_point(|c| c.at() < g1)
+                };
             }
-        });
+            for &(c0, w, off) in &m.panels {
+                let mp = &m.data[off..off + m.rows * w];
+                for r in 0..rows {
+                    let (s, e) = (cursor[r], end[r]);
+                    if s == e {
+                        continue;
+                    }
+                    let (cols, vals) = a.row(r0 + r);
+                    let o = &mut block[r * lpad + c0..r * lpad + c0 + w];
+                    gather_accumulate(o, &cols[s..e], &vals[s..e], mp, w);
+                }
+            }
+            cursor.copy_from_slice(&end);
+            g0 = g1;
+        }
+    });
     out
 }
 
 /// A^T M for CSR A (n x g) and dense M (n x l), summed in fixed row chunks.
-pub fn csr_t_dot(a: &CsrMatrix, m: &Array2<f64>) -> Array2<f64> {
+/// Chunks of rows run as `par` says (added in order: the same bits either
+/// way); the product is recorded in `work`.
+pub fn csr_t_dot(a: &CsrMatrix, m: &Array2<f64>, par: Par, work: &Work) -> Array2<f64> {
     assert_eq!(a.nrows, m.nrows(), "A^T M: row counts differ");
-    crate::runtime::work::timed(crate::runtime::work::Kernel::SparseProduct, || {
+    work.timed(Kernel::SparseProduct, || {
         let packed = Panels::from_array(m, PANEL);
-        crate::runtime::work::add_flops(2 * a.nnz() * m.ncols());
-        let out = crate::with_rows!(a, p => t_dot_parts(&p, a.nrows, a.ncols, &packed));
+        work.add_flops(2 * a.nnz() * m.ncols());
+        let out = crate::with_rows!(a, p => t_dot_parts(&p, a.nrows, a.ncols, &packed, par));
         out.unpack()
     })
 }
@@ -544,21 +548,19 @@ fn t_dot_parts<I: ColumnIndex>(
     nrows: usize,
     ncols: usize,
     m: &Panels,
+    par: Par,
 ) -> Panels {
     let starts: Vec<usize> = (0..nrows).step_by(CHUNK_ROWS).collect();
     let mut total = Panels::zeros(ncols, m.cols, PANEL);
     // Chunks are computed a group at a time and added in order, so memory
     // holds one partial per thread, not one per chunk.
-    let group = rayon::current_num_threads().max(1) * 2;
+    let group = crate::runtime::parallel::threads(par) * 2;
     for batch in starts.chunks(group) {
-        let partials: Vec<Panels> = batch
-            .par_iter()
-            .map(|&s| {
-                let mut part = Panels::zeros(ncols, m.cols, PANEL);
-                t_dot_chunk(a, s..(s + CHUNK_ROWS).min(nrows), ncols, m, &mut part);
-                part
-            })
-            .collect();
+        let partials: Vec<Panels> = map_slice(par, batch, |&s| {
+            let mut part = Panels::zeros(ncols, m.cols, PANEL);
+            t_dot_chunk(a, s..(s + CHUNK_ROWS).min(nrows), ncols, m, &mut part);
+            part
+        });
         for p in partials {
             for (t, x) in total.data.iter_mut().zip(p.data.iter()) {
                 *t += x;
@@ -591,11 +593,11 @@ mod tests {
         for l in [1usize, 7, 8, 9, 60, 64, 65, 130] {
             let mg = Array2::from_shape_simple_fn((a.ncols, l), || rng.random::<f64>() - 0.5);
             let mn = Array2::from_shape_simple_fn((a.nrows, l), || rng.random::<f64>() - 0.5);
-            let got = csr_dot(&a, &mg);
+            let got = csr_dot(&a, &mg, Par::rayon(0), &Work::new());
             let want = ad.dot(&mg);
             let err = (&got - &want).iter().fold(0.0f64, |m, x| m.max(x.abs()));
             assert!(err < 1e-10, "A M, l = {l}: {err}");
-            let got_t = csr_t_dot(&a, &mn);
+            let got_t = csr_t_dot(&a, &mn, Par::rayon(0), &Work::new());
             let want_t = ad.t().dot(&mn);
             let err = (&got_t - &want_t)
                 .iter()
@@ -642,10 +644,10 @@ mod tests {
             let ad = dense(a);
             for l in [1usize, 9, 60, 64, 65, 130] {
                 let m = Array2::from_shape_simple_fn((a.ncols, l), || rng.random::<f64>() - 0.5);
-                let rowwise = crate::with_rows!(a, p => dot_parts(&p, a.nrows, &Panels::from_array(&m, GATHER_PANEL))).unpack();
+                let rowwise = crate::with_rows!(a, p => dot_parts(&p, a.nrows, &Panels::from_array(&m, GATHER_PANEL), Par::rayon(0))).unpack();
                 let packed = Panels::from_array(&m, PANEL);
                 for gene_block in [LANES, 13, 64, 500] {
-                    let flat = crate::with_rows!(a, p => dot_parts_blocked(&p, a.nrows, &packed, gene_block));
+                    let flat = crate::with_rows!(a, p => dot_parts_blocked(&p, a.nrows, &packed, gene_block, Par::Seq));
                     let blocked = unpack_rows(&flat, l, a.nrows);
                     assert_eq!(blocked, rowwise, "l = {l}, gene block {gene_block}");
                 }
@@ -676,7 +678,8 @@ mod tests {
         assert_eq!(p.unpack(), m);
         let a = random_csr(BLOCKED_ROWS + 3, 70, 0.4, 6);
         let mg = Panels::from_array(&m.slice(ndarray::s![..70, ..]).to_owned(), PANEL);
-        let flat = crate::with_rows!(a, q => dot_parts_blocked(&q, a.nrows, &mg, 13));
+        let flat =
+            crate::with_rows!(a, q => dot_parts_blocked(&q, a.nrows, &mg, 13, Par::rayon(0)));
         assert_eq!(flat.as_ptr() as usize % 64, 0);
     }
 

@@ -8,9 +8,11 @@
 //! `1 - searchsorted(null, s, "left") / |null|`).
 
 use crate::linalg::simd::axpy_f32_into_f64;
+use crate::runtime::parallel::map_indices;
 use crate::stats::rng::stream;
 use crate::stats::search::searchsorted_left;
 use crate::KernelError;
+use faer::Par;
 use ndarray::ArrayView2;
 use rand::seq::index::sample;
 use rand::seq::SliceRandom;
@@ -106,6 +108,7 @@ pub fn permutation_null(
     size: usize,
     n_sets: usize,
     seed: u64,
+    par: Par,
 ) -> Result<Vec<f64>, KernelError> {
     if size < 2 || size > pool.len() {
         return Err(KernelError::NotEnough(format!(
@@ -119,6 +122,7 @@ pub fn permutation_null(
         n_sets,
         seed,
         &format!("consistency-permutation-{size}"),
+        par,
     )
 }
 
@@ -133,6 +137,7 @@ pub fn permutation_null_within(
     n_sets: usize,
     seed: u64,
     tag: &str,
+    par: Par,
 ) -> Result<Vec<f64>, KernelError> {
     let size: usize = strata.iter().map(|s| s.1).sum();
     if size < 2 {
@@ -146,23 +151,20 @@ pub fn permutation_null_within(
             pool.len()
         )));
     }
-    let mut null: Vec<f64> = (0..n_sets)
-        .into_par_iter()
-        .map(|k| {
-            let mut rng = stream(seed, tag, k as u64);
-            let mut picked: Vec<usize> = Vec::with_capacity(size);
-            for (pool, count) in strata {
-                picked.extend(
-                    sample(&mut rng, pool.len(), *count)
-                        .into_iter()
-                        .map(|i| pool[i]),
-                );
-            }
-            // Summed in row order: the same set gives the same sum.
-            picked.sort_unstable();
-            avgsim(unit, &picked).expect("size >= 2")
-        })
-        .collect();
+    let mut null: Vec<f64> = map_indices(par, n_sets, |k| {
+        let mut rng = stream(seed, tag, k as u64);
+        let mut picked: Vec<usize> = Vec::with_capacity(size);
+        for (pool, count) in strata {
+            picked.extend(
+                sample(&mut rng, pool.len(), *count)
+                    .into_iter()
+                    .map(|i| pool[i]),
+            );
+        }
+        // Summed in row order: the same set gives the same sum.
+        picked.sort_unstable();
+        avgsim(unit, &picked).expect("size >= 2")
+    });
     null.sort_by(|a, b| a.total_cmp(b));
     Ok(null)
 }
@@ -189,6 +191,7 @@ pub fn label_shuffle_avgsims(
     n_draws: usize,
     seed: u64,
     tag: &str,
+    par: Par,
 ) -> Result<Vec<Vec<f64>>, KernelError> {
     let counts: Vec<Vec<usize>> = sizes.iter().map(|&n| vec![n]).collect();
     label_shuffle_avgsims_within(
@@ -199,6 +202,7 @@ pub fn label_shuffle_avgsims(
         n_draws,
         seed,
         tag,
+        par,
     )
 }
 
@@ -215,6 +219,7 @@ pub fn label_shuffle_avgsims_within(
     n_draws: usize,
     seed: u64,
     tag: &str,
+    par: Par,
 ) -> Result<Vec<Vec<f64>>, KernelError> {
     let n_strata = stratum.iter().max().map_or(0, |m| m + 1);
     if stratum.len() != pool.len() || counts.iter().any(|c| c.len() > n_strata.max(1)) {
@@ -274,38 +279,35 @@ pub fn label_shuffle_avgsims_within(
     // The draws' statistics, and each pass's label decks and group sums.
     crate::runtime::machine::reserve(
         8 * n_draws as u128 * n_groups as u128
-            + (rayon::current_num_threads() * DRAWS_PER_PASS) as u128
+            + (crate::runtime::parallel::threads(par) * DRAWS_PER_PASS) as u128
                 * (4 * pool.len() as u128 + 8 * (n_groups * d) as u128),
         &format!("the label-shuffle null ({n_draws} draws of {n_groups} groups)"),
     )?;
-    let passes: Vec<Vec<Vec<f64>>> = (0..n_draws.div_ceil(DRAWS_PER_PASS))
-        .into_par_iter()
-        .map(|pass| {
-            let draws: Vec<usize> =
-                (pass * DRAWS_PER_PASS..((pass + 1) * DRAWS_PER_PASS).min(n_draws)).collect();
-            let labels: Vec<Vec<u32>> = draws.iter().map(|&k| deal(k)).collect();
-            let mut sums = vec![vec![0f64; n_groups * d]; draws.len()];
-            let mut nonzero = vec![vec![0usize; n_groups]; draws.len()];
-            for (pos, &r) in pool.iter().enumerate() {
-                for (j, l) in labels.iter().enumerate() {
-                    let g = l[pos];
-                    if g != NONE {
-                        let g = g as usize;
-                        let sum = &mut sums[j][g * d..(g + 1) * d];
-                        nonzero[j][g] += usize::from(unit.add_into(sum, r));
-                    }
+    let passes: Vec<Vec<Vec<f64>>> = map_indices(par, n_draws.div_ceil(DRAWS_PER_PASS), |pass| {
+        let draws: Vec<usize> =
+            (pass * DRAWS_PER_PASS..((pass + 1) * DRAWS_PER_PASS).min(n_draws)).collect();
+        let labels: Vec<Vec<u32>> = draws.iter().map(|&k| deal(k)).collect();
+        let mut sums = vec![vec![0f64; n_groups * d]; draws.len()];
+        let mut nonzero = vec![vec![0usize; n_groups]; draws.len()];
+        for (pos, &r) in pool.iter().enumerate() {
+            for (j, l) in labels.iter().enumerate() {
+                let g = l[pos];
+                if g != NONE {
+                    let g = g as usize;
+                    let sum = &mut sums[j][g * d..(g + 1) * d];
+                    nonzero[j][g] += usize::from(unit.add_into(sum, r));
                 }
             }
-            sums.iter()
-                .zip(&nonzero)
-                .map(|(sum, nz)| {
-                    (0..n_groups)
-                        .map(|g| avgsim_of_sum(&sum[g * d..(g + 1) * d], nz[g], sizes[g]))
-                        .collect()
-                })
-                .collect()
-        })
-        .collect();
+        }
+        sums.iter()
+            .zip(&nonzero)
+            .map(|(sum, nz)| {
+                (0..n_groups)
+                    .map(|g| avgsim_of_sum(&sum[g * d..(g + 1) * d], nz[g], sizes[g]))
+                    .collect()
+            })
+            .collect()
+    });
     Ok(passes.into_iter().flatten().collect())
 }
 
@@ -328,8 +330,16 @@ mod tests {
     fn label_shuffle_null_refuses_what_memory_cannot_hold() {
         let x = Array2::<f32>::from_shape_fn((4, 2), |(i, j)| (i + j) as f32 + 1.0);
         let unit = UnitRows::new(x.view());
-        let err = label_shuffle_avgsims(&unit, &[0, 1, 2, 3], &[2, 2], 10_000_000_000_000, 0, "t")
-            .unwrap_err();
+        let err = label_shuffle_avgsims(
+            &unit,
+            &[0, 1, 2, 3],
+            &[2, 2],
+            10_000_000_000_000,
+            0,
+            "t",
+            Par::rayon(0),
+        )
+        .unwrap_err();
         assert!(
             matches!(&err, KernelError::Memory(m) if m.contains("label-shuffle null") && m.contains("GB")),
             "{err}"
@@ -390,14 +400,14 @@ mod tests {
         let x = Array2::from_shape_fn((50, 4), |(i, j)| ((i * 31 + j * 17) % 13) as f32 - 6.0);
         let u = UnitRows::new(x.view());
         let pool: Vec<usize> = (0..50).collect();
-        let a = permutation_null(&u, &pool, 5, 100, 3).unwrap();
-        let b = permutation_null(&u, &pool, 5, 100, 3).unwrap();
-        let c = permutation_null(&u, &pool, 5, 100, 4).unwrap();
+        let a = permutation_null(&u, &pool, 5, 100, 3, Par::rayon(0)).unwrap();
+        let b = permutation_null(&u, &pool, 5, 100, 3, Par::rayon(0)).unwrap();
+        let c = permutation_null(&u, &pool, 5, 100, 4, Par::rayon(0)).unwrap();
         assert_eq!(a.len(), 100);
         assert_eq!(a, b);
         assert_ne!(a, c);
         assert!(a.windows(2).all(|w| w[0] <= w[1]));
-        assert!(permutation_null(&u, &pool, 51, 10, 3).is_err());
+        assert!(permutation_null(&u, &pool, 51, 10, 3, Par::rayon(0)).is_err());
     }
 
     /// Draw k of the one-stratum deal: the whole deck shuffled by stream k.
@@ -417,13 +427,22 @@ mod tests {
         let u = UnitRows::new(x.view());
         let b0: Vec<usize> = (0..10).collect();
         let b1: Vec<usize> = (10..30).collect();
-        let null = permutation_null_within(&u, &[(&b0, 2), (&b1, 3)], 50, 1, "w").unwrap();
+        let null =
+            permutation_null_within(&u, &[(&b0, 2), (&b1, 3)], 50, 1, "w", Par::Seq).unwrap();
         assert_eq!(null.len(), 50);
-        assert!(permutation_null_within(&u, &[(&b0, 11)], 5, 1, "w").is_err());
+        assert!(permutation_null_within(&u, &[(&b0, 11)], 5, 1, "w", Par::Seq).is_err());
         // One stratum draws exactly as the unstratified null.
         assert_eq!(
-            permutation_null_within(&u, &[(&b1, 4)], 20, 3, "consistency-permutation-4").unwrap(),
-            permutation_null(&u, &b1, 4, 20, 3).unwrap()
+            permutation_null_within(
+                &u,
+                &[(&b1, 4)],
+                20,
+                3,
+                "consistency-permutation-4",
+                Par::Seq
+            )
+            .unwrap(),
+            permutation_null(&u, &b1, 4, 20, 3, Par::rayon(0)).unwrap()
         );
         // Label shuffle: group 0 has 2 rows in batch 0 and 1 in batch 1,
         // group 1 has 0 and 4. Each draw's group avgsim is one of a set
@@ -431,7 +450,8 @@ mod tests {
         let pool: Vec<usize> = (0..30).collect();
         let stratum: Vec<usize> = pool.iter().map(|&r| usize::from(r >= 10)).collect();
         let counts = vec![vec![2, 1], vec![0, 4]];
-        let draws = label_shuffle_avgsims_within(&u, &pool, &stratum, &counts, 6, 9, "t").unwrap();
+        let draws = label_shuffle_avgsims_within(&u, &pool, &stratum, &counts, 6, 9, "t", Par::Seq)
+            .unwrap();
         for (k, got) in draws.iter().enumerate() {
             let mut rng = stream(9, "t", k as u64);
             let mut d0 = vec![0u32, 0];
@@ -452,9 +472,17 @@ mod tests {
                 assert!((got[g as usize] - want).abs() < 1e-12, "draw {k} group {g}");
             }
         }
-        assert!(
-            label_shuffle_avgsims_within(&u, &pool, &stratum, &[vec![11, 0]], 1, 9, "t").is_err()
-        );
+        assert!(label_shuffle_avgsims_within(
+            &u,
+            &pool,
+            &stratum,
+            &[vec![11, 0]],
+            1,
+            9,
+            "t",
+            Par::Seq
+        )
+        .is_err());
     }
 
     #[test]
@@ -468,7 +496,7 @@ mod tests {
         let u = UnitRows::new(x.view());
         let pool: Vec<usize> = (5..40).collect();
         let sizes = [3usize, 5, 2];
-        let draws = label_shuffle_avgsims(&u, &pool, &sizes, 7, 11, "t").unwrap();
+        let draws = label_shuffle_avgsims(&u, &pool, &sizes, 7, 11, "t", Par::rayon(0)).unwrap();
         assert_eq!(draws.len(), 7);
         let mut deck = vec![0u32, 0, 0, 1, 1, 1, 1, 1, 2, 2];
         deck.resize(pool.len(), NONE);
@@ -490,9 +518,9 @@ mod tests {
         }
         assert!(distinct.len() > 1, "draws differ");
         // Seeded, and the same whatever the pass layout (4 draws a pass).
-        let again = label_shuffle_avgsims(&u, &pool, &sizes, 9, 11, "t").unwrap();
+        let again = label_shuffle_avgsims(&u, &pool, &sizes, 9, 11, "t", Par::rayon(0)).unwrap();
         assert_eq!(&again[..7], &draws[..]);
-        assert!(label_shuffle_avgsims(&u, &pool[..9], &sizes, 1, 11, "t").is_err());
-        assert!(label_shuffle_avgsims(&u, &pool, &[1], 1, 11, "t").is_err());
+        assert!(label_shuffle_avgsims(&u, &pool[..9], &sizes, 1, 11, "t", Par::rayon(0)).is_err());
+        assert!(label_shuffle_avgsims(&u, &pool, &[1], 1, 11, "t", Par::rayon(0)).is_err());
     }
 }

@@ -14,6 +14,8 @@
 //! samples x all genes, and the expression is read from the (possibly
 //! memory-mapped) counts without a copy.
 
+use crate::runtime::parallel::for_each_chunk_mut;
+use crate::runtime::work::{Kernel, Work};
 use crate::sparse::column_blocks::{ColumnBlocks, SparseProducts};
 use crate::sparse::csr::CsrMatrix;
 use crate::sparse::expression_rows::{ExpressionRows, Target};
@@ -22,7 +24,7 @@ use crate::stats::ranks::average_ranks_sparse;
 use crate::KernelError;
 use faer::linalg::matmul::matmul;
 use faer::linalg::solvers::Solve;
-use faer::{Accum, Mat, MatRef, Side};
+use faer::{Accum, Mat, MatRef, Par, Side};
 use ndarray::{Array2, ArrayView2};
 use rayon::prelude::*;
 
@@ -141,7 +143,13 @@ pub struct Decoder {
 
 /// Fits the ridge decoder on representation rows `x` (n x d) and their
 /// expression `y` (n x g, as stored).
-pub fn fit(x: ArrayView2<f32>, y: &CsrMatrix, lambda: f64) -> Result<Decoder, KernelError> {
+pub fn fit(
+    x: ArrayView2<f32>,
+    y: &CsrMatrix,
+    lambda: f64,
+    par: Par,
+    work: &Work,
+) -> Result<Decoder, KernelError> {
     let rows: Vec<usize> = (0..y.nrows).collect();
     let x_rows: Vec<usize> = (0..x.nrows()).collect();
     let set = ExpressionRows {
@@ -149,7 +157,7 @@ pub fn fit(x: ArrayView2<f32>, y: &CsrMatrix, lambda: f64) -> Result<Decoder, Ke
         rows: &rows,
         target: Target::AsStored,
     };
-    fit_expression(x, &x_rows, &set, lambda)
+    fit_expression(x, &x_rows, &set, lambda, par, work)
 }
 
 /// Training rows per chunk of the Xc'Y accumulation. The bench's
@@ -165,12 +173,16 @@ const FIT_CHUNK: usize = 16384;
 
 /// Fits the decoder on rows `x_rows` of `x` and their expression `y` (set
 /// row i belongs to representation row `x_rows[i]`). The expression is
-/// read chunk by chunk and the chunk's pages given back after use.
+/// read chunk by chunk and the chunk's pages given back after use. Its
+/// loops run as `par` says (the same fit either way); its products are
+/// recorded in `work`.
 pub fn fit_expression(
     x: ArrayView2<f32>,
     x_rows: &[usize],
     y: &ExpressionRows,
     lambda: f64,
+    par: Par,
+    work: &Work,
 ) -> Result<Decoder, KernelError> {
     let (n, d) = (x_rows.len(), x.ncols());
     if n != y.len() {
@@ -210,18 +222,19 @@ pub fn fit_expression(
         let rows = r1 - r0;
         // Xc rows of the chunk, row-major.
         let mut xc = Array2::<f64>::zeros((rows, d));
-        xc.as_slice_mut()
-            .expect("standard layout")
-            .par_chunks_mut(d.max(1))
-            .enumerate()
-            .for_each(|(i, out)| {
+        for_each_chunk_mut(
+            par,
+            xc.as_slice_mut().expect("standard layout"),
+            d.max(1),
+            |i, out| {
                 for ((o, v), m) in out.iter_mut().zip(x.row(x_rows[r0 + i])).zip(&x_mean) {
                     *o = *v as f64 - m;
                 }
-            });
+            },
+        );
         let xc_mat = MatRef::from_row_major_slice(xc.as_slice().expect("standard layout"), rows, d);
-        crate::runtime::work::timed(crate::runtime::work::Kernel::DenseProduct, || {
-            crate::runtime::work::add_product(d, rows, d);
+        work.timed(Kernel::DenseProduct, || {
+            work.add_product(d, rows, d);
             matmul(
                 gram.as_mut(),
                 Accum::Add,
@@ -243,17 +256,18 @@ pub fn fit_expression(
             // chunk to chunk.
             packed.pack(xc.as_slice().expect("standard layout"), rows, d, PANEL);
             part.zero(g, d, PANEL);
-            crate::runtime::work::timed(crate::runtime::work::Kernel::SparseProduct, || {
-                regrouped.t_dot_panels(&packed, &mut part)
+            work.timed(Kernel::SparseProduct, || {
+                work.add_flops(2 * regrouped.nnz() * d);
+                regrouped.t_dot_panels(&packed, &mut part, par)
             });
             part.add_to(&mut ytx);
-            regrouped.column_sums()
+            regrouped.column_sums(par)
         } else {
             let csr = chunk.to_csr()?;
             y.release(r0, r1);
             let products = SparseProducts::Csr(&csr);
-            ytx += &products.t_dot(&xc);
-            products.column_sums()
+            ytx += &products.t_dot(&xc, par, work);
+            products.column_sums(par)
         };
         for (total, s) in y_sum.iter_mut().zip(sums) {
             *total += s;
@@ -307,6 +321,8 @@ pub fn evaluate(
     y: &ExpressionRows,
     layout: &TestLayout,
     si_rows: SiRows,
+    par: Par,
+    work: &Work,
 ) -> Result<Reconstruction, KernelError> {
     let (n, d) = (x_rows.len(), x.ncols());
     if n != y.len() || n != layout.batch.len() || n != layout.is_control.len() {
@@ -348,8 +364,8 @@ pub fn evaluate(
     while g0 < g {
         let g1 = (g0 + GENE_BLOCK).min(g);
         let mut pred = Mat::<f64>::zeros(n, g1 - g0);
-        crate::runtime::work::timed(crate::runtime::work::Kernel::DenseProduct, || {
-            crate::runtime::work::add_product(n, xc.ncols(), g1 - g0);
+        work.timed(Kernel::DenseProduct, || {
+            work.add_product(n, xc.ncols(), g1 - g0);
             matmul(
                 pred.as_mut(),
                 Accum::Replace,
@@ -361,31 +377,36 @@ pub fn evaluate(
         });
         let truth = blocks.block(g0, g1);
         let pred = &pred;
-        let block: Vec<GeneStats> = (g0..g1)
-            .into_par_iter()
-            .map_init(
-                || vec![0.0f64; n],
-                |t, gene| {
-                    let k = gene - g0;
-                    let p: Vec<f64> = pred.col(k).iter().map(|v| v + dec.y_mean[gene]).collect();
-                    let (rows, values) = truth.column(k);
-                    for (r, v) in rows.iter().zip(values) {
-                        t[*r as usize] += v;
-                    }
-                    // Ranks of the truth from its non-zeros (rows ascend;
-                    // a row stored twice counts once, with its sum).
-                    let mut nz_rows: Vec<u32> = rows.to_vec();
-                    nz_rows.dedup();
-                    let nz_values: Vec<f64> = nz_rows.iter().map(|r| t[*r as usize]).collect();
-                    let t_ranks = average_ranks_sparse(n, &nz_rows, &nz_values);
-                    let s = gene_stats(&p, t, &t_ranks, layout, &n_ctrl, si_rows);
-                    for r in rows {
-                        t[*r as usize] = 0.0;
-                    }
-                    s
-                },
-            )
-            .collect();
+        // `t` is one gene's truth, dense, zeroed again after each gene.
+        let score = |t: &mut Vec<f64>, gene: usize| -> GeneStats {
+            let k = gene - g0;
+            let p: Vec<f64> = pred.col(k).iter().map(|v| v + dec.y_mean[gene]).collect();
+            let (rows, values) = truth.column(k);
+            for (r, v) in rows.iter().zip(values) {
+                t[*r as usize] += v;
+            }
+            // Ranks of the truth from its non-zeros (rows ascend;
+            // a row stored twice counts once, with its sum).
+            let mut nz_rows: Vec<u32> = rows.to_vec();
+            nz_rows.dedup();
+            let nz_values: Vec<f64> = nz_rows.iter().map(|r| t[*r as usize]).collect();
+            let t_ranks = average_ranks_sparse(n, &nz_rows, &nz_values);
+            let s = gene_stats(&p, t, &t_ranks, layout, &n_ctrl, si_rows);
+            for r in rows {
+                t[*r as usize] = 0.0;
+            }
+            s
+        };
+        let block: Vec<GeneStats> = match par {
+            Par::Seq => {
+                let mut t = vec![0.0f64; n];
+                (g0..g1).map(|gene| score(&mut t, gene)).collect()
+            }
+            Par::Rayon(_) => (g0..g1)
+                .into_par_iter()
+                .map_init(|| vec![0.0f64; n], score)
+                .collect(),
+        };
         stats.extend(block);
         g0 = g1;
     }
@@ -550,7 +571,16 @@ mod tests {
             rows: &rows,
             target: Target::AsStored,
         };
-        evaluate(dec, x, &rows, &set, layout, si_rows)
+        evaluate(
+            dec,
+            x,
+            &rows,
+            &set,
+            layout,
+            si_rows,
+            Par::rayon(0),
+            &Work::new(),
+        )
     }
 
     #[test]
@@ -572,7 +602,14 @@ mod tests {
         let lognorm = y.lognorm();
         let train_copy = lognorm.select_rows(&train);
         let x_train = x.select(ndarray::Axis(0), &train);
-        let want = fit(x_train.view(), &train_copy, 0.5).unwrap();
+        let want = fit(
+            x_train.view(),
+            &train_copy,
+            0.5,
+            Par::rayon(0),
+            &Work::new(),
+        )
+        .unwrap();
         let got = fit_expression(
             x.view(),
             &train,
@@ -582,8 +619,25 @@ mod tests {
                 target: Target::Lognorm,
             },
             0.5,
+            Par::rayon(0),
+            &Work::new(),
         )
         .unwrap();
+        // Sequential loops: the same bits.
+        let seq = fit_expression(
+            x.view(),
+            &train,
+            &ExpressionRows {
+                matrix: &y,
+                rows: &train,
+                target: Target::Lognorm,
+            },
+            0.5,
+            Par::Seq,
+            &Work::new(),
+        )
+        .unwrap();
+        assert!(got.weights == seq.weights && got.y_mean == seq.y_mean);
         for (a, b) in got
             .weights
             .col_iter()
@@ -623,6 +677,8 @@ mod tests {
             },
             &layout,
             SiRows::Perturbed,
+            Par::rayon(0),
+            &Work::new(),
         )
         .unwrap();
         assert_eq!(got, want);
@@ -653,7 +709,7 @@ mod tests {
             .collect();
         let y = csr(&counts);
         let x = ndarray::Array2::from_shape_simple_fn((n, d), || rng.random::<f32>() - 0.5);
-        let dec = fit(x.view(), &y, lambda).unwrap();
+        let dec = fit(x.view(), &y, lambda, Par::rayon(0), &Work::new()).unwrap();
         let xs = x.mapv(f64::from);
         let mean = xs.mean_axis(ndarray::Axis(0)).unwrap();
         let xc = &xs - &mean;
@@ -697,7 +753,7 @@ mod tests {
         // Xc'Y = -1 + 5 = 4. lambda = 2: w = 4 / 4 = 1; y_mean = 3.
         let x = ndarray::array![[0.0f32], [1.0], [2.0]];
         let y = csr(&[vec![1.0], vec![3.0], vec![5.0]]);
-        let dec = fit(x.view(), &y, 2.0).unwrap();
+        let dec = fit(x.view(), &y, 2.0, Par::rayon(0), &Work::new()).unwrap();
         assert!((dec.weights[(0, 0)] - 1.0).abs() < 1e-12);
         assert!((dec.y_mean[0] - 3.0).abs() < 1e-12);
         assert!((dec.x_mean[0] - 1.0).abs() < 1e-12);
@@ -766,7 +822,7 @@ mod tests {
             .map(|r| vec![r[0] + 2.0 * r[1], 3.0 * r[0]])
             .collect();
         let y = csr(&rows);
-        let dec = fit(x.view(), &y, 1e-9).unwrap();
+        let dec = fit(x.view(), &y, 1e-9, Par::rayon(0), &Work::new()).unwrap();
         let layout = TestLayout {
             batch: &[0, 0, 0, 1, 1],
             is_control: &[true, false, false, true, false],

@@ -150,6 +150,7 @@ mod tests {
             KnnMetric::Euclidean,
             Some(&ex),
             faer::Par::rayon(0),
+            &crate::runtime::work::Work::new(),
         )
         .unwrap();
         let l = lisi(&nb, &label, 3, 5.0);

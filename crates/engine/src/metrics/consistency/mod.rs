@@ -232,8 +232,9 @@ impl Metric for Consistency {
                                 .join("-")
                         )
                     };
-                    let null = permutation_null_within(&unit, &strata, n_perm, ctx.seed, &tag)
-                        .map_err(EngineError::kernel(format!("metric `{label}`")))?;
+                    let null =
+                        permutation_null_within(&unit, &strata, n_perm, ctx.seed, &tag, ctx.par)
+                            .map_err(EngineError::kernel(format!("metric `{label}`")))?;
                     nulls.insert(c.clone(), null);
                 }
                 for ((p, rows), c) in tested.iter().zip(&counts) {
@@ -270,6 +271,7 @@ impl Metric for Consistency {
             n_shuffles,
             ctx.seed,
             "consistency/label-shuffle",
+            ctx.par,
         )
         .map_err(EngineError::kernel(format!(
             "metric `{label}` (label shuffle)"

@@ -98,6 +98,7 @@ impl Metric for Ilisi {
             KnnMetric::Euclidean,
             Some(&queries),
             ctx.par,
+            ctx.work,
         )
         .map_err(EngineError::kernel(format!(
             "metric `{label}` (k = 3 x perplexity = {k} neighbours)"

@@ -119,6 +119,8 @@ impl Metric for Interpretability {
                 target,
             },
             lambda,
+            ctx.par,
+            ctx.work,
         )
         .map_err(EngineError::kernel(ctxmsg.clone()))?;
         let code = code_book(
@@ -153,6 +155,8 @@ impl Metric for Interpretability {
             },
             &layout,
             si_rows,
+            ctx.par,
+            ctx.work,
         )
         .map_err(EngineError::kernel(ctxmsg))?;
         let names: Vec<&str> = code.keys().copied().collect();

@@ -135,7 +135,7 @@ impl Metric for Knn {
         };
         let r = gather(ctx.matrix, &reference.positions);
         let q = gather(ctx.matrix, &queries);
-        let nb = knn(r.view(), q.view(), k, metric, None, ctx.par)
+        let nb = knn(r.view(), q.view(), k, metric, None, ctx.par, ctx.work)
             .map_err(EngineError::kernel(format!("metric `{label}`")))?;
         let hits = query_hits(&nb, &ref_class, &query_class, vote);
         let mut convention =

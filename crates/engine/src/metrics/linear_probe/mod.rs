@@ -124,9 +124,16 @@ impl Metric for LinearProbe {
                     seed: ctx.seed,
                     ..base
                 };
-                let (model, fit) =
-                    fit_softmax(ctx.matrix.view(), &train, &train_label, n_classes, &opt)
-                        .map_err(EngineError::kernel(ctxmsg))?;
+                let (model, fit) = fit_softmax(
+                    ctx.matrix.view(),
+                    &train,
+                    &train_label,
+                    n_classes,
+                    &opt,
+                    ctx.par,
+                    ctx.work,
+                )
+                .map_err(EngineError::kernel(ctxmsg))?;
                 let conv = match opt.optimiser {
                     Optimiser::Lbfgs => format!(
                         "solver=logistic;optimiser=lbfgs;l2={};sklearn_C={:e};tol={:e};gtol={:e};max_steps={};steps={};converged={};stop={};loss={:.6e};max_gradient={:.1e};standardised=train",
@@ -177,7 +184,14 @@ impl Metric for LinearProbe {
                 )
             }
         };
-        let hits = row_hits(&model, ctx.matrix.view(), &test, &test_label);
+        let hits = row_hits(
+            &model,
+            ctx.matrix.view(),
+            &test,
+            &test_label,
+            ctx.par,
+            ctx.work,
+        );
         convention += &format!(";classes={n_classes};train_samples={}", train.len());
         let constant = constant_columns(ctx.matrix, &train);
         if constant > 0 {

@@ -112,7 +112,7 @@ impl Metric for RelationshipRecall {
         let unit = unit_rows(&agg);
         // Pairs read their similarity from the values the null is sorted
         // from (ties at a threshold resolve as efaar's).
-        let similarities = UpperTriangle::new(&unit);
+        let similarities = UpperTriangle::new(&unit, ctx.work);
         let null = similarities.sorted();
         let index: HashMap<&str, usize> = names
             .iter()
