@@ -610,33 +610,16 @@ mod tests {
             &Work::new(),
         )
         .unwrap();
-        let got = fit_expression(
-            x.view(),
-            &train,
-            &ExpressionRows {
+        let fit_rows = |par: Par| {
+            let set = ExpressionRows {
                 matrix: &y,
                 rows: &train,
                 target: Target::Lognorm,
-            },
-            0.5,
-            Par::rayon(0),
-            &Work::new(),
-        )
-        .unwrap();
+            };
+            fit_expression(x.view(), &train, &set, 0.5, par, &Work::new()).unwrap()
+        };
         // Sequential loops: the same bits.
-        let seq = fit_expression(
-            x.view(),
-            &train,
-            &ExpressionRows {
-                matrix: &y,
-                rows: &train,
-                target: Target::Lognorm,
-            },
-            0.5,
-            Par::Seq,
-            &Work::new(),
-        )
-        .unwrap();
+        let (got, seq) = (fit_rows(Par::rayon(0)), fit_rows(Par::Seq));
         assert!(got.weights == seq.weights && got.y_mean == seq.y_mean);
         for (a, b) in got
             .weights
