@@ -53,16 +53,6 @@ pub fn map_slice<I: Sync, T: Send>(
     map_indices(par, items.len(), |i| f(&items[i]))
 }
 
-/// Runs `f` on each item of a mutable slice: on rayon's pool or on the
-/// calling thread, as `par` says.
-pub fn for_each_mut<I: Send>(par: Par, items: &mut [I], f: impl Fn(usize, &mut I) + Sync + Send) {
-    use rayon::prelude::*;
-    match par {
-        Par::Seq => items.iter_mut().enumerate().for_each(|(i, x)| f(i, x)),
-        Par::Rayon(_) => items.par_iter_mut().enumerate().for_each(|(i, x)| f(i, x)),
-    }
-}
-
 /// Runs `f(index, chunk)` on each `chunk`-long piece of `data`: on rayon's
 /// pool or on the calling thread, as `par` says.
 pub fn for_each_chunk_mut<T: Send>(

@@ -339,22 +339,18 @@ impl ColumnBlocks {
     /// Columns run as `par` says; the product is recorded in `work`.
     pub fn t_dot(&self, m: &Array2<f64>, par: Par, work: &Work) -> Array2<f64> {
         work.timed(Kernel::SparseProduct, || {
-            work.add_flops(2 * self.nnz() * m.ncols());
-            self.t_dot_untimed(m, par)
+            assert_eq!(self.nrows, m.nrows(), "A^T M: row counts differ");
+            let packed = Panels::from_array(m, PANEL);
+            let mut out = Panels::zeros(self.ncols, m.ncols(), PANEL);
+            self.t_dot_panels(&packed, &mut out, par, work);
+            out.unpack()
         })
     }
 
-    fn t_dot_untimed(&self, m: &Array2<f64>, par: Par) -> Array2<f64> {
-        assert_eq!(self.nrows, m.nrows(), "A^T M: row counts differ");
-        let packed = Panels::from_array(m, PANEL);
-        let mut out = Panels::zeros(self.ncols, m.ncols(), PANEL);
-        self.t_dot_panels(&packed, &mut out, par);
-        out.unpack()
-    }
-
     /// `out += A^T M` for `M` packed in [`PANEL`]-wide panels and `out`
-    /// (ncols x l) laid out the same way.
-    pub(crate) fn t_dot_panels(&self, packed: &Panels, out: &mut Panels, par: Par) {
+    /// (ncols x l) laid out the same way; its operations are recorded in
+    /// `work` (the caller times it).
+    pub(crate) fn t_dot_panels(&self, packed: &Panels, out: &mut Panels, par: Par, work: &Work) {
         assert_eq!(self.nrows, packed.rows, "A^T M: row counts differ");
         assert_eq!(
             (out.rows, out.cols, out.panels.len()),
@@ -368,6 +364,7 @@ impl ColumnBlocks {
                 .all(|(o, p)| o.1 == p.1),
             "A^T M: output panels as wide as M's"
         );
+        work.add_flops(2 * self.nnz() * packed.cols);
         let tasks_per_thread = 4;
         let Panels {
             panels: out_panels,

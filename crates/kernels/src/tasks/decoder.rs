@@ -257,8 +257,7 @@ pub fn fit_expression(
             packed.pack(xc.as_slice().expect("standard layout"), rows, d, PANEL);
             part.zero(g, d, PANEL);
             work.timed(Kernel::SparseProduct, || {
-                work.add_flops(2 * regrouped.nnz() * d);
-                regrouped.t_dot_panels(&packed, &mut part, par)
+                regrouped.t_dot_panels(&packed, &mut part, par, work)
             });
             part.add_to(&mut ytx);
             regrouped.column_sums(par)
