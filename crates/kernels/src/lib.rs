@@ -52,13 +52,26 @@ mod layer_tests {
         "tasks",
     ];
 
+    /// The source files under `dir`, folders included.
+    fn sources(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                out.extend(sources(&path));
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+        out
+    }
+
     #[test]
     fn layers_use_only_the_layers_before_them() {
         let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
         let mut checked = 0;
         for (rank, layer) in LAYERS.iter().enumerate() {
-            for entry in std::fs::read_dir(src.join(layer)).unwrap() {
-                let path = entry.unwrap().path();
+            for path in sources(&src.join(layer)) {
                 let text = std::fs::read_to_string(&path).unwrap();
                 // Tests may use anything.
                 let code = text.split("#[cfg(test)]").next().unwrap();

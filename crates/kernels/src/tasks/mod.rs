@@ -1,7 +1,9 @@
-//! The arithmetic of each task and probe: consistency, recall, the kNN vote, iLISI, silhouette, the decoder, discrimination, transfer and rewiring.
+//! The arithmetic of each task and probe: differential expression, consistency, recall, the kNN vote, iLISI, silhouette, the decoder, discrimination, transfer and rewiring.
 
+pub mod cell_eval;
 pub mod consistency;
 pub mod decoder;
+pub mod differential_expression;
 pub mod discrimination;
 pub mod ilisi;
 pub mod recall;

@@ -1,0 +1,9 @@
+//! cell-eval's metric set (Arc Institute; the Virtual Cell Challenge's
+//! scorer), by its definitions in cell-eval 0.8.1: expression metrics on
+//! pseudobulks and cells ([`expression_metrics`]), metrics comparing the
+//! real and predicted DE tables ([`de_comparison`]), and the score against
+//! a baseline ([`score`]).
+
+pub mod de_comparison;
+pub mod expression_metrics;
+pub mod score;
