@@ -55,6 +55,14 @@ enum Command {
     Completions(completions::Args),
     /// Run read-only SQL over the results (table `results`)
     Sql(sql::Args),
+    /// Differential expression of every perturbation of an h5ad against its
+    /// controls, as cell-eval computes it (pdex's Mann-Whitney U, BH, log2
+    /// fold changes), written as pdex's table
+    De(de::Args),
+    /// Score a predicted h5ad against the real one with cell-eval's metrics
+    /// (the Virtual Cell Challenge's scorer: DES, PDS, MAE and the rest),
+    /// and against a baseline prediction for the VCC score
+    CellEval(cell_eval::Args),
 }
 
 fn main() {
@@ -83,6 +91,8 @@ fn main() {
         Command::Init(a) => init::run(a, &ctx),
         Command::Completions(a) => completions::run(a),
         Command::Sql(a) => sql::run(a, &ctx),
+        Command::De(a) => de::run(a),
+        Command::CellEval(a) => cell_eval::run(a),
     };
     if let Err(e) = outcome {
         eprintln!("error: {}", context::elide_long_runs(&format!("{e:#}")));

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod cell_eval;
 /// The end-to-end tests, by subcommand.
 mod commands;
 /// The conformance suite: real writers' layouts, read right or refused.

@@ -436,6 +436,11 @@ impl H5ad {
             .unwrap_or_default()
     }
 
+    /// Whether `X` is stored as CSR (`true`) or dense (`false`).
+    pub fn x_is_csr(&self) -> Result<bool> {
+        self.matrix_is_csr("X")
+    }
+
     /// (rows, columns) of `X`, CSR or dense, without reading it.
     pub fn x_shape(&self) -> Result<(usize, usize)> {
         self.matrix_shape("X")

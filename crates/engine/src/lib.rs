@@ -3,6 +3,8 @@
 //! under a content-addressed key; a run computes only missing nodes and
 //! writes a long-format results table.
 
+pub mod cell_eval;
+pub mod differential_expression;
 pub mod error;
 pub mod exec;
 pub mod metrics;

@@ -2,8 +2,10 @@
 
 pub mod bench;
 pub mod cache;
+pub mod cell_eval;
 pub mod completions;
 pub mod datasets;
+pub mod de;
 pub mod explain;
 pub mod fetch;
 pub mod init;

@@ -4,9 +4,11 @@
 //! describe (each metric's `Explanation` and typed options, each
 //! post-processing's description); this module finds and formats them.
 
+use pertbench_engine::cell_eval::metric_set::{MetricName, Profile, METRICS};
 use pertbench_engine::metrics::{documents_variant, implementation, Explanation};
 use pertbench_engine::pipeline::MetricKind;
 use pertbench_kernels::postprocess;
+use pertbench_kernels::tasks::cell_eval::score::Best;
 
 /// What a name given to `pertbench explain` refers to.
 pub enum Topic {
@@ -14,6 +16,8 @@ pub enum Topic {
     PostProcessing(&'static str, &'static str),
     /// The fields of a dataset manifest, with an example per format.
     Manifest,
+    /// `pertbench cell-eval`'s metric set (`cell-eval`, or one metric).
+    CellEval(Option<&'static MetricName>),
 }
 
 /// The topics `name` refers to: a metric kind (or `linear_ridge`), a
@@ -27,23 +31,32 @@ pub fn lookup(name: &str) -> Result<Vec<Topic>, String> {
     if name == "linear_ridge" {
         return Ok(vec![Topic::Metric(MetricKind::LinearProbe)]);
     }
+    if name == "cell-eval" || name == "cell_eval" {
+        return Ok(vec![Topic::CellEval(None)]);
+    }
+
     if let Some(kind) = MetricKind::ALL.iter().find(|k| k.name() == name) {
         return Ok(vec![Topic::Metric(*kind)]);
     }
     if let Some(p) = postprocess::by_name(&name) {
         return Ok(vec![Topic::PostProcessing(p.name(), p.description())]);
     }
-    let by_variant: Vec<Topic> = MetricKind::ALL
+    let mut by_variant: Vec<Topic> = MetricKind::ALL
         .iter()
         .filter(|k| documents_variant(**k, &name))
         .map(|k| Topic::Metric(*k))
         .collect();
+    // A cell-eval metric (some share a name with a `prediction` variant).
+    if let Some(m) = METRICS.iter().find(|m| m.name.to_ascii_lowercase() == name) {
+        by_variant.push(Topic::CellEval(Some(m)));
+    }
     if !by_variant.is_empty() {
         return Ok(by_variant);
     }
     let mut known: Vec<&str> = MetricKind::ALL.iter().map(|k| k.name()).collect();
     known.extend(postprocess::names());
     known.push("manifest");
+    known.push("cell-eval");
     known.sort_by_key(|k| (edit_distance(k, &name), *k));
     let hint = match known.first() {
         Some(k) if edit_distance(k, &name) <= 2 => format!(" (did you mean `{k}`?)"),
@@ -162,7 +175,52 @@ pub fn render(topic: &Topic) -> String {
             s
         }
         Topic::Manifest => pertbench_data::manifest_doc::render(WIDTH),
+        Topic::CellEval(metric) => render_cell_eval(*metric),
     }
+}
+
+/// `pertbench cell-eval`'s metrics (all, or one), with their definitions,
+/// how the VCC score normalises each, and the profiles holding it.
+fn render_cell_eval(only: Option<&'static MetricName>) -> String {
+    let best = |m: &MetricName| match m.best {
+        Some(Best::Zero) => "Scored 1 - prediction / baseline (best 0)",
+        Some(Best::One) => "Scored (prediction - baseline) / (1 - baseline) (best 1)",
+        None => "Not scored",
+    };
+    let profiles = |m: &MetricName| -> String {
+        Profile::ALL
+            .iter()
+            .filter(|p| p.metrics().iter().any(|x| x.name == m.name))
+            .map(|p| p.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut s = match only {
+        Some(m) => format!(
+            "{} (pertbench cell-eval; cell-eval 0.8.1's metric)\n",
+            m.name
+        ),
+        None => "cell-eval's metric set (pertbench cell-eval)\n".to_string(),
+    };
+    s += &wrap(
+        "A predicted h5ad scored against the real one as cell-eval 0.8.1 (the Virtual Cell Challenge's scorer) scores it: per perturbation, then the mean over perturbations (with a bootstrap interval); the VCC score normalises each mean against a baseline prediction's (negative and NaN scores become 0) and averages them. DE tables are pdex 0.2's (Mann-Whitney U with tie and continuity correction, Benjamini-Hochberg per perturbation, log2 fold changes of expm1(mean(log1p)) pseudobulks; `--convention cell_eval_0_5`: BH over all tests and fold changes clipped at 20, as the challenge's cell-eval 0.5 computed them). Significant: FDR < 0.05 in float32, as cell-eval compares it.",
+        2,
+        WIDTH,
+    );
+    let rows: Vec<(&str, String)> = METRICS
+        .iter()
+        .filter(|m| only.is_none_or(|o| o.name == m.name))
+        .map(|m| {
+            (
+                m.name,
+                format!("{}. {}; profiles: {}.", m.definition, best(m), profiles(m)),
+            )
+        })
+        .collect();
+    s += "\nMetrics\n";
+    s += &table(&rows);
+    s += "\nReferences\n  - cell-eval (Arc Institute), metrics/_impl.py, _score.py; pdex 0.2.5.\n  - REFERENCE_TOOLS.md section 2; papers 001 to 003 (../shared/papers).\n";
+    s
 }
 
 /// Every metric kind and post-processing with its one-line summary.
@@ -206,6 +264,7 @@ mod tests {
                     Topic::Metric(k) => k.name(),
                     Topic::PostProcessing(n, _) => n,
                     Topic::Manifest => "manifest",
+                    Topic::CellEval(m) => m.map_or("cell-eval", |m| m.name),
                 })
                 .collect()
         };
@@ -216,6 +275,28 @@ mod tests {
         // top1 is written by the probe and by kNN.
         assert_eq!(kinds("top1"), ["linear_probe", "knn"]);
         assert_eq!(kinds("structural_integrity"), ["interpretability"]);
+        assert_eq!(kinds("cell-eval"), ["cell-eval"]);
+        assert_eq!(kinds("overlap_at_N"), ["overlap_at_N"]);
+        assert_eq!(
+            kinds("discrimination_score_l1"),
+            ["discrimination_score_l1"]
+        );
+        let all = render(&lookup("cell-eval").unwrap()[0]);
+        for m in METRICS {
+            assert!(all.contains(m.name), "{}", m.name);
+        }
+        assert!(all.lines().all(|l| l.chars().count() <= WIDTH), "{all}");
+        let mae = lookup("mae").unwrap();
+        let text = render(mae.last().unwrap())
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(
+            text.contains("profiles: full, minimal, vcc, anndata."),
+            "{text}"
+        );
+        assert_eq!(kinds("mse").last(), Some(&"mse"));
+        assert!(kinds("mse").contains(&"prediction"));
         assert_eq!(kinds("recall_0.05_0.95"), ["relationship_recall"]);
         assert_eq!(kinds("fraction_significant_lopo_ridge"), ["transfer"]);
         // Recall's variants, as the kernel names them.

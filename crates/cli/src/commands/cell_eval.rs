@@ -1,0 +1,214 @@
+//! `pertbench cell-eval`: a predicted h5ad scored against the real one with
+//! cell-eval's metrics (the Virtual Cell Challenge's scorer), and against a
+//! baseline prediction for the VCC score. The options follow `cell-eval run`.
+
+use anyhow::{anyhow, bail, Result};
+use pertbench_engine::cell_eval::aggregate::{self, Summary};
+use pertbench_engine::cell_eval::metric_set::Profile;
+use pertbench_engine::cell_eval::{self as ce, de_tables, files, DeSource, Evaluation};
+use pertbench_engine::differential_expression::input::{read_grouped, GroupedCells};
+use pertbench_engine::differential_expression::{self as de, DeConvention};
+use pertbench_kernels::Par;
+use std::path::{Path, PathBuf};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The predicted h5ad (controls included)
+    #[arg(long)]
+    adata_pred: PathBuf,
+    /// The real h5ad
+    #[arg(long)]
+    adata_real: PathBuf,
+    /// A precomputed DE table of the prediction (pdex's columns; CSV or Parquet)
+    #[arg(long, requires = "de_real")]
+    de_pred: Option<PathBuf>,
+    /// A precomputed DE table of the real data
+    #[arg(long, requires = "de_pred")]
+    de_real: Option<PathBuf>,
+    /// The control label
+    #[arg(long, default_value = "non-targeting")]
+    control_pert: String,
+    /// The obs column holding each cell's perturbation
+    #[arg(long, default_value = "target_gene")]
+    pert_col: String,
+    /// full, minimal, vcc, de, anndata or pds
+    #[arg(long, default_value = "full")]
+    profile: String,
+    /// Where results.csv, agg_results.csv, the DE tables and score.csv go
+    #[arg(short, long, default_value = "cell-eval-outdir")]
+    outdir: PathBuf,
+    /// Keep integer counts as they are (not normalised and log1p'd)
+    #[arg(long)]
+    allow_discrete: bool,
+    /// DE conventions: pdex_0_2 (cell-eval >= 0.6) or cell_eval_0_5 (the VCC's)
+    #[arg(long, default_value = "pdex_0_2")]
+    convention: String,
+    /// A baseline prediction (h5ad) evaluated the same way; the score
+    /// normalises each metric against it
+    #[arg(long, conflicts_with = "baseline_agg")]
+    baseline_pred: Option<PathBuf>,
+    /// A baseline's aggregate results (cell-eval's or pertbench's
+    /// agg_results.csv) to score against
+    #[arg(long)]
+    baseline_agg: Option<PathBuf>,
+    /// Resamples of each mean's bootstrap interval
+    #[arg(long, default_value_t = 1000)]
+    n_bootstrap: usize,
+    /// Seed of the bootstrap
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+fn read(path: &Path, a: &Args) -> Result<GroupedCells> {
+    Ok(read_grouped(
+        path,
+        &a.pert_col,
+        &a.control_pert,
+        a.allow_discrete,
+    )?)
+}
+
+/// Evaluates `pred` against `real`, writing the DE tables it computes and
+/// the results under `prefix`.
+fn evaluate(
+    a: &Args,
+    real: &GroupedCells,
+    pred: &GroupedCells,
+    profile: Profile,
+    convention: DeConvention,
+    prefix: &str,
+) -> Result<(Evaluation, Vec<Summary>)> {
+    let par = Par::rayon(0);
+    let needs_de = profile
+        .metrics()
+        .iter()
+        .any(|m| m.reads == ce::metric_set::Reads::De);
+    let source = match (&a.de_real, &a.de_pred) {
+        (Some(r), Some(p)) if prefix.is_empty() => {
+            let (rt, rs) = de_tables::read(r, &real.genes)?;
+            let (pt, ps) = de_tables::read(p, &real.genes)?;
+            if rt != pt {
+                bail!(
+                    "the DE tables hold different perturbations ({} real, {} predicted)",
+                    rt.len(),
+                    pt.len()
+                );
+            }
+            if rt != real.perturbations {
+                bail!(
+                    "the DE tables' perturbations ({}) are not the expression data's ({})",
+                    rt.len(),
+                    real.perturbations.len()
+                );
+            }
+            DeSource::Tables(rs, ps)
+        }
+        _ if needs_de => {
+            ce::check_pair(real, pred)?;
+            let rt = de::run(real, convention, par)?;
+            let pt = de::run(pred, convention, par)?;
+            de::table::write(
+                &a.outdir.join(format!("{prefix}real_de.csv")),
+                &rt,
+                &real.perturbations,
+                &real.genes,
+            )?;
+            de::table::write(
+                &a.outdir.join(format!("{prefix}pred_de.csv")),
+                &pt,
+                &pred.perturbations,
+                &pred.genes,
+            )?;
+            DeSource::Tables(ce::de_side(&rt), ce::de_side(&pt))
+        }
+        _ => DeSource::Compute(convention),
+    };
+    let e = ce::evaluate(real, pred, profile, source, par)?;
+    let s = aggregate::summarise(&e, a.n_bootstrap, a.seed)?;
+    files::write_results(&a.outdir.join(format!("{prefix}results.csv")), &e)?;
+    files::write_aggregates(&a.outdir.join(format!("{prefix}agg_results.csv")), &s)?;
+    Ok((e, s))
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let profile = Profile::parse(&a.profile).ok_or_else(|| {
+        anyhow!(
+            "--profile `{}`: expected one of {}",
+            a.profile,
+            Profile::ALL.map(|p| p.name()).join(", ")
+        )
+    })?;
+    let convention = DeConvention::parse(&a.convention).ok_or_else(|| {
+        anyhow!(
+            "--convention `{}`: expected one of {}",
+            a.convention,
+            DeConvention::ALL.map(|c| c.name()).join(", ")
+        )
+    })?;
+    let real = read(&a.adata_real, &a)?;
+    let pred = read(&a.adata_pred, &a)?;
+    let (e, summary) = evaluate(&a, &real, &pred, profile, convention, "")?;
+    println!(
+        "{} perturbations, {} metrics -> {}",
+        e.perturbations.len(),
+        e.columns.len(),
+        a.outdir.display()
+    );
+    println!("{:<28} {:>12} {:>25}", "metric", "mean", "95% interval");
+    for m in &summary {
+        println!(
+            "{:<28} {:>12.6} {:>25}",
+            m.name,
+            m.values[2],
+            format!("[{:.6}, {:.6}]", m.values[9], m.values[10])
+        );
+    }
+    let baseline: Option<Vec<Summary>> = match (&a.baseline_pred, &a.baseline_agg) {
+        (Some(b), _) => {
+            let base = read(b, &a)?;
+            Some(evaluate(&a, &real, &base, profile, convention, "baseline_")?.1)
+        }
+        (None, Some(path)) => {
+            let means = files::read_aggregate_means(path)?;
+            let mut out = Vec::new();
+            for m in &summary {
+                let v = means
+                    .iter()
+                    .find(|(n, _)| *n == m.name)
+                    .ok_or_else(|| {
+                        anyhow!(
+                            "{}: no metric `{}` in the baseline's aggregates",
+                            path.display(),
+                            m.name
+                        )
+                    })?
+                    .1;
+                let mut values = [f64::NAN; 11];
+                values[2] = v;
+                out.push(Summary {
+                    name: m.name.clone(),
+                    best: m.best,
+                    values,
+                });
+            }
+            Some(out)
+        }
+        (None, None) => None,
+    };
+    if let Some(base) = baseline {
+        let (rows, avg) = aggregate::score(&summary, &base)?;
+        files::write_score(&a.outdir.join("score.csv"), &rows, avg)?;
+        println!(
+            "\n{:<28} {:>12} {:>12} {:>14}",
+            "metric", "prediction", "baseline", "from baseline"
+        );
+        for r in &rows {
+            println!(
+                "{:<28} {:>12.6} {:>12.6} {:>14.6}",
+                r.metric, r.user, r.baseline, r.from_baseline
+            );
+        }
+        println!("{:<28} {:>12} {:>12} {:>14.6}", "avg_score", "", "", avg);
+    }
+    Ok(())
+}

@@ -1,0 +1,300 @@
+//! cell-eval parity suite (issue 23): pertbench and cell-eval 0.8.1 (with
+//! pdex 0.2.5), installed from PyPI in the pinned environment
+//! `target/venvs/cell-eval`, on the same h5ad files. `make_pairs.py` writes
+//! the files with anndata; `pertbench de` computes each file's DE table in
+//! both conventions; `compare_de.py` computes cell-eval's and prints one
+//! JSON line per compared column. This test fails on any line over its
+//! tolerance, and on a file or column that compared nothing.
+
+use super::conformance::venvs_holding;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const ENV: &str = "cell-eval";
+const FILES: [&str; 4] = [
+    "real_log_csr_f32.h5ad",
+    "real_log_dense_f64.h5ad",
+    "real_counts_csr.h5ad",
+    "pred_log_dense_f32.h5ad",
+];
+const COLUMNS: [&str; 7] = [
+    "statistic",
+    "p_value",
+    "fdr",
+    "target_mean",
+    "ref_mean",
+    "log2_fold_change",
+    "rows",
+];
+
+fn script(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/cell_eval")
+        .join(name)
+}
+
+fn python(python: &Path, args: &[&std::ffi::OsStr]) -> String {
+    let o = Command::new(python).args(args).output().unwrap();
+    assert!(
+        o.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn pertbench(args: &[&std::ffi::OsStr]) -> String {
+    let o = Command::new(env!("CARGO_BIN_EXE_pertbench"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "pertbench {args:?} failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn de_tables_equal_cell_evals() {
+    let Some(venvs) = venvs_holding(&[ENV]) else {
+        return;
+    };
+    let py = venvs.join(ENV).join("bin/python");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    python(&py, &[script("make_pairs.py").as_os_str(), d.as_os_str()]);
+    for f in FILES {
+        let stem = f.trim_end_matches(".h5ad");
+        for convention in ["pdex_0_2", "cell_eval_0_5"] {
+            let out = d.join(format!("{stem}.{convention}.csv"));
+            let printed = pertbench(&[
+                "de".as_ref(),
+                d.join(f).as_os_str(),
+                "--convention".as_ref(),
+                convention.as_ref(),
+                "-o".as_ref(),
+                out.as_os_str(),
+            ]);
+            assert!(
+                printed.contains("14 perturbations x 80 genes against 120 controls"),
+                "{printed}"
+            );
+        }
+    }
+    let compare = script("compare_de.py");
+    let mut args: Vec<&std::ffi::OsStr> = vec![compare.as_os_str(), d.as_os_str()];
+    args.extend(FILES.iter().map(|f| std::ffi::OsStr::new(f)));
+    let printed = python(&py, &args);
+    let mut seen = std::collections::BTreeSet::new();
+    let mut failures = Vec::new();
+    for line in printed.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let (file, convention, column) = (
+            v["file"].as_str().unwrap(),
+            v["convention"].as_str().unwrap(),
+            v["column"].as_str().unwrap(),
+        );
+        assert!(v["n"].as_u64().unwrap() > 0, "{line}");
+        seen.insert((file.to_string(), convention.to_string(), column.to_string()));
+        if v["score"].as_f64().unwrap() > v["tolerance"].as_f64().unwrap() {
+            failures.push(line.to_string());
+        }
+        eprintln!("{line}");
+    }
+    for f in FILES {
+        for convention in ["pdex_0_2", "cell_eval_0_5"] {
+            for c in COLUMNS {
+                assert!(
+                    seen.contains(&(f.to_string(), convention.to_string(), c.to_string())),
+                    "no comparison of {f} {convention} {c}"
+                );
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "over tolerance:\n{}",
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn de_refuses_what_cell_eval_refuses_with_the_reason() {
+    let Some(venvs) = venvs_holding(&[ENV]) else {
+        return;
+    };
+    let py = venvs.join(ENV).join("bin/python");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    python(&py, &[script("make_pairs.py").as_os_str(), d.as_os_str()]);
+    let run = |args: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_pertbench"));
+        c.arg("de").arg(d.join("real_log_csr_f32.h5ad")).args(args);
+        c.arg("-o").arg(d.join("x.csv"));
+        c.output().unwrap()
+    };
+    let o = run(&["--control", "NT"]);
+    assert!(!o.status.success());
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("no cell has the control label `NT`"), "{e}");
+    let o = run(&["--perturbation-column", "guide"]);
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        e.contains("obs has no column `guide`") && e.contains("target_gene"),
+        "{e}"
+    );
+    let o = run(&["--convention", "pdex_9"]);
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("pdex_0_2, cell_eval_0_5"), "{e}");
+    assert!(!d.join("x.csv").exists());
+}
+
+/// Metrics whose lines `compare_metrics.py` must print for the full profile.
+const FULL_METRICS: [&str; 27] = [
+    "overlap_at_N",
+    "overlap_at_50",
+    "overlap_at_100",
+    "overlap_at_200",
+    "overlap_at_500",
+    "precision_at_N",
+    "precision_at_50",
+    "precision_at_100",
+    "precision_at_200",
+    "precision_at_500",
+    "de_spearman_sig",
+    "de_direction_match",
+    "de_spearman_lfc_sig",
+    "de_sig_genes_recall",
+    "de_nsig_counts_real",
+    "de_nsig_counts_pred",
+    "pr_auc",
+    "roc_auc",
+    "pearson_delta",
+    "mse",
+    "mae",
+    "mse_delta",
+    "mae_delta",
+    "discrimination_score_l1",
+    "discrimination_score_l2",
+    "discrimination_score_cosine",
+    "pearson_edistance",
+];
+
+#[test]
+fn metrics_and_scores_equal_cell_evals() {
+    let Some(venvs) = venvs_holding(&[ENV]) else {
+        return;
+    };
+    let py = venvs.join(ENV).join("bin/python");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    python(&py, &[script("make_pairs.py").as_os_str(), d.as_os_str()]);
+    for profile in ["full", "vcc"] {
+        let out = d.join(format!("pertbench_{profile}"));
+        let printed = pertbench(&[
+            "cell-eval".as_ref(),
+            "--adata-pred".as_ref(),
+            d.join("pred_log_dense_f32.h5ad").as_os_str(),
+            "--adata-real".as_ref(),
+            d.join("real_log_csr_f32.h5ad").as_os_str(),
+            "--baseline-pred".as_ref(),
+            d.join("baseline.h5ad").as_os_str(),
+            "--profile".as_ref(),
+            profile.as_ref(),
+            "-o".as_ref(),
+            out.as_os_str(),
+        ]);
+        assert!(printed.contains("avg_score"), "{printed}");
+        let printed = python(
+            &py,
+            &[
+                script("compare_metrics.py").as_os_str(),
+                d.as_os_str(),
+                profile.as_ref(),
+                out.as_os_str(),
+            ],
+        );
+        let mut seen = std::collections::BTreeSet::new();
+        let mut failures = Vec::new();
+        for line in printed.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            seen.insert((
+                v["check"].as_str().unwrap().to_string(),
+                v["metric"].as_str().unwrap().to_string(),
+            ));
+            if v["score"]
+                .as_f64()
+                .is_none_or(|s| s > v["tolerance"].as_f64().unwrap())
+            {
+                failures.push(line.to_string());
+            }
+            eprintln!("{profile}: {line}");
+        }
+        let wanted: Vec<&str> = if profile == "vcc" {
+            vec!["overlap_at_N", "mae", "discrimination_score_l1"]
+        } else {
+            FULL_METRICS.to_vec()
+        };
+        for m in wanted {
+            for check in ["per_perturbation", "mean"] {
+                assert!(
+                    seen.contains(&(check.to_string(), m.to_string())),
+                    "{profile}: no {check} comparison of {m}"
+                );
+            }
+        }
+        assert!(seen.contains(&("score".to_string(), "avg_score".to_string())));
+        assert!(
+            failures.is_empty(),
+            "{profile}: over tolerance:\n{}",
+            failures.join("\n")
+        );
+    }
+    // cell-eval's own DE tables (pdex's CSV, as its evaluator wrote them)
+    // given as precomputed tables give the DE metrics computed above.
+    let tables = d.join("pertbench_tables");
+    pertbench(&[
+        "cell-eval".as_ref(),
+        "--adata-pred".as_ref(),
+        d.join("pred_log_dense_f32.h5ad").as_os_str(),
+        "--adata-real".as_ref(),
+        d.join("real_log_csr_f32.h5ad").as_os_str(),
+        "--de-real".as_ref(),
+        d.join("ce/real_de.csv").as_os_str(),
+        "--de-pred".as_ref(),
+        d.join("ce/pred_de.csv").as_os_str(),
+        "--profile".as_ref(),
+        "de".as_ref(),
+        "-o".as_ref(),
+        tables.as_os_str(),
+    ]);
+    let read = |p: &Path| -> Vec<Vec<String>> {
+        std::fs::read_to_string(p)
+            .unwrap()
+            .lines()
+            .map(|l| l.split(',').map(str::to_string).collect())
+            .collect()
+    };
+    let from_tables = read(&tables.join("results.csv"));
+    let computed = read(&d.join("pertbench_full/results.csv"));
+    assert_eq!(from_tables.len(), computed.len());
+    for (c, name) in from_tables[0].iter().enumerate().skip(1) {
+        let k = computed[0].iter().position(|x| x == name).unwrap();
+        for (a, b) in from_tables.iter().zip(&computed).skip(1) {
+            assert_eq!(a[0], b[0]);
+            let (x, y) = (a[c].parse::<f64>().ok(), b[k].parse::<f64>().ok());
+            let close = match (x, y) {
+                (Some(x), Some(y)) => (x.is_nan() && y.is_nan()) || (x - y).abs() <= 1e-6,
+                (None, None) => true,
+                _ => false,
+            };
+            assert!(
+                close,
+                "{name} for {}: from tables {:?}, computed {:?}",
+                a[0], a[c], b[k]
+            );
+        }
+    }
+}

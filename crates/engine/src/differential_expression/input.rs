@@ -1,0 +1,311 @@
+//! An h5ad the way cell-eval users have one: `X` (cells x genes), genes in
+//! `var`, each cell's perturbation in an `obs` column, the controls under
+//! one label. Its cells grouped by perturbation, and its values on the
+//! log1p scale cell-eval prepares (`_evaluator.py::_convert_to_normlog`).
+
+use crate::error::{EngineError, Result};
+use pertbench_data::h5ad::H5ad;
+use pertbench_data::DataError;
+use pertbench_kernels::sparse::csr::CsrMatrix;
+use pertbench_kernels::tasks::differential_expression::ValuesAre;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// cell-eval's `guess_is_lognorm`: a value whose fractional part exceeds
+/// this is "a decimal".
+const DECIMAL_EPSILON: f64 = 1e-3;
+/// cell-eval's largest valid log1p value (exclusive).
+const LOG1P_MAX: f32 = 15.0;
+
+/// How stored values become the values tested.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scale {
+    /// Stored log1p-normalised values (they have decimals, within [0, 15)).
+    Log1p,
+    /// Integer counts, normalised as scanpy's `normalize_total` (each cell
+    /// to the median total) then log1p: log1p(x / divisor[cell]), the
+    /// division in f32 as scanpy computes it on f32 data.
+    MedianTotalLog1p { divisor: Vec<f32> },
+    /// Integer counts kept as they are (cell-eval's `allow_discrete`).
+    Counts,
+}
+
+impl Scale {
+    /// The value tested for a stored value of `row`.
+    #[inline]
+    pub fn value(&self, row: usize, stored: f32) -> f32 {
+        match self {
+            Scale::Log1p | Scale::Counts => stored,
+            // log1p in f64, rounded once: the same bits on every machine
+            // (numpy's float32 log1p, which cell-eval's scanpy calls,
+            // differs in the last bit between CPUs).
+            Scale::MedianTotalLog1p { divisor } => ((stored / divisor[row]) as f64).ln_1p() as f32,
+        }
+    }
+
+    pub fn describe(&self) -> &'static str {
+        match self {
+            Scale::Log1p => "log1p values as stored",
+            Scale::MedianTotalLog1p { .. } => {
+                "integer counts, normalised to the median total then log1p (as cell-eval does)"
+            }
+            Scale::Counts => "integer counts as stored (allow_discrete)",
+        }
+    }
+}
+
+/// An h5ad's cells grouped by perturbation.
+#[derive(Debug)]
+pub struct GroupedCells {
+    pub path: PathBuf,
+    pub genes: Vec<String>,
+    pub x: CsrMatrix,
+    pub scale: Scale,
+    /// cell-eval's `allow_discrete`: integer values are kept as counts, and
+    /// pdex is told the values are not log1p (`is_log1p=False`), whatever
+    /// they are.
+    pub allow_discrete: bool,
+    pub control: String,
+    pub control_rows: Vec<usize>,
+    /// Perturbations other than the control, sorted (as cell-eval and pdex
+    /// order them).
+    pub perturbations: Vec<String>,
+    /// `rows[k]`: the cells of `perturbations[k]`, in file order.
+    pub rows: Vec<Vec<usize>>,
+}
+
+impl GroupedCells {
+    /// The scale pdex is told the values are on.
+    pub fn values_are(&self) -> ValuesAre {
+        if self.allow_discrete {
+            ValuesAre::Natural
+        } else {
+            ValuesAre::Log1p
+        }
+    }
+}
+
+/// Reads `path`, groups its cells by `perturbation_column` and decides its
+/// scale as cell-eval does: values with decimals must lie in [0, 15) and are
+/// taken as log1p; integer values are counts, normalised then log1p unless
+/// `allow_discrete`. Every cell needs a label; the control must be present;
+/// genes must be unique.
+pub fn read_grouped(
+    path: &Path,
+    perturbation_column: &str,
+    control: &str,
+    allow_discrete: bool,
+) -> Result<GroupedCells> {
+    let err = |m: String| EngineError::Data(DataError::file(path, m));
+    if !path.exists() {
+        return Err(err("file not found".into()));
+    }
+    let h = H5ad::open(path)?;
+    let column = h.obs_column(perturbation_column)?.ok_or_else(|| {
+        err(format!(
+            "obs has no column `{perturbation_column}`; it has: {}",
+            h.obs_column_names().unwrap_or_default().join(", ")
+        ))
+    })?;
+    let genes = h.var_names()?;
+    let mut seen = std::collections::HashSet::new();
+    if let Some(g) = genes.iter().find(|g| !seen.insert(g.as_str())) {
+        return Err(err(format!("gene `{g}` appears twice in var")));
+    }
+    let csr = h.x_is_csr()?;
+    let x = h.read_x(None)?;
+    if x.nrows != column.len() {
+        return Err(err(format!(
+            "X has {} rows but obs has {}",
+            x.nrows,
+            column.len()
+        )));
+    }
+    if x.ncols != genes.len() {
+        return Err(err(format!(
+            "X has {} columns but var has {} genes",
+            x.ncols,
+            genes.len()
+        )));
+    }
+    let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for i in 0..column.len() {
+        let label = column.text(i).filter(|s| !s.is_empty()).ok_or_else(|| {
+            err(format!(
+                "obs column `{perturbation_column}`, cell {i}: missing perturbation label"
+            ))
+        })?;
+        groups.entry(label).or_default().push(i);
+    }
+    let control_rows = groups.remove(control).ok_or_else(|| {
+        let some: Vec<&String> = groups.keys().take(8).collect();
+        err(format!(
+            "no cell has the control label `{control}` in obs column `{perturbation_column}` (labels include {some:?})"
+        ))
+    })?;
+    if groups.is_empty() {
+        return Err(err(format!(
+            "obs column `{perturbation_column}` has only the control label `{control}`"
+        )));
+    }
+    let scale = decide_scale(&x, csr, allow_discrete).map_err(err)?;
+    let (perturbations, rows) = groups.into_iter().unzip();
+    Ok(GroupedCells {
+        path: path.to_path_buf(),
+        genes,
+        x,
+        scale,
+        allow_discrete,
+        control: control.to_string(),
+        control_rows,
+        perturbations,
+        rows,
+    })
+}
+
+/// cell-eval's decision (`guess_is_lognorm` and `_convert_to_normlog`).
+fn decide_scale(
+    x: &CsrMatrix,
+    csr: bool,
+    allow_discrete: bool,
+) -> std::result::Result<Scale, String> {
+    let data = x.data();
+    if let Some(p) = data.iter().position(|v| !v.is_finite()) {
+        let row = x.indptr().partition_point(|&o| o as usize <= p) - 1;
+        return Err(format!(
+            "X has a non-finite value (NaN or Inf) in cell {row}"
+        ));
+    }
+    let decimals = data
+        .iter()
+        .any(|&v| (v as f64) - (v as f64).trunc() > DECIMAL_EPSILON);
+    let min = data.iter().copied().fold(f32::INFINITY, f32::min);
+    let max = data.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    if decimals {
+        if min < 0.0 {
+            return Err(format!(
+                "X has decimals and a negative value ({min}); cell-eval expects log1p-normalised values in [0, {LOG1P_MAX})"
+            ));
+        }
+        if !allow_discrete && max >= LOG1P_MAX {
+            return Err(format!(
+                "X has decimals and values up to {max}, at or above {LOG1P_MAX}: not log1p-normalised (mixed scales or normalised counts without log1p); give log1p values or integer counts"
+            ));
+        }
+        return Ok(Scale::Log1p);
+    }
+    if min < 0.0 {
+        return Err(format!(
+            "X holds integers with a negative one ({min}): not counts"
+        ));
+    }
+    if allow_discrete {
+        return Ok(Scale::Counts);
+    }
+    Ok(Scale::MedianTotalLog1p {
+        divisor: median_total_divisors(x, csr)?,
+    })
+}
+
+/// scanpy 1.11 `normalize_total(target_sum=None)` on f32 data: each cell's
+/// total (summed in f64, stored as f32), the median of the totals (over all
+/// cells for CSR `X`, over the cells with a non-zero total for dense `X`;
+/// the mean of the two middle ones in f32 for an even count), and each
+/// cell's divisor f32(total / median) (1 for a cell with total 0).
+fn median_total_divisors(x: &CsrMatrix, csr: bool) -> std::result::Result<Vec<f32>, String> {
+    let totals: Vec<f32> = (0..x.nrows)
+        .map(|i| x.row(i).fold(0f64, |s, (_, v)| s + v as f64) as f32)
+        .collect();
+    let mut counted: Vec<f32> = totals.iter().copied().filter(|&t| csr || t > 0.0).collect();
+    counted.sort_unstable_by(f32::total_cmp);
+    let m = counted.len();
+    let median = match m {
+        0 => 0.0,
+        _ if m % 2 == 1 => counted[m / 2],
+        _ => (counted[m / 2 - 1] + counted[m / 2]) / 2.0,
+    };
+    if median <= 0.0 {
+        return Err(format!(
+            "X holds integer counts whose median cell total is 0 ({} of {} cells have no counts): they cannot be normalised to it",
+            totals.iter().filter(|&&t| t == 0.0).count(),
+            totals.len()
+        ));
+    }
+    Ok(totals
+        .iter()
+        .map(|&t| {
+            let d = t / median;
+            if d == 0.0 {
+                1.0
+            } else {
+                d
+            }
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pertbench_kernels::sparse::csr::CsrBuilder;
+
+    fn csr(rows: &[&[f32]]) -> CsrMatrix {
+        let mut b = CsrBuilder::new(rows[0].len());
+        for r in rows {
+            for (j, &v) in r.iter().enumerate() {
+                if v != 0.0 {
+                    b.push(j as u32, v);
+                }
+            }
+            b.finish_row();
+        }
+        b.build().unwrap()
+    }
+
+    #[test]
+    fn the_scale_is_decided_as_cell_eval_decides_it() {
+        let log = csr(&[&[0.5, 0.0], &[1.25, 14.9]]);
+        assert_eq!(decide_scale(&log, true, false), Ok(Scale::Log1p));
+        let e = decide_scale(&csr(&[&[0.5, 15.0]]), true, false).unwrap_err();
+        assert!(e.contains("at or above 15"), "{e}");
+        // allow_discrete skips the range check (cell-eval's validate=False).
+        assert_eq!(
+            decide_scale(&csr(&[&[0.5, 15.0]]), true, true),
+            Ok(Scale::Log1p)
+        );
+        let e = decide_scale(&csr(&[&[-0.5, 1.0]]), true, false).unwrap_err();
+        assert!(e.contains("negative"), "{e}");
+        let e = decide_scale(&csr(&[&[-1.0, 1.0]]), true, false).unwrap_err();
+        assert!(e.contains("not counts"), "{e}");
+        // A fraction of at most 1e-3 is not a decimal.
+        assert!(matches!(
+            decide_scale(&csr(&[&[2.0005, 1.0]]), true, false),
+            Ok(Scale::MedianTotalLog1p { .. })
+        ));
+        assert_eq!(
+            decide_scale(&csr(&[&[2.0, 1.0]]), true, true),
+            Ok(Scale::Counts)
+        );
+    }
+
+    #[test]
+    fn counts_are_normalised_to_the_median_total_as_scanpy_does() {
+        // Totals 3, 0, 5, 4: CSR takes the median of all cells (3.5, the
+        // mean of the two middle ones), dense that of the non-zero ones (4).
+        let x = csr(&[&[1.0, 2.0], &[0.0, 0.0], &[5.0, 0.0], &[2.0, 2.0]]);
+        let Ok(Scale::MedianTotalLog1p { divisor }) = decide_scale(&x, true, false) else {
+            panic!()
+        };
+        assert_eq!(divisor, vec![3.0 / 3.5, 1.0, 5.0 / 3.5, 4.0 / 3.5]);
+        let Ok(Scale::MedianTotalLog1p { divisor }) = decide_scale(&x, false, false) else {
+            panic!()
+        };
+        assert_eq!(divisor, vec![0.75, 1.0, 1.25, 1.0]);
+        let s = Scale::MedianTotalLog1p { divisor };
+        assert_eq!(s.value(0, 1.0), ((1.0f32 / 0.75) as f64).ln_1p() as f32);
+        // Most cells empty: the median total is 0.
+        let empty = csr(&[&[1.0, 0.0], &[0.0, 0.0], &[0.0, 0.0]]);
+        let e = decide_scale(&empty, true, false).unwrap_err();
+        assert!(e.contains("median cell total is 0 (2 of 3 cells"), "{e}");
+    }
+}

@@ -1,0 +1,75 @@
+//! Differential expression of every perturbation against the controls, as
+//! cell-eval computes it with pdex (REFERENCE_TOOLS.md section 2): the
+//! input read and scaled as cell-eval prepares it ([`input`]), the test and
+//! fold changes in the kernels
+//! (`pertbench_kernels::tasks::differential_expression`), the table in
+//! pdex's columns ([`table`]).
+
+pub mod input;
+pub mod table;
+
+use crate::error::{EngineError, Result};
+use pertbench_kernels::tasks::differential_expression::{
+    differential_expression, DeOptions, DeTable,
+};
+use pertbench_kernels::Par;
+use serde::{Deserialize, Serialize};
+
+/// Whose DE conventions to follow, where versions of cell-eval differ.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum DeConvention {
+    /// pdex 0.2 as cell-eval >= 0.6 calls it: Benjamini-Hochberg over each
+    /// perturbation's genes; log2 fold change log2(t / r) with 0/0 = 0 and
+    /// +-inf for a one-sided zero (epsilon 0).
+    #[default]
+    Pdex02,
+    /// pdex 0.1 as cell-eval 0.5 called it (the Virtual Cell Challenge's
+    /// scorer): Benjamini-Hochberg over every (perturbation, gene) test;
+    /// fold change t / r, 20 when r = 0 and 1/20 when t = 0, then log2.
+    CellEval05,
+}
+
+impl DeConvention {
+    pub const ALL: [DeConvention; 2] = [DeConvention::Pdex02, DeConvention::CellEval05];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            DeConvention::Pdex02 => "pdex_0_2",
+            DeConvention::CellEval05 => "cell_eval_0_5",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<DeConvention> {
+        let s = s.replace(['-', '.'], "_");
+        Self::ALL.into_iter().find(|c| c.name() == s)
+    }
+
+    pub fn options(self) -> DeOptions {
+        match self {
+            DeConvention::Pdex02 => DeOptions::PDEX_0_2,
+            DeConvention::CellEval05 => DeOptions::PDEX_0_1,
+        }
+    }
+}
+
+/// Every perturbation of `cells` against its controls.
+pub fn run(cells: &input::GroupedCells, convention: DeConvention, par: Par) -> Result<DeTable> {
+    let options = DeOptions {
+        values: cells.values_are(),
+        ..convention.options()
+    };
+    let scale = &cells.scale;
+    differential_expression(
+        &cells.x,
+        &cells.control_rows,
+        &cells.rows,
+        |row, stored| scale.value(row, stored),
+        options,
+        par,
+    )
+    .map_err(EngineError::kernel(format!(
+        "{}: differential expression",
+        cells.path.display()
+    )))
+}
