@@ -32,8 +32,8 @@ pub struct Args {
     #[arg(long, default_value = "target_gene")]
     pert_col: String,
     /// full, minimal, vcc, de, anndata or pds
-    #[arg(long, default_value = "full")]
-    profile: String,
+    #[arg(long, default_value = "full", value_parser = Profile::from_arg)]
+    profile: Profile,
     /// Where results.csv, agg_results.csv, the DE tables and score.csv go
     #[arg(short, long, default_value = "cell-eval-outdir")]
     outdir: PathBuf,
@@ -41,8 +41,8 @@ pub struct Args {
     #[arg(long)]
     allow_discrete: bool,
     /// DE conventions: pdex_0_2 (cell-eval >= 0.6) or cell_eval_0_5 (the VCC's)
-    #[arg(long, default_value = "pdex_0_2")]
-    convention: String,
+    #[arg(long, default_value = "pdex_0_2", value_parser = DeConvention::from_arg)]
+    convention: DeConvention,
     /// A baseline prediction (h5ad) evaluated the same way; the score
     /// normalises each metric against it
     #[arg(long, conflicts_with = "baseline_agg")]
@@ -131,20 +131,7 @@ fn evaluate(
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let profile = Profile::parse(&a.profile).ok_or_else(|| {
-        anyhow!(
-            "--profile `{}`: expected one of {}",
-            a.profile,
-            Profile::ALL.map(|p| p.name()).join(", ")
-        )
-    })?;
-    let convention = DeConvention::parse(&a.convention).ok_or_else(|| {
-        anyhow!(
-            "--convention `{}`: expected one of {}",
-            a.convention,
-            DeConvention::ALL.map(|c| c.name()).join(", ")
-        )
-    })?;
+    let (profile, convention) = (a.profile, a.convention);
     let real = read(&a.adata_real, &a)?;
     let pred = read(&a.adata_pred, &a)?;
     let (e, summary) = evaluate(&a, &real, &pred, profile, convention, "")?;

@@ -2,7 +2,7 @@
 //! against its controls, as cell-eval computes it with pdex, written as a
 //! table in pdex's columns.
 
-use anyhow::{anyhow, Result};
+use anyhow::Result;
 use pertbench_engine::differential_expression::{self as de, DeConvention};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -23,21 +23,15 @@ pub struct Args {
     output: PathBuf,
     /// pdex_0_2 (BH per perturbation; cell-eval >= 0.6) or cell_eval_0_5
     /// (BH over all tests, clipped fold changes; the Virtual Cell Challenge)
-    #[arg(long, default_value = "pdex_0_2")]
-    convention: String,
+    #[arg(long, default_value = "pdex_0_2", value_parser = DeConvention::from_arg)]
+    convention: DeConvention,
     /// Keep integer counts as they are instead of normalising them (cell-eval's --allow-discrete)
     #[arg(long)]
     allow_discrete: bool,
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let convention = DeConvention::parse(&a.convention).ok_or_else(|| {
-        anyhow!(
-            "--convention `{}`: expected one of {}",
-            a.convention,
-            DeConvention::ALL.map(|c| c.name()).join(", ")
-        )
-    })?;
+    let convention = a.convention;
     let start = Instant::now();
     let cells = de::input::read_grouped(
         &a.input,

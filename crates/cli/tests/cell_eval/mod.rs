@@ -56,15 +56,24 @@ fn pertbench(args: &[&std::ffi::OsStr]) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// The pinned environment's Python and a directory of the files
+/// `make_pairs.py` writes; None (the test skips) without the environment.
+fn generated_pairs() -> Option<(PathBuf, tempfile::TempDir)> {
+    let py = venvs_holding(&[ENV])?.join(ENV).join("bin/python");
+    let dir = tempfile::tempdir().unwrap();
+    python(
+        &py,
+        &[script("make_pairs.py").as_os_str(), dir.path().as_os_str()],
+    );
+    Some((py, dir))
+}
+
 #[test]
 fn de_tables_equal_cell_evals() {
-    let Some(venvs) = venvs_holding(&[ENV]) else {
+    let Some((py, dir)) = generated_pairs() else {
         return;
     };
-    let py = venvs.join(ENV).join("bin/python");
-    let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    python(&py, &[script("make_pairs.py").as_os_str(), d.as_os_str()]);
     for f in FILES {
         let stem = f.trim_end_matches(".h5ad");
         for convention in ["pdex_0_2", "cell_eval_0_5"] {
@@ -122,13 +131,10 @@ fn de_tables_equal_cell_evals() {
 
 #[test]
 fn de_refuses_what_cell_eval_refuses_with_the_reason() {
-    let Some(venvs) = venvs_holding(&[ENV]) else {
+    let Some((_, dir)) = generated_pairs() else {
         return;
     };
-    let py = venvs.join(ENV).join("bin/python");
-    let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    python(&py, &[script("make_pairs.py").as_os_str(), d.as_os_str()]);
     let run = |args: &[&str]| {
         let mut c = Command::new(env!("CARGO_BIN_EXE_pertbench"));
         c.arg("de").arg(d.join("real_log_csr_f32.h5ad")).args(args);
@@ -147,7 +153,10 @@ fn de_refuses_what_cell_eval_refuses_with_the_reason() {
     );
     let o = run(&["--convention", "pdex_9"]);
     let e = String::from_utf8_lossy(&o.stderr);
-    assert!(e.contains("pdex_0_2, cell_eval_0_5"), "{e}");
+    assert!(
+        e.contains("`pdex_9`: expected one of pdex_0_2, cell_eval_0_5"),
+        "{e}"
+    );
     assert!(!d.join("x.csv").exists());
 }
 
@@ -184,13 +193,10 @@ const FULL_METRICS: [&str; 27] = [
 
 #[test]
 fn metrics_and_scores_equal_cell_evals() {
-    let Some(venvs) = venvs_holding(&[ENV]) else {
+    let Some((py, dir)) = generated_pairs() else {
         return;
     };
-    let py = venvs.join(ENV).join("bin/python");
-    let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    python(&py, &[script("make_pairs.py").as_os_str(), d.as_os_str()]);
     for profile in ["full", "vcc"] {
         let out = d.join(format!("pertbench_{profile}"));
         let printed = pertbench(&[

@@ -114,6 +114,17 @@ impl Profile {
         Self::ALL.into_iter().find(|p| p.name() == s)
     }
 
+    /// [`Profile::parse`], or a message listing the profiles (for
+    /// command-line parsers).
+    pub fn from_arg(s: &str) -> Result<Profile, String> {
+        Self::parse(s).ok_or_else(|| {
+            format!(
+                "`{s}`: expected one of {}",
+                Self::ALL.map(|p| p.name()).join(", ")
+            )
+        })
+    }
+
     /// The metrics, in the order cell-eval computes them (DE metrics, then
     /// expression metrics).
     pub fn metrics(self) -> Vec<&'static MetricName> {

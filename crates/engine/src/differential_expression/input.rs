@@ -247,19 +247,9 @@ fn median_total_divisors(x: &CsrMatrix, csr: bool) -> std::result::Result<Vec<f3
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pertbench_kernels::sparse::csr::CsrBuilder;
 
     fn csr(rows: &[&[f32]]) -> CsrMatrix {
-        let mut b = CsrBuilder::new(rows[0].len());
-        for r in rows {
-            for (j, &v) in r.iter().enumerate() {
-                if v != 0.0 {
-                    b.push(j as u32, v);
-                }
-            }
-            b.finish_row();
-        }
-        b.build().unwrap()
+        CsrMatrix::from_dense_rows(rows[0].len(), rows).unwrap()
     }
 
     #[test]

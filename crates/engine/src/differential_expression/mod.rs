@@ -45,6 +45,17 @@ impl DeConvention {
         Self::ALL.into_iter().find(|c| c.name() == s)
     }
 
+    /// [`DeConvention::parse`], or a message listing the conventions (for
+    /// command-line parsers).
+    pub fn from_arg(s: &str) -> std::result::Result<DeConvention, String> {
+        Self::parse(s).ok_or_else(|| {
+            format!(
+                "`{s}`: expected one of {}",
+                Self::ALL.map(|c| c.name()).join(", ")
+            )
+        })
+    }
+
     pub fn options(self) -> DeOptions {
         match self {
             DeConvention::Pdex02 => DeOptions::PDEX_0_2,

@@ -175,6 +175,33 @@ pub struct CsrBuilder {
     data: Vec<f32>,
 }
 
+impl CsrMatrix {
+    /// From dense rows of `ncols` values each (zeros are not stored). Fails
+    /// on a row of another length or a non-finite value.
+    pub fn from_dense_rows<R: AsRef<[f32]>>(
+        ncols: usize,
+        rows: &[R],
+    ) -> Result<CsrMatrix, KernelError> {
+        let mut b = CsrBuilder::new(ncols);
+        for (i, r) in rows.iter().enumerate() {
+            let r = r.as_ref();
+            if r.len() != ncols {
+                return Err(KernelError::Shape(format!(
+                    "row {i} has {} values, expected {ncols}",
+                    r.len()
+                )));
+            }
+            for (j, &v) in r.iter().enumerate() {
+                if v != 0.0 {
+                    b.push(j as u32, v);
+                }
+            }
+            b.finish_row();
+        }
+        b.build()
+    }
+}
+
 impl CsrBuilder {
     pub fn new(ncols: usize) -> Self {
         Self {
