@@ -40,6 +40,10 @@ pub struct Args {
     /// Keep integer counts as they are (not normalised and log1p'd)
     #[arg(long)]
     allow_discrete: bool,
+    /// Leave out the cells with this label in each file (e.g. unassigned),
+    /// as if the files had been filtered; repeatable
+    #[arg(long = "drop-label")]
+    drop_labels: Vec<String>,
     /// DE conventions: pdex_0_2 (cell-eval >= 0.6) or cell_eval_0_5 (the VCC's)
     #[arg(long, default_value = "pdex_0_2", value_parser = DeConvention::from_arg)]
     convention: DeConvention,
@@ -60,12 +64,17 @@ pub struct Args {
 }
 
 fn read(path: &Path, a: &Args) -> Result<GroupedCells> {
-    Ok(read_grouped(
+    let cells = read_grouped(
         path,
         &a.pert_col,
         &a.control_pert,
         a.allow_discrete,
-    )?)
+        &a.drop_labels,
+    )?;
+    for (label, n) in &cells.dropped {
+        println!("{}: dropped {n} cells labelled `{label}`", path.display());
+    }
+    Ok(cells)
 }
 
 /// Evaluates `pred` against `real`, writing the DE tables it computes and

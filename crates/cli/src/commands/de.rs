@@ -28,6 +28,10 @@ pub struct Args {
     /// Keep integer counts as they are instead of normalising them (cell-eval's --allow-discrete)
     #[arg(long)]
     allow_discrete: bool,
+    /// Leave out the cells with this label (e.g. unassigned), as if the
+    /// file had been filtered; repeatable
+    #[arg(long = "drop-label")]
+    drop_labels: Vec<String>,
 }
 
 pub fn run(a: Args) -> Result<()> {
@@ -38,6 +42,7 @@ pub fn run(a: Args) -> Result<()> {
         &a.perturbation_column,
         &a.control,
         a.allow_discrete,
+        &a.drop_labels,
     )?;
     let read = start.elapsed();
     let table = de::run(&cells, convention, pertbench_kernels::Par::rayon(0))?;
@@ -54,6 +59,9 @@ pub fn run(a: Args) -> Result<()> {
         significant,
         a.output.display()
     );
+    for (label, n) in &cells.dropped {
+        println!("dropped {n} cells labelled `{label}`");
+    }
     println!(
         "read {:.2}s, tests {:.2}s",
         read.as_secs_f64(),

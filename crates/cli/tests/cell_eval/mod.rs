@@ -304,3 +304,61 @@ fn metrics_and_scores_equal_cell_evals() {
         }
     }
 }
+
+/// `pertbench de` on the real Papalexi screen (integer counts): its 1,110
+/// `unassigned` cells dropped and counted, STAT1's knock-down found.
+#[test]
+fn de_on_papalexi_drops_unassigned_cells_and_finds_stat1() {
+    let Some(shared) = super::shared() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("de.csv");
+    let data = shared.join("data/papalexi2021_eccite_subset.h5ad");
+    let printed = pertbench(&[
+        "de".as_ref(),
+        data.as_os_str(),
+        "--perturbation-column".as_ref(),
+        "perturbation".as_ref(),
+        "--drop-label".as_ref(),
+        "unassigned".as_ref(),
+        "-o".as_ref(),
+        out.as_os_str(),
+    ]);
+    assert!(
+        printed.contains("25 perturbations x 299 genes against 2292 controls"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("dropped 1110 cells labelled `unassigned`"),
+        "{printed}"
+    );
+    let table = std::fs::read_to_string(&out).unwrap();
+    let stat1: Vec<&str> = table
+        .lines()
+        .find(|l| l.starts_with("STAT1,STAT1,"))
+        .unwrap()
+        .split(',')
+        .collect();
+    let (lfc, fdr): (f64, f64) = (stat1[6].parse().unwrap(), stat1[9].parse().unwrap());
+    assert!(lfc < -2.0 && fdr < 1e-100, "{stat1:?}");
+    assert!(!table.contains("\nunassigned,"));
+    let o = Command::new(env!("CARGO_BIN_EXE_pertbench"))
+        .arg("de")
+        .arg(&data)
+        .args([
+            "--perturbation-column",
+            "perturbation",
+            "--drop-label",
+            "unasigned",
+        ])
+        .arg("-o")
+        .arg(dir.path().join("typo.csv"))
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && e.contains("no cell is labelled `unasigned`"),
+        "{e}"
+    );
+}

@@ -294,6 +294,7 @@ mod tests {
             x: b.build().unwrap(),
             scale: Scale::Log1p,
             allow_discrete: false,
+            dropped: Default::default(),
             control: "ctrl".into(),
             control_rows,
             perturbations: vec!["A".into(), "B".into(), "C".into()],

@@ -65,6 +65,8 @@ pub struct GroupedCells {
     /// pdex is told the values are not log1p (`is_log1p=False`), whatever
     /// they are.
     pub allow_discrete: bool,
+    /// Cells left out, by label (`drop_labels`).
+    pub dropped: BTreeMap<String, usize>,
     pub control: String,
     pub control_rows: Vec<usize>,
     /// Perturbations other than the control, sorted (as cell-eval and pdex
@@ -89,12 +91,16 @@ impl GroupedCells {
 /// scale as cell-eval does: values with decimals must lie in [0, 15) and are
 /// taken as log1p; integer values are counts, normalised then log1p unless
 /// `allow_discrete`. Every cell needs a label; the control must be present;
-/// genes must be unique.
+/// genes must be unique. Cells labelled one of `drop_labels` (e.g.
+/// `unassigned`) are left out first, as if the file had been filtered (the
+/// normalisation's median is over the cells kept); each such label must
+/// occur.
 pub fn read_grouped(
     path: &Path,
     perturbation_column: &str,
     control: &str,
     allow_discrete: bool,
+    drop_labels: &[String],
 ) -> Result<GroupedCells> {
     let err = |m: String| EngineError::Data(DataError::file(path, m));
     if !path.exists() {
@@ -137,6 +143,37 @@ pub fn read_grouped(
         })?;
         groups.entry(label).or_default().push(i);
     }
+    let mut dropped = BTreeMap::new();
+    for label in drop_labels {
+        if label == control {
+            return Err(err(format!(
+                "the control label `{control}` cannot be dropped"
+            )));
+        }
+        let rows = groups.remove(label).ok_or_else(|| {
+            let some: Vec<&String> = groups.keys().take(8).collect();
+            err(format!(
+                "no cell is labelled `{label}` (a label to drop) in obs column `{perturbation_column}` (labels include {some:?})"
+            ))
+        })?;
+        dropped.insert(label.clone(), rows.len());
+    }
+    let (x, mut groups) = if dropped.is_empty() {
+        (x, groups)
+    } else {
+        // Keep the other cells, in file order, and renumber them.
+        let mut kept: Vec<usize> = groups.values().flatten().copied().collect();
+        kept.sort_unstable();
+        let mut position = vec![usize::MAX; x.nrows];
+        for (p, &r) in kept.iter().enumerate() {
+            position[r] = p;
+        }
+        let renumbered = groups
+            .into_iter()
+            .map(|(label, rows)| (label, rows.iter().map(|&r| position[r]).collect()))
+            .collect();
+        (x.select_rows(&kept), renumbered)
+    };
     let control_rows = groups.remove(control).ok_or_else(|| {
         let some: Vec<&String> = groups.keys().take(8).collect();
         err(format!(
@@ -156,6 +193,7 @@ pub fn read_grouped(
         x,
         scale,
         allow_discrete,
+        dropped,
         control: control.to_string(),
         control_rows,
         perturbations,
