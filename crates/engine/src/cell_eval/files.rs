@@ -12,16 +12,10 @@ use pertbench_data::DataError;
 use std::io::Write;
 use std::path::Path;
 
-fn number(v: f64) -> String {
-    format!("{v:?}")
-}
+use crate::differential_expression::table::{csv_number as number, csv_text};
 
 fn text(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
+    csv_text(s).into_owned()
 }
 
 fn write_lines(path: &Path, lines: impl Iterator<Item = String>) -> Result<()> {

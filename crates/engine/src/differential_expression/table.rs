@@ -68,7 +68,7 @@ pub fn to_batch(t: &DeTable, perturbations: &[String], genes: &[String]) -> Reco
 }
 
 /// A CSV field: quoted when it holds a comma, quote or line break.
-fn csv_text(s: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn csv_text(s: &str) -> std::borrow::Cow<'_, str> {
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\"")).into()
     } else {
@@ -78,7 +78,7 @@ fn csv_text(s: &str) -> std::borrow::Cow<'_, str> {
 
 /// A number as polars and pandas read it back exactly (shortest
 /// round-trip digits; `inf`, `-inf`, `NaN`).
-fn csv_number(v: f64) -> String {
+pub(crate) fn csv_number(v: f64) -> String {
     format!("{v:?}")
 }
 
