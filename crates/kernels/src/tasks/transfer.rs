@@ -62,69 +62,22 @@ impl LooRidge {
     /// depend on the features' scale: lambda = lambda_relative x
     /// trace(Xc'Xc) / k, with Xc the centred features and k their number.
     pub fn new(features: ArrayView2<f64>, lambda_relative: f64) -> Result<LooRidge, KernelError> {
-        let (n, k) = features.dim();
-        if n < 3 {
-            return Err(KernelError::NotEnough(format!(
-                "leave-one-out ridge needs at least 3 units, got {n}"
-            )));
-        }
-        if k == 0 {
-            return Err(KernelError::Shape(
-                "leave-one-out ridge needs at least one feature".into(),
-            ));
-        }
-        if !(lambda_relative > 0.0) {
-            return Err(KernelError::Shape(format!(
-                "ridge penalty must be positive, got {lambda_relative}"
-            )));
-        }
-        if let Some((i, j)) = features
-            .indexed_iter()
-            .find(|(_, v)| !v.is_finite())
-            .map(|(ij, _)| ij)
-        {
-            return Err(KernelError::Shape(format!(
-                "feature ({i}, {j}) is not finite"
-            )));
-        }
-        let means: Vec<f64> = (0..k)
-            .map(|j| features.column(j).sum() / n as f64)
-            .collect();
-        let xc = Mat::<f64>::from_fn(n, k, |i, j| features[(i, j)] - means[j]);
-        let mut gram = Mat::<f64>::zeros(k, k);
-        matmul(
-            gram.as_mut(),
-            Accum::Replace,
-            xc.transpose(),
-            xc.as_ref(),
-            1.0,
-            Par::Seq,
-        );
-        let trace: f64 = (0..k).map(|j| gram[(j, j)]).sum();
-        if trace <= 0.0 {
-            return Err(KernelError::NotEnough(
-                "every feature is constant across units".into(),
-            ));
-        }
-        let lambda = lambda_relative * trace / k as f64;
-        for j in 0..k {
-            gram[(j, j)] += lambda;
-        }
-        let chol = gram.llt(Side::Lower).map_err(|e| {
-            KernelError::LinAlg(format!("ridge system is not positive definite ({e:?})"))
-        })?;
+        let fit = Fitted::new(features, lambda_relative)?;
+        let n = features.nrows();
         // H = 11'/n + Xc (Xc'Xc + lambda I)^-1 Xc'.
-        let solved = chol.solve(xc.transpose());
         let mut hat = Mat::<f64>::from_fn(n, n, |_, _| 1.0 / n as f64);
         matmul(
             hat.as_mut(),
             Accum::Add,
-            xc.as_ref(),
-            solved.as_ref(),
+            fit.xc.as_ref(),
+            fit.solved.as_ref(),
             1.0,
             Par::Seq,
         );
-        Ok(LooRidge { hat, lambda })
+        Ok(LooRidge {
+            hat,
+            lambda: fit.lambda,
+        })
     }
 
     pub fn n_units(&self) -> usize {
@@ -155,6 +108,151 @@ impl LooRidge {
             let h = self.hat[(i, i)];
             (fitted[(i, j)] - h * y[(i, j)]) / (1.0 - h)
         }))
+    }
+}
+
+/// Penalised least squares with an unpenalised intercept on fixed
+/// features: the centred features and (Xc'Xc + lambda I)^-1 Xc'.
+struct Fitted {
+    means: Vec<f64>,
+    xc: Mat<f64>,
+    /// (Xc'Xc + lambda I)^-1 Xc' (k x n).
+    solved: Mat<f64>,
+    lambda: f64,
+}
+
+impl Fitted {
+    fn new(features: ArrayView2<f64>, lambda_relative: f64) -> Result<Fitted, KernelError> {
+        let (n, k) = features.dim();
+        if n < 3 {
+            return Err(KernelError::NotEnough(format!(
+                "ridge needs at least 3 units, got {n}"
+            )));
+        }
+        if k == 0 {
+            return Err(KernelError::Shape(
+                "ridge needs at least one feature".into(),
+            ));
+        }
+        if !(lambda_relative > 0.0) {
+            return Err(KernelError::Shape(format!(
+                "ridge penalty must be positive, got {lambda_relative}"
+            )));
+        }
+        check_finite(features)?;
+        let means: Vec<f64> = (0..k)
+            .map(|j| features.column(j).sum() / n as f64)
+            .collect();
+        let xc = Mat::<f64>::from_fn(n, k, |i, j| features[(i, j)] - means[j]);
+        let mut gram = Mat::<f64>::zeros(k, k);
+        matmul(
+            gram.as_mut(),
+            Accum::Replace,
+            xc.transpose(),
+            xc.as_ref(),
+            1.0,
+            Par::Seq,
+        );
+        let trace: f64 = (0..k).map(|j| gram[(j, j)]).sum();
+        if trace <= 0.0 {
+            return Err(KernelError::NotEnough(
+                "every feature is constant across units".into(),
+            ));
+        }
+        let lambda = lambda_relative * trace / k as f64;
+        for j in 0..k {
+            gram[(j, j)] += lambda;
+        }
+        let chol = gram.llt(Side::Lower).map_err(|e| {
+            KernelError::LinAlg(format!("ridge system is not positive definite ({e:?})"))
+        })?;
+        let solved = chol.solve(xc.transpose());
+        Ok(Fitted {
+            means,
+            xc,
+            solved,
+            lambda,
+        })
+    }
+}
+
+fn check_finite(features: ArrayView2<f64>) -> Result<(), KernelError> {
+    match features.indexed_iter().find(|(_, v)| !v.is_finite()) {
+        Some(((i, j), _)) => Err(KernelError::Shape(format!(
+            "feature ({i}, {j}) is not finite"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// A ridge map fitted on training units (features, penalty relative as in
+/// [`LooRidge::new`]) and applied to new units: the prediction for a new
+/// unit with features t is mean(y) + (t - mean(x))' (Xc'Xc + lambda I)^-1
+/// Xc' y, a fixed weighting of the training targets.
+#[derive(Debug)]
+pub struct RidgeMap {
+    /// m x n: the weight of each training unit in each new unit's prediction.
+    weights: Mat<f64>,
+    /// The absolute penalty used.
+    pub lambda: f64,
+}
+
+impl RidgeMap {
+    /// `train`: one row per training unit; `new`: one row per unit to
+    /// predict, with the same features.
+    pub fn new(
+        train: ArrayView2<f64>,
+        new: ArrayView2<f64>,
+        lambda_relative: f64,
+    ) -> Result<RidgeMap, KernelError> {
+        if new.ncols() != train.ncols() {
+            return Err(KernelError::Shape(format!(
+                "{} features for new units, {} for training units",
+                new.ncols(),
+                train.ncols()
+            )));
+        }
+        check_finite(new)?;
+        let fit = Fitted::new(train, lambda_relative)?;
+        let (n, m, k) = (train.nrows(), new.nrows(), train.ncols());
+        let tc = Mat::<f64>::from_fn(m, k, |i, j| new[(i, j)] - fit.means[j]);
+        let mut weights = Mat::<f64>::from_fn(m, n, |_, _| 1.0 / n as f64);
+        matmul(
+            weights.as_mut(),
+            Accum::Add,
+            tc.as_ref(),
+            fit.solved.as_ref(),
+            1.0,
+            Par::Seq,
+        );
+        Ok(RidgeMap {
+            weights,
+            lambda: fit.lambda,
+        })
+    }
+
+    /// Row i = the prediction for new unit i from the training targets `y`
+    /// (one row per training unit).
+    pub fn predict(&self, y: ArrayView2<f64>) -> Result<Array2<f64>, KernelError> {
+        let (m, n) = (self.weights.nrows(), self.weights.ncols());
+        if y.nrows() != n {
+            return Err(KernelError::Shape(format!(
+                "{} targets for {n} training units",
+                y.nrows()
+            )));
+        }
+        let d = y.ncols();
+        let ym = Mat::<f64>::from_fn(n, d, |i, j| y[(i, j)]);
+        let mut out = Mat::<f64>::zeros(m, d);
+        matmul(
+            out.as_mut(),
+            Accum::Replace,
+            self.weights.as_ref(),
+            ym.as_ref(),
+            1.0,
+            Par::Seq,
+        );
+        Ok(Array2::from_shape_fn((m, d), |(i, j)| out[(i, j)]))
     }
 }
 
@@ -254,6 +352,41 @@ mod tests {
             .iter()
             .zip(mean.iter())
             .all(|(a, b)| (a - b).abs() < 1e-6));
+    }
+
+    #[test]
+    fn ridge_map_equals_a_direct_fit() {
+        let train = array![
+            [0.3, 1.0],
+            [1.2, -0.5],
+            [-0.7, 0.2],
+            [2.0, 1.5],
+            [0.1, -1.1]
+        ];
+        let y = array![
+            [1.0, 0.5, -1.0],
+            [2.0, -0.3, 0.4],
+            [-0.5, 1.1, 0.0],
+            [3.1, 0.2, 1.0],
+            [0.7, -0.8, -0.6]
+        ];
+        let new = array![[-1.4, 0.8], [0.5, 0.5]];
+        let map = RidgeMap::new(train.view(), new.view(), 0.5).unwrap();
+        let pred = map.predict(y.view()).unwrap();
+        for i in 0..new.nrows() {
+            // The new unit appended as a last row, left out of the fit.
+            let mut x = train.clone();
+            x.push_row(new.row(i)).unwrap();
+            let mut yy = y.clone();
+            yy.push_row(Array1::zeros(3).view()).unwrap();
+            let direct = refit_predict(&x, &yy, map.lambda, x.nrows() - 1);
+            for j in 0..3 {
+                assert!((pred[(i, j)] - direct[j]).abs() < 1e-10);
+            }
+        }
+        assert!(map.predict(y.slice(s![..4, ..])).is_err());
+        assert!(RidgeMap::new(train.view(), array![[1.0]].view(), 0.5).is_err());
+        assert!(RidgeMap::new(train.view(), array![[1.0, f64::NAN]].view(), 0.5).is_err());
     }
 
     #[test]

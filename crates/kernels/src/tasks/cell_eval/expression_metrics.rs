@@ -140,64 +140,90 @@ pub fn discrimination(
     })
 }
 
-/// Mean Euclidean distance over all pairs (i, j) of rows of `a` and `b`.
+/// Mean Euclidean distance over all pairs (i, j) of rows of `a` and `b`:
+/// the mean over rows of `a` of each row's mean distance to `b` (so equal
+/// rows give equal terms, whatever their number).
 fn mean_distance(a: ArrayView2<f64>, b: ArrayView2<f64>) -> f64 {
     let mut sum = 0.0;
     for x in a.rows() {
+        let mut row = 0.0;
         for y in b.rows() {
-            sum += x
+            row += x
                 .iter()
                 .zip(y.iter())
                 .map(|(u, v)| (u - v) * (u - v))
                 .sum::<f64>()
                 .sqrt();
         }
+        sum += row / b.nrows() as f64;
     }
-    sum / (a.nrows() * b.nrows()) as f64
+    sum / a.nrows() as f64
 }
 
-/// The energy distance of each perturbation's cells to the control cells.
+/// Each perturbation's energy distance to the controls, and the largest
+/// mean distance they were computed from (the scale of their rounding).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnergyDistances {
+    pub values: Vec<f64>,
+    pub scale: f64,
+}
+
+/// The energy distance of each perturbation's cells to the control cells:
+/// 2 E|x - c| - E|x - x'| - E|c - c'|.
 pub fn energy_distances(
     perturbations: &[ArrayView2<f64>],
     control: ArrayView2<f64>,
     par: Par,
-) -> Vec<f64> {
+) -> EnergyDistances {
     let within_control = mean_distance(control, control);
-    map_indices(par, perturbations.len(), |p| {
+    let terms = map_indices(par, perturbations.len(), |p| {
         let x = perturbations[p];
-        2.0 * mean_distance(x, control) - mean_distance(x, x) - within_control
-    })
+        (mean_distance(x, control), mean_distance(x, x))
+    });
+    let scale = terms
+        .iter()
+        .fold(within_control, |m, &(a, b)| m.max(a).max(b));
+    EnergyDistances {
+        values: terms
+            .iter()
+            .map(|&(across, within)| 2.0 * across - within - within_control)
+            .collect(),
+        scale,
+    }
 }
 
-/// Relative spread below which energy distances count as one value: they
-/// then differ by rounding only (e.g. a prediction of the same cells for
-/// every perturbation, as the mean baseline's).
-pub const CONSTANT_SPREAD: f64 = 1e-12;
+/// Spread, relative to the mean distances they come from, below which
+/// energy distances count as one value: they then differ by rounding only
+/// (e.g. a prediction of the same cells for every perturbation, as the mean
+/// baseline's). An energy distance is a small difference of large means,
+/// so its rounding is relative to those means, not to itself.
+pub const CONSTANT_SPREAD: f64 = 1e-9;
 
-/// Whether `v` is constant up to rounding ([`CONSTANT_SPREAD`]).
-fn constant(v: &[f64]) -> bool {
-    let (lo, hi) = v
+/// Whether the distances are constant up to rounding ([`CONSTANT_SPREAD`]).
+fn constant(e: &EnergyDistances) -> bool {
+    let (lo, hi) = e
+        .values
         .iter()
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| {
             (a.min(x), b.max(x))
         });
-    hi - lo <= CONSTANT_SPREAD * lo.abs().max(hi.abs())
+    hi - lo <= CONSTANT_SPREAD * e.scale
 }
 
 /// `pearson_edistance`: Pearson correlation over perturbations of the real
 /// and predicted energy distances; NaN when either side is constant up to
 /// rounding (cell-eval then correlates rounding noise).
-pub fn pearson_energy(real: &[f64], pred: &[f64]) -> f64 {
+pub fn pearson_energy(real: &EnergyDistances, pred: &EnergyDistances) -> f64 {
     if constant(real) || constant(pred) {
         return f64::NAN;
     }
-    pearson(real, pred).unwrap_or(f64::NAN)
+    pearson(&real.values, &pred.values).unwrap_or(f64::NAN)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ndarray::{array, Array1};
+    use ndarray::{array, Array1, Array2};
 
     #[test]
     fn errors_and_discrimination_by_hand() {
@@ -240,11 +266,35 @@ mod tests {
 
     #[test]
     fn a_correlation_of_rounding_noise_is_undefined() {
-        let real = [1.0, 2.0, 3.0];
-        assert!((pearson_energy(&real, &[2.0, 4.0, 6.5]) - 0.9986).abs() < 1e-3);
-        let noise = [5.0, 5.0 * (1.0 + 1e-15), 5.0 * (1.0 - 1e-15)];
+        let e = |values: &[f64], scale: f64| EnergyDistances {
+            values: values.to_vec(),
+            scale,
+        };
+        let real = e(&[1.0, 2.0, 3.0], 10.0);
+        assert!((pearson_energy(&real, &e(&[2.0, 4.0, 6.5], 10.0)) - 0.9986).abs() < 1e-3);
+        // Rounding of means of 20: constant, though not to 1e-12 of 0.5.
+        let noise = e(&[0.5, 0.5 + 1e-12, 0.5 - 2e-12], 20.0);
         assert!(pearson_energy(&real, &noise).is_nan());
         assert!(pearson_energy(&noise, &real).is_nan());
+    }
+
+    #[test]
+    fn the_same_cells_for_every_perturbation_give_equal_distances() {
+        // One profile repeated 3, 7 and 1000 times; 50 varied controls.
+        let profile = [0.3, 1.7, 0.01, 2.2];
+        let control = Array2::from_shape_fn((50, 4), |(i, j)| ((i * 7 + j * 3) % 11) as f64 * 0.37);
+        let groups: Vec<Array2<f64>> = [3usize, 7, 1000]
+            .iter()
+            .map(|&n| Array2::from_shape_fn((n, 4), |(_, j)| profile[j]))
+            .collect();
+        let views: Vec<_> = groups.iter().map(|g| g.view()).collect();
+        let e = energy_distances(&views, control.view(), Par::Seq);
+        assert!(constant(&e), "{e:?}");
+        let real = EnergyDistances {
+            values: vec![1.0, 2.0, 3.0],
+            scale: 5.0,
+        };
+        assert!(pearson_energy(&real, &e).is_nan());
     }
 
     #[test]
@@ -253,6 +303,7 @@ mod tests {
         // mean d(y,y) = 0: E = 2 - 1 - 0 = 1.
         let x = array![[0.0], [2.0]];
         let y = array![[0.0]];
-        assert_eq!(energy_distances(&[x.view()], y.view(), Par::Seq), vec![1.0]);
+        let e = energy_distances(&[x.view()], y.view(), Par::Seq);
+        assert_eq!((e.values, e.scale), (vec![1.0], 1.0));
     }
 }
