@@ -108,7 +108,10 @@ pub const HEADLINE_VARIANTS: [&str; 10] = [
 /// Whether a larger value of this variant is better (errors and distances
 /// to the truth are not).
 pub fn higher_is_better(variant: &str) -> bool {
-    !matches!(variant, "mse" | "mae" | "energy_to_real")
+    !matches!(
+        variant,
+        "mse" | "mae" | "mse_delta" | "mae_delta" | "energy_to_real"
+    )
 }
 
 #[cfg(test)]

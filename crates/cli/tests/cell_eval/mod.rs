@@ -362,3 +362,102 @@ fn de_on_papalexi_drops_unassigned_cells_and_finds_stat1() {
         "{e}"
     );
 }
+
+/// The held-out perturbations of the `vcc` parity case: target genes among
+/// the measured genes (STAT1, NFKBIA: discrimination leaves them out) and
+/// not (IRF1, CUL3, SPI1, CD86), small and large.
+const VCC_TEST: [&str; 6] = ["CD86", "CUL3", "IRF1", "NFKBIA", "SPI1", "STAT1"];
+
+/// The `vcc` metric kind on the real Papalexi screen equals cell-eval 0.8.1
+/// run on the same split (`compare_vcc.py`): every metric's mean and count
+/// per predictor, every per-perturbation value, and the score of `control`
+/// against cell-eval's own mean baseline.
+#[test]
+fn vcc_metric_equals_cell_eval_on_a_papalexi_split() {
+    let Some(shared) = super::shared() else {
+        return;
+    };
+    let Some(venvs) = venvs_holding(&[ENV]) else {
+        return;
+    };
+    let py = venvs.join(ENV).join("bin/python");
+    let work = tempfile::tempdir().unwrap();
+    let pipeline = work.path().join("vcc_parity.yaml");
+    std::fs::write(
+        &pipeline,
+        format!(
+            "name: vcc_parity\ndatasets: [papalexi2021]\nseeds: [0]\nrepresentations:\n  - {{name: expression, kind: features}}\npostprocessing: [raw]\nmetrics:\n  - {{kind: vcc, test_perturbations: [{}], n_bootstrap: 100}}\n",
+            VCC_TEST.join(", ")
+        ),
+    )
+    .unwrap();
+    let w = work.path().join("w");
+    super::repo_pertbench(&w, &shared, &["run", pipeline.to_str().unwrap(), "--quiet"]);
+    let data = shared.join("data/papalexi2021_eccite_subset.h5ad");
+    let printed = python(
+        &py,
+        &[
+            script("compare_vcc.py").as_os_str(),
+            data.as_os_str(),
+            w.as_os_str(),
+            "vcc_parity".as_ref(),
+            VCC_TEST.join(",").as_ref(),
+        ],
+    );
+    let mut seen = std::collections::BTreeSet::new();
+    let mut failures = Vec::new();
+    for line in printed.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let key = |k: &str| v[k].as_str().unwrap().to_string();
+        seen.insert((key("check"), key("predictor"), key("metric")));
+        if v["score"]
+            .as_f64()
+            .is_none_or(|s| s > v["tolerance"].as_f64().unwrap())
+        {
+            failures.push(line.to_string());
+        }
+        eprintln!("{line}");
+    }
+    for predictor in ["mean", "control"] {
+        for metric in FULL_METRICS.iter().filter(|m| {
+            !m.starts_with("de_nsig_counts")
+                && (predictor == "control" || **m != "pearson_edistance")
+        }) {
+            for check in ["mean", "count", "per_perturbation"] {
+                if check == "per_perturbation" && *metric == "pearson_edistance" {
+                    continue;
+                }
+                assert!(
+                    seen.contains(&(check.into(), predictor.into(), metric.to_string())),
+                    "no {check} comparison of {predictor} {metric}"
+                );
+            }
+        }
+    }
+    assert!(seen.contains(&(
+        "edistance_undefined".into(),
+        "mean".into(),
+        "pearson_edistance".into()
+    )));
+    assert!(seen.contains(&(
+        "edistance_float32".into(),
+        "control".into(),
+        "pearson_edistance".into()
+    )));
+    for metric in [
+        "mae",
+        "overlap_at_N",
+        "discrimination_score_l1",
+        "avg_score",
+    ] {
+        assert!(
+            seen.contains(&("score".into(), "control".into(), metric.into())),
+            "no score comparison of {metric}"
+        );
+    }
+    assert!(
+        failures.is_empty(),
+        "over tolerance:\n{}",
+        failures.join("\n")
+    );
+}

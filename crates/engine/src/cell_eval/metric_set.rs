@@ -79,13 +79,19 @@ pub fn metric(name: &str) -> Option<&'static MetricName> {
 }
 
 /// A named set of metrics (cell-eval's `--profile`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 pub enum Profile {
+    #[serde(rename = "full")]
     Full,
+    #[serde(rename = "minimal")]
     Minimal,
+    #[serde(rename = "vcc")]
     Vcc,
+    #[serde(rename = "de")]
     De,
+    #[serde(rename = "anndata")]
     Expression,
+    #[serde(rename = "pds")]
     Pds,
 }
 

@@ -202,7 +202,7 @@ pub fn read_grouped(
 }
 
 /// cell-eval's decision (`guess_is_lognorm` and `_convert_to_normlog`).
-fn decide_scale(
+pub(crate) fn decide_scale(
     x: &CsrMatrix,
     csr: bool,
     allow_discrete: bool,

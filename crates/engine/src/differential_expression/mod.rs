@@ -17,16 +17,17 @@ use serde::{Deserialize, Serialize};
 
 /// Whose DE conventions to follow, where versions of cell-eval differ.
 #[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
 pub enum DeConvention {
     /// pdex 0.2 as cell-eval >= 0.6 calls it: Benjamini-Hochberg over each
     /// perturbation's genes; log2 fold change log2(t / r) with 0/0 = 0 and
     /// +-inf for a one-sided zero (epsilon 0).
     #[default]
+    #[serde(rename = "pdex_0_2")]
     Pdex02,
     /// pdex 0.1 as cell-eval 0.5 called it (the Virtual Cell Challenge's
     /// scorer): Benjamini-Hochberg over every (perturbation, gene) test;
     /// fold change t / r, 20 when r = 0 and 1/20 when t = 0, then log2.
+    #[serde(rename = "cell_eval_0_5")]
     CellEval05,
 }
 

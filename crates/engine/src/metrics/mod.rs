@@ -17,6 +17,7 @@ mod rewiring;
 mod silhouette;
 mod transfer;
 mod variants;
+mod vcc;
 
 pub use options::shared::{ControlPool, EvalSamples, FeatureSource};
 pub use options::{MetricSpec, OptionDoc, OptionFields};
@@ -176,6 +177,9 @@ registry! {
     /// scib-metrics' average silhouette widths: perturbations as labels,
     /// batches within each label.
     Silhouette = "silhouette" => silhouette::Silhouette,
+    /// The Virtual Cell Challenge on a held-out split: built-in predictors
+    /// scored with cell-eval's metric set and against a baseline.
+    Vcc = "vcc" => vcc::Vcc,
 }
 
 /// Rows of a metric without a source: one per (variant, value), sharing

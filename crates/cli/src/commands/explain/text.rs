@@ -24,7 +24,8 @@ pub enum Topic {
 /// post-processing, or a result variant (every kind that writes it). An
 /// unknown name is an error listing what is known, nearest first.
 pub fn lookup(name: &str) -> Result<Vec<Topic>, String> {
-    let name = name.trim().to_ascii_lowercase();
+    let as_given = name.trim();
+    let name = as_given.to_ascii_lowercase();
     if name == "manifest" {
         return Ok(vec![Topic::Manifest]);
     }
@@ -43,7 +44,7 @@ pub fn lookup(name: &str) -> Result<Vec<Topic>, String> {
     }
     let mut by_variant: Vec<Topic> = MetricKind::ALL
         .iter()
-        .filter(|k| documents_variant(**k, &name))
+        .filter(|k| documents_variant(**k, &name) || documents_variant(**k, as_given))
         .map(|k| Topic::Metric(*k))
         .collect();
     // A cell-eval metric (some share a name with a `prediction` variant).
@@ -276,11 +277,14 @@ mod tests {
         assert_eq!(kinds("top1"), ["linear_probe", "knn"]);
         assert_eq!(kinds("structural_integrity"), ["interpretability"]);
         assert_eq!(kinds("cell-eval"), ["cell-eval"]);
-        assert_eq!(kinds("overlap_at_N"), ["overlap_at_N"]);
+        // A cell-eval metric: the `vcc` kind's rows, and its definition.
+        assert_eq!(kinds("overlap_at_N"), ["vcc", "overlap_at_N"]);
         assert_eq!(
             kinds("discrimination_score_l1"),
-            ["discrimination_score_l1"]
+            ["vcc", "discrimination_score_l1"]
         );
+        assert_eq!(kinds("from_baseline_mae"), ["vcc"]);
+        assert_eq!(kinds("vcc"), ["vcc"]);
         let all = render(&lookup("cell-eval").unwrap()[0]);
         for m in METRICS {
             assert!(all.contains(m.name), "{}", m.name);
