@@ -15,6 +15,7 @@ use crate::error::{EngineError, Result};
 use metric_set::{MetricName, Profile, Reads};
 use ndarray::{Array1, Array2};
 use pertbench_kernels::tasks::cell_eval::de_comparison::{self as dec, Curve, DeSide, OverlapKind};
+use pertbench_kernels::tasks::cell_eval::energy;
 use pertbench_kernels::tasks::cell_eval::expression_metrics::{self as em, Distance, Pseudobulks};
 use pertbench_kernels::tasks::cell_eval::score::Best;
 use pertbench_kernels::Par;
@@ -229,10 +230,14 @@ pub fn evaluate(
                 "mse_delta" => all(errors.mse_delta.clone()),
                 "mae_delta" => all(errors.mae_delta.clone()),
                 "pearson_edistance" => {
+                    // One perturbation's cells dense at a time.
                     let energy = |c: &GroupedCells| {
-                        let groups: Vec<Array2<f64>> = c.rows.iter().map(|r| dense(c, r)).collect();
-                        let views: Vec<_> = groups.iter().map(|g| g.view()).collect();
-                        em::energy_distances(&views, dense(c, &c.control_rows).view(), par)
+                        energy::energy_distances(
+                            c.rows.len(),
+                            |k| dense(c, &c.rows[k]),
+                            dense(c, &c.control_rows).view(),
+                            par,
+                        )
                     };
                     vec![Some(em::pearson_energy(&energy(real), &energy(pred))); n]
                 }

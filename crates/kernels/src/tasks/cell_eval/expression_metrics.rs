@@ -140,6 +140,7 @@ pub fn discrimination(
     })
 }
 
+#[cfg(test)]
 /// Mean Euclidean distance over all pairs (i, j) of rows of `a` and `b`:
 /// the mean over rows of `a` of each row's mean distance to `b` (so equal
 /// rows give equal terms, whatever their number).
@@ -169,8 +170,10 @@ pub struct EnergyDistances {
 }
 
 /// The energy distance of each perturbation's cells to the control cells:
-/// 2 E|x - c| - E|x - x'| - E|c - c'|.
-pub fn energy_distances(
+/// 2 E|x - c| - E|x - x'| - E|c - c'|, summed pair by pair: the definition
+/// [`super::energy::energy_distances`] (matrix products) is tested against.
+#[cfg(test)]
+pub(crate) fn energy_distances(
     perturbations: &[ArrayView2<f64>],
     control: ArrayView2<f64>,
     par: Par,
