@@ -15,6 +15,8 @@
 //! ranks, reading data) does not hide how close the kernel came to its
 //! floor; the report ends with each kernel's total over the run.
 
+pub mod vcc;
+
 use pertbench_data::bench_screen::{self, BenchScreenSpec};
 use pertbench_data::dataset::DataContext;
 use pertbench_data::fetch::{sha256_file, write_stamp, FetchOptions};

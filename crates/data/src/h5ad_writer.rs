@@ -141,6 +141,28 @@ impl CsrH5adWriter {
         let strings = |v: &[String]| -> Result<Array1<VarLenUnicode>> {
             v.iter().map(|s| text(&path, s)).collect()
         };
+        // anndata (0.8 and later) reads each element by its encoding
+        // attributes, and a data frame's columns by `column-order`.
+        let encoded = |loc: &Location, kind: &str, version: &str| -> Result<()> {
+            attr(loc, "encoding-type", kind)?;
+            attr(loc, "encoding-version", version)
+        };
+        let column_order = |loc: &Location, names: &[String]| -> Result<()> {
+            loc.new_attr::<VarLenUnicode>()
+                .shape(names.len())
+                .create("column-order")
+                .and_then(|a| a.write(&strings(names).expect("ascii")))
+                .map_err(err)
+        };
+        let string_array = |g: &hdf5::Group, name: &str, v: &[String]| -> Result<()> {
+            let d = g
+                .new_dataset_builder()
+                .with_data(&strings(v)?)
+                .create(name)
+                .map_err(err)?;
+            encoded(&d, "string-array", "0.2.0")
+        };
+        encoded(&self.file, "anndata", "0.1.0")?;
         let x = self.file.group("X").map_err(err)?;
         attr(&x, "encoding-type", "csr_matrix")?;
         attr(&x, "encoding-version", "0.1.0")?;
@@ -155,12 +177,10 @@ impl CsrH5adWriter {
             .map_err(err)?;
         let obs = self.file.create_group("obs").map_err(err)?;
         attr(&obs, "_index", "_index")?;
-        attr(&obs, "encoding-type", "dataframe")?;
-        attr(&obs, "encoding-version", "0.2.0")?;
-        obs.new_dataset_builder()
-            .with_data(&strings(obs_index)?)
-            .create("_index")
-            .map_err(err)?;
+        encoded(&obs, "dataframe", "0.2.0")?;
+        let names: Vec<String> = obs_columns.iter().map(|(n, _)| n.to_string()).collect();
+        column_order(&obs, &names)?;
+        string_array(&obs, "_index", obs_index)?;
         for (name, values) in obs_columns {
             let mut cats: BTreeMap<&str, i32> = BTreeMap::new();
             for v in values.iter() {
@@ -170,26 +190,26 @@ impl CsrH5adWriter {
                 *code = k as i32;
             }
             let g = obs.create_group(name).map_err(err)?;
-            attr(&g, "encoding-type", "categorical")?;
-            attr(&g, "encoding-version", "0.2.0")?;
-            let names: Vec<String> = cats.keys().map(|s| s.to_string()).collect();
-            g.new_dataset_builder()
-                .with_data(&strings(&names)?)
-                .create("categories")
+            encoded(&g, "categorical", "0.2.0")?;
+            g.new_attr::<bool>()
+                .create("ordered")
+                .and_then(|a| a.write_scalar(&false))
                 .map_err(err)?;
+            let names: Vec<String> = cats.keys().map(|s| s.to_string()).collect();
+            string_array(&g, "categories", &names)?;
             let codes: Array1<i32> = values.iter().map(|v| cats[v.as_str()]).collect();
-            g.new_dataset_builder()
+            let d = g
+                .new_dataset_builder()
                 .with_data(&codes)
                 .create("codes")
                 .map_err(err)?;
+            encoded(&d, "array", "0.2.0")?;
         }
         let var = self.file.create_group("var").map_err(err)?;
         attr(&var, "_index", "_index")?;
-        attr(&var, "encoding-type", "dataframe")?;
-        var.new_dataset_builder()
-            .with_data(&strings(var_names)?)
-            .create("_index")
-            .map_err(err)?;
+        encoded(&var, "dataframe", "0.2.0")?;
+        column_order(&var, &[])?;
+        string_array(&var, "_index", var_names)?;
         self.file.flush().map_err(err)?;
         let tmp = self.tmp.take().expect("finished once");
         drop(self);

@@ -5,9 +5,15 @@ use crate::progress;
 use anyhow::Result;
 use pertbench_bench::{self as bench, BenchOptions};
 use pertbench_data::bench_screen::BenchScreenSpec;
+use pertbench_engine::cell_eval::metric_set::Profile;
+use pertbench_engine::differential_expression::DeConvention;
 
 #[derive(clap::Args)]
 pub struct Args {
+    /// hierarchy: the six tasks under four post-processings; vcc: DE and
+    /// cell-eval's metric set on a screen and a prediction (issue 23)
+    #[arg(long, value_enum, default_value_t = Suite::Hierarchy)]
+    suite: Suite,
     /// Cells: 20k, 200k or 2m (or any count)
     #[arg(long, default_value = "20k")]
     tier: String,
@@ -23,9 +29,35 @@ pub struct Args {
     /// No per-node progress lines
     #[arg(long)]
     quiet: bool,
+    /// vcc: cell-eval's metric set (full, minimal, vcc, de, anndata, pds)
+    #[arg(long, value_parser = Profile::from_arg, default_value = "full")]
+    profile: Profile,
+    /// vcc: a Python with cell-eval installed, run on the same files and
+    /// timed beside (e.g. target/venvs/cell-eval/bin/python)
+    #[arg(long)]
+    anchor_python: Option<std::path::PathBuf>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Suite {
+    Hierarchy,
+    Vcc,
 }
 
 pub fn run(a: Args, ctx: &Context) -> Result<()> {
+    if let Suite::Vcc = a.suite {
+        let mut spec = bench::vcc::k562_essential_shaped(bench::tier_cells(&a.tier)?);
+        spec.nnz_per_row = a.nnz_per_row;
+        let opts = bench::vcc::VccBenchOptions {
+            dir: ctx.ws.workdir.join("bench").join(format!("vcc_{}", a.tier)),
+            spec,
+            profile: a.profile,
+            convention: DeConvention::Pdex02,
+            anchor_python: a.anchor_python,
+        };
+        print!("{}", bench::vcc::run(&opts, &ctx.data)?);
+        return Ok(());
+    }
     let mut spec = BenchScreenSpec::replogle_shaped(bench::tier_cells(&a.tier)?);
     spec.nnz_per_row = a.nnz_per_row;
     let opts = BenchOptions {

@@ -461,3 +461,45 @@ fn vcc_metric_equals_cell_eval_on_a_papalexi_split() {
         failures.join("\n")
     );
 }
+
+/// `pertbench bench --suite vcc` on a small tier: its generated files are
+/// read by anndata 0.12 (cell-eval's), and cell-eval itself runs on them
+/// beside pertbench.
+#[test]
+fn vcc_bench_suite_runs_beside_cell_eval() {
+    let Some(shared) = super::shared() else {
+        return;
+    };
+    let Some(venvs) = venvs_holding(&[ENV]) else {
+        return;
+    };
+    let py = venvs.join(ENV).join("bin/python");
+    let work = tempfile::tempdir().unwrap();
+    let printed = super::repo_pertbench(
+        work.path(),
+        &shared,
+        &[
+            "bench",
+            "--suite",
+            "vcc",
+            "--tier",
+            "2k",
+            "--nnz-per-row",
+            "60",
+            "--profile",
+            "vcc",
+            "--anchor-python",
+            py.to_str().unwrap(),
+        ],
+    );
+    for stage in [
+        "read + scale real",
+        "DE prediction",
+        "metrics (3 of the profile)",
+        "total:",
+        "mean discrimination_score_l1",
+        "anchor: cell-eval run (same files, profile vcc",
+    ] {
+        assert!(printed.contains(stage), "no `{stage}` in:\n{printed}");
+    }
+}
