@@ -363,6 +363,14 @@ fn de_on_papalexi_drops_unassigned_cells_and_finds_stat1() {
     );
 }
 
+/// `../shared` and the pinned environment's Python; None (the test skips)
+/// without either.
+fn shared_and_python() -> Option<(PathBuf, PathBuf)> {
+    let shared = super::shared()?;
+    let py = venvs_holding(&[ENV])?.join(ENV).join("bin/python");
+    Some((shared, py))
+}
+
 /// The held-out perturbations of the `vcc` parity case: target genes among
 /// the measured genes (STAT1, NFKBIA: discrimination leaves them out) and
 /// not (IRF1, CUL3, SPI1, CD86), small and large.
@@ -374,13 +382,9 @@ const VCC_TEST: [&str; 6] = ["CD86", "CUL3", "IRF1", "NFKBIA", "SPI1", "STAT1"];
 /// against cell-eval's own mean baseline.
 #[test]
 fn vcc_metric_equals_cell_eval_on_a_papalexi_split() {
-    let Some(shared) = super::shared() else {
+    let Some((shared, py)) = shared_and_python() else {
         return;
     };
-    let Some(venvs) = venvs_holding(&[ENV]) else {
-        return;
-    };
-    let py = venvs.join(ENV).join("bin/python");
     let work = tempfile::tempdir().unwrap();
     let pipeline = work.path().join("vcc_parity.yaml");
     std::fs::write(
@@ -467,13 +471,9 @@ fn vcc_metric_equals_cell_eval_on_a_papalexi_split() {
 /// beside pertbench.
 #[test]
 fn vcc_bench_suite_runs_beside_cell_eval() {
-    let Some(shared) = super::shared() else {
+    let Some((shared, py)) = shared_and_python() else {
         return;
     };
-    let Some(venvs) = venvs_holding(&[ENV]) else {
-        return;
-    };
-    let py = venvs.join(ENV).join("bin/python");
     let work = tempfile::tempdir().unwrap();
     let printed = super::repo_pertbench(
         work.path(),

@@ -139,16 +139,7 @@ pub fn energy_distances(
             mean_distance(&x, &x, Par::Seq),
         )
     });
-    let scale = terms
-        .iter()
-        .fold(within_control, |m, &(a, b)| m.max(a).max(b));
-    EnergyDistances {
-        values: terms
-            .iter()
-            .map(|&(across, within)| 2.0 * across - within - within_control)
-            .collect(),
-        scale,
-    }
+    EnergyDistances::from_terms(within_control, &terms)
 }
 
 /// Multiply-adds of the products [`energy_distances`] computes for groups

@@ -169,6 +169,23 @@ pub struct EnergyDistances {
     pub scale: f64,
 }
 
+impl EnergyDistances {
+    /// From the controls' mean distance among themselves and each group's
+    /// (mean distance to the controls, mean distance within the group).
+    pub fn from_terms(within_control: f64, terms: &[(f64, f64)]) -> EnergyDistances {
+        let scale = terms
+            .iter()
+            .fold(within_control, |m, &(a, b)| m.max(a).max(b));
+        EnergyDistances {
+            values: terms
+                .iter()
+                .map(|&(across, within)| 2.0 * across - within - within_control)
+                .collect(),
+            scale,
+        }
+    }
+}
+
 /// The energy distance of each perturbation's cells to the control cells:
 /// 2 E|x - c| - E|x - x'| - E|c - c'|, summed pair by pair: the definition
 /// [`super::energy::energy_distances`] (matrix products) is tested against.
@@ -183,16 +200,7 @@ pub(crate) fn energy_distances(
         let x = perturbations[p];
         (mean_distance(x, control), mean_distance(x, x))
     });
-    let scale = terms
-        .iter()
-        .fold(within_control, |m, &(a, b)| m.max(a).max(b));
-    EnergyDistances {
-        values: terms
-            .iter()
-            .map(|&(across, within)| 2.0 * across - within - within_control)
-            .collect(),
-        scale,
-    }
+    EnergyDistances::from_terms(within_control, &terms)
 }
 
 /// Spread, relative to the mean distances they come from, below which
