@@ -148,10 +148,11 @@ impl CsrH5adWriter {
             attr(loc, "encoding-version", version)
         };
         let column_order = |loc: &Location, names: &[String]| -> Result<()> {
+            let names = strings(names)?;
             loc.new_attr::<VarLenUnicode>()
                 .shape(names.len())
                 .create("column-order")
-                .and_then(|a| a.write(&strings(names).expect("ascii")))
+                .and_then(|a| a.write(&names))
                 .map_err(err)
         };
         let string_array = |g: &hdf5::Group, name: &str, v: &[String]| -> Result<()> {

@@ -9,11 +9,12 @@ pub mod de_tables;
 pub mod files;
 pub mod metric_set;
 
-use crate::differential_expression::input::GroupedCells;
+use crate::differential_expression::input::{GroupedCells, Scale};
 use crate::differential_expression::{self as de, DeConvention};
 use crate::error::{EngineError, Result};
 use metric_set::{MetricName, Profile, Reads};
 use ndarray::{Array1, Array2};
+use pertbench_kernels::sparse::csr::CsrMatrix;
 use pertbench_kernels::tasks::cell_eval::de_comparison::{self as dec, Curve, DeSide, OverlapKind};
 use pertbench_kernels::tasks::cell_eval::energy;
 use pertbench_kernels::tasks::cell_eval::expression_metrics::{self as em, Distance, Pseudobulks};
@@ -84,18 +85,22 @@ pub fn check_pair(real: &GroupedCells, pred: &GroupedCells) -> Result<()> {
     Ok(())
 }
 
+/// Mean tested value per gene (a pseudobulk) of the rows `rows` of `x`,
+/// stored values scaled by `scale`, in f64.
+pub(crate) fn pseudobulk(x: &CsrMatrix, scale: &Scale, rows: &[usize]) -> Array1<f64> {
+    let mut sum = Array1::<f64>::zeros(x.ncols);
+    for &r in rows {
+        for (j, v) in x.row(r) {
+            sum[j] += scale.value(r, v) as f64;
+        }
+    }
+    sum / rows.len() as f64
+}
+
 /// Mean expression (the tested values) of each perturbation's cells and of
 /// the controls, in f64.
 fn pseudobulks(cells: &GroupedCells) -> (Array2<f64>, Array1<f64>) {
-    let mean = |rows: &[usize]| -> Array1<f64> {
-        let mut sum = Array1::<f64>::zeros(cells.genes.len());
-        for &r in rows {
-            for (j, v) in cells.x.row(r) {
-                sum[j] += cells.scale.value(r, v) as f64;
-            }
-        }
-        sum / rows.len() as f64
-    };
+    let mean = |rows: &[usize]| pseudobulk(&cells.x, &cells.scale, rows);
     let mut bulk = Array2::zeros((cells.perturbations.len(), cells.genes.len()));
     for (k, rows) in cells.rows.iter().enumerate() {
         bulk.row_mut(k).assign(&mean(rows));
@@ -261,7 +266,6 @@ pub fn evaluate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::differential_expression::input::Scale;
     use pertbench_kernels::sparse::csr::CsrBuilder;
 
     /// 30 controls and 3 perturbations of 20 cells over 12 genes; each

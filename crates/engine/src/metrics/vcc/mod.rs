@@ -45,7 +45,7 @@ use crate::differential_expression::{self as de};
 use crate::error::{EngineError, Result};
 use arrow::array::{Float64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
-use ndarray::Array2;
+use ndarray::{Array1, Array2};
 use pertbench_kernels::sparse::csr::{CsrBuilder, CsrMatrix};
 use pertbench_kernels::tasks::transfer::RidgeMap;
 use std::sync::Arc;
@@ -368,15 +368,22 @@ impl Cells<'_> {
         }
         b.finish_row();
     }
-    /// Mean value per gene over the cells at `positions`, in f64.
-    fn pseudobulk(&self, positions: &[usize]) -> Vec<f64> {
-        let mut sum = vec![0.0f64; self.genes.len()];
-        for &p in positions {
-            for (j, v) in self.x.row(p) {
-                sum[j] += self.scale.value(p, v) as f64;
-            }
+}
+
+/// The pseudobulks the predictors are trained on: the controls' and each
+/// training perturbation's (in `Split::train` order).
+struct Training {
+    control: Array1<f64>,
+    train: Vec<Array1<f64>>,
+}
+
+impl Training {
+    fn new(cells: &Cells, split: &Split) -> Training {
+        let mean = |positions: &[usize]| cell_eval::pseudobulk(&cells.x, &cells.scale, positions);
+        Training {
+            control: mean(&split.controls),
+            train: split.train.iter().map(|(_, p)| mean(p)).collect(),
         }
-        sum.iter().map(|v| v / positions.len() as f64).collect()
     }
 }
 
@@ -460,16 +467,11 @@ fn predict(
     label: &str,
     o: &VccOptions,
     ctx: &MetricContext,
-    cells: &Cells,
     split: &Split,
+    training: &Training,
 ) -> Result<(Predicted, String)> {
-    let g = cells.genes.len();
-    let control = cells.pseudobulk(&split.controls);
-    let train: Vec<Vec<f64>> = split
-        .train
-        .iter()
-        .map(|(_, positions)| cells.pseudobulk(positions))
-        .collect();
+    let Training { control, train } = training;
+    let g = control.len();
     let n_test = split.test.len();
     let repeated = |v: &[f64]| Array2::from_shape_fn((n_test, g), |(_, j)| v[j]);
     match predictor {
@@ -477,8 +479,8 @@ fn predict(
         VccPredictor::Mean => {
             // cell-eval averages the pseudobulks of every group of the
             // training data, the controls' included.
-            let mut mean = control.clone();
-            for t in &train {
+            let mut mean = control.to_vec();
+            for t in train {
                 for (m, v) in mean.iter_mut().zip(t) {
                     *m += v;
                 }
@@ -646,9 +648,10 @@ impl Metric for Vcc {
             split.controls.len(),
             baseline.name(),
         );
+        let training = Training::new(&cells, &split);
         let mut evaluated: Vec<(VccPredictor, Evaluation, Vec<Summary>, String)> = Vec::new();
         for predictor in o.predictor_list() {
-            let (predicted, note) = predict(predictor, label, o, ctx, &cells, &split)?;
+            let (predicted, note) = predict(predictor, label, o, ctx, &split, &training)?;
             let pred = grouped(&cells, &split, Some(&predicted), predictor.name())?;
             let source = match &real_de {
                 Some(r) => DeSource::Tables(

@@ -20,6 +20,7 @@ use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat};
 use ndarray::{Array2, ArrayView2};
 use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hasher};
 
 /// Squared distances below this share of |x|^2 + |c|^2 are recomputed
 /// exactly (the product formula's rounding is about 1e-16 of it).
@@ -39,16 +40,22 @@ pub struct Cells {
 impl Cells {
     /// `x`: one row per cell.
     pub fn new(x: ArrayView2<f64>) -> Cells {
-        let mut index: HashMap<Vec<u64>, usize> = HashMap::new();
+        // -0.0 and 0.0 are one value.
+        let bits = |i: usize| x.row(i).into_iter().map(|v| (v + 0.0).to_bits());
+        // Rows by a hash of their values (distinct rows that collide are
+        // told apart by comparing them), not by the values themselves: a
+        // key per row would copy the matrix.
+        let mut by_hash: HashMap<u64, Vec<usize>> = HashMap::new();
         let mut first: Vec<usize> = Vec::new();
         let mut weights: Vec<f64> = Vec::new();
-        for (i, row) in x.rows().into_iter().enumerate() {
-            // -0.0 and 0.0 are one value.
-            let key: Vec<u64> = row.iter().map(|v| (v + 0.0).to_bits()).collect();
-            match index.get(&key) {
+        for i in 0..x.nrows() {
+            let mut h = DefaultHasher::new();
+            bits(i).for_each(|b| h.write_u64(b));
+            let same = by_hash.entry(h.finish()).or_default();
+            match same.iter().find(|&&u| bits(first[u]).eq(bits(i))) {
                 Some(&u) => weights[u] += 1.0,
                 None => {
-                    index.insert(key, first.len());
+                    same.push(first.len());
                     first.push(i);
                     weights.push(1.0);
                 }
