@@ -43,7 +43,16 @@ impl CsrH5adWriter {
             .map_err(|e| DataError::write(dir, e))?
             .into_temp_path();
         let err = |e: hdf5::Error| DataError::file(path, format!("writing h5ad: {e}"));
-        let file = File::create(&tmp).map_err(err)?;
+        // No file lock: the file is a private temporary until it is renamed
+        // into place, and a lock would outlive this writer in any child
+        // process forked while the file is open (HDF5 does not open with
+        // O_CLOEXEC), so that a reader of the finished file found it
+        // "temporarily unavailable" (seen in the CLI tests, where other
+        // tests spawn processes at any time).
+        let file = File::with_options()
+            .with_fapl(|p| p.file_locking(false))
+            .create(&tmp)
+            .map_err(err)?;
         let x = file.create_group("X").map_err(err)?;
         let mk = |name: &str, f32_values: bool| -> hdf5::Result<Dataset> {
             let b = if f32_values {

@@ -585,3 +585,32 @@ fn bad_h5ad_inputs_are_named_errors_and_leave_no_cache() {
         no_cache_left();
     }
 }
+
+/// A process forked while the writer has its file open inherits the open
+/// file (HDF5 does not open with O_CLOEXEC); the finished file must still
+/// open, so the writer takes no lock on its private temporary.
+#[test]
+fn a_child_process_started_during_a_write_does_not_lock_the_finished_file() {
+    use pertbench_data::h5ad_writer::CsrH5adWriter;
+    use pertbench_kernels::sparse::csr::CsrMatrix;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("screen.h5ad");
+    let x = CsrMatrix::new(2, 2, vec![0, 1, 2], vec![0, 1], vec![1.0, 2.0]).unwrap();
+    let mut w = CsrH5adWriter::create(&path, 2, 0).unwrap();
+    w.push_block(&x).unwrap();
+    let mut child = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let finished = w.finish(
+        &s(&["c0", "c1"]),
+        &[("gene", &s(&["A", "B"]))],
+        &s(&["g1", "g2"]),
+    );
+    let opened = hdf5::File::open(&path).map(|_| ());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    finished.unwrap();
+    opened.unwrap();
+}
