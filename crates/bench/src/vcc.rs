@@ -203,10 +203,17 @@ pub fn run(opts: &VccBenchOptions, base: &DataContext) -> Result<String> {
     let metrics = opts.profile.metrics();
     let edistance = metrics.iter().any(|m| m.name == "pearson_edistance");
     let g = real.genes.len();
-    let group_sizes = |c: &GroupedCells| -> Vec<usize> { c.rows.iter().map(Vec::len).collect() };
-    let energy_flops = 2.0
-        * (energy::products(&group_sizes(&real), real.control_rows.len(), g)
-            + energy::products(&group_sizes(&pred), pred.control_rows.len(), g));
+    // Energy distances: each side's groups (cells, non-zeros) against its
+    // controls.
+    let shape = |c: &GroupedCells, rows: &[usize]| -> (usize, usize) {
+        let nnz = rows.iter().map(|&r| c.x.row(r).count()).sum();
+        (rows.len(), nnz)
+    };
+    let side = |c: &GroupedCells| -> f64 {
+        let groups: Vec<(usize, usize)> = c.rows.iter().map(|r| shape(c, r)).collect();
+        energy::products(&groups, shape(c, &c.control_rows))
+    };
+    let energy_flops = 2.0 * (side(&real) + side(&pred));
     let p = real.perturbations.len() as f64;
     // Discrimination: every predicted delta against every real one, three
     // distances; the pseudobulks stream both sides once.

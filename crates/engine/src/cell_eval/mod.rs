@@ -108,13 +108,11 @@ fn pseudobulks(cells: &GroupedCells) -> (Array2<f64>, Array1<f64>) {
     (bulk, mean(&cells.control_rows))
 }
 
-/// The cells of `rows` as a dense matrix of tested values.
-fn dense(cells: &GroupedCells, rows: &[usize]) -> Array2<f64> {
-    let mut out = Array2::zeros((rows.len(), cells.genes.len()));
-    for (i, &r) in rows.iter().enumerate() {
-        for (j, v) in cells.x.row(r) {
-            out[(i, j)] = cells.scale.value(r, v) as f64;
-        }
+/// The given rows' cells as sparse rows of scaled values.
+fn sparse_cells(cells: &GroupedCells, rows: &[usize]) -> energy::SparseCells {
+    let mut out = energy::SparseCells::new(cells.genes.len());
+    for &r in rows {
+        out.push_row(cells.x.row(r).map(|(j, v)| (j, cells.scale.value(r, v))));
     }
     out
 }
@@ -235,12 +233,13 @@ pub fn evaluate(
                 "mse_delta" => all(errors.mse_delta.clone()),
                 "mae_delta" => all(errors.mae_delta.clone()),
                 "pearson_edistance" => {
-                    // One perturbation's cells dense at a time.
+                    // Sparse rows of a batch of perturbations at a time.
                     let energy = |c: &GroupedCells| {
+                        let sizes: Vec<usize> = c.rows.iter().map(Vec::len).collect();
                         energy::energy_distances(
-                            c.rows.len(),
-                            |k| dense(c, &c.rows[k]),
-                            dense(c, &c.control_rows).view(),
+                            &sizes,
+                            |k| sparse_cells(c, &c.rows[k]),
+                            &sparse_cells(c, &c.control_rows),
                             par,
                         )
                     };
