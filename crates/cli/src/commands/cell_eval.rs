@@ -6,7 +6,7 @@ use anyhow::{anyhow, bail, Result};
 use pertbench_engine::cell_eval::aggregate::{self, Summary};
 use pertbench_engine::cell_eval::metric_set::Profile;
 use pertbench_engine::cell_eval::{self as ce, de_tables, files, DeSource, Evaluation};
-use pertbench_engine::differential_expression::input::{read_grouped, GroupedCells};
+use pertbench_engine::differential_expression::input::{read_grouped_by_context, GroupedCells};
 use pertbench_engine::differential_expression::{self as de, DeConvention};
 use pertbench_kernels::Par;
 use std::path::{Path, PathBuf};
@@ -31,6 +31,11 @@ pub struct Args {
     /// The obs column holding each cell's perturbation
     #[arg(long, default_value = "target_gene")]
     pert_col: String,
+    /// An obs column of cell types (contexts): each cell type is scored on
+    /// its own, as a file of its own (its own normalisation, DE and
+    /// metrics), into <celltype>_results.csv and the rest
+    #[arg(long, conflicts_with_all = ["de_real", "de_pred"])]
+    celltype_col: Option<String>,
     /// full, minimal, vcc, de, anndata or pds
     #[arg(long, default_value = "full", value_parser = Profile::from_arg)]
     profile: Profile,
@@ -63,22 +68,69 @@ pub struct Args {
     seed: u64,
 }
 
-fn read(path: &Path, a: &Args) -> Result<GroupedCells> {
-    let cells = read_grouped(
+/// A file's cells, split by cell type when `--celltype-col` is given (one
+/// split named "" otherwise).
+fn read(path: &Path, a: &Args) -> Result<Vec<(String, GroupedCells)>> {
+    let splits = read_grouped_by_context(
         path,
         &a.pert_col,
+        a.celltype_col.as_deref(),
         &a.control_pert,
         a.allow_discrete,
         &a.drop_labels,
     )?;
-    for (label, n) in &cells.dropped {
-        println!("{}: dropped {n} cells labelled `{label}`", path.display());
+    for (context, cells) in &splits {
+        for (label, n) in &cells.dropped {
+            let within = if context.is_empty() {
+                String::new()
+            } else {
+                format!(" ({context})")
+            };
+            println!(
+                "{}{within}: dropped {n} cells labelled `{label}`",
+                path.display()
+            );
+        }
     }
-    Ok(cells)
+    Ok(splits)
+}
+
+/// The prediction's (or baseline's) splits in the real data's order; the
+/// same cell types in both, or an error naming those that differ.
+fn paired(
+    real: &[(String, GroupedCells)],
+    other: Vec<(String, GroupedCells)>,
+    other_path: &Path,
+    a: &Args,
+) -> Result<Vec<GroupedCells>> {
+    let names =
+        |v: &[(String, GroupedCells)]| -> Vec<String> { v.iter().map(|c| c.0.clone()).collect() };
+    let (want, have) = (names(real), names(&other));
+    let missing: Vec<&String> = want.iter().filter(|c| !have.contains(c)).collect();
+    let extra: Vec<&String> = have.iter().filter(|c| !want.contains(c)).collect();
+    if !missing.is_empty() || !extra.is_empty() {
+        bail!(
+            "{}: its cell types (obs column `{}`) are not the real data's: missing {missing:?}, not in the real data {extra:?}",
+            other_path.display(),
+            a.celltype_col.as_deref().unwrap_or_default()
+        );
+    }
+    let mut other: Vec<Option<(String, GroupedCells)>> = other.into_iter().map(Some).collect();
+    Ok(want
+        .iter()
+        .map(|c| {
+            let k = other
+                .iter()
+                .position(|o| o.as_ref().is_some_and(|o| &o.0 == c))
+                .expect("checked above");
+            other[k].take().expect("each once").1
+        })
+        .collect())
 }
 
 /// Evaluates `pred` against `real`, writing the DE tables it computes and
-/// the results under `prefix`.
+/// the results under `prefix`; the given DE tables are used when
+/// `use_tables` (the prediction's evaluation, not the baseline's).
 fn evaluate(
     a: &Args,
     real: &GroupedCells,
@@ -86,6 +138,7 @@ fn evaluate(
     profile: Profile,
     convention: DeConvention,
     prefix: &str,
+    use_tables: bool,
 ) -> Result<(Evaluation, Vec<Summary>)> {
     let par = Par::rayon(0);
     let needs_de = profile
@@ -93,7 +146,7 @@ fn evaluate(
         .iter()
         .any(|m| m.reads == ce::metric_set::Reads::De);
     let source = match (&a.de_real, &a.de_pred) {
-        (Some(r), Some(p)) if prefix.is_empty() => {
+        (Some(r), Some(p)) if use_tables => {
             let (rt, rs) = de_tables::read(r, &real.genes)?;
             let (pt, ps) = de_tables::read(p, &real.genes)?;
             if rt != pt {
@@ -140,10 +193,37 @@ fn evaluate(
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let (profile, convention) = (a.profile, a.convention);
     let real = read(&a.adata_real, &a)?;
-    let pred = read(&a.adata_pred, &a)?;
-    let (e, summary) = evaluate(&a, &real, &pred, profile, convention, "")?;
+    let pred = paired(&real, read(&a.adata_pred, &a)?, &a.adata_pred, &a)?;
+    let baseline = match &a.baseline_pred {
+        Some(b) => Some(paired(&real, read(b, &a)?, b, &a)?),
+        None => None,
+    };
+    for (k, ((context, real), pred)) in real.iter().zip(&pred).enumerate() {
+        // cell-eval's file names: "<celltype>_results.csv", a slash in a
+        // cell type (HepG2/C3A) written as "-".
+        let prefix = if context.is_empty() {
+            String::new()
+        } else {
+            println!("\ncell type `{context}`");
+            format!("{}_", context.replace('/', "-"))
+        };
+        let base = baseline.as_ref().map(|b| &b[k]);
+        run_one(&a, real, pred, base, &prefix)?;
+    }
+    Ok(())
+}
+
+/// One pair (one cell type's, or the files'), with its baseline.
+fn run_one(
+    a: &Args,
+    real: &GroupedCells,
+    pred: &GroupedCells,
+    baseline_cells: Option<&GroupedCells>,
+    prefix: &str,
+) -> Result<()> {
+    let (profile, convention) = (a.profile, a.convention);
+    let (e, summary) = evaluate(a, real, pred, profile, convention, prefix, true)?;
     println!(
         "{} perturbations, {} metrics -> {}",
         e.perturbations.len(),
@@ -159,10 +239,10 @@ pub fn run(a: Args) -> Result<()> {
             format!("[{:.6}, {:.6}]", m.values[9], m.values[10])
         );
     }
-    let baseline: Option<Vec<Summary>> = match (&a.baseline_pred, &a.baseline_agg) {
-        (Some(b), _) => {
-            let base = read(b, &a)?;
-            Some(evaluate(&a, &real, &base, profile, convention, "baseline_")?.1)
+    let baseline: Option<Vec<Summary>> = match (baseline_cells, &a.baseline_agg) {
+        (Some(base), _) => {
+            let prefix = format!("{prefix}baseline_");
+            Some(evaluate(a, real, base, profile, convention, &prefix, false)?.1)
         }
         (None, Some(path)) => {
             let means = files::read_aggregate_means(path)?;
@@ -193,7 +273,7 @@ pub fn run(a: Args) -> Result<()> {
     };
     if let Some(base) = baseline {
         let (rows, avg) = aggregate::score(&summary, &base)?;
-        files::write_score(&a.outdir.join("score.csv"), &rows, avg)?;
+        files::write_score(&a.outdir.join(format!("{prefix}score.csv")), &rows, avg)?;
         println!(
             "\n{:<28} {:>12} {:>12} {:>14}",
             "metric", "prediction", "baseline", "from baseline"

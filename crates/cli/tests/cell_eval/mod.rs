@@ -503,3 +503,107 @@ fn vcc_bench_suite_runs_beside_cell_eval() {
         assert!(printed.contains(stage), "no `{stage}` in:\n{printed}");
     }
 }
+
+/// `--celltype-col`: each cell type scored on its own, as cell-eval's
+/// command line does (its own normalisation of counts, DE and metrics),
+/// into files of cell-eval's names; every value of both cell types'
+/// results and aggregates equal to `cell-eval run --celltype-col`'s.
+#[test]
+fn celltypes_are_scored_apart_as_cell_eval_run_scores_them() {
+    let Some(py) = venvs_holding(&[ENV]).map(|d| d.join(ENV).join("bin/python")) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let compare = script("compare_celltypes.py");
+    python(&py, &[compare.as_os_str(), "make".as_ref(), d.as_os_str()]);
+    let out = d.join("pertbench");
+    let args = |extra: &[&std::ffi::OsStr]| -> Vec<std::ffi::OsString> {
+        let mut v: Vec<std::ffi::OsString> = [
+            "cell-eval".as_ref(),
+            "--adata-pred".as_ref(),
+            d.join("pred.h5ad").as_os_str(),
+            "--adata-real".as_ref(),
+            d.join("real.h5ad").as_os_str(),
+            "-o".as_ref(),
+            out.as_os_str(),
+        ]
+        .iter()
+        .map(|s| s.to_os_string())
+        .collect();
+        v.extend(extra.iter().map(|s| s.to_os_string()));
+        v
+    };
+    let run = |extra: &[&std::ffi::OsStr]| {
+        Command::new(env!("CARGO_BIN_EXE_pertbench"))
+            .args(args(extra))
+            .output()
+            .unwrap()
+    };
+    let o = run(&["--celltype-col".as_ref(), "celltype".as_ref()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let printed = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        printed.contains("cell type `HepG2/C3A`") && printed.contains("cell type `K562`"),
+        "{printed}"
+    );
+    let printed = python(
+        &py,
+        &[
+            compare.as_os_str(),
+            "compare".as_ref(),
+            d.as_os_str(),
+            out.as_os_str(),
+        ],
+    );
+    let mut seen = std::collections::BTreeSet::new();
+    let mut failures = Vec::new();
+    for line in printed.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        seen.insert((
+            v["celltype"].as_str().unwrap().to_string(),
+            v["file"].as_str().unwrap().to_string(),
+            v["metric"].as_str().unwrap().to_string(),
+        ));
+        if v["score"].as_f64().is_none_or(|s| s > 1.0) {
+            failures.push(line.to_string());
+        }
+        eprintln!("{line}");
+    }
+    for (ct, prefix) in [("HepG2/C3A", "HepG2-C3A"), ("K562", "K562")] {
+        for file in ["results.csv", "agg_results.csv"] {
+            for m in FULL_METRICS {
+                let key = (ct.to_string(), format!("{prefix}_{file}"), m.to_string());
+                assert!(seen.contains(&key), "no comparison of {key:?}");
+            }
+        }
+        for de in ["real_de.csv", "pred_de.csv"] {
+            assert!(out.join(format!("{prefix}_{de}")).exists(), "{prefix}_{de}");
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+
+    // A cell type column that is not there, and precomputed DE tables
+    // (one table for every cell type), are refused.
+    let o = run(&["--celltype-col".as_ref(), "cell_line".as_ref()]);
+    let said = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && said.contains("obs has no column `cell_line`"),
+        "{said}"
+    );
+    let table = d.join("table.csv");
+    std::fs::write(&table, "target,feature\n").unwrap();
+    let o = run(&[
+        "--celltype-col".as_ref(),
+        "celltype".as_ref(),
+        "--de-real".as_ref(),
+        table.as_os_str(),
+        "--de-pred".as_ref(),
+        table.as_os_str(),
+    ]);
+    let said = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && said.contains("cannot be used with"),
+        "{said}"
+    );
+}

@@ -94,7 +94,7 @@ impl GroupedCells {
 /// genes must be unique. Cells labelled one of `drop_labels` (e.g.
 /// `unassigned`) are left out first, as if the file had been filtered (the
 /// normalisation's median is over the cells kept); each such label must
-/// occur.
+/// occur (in the file; with contexts, in any of them).
 pub fn read_grouped(
     path: &Path,
     perturbation_column: &str,
@@ -102,17 +102,54 @@ pub fn read_grouped(
     allow_discrete: bool,
     drop_labels: &[String],
 ) -> Result<GroupedCells> {
+    let mut all = read_grouped_by_context(
+        path,
+        perturbation_column,
+        None,
+        control,
+        allow_discrete,
+        drop_labels,
+    )?;
+    Ok(all.pop().expect("one set of cells without a context").1)
+}
+
+/// [`read_grouped`] for each context: the cells split by the labels of obs
+/// column `context` (cell-eval's `--celltype-col`), in order of first
+/// appearance, each split grouped and scaled on its own (cell-eval evaluates
+/// each cell type as a file of its own: the median total that normalises
+/// counts is the split's). Without a context, one split named "".
+pub fn read_grouped_by_context(
+    path: &Path,
+    perturbation_column: &str,
+    context: Option<&str>,
+    control: &str,
+    allow_discrete: bool,
+    drop_labels: &[String],
+) -> Result<Vec<(String, GroupedCells)>> {
     let err = |m: String| EngineError::Data(DataError::file(path, m));
     if !path.exists() {
         return Err(err("file not found".into()));
     }
     let h = H5ad::open(path)?;
-    let column = h.obs_column(perturbation_column)?.ok_or_else(|| {
-        err(format!(
-            "obs has no column `{perturbation_column}`; it has: {}",
-            h.obs_column_names().unwrap_or_default().join(", ")
-        ))
-    })?;
+    let column_labels = |name: &str, what: &str| -> Result<Vec<String>> {
+        let column = h.obs_column(name)?.ok_or_else(|| {
+            err(format!(
+                "obs has no column `{name}`; it has: {}",
+                h.obs_column_names().unwrap_or_default().join(", ")
+            ))
+        })?;
+        (0..column.len())
+            .map(|i| {
+                column.text(i).filter(|s| !s.is_empty()).ok_or_else(|| {
+                    err(format!(
+                        "obs column `{name}`, cell {i}: missing {what} label"
+                    ))
+                })
+            })
+            .collect()
+    };
+    let labels = column_labels(perturbation_column, "perturbation")?;
+    let contexts = context.map(|c| column_labels(c, "context")).transpose()?;
     let genes = h.var_names()?;
     let mut seen = std::collections::HashSet::new();
     if let Some(g) = genes.iter().find(|g| !seen.insert(g.as_str())) {
@@ -120,11 +157,11 @@ pub fn read_grouped(
     }
     let csr = h.x_is_csr()?;
     let x = h.read_x(None)?;
-    if x.nrows != column.len() {
+    if x.nrows != labels.len() {
         return Err(err(format!(
             "X has {} rows but obs has {}",
             x.nrows,
-            column.len()
+            labels.len()
         )));
     }
     if x.ncols != genes.len() {
@@ -134,32 +171,102 @@ pub fn read_grouped(
             genes.len()
         )));
     }
-    let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    for i in 0..column.len() {
-        let label = column.text(i).filter(|s| !s.is_empty()).ok_or_else(|| {
-            err(format!(
-                "obs column `{perturbation_column}`, cell {i}: missing perturbation label"
-            ))
-        })?;
-        groups.entry(label).or_default().push(i);
-    }
-    let mut dropped = BTreeMap::new();
     for label in drop_labels {
         if label == control {
             return Err(err(format!(
                 "the control label `{control}` cannot be dropped"
             )));
         }
-        let rows = groups.remove(label).ok_or_else(|| {
-            let some: Vec<&String> = groups.keys().take(8).collect();
-            err(format!(
+        if !labels.contains(label) {
+            let mut some: Vec<&String> = labels.iter().collect();
+            some.sort();
+            some.dedup();
+            some.truncate(8);
+            return Err(err(format!(
                 "no cell is labelled `{label}` (a label to drop) in obs column `{perturbation_column}` (labels include {some:?})"
-            ))
-        })?;
-        dropped.insert(label.clone(), rows.len());
+            )));
+        }
+    }
+    let Some(contexts) = contexts else {
+        let all: Vec<usize> = (0..x.nrows).collect();
+        let cells = split(
+            path,
+            &x,
+            &all,
+            &labels,
+            &genes,
+            csr,
+            control,
+            allow_discrete,
+            drop_labels,
+            perturbation_column,
+        )
+        .map_err(err)?;
+        return Ok(vec![(String::new(), cells)]);
+    };
+    let mut order: Vec<&String> = Vec::new();
+    let mut rows_of: BTreeMap<&String, Vec<usize>> = BTreeMap::new();
+    for (i, c) in contexts.iter().enumerate() {
+        let rows = rows_of.entry(c).or_insert_with(|| {
+            order.push(c);
+            Vec::new()
+        });
+        rows.push(i);
+    }
+    let name = context.unwrap_or_default();
+    order
+        .into_iter()
+        .map(|c| {
+            let rows = &rows_of[c];
+            let x = x.select_rows(rows);
+            let labels: Vec<String> = rows.iter().map(|&r| labels[r].clone()).collect();
+            let all: Vec<usize> = (0..rows.len()).collect();
+            let cells = split(
+                path,
+                &x,
+                &all,
+                &labels,
+                &genes,
+                csr,
+                control,
+                allow_discrete,
+                drop_labels,
+                perturbation_column,
+            )
+            .map_err(|m| err(format!("obs column `{name}` = `{c}`: {m}")))?;
+            Ok((c.clone(), cells))
+        })
+        .collect()
+}
+
+/// One split's cells (`rows` of `x`, all of them) grouped by `labels`, the
+/// drop labels it holds left out, its scale decided.
+#[allow(clippy::too_many_arguments)]
+fn split(
+    path: &Path,
+    x: &CsrMatrix,
+    rows: &[usize],
+    labels: &[String],
+    genes: &[String],
+    csr: bool,
+    control: &str,
+    allow_discrete: bool,
+    drop_labels: &[String],
+    perturbation_column: &str,
+) -> std::result::Result<GroupedCells, String> {
+    debug_assert_eq!(rows.len(), x.nrows);
+    let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for &i in rows {
+        groups.entry(labels[i].clone()).or_default().push(i);
+    }
+    let mut dropped = BTreeMap::new();
+    for label in drop_labels {
+        if let Some(rows) = groups.remove(label) {
+            dropped.insert(label.clone(), rows.len());
+        }
     }
     let (x, mut groups) = if dropped.is_empty() {
-        (x, groups)
+        (x.clone(), groups)
     } else {
         // Keep the other cells, in file order, and renumber them.
         let mut kept: Vec<usize> = groups.values().flatten().copied().collect();
@@ -176,20 +283,20 @@ pub fn read_grouped(
     };
     let control_rows = groups.remove(control).ok_or_else(|| {
         let some: Vec<&String> = groups.keys().take(8).collect();
-        err(format!(
+        format!(
             "no cell has the control label `{control}` in obs column `{perturbation_column}` (labels include {some:?})"
-        ))
+        )
     })?;
     if groups.is_empty() {
-        return Err(err(format!(
+        return Err(format!(
             "obs column `{perturbation_column}` has only the control label `{control}`"
-        )));
+        ));
     }
-    let scale = decide_scale(&x, csr, allow_discrete).map_err(err)?;
+    let scale = decide_scale(&x, csr, allow_discrete)?;
     let (perturbations, rows) = groups.into_iter().unzip();
     Ok(GroupedCells {
         path: path.to_path_buf(),
-        genes,
+        genes: genes.to_vec(),
         x,
         scale,
         allow_discrete,
