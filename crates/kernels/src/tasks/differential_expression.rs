@@ -17,7 +17,11 @@
 //! The reference is summarised once per gene (distinct values and counts);
 //! each group gathers only its own rows' stored values, so the matrix may be
 //! a memory-mapped count cache of any size, and a group costs its non-zero
-//! entries times log of the reference's distinct values.
+//! entries times log of the reference's distinct values. Groups are tested
+//! in batches of about [`BATCH_CELLS`] cells, gene by gene across the batch,
+//! so that each gene's summary is fetched once per batch (300,000 cells x
+//! 8,000 genes, 2,000 groups: DE 47.9 + 50.4 s group by group, 26.4 + 26.4 s
+//! batched, on this 2-core machine).
 
 use crate::runtime::parallel::map_indices;
 use crate::sparse::csr::CsrMatrix;
@@ -134,6 +138,10 @@ impl DeTable {
     }
 }
 
+/// Cells of the groups tested together, genes outer (see
+/// [`differential_expression`]); a larger group makes a batch of its own.
+const BATCH_CELLS: usize = 4096;
+
 /// The values of some rows, gene by gene (each gene's values in row order).
 struct GeneValues {
     offsets: Vec<usize>,
@@ -233,33 +241,65 @@ where
         statistic: Vec<f64>,
         p_value: Vec<f64>,
     }
-    let per_group: Vec<Result<GroupResult, KernelError>> = map_indices(par, groups.len(), |k| {
-        let rows = &groups[k];
-        let n = rows.len();
-        let values = gather(x, rows, &value)?;
-        let mut out = GroupResult {
-            target_mean: Vec::with_capacity(g),
-            log2_fold_change: Vec::with_capacity(g),
-            statistic: Vec::with_capacity(g),
-            p_value: Vec::with_capacity(g),
-        };
-        let mut sorted = Vec::new();
-        for j in 0..g {
-            let stored = values.gene(j);
-            let t = pseudobulk(stored, n, options.values);
-            sorted.clear();
-            sorted.extend(stored.iter().copied().filter(|&v| v != 0.0));
-            sorted.sort_unstable_by(f32::total_cmp);
-            let test = rank_sum_test(&sorted, n, &summaries[j], options.continuity)
-                .expect("both sides non-empty");
-            out.target_mean.push(t);
-            out.log2_fold_change
-                .push(options.fold_change.log2(t, reference_mean[j]));
-            out.statistic.push(test.statistic);
-            out.p_value.push(test.p_value);
+    // Groups a batch at a time, genes outer: a gene's reference summary
+    // (its distinct values, up to tens of KB) is read from memory once per
+    // batch instead of once per group (at 300,000 cells x 8,000 genes the
+    // summaries are ~200 MB, and each test's binary searches missed cache).
+    let mut batches: Vec<std::ops::Range<usize>> = Vec::new();
+    let (mut first, mut cells) = (0, 0);
+    for (k, rows) in groups.iter().enumerate() {
+        if k > first && cells + rows.len() > BATCH_CELLS {
+            batches.push(first..k);
+            (first, cells) = (k, 0);
         }
-        Ok(out)
-    });
+        cells += rows.len();
+    }
+    if first < groups.len() {
+        batches.push(first..groups.len());
+    }
+    let per_batch: Vec<Result<Vec<GroupResult>, KernelError>> =
+        map_indices(par, batches.len(), |b| {
+            let batch = batches[b].clone();
+            let values: Vec<GeneValues> = batch
+                .clone()
+                .map(|k| gather(x, &groups[k], &value))
+                .collect::<Result<_, _>>()?;
+            let mut out: Vec<GroupResult> = batch
+                .clone()
+                .map(|_| GroupResult {
+                    target_mean: Vec::with_capacity(g),
+                    log2_fold_change: Vec::with_capacity(g),
+                    statistic: Vec::with_capacity(g),
+                    p_value: Vec::with_capacity(g),
+                })
+                .collect();
+            let mut sorted = Vec::new();
+            for j in 0..g {
+                for ((k, values), out) in batch.clone().zip(&values).zip(out.iter_mut()) {
+                    let n = groups[k].len();
+                    let stored = values.gene(j);
+                    let t = pseudobulk(stored, n, options.values);
+                    sorted.clear();
+                    sorted.extend(stored.iter().copied().filter(|&v| v != 0.0));
+                    sorted.sort_unstable_by(f32::total_cmp);
+                    let test = rank_sum_test(&sorted, n, &summaries[j], options.continuity)
+                        .expect("both sides non-empty");
+                    out.target_mean.push(t);
+                    out.log2_fold_change
+                        .push(options.fold_change.log2(t, reference_mean[j]));
+                    out.statistic.push(test.statistic);
+                    out.p_value.push(test.p_value);
+                }
+            }
+            Ok(out)
+        });
+    let mut per_group: Vec<Result<GroupResult, KernelError>> = Vec::with_capacity(groups.len());
+    for r in per_batch {
+        match r {
+            Ok(v) => per_group.extend(v.into_iter().map(Ok)),
+            Err(e) => per_group.push(Err(e)),
+        }
+    }
     let total = groups.len() * g;
     let mut table = DeTable {
         n_genes: g,
@@ -309,6 +349,52 @@ mod tests {
         par: Par,
     ) -> DeTable {
         differential_expression(x, reference, groups, |_, v| v, options, par).unwrap()
+    }
+
+    #[test]
+    fn groups_in_several_batches_give_each_group_its_own_result() {
+        // 40 groups of 150 cells (two batches of BATCH_CELLS) and 300
+        // controls over 12 genes; each group alone gives the same bits.
+        let rows: Vec<Vec<f32>> = (0..6300)
+            .map(|i: usize| {
+                (0..12)
+                    .map(|j: usize| {
+                        let v = (i * 7 + j * 13 + i / 150 * j) % 11;
+                        if v < 5 {
+                            0.0
+                        } else {
+                            (v as f32 * 0.3).ln_1p()
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        let x = matrix(&rows);
+        let reference: Vec<usize> = (0..300).collect();
+        let groups: Vec<Vec<usize>> = (0..40)
+            .map(|k| (300 + k * 150..300 + (k + 1) * 150).collect())
+            .collect();
+        assert!(groups.len() * 150 > BATCH_CELLS);
+        let all = de(&x, &reference, &groups, DeOptions::PDEX_0_2, Par::Seq);
+        assert_eq!(
+            all,
+            de(&x, &reference, &groups, DeOptions::PDEX_0_2, Par::rayon(0))
+        );
+        for k in [0, 17, 39] {
+            let one = de(
+                &x,
+                &reference,
+                &groups[k..k + 1],
+                DeOptions::PDEX_0_2,
+                Par::Seq,
+            );
+            let r = all.group_range(k);
+            assert_eq!(one.statistic, all.statistic[r.clone()]);
+            assert_eq!(one.p_value, all.p_value[r.clone()]);
+            assert_eq!(one.fdr, all.fdr[r.clone()]);
+            assert_eq!(one.log2_fold_change, all.log2_fold_change[r.clone()]);
+            assert_eq!(one.target_mean, all.target_mean[r]);
+        }
     }
 
     #[test]
