@@ -187,21 +187,17 @@ pub fn read_grouped_by_context(
             )));
         }
     }
+    let spec = SplitSpec {
+        path,
+        genes: &genes,
+        csr,
+        control,
+        allow_discrete,
+        drop_labels,
+        perturbation_column,
+    };
     let Some(contexts) = contexts else {
-        let all: Vec<usize> = (0..x.nrows).collect();
-        let cells = split(
-            path,
-            &x,
-            &all,
-            &labels,
-            &genes,
-            csr,
-            control,
-            allow_discrete,
-            drop_labels,
-            perturbation_column,
-        )
-        .map_err(err)?;
+        let cells = split(&spec, x, &labels).map_err(err)?;
         return Ok(vec![(String::new(), cells)]);
     };
     let mut order: Vec<&String> = Vec::new();
@@ -218,55 +214,45 @@ pub fn read_grouped_by_context(
         .into_iter()
         .map(|c| {
             let rows = &rows_of[c];
-            let x = x.select_rows(rows);
             let labels: Vec<String> = rows.iter().map(|&r| labels[r].clone()).collect();
-            let all: Vec<usize> = (0..rows.len()).collect();
-            let cells = split(
-                path,
-                &x,
-                &all,
-                &labels,
-                &genes,
-                csr,
-                control,
-                allow_discrete,
-                drop_labels,
-                perturbation_column,
-            )
-            .map_err(|m| err(format!("obs column `{name}` = `{c}`: {m}")))?;
+            let cells = split(&spec, x.select_rows(rows), &labels)
+                .map_err(|m| err(format!("obs column `{name}` = `{c}`: {m}")))?;
             Ok((c.clone(), cells))
         })
         .collect()
 }
 
-/// One split's cells (`rows` of `x`, all of them) grouped by `labels`, the
-/// drop labels it holds left out, its scale decided.
-#[allow(clippy::too_many_arguments)]
-fn split(
-    path: &Path,
-    x: &CsrMatrix,
-    rows: &[usize],
-    labels: &[String],
-    genes: &[String],
+/// What every split of a file shares.
+struct SplitSpec<'a> {
+    path: &'a Path,
+    genes: &'a [String],
     csr: bool,
-    control: &str,
+    control: &'a str,
     allow_discrete: bool,
-    drop_labels: &[String],
-    perturbation_column: &str,
+    drop_labels: &'a [String],
+    perturbation_column: &'a str,
+}
+
+/// One split's cells (every row of `x`, labelled by `labels`) grouped, the
+/// drop labels it holds left out, its scale decided.
+fn split(
+    spec: &SplitSpec,
+    x: CsrMatrix,
+    labels: &[String],
 ) -> std::result::Result<GroupedCells, String> {
-    debug_assert_eq!(rows.len(), x.nrows);
+    let (control, perturbation_column) = (spec.control, spec.perturbation_column);
     let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    for &i in rows {
-        groups.entry(labels[i].clone()).or_default().push(i);
+    for (i, label) in labels.iter().enumerate() {
+        groups.entry(label.clone()).or_default().push(i);
     }
     let mut dropped = BTreeMap::new();
-    for label in drop_labels {
+    for label in spec.drop_labels {
         if let Some(rows) = groups.remove(label) {
             dropped.insert(label.clone(), rows.len());
         }
     }
     let (x, mut groups) = if dropped.is_empty() {
-        (x.clone(), groups)
+        (x, groups)
     } else {
         // Keep the other cells, in file order, and renumber them.
         let mut kept: Vec<usize> = groups.values().flatten().copied().collect();
@@ -292,14 +278,14 @@ fn split(
             "obs column `{perturbation_column}` has only the control label `{control}`"
         ));
     }
-    let scale = decide_scale(&x, csr, allow_discrete)?;
+    let scale = decide_scale(&x, spec.csr, spec.allow_discrete)?;
     let (perturbations, rows) = groups.into_iter().unzip();
     Ok(GroupedCells {
-        path: path.to_path_buf(),
-        genes: genes.to_vec(),
+        path: spec.path.to_path_buf(),
+        genes: spec.genes.to_vec(),
         x,
         scale,
-        allow_discrete,
+        allow_discrete: spec.allow_discrete,
         dropped,
         control: control.to_string(),
         control_rows,
