@@ -56,6 +56,28 @@ fn pertbench(args: &[&std::ffi::OsStr]) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// The JSON lines a comparison script printed: the key `key` takes from
+/// each, and the lines whose `score` is missing or above their `tolerance`
+/// (1 where a line has none: its score is already in tolerances).
+fn comparisons<K: Ord>(
+    printed: &str,
+    label: &str,
+    key: impl Fn(&serde_json::Value) -> K,
+) -> (std::collections::BTreeSet<K>, Vec<String>) {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut failures = Vec::new();
+    for line in printed.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        seen.insert(key(&v));
+        let tolerance = v["tolerance"].as_f64().unwrap_or(1.0);
+        if v["score"].as_f64().is_none_or(|s| s > tolerance) {
+            failures.push(line.to_string());
+        }
+        eprintln!("{label}: {line}");
+    }
+    (seen, failures)
+}
+
 /// The pinned environment's Python and a directory of the files
 /// `make_pairs.py` writes; None (the test skips) without the environment.
 fn generated_pairs() -> Option<(PathBuf, tempfile::TempDir)> {
@@ -222,22 +244,12 @@ fn metrics_and_scores_equal_cell_evals() {
                 out.as_os_str(),
             ],
         );
-        let mut seen = std::collections::BTreeSet::new();
-        let mut failures = Vec::new();
-        for line in printed.lines() {
-            let v: serde_json::Value = serde_json::from_str(line).unwrap();
-            seen.insert((
+        let (seen, failures) = comparisons(&printed, profile, |v| {
+            (
                 v["check"].as_str().unwrap().to_string(),
                 v["metric"].as_str().unwrap().to_string(),
-            ));
-            if v["score"]
-                .as_f64()
-                .is_none_or(|s| s > v["tolerance"].as_f64().unwrap())
-            {
-                failures.push(line.to_string());
-            }
-            eprintln!("{profile}: {line}");
-        }
+            )
+        });
         let wanted: Vec<&str> = if profile == "vcc" {
             vec!["overlap_at_N", "mae", "discrimination_score_l1"]
         } else {
@@ -556,20 +568,13 @@ fn celltypes_are_scored_apart_as_cell_eval_run_scores_them() {
             out.as_os_str(),
         ],
     );
-    let mut seen = std::collections::BTreeSet::new();
-    let mut failures = Vec::new();
-    for line in printed.lines() {
-        let v: serde_json::Value = serde_json::from_str(line).unwrap();
-        seen.insert((
+    let (seen, failures) = comparisons(&printed, "celltypes", |v| {
+        (
             v["celltype"].as_str().unwrap().to_string(),
             v["file"].as_str().unwrap().to_string(),
             v["metric"].as_str().unwrap().to_string(),
-        ));
-        if v["score"].as_f64().is_none_or(|s| s > 1.0) {
-            failures.push(line.to_string());
-        }
-        eprintln!("{line}");
-    }
+        )
+    });
     for (ct, prefix) in [("HepG2/C3A", "HepG2-C3A"), ("K562", "K562")] {
         for file in ["results.csv", "agg_results.csv"] {
             for m in FULL_METRICS {
