@@ -92,6 +92,11 @@ fn prepare(opts: &VccBenchOptions, base: &DataContext) -> Result<(PathBuf, PathB
 struct Stage<'a> {
     out: &'a mut String,
     peak: &'a MachinePeak,
+    /// The largest peak resident memory of any stage so far, in GB: each
+    /// stage resets the process's peak (and with it what getrusage, and so
+    /// /usr/bin/time, reports as its maximum), so the run's peak is the
+    /// largest of theirs.
+    max_rss: f64,
 }
 
 impl Stage<'_> {
@@ -105,6 +110,7 @@ impl Stage<'_> {
         let v = f()?;
         let secs = t.elapsed().as_secs_f64();
         let rss = machine::peak_rss_bytes().unwrap_or(0) as f64 / 1e9;
+        self.max_rss = self.max_rss.max(rss);
         let (what, floor_secs) = match floor {
             Floor::Bytes(b) => (
                 format!("{:.2} GB at {:.1} GB/s", b / 1e9, self.peak.triad_gbs),
@@ -181,6 +187,8 @@ pub fn run(opts: &VccBenchOptions, base: &DataContext) -> Result<String> {
     let mut stage = Stage {
         out: &mut out,
         peak: &peak,
+        // Generating the data, if it ran, peaked before the first stage.
+        max_rss: machine::peak_rss_bytes().unwrap_or(0) as f64 / 1e9,
     };
     let real = stage.run(
         "read + scale real",
@@ -235,6 +243,7 @@ pub fn run(opts: &VccBenchOptions, base: &DataContext) -> Result<String> {
             )
         },
     )?;
+    let max_rss = stage.max_rss;
     let summaries = aggregate::summarise(&e, 1000, 0)?;
     let wall = total.elapsed().as_secs_f64();
     writeln!(
@@ -242,7 +251,7 @@ pub fn run(opts: &VccBenchOptions, base: &DataContext) -> Result<String> {
         "total: {wall:.1} s after generation ({} perturbations x {} metric columns); whole-run peak RSS {:.2} GB",
         e.perturbations.len(),
         e.columns.len(),
-        machine::peak_rss_bytes().unwrap_or(0) as f64 / 1e9
+        max_rss.max(machine::peak_rss_bytes().unwrap_or(0) as f64 / 1e9)
     )
     .ok();
     for s in summaries.iter().filter(|s| s.best.is_some()) {
