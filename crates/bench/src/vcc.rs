@@ -214,7 +214,11 @@ pub fn run(opts: &VccBenchOptions, base: &DataContext) -> Result<String> {
     // Energy distances: each side's groups (cells, non-zeros) against its
     // controls.
     let shape = |c: &GroupedCells, rows: &[usize]| -> (usize, usize) {
-        let nnz = rows.iter().map(|&r| c.x.row(r).count()).sum();
+        let offsets = c.x.indptr();
+        let nnz = rows
+            .iter()
+            .map(|&r| (offsets[r + 1] - offsets[r]) as usize)
+            .sum();
         (rows.len(), nnz)
     };
     let side = |c: &GroupedCells| -> f64 {

@@ -99,7 +99,7 @@ fn read(path: &Path, a: &Args) -> Result<Vec<(String, GroupedCells)>> {
 /// same cell types in both, or an error naming those that differ.
 fn paired(
     real: &[(String, GroupedCells)],
-    other: Vec<(String, GroupedCells)>,
+    mut other: Vec<(String, GroupedCells)>,
     other_path: &Path,
     a: &Args,
 ) -> Result<Vec<GroupedCells>> {
@@ -115,15 +115,11 @@ fn paired(
             a.celltype_col.as_deref().unwrap_or_default()
         );
     }
-    let mut other: Vec<Option<(String, GroupedCells)>> = other.into_iter().map(Some).collect();
     Ok(want
         .iter()
         .map(|c| {
-            let k = other
-                .iter()
-                .position(|o| o.as_ref().is_some_and(|o| &o.0 == c))
-                .expect("checked above");
-            other[k].take().expect("each once").1
+            let k = other.iter().position(|o| &o.0 == c).expect("checked above");
+            other.swap_remove(k).1
         })
         .collect())
 }

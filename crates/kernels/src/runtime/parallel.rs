@@ -44,6 +44,26 @@ pub fn map_indices<T: Send>(par: Par, n: usize, f: impl Fn(usize) -> T + Sync + 
     }
 }
 
+/// Consecutive ranges of items whose `sizes` add up to at most `budget`
+/// each (an item larger than the budget makes a range of its own): the
+/// batches a kernel hands to [`map_indices`]. They depend on the sizes
+/// only, never on the threads.
+pub fn ranges_by_size(sizes: &[usize], budget: usize) -> Vec<std::ops::Range<usize>> {
+    let mut ranges = Vec::new();
+    let (mut first, mut total) = (0, 0);
+    for (k, &size) in sizes.iter().enumerate() {
+        if k > first && total + size > budget {
+            ranges.push(first..k);
+            (first, total) = (k, 0);
+        }
+        total += size;
+    }
+    if first < sizes.len() {
+        ranges.push(first..sizes.len());
+    }
+    ranges
+}
+
 /// [`map_indices`] over the items of a slice.
 pub fn map_slice<I: Sync, T: Send>(
     par: Par,
@@ -126,4 +146,19 @@ pub fn fix_faer_parallelism() {
 /// the terms).
 pub fn ordered_sum(terms: &[f64]) -> f64 {
     terms.iter().sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_by_size_fill_each_range_up_to_the_budget() {
+        assert_eq!(ranges_by_size(&[], 10), vec![]);
+        assert_eq!(
+            ranges_by_size(&[4, 6, 1, 12, 3], 10),
+            vec![0..2, 2..3, 3..4, 4..5]
+        );
+        assert_eq!(ranges_by_size(&[3, 3, 3], 10), vec![0..3]);
+    }
 }

@@ -23,7 +23,7 @@
 //! 8,000 genes, 2,000 groups: DE 47.9 + 50.4 s group by group, 26.4 + 26.4 s
 //! batched, on this 2-core machine).
 
-use crate::runtime::parallel::map_indices;
+use crate::runtime::parallel::{map_indices, ranges_by_size};
 use crate::sparse::csr::CsrMatrix;
 use crate::stats::multiple_testing::benjamini_hochberg;
 use crate::stats::rank_sum::{rank_sum_test, SortedSample};
@@ -139,7 +139,8 @@ impl DeTable {
 }
 
 /// Cells of the groups tested together, genes outer (see
-/// [`differential_expression`]); a larger group makes a batch of its own.
+/// [`differential_expression`]); a larger group makes a batch of its own
+/// ([`ranges_by_size`]).
 const BATCH_CELLS: usize = 4096;
 
 /// The values of some rows, gene by gene (each gene's values in row order).
@@ -245,18 +246,8 @@ where
     // (its distinct values, up to tens of KB) is read from memory once per
     // batch instead of once per group (at 300,000 cells x 8,000 genes the
     // summaries are ~200 MB, and each test's binary searches missed cache).
-    let mut batches: Vec<std::ops::Range<usize>> = Vec::new();
-    let (mut first, mut cells) = (0, 0);
-    for (k, rows) in groups.iter().enumerate() {
-        if k > first && cells + rows.len() > BATCH_CELLS {
-            batches.push(first..k);
-            (first, cells) = (k, 0);
-        }
-        cells += rows.len();
-    }
-    if first < groups.len() {
-        batches.push(first..groups.len());
-    }
+    let sizes: Vec<usize> = groups.iter().map(Vec::len).collect();
+    let batches = ranges_by_size(&sizes, BATCH_CELLS);
     let per_batch: Vec<Result<Vec<GroupResult>, KernelError>> =
         map_indices(par, batches.len(), |b| {
             let batch = batches[b].clone();
@@ -293,13 +284,8 @@ where
             }
             Ok(out)
         });
-    let mut per_group: Vec<Result<GroupResult, KernelError>> = Vec::with_capacity(groups.len());
-    for r in per_batch {
-        match r {
-            Ok(v) => per_group.extend(v.into_iter().map(Ok)),
-            Err(e) => per_group.push(Err(e)),
-        }
-    }
+    // The first failing batch's error, as group order would give it.
+    let per_group = per_batch.into_iter().collect::<Result<Vec<_>, _>>()?;
     let total = groups.len() * g;
     let mut table = DeTable {
         n_genes: g,
@@ -312,8 +298,7 @@ where
         p_value: Vec::with_capacity(total),
         fdr: Vec::with_capacity(total),
     };
-    for r in per_group {
-        let r = r?;
+    for r in per_group.into_iter().flatten() {
         table.target_mean.extend(r.target_mean);
         table.log2_fold_change.extend(r.log2_fold_change);
         table.statistic.extend(r.statistic);

@@ -32,7 +32,7 @@
 
 use super::expression_metrics::EnergyDistances;
 use crate::linalg::simd::avx2_dispatch;
-use crate::runtime::parallel::map_indices;
+use crate::runtime::parallel::{map_indices, ranges_by_size};
 use crate::Par;
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hasher};
@@ -321,19 +321,9 @@ pub fn energy_distances(
     .iter()
     .sum::<f64>()
         / control.n;
-    // Batches of consecutive groups of about BATCH_ROWS rows.
-    let mut batches: Vec<Range<usize>> = Vec::new();
-    let (mut start, mut rows) = (0, 0);
-    for (k, &r) in group_rows.iter().enumerate() {
-        rows += r;
-        if rows >= BATCH_ROWS {
-            batches.push(start..k + 1);
-            (start, rows) = (k + 1, 0);
-        }
-    }
-    if start < group_rows.len() {
-        batches.push(start..group_rows.len());
-    }
+    // Batches of consecutive groups of at most BATCH_ROWS rows (a larger
+    // group alone).
+    let batches = ranges_by_size(group_rows, BATCH_ROWS);
     let terms = map_indices(par, batches.len(), |b| {
         let cells: Vec<Cells> = batches[b].clone().map(|k| Cells::new(&group(k))).collect();
         let left: Vec<(&Cells, Range<usize>)> =
