@@ -26,6 +26,18 @@ pub struct CsrH5adWriter {
     ncols: usize,
 }
 
+/// Creates the HDF5 file of a private temporary (renamed into place when
+/// written) without a file lock: a lock would outlive the writer in any
+/// child process forked while the file is open (HDF5 does not open with
+/// O_CLOEXEC), so that a reader of the finished file found it "temporarily
+/// unavailable" (seen in the CLI tests, where other tests spawn processes
+/// at any time).
+pub(crate) fn create_temporary(tmp: &Path) -> hdf5::Result<File> {
+    File::with_options()
+        .with_fapl(|p| p.file_locking(false))
+        .create(tmp)
+}
+
 fn text(path: &Path, s: &str) -> Result<VarLenUnicode> {
     s.parse::<VarLenUnicode>()
         .map_err(|e| DataError::file(path, format!("string `{s}`: {e}")))
@@ -43,16 +55,7 @@ impl CsrH5adWriter {
             .map_err(|e| DataError::write(dir, e))?
             .into_temp_path();
         let err = |e: hdf5::Error| DataError::file(path, format!("writing h5ad: {e}"));
-        // No file lock: the file is a private temporary until it is renamed
-        // into place, and a lock would outlive this writer in any child
-        // process forked while the file is open (HDF5 does not open with
-        // O_CLOEXEC), so that a reader of the finished file found it
-        // "temporarily unavailable" (seen in the CLI tests, where other
-        // tests spawn processes at any time).
-        let file = File::with_options()
-            .with_fapl(|p| p.file_locking(false))
-            .create(&tmp)
-            .map_err(err)?;
+        let file = create_temporary(&tmp).map_err(err)?;
         let x = file.create_group("X").map_err(err)?;
         let mk = |name: &str, f32_values: bool| -> hdf5::Result<Dataset> {
             let b = if f32_values {

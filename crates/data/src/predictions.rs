@@ -188,11 +188,7 @@ pub fn write_predictions_h5ad(
     use hdf5::types::VarLenUnicode;
     let err = |e: hdf5::Error| DataError::file(path, format!("writing h5ad: {e}"));
     crate::fetch::atomic_write_at(path, "h5ad", |tmp| {
-        // No file lock on a private temporary (see `CsrH5adWriter::create`).
-        let f = hdf5::File::with_options()
-            .with_fapl(|p| p.file_locking(false))
-            .create(tmp)
-            .map_err(err)?;
+        let f = crate::h5ad_writer::create_temporary(tmp).map_err(err)?;
         let strings = |v: &[String]| -> Result<Vec<VarLenUnicode>> {
             v.iter()
                 .map(|s| {
