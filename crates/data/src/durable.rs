@@ -237,6 +237,18 @@ pub fn checksum_path(p: &Path) -> PathBuf {
     p.with_file_name(format!(".{name}.sha256"))
 }
 
+/// `.<name>.lock` beside `p`: held exclusively while `p` and its checksum
+/// are replaced together, shared while they are verified, so that two
+/// processes writing `p` at once cannot leave one's file beside the
+/// other's checksum, and a reader never sees the pair half-replaced.
+pub fn pair_lock_path(p: &Path) -> PathBuf {
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    p.with_file_name(format!(".{name}.lock"))
+}
+
 /// Writes `p`'s checksum beside it, durably and atomically.
 pub fn write_checksum(p: &Path) -> Result<String> {
     let sha = crate::fetch::sha256_file(p)?;

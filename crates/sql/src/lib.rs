@@ -258,7 +258,15 @@ pub fn result_files(dir: &Path) -> ResultFiles {
             out.skipped.push(SkippedFile { path, reason: why });
             continue;
         }
-        let verdict = verify_checksum(&path);
+        // Under the pair's shared lock: a run replacing the file and its
+        // checksum holds it exclusively until both are in place.
+        let verdict = {
+            let lock = pertbench_data::durable::pair_lock_path(&path);
+            // A read-only results directory cannot hold the lock file:
+            // verify without it.
+            let _shared = pertbench_data::durable::Lock::shared(&lock).ok();
+            verify_checksum(&path)
+        };
         if let Checked::Mismatch(why) = verdict {
             out.skipped.push(SkippedFile {
                 path,

@@ -61,8 +61,15 @@ pub fn write_parquet_atomic(path: &Path, batch: &RecordBatch) -> Result<()> {
 }
 
 /// [`write_parquet_atomic`], then its checksum beside it
-/// (`.<name>.sha256`), which readers of results verify.
+/// (`.<name>.sha256`), which readers of results verify; both under the
+/// file's exclusive pair lock (`durable::pair_lock_path`), so that
+/// concurrent runs of one pipeline leave a file and its own checksum.
 pub fn write_checksummed_parquet(path: &Path, batch: &RecordBatch) -> Result<()> {
+    let dir = pertbench_data::durable::parent_dir(path);
+    std::fs::create_dir_all(dir)
+        .map_err(|e| EngineError::msg(format!("{}: {e}", dir.display())))?;
+    let _pair =
+        pertbench_data::durable::Lock::exclusive(&pertbench_data::durable::pair_lock_path(path))?;
     write_parquet_atomic(path, batch)?;
     pertbench_data::durable::write_checksum(path)?;
     Ok(())
@@ -366,6 +373,32 @@ pub fn batch_to_splits(b: &RecordBatch) -> Result<crate::splits::SplitOut> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_results_file_and_its_checksum_are_replaced_under_their_pair_lock() {
+        // While another process holds the pair lock (verifying, or writing
+        // its own pair), a writer waits: two runs of one pipeline cannot
+        // leave one's file beside the other's checksum (seen in a CLI test
+        // with three concurrent runs before the lock).
+        use pertbench_data::durable::{pair_lock_path, verify_checksum, Checked, Lock};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.parquet");
+        let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Float64, false)]));
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![Arc::new(Float64Array::from(vec![1.0, 2.0])) as ArrayRef],
+        )
+        .unwrap();
+        let held = Lock::exclusive(&pair_lock_path(&path)).unwrap();
+        std::thread::scope(|s| {
+            let writer = s.spawn(|| write_checksummed_parquet(&path, &batch));
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            assert!(!path.exists(), "the writer did not wait for the lock");
+            drop(held);
+            writer.join().unwrap().unwrap();
+        });
+        assert_eq!(verify_checksum(&path), Checked::Verified);
+    }
 
     #[test]
     fn samples_round_trip_with_and_without_context() {
