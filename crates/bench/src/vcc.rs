@@ -242,6 +242,7 @@ pub fn run(opts: &VccBenchOptions, base: &DataContext) -> Result<String> {
                 &real,
                 &pred,
                 opts.profile,
+                opts.convention,
                 DeSource::Tables(real_side, pred_side),
                 par,
             )

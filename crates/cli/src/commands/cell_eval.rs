@@ -179,9 +179,9 @@ fn evaluate(
             )?;
             DeSource::Tables(ce::de_side(&rt), ce::de_side(&pt))
         }
-        _ => DeSource::Compute(convention),
+        _ => DeSource::Compute,
     };
-    let e = ce::evaluate(real, pred, profile, source, par)?;
+    let e = ce::evaluate(real, pred, profile, convention, source, par)?;
     let s = aggregate::summarise(&e, a.n_bootstrap, a.seed)?;
     files::write_results(&a.outdir.join(format!("{prefix}results.csv")), &e)?;
     files::write_aggregates(&a.outdir.join(format!("{prefix}agg_results.csv")), &s)?;

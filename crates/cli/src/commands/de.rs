@@ -59,6 +59,9 @@ pub fn run(a: Args) -> Result<()> {
         significant,
         a.output.display()
     );
+    if convention == de::DeConvention::CellEval05 {
+        println!("{}", de::describe_pdex_0_1_guess(&cells));
+    }
     for (label, n) in &cells.dropped {
         println!("dropped {n} cells labelled `{label}`");
     }

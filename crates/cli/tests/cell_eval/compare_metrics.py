@@ -1,14 +1,16 @@
-"""The cell-eval parity suite's metric side: runs cell-eval 0.8.1's own
-evaluator (`MetricsEvaluator`, DE by pdex 0.2.5) on the predicted and the
+"""The cell-eval parity suite's metric side: runs the installed cell-eval's
+own evaluator (`MetricsEvaluator`: 0.8.1 with pdex 0.2.5, or 0.5.45 with
+pdex 0.1.24 for the `cell_eval_0_5` convention) on the predicted and the
 baseline h5ad against the real one, scores the prediction against the
 baseline with cell-eval's `score_agg_metrics`, reads what
 `pertbench cell-eval` wrote for the same files, and prints one JSON line
 per compared metric.
 
-    python compare_metrics.py DIR PROFILE PERTBENCH_OUTDIR
+    python compare_metrics.py DIR PROFILE PERTBENCH_OUTDIR [PRED]
 
-Inputs in DIR: real_log_csr_f32.h5ad, pred_log_dense_f32.h5ad and
-baseline.h5ad (cell-eval's mean baseline, by make_pairs.py). Each metric
+Inputs in DIR: real_log_csr_f32.h5ad, the prediction PRED
+(pred_log_dense_f32.h5ad by default) and baseline.h5ad (cell-eval's mean
+baseline, by make_pairs.py). Each metric
 is compared per perturbation, as its aggregate mean, and as its score
 from the baseline, within 1e-6 (absolute, or relative above 1); a value
 that is null (or NaN) must be null (or NaN) in both. `clustering_agreement`
@@ -99,10 +101,10 @@ def finite(score):
     return 1e300 if math.isnan(score) or math.isinf(score) else score
 
 
-def main(directory, profile, pertbench_outdir):
+def main(directory, profile, pertbench_outdir, pred="pred_log_dense_f32.h5ad"):
     logging.disable(logging.WARNING)
     directory, mine_dir = Path(directory), Path(pertbench_outdir)
-    results, agg = evaluate(directory, "pred_log_dense_f32.h5ad", profile, directory / "ce")
+    results, agg = evaluate(directory, pred, profile, directory / "ce")
     _, agg_base = evaluate(directory, "baseline.h5ad", profile, directory / "ce_base")
     scored = score_agg_metrics(agg, agg_base)
 
@@ -163,4 +165,4 @@ def main(directory, profile, pertbench_outdir):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], sys.argv[3])
+    main(*sys.argv[1:5])

@@ -12,6 +12,10 @@ Files, one layout each:
   normalises them to the median total, then log1p);
 - pred_log_dense_f32.h5ad: a model's prediction: the real values moved by
   noise, dense float32, its own controls included;
+- pred_mixed_log_dense_f32.h5ad: a worse model's prediction: each
+  perturbation's cells moved 60% of the way to the next perturbation's
+  mean, with more noise (discrimination below 1, and absolute and signed
+  deltas ranking differently);
 - baseline.h5ad: cell-eval's own mean baseline (`cell-eval baseline`: every
   perturbation predicted as the mean of the perturbation means) built from
   the real data, with the real controls.
@@ -114,6 +118,19 @@ def main(out):
     pred[:, 0] = 0.0
     ad.AnnData(X=pred.astype(np.float32), obs=obs, var=var).write_h5ad(
         out / "pred_log_dense_f32.h5ad"
+    )
+    labels = obs["target_gene"].astype(str).to_numpy()
+    groups = [p for p in dict.fromkeys(labels) if p != CONTROL]
+    means = {p: log32[labels == p].mean(axis=0) for p in groups}
+    mixed = log32.astype(np.float64).copy()
+    for k, p in enumerate(groups):
+        nxt = groups[(k + 1) % len(groups)]
+        mixed[labels == p] += 0.6 * (means[nxt] - means[p])
+    noise = rng.normal(0.0, 0.6, size=log32.shape)
+    mixed = np.clip(mixed + noise * (mixed > 0), 0.0, None)
+    mixed[:, 0] = 0.0
+    ad.AnnData(X=mixed.astype(np.float32), obs=obs, var=var).write_h5ad(
+        out / "pred_mixed_log_dense_f32.h5ad"
     )
     import logging
     import warnings

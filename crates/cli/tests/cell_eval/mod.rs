@@ -1,16 +1,33 @@
 //! cell-eval parity suite (issue 23): pertbench and cell-eval 0.8.1 (with
 //! pdex 0.2.5), installed from PyPI in the pinned environment
-//! `target/venvs/cell-eval`, on the same h5ad files. `make_pairs.py` writes
-//! the files with anndata; `pertbench de` computes each file's DE table in
-//! both conventions; `compare_de.py` computes cell-eval's and prints one
-//! JSON line per compared column. This test fails on any line over its
-//! tolerance, and on a file or column that compared nothing.
+//! `target/venvs/cell-eval`, on the same h5ad files; and, for the
+//! `cell_eval_0_5` convention, cell-eval 0.5.45 with pdex 0.1.24 (the
+//! challenge's scorer) in `target/venvs/cell-eval-0.5`. `make_pairs.py`
+//! writes the files with anndata; `pertbench de` computes each file's DE
+//! table in both conventions; `compare_de.py` computes each release's and
+//! prints one JSON line per compared column. This test fails on any line
+//! over its tolerance, and on a file or column that compared nothing.
 
 use super::conformance::venvs_holding;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const ENV: &str = "cell-eval";
+/// cell-eval 0.5.45 and pdex 0.1.24, for the `cell_eval_0_5` convention.
+const ENV_0_5: &str = "cell-eval-0.5";
+
+/// The pinned environment whose cell-eval defines `convention`.
+fn python_of(convention: &str) -> PathBuf {
+    let env = if convention == "cell_eval_0_5" {
+        ENV_0_5
+    } else {
+        ENV
+    };
+    venvs_holding(&[ENV, ENV_0_5])
+        .expect("checked by generated_pairs")
+        .join(env)
+        .join("bin/python")
+}
 const FILES: [&str; 4] = [
     "real_log_csr_f32.h5ad",
     "real_log_dense_f64.h5ad",
@@ -81,7 +98,7 @@ fn comparisons<K: Ord>(
 /// The pinned environment's Python and a directory of the files
 /// `make_pairs.py` writes; None (the test skips) without the environment.
 fn generated_pairs() -> Option<(PathBuf, tempfile::TempDir)> {
-    let py = venvs_holding(&[ENV])?.join(ENV).join("bin/python");
+    let py = venvs_holding(&[ENV, ENV_0_5])?.join(ENV).join("bin/python");
     let dir = tempfile::tempdir().unwrap();
     python(
         &py,
@@ -92,7 +109,7 @@ fn generated_pairs() -> Option<(PathBuf, tempfile::TempDir)> {
 
 #[test]
 fn de_tables_equal_cell_evals() {
-    let Some((py, dir)) = generated_pairs() else {
+    let Some((_, dir)) = generated_pairs() else {
         return;
     };
     let d = dir.path();
@@ -115,9 +132,13 @@ fn de_tables_equal_cell_evals() {
         }
     }
     let compare = script("compare_de.py");
-    let mut args: Vec<&std::ffi::OsStr> = vec![compare.as_os_str(), d.as_os_str()];
-    args.extend(FILES.iter().map(|f| std::ffi::OsStr::new(f)));
-    let printed = python(&py, &args);
+    let mut printed = String::new();
+    for convention in ["pdex_0_2", "cell_eval_0_5"] {
+        let mut args: Vec<&std::ffi::OsStr> =
+            vec![compare.as_os_str(), d.as_os_str(), convention.as_ref()];
+        args.extend(FILES.iter().map(|f| std::ffi::OsStr::new(f)));
+        printed += &python(&python_of(convention), &args);
+    }
     let mut seen = std::collections::BTreeSet::new();
     let mut failures = Vec::new();
     for line in printed.lines() {
@@ -215,36 +236,53 @@ const FULL_METRICS: [&str; 27] = [
 
 #[test]
 fn metrics_and_scores_equal_cell_evals() {
-    let Some((py, dir)) = generated_pairs() else {
+    let Some((_, dir)) = generated_pairs() else {
         return;
     };
     let d = dir.path();
-    for profile in ["full", "vcc"] {
-        let out = d.join(format!("pertbench_{profile}"));
+    // (convention, profile, prediction); the last runs leave cell-eval
+    // 0.8.1's DE tables of pred_log_dense_f32 in `ce/` for the check below.
+    let cases = [
+        ("cell_eval_0_5", "full", "pred_mixed_log_dense_f32.h5ad"),
+        ("cell_eval_0_5", "vcc", "pred_log_dense_f32.h5ad"),
+        ("pdex_0_2", "full", "pred_mixed_log_dense_f32.h5ad"),
+        ("pdex_0_2", "vcc", "pred_log_dense_f32.h5ad"),
+        ("pdex_0_2", "full", "pred_log_dense_f32.h5ad"),
+    ];
+    for (convention, profile, pred) in cases {
+        let label = format!("{convention} {profile} {pred}");
+        let out = if convention == "pdex_0_2" && pred == "pred_log_dense_f32.h5ad" {
+            d.join(format!("pertbench_{profile}"))
+        } else {
+            d.join(format!("pertbench_{convention}_{profile}_{pred}"))
+        };
         let printed = pertbench(&[
             "cell-eval".as_ref(),
             "--adata-pred".as_ref(),
-            d.join("pred_log_dense_f32.h5ad").as_os_str(),
+            d.join(pred).as_os_str(),
             "--adata-real".as_ref(),
             d.join("real_log_csr_f32.h5ad").as_os_str(),
             "--baseline-pred".as_ref(),
             d.join("baseline.h5ad").as_os_str(),
             "--profile".as_ref(),
             profile.as_ref(),
+            "--convention".as_ref(),
+            convention.as_ref(),
             "-o".as_ref(),
             out.as_os_str(),
         ]);
         assert!(printed.contains("avg_score"), "{printed}");
         let printed = python(
-            &py,
+            &python_of(convention),
             &[
                 script("compare_metrics.py").as_os_str(),
                 d.as_os_str(),
                 profile.as_ref(),
                 out.as_os_str(),
+                pred.as_ref(),
             ],
         );
-        let (seen, failures) = comparisons(&printed, profile, |v| {
+        let (seen, failures) = comparisons(&printed, &label, |v| {
             (
                 v["check"].as_str().unwrap().to_string(),
                 v["metric"].as_str().unwrap().to_string(),
@@ -259,35 +297,30 @@ fn metrics_and_scores_equal_cell_evals() {
             for check in ["per_perturbation", "mean"] {
                 assert!(
                     seen.contains(&(check.to_string(), m.to_string())),
-                    "{profile}: no {check} comparison of {m}"
+                    "{label}: no {check} comparison of {m}"
                 );
             }
         }
         assert!(seen.contains(&("score".to_string(), "avg_score".to_string())));
         assert!(
             failures.is_empty(),
-            "{profile}: over tolerance:\n{}",
+            "{label}: over tolerance:\n{}",
             failures.join("\n")
         );
+        if convention == "cell_eval_0_5" && profile == "full" {
+            // cell-eval 0.5's DE tables (pdex 0.1's columns: the fold
+            // change as a ratio, no log2), kept for the check below.
+            std::fs::create_dir_all(d.join("ce05")).unwrap();
+            for f in ["real_de.csv", "pred_de.csv"] {
+                std::fs::copy(d.join("ce").join(f), d.join("ce05").join(f)).unwrap();
+            }
+        }
     }
     // cell-eval's own DE tables (pdex's CSV, as its evaluator wrote them)
     // given as precomputed tables give the DE metrics computed above.
-    let tables = d.join("pertbench_tables");
-    pertbench(&[
-        "cell-eval".as_ref(),
-        "--adata-pred".as_ref(),
-        d.join("pred_log_dense_f32.h5ad").as_os_str(),
-        "--adata-real".as_ref(),
-        d.join("real_log_csr_f32.h5ad").as_os_str(),
-        "--de-real".as_ref(),
-        d.join("ce/real_de.csv").as_os_str(),
-        "--de-pred".as_ref(),
-        d.join("ce/pred_de.csv").as_os_str(),
-        "--profile".as_ref(),
-        "de".as_ref(),
-        "-o".as_ref(),
-        tables.as_os_str(),
-    ]);
+    // Given as precomputed tables, cell-eval's own DE tables (pdex's CSV,
+    // as its evaluator wrote them; for 0.5, pdex 0.1's) give the DE
+    // metrics computed above.
     let read = |p: &Path| -> Vec<Vec<String>> {
         std::fs::read_to_string(p)
             .unwrap()
@@ -295,24 +328,57 @@ fn metrics_and_scores_equal_cell_evals() {
             .map(|l| l.split(',').map(str::to_string).collect())
             .collect()
     };
-    let from_tables = read(&tables.join("results.csv"));
-    let computed = read(&d.join("pertbench_full/results.csv"));
-    assert_eq!(from_tables.len(), computed.len());
-    for (c, name) in from_tables[0].iter().enumerate().skip(1) {
-        let k = computed[0].iter().position(|x| x == name).unwrap();
-        for (a, b) in from_tables.iter().zip(&computed).skip(1) {
-            assert_eq!(a[0], b[0]);
-            let (x, y) = (a[c].parse::<f64>().ok(), b[k].parse::<f64>().ok());
-            let close = match (x, y) {
-                (Some(x), Some(y)) => (x.is_nan() && y.is_nan()) || (x - y).abs() <= 1e-6,
-                (None, None) => true,
-                _ => false,
-            };
-            assert!(
-                close,
-                "{name} for {}: from tables {:?}, computed {:?}",
-                a[0], a[c], b[k]
-            );
+    for (convention, tables_dir, pred, computed) in [
+        (
+            "pdex_0_2",
+            "ce",
+            "pred_log_dense_f32.h5ad",
+            "pertbench_full",
+        ),
+        (
+            "cell_eval_0_5",
+            "ce05",
+            "pred_mixed_log_dense_f32.h5ad",
+            "pertbench_cell_eval_0_5_full_pred_mixed_log_dense_f32.h5ad",
+        ),
+    ] {
+        let tables = d.join(format!("pertbench_tables_{convention}"));
+        pertbench(&[
+            "cell-eval".as_ref(),
+            "--adata-pred".as_ref(),
+            d.join(pred).as_os_str(),
+            "--adata-real".as_ref(),
+            d.join("real_log_csr_f32.h5ad").as_os_str(),
+            "--de-real".as_ref(),
+            d.join(tables_dir).join("real_de.csv").as_os_str(),
+            "--de-pred".as_ref(),
+            d.join(tables_dir).join("pred_de.csv").as_os_str(),
+            "--convention".as_ref(),
+            convention.as_ref(),
+            "--profile".as_ref(),
+            "de".as_ref(),
+            "-o".as_ref(),
+            tables.as_os_str(),
+        ]);
+        let from_tables = read(&tables.join("results.csv"));
+        let computed = read(&d.join(computed).join("results.csv"));
+        assert_eq!(from_tables.len(), computed.len());
+        for (c, name) in from_tables[0].iter().enumerate().skip(1) {
+            let k = computed[0].iter().position(|x| x == name).unwrap();
+            for (a, b) in from_tables.iter().zip(&computed).skip(1) {
+                assert_eq!(a[0], b[0]);
+                let (x, y) = (a[c].parse::<f64>().ok(), b[k].parse::<f64>().ok());
+                let close = match (x, y) {
+                    (Some(x), Some(y)) => (x.is_nan() && y.is_nan()) || (x - y).abs() <= 1e-6,
+                    (None, None) => true,
+                    _ => false,
+                };
+                assert!(
+                    close,
+                    "{convention}: {name} for {}: from tables {:?}, computed {:?}",
+                    a[0], a[c], b[k]
+                );
+            }
         }
     }
 }

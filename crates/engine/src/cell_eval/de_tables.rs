@@ -1,6 +1,9 @@
 //! Precomputed DE tables (cell-eval's `--de-real` / `--de-pred`): pdex's
 //! columns `target`, `feature`, `log2_fold_change` and `fdr` (others are
-//! ignored), as CSV or Parquet, read into the rows cell-eval compares.
+//! ignored), as CSV or Parquet, read into the rows cell-eval compares. A
+//! pdex 0.1 table (cell-eval 0.5's) has `fold_change`, the ratio, instead
+//! of `log2_fold_change`: its log2 is taken, NaN becoming 0, as cell-eval
+//! 0.5 derives it.
 
 use crate::error::{EngineError, Result};
 use pertbench_data::samples::RawColumn;
@@ -17,7 +20,7 @@ pub fn read(path: &Path, genes: &[String]) -> Result<(Vec<String>, DeSide)> {
     let col = |name: &str| -> Result<RawColumn> {
         pertbench_data::tabular::column(path, &df, name)?.ok_or_else(|| {
             err(format!(
-                "no column `{name}` (a DE table needs target, feature, log2_fold_change and fdr)"
+                "no column `{name}` (a DE table needs target, feature, log2_fold_change (or pdex 0.1's fold_change) and fdr)"
             ))
         })
     };
@@ -48,7 +51,23 @@ pub fn read(path: &Path, genes: &[String]) -> Result<(Vec<String>, DeSide)> {
         }
     };
     let (target, feature) = (text("target")?, text("feature")?);
-    let (lfc, fdr) = (number("log2_fold_change")?, number("fdr")?);
+    let has = |name: &str| pertbench_data::tabular::column(path, &df, name).map(|c| c.is_some());
+    // (log2 fold change, fold change) per row.
+    let changes: Vec<(f64, f64)> = if !has("log2_fold_change")? && has("fold_change")? {
+        number("fold_change")?
+            .into_iter()
+            .map(|fc| {
+                let l = fc.log2();
+                (if l.is_nan() { 0.0 } else { l }, fc)
+            })
+            .collect()
+    } else {
+        number("log2_fold_change")?
+            .into_iter()
+            .map(|l| (l, l.exp2()))
+            .collect()
+    };
+    let fdr = number("fdr")?;
     let index: HashMap<&str, u32> = genes
         .iter()
         .enumerate()
@@ -64,7 +83,8 @@ pub fn read(path: &Path, genes: &[String]) -> Result<(Vec<String>, DeSide)> {
         })?;
         by_target.entry(target[i].clone()).or_default().push(DeRow {
             gene,
-            log2_fold_change: lfc[i] as f32,
+            log2_fold_change: changes[i].0 as f32,
+            fold_change: changes[i].1 as f32,
             fdr: fdr[i] as f32,
         });
     }
@@ -94,6 +114,7 @@ mod tests {
         assert_eq!(
             side.targets[0],
             vec![DeRow {
+                fold_change: (-0.5f64).exp2() as f32,
                 gene: 0,
                 log2_fold_change: -0.5,
                 fdr: 0.3
@@ -106,5 +127,15 @@ mod tests {
         std::fs::write(&p, "target,feature,fdr\nA,G0,0.1\n").unwrap();
         let e = read(&p, &genes).unwrap_err().to_string();
         assert!(e.contains("no column `log2_fold_change`"), "{e}");
+        // pdex 0.1's ratio: log2 taken, NaN (0 / 0 unclipped) becoming 0.
+        std::fs::write(
+            &p,
+            "target,feature,fold_change,fdr\nA,G0,20.0,0.01\nA,G1,NaN,1.0\n",
+        )
+        .unwrap();
+        let (_, side) = read(&p, &genes).unwrap();
+        assert_eq!(side.targets[0][0].log2_fold_change, 20f64.log2() as f32);
+        assert_eq!(side.targets[0][0].fold_change, 20.0);
+        assert_eq!(side.targets[0][1].log2_fold_change, 0.0);
     }
 }

@@ -19,6 +19,7 @@ use pertbench_kernels::tasks::cell_eval::de_comparison::{self as dec, Curve, DeS
 use pertbench_kernels::tasks::cell_eval::energy;
 use pertbench_kernels::tasks::cell_eval::expression_metrics::{self as em, Distance, Pseudobulks};
 use pertbench_kernels::tasks::cell_eval::score::Best;
+use pertbench_kernels::tasks::cell_eval::MetricRules;
 use pertbench_kernels::Par;
 
 /// One result column: a metric's value per perturbation (None where
@@ -41,10 +42,18 @@ pub struct Evaluation {
 
 /// Where the DE tables come from.
 pub enum DeSource {
-    /// Computed from the cells in this convention.
-    Compute(DeConvention),
+    /// Computed from the cells in the evaluation's convention.
+    Compute,
     /// Precomputed tables (pdex's columns), real then predicted.
     Tables(DeSide, DeSide),
+}
+
+/// The cell-eval release whose metric definitions a convention follows.
+pub fn metric_rules(convention: DeConvention) -> MetricRules {
+    match convention {
+        DeConvention::Pdex02 => MetricRules::CellEval08,
+        DeConvention::CellEval05 => MetricRules::CellEval05,
+    }
 }
 
 /// Checks that `pred` can be scored against `real`, as cell-eval does: the
@@ -128,6 +137,7 @@ pub fn de_side(t: &pertbench_kernels::tasks::differential_expression::DeTable) -
                     .map(|(j, i)| dec::DeRow {
                         gene: j as u32,
                         log2_fold_change: t.log2_fold_change[i] as f32,
+                        fold_change: t.log2_fold_change[i].exp2() as f32,
                         fdr: t.fdr[i] as f32,
                     })
                     .collect()
@@ -141,15 +151,18 @@ fn all(values: Vec<f64>) -> Vec<Option<f64>> {
 }
 
 /// The metrics of `profile` for `pred` against `real` (checked with
-/// [`check_pair`] first).
+/// [`check_pair`] first), by the definitions of `convention`'s cell-eval
+/// release ([`metric_rules`]).
 pub fn evaluate(
     real: &GroupedCells,
     pred: &GroupedCells,
     profile: Profile,
+    convention: DeConvention,
     de_source: DeSource,
     par: Par,
 ) -> Result<Evaluation> {
     check_pair(real, pred)?;
+    let rules = metric_rules(convention);
     let metrics = profile.metrics();
     let n = real.perturbations.len();
     let mut columns = Vec::new();
@@ -160,7 +173,7 @@ pub fn evaluate(
     };
     if metrics.iter().any(|m| m.reads == Reads::De) {
         let (dr, dp) = match de_source {
-            DeSource::Compute(convention) => (
+            DeSource::Compute => (
                 de_side(&de::run(real, convention, par)?),
                 de_side(&de::run(pred, convention, par)?),
             ),
@@ -171,10 +184,10 @@ pub fn evaluate(
             let values = match m.name {
                 "de_spearman_sig" => vec![Some(dec::spearman_n_significant(&dr, &dp)); n],
                 "de_direction_match" => dec::direction_match(&dr, &dp),
-                "de_spearman_lfc_sig" => dec::spearman_fold_change_significant(&dr, &dp),
+                "de_spearman_lfc_sig" => dec::spearman_fold_change_significant(&dr, &dp, rules),
                 "de_sig_genes_recall" => dec::significant_recall(&dr, &dp),
-                "pr_auc" => all(dec::recovery_auc(&dr, &dp, Curve::PrecisionRecall)),
-                "roc_auc" => all(dec::recovery_auc(&dr, &dp, Curve::Roc)),
+                "pr_auc" => all(dec::recovery_auc(&dr, &dp, Curve::PrecisionRecall, rules)),
+                "roc_auc" => all(dec::recovery_auc(&dr, &dp, Curve::Roc, rules)),
                 "de_nsig_counts" => {
                     for (suffix, side) in [("real", &dr), ("pred", &dp)] {
                         columns.push(MetricColumn {
@@ -250,7 +263,8 @@ pub fn evaluate(
                         .into_iter()
                         .find(|d| name == format!("discrimination_score_{}", d.name()))
                         .expect("a discrimination metric");
-                    all(em::discrimination(rs, ps, &target_gene, d, par))
+                    let absolute = rules == MetricRules::CellEval05;
+                    all(em::discrimination(rs, ps, &target_gene, d, absolute, par))
                 }
             };
             columns.push(column(m, values));
@@ -326,7 +340,8 @@ mod tests {
             &real,
             &real,
             Profile::Full,
-            DeSource::Compute(DeConvention::Pdex02),
+            DeConvention::Pdex02,
+            DeSource::Compute,
             Par::Seq,
         )
         .unwrap();
@@ -361,7 +376,8 @@ mod tests {
             &real,
             &shifted,
             Profile::Vcc,
-            DeSource::Compute(DeConvention::Pdex02),
+            DeConvention::Pdex02,
+            DeSource::Compute,
             Par::Seq,
         )
         .unwrap();
@@ -383,7 +399,8 @@ mod tests {
             &real,
             &shifted,
             Profile::Full,
-            DeSource::Compute(DeConvention::Pdex02),
+            DeConvention::Pdex02,
+            DeSource::Compute,
             Par::rayon(0),
         )
         .unwrap();
@@ -391,7 +408,8 @@ mod tests {
             &real,
             &shifted,
             Profile::Full,
-            DeSource::Compute(DeConvention::Pdex02),
+            DeConvention::Pdex02,
+            DeSource::Compute,
             Par::Seq,
         )
         .unwrap();

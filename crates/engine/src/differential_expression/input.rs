@@ -76,7 +76,40 @@ pub struct GroupedCells {
     pub rows: Vec<Vec<usize>>,
 }
 
+/// pdex 0.1's `guess_is_log`: data whose mean cell sum is below this are
+/// taken as log1p (`UPPER_LIMIT_LOG`).
+pub const PDEX_0_1_LOG_LIMIT: f64 = 15.0;
+
 impl GroupedCells {
+    /// How pdex 0.1 (cell-eval 0.5) takes the values it is handed, and the
+    /// mean cell sum it decides by: log1p when the mean sum of a cell's
+    /// tested values is below 15, linear (pseudobulks are plain means)
+    /// otherwise, which is what log1p data of more than a few dozen
+    /// expressed genes per cell get. pdex averages 500 cells drawn at
+    /// random (unseeded); this averages every cell (controls and
+    /// perturbations), so the two agree unless the mean is close to 15.
+    pub fn pdex_0_1_values(&self) -> (ValuesAre, f64) {
+        let mut total = 0.0f64;
+        let mut n = 0usize;
+        for rows in std::iter::once(&self.control_rows).chain(&self.rows) {
+            for &r in rows {
+                total += self
+                    .x
+                    .row(r)
+                    .map(|(_, v)| self.scale.value(r, v) as f64)
+                    .sum::<f64>();
+                n += 1;
+            }
+        }
+        let mean = total / n.max(1) as f64;
+        let values = if mean < PDEX_0_1_LOG_LIMIT {
+            ValuesAre::Log1p
+        } else {
+            ValuesAre::Linear
+        };
+        (values, mean)
+    }
+
     /// The scale pdex is told the values are on.
     pub fn values_are(&self) -> ValuesAre {
         if self.allow_discrete {

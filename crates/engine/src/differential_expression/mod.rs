@@ -65,12 +65,39 @@ impl DeConvention {
     }
 }
 
+/// The options `convention` gives for `cells`: pdex 0.2 is told the
+/// scale cell-eval decided ([`input::GroupedCells::values_are`]); pdex 0.1
+/// guesses it itself ([`input::GroupedCells::pdex_0_1_values`]).
+pub fn options_for(cells: &input::GroupedCells, convention: DeConvention) -> DeOptions {
+    let values = match convention {
+        DeConvention::Pdex02 => cells.values_are(),
+        DeConvention::CellEval05 => cells.pdex_0_1_values().0,
+    };
+    DeOptions {
+        values,
+        ..convention.options()
+    }
+}
+
+/// What pdex 0.1 takes `cells`' values for, in a sentence for the user.
+pub fn describe_pdex_0_1_guess(cells: &input::GroupedCells) -> String {
+    let (values, mean) = cells.pdex_0_1_values();
+    let taken = match values {
+        pertbench_kernels::tasks::differential_expression::ValuesAre::Log1p => {
+            "log1p (pseudobulks expm1 of mean values)"
+        }
+        _ => "linear (pseudobulks are plain means of the tested values)",
+    };
+    format!(
+        "pdex 0.1's guess ({}): mean cell sum {mean:.2} against its limit {}: values taken as {taken}",
+        cells.path.display(),
+        input::PDEX_0_1_LOG_LIMIT
+    )
+}
+
 /// Every perturbation of `cells` against its controls.
 pub fn run(cells: &input::GroupedCells, convention: DeConvention, par: Par) -> Result<DeTable> {
-    let options = DeOptions {
-        values: cells.values_are(),
-        ..convention.options()
-    };
+    let options = options_for(cells, convention);
     let scale = &cells.scale;
     differential_expression(
         &cells.x,

@@ -131,6 +131,8 @@ pub struct RankSum {
     /// U1, the Mann-Whitney U of the sample.
     pub statistic: f64,
     pub p_value: f64,
+    /// Some pooled values are equal (a tie group of two or more).
+    pub ties: bool,
 }
 
 /// Standard normal upper tail P(Z > z), as numba-mwu computes it
@@ -199,10 +201,12 @@ fn u_test(r1: f64, n1: u64, n2: u64, tie_term: f64, continuity: bool) -> RankSum
     let mu = (n1 * n2) as f64 / 2.0;
     let var_inner = (n + 1.0) - tie_term / (n * (n - 1.0));
     let s_sq = (n1 * n2) as f64 / 12.0 * var_inner;
+    let ties = tie_term != 0.0;
     if s_sq <= 0.0 || n < 2.0 {
         return RankSum {
             statistic: u1,
             p_value: 1.0,
+            ties,
         };
     }
     let mut numerator = u1.max(u2) - mu;
@@ -214,7 +218,122 @@ fn u_test(r1: f64, n1: u64, n2: u64, tie_term: f64, continuity: bool) -> RankSum
     RankSum {
         statistic: u1,
         p_value: p,
+        ties,
     }
+}
+
+/// Sample sizes up to which scipy's `method="auto"` takes the exact test
+/// (when the smaller side has at most this many values and nothing ties).
+pub const EXACT_AT_MOST: usize = 8;
+
+/// The exact null distribution of U for sample sizes m and n (no ties),
+/// scipy's `mannwhitneyu(method="exact")`: P(U <= k) for k up to m n / 2.
+/// The counts of arrangements giving each U are the coefficients of the
+/// Gaussian binomial [m + n choose m]_q, built as the product over
+/// i = 1..=min(m, n) of (1 - q^(max + i)) / (1 - q^i), truncated at degree
+/// m n / 2, in exact integers (i128; f64 if a count outgrows it, as scipy
+/// then does too). The cost is min(m, n) x m n / 2 additions, paid once per
+/// pair of sizes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExactU {
+    m: u64,
+    n: u64,
+    /// `cdf[k]` = P(U <= k), k = 0 ..= m n / 2.
+    cdf: Vec<f64>,
+}
+
+impl ExactU {
+    pub fn new(m: usize, n: usize) -> ExactU {
+        let (small, large) = (m.min(n), m.max(n));
+        let half = small * large / 2;
+        let counts = Self::counts_exact(small, large, half)
+            .unwrap_or_else(|| Self::counts_f64(small, large, half));
+        let total: f64 = binomial(small + large, small);
+        let mut cdf = Vec::with_capacity(half + 1);
+        let mut acc = 0.0f64;
+        match counts {
+            Counts::Exact(c) => {
+                // Partial sums in integers, each divided once.
+                let mut sum: i128 = 0;
+                for v in c {
+                    sum += v;
+                    cdf.push(sum as f64 / total);
+                }
+            }
+            Counts::Float(c) => {
+                for v in c {
+                    acc += v;
+                    cdf.push(acc / total);
+                }
+            }
+        }
+        ExactU {
+            m: m as u64,
+            n: n as u64,
+            cdf,
+        }
+    }
+
+    fn counts_exact(small: usize, large: usize, half: usize) -> Option<Counts> {
+        let mut c = vec![0i128; half + 1];
+        c[0] = 1;
+        for i in 1..=small {
+            let d = large + i;
+            for k in (d..=half).rev() {
+                c[k] = c[k].checked_sub(c[k - d])?;
+            }
+            for k in i..=half {
+                c[k] = c[k].checked_add(c[k - i])?;
+            }
+        }
+        // The partial sums must fit too.
+        let mut sum: i128 = 0;
+        for v in &c {
+            sum = sum.checked_add(*v)?;
+        }
+        Some(Counts::Exact(c))
+    }
+
+    fn counts_f64(small: usize, large: usize, half: usize) -> Counts {
+        let mut c = vec![0f64; half + 1];
+        c[0] = 1.0;
+        for i in 1..=small {
+            let d = large + i;
+            for k in (d..=half).rev() {
+                c[k] -= c[k - d];
+            }
+            for k in i..=half {
+                c[k] += c[k - i];
+            }
+        }
+        Counts::Float(c)
+    }
+
+    /// The two-sided p-value of U1 = `u1`: 2 P(U >= max(U1, U2)), at most
+    /// 1 (scipy: the statistic truncated to an integer, the upper tail
+    /// taken as the lower one by symmetry).
+    pub fn p_two_sided(&self, u1: f64) -> f64 {
+        let mn = self.m * self.n;
+        let u = u1.max(mn as f64 - u1) as u64;
+        let lower = (mn - u.min(mn)) as usize;
+        let p = self.cdf[lower.min(self.cdf.len() - 1)];
+        (2.0 * p).clamp(0.0, 1.0)
+    }
+}
+
+enum Counts {
+    Exact(Vec<i128>),
+    Float(Vec<f64>),
+}
+
+/// C(a, b) in f64 as scipy's `special.binom` gives it for integers.
+fn binomial(a: usize, b: usize) -> f64 {
+    let b = b.min(a - b);
+    let mut r = 1.0f64;
+    for i in 1..=b {
+        r = r * (a - b + i) as f64 / i as f64;
+    }
+    r
 }
 
 #[cfg(test)]
@@ -306,6 +425,85 @@ mod tests {
         assert_eq!(a.below_and_equal(1.0), (4, 0));
         assert_eq!(a.below_and_equal(9.0), (5, 0));
         assert_eq!(a.below_and_equal(-1.0), (0, 0));
+    }
+
+    /// U's distribution by enumerating every choice of the m ranks.
+    fn enumerated_cdf(m: usize, n: usize) -> Vec<f64> {
+        let total = m + n;
+        let mut counts = vec![0u64; m * n + 1];
+        let mut count = 0u64;
+        for mask in 0u32..(1 << total) {
+            if mask.count_ones() as usize != m {
+                continue;
+            }
+            // U = sum of ranks of the m chosen - m (m + 1) / 2.
+            let r: usize = (0..total)
+                .filter(|i| mask >> i & 1 == 1)
+                .map(|i| i + 1)
+                .sum();
+            counts[r - m * (m + 1) / 2] += 1;
+            count += 1;
+        }
+        let mut acc = 0u64;
+        counts
+            .iter()
+            .map(|c| {
+                acc += c;
+                acc as f64 / count as f64
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_exact_distribution_equals_enumeration() {
+        for (m, n) in [(1, 1), (1, 5), (3, 4), (4, 3), (2, 9), (5, 7), (6, 6)] {
+            let e = ExactU::new(m, n);
+            let want = enumerated_cdf(m, n);
+            assert_eq!(e.cdf.len(), m * n / 2 + 1);
+            for (k, &c) in e.cdf.iter().enumerate() {
+                assert!(
+                    (c - want[k]).abs() <= 1e-15,
+                    "{m} {n} {k}: {c} vs {}",
+                    want[k]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn exact_p_values_equal_scipys() {
+        // scipy 1.17.1 mannwhitneyu(x, y) (method "auto" -> exact: no ties,
+        // the smaller sample at most 8).
+        let x = [0.5f32, 2.5, 3.1];
+        let y = [1.0f32, 1.5, 2.0, 4.0, 5.0, 6.0, 7.0];
+        let t = test(&x, &y, true);
+        assert!(!t.ties);
+        assert_eq!(t.statistic, 6.0);
+        let p = ExactU::new(3, 7).p_two_sided(t.statistic);
+        assert!((p - 0.3833333333333333).abs() <= 1e-15 * 0.38, "{p}");
+        let x: Vec<f32> = (1..6).map(|i| i as f32 + 0.25).collect();
+        let y: Vec<f32> = (1..201).map(|i| i as f32 * 0.1).collect();
+        let t = test(&x, &y, true);
+        assert_eq!(t.statistic, 160.0);
+        let p = ExactU::new(5, 200).p_two_sided(t.statistic);
+        assert!((p / 0.006460248993159415 - 1.0).abs() <= 1e-12, "{p}");
+        // The reference side may be the small one; a separation this
+        // complete is 2 / C(1008, 8).
+        let p = ExactU::new(1000, 8).p_two_sided(8000.0);
+        assert!((p / 7.779649466922164e-20 - 1.0).abs() <= 1e-12, "{p}");
+        assert_eq!(ExactU::new(8, 1000).p_two_sided(0.0), p);
+        // The middle of the distribution is p = 1.
+        assert_eq!(ExactU::new(4, 6).p_two_sided(12.0), 1.0);
+    }
+
+    #[test]
+    fn counts_too_large_for_integers_fall_back_to_floats() {
+        // C(400_008, 8) ~ 1.6e40 outgrows i128 (1.7e38).
+        let big = ExactU::new(8, 400_000);
+        assert!(ExactU::counts_exact(8, 400_000, 1_600_000).is_none());
+        let mid = big.cdf[big.cdf.len() - 1];
+        assert!(mid > 0.5 && mid < 0.51, "{mid}");
+        assert!(big.cdf.windows(2).all(|w| w[0] <= w[1]));
     }
 
     #[test]

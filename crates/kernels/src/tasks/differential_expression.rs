@@ -26,8 +26,9 @@
 use crate::runtime::parallel::{map_indices, ranges_by_size};
 use crate::sparse::csr::CsrMatrix;
 use crate::stats::multiple_testing::benjamini_hochberg;
-use crate::stats::rank_sum::{rank_sum_test, SortedSample};
+use crate::stats::rank_sum::{rank_sum_test, ExactU, SortedSample, EXACT_AT_MOST};
 use crate::{KernelError, Par};
+use std::collections::HashMap;
 
 /// Where Benjamini-Hochberg's m runs over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +84,10 @@ pub enum ValuesAre {
     /// Natural scale (counts): pseudobulk expm1(mean(log1p x)) (pdex
     /// `is_log1p=False`, cell-eval's `allow_discrete`).
     Natural,
+    /// Taken as linear whatever they are: pseudobulk mean(x) (pdex 0.1
+    /// when its guess, mean cell sum >= 15, calls the data not log1p,
+    /// as it does for log1p data of more than a few dozen genes).
+    Linear,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -92,6 +97,10 @@ pub struct DeOptions {
     pub fold_change: FoldChange,
     /// Continuity correction of the U test (scipy's and pdex's default).
     pub continuity: bool,
+    /// scipy's `method="auto"`: the exact test where one side has at most
+    /// 8 cells and no pooled values tie (pdex 0.1 calls scipy); otherwise
+    /// always the asymptotic one (pdex 0.2's numba kernel).
+    pub exact_small_samples: bool,
 }
 
 impl DeOptions {
@@ -101,6 +110,7 @@ impl DeOptions {
         fdr: FdrScope::PerTarget,
         fold_change: FoldChange::Log2Ratio { epsilon: 0.0 },
         continuity: true,
+        exact_small_samples: false,
     };
     /// pdex 0.1 as cell-eval 0.5 (the Virtual Cell Challenge) called it.
     pub const PDEX_0_1: DeOptions = DeOptions {
@@ -108,6 +118,7 @@ impl DeOptions {
         fdr: FdrScope::AllTests,
         fold_change: FoldChange::ClippedRatio { clip: 20.0 },
         continuity: true,
+        exact_small_samples: true,
     };
 }
 
@@ -193,13 +204,17 @@ where
 }
 
 /// The pseudobulk of `n` cells whose stored values are `stored` (the rest
-/// zero): expm1 of the mean (log1p) value, summed in row order in f64.
+/// zero): expm1 of the mean (log1p) value (the mean itself for
+/// [`ValuesAre::Linear`]), summed in row order in f64.
 fn pseudobulk(stored: &[f32], n: usize, values: ValuesAre) -> f64 {
     let sum: f64 = match values {
-        ValuesAre::Log1p => stored.iter().map(|&v| v as f64).sum(),
+        ValuesAre::Log1p | ValuesAre::Linear => stored.iter().map(|&v| v as f64).sum(),
         ValuesAre::Natural => stored.iter().map(|&v| (v as f64).ln_1p()).sum(),
     };
-    (sum / n as f64).exp_m1()
+    match values {
+        ValuesAre::Linear => sum / n as f64,
+        _ => (sum / n as f64).exp_m1(),
+    }
 }
 
 /// Tests each group of `groups` (rows of `x`) against the `reference` rows,
@@ -235,6 +250,22 @@ where
         .map(|j| pseudobulk(reference_values.gene(j), n_ref, options.values))
         .collect();
     drop(reference_values);
+    // scipy's exact distributions, one per pair of sizes that takes it.
+    let exact: HashMap<usize, ExactU> = if options.exact_small_samples {
+        let mut sizes: Vec<usize> = groups
+            .iter()
+            .map(Vec::len)
+            .filter(|&n| n.min(n_ref) <= EXACT_AT_MOST)
+            .collect();
+        sizes.sort_unstable();
+        sizes.dedup();
+        sizes
+            .into_iter()
+            .map(|n| (n, ExactU::new(n, n_ref)))
+            .collect()
+    } else {
+        HashMap::new()
+    };
 
     struct GroupResult {
         target_mean: Vec<f64>,
@@ -273,8 +304,13 @@ where
                     sorted.clear();
                     sorted.extend(stored.iter().copied().filter(|&v| v != 0.0));
                     sorted.sort_unstable_by(f32::total_cmp);
-                    let test = rank_sum_test(&sorted, n, &summaries[j], options.continuity)
+                    let mut test = rank_sum_test(&sorted, n, &summaries[j], options.continuity)
                         .expect("both sides non-empty");
+                    if !test.ties {
+                        if let Some(e) = exact.get(&n) {
+                            test.p_value = e.p_two_sided(test.statistic);
+                        }
+                    }
                     out.target_mean.push(t);
                     out.log2_fold_change
                         .push(options.fold_change.log2(t, reference_mean[j]));
@@ -380,6 +416,35 @@ mod tests {
             assert_eq!(one.log2_fold_change, all.log2_fold_change[r.clone()]);
             assert_eq!(one.target_mean, all.target_mean[r]);
         }
+    }
+
+    #[test]
+    fn pdex_0_1_takes_the_exact_test_for_small_untied_groups_and_linear_means() {
+        // Gene 0: 3 cells against 7 with no tie (scipy's exact p 0.38333,
+        // see rank_sum's tests); gene 1: the same with a tie (zeros), so
+        // asymptotic in both conventions.
+        let rows: Vec<Vec<f32>> = [0.5f32, 2.5, 3.1, 1.0, 1.5, 2.0, 4.0, 5.0, 6.0, 7.0]
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| vec![v, if i % 3 == 0 { 0.0 } else { v }])
+            .collect();
+        let x = matrix(&rows);
+        let groups = vec![vec![0, 1, 2]];
+        let reference: Vec<usize> = (3..10).collect();
+        let new = de(&x, &reference, &groups, DeOptions::PDEX_0_2, Par::Seq);
+        let old = de(&x, &reference, &groups, DeOptions::PDEX_0_1, Par::Seq);
+        assert_eq!(new.statistic, old.statistic);
+        assert!((old.p_value[0] - 0.3833333333333333).abs() < 1e-15);
+        assert!((new.p_value[0] - old.p_value[0]).abs() > 1e-3);
+        assert_eq!(new.p_value[1], old.p_value[1]);
+        // Linear: the plain mean is the pseudobulk.
+        let linear = DeOptions {
+            values: ValuesAre::Linear,
+            ..DeOptions::PDEX_0_1
+        };
+        let l = de(&x, &reference, &groups, linear, Par::Seq);
+        assert_eq!(l.target_mean[0], (0.5f64 + 2.5 + 3.1f32 as f64) / 3.0);
+        assert_eq!(l.p_value, old.p_value);
     }
 
     #[test]

@@ -255,7 +255,7 @@ static EXPLANATION: Explanation = Explanation {
             r#"the VCC score: mean of the from_baseline_ values (not written for the baseline itself)"#,
         ),
     ],
-    conventions: r#"cell-eval 0.8.1 with pdex 0.2 (convention pdex_0_2, the default): BH over each perturbation's genes; cell_eval_0_5 follows pdex 0.1 (BH over every test, fold change 20 / 1/20 at a zero). The mean predictor is cell-eval's `baseline` command on the training cells (`build_base_mean_adata`, as_delta false). The profile chooses cell-eval's metric set (full by default; vcc is the challenge's three: overlap_at_N, mae, discrimination_score_l1). The parity suite runs cell-eval on the same split of the Papalexi screen (the mean predictor built by cell-eval's `build_base_mean_adata` itself) and compares every row and per-perturbation value to 1e-6; the deliberate differences are those of `pertbench cell-eval` (README): pearson_edistance is undefined (empty row) for a predictor that gives every perturbation the same cells (mean, linear without features), where cell-eval correlates rounding noise, and cell-eval's float32 distances move it by up to about 1e-5 elsewhere. The representation is not read: pair the metric with `kind: features` and `raw`."#,
+    conventions: r#"cell-eval 0.8.1 with pdex 0.2 (convention pdex_0_2, the default): BH over each perturbation's genes; cell_eval_0_5 follows cell-eval 0.5.45 with pdex 0.1.24 as they ran (the challenge's scorer): BH over every test, fold change t / r (20 when r = 0, 1/20 when t = 0), pseudobulks as pdex 0.1 guesses the scale (plain means when the mean cell sum is at least 15, as for any log1p data of more than a few dozen genes; expm1 of the mean below), scipy's exact U test where a side has at most 8 cells and nothing ties, discrimination on absolute deltas, pr_auc as the trapezoid area under the precision-recall curve, a predicted FDR of 0 taken as 1e-10 and genes a table lacks left out, de_spearman_lfc_sig on the fold changes (a CI test runs cell-eval 0.5.45 itself). The mean predictor is cell-eval's `baseline` command on the training cells (`build_base_mean_adata`, as_delta false). The profile chooses cell-eval's metric set (full by default; vcc is the challenge's three: overlap_at_N, mae, discrimination_score_l1). The parity suite runs cell-eval on the same split of the Papalexi screen (the mean predictor built by cell-eval's `build_base_mean_adata` itself) and compares every row and per-perturbation value to 1e-6; the deliberate differences are those of `pertbench cell-eval` (README): pearson_edistance is undefined (empty row) for a predictor that gives every perturbation the same cells (mean, linear without features), where cell-eval correlates rounding noise, and cell-eval's float32 distances move it by up to about 1e-5 elsewhere. The representation is not read: pair the metric with `kind: features` and `raw`."#,
     references: &[
         r#"Roohani et al. 2025, Virtual Cell Challenge (Cell): DES, PDS, MAE and the baseline-normalised score."#,
         r#"cell-eval (ArcInstitute), MetricsEvaluator, build_base_mean_adata and score_agg_metrics; pdex parallel_differential_expression."#,
@@ -270,7 +270,12 @@ impl MetricInfo for Vcc {
     fn version(&self) -> u32 {
         // 2: pearson_edistance's distance sums by sparse products, added in
         // a different order (values move at rounding level).
-        2
+        // 3: convention cell_eval_0_5 follows cell-eval 0.5.45 / pdex
+        // 0.1.24 as run: pdex's log1p guess (plain means when the mean
+        // cell sum is >= 15), scipy's exact test for small untied groups,
+        // discrimination on absolute deltas, pr_auc by trapezoids, FDR and
+        // join rules of 0.5 (pdex_0_2 results do not move).
+        3
     }
     fn task(&self) -> pertbench_schema::Task {
         pertbench_schema::Task::Prediction
@@ -660,9 +665,9 @@ impl Metric for Vcc {
                     r.clone(),
                     cell_eval::de_side(&de::run(&pred, convention, ctx.par)?),
                 ),
-                None => DeSource::Compute(convention),
+                None => DeSource::Compute,
             };
-            let e = cell_eval::evaluate(&real, &pred, profile, source, ctx.par)?;
+            let e = cell_eval::evaluate(&real, &pred, profile, convention, source, ctx.par)?;
             let summaries = aggregate::summarise(&e, n_boot, ctx.seed)?;
             evaluated.push((predictor, e, summaries, format!("{base_convention}{note}")));
         }

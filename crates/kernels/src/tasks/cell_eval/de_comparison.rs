@@ -7,6 +7,7 @@
 //! the same reason (a gene whose f64 fold changes differ but whose f32 ones
 //! tie is ranked as cell-eval ranks it: by its row in the table).
 
+use super::MetricRules;
 use crate::stats::ranks::average_ranks;
 use crate::tasks::decoder::pearson;
 
@@ -20,6 +21,10 @@ pub struct DeRow {
     /// The gene, as an index into a gene list both sides share.
     pub gene: u32,
     pub log2_fold_change: f32,
+    /// The fold change itself (pdex 0.1's `fold_change`; 2^log2 where a
+    /// table gives only the log), ranked by cell-eval 0.5's
+    /// `de_spearman_lfc_sig`.
+    pub fold_change: f32,
     pub fdr: f32,
 }
 
@@ -163,10 +168,16 @@ pub fn direction_match(real: &DeSide, pred: &DeSide) -> Vec<Option<f64>> {
 }
 
 /// `de_spearman_lfc_sig` per perturbation: Spearman correlation of real and
-/// predicted fold changes over the real significant genes (a gene the
-/// prediction does not list counts as 0); None when the perturbation has
-/// no real significant gene; NaN when undefined.
-pub fn spearman_fold_change_significant(real: &DeSide, pred: &DeSide) -> Vec<Option<f64>> {
+/// predicted fold changes over the real significant genes; None when the
+/// perturbation has no real significant gene (or, 0.5, none the prediction
+/// lists); NaN when undefined. 0.8 ranks log2 fold changes and counts a
+/// gene the prediction does not list as 0; 0.5 ranks the fold changes and
+/// leaves such a gene out.
+pub fn spearman_fold_change_significant(
+    real: &DeSide,
+    pred: &DeSide,
+    rules: MetricRules,
+) -> Vec<Option<f64>> {
     real.targets
         .iter()
         .zip(&pred.targets)
@@ -175,9 +186,14 @@ pub fn spearman_fold_change_significant(real: &DeSide, pred: &DeSide) -> Vec<Opt
             let (a, b): (Vec<f64>, Vec<f64>) = r
                 .iter()
                 .filter(|r| r.significant())
-                .map(|row| {
-                    let q = p.get(&row.gene).map_or(0.0, |q| q.log2_fold_change);
-                    (row.log2_fold_change as f64, q as f64)
+                .filter_map(|row| match rules {
+                    MetricRules::CellEval08 => {
+                        let q = p.get(&row.gene).map_or(0.0, |q| q.log2_fold_change);
+                        Some((row.log2_fold_change as f64, q as f64))
+                    }
+                    MetricRules::CellEval05 => p
+                        .get(&row.gene)
+                        .map(|q| (row.fold_change as f64, q.fold_change as f64)),
                 })
                 .unzip();
             (!a.is_empty()).then(|| spearman_or_nan(&a, &b))
@@ -213,7 +229,8 @@ pub fn significant_recall(real: &DeSide, pred: &DeSide) -> Vec<Option<f64>> {
 /// Which curve's area [`recovery_auc`] takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Curve {
-    /// Average precision (`pr_auc`, scikit-learn's `average_precision_score`).
+    /// `pr_auc`: scikit-learn's `average_precision_score` (0.8), or the
+    /// trapezoid area under `precision_recall_curve` (0.5).
     PrecisionRecall,
     /// Area under the ROC curve (`roc_auc`).
     Roc,
@@ -221,10 +238,11 @@ pub enum Curve {
 
 /// `pr_auc` / `roc_auc` per perturbation: how well the predicted FDR
 /// recovers the real significant genes. Labels: real `fdr < 0.05`; scores:
-/// -log10 of the predicted FDR clipped to [1e-10, 1] (1 for a gene the
-/// prediction does not list), in f32 as cell-eval computes them. NaN when
-/// the perturbation has no rows or only one class.
-pub fn recovery_auc(real: &DeSide, pred: &DeSide, curve: Curve) -> Vec<f64> {
+/// -log10 of the predicted FDR, in f32 as cell-eval computes them: 0.8
+/// clips the FDR to [1e-10, 1] and scores a gene the prediction does not
+/// list as FDR 1; 0.5 raises an FDR of exactly 0 to 1e-10 and leaves such
+/// a gene out. NaN when the perturbation has no rows or only one class.
+pub fn recovery_auc(real: &DeSide, pred: &DeSide, curve: Curve, rules: MetricRules) -> Vec<f64> {
     real.targets
         .iter()
         .zip(&pred.targets)
@@ -233,9 +251,21 @@ pub fn recovery_auc(real: &DeSide, pred: &DeSide, curve: Curve) -> Vec<f64> {
             let mut scored: Vec<(f32, bool)> = r
                 .iter()
                 .filter(|row| !row.fdr.is_nan())
-                .map(|row| {
-                    let q = p.get(&row.gene).map_or(1.0, |q| q.fdr).clamp(1e-10, 1.0);
-                    (-q.log10(), row.significant())
+                .filter_map(|row| {
+                    let q = match rules {
+                        MetricRules::CellEval08 => {
+                            p.get(&row.gene).map_or(1.0, |q| q.fdr).clamp(1e-10, 1.0)
+                        }
+                        MetricRules::CellEval05 => {
+                            let q = p.get(&row.gene)?.fdr;
+                            if q == 0.0 {
+                                1e-10
+                            } else {
+                                q
+                            }
+                        }
+                    };
+                    Some((-q.log10(), row.significant()))
                 })
                 .collect();
             let positives = scored.iter().filter(|s| s.1).count();
@@ -247,6 +277,8 @@ pub fn recovery_auc(real: &DeSide, pred: &DeSide, curve: Curve) -> Vec<f64> {
             let (total_p, total_n) = (positives as f64, (scored.len() - positives) as f64);
             let (mut tp, mut fp) = (0.0f64, 0.0f64);
             let (mut prev_recall, mut prev_fpr, mut prev_tpr) = (0.0f64, 0.0f64, 0.0f64);
+            // The curve starts at (recall 0, precision 1).
+            let mut prev_precision = 1.0f64;
             let mut area = 0.0f64;
             let mut i = 0;
             while i < scored.len() {
@@ -262,8 +294,17 @@ pub fn recovery_auc(real: &DeSide, pred: &DeSide, curve: Curve) -> Vec<f64> {
                 match curve {
                     Curve::PrecisionRecall => {
                         let recall = tp / total_p;
-                        area += (recall - prev_recall) * (tp / (tp + fp));
+                        let precision = tp / (tp + fp);
+                        area += match rules {
+                            // Average precision: steps.
+                            MetricRules::CellEval08 => (recall - prev_recall) * precision,
+                            // Trapezoids between the curve's points.
+                            MetricRules::CellEval05 => {
+                                (recall - prev_recall) * (precision + prev_precision) / 2.0
+                            }
+                        };
                         prev_recall = recall;
+                        prev_precision = precision;
                     }
                     Curve::Roc => {
                         let (fpr, tpr) = (fp / total_n, tp / total_p);
@@ -292,6 +333,7 @@ mod tests {
                         .map(|&(gene, log2_fold_change, fdr)| DeRow {
                             gene,
                             log2_fold_change,
+                            fold_change: log2_fold_change.exp2(),
                             fdr,
                         })
                         .collect()
@@ -344,9 +386,13 @@ mod tests {
         // Spearman over real sig genes 0,1,2: real (2,-3,2), pred (-1,0,5).
         let want = pearson(&[2.5, 1.0, 2.5], &[1.0, 2.0, 3.0]).unwrap();
         assert_eq!(
-            spearman_fold_change_significant(&real, &pred),
+            spearman_fold_change_significant(&real, &pred, MetricRules::CellEval08),
             vec![Some(want)]
         );
+        // 0.5 leaves gene 1 (not predicted) out and ranks fold changes:
+        // real (4, 4), pred (1/2, 32): a constant side, NaN.
+        let s05 = spearman_fold_change_significant(&real, &pred, MetricRules::CellEval05);
+        assert!(s05[0].unwrap().is_nan());
     }
 
     #[test]
@@ -357,14 +403,45 @@ mod tests {
         let pred = side(&[&[(0, 1.0, 0.01), (2, 1.0, 0.1), (3, 1.0, 1.0)]]);
         // Thresholds: 2 -> tp 1 fp 0; 1 -> tp 1 fp 1; 0 -> tp 2 fp 2.
         // AP = .5 * 1 + 0 * .5 + .5 * .5 = .75.
-        let ap = recovery_auc(&real, &pred, Curve::PrecisionRecall)[0];
+        let ap = recovery_auc(
+            &real,
+            &pred,
+            Curve::PrecisionRecall,
+            MetricRules::CellEval08,
+        )[0];
         assert!((ap - 0.75).abs() < 1e-7, "{ap}");
         // ROC points (0,.5), (.5,.5), (1,1): area .25 + .375 = .625.
-        let roc = recovery_auc(&real, &pred, Curve::Roc)[0];
+        let roc = recovery_auc(&real, &pred, Curve::Roc, MetricRules::CellEval08)[0];
         assert!((roc - 0.625).abs() < 1e-12, "{roc}");
         // One class only: NaN.
         let one = side(&[&[(0, 1.0, 0.01)]]);
-        assert!(recovery_auc(&one, &pred, Curve::Roc)[0].is_nan());
+        assert!(recovery_auc(&one, &pred, Curve::Roc, MetricRules::CellEval08)[0].is_nan());
+        // cell-eval 0.5: gene 1 (unlisted) is left out: labels 1, 0, 0 with
+        // scores 2, 1, 0. PR points from (0, 1): (1, 1) at threshold 2,
+        // then recall stays 1: trapezoids 1 x (1 + 1) / 2 = 1. ROC: 1.
+        let r05 = MetricRules::CellEval05;
+        let ap = recovery_auc(&real, &pred, Curve::PrecisionRecall, r05)[0];
+        assert_eq!(ap, 1.0);
+        assert_eq!(recovery_auc(&real, &pred, Curve::Roc, r05)[0], 1.0);
+        // With gene 1 listed at FDR 0.5 (score 0.30): labels by score
+        // 2 (+), 1 (-), 0.30 (+), 0 (-). PR points (0,1), (.5,1), (.5,.5),
+        // (1,2/3), (1,.5): area .5 + 0 + .5 x (.5 + 2/3) / 2 + 0 = 0.7916...
+        let listed = side(&[&[(0, 1.0, 0.01), (1, 1.0, 0.5), (2, 1.0, 0.1), (3, 1.0, 1.0)]]);
+        let ap = recovery_auc(&real, &listed, Curve::PrecisionRecall, r05)[0];
+        assert!(
+            (ap - (0.5 + 0.5 * (0.5 + 2.0 / 3.0) / 2.0)).abs() < 1e-12,
+            "{ap}"
+        );
+        // An FDR of 0 scores as 1e-10 in both; 0.5 does not clip 1e-12.
+        let tiny = side(&[&[(0, 1.0, 1e-12), (2, 1.0, 0.0), (3, 1.0, 1.0)]]);
+        let (a08, a05) = (
+            recovery_auc(&real, &tiny, Curve::Roc, MetricRules::CellEval08)[0],
+            recovery_auc(&real, &tiny, Curve::Roc, r05)[0],
+        );
+        // 0.8: genes 0 and 2 tie at 10 (+, -), gene 1 unlisted (+) at 0,
+        // gene 3 (-) at 0. 0.5: gene 0 (12) above gene 2 (10): ROC 1.
+        assert_eq!(a05, 1.0);
+        assert!(a08 < 1.0, "{a08}");
     }
 
     #[test]

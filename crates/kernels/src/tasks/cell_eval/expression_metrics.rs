@@ -119,17 +119,23 @@ impl Distance {
 }
 
 /// `discrimination_score_<distance>` per perturbation. `target_gene[p]`:
-/// the column of p's target gene, left out of p's distances.
+/// the column of p's target gene, left out of p's distances. `absolute`:
+/// compare |delta| (cell-eval 0.5) instead of the signed deltas.
 pub fn discrimination(
     real: Pseudobulks,
     pred: Pseudobulks,
     target_gene: &[Option<usize>],
     distance: Distance,
+    absolute: bool,
     par: Par,
 ) -> Vec<f64> {
     let n = real.perturbations.nrows();
-    let real_delta = &real.perturbations - &real.control.insert_axis(Axis(0));
-    let pred_delta = &pred.perturbations - &pred.control.insert_axis(Axis(0));
+    let mut real_delta = &real.perturbations - &real.control.insert_axis(Axis(0));
+    let mut pred_delta = &pred.perturbations - &pred.control.insert_axis(Axis(0));
+    if absolute {
+        real_delta.mapv_inplace(f64::abs);
+        pred_delta.mapv_inplace(f64::abs);
+    }
     map_indices(par, n, |p| {
         let q: Vec<f64> = pred_delta.row(p).to_vec();
         let d: Vec<f64> = (0..n)
@@ -260,11 +266,11 @@ mod tests {
         // Discrimination L1, no target gene: pred 0 (1.5,2,0) to real
         // deltas: 1.5 vs 7.5 -> rank 0; pred 1 (0,1,2): to real 0: 4,
         // to real 1: 3 -> rank 0.
-        let s = discrimination(r, p, &[None, None], Distance::L1, Par::Seq);
+        let s = discrimination(r, p, &[None, None], Distance::L1, false, Par::Seq);
         assert_eq!(s, vec![1.0, 1.0]);
         // Leaving out gene 2 for perturbation 1: to real 0 (1,1): 1; to
         // real 1 (0,-1): 2 -> rank 1 -> 1 - 1/2.
-        let s = discrimination(r, p, &[None, Some(2)], Distance::L1, Par::Seq);
+        let s = discrimination(r, p, &[None, Some(2)], Distance::L1, false, Par::Seq);
         assert_eq!(s, vec![1.0, 0.5]);
         // A constant delta has no Pearson correlation.
         let flat = array![[1.0, 1.0, 1.0], [0.0, 0.0, 3.0]];
