@@ -11,6 +11,9 @@ use pertbench_kernels::tasks::differential_expression::ValuesAre;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+/// Stored values per block when `X` is streamed into its contexts.
+const STREAM_VALUES: usize = 1 << 24;
+
 /// cell-eval's `guess_is_lognorm`: a value whose fractional part exceeds
 /// this is "a decimal".
 const DECIMAL_EPSILON: f64 = 1e-3;
@@ -159,6 +162,28 @@ pub fn read_grouped_by_context(
     allow_discrete: bool,
     drop_labels: &[String],
 ) -> Result<Vec<(String, GroupedCells)>> {
+    read_in_blocks(
+        path,
+        perturbation_column,
+        context,
+        control,
+        allow_discrete,
+        drop_labels,
+        STREAM_VALUES,
+    )
+}
+
+/// [`read_grouped_by_context`], streaming `X` into its contexts in blocks
+/// of about `block_values` stored values.
+fn read_in_blocks(
+    path: &Path,
+    perturbation_column: &str,
+    context: Option<&str>,
+    control: &str,
+    allow_discrete: bool,
+    drop_labels: &[String],
+    block_values: usize,
+) -> Result<Vec<(String, GroupedCells)>> {
     let err = |m: String| EngineError::Data(DataError::file(path, m));
     if !path.exists() {
         return Err(err("file not found".into()));
@@ -189,18 +214,16 @@ pub fn read_grouped_by_context(
         return Err(err(format!("gene `{g}` appears twice in var")));
     }
     let csr = h.x_is_csr()?;
-    let x = h.read_x(None)?;
-    if x.nrows != labels.len() {
+    let (nrows, ncols) = h.x_shape()?;
+    if nrows != labels.len() {
         return Err(err(format!(
-            "X has {} rows but obs has {}",
-            x.nrows,
+            "X has {nrows} rows but obs has {}",
             labels.len()
         )));
     }
-    if x.ncols != genes.len() {
+    if ncols != genes.len() {
         return Err(err(format!(
-            "X has {} columns but var has {} genes",
-            x.ncols,
+            "X has {ncols} columns but var has {} genes",
             genes.len()
         )));
     }
@@ -230,25 +253,54 @@ pub fn read_grouped_by_context(
         perturbation_column,
     };
     let Some(contexts) = contexts else {
-        let cells = split(&spec, x, &labels).map_err(err)?;
+        let cells = split(&spec, h.read_x(None)?, &labels).map_err(err)?;
         return Ok(vec![(String::new(), cells)]);
     };
+    // Contexts in order of first appearance; X streamed once, each block's
+    // rows appended to their context's matrix, so that the file's matrix
+    // is never held beside its splits.
     let mut order: Vec<&String> = Vec::new();
-    let mut rows_of: BTreeMap<&String, Vec<usize>> = BTreeMap::new();
-    for (i, c) in contexts.iter().enumerate() {
-        let rows = rows_of.entry(c).or_insert_with(|| {
-            order.push(c);
-            Vec::new()
-        });
-        rows.push(i);
+    let mut index: std::collections::HashMap<&String, usize> = Default::default();
+    let context_of: Vec<usize> = contexts
+        .iter()
+        .map(|c| {
+            *index.entry(c).or_insert_with(|| {
+                order.push(c);
+                order.len() - 1
+            })
+        })
+        .collect();
+    let mut parts: Vec<Option<CsrMatrix>> = vec![None; order.len()];
+    let mut start = 0usize;
+    h.stream_x(None, block_values, &mut |block| {
+        let mut rows: Vec<Vec<usize>> = vec![Vec::new(); order.len()];
+        for r in 0..block.nrows {
+            rows[context_of[start + r]].push(r);
+        }
+        start += block.nrows;
+        for (k, rows) in rows.iter().enumerate().filter(|(_, r)| !r.is_empty()) {
+            let sub = block.select_rows(rows);
+            match &mut parts[k] {
+                None => parts[k] = Some(sub),
+                Some(m) => m
+                    .append_rows(&sub)
+                    .map_err(|e| DataError::file(path, e.to_string()))?,
+            }
+        }
+        Ok(())
+    })?;
+    let mut context_labels: Vec<Vec<String>> = vec![Vec::new(); order.len()];
+    for (&k, label) in context_of.iter().zip(&labels) {
+        context_labels[k].push(label.clone());
     }
     let name = context.unwrap_or_default();
     order
         .into_iter()
-        .map(|c| {
-            let rows = &rows_of[c];
-            let labels: Vec<String> = rows.iter().map(|&r| labels[r].clone()).collect();
-            let cells = split(&spec, x.select_rows(rows), &labels)
+        .zip(parts)
+        .zip(context_labels)
+        .map(|((c, x), labels)| {
+            let x = x.expect("every context has a row");
+            let cells = split(&spec, x, &labels)
                 .map_err(|m| err(format!("obs column `{name}` = `{c}`: {m}")))?;
             Ok((c.clone(), cells))
         })
@@ -461,5 +513,56 @@ mod tests {
         let empty = csr(&[&[1.0, 0.0], &[0.0, 0.0], &[0.0, 0.0]]);
         let e = decide_scale(&empty, true, false).unwrap_err();
         assert!(e.contains("median cell total is 0 (2 of 3 cells"), "{e}");
+    }
+
+    #[test]
+    fn contexts_streamed_in_blocks_are_the_rows_of_each_context() {
+        // Cell types interleaved A, B, A, B...; read whole and in blocks of
+        // a few values: the same splits, each the file's rows of its type.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.h5ad");
+        let n = 40usize;
+        let rows: Vec<Vec<f32>> = (0..n)
+            .map(|i| (0..5).map(|j| ((i * 3 + j * 7) % 5) as f32 * 0.5).collect())
+            .collect();
+        let x = CsrMatrix::from_dense_rows(5, &rows).unwrap();
+        let mut w = pertbench_data::h5ad_writer::CsrH5adWriter::create(&path, 5, 4).unwrap();
+        w.push_block(&x).unwrap();
+        let index: Vec<String> = (0..n).map(|i| format!("c{i}")).collect();
+        let labels: Vec<String> = (0..n)
+            .map(|i| ["NT", "G1", "G2", "NT"][i % 4].to_string())
+            .collect();
+        let types: Vec<String> = (0..n).map(|i| ["A", "B"][i % 2].to_string()).collect();
+        let genes: Vec<String> = (0..5).map(|j| format!("G{j}")).collect();
+        w.finish(
+            &index,
+            &[("target_gene", &labels), ("celltype", &types)],
+            &genes,
+        )
+        .unwrap();
+        let read = |block| {
+            read_in_blocks(
+                &path,
+                "target_gene",
+                Some("celltype"),
+                "NT",
+                false,
+                &[],
+                block,
+            )
+            .unwrap()
+        };
+        let (whole, small) = (read(STREAM_VALUES), read(7));
+        assert_eq!(whole.len(), 2);
+        for ((a, ca), (b, cb)) in whole.iter().zip(&small) {
+            assert_eq!(a, b);
+            assert_eq!(ca.x, cb.x);
+            assert_eq!(ca.rows, cb.rows);
+            assert_eq!(ca.control_rows, cb.control_rows);
+        }
+        let (name, a) = &small[0];
+        assert_eq!(name, "A");
+        let want: Vec<usize> = (0..n).step_by(2).collect();
+        assert_eq!(a.x, x.select_rows(&want));
     }
 }
