@@ -32,6 +32,10 @@ pub struct Args {
     /// vcc: cell-eval's metric set (full, minimal, vcc, de, anndata, pds)
     #[arg(long, value_parser = Profile::from_arg, default_value = "full")]
     profile: Profile,
+    /// vcc: DE and metric conventions: pdex_0_2 (cell-eval >= 0.6) or
+    /// cell_eval_0_5 (cell-eval 0.5.45 with pdex 0.1.24, the challenge's)
+    #[arg(long, default_value = "pdex_0_2", value_parser = DeConvention::from_arg)]
+    convention: DeConvention,
     /// vcc: a Python with cell-eval installed, run on the same files and
     /// timed beside (e.g. target/venvs/cell-eval/bin/python)
     #[arg(long)]
@@ -52,7 +56,7 @@ pub fn run(a: Args, ctx: &Context) -> Result<()> {
             dir: ctx.ws.workdir.join("bench").join(format!("vcc_{}", a.tier)),
             spec,
             profile: a.profile,
-            convention: DeConvention::Pdex02,
+            convention: a.convention,
             anchor_python: a.anchor_python,
         };
         print!("{}", bench::vcc::run(&opts, &ctx.data)?);
