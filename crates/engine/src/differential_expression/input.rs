@@ -31,6 +31,10 @@ pub enum Scale {
     MedianTotalLog1p { divisor: Vec<f32> },
     /// Integer counts kept as they are (cell-eval's `allow_discrete`).
     Counts,
+    /// Integer counts already replaced by their [`Scale::MedianTotalLog1p`]
+    /// values when read ([`GroupedCells`] holds them so: computed once,
+    /// the same bits as computing them at each use).
+    NormalisedLog1p,
 }
 
 impl Scale {
@@ -38,7 +42,7 @@ impl Scale {
     #[inline]
     pub fn value(&self, row: usize, stored: f32) -> f32 {
         match self {
-            Scale::Log1p | Scale::Counts => stored,
+            Scale::Log1p | Scale::Counts | Scale::NormalisedLog1p => stored,
             // log1p in f64, rounded once: the same bits on every machine
             // (numpy's float32 log1p, which cell-eval's scanpy calls,
             // differs in the last bit between CPUs).
@@ -49,7 +53,7 @@ impl Scale {
     pub fn describe(&self) -> &'static str {
         match self {
             Scale::Log1p => "log1p values as stored",
-            Scale::MedianTotalLog1p { .. } => {
+            Scale::MedianTotalLog1p { .. } | Scale::NormalisedLog1p => {
                 "integer counts, normalised to the median total then log1p (as cell-eval does)"
             }
             Scale::Counts => "integer counts as stored (allow_discrete)",
@@ -364,6 +368,14 @@ fn split(
         ));
     }
     let scale = decide_scale(&x, spec.csr, spec.allow_discrete)?;
+    // Counts are normalised and logged once, here, not at every use.
+    let (x, scale) = match scale {
+        Scale::MedianTotalLog1p { .. } => (
+            x.into_mapped(|row, v| scale.value(row, v)),
+            Scale::NormalisedLog1p,
+        ),
+        other => (x, other),
+    };
     let (perturbations, rows) = groups.into_iter().unzip();
     Ok(GroupedCells {
         path: spec.path.to_path_buf(),
@@ -564,5 +576,38 @@ mod tests {
         assert_eq!(name, "A");
         let want: Vec<usize> = (0..n).step_by(2).collect();
         assert_eq!(a.x, x.select_rows(&want));
+    }
+
+    #[test]
+    fn counts_are_normalised_once_when_read() {
+        // Integer counts: the matrix read holds log1p(x / divisor), the
+        // values Scale::MedianTotalLog1p gives at each use, bit for bit.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.h5ad");
+        let rows: Vec<Vec<f32>> = (0..12)
+            .map(|i| (0..4).map(|j| ((i * 5 + j * 3) % 7) as f32).collect())
+            .collect();
+        let x = CsrMatrix::from_dense_rows(4, &rows).unwrap();
+        let mut w = pertbench_data::h5ad_writer::CsrH5adWriter::create(&path, 4, 4).unwrap();
+        w.push_block(&x).unwrap();
+        let index: Vec<String> = (0..12).map(|i| format!("c{i}")).collect();
+        let labels: Vec<String> = (0..12)
+            .map(|i| ["NT", "G1", "G2"][i % 3].to_string())
+            .collect();
+        let genes: Vec<String> = (0..4).map(|j| format!("G{j}")).collect();
+        w.finish(&index, &[("target_gene", &labels)], &genes)
+            .unwrap();
+        let cells = read_grouped(&path, "target_gene", "NT", false, &[]).unwrap();
+        assert_eq!(cells.scale, Scale::NormalisedLog1p);
+        let at_use = decide_scale(&x, true, false).unwrap();
+        assert!(matches!(at_use, Scale::MedianTotalLog1p { .. }));
+        for r in 0..12 {
+            let want: Vec<(usize, u32)> = x
+                .row(r)
+                .map(|(j, v)| (j, at_use.value(r, v).to_bits()))
+                .collect();
+            let got: Vec<(usize, u32)> = cells.x.row(r).map(|(j, v)| (j, v.to_bits())).collect();
+            assert_eq!(got, want, "row {r}");
+        }
     }
 }

@@ -506,6 +506,20 @@ impl CsrMatrix {
         self
     }
 
+    /// Each stored value replaced by `f(row, value)`, in place (no copy of
+    /// the matrix; the sparsity pattern is unchanged, so `f` should keep
+    /// zeros zero).
+    pub fn into_mapped(mut self, f: impl Fn(usize, f32) -> f32) -> CsrMatrix {
+        let data = self.data.make_mut();
+        for i in 0..self.nrows {
+            let (a, b) = (self.indptr[i] as usize, self.indptr[i + 1] as usize);
+            for v in &mut data[a..b] {
+                *v = f(i, *v);
+            }
+        }
+        self
+    }
+
     /// Writes the `lognorm` of row `i` into `out` (length ncols, zeroed).
     pub fn lognorm_row_into(&self, i: usize, out: &mut [f64]) {
         let total: f32 = self.row(i).map(|(_, v)| v).sum();
