@@ -228,13 +228,18 @@ pub fn sync_dir(p: &Path) -> Result<()> {
     }
 }
 
-/// `.<name>.sha256` beside `p`.
-pub fn checksum_path(p: &Path) -> PathBuf {
+/// `.<name>.<suffix>` beside `p` (a hidden companion file).
+fn companion(p: &Path, suffix: &str) -> PathBuf {
     let name = p
         .file_name()
         .map(|n| n.to_string_lossy())
         .unwrap_or_default();
-    p.with_file_name(format!(".{name}.sha256"))
+    p.with_file_name(format!(".{name}.{suffix}"))
+}
+
+/// `.<name>.sha256` beside `p`.
+pub fn checksum_path(p: &Path) -> PathBuf {
+    companion(p, "sha256")
 }
 
 /// `.<name>.lock` beside `p`: held exclusively while `p` and its checksum
@@ -242,11 +247,7 @@ pub fn checksum_path(p: &Path) -> PathBuf {
 /// processes writing `p` at once cannot leave one's file beside the
 /// other's checksum, and a reader never sees the pair half-replaced.
 pub fn pair_lock_path(p: &Path) -> PathBuf {
-    let name = p
-        .file_name()
-        .map(|n| n.to_string_lossy())
-        .unwrap_or_default();
-    p.with_file_name(format!(".{name}.lock"))
+    companion(p, "lock")
 }
 
 /// Writes `p`'s checksum beside it, durably and atomically.

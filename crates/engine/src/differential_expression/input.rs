@@ -11,8 +11,12 @@ use pertbench_kernels::tasks::differential_expression::ValuesAre;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// Stored values per block when `X` is streamed into its contexts.
+/// Stored values per block when `X` is streamed into its contexts (a few
+/// in this crate's tests, so that every file they read spans blocks).
+#[cfg(not(test))]
 const STREAM_VALUES: usize = 1 << 24;
+#[cfg(test)]
+const STREAM_VALUES: usize = 7;
 
 /// cell-eval's `guess_is_lognorm`: a value whose fractional part exceeds
 /// this is "a decimal".
@@ -166,28 +170,6 @@ pub fn read_grouped_by_context(
     allow_discrete: bool,
     drop_labels: &[String],
 ) -> Result<Vec<(String, GroupedCells)>> {
-    read_in_blocks(
-        path,
-        perturbation_column,
-        context,
-        control,
-        allow_discrete,
-        drop_labels,
-        STREAM_VALUES,
-    )
-}
-
-/// [`read_grouped_by_context`], streaming `X` into its contexts in blocks
-/// of about `block_values` stored values.
-fn read_in_blocks(
-    path: &Path,
-    perturbation_column: &str,
-    context: Option<&str>,
-    control: &str,
-    allow_discrete: bool,
-    drop_labels: &[String],
-    block_values: usize,
-) -> Result<Vec<(String, GroupedCells)>> {
     let err = |m: String| EngineError::Data(DataError::file(path, m));
     if !path.exists() {
         return Err(err("file not found".into()));
@@ -276,7 +258,7 @@ fn read_in_blocks(
         .collect();
     let mut parts: Vec<Option<CsrMatrix>> = vec![None; order.len()];
     let mut start = 0usize;
-    h.stream_x(None, block_values, &mut |block| {
+    h.stream_x(None, STREAM_VALUES, &mut |block| {
         let mut rows: Vec<Vec<usize>> = vec![Vec::new(); order.len()];
         for r in 0..block.nrows {
             rows[context_of[start + r]].push(r);
@@ -529,8 +511,9 @@ mod tests {
 
     #[test]
     fn contexts_streamed_in_blocks_are_the_rows_of_each_context() {
-        // Cell types interleaved A, B, A, B...; read whole and in blocks of
-        // a few values: the same splits, each the file's rows of its type.
+        // Cell types interleaved A, B, A, B..., streamed in blocks of a few
+        // values (STREAM_VALUES in tests): each split is the file's rows of
+        // its type, grouped.
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.h5ad");
         let n = 40usize;
@@ -552,30 +535,21 @@ mod tests {
             &genes,
         )
         .unwrap();
-        let read = |block| {
-            read_in_blocks(
-                &path,
-                "target_gene",
-                Some("celltype"),
-                "NT",
-                false,
-                &[],
-                block,
-            )
-            .unwrap()
-        };
-        let (whole, small) = (read(STREAM_VALUES), read(7));
-        assert_eq!(whole.len(), 2);
-        for ((a, ca), (b, cb)) in whole.iter().zip(&small) {
-            assert_eq!(a, b);
-            assert_eq!(ca.x, cb.x);
-            assert_eq!(ca.rows, cb.rows);
-            assert_eq!(ca.control_rows, cb.control_rows);
+        let splits =
+            read_grouped_by_context(&path, "target_gene", Some("celltype"), "NT", false, &[])
+                .unwrap();
+        assert!(x.nnz() > 3 * STREAM_VALUES, "spans several blocks");
+        assert_eq!(splits.len(), 2);
+        for (k, (name, cells)) in splits.iter().enumerate() {
+            assert_eq!(name, ["A", "B"][k]);
+            let want: Vec<usize> = (k..n).step_by(2).collect();
+            assert_eq!(cells.x, x.select_rows(&want));
+            // Within the split: NT at 0, 4, 8... of the file.
+            let nt: Vec<usize> = (0..want.len())
+                .filter(|&i| want[i] % 4 == 0 || want[i] % 4 == 3)
+                .collect();
+            assert_eq!(cells.control_rows, nt);
         }
-        let (name, a) = &small[0];
-        assert_eq!(name, "A");
-        let want: Vec<usize> = (0..n).step_by(2).collect();
-        assert_eq!(a.x, x.select_rows(&want));
     }
 
     #[test]
