@@ -236,8 +236,8 @@ pub const EXACT_AT_MOST: usize = 8;
 /// pair of sizes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExactU {
-    m: u64,
-    n: u64,
+    /// m n.
+    mn: u64,
     /// `cdf[k]` = P(U <= k), k = 0 ..= m n / 2.
     cdf: Vec<f64>,
 }
@@ -245,75 +245,20 @@ pub struct ExactU {
 impl ExactU {
     pub fn new(m: usize, n: usize) -> ExactU {
         let (small, large) = (m.min(n), m.max(n));
-        let half = small * large / 2;
-        let counts = Self::counts_exact(small, large, half)
-            .unwrap_or_else(|| Self::counts_f64(small, large, half));
-        let total: f64 = binomial(small + large, small);
-        let mut cdf = Vec::with_capacity(half + 1);
-        let mut acc = 0.0f64;
-        match counts {
-            Counts::Exact(c) => {
-                // Partial sums in integers, each divided once.
-                let mut sum: i128 = 0;
-                for v in c {
-                    sum += v;
-                    cdf.push(sum as f64 / total);
-                }
-            }
-            Counts::Float(c) => {
-                for v in c {
-                    acc += v;
-                    cdf.push(acc / total);
-                }
-            }
-        }
+        let total = binomial(small + large, small);
+        let cdf = cdf::<i128>(small, large, total)
+            .unwrap_or_else(|| cdf::<f64>(small, large, total).expect("floats do not overflow"));
         ExactU {
-            m: m as u64,
-            n: n as u64,
+            mn: (m * n) as u64,
             cdf,
         }
-    }
-
-    fn counts_exact(small: usize, large: usize, half: usize) -> Option<Counts> {
-        let mut c = vec![0i128; half + 1];
-        c[0] = 1;
-        for i in 1..=small {
-            let d = large + i;
-            for k in (d..=half).rev() {
-                c[k] = c[k].checked_sub(c[k - d])?;
-            }
-            for k in i..=half {
-                c[k] = c[k].checked_add(c[k - i])?;
-            }
-        }
-        // The partial sums must fit too.
-        let mut sum: i128 = 0;
-        for v in &c {
-            sum = sum.checked_add(*v)?;
-        }
-        Some(Counts::Exact(c))
-    }
-
-    fn counts_f64(small: usize, large: usize, half: usize) -> Counts {
-        let mut c = vec![0f64; half + 1];
-        c[0] = 1.0;
-        for i in 1..=small {
-            let d = large + i;
-            for k in (d..=half).rev() {
-                c[k] -= c[k - d];
-            }
-            for k in i..=half {
-                c[k] += c[k - i];
-            }
-        }
-        Counts::Float(c)
     }
 
     /// The two-sided p-value of U1 = `u1`: 2 P(U >= max(U1, U2)), at most
     /// 1 (scipy: the statistic truncated to an integer, the upper tail
     /// taken as the lower one by symmetry).
     pub fn p_two_sided(&self, u1: f64) -> f64 {
-        let mn = self.m * self.n;
+        let mn = self.mn;
         let u = u1.max(mn as f64 - u1) as u64;
         let lower = (mn - u.min(mn)) as usize;
         let p = self.cdf[lower.min(self.cdf.len() - 1)];
@@ -321,9 +266,68 @@ impl ExactU {
     }
 }
 
-enum Counts {
-    Exact(Vec<i128>),
-    Float(Vec<f64>),
+/// A count of arrangements: exact integers, or floats once they outgrow
+/// them.
+trait Count: Copy {
+    const ZERO: Self;
+    const ONE: Self;
+    /// None on overflow.
+    fn add(self, other: Self) -> Option<Self>;
+    fn sub(self, other: Self) -> Option<Self>;
+    fn to_f64(self) -> f64;
+}
+
+impl Count for i128 {
+    const ZERO: i128 = 0;
+    const ONE: i128 = 1;
+    fn add(self, other: i128) -> Option<i128> {
+        self.checked_add(other)
+    }
+    fn sub(self, other: i128) -> Option<i128> {
+        self.checked_sub(other)
+    }
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+}
+
+impl Count for f64 {
+    const ZERO: f64 = 0.0;
+    const ONE: f64 = 1.0;
+    fn add(self, other: f64) -> Option<f64> {
+        Some(self + other)
+    }
+    fn sub(self, other: f64) -> Option<f64> {
+        Some(self - other)
+    }
+    fn to_f64(self) -> f64 {
+        self
+    }
+}
+
+/// P(U <= k) for k = 0 ..= small x large / 2 from the counts of each U,
+/// their partial sums divided by `total` once each; None when a count or
+/// a partial sum overflows `T`.
+fn cdf<T: Count>(small: usize, large: usize, total: f64) -> Option<Vec<f64>> {
+    let half = small * large / 2;
+    let mut c = vec![T::ZERO; half + 1];
+    c[0] = T::ONE;
+    for i in 1..=small {
+        let d = large + i;
+        for k in (d..=half).rev() {
+            c[k] = c[k].sub(c[k - d])?;
+        }
+        for k in i..=half {
+            c[k] = c[k].add(c[k - i])?;
+        }
+    }
+    let mut sum = T::ZERO;
+    c.into_iter()
+        .map(|v| {
+            sum = sum.add(v)?;
+            Some(sum.to_f64() / total)
+        })
+        .collect()
 }
 
 /// C(a, b) in f64 as scipy's `special.binom` gives it for integers.
@@ -500,7 +504,7 @@ mod tests {
     fn counts_too_large_for_integers_fall_back_to_floats() {
         // C(400_008, 8) ~ 1.6e40 outgrows i128 (1.7e38).
         let big = ExactU::new(8, 400_000);
-        assert!(ExactU::counts_exact(8, 400_000, 1_600_000).is_none());
+        assert!(cdf::<i128>(8, 400_000, binomial(400_008, 8)).is_none());
         let mid = big.cdf[big.cdf.len() - 1];
         assert!(mid > 0.5 && mid < 0.51, "{mid}");
         assert!(big.cdf.windows(2).all(|w| w[0] <= w[1]));
