@@ -51,9 +51,10 @@ pub fn read(path: &Path, genes: &[String]) -> Result<(Vec<String>, DeSide)> {
         }
     };
     let (target, feature) = (text("target")?, text("feature")?);
-    let has = |name: &str| pertbench_data::tabular::column(path, &df, name).map(|c| c.is_some());
+    // Whether a column is there, without converting it.
+    let has = |name: &str| df.column(name).is_ok();
     // (log2 fold change, fold change) per row.
-    let changes: Vec<(f64, f64)> = if !has("log2_fold_change")? && has("fold_change")? {
+    let changes: Vec<(f64, f64)> = if !has("log2_fold_change") && has("fold_change") {
         number("fold_change")?
             .into_iter()
             .map(|fc| {
