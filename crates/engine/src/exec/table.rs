@@ -65,9 +65,7 @@ pub fn write_parquet_atomic(path: &Path, batch: &RecordBatch) -> Result<()> {
 /// file's exclusive pair lock (`durable::pair_lock_path`), so that
 /// concurrent runs of one pipeline leave a file and its own checksum.
 pub fn write_checksummed_parquet(path: &Path, batch: &RecordBatch) -> Result<()> {
-    let dir = pertbench_data::durable::parent_dir(path);
-    std::fs::create_dir_all(dir)
-        .map_err(|e| EngineError::msg(format!("{}: {e}", dir.display())))?;
+    // Taking the lock creates the directory, as writing the file would.
     let _pair =
         pertbench_data::durable::Lock::exclusive(&pertbench_data::durable::pair_lock_path(path))?;
     write_parquet_atomic(path, batch)?;
