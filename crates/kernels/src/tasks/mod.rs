@@ -6,6 +6,7 @@ pub mod decoder;
 pub mod differential_expression;
 pub mod discrimination;
 pub mod ilisi;
+pub mod mean_average_precision;
 pub mod recall;
 pub mod rewiring;
 pub mod silhouette;

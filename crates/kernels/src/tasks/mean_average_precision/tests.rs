@@ -1,0 +1,397 @@
+use super::*;
+use crate::stats::rng::stream;
+use ndarray::Array2;
+use rand::Rng;
+
+/// copairs' recipe, transcribed: the pairs i < j of each rule, every pair in
+/// both of its profiles' lists (positives first), a stable sort by
+/// 1 - similarity (float32), and AP from the cumulative positives.
+fn copairs_transcription(
+    x: &Array2<f32>,
+    positive: &PairRule,
+    negative: &PairRule,
+    similarity: Similarity,
+) -> Vec<ProfileAp> {
+    let n = x.nrows();
+    let sim = |i: usize, j: usize| -> f64 {
+        let (a, b) = (x.row(i), x.row(j));
+        let f = |v: &f32| f64::from(*v);
+        match similarity {
+            Similarity::Cosine | Similarity::AbsCosine | Similarity::Correlation => {
+                let centre = similarity == Similarity::Correlation;
+                let (ma, mb) = if centre {
+                    (
+                        a.iter().map(f).sum::<f64>() / a.len() as f64,
+                        b.iter().map(f).sum::<f64>() / b.len() as f64,
+                    )
+                } else {
+                    (0.0, 0.0)
+                };
+                let dot: f64 = a
+                    .iter()
+                    .zip(b.iter())
+                    .map(|(u, v)| (f(u) - ma) * (f(v) - mb))
+                    .sum();
+                let na = a.iter().map(|u| (f(u) - ma).powi(2)).sum::<f64>().sqrt();
+                let nb = b.iter().map(|v| (f(v) - mb).powi(2)).sum::<f64>().sqrt();
+                let c = dot / (na * nb);
+                if similarity == Similarity::AbsCosine {
+                    c.abs()
+                } else {
+                    c
+                }
+            }
+            s => distance_similarity(a, b, s),
+        }
+    };
+    let mut lists: Vec<Vec<(f32, bool)>> = vec![Vec::new(); n];
+    for (rule, label) in [(positive, true), (negative, false)] {
+        for i in 0..n {
+            for j in (i + 1)..n {
+                if rule.accepts(i, j) {
+                    let key = 1.0f32 - sim(i, j) as f32;
+                    lists[i].push((key, label));
+                    lists[j].push((key, label));
+                }
+            }
+        }
+    }
+    lists
+        .into_iter()
+        .map(|mut l| {
+            l.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let (mut tp, mut sum) = (0u32, 0.0f64);
+            for (k, &(_, pos)) in l.iter().enumerate() {
+                if pos {
+                    tp += 1;
+                    sum += f64::from(tp) / (k + 1) as f64;
+                }
+            }
+            ProfileAp {
+                average_precision: if tp > 0 {
+                    sum / f64::from(tp)
+                } else {
+                    f64::NAN
+                },
+                n_pos_pairs: tp,
+                n_total_pairs: l.len() as u32,
+            }
+        })
+        .collect()
+}
+
+fn same(a: &[ProfileAp], b: &[ProfileAp]) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(x, y)| {
+            x.n_pos_pairs == y.n_pos_pairs
+                && x.n_total_pairs == y.n_total_pairs
+                && (x.average_precision == y.average_precision
+                    || (x.average_precision.is_nan() && y.average_precision.is_nan())
+                    || (x.average_precision - y.average_precision).abs() < 1e-12)
+        })
+}
+
+/// A plate: `compounds` x `replicates` treated wells (compound k's wells
+/// shifted along a direction of their own, `strength` of it) and
+/// `controls` control wells; codes: compound (controls 0), a reference
+/// index (each control its own, treated wells 0), plate.
+fn plate(
+    compounds: usize,
+    replicates: usize,
+    controls: usize,
+    d: usize,
+    strength: f32,
+    seed: u64,
+) -> (Array2<f32>, Vec<u32>, Vec<u32>, Vec<u32>) {
+    let n = compounds * replicates + controls;
+    let mut r = stream(seed, "map/plate", 0);
+    let dirs: Vec<Vec<f32>> = (0..compounds)
+        .map(|_| (0..d).map(|_| r.random::<f32>() - 0.5).collect())
+        .collect();
+    let mut x = Array2::<f32>::zeros((n, d));
+    let (mut compound, mut reference, mut plate) = (vec![0; n], vec![0; n], vec![0; n]);
+    for i in 0..n {
+        for k in 0..d {
+            x[(i, k)] = r.random::<f32>() - 0.5;
+        }
+        if i < compounds * replicates {
+            let c = i / replicates;
+            compound[i] = c as u32 + 1;
+            for k in 0..d {
+                x[(i, k)] += strength * dirs[c][k];
+            }
+        } else {
+            reference[i] = i as u32 + 1;
+        }
+        plate[i] = (i % 2) as u32;
+    }
+    (x, compound, reference, plate)
+}
+
+#[test]
+fn average_precisions_are_copairs_ranking_on_every_similarity() {
+    let (x, compound, reference, plate) = plate(6, 4, 15, 12, 0.8, 1);
+    let same_pos: [&[u32]; 2] = [&compound, &reference];
+    let diff_neg: [&[u32]; 2] = [&compound, &reference];
+    let pos = PairRule {
+        same: &same_pos,
+        diff: &[],
+    };
+    let neg = PairRule {
+        same: &[],
+        diff: &diff_neg,
+    };
+    for s in [
+        Similarity::Cosine,
+        Similarity::AbsCosine,
+        Similarity::Correlation,
+        Similarity::Euclidean,
+        Similarity::Manhattan,
+        Similarity::Chebyshev,
+    ] {
+        let want = copairs_transcription(&x, &pos, &neg, s);
+        for par in [Par::Seq, Par::rayon(2)] {
+            let got = average_precisions(x.view(), &pos, &neg, s, par, &Work::new()).unwrap();
+            assert!(same(&got, &want), "{s:?}: {got:?}\nvs {want:?}");
+        }
+        // Treated wells: 3 positives, 15 negatives; controls: none, 24.
+        assert_eq!((want[0].n_pos_pairs, want[0].n_total_pairs), (3, 18));
+        assert_eq!((want[24].n_pos_pairs, want[24].n_total_pairs), (0, 24));
+        assert!(want[24].average_precision.is_nan());
+    }
+    // Negatives on the same plate only; positives across plates only.
+    let same_neg: [&[u32]; 1] = [&plate];
+    let diff_pos: [&[u32]; 1] = [&plate];
+    let same_pos: [&[u32]; 1] = [&compound];
+    let pos = PairRule {
+        same: &same_pos,
+        diff: &diff_pos,
+    };
+    let neg = PairRule {
+        same: &same_neg,
+        diff: &diff_neg,
+    };
+    let want = copairs_transcription(&x, &pos, &neg, Similarity::Cosine);
+    let got = average_precisions(
+        x.view(),
+        &pos,
+        &neg,
+        Similarity::Cosine,
+        Par::Seq,
+        &Work::new(),
+    )
+    .unwrap();
+    assert!(same(&got, &want), "{got:?}\nvs {want:?}");
+    // A rule of `same` columns only pairs the members with each other; a
+    // pair both rules take is listed twice.
+    let same_pos: [&[u32]; 1] = [&compound];
+    let pos = PairRule {
+        same: &same_pos,
+        diff: &[],
+    };
+    let neg = PairRule {
+        same: &[],
+        diff: &diff_pos,
+    };
+    let want = copairs_transcription(&x, &pos, &neg, Similarity::Cosine);
+    let got = average_precisions(
+        x.view(),
+        &pos,
+        &neg,
+        Similarity::Cosine,
+        Par::Seq,
+        &Work::new(),
+    )
+    .unwrap();
+    assert!(same(&got, &want), "{got:?}\nvs {want:?}");
+}
+
+#[test]
+fn equal_keys_rank_positives_first() {
+    // Profile 0 is equally similar to its positive (1) and a negative (2).
+    let x = Array2::from_shape_vec((3, 2), vec![1.0f32, 0.0, 0.0, 1.0, 0.0, 1.0]).unwrap();
+    let c = [1u32, 1, 2];
+    let cols: [&[u32]; 1] = [&c];
+    let pos = PairRule {
+        same: &cols,
+        diff: &[],
+    };
+    let neg = PairRule {
+        same: &[],
+        diff: &cols,
+    };
+    let ap = average_precisions(
+        x.view(),
+        &pos,
+        &neg,
+        Similarity::Cosine,
+        Par::Seq,
+        &Work::new(),
+    )
+    .unwrap();
+    assert_eq!(ap[0].average_precision, 1.0);
+    // Profile 1: its negative (2, identical) ranks first, then 0.
+    assert_eq!(ap[1].average_precision, 0.5);
+    assert!(ap[2].average_precision.is_nan());
+    assert_eq!(ap[2].n_total_pairs, 2);
+}
+
+#[test]
+fn undefined_similarities_and_bad_rules_are_errors() {
+    let x = Array2::from_shape_vec((3, 2), vec![1.0f32, 0.0, 0.0, 0.0, 1.0, 1.0]).unwrap();
+    let c = [1u32, 1, 2];
+    let cols: [&[u32]; 1] = [&c];
+    let pos = PairRule {
+        same: &cols,
+        diff: &[],
+    };
+    let neg = PairRule {
+        same: &[],
+        diff: &cols,
+    };
+    let e = average_precisions(
+        x.view(),
+        &pos,
+        &neg,
+        Similarity::Cosine,
+        Par::Seq,
+        &Work::new(),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("row 1"), "{e}");
+    let e = average_precisions(
+        x.view(),
+        &pos,
+        &neg,
+        Similarity::Correlation,
+        Par::Seq,
+        &Work::new(),
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string().contains("row 1") && e.to_string().contains("constant"),
+        "{e}"
+    );
+    let empty = PairRule {
+        same: &[],
+        diff: &[],
+    };
+    assert!(average_precisions(
+        x.view(),
+        &empty,
+        &neg,
+        Similarity::Euclidean,
+        Par::Seq,
+        &Work::new()
+    )
+    .is_err());
+    let both = PairRule {
+        same: &cols,
+        diff: &cols,
+    };
+    assert!(average_precisions(
+        x.view(),
+        &both,
+        &neg,
+        Similarity::Euclidean,
+        Par::Seq,
+        &Work::new()
+    )
+    .is_err());
+    let mut nan = x.clone();
+    nan[(2, 1)] = f32::NAN;
+    let e = average_precisions(
+        nan.view(),
+        &pos,
+        &neg,
+        Similarity::Euclidean,
+        Par::Seq,
+        &Work::new(),
+    )
+    .unwrap_err();
+    assert_eq!(e, KernelError::NonFinite { row: 2, column: 1 });
+}
+
+#[test]
+fn mean_average_precision_tests_groups_against_copairs_null() {
+    let (x, compound, reference, _) = plate(12, 4, 30, 16, 1.5, 2);
+    let same_pos: [&[u32]; 2] = [&compound, &reference];
+    let pos = PairRule {
+        same: &same_pos,
+        diff: &[],
+    };
+    let neg = PairRule {
+        same: &[],
+        diff: &same_pos,
+    };
+    let aps = average_precisions(
+        x.view(),
+        &pos,
+        &neg,
+        Similarity::Cosine,
+        Par::Seq,
+        &Work::new(),
+    )
+    .unwrap();
+    let group: Vec<Option<u32>> = compound.iter().map(|&c| (c > 0).then_some(c)).collect();
+    let maps = mean_average_precision(&aps, &group, 200, 0, Par::Seq).unwrap();
+    assert_eq!(maps.len(), 12);
+    for m in &maps {
+        let rows: Vec<f64> = (0..compound.len())
+            .filter(|&i| compound[i] == m.group)
+            .map(|i| aps[i].average_precision)
+            .collect();
+        assert_eq!(m.n_profiles, 4);
+        assert!((m.mean_average_precision - rows.iter().sum::<f64>() / 4.0).abs() < 1e-15);
+        // Every profile: 3 positives among 33; one configuration, seeded
+        // by the first of copairs' configuration seeds.
+        let seed = null::configuration_seeds(1, 0)[0];
+        let null = null::random_average_precisions(200, 3, 33, seed);
+        let group_null = null::group_null(&[&null, &null, &null, &null]);
+        assert_eq!(
+            m.p_value,
+            null::p_value(m.mean_average_precision, &group_null)
+        );
+    }
+    // Strong compounds are retrieved: all significant after BH.
+    assert!(maps.iter().all(|m| m.corrected_p_value < 0.05), "{maps:?}");
+    // Same results on two threads.
+    assert_eq!(
+        maps,
+        mean_average_precision(&aps, &group, 200, 0, Par::rayon(2)).unwrap()
+    );
+}
+
+#[test]
+fn p_values_are_uniform_under_the_null() {
+    // No compound effect: mAP p-values are (discretely) uniform. Over 400
+    // compounds, the share below 0.05, 0.25 and 0.5 stays within 4 binomial
+    // standard errors of its level.
+    let (x, compound, reference, _) = plate(400, 3, 40, 8, 0.0, 3);
+    let same_pos: [&[u32]; 2] = [&compound, &reference];
+    let pos = PairRule {
+        same: &same_pos,
+        diff: &[],
+    };
+    let neg = PairRule {
+        same: &[],
+        diff: &same_pos,
+    };
+    let aps = average_precisions(
+        x.view(),
+        &pos,
+        &neg,
+        Similarity::Cosine,
+        Par::rayon(2),
+        &Work::new(),
+    )
+    .unwrap();
+    let group: Vec<Option<u32>> = compound.iter().map(|&c| (c > 0).then_some(c)).collect();
+    let maps = mean_average_precision(&aps, &group, 1000, 7, Par::rayon(2)).unwrap();
+    let n = maps.len() as f64;
+    for level in [0.05, 0.25, 0.5] {
+        let share = maps.iter().filter(|m| m.p_value <= level).count() as f64 / n;
+        let se = (level * (1.0 - level) / n).sqrt();
+        assert!((share - level).abs() < 4.0 * se, "share {share} at {level}");
+    }
+}
