@@ -11,6 +11,8 @@ mod commands;
 /// The conformance suite: real writers' layouts, read right or refused.
 mod conformance;
 mod differential;
+/// copairs' mAP against pertbench's `map` (issue 24).
+mod map;
 
 struct Project {
     dir: tempfile::TempDir,

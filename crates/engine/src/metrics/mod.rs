@@ -10,6 +10,7 @@ mod ilisi;
 mod interpretability;
 mod knn;
 mod linear_probe;
+mod map;
 pub mod options;
 mod prediction;
 mod recall;
@@ -180,6 +181,9 @@ registry! {
     /// The Virtual Cell Challenge on a held-out split: built-in predictors
     /// scored with cell-eval's metric set and against a baseline.
     Vcc = "vcc" => vcc::Vcc,
+    /// copairs' phenotypic activity: mean average precision of each
+    /// perturbation's replicates against the controls, with copairs' null.
+    Map = "map" => map::Map,
 }
 
 /// Rows of a metric without a source: one per (variant, value), sharing

@@ -24,6 +24,7 @@
 //! over the groups.
 
 pub mod null;
+pub mod permutation;
 
 use crate::error::KernelError;
 use crate::runtime::parallel::map_indices;
@@ -91,6 +92,9 @@ impl PairRule<'_> {
         self.same.iter().chain(self.diff.iter()).copied()
     }
 
+    /// Whether the rule pairs profiles i and j (the tests' transcription of
+    /// copairs).
+    #[cfg(test)]
     fn accepts(&self, i: usize, j: usize) -> bool {
         i != j && self.same.iter().all(|c| c[i] == c[j]) && self.diff.iter().all(|c| c[i] != c[j])
     }

@@ -75,9 +75,14 @@ pub fn group_null(members: &[&[f32]]) -> Vec<f32> {
 }
 
 /// copairs' p-value of a mean average precision against its group's null:
-/// (number of null values strictly above it + 1) / (null size + 1).
+/// (number of null values strictly above it + 1) / (null size + 1). The
+/// comparison is in float32: copairs compares its float32 null with the mAP
+/// as a Python float, which numpy 2 casts to float32 (so a null value equal
+/// to the mAP in float32 is not above it, even when the float64 mAP is
+/// smaller).
 pub fn p_value(map: f64, null: &[f32]) -> f64 {
-    let above = null.iter().filter(|&&v| f64::from(v) > map).count();
+    let map = map as f32;
+    let above = null.iter().filter(|&&v| v > map).count();
     (above + 1) as f64 / (null.len() + 1) as f64
 }
 
@@ -141,6 +146,10 @@ mod tests {
         assert_eq!(p_value(0.5, &null), 2.0 / 5.0);
         assert_eq!(p_value(0.95, &null), 1.0 / 5.0);
         assert_eq!(p_value(0.0, &null), 1.0);
+        // 1/24 in float64 is below float32's 1/24, but equal once cast.
+        let f32_twenty_fourth = 1.0f32 / 24.0;
+        assert!(f64::from(f32_twenty_fourth) > 1.0 / 24.0);
+        assert_eq!(p_value(1.0 / 24.0, &[f32_twenty_fourth]), 1.0 / 2.0);
     }
 
     #[test]

@@ -1,0 +1,108 @@
+//! mAP suite (issue 24): pertbench's `map` metric and copairs 0.5.2 on the
+//! same Cell Painting-style plates, written by pandas/pyarrow at test time
+//! (`make_plate.py`). pertbench runs first; `compare_map.py` runs copairs'
+//! recipe for every `map` row (reference index on the DMSO wells, the
+//! row's controls rule, similarity, null size, threshold and seed) and
+//! prints one JSON line per comparison. This test fails on a line over its
+//! tolerance and on a check that compared nothing. Per-compound mAP to
+//! 1e-12 under every similarity and controls rule; with `pvalue: copairs`,
+//! p-values exactly (copairs' null drawn from numpy's generator is
+//! reproduced draw for draw), BH to 1e-12, the active calls exactly; on a
+//! plate without effects the default permutation test's p-values are
+//! uniform (copairs' are not: see `explain map`).
+
+use super::Project;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const ENV: &str = "reference-tools";
+
+const CHECKS: &[&str] = &[
+    "compounds",
+    "mean_average_precision",
+    "p_value",
+    "corrected_p_value",
+    "below_corrected_p",
+    "below_p",
+    "fraction_active",
+    "fraction_active_of_details",
+    "mean_map",
+    "calibration p<=0.05",
+    "calibration p<=0.25",
+    "calibration p<=0.5",
+];
+
+fn script(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/map")
+        .join(name)
+}
+
+fn run_script(python: &Path, name: &str, args: &[&Path]) -> String {
+    let o = Command::new(python)
+        .arg(script(name))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "{name} failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn map_equals_copairs_on_generated_plates() {
+    let Some(venvs) = super::conformance::venvs_holding(&[ENV]) else {
+        return;
+    };
+    let python = venvs.join(ENV).join("bin/python");
+    let p = Project::new();
+    run_script(&python, "make_plate.py", &[&p.path("mirror")]);
+    for plate in ["plate", "null_plate"] {
+        let sha = pertbench_data::fetch::sha256_file(&p.path(&format!("mirror/{plate}.parquet")))
+            .unwrap();
+        p.write(
+            &format!("manifests/{plate}.yaml"),
+            &format!("name: {plate}\nformat: parquet\nsource: {{file: {plate}.parquet}}\nsha256: {sha}\nfeatures: {{}}\ncolumns: {{perturbation: Metadata_broad_sample, batch: Metadata_Plate, sample_id: Metadata_Well, control: {{column: Metadata_control}}}}\n"),
+        );
+    }
+    p.write(
+        "pipelines/map.yaml",
+        "name: map\ndatasets: [plate, null_plate]\nseeds: [0, 3]\nrepresentations:\n  - {name: profiles, kind: features}\npostprocessing: [raw]\nmetrics:\n  - {kind: map, name: map_copairs, pvalue: copairs, null_size: 2000, n_bootstrap: 20}\n  - {kind: map, name: map_copairs_plate_euclidean, pvalue: copairs, controls: same_batch, similarity: euclidean, null_size: 1000, n_bootstrap: 20}\n  - {kind: map, name: map_copairs_correlation, pvalue: copairs, similarity: correlation, threshold: 0.1, null_size: 500, n_bootstrap: 20}\n  - {kind: map, null_size: 300, n_bootstrap: 20}\n  - {kind: map, name: map_plate, controls: same_batch, null_size: 300, n_bootstrap: 20}\n",
+    );
+    p.ok(&["run", "pipelines/map.yaml", "--quiet"]);
+    let out = run_script(
+        &python,
+        "compare_map.py",
+        &[&p.path("work"), Path::new("map"), &p.path("mirror")],
+    );
+    let mut worst: BTreeMap<String, (f64, f64, usize)> = BTreeMap::new();
+    let mut over = Vec::new();
+    for l in out.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("not a comparison line ({e}): {l}"));
+        let check = v["check"].as_str().unwrap_or_default().to_string();
+        let diff = v["diff"].as_f64().unwrap_or(f64::INFINITY);
+        let tol = v["tolerance"].as_f64().unwrap_or(0.0);
+        eprintln!("map: {l}");
+        let e = worst.entry(check).or_insert((0.0, tol, 0));
+        e.0 = e.0.max(diff);
+        e.2 += 1;
+        if !(diff <= tol) {
+            over.push(l.to_string());
+        }
+    }
+    for (check, (d, tol, n)) in &worst {
+        eprintln!("map: {check}: {n} comparisons, max diff {d:.2e} (tolerance {tol:.1e})");
+    }
+    for check in CHECKS {
+        assert!(
+            worst.contains_key(*check),
+            "check `{check}` compared nothing"
+        );
+    }
+    assert!(over.is_empty(), "over tolerance:\n{}", over.join("\n"));
+}
