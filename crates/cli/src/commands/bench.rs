@@ -11,7 +11,8 @@ use pertbench_engine::differential_expression::DeConvention;
 #[derive(clap::Args)]
 pub struct Args {
     /// hierarchy: the six tasks under four post-processings; vcc: DE and
-    /// cell-eval's metric set on a screen and a prediction (issue 23)
+    /// cell-eval's metric set on a screen and a prediction (issue 23); map:
+    /// copairs' phenotypic activity on profiles (tier = profiles, issue 24)
     #[arg(long, value_enum, default_value_t = Suite::Hierarchy)]
     suite: Suite,
     /// Cells: 20k, 200k or 2m (or any count)
@@ -37,18 +38,43 @@ pub struct Args {
     #[arg(long, default_value = "pdex_0_2", value_parser = DeConvention::from_arg)]
     convention: DeConvention,
     /// vcc: a Python with cell-eval installed, run on the same files and
-    /// timed beside (e.g. target/venvs/cell-eval/bin/python)
+    /// timed beside (e.g. target/venvs/cell-eval/bin/python); map: a Python
+    /// with copairs (target/venvs/reference-tools/bin/python)
     #[arg(long)]
     anchor_python: Option<std::path::PathBuf>,
+    /// map: features per profile
+    #[arg(long, default_value_t = 1000)]
+    features: usize,
+    /// map: draws of the null (copairs' and the permutation test's)
+    #[arg(long, default_value_t = 1000)]
+    null_size: usize,
+    /// map: profiles of the set copairs runs on beside
+    #[arg(long, default_value_t = 5000)]
+    anchor_profiles: usize,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum Suite {
     Hierarchy,
     Vcc,
+    Map,
 }
 
 pub fn run(a: Args, ctx: &Context) -> Result<()> {
+    if let Suite::Map = a.suite {
+        let opts = bench::map::MapBenchOptions {
+            n_profiles: bench::tier_cells(&a.tier)?,
+            n_features: a.features,
+            replicates: 4,
+            control_fraction: 0.05,
+            null_size: a.null_size,
+            dir: ctx.ws.workdir.join("bench").join(format!("map_{}", a.tier)),
+            anchor_python: a.anchor_python,
+            anchor_profiles: a.anchor_profiles,
+        };
+        print!("{}", bench::map::run(&opts)?);
+        return Ok(());
+    }
     if let Suite::Vcc = a.suite {
         let mut spec = bench::vcc::k562_essential_shaped(bench::tier_cells(&a.tier)?);
         spec.nnz_per_row = a.nnz_per_row;

@@ -13,10 +13,10 @@ use arrow::datatypes::{DataType, Field, Schema};
 use pertbench_kernels::stats::bootstrap::mean_interval;
 use pertbench_kernels::stats::multiple_testing::benjamini_hochberg;
 use pertbench_kernels::tasks::mean_average_precision::permutation::{
-    permutation_p_values, PermutationTest,
+    permutation_test, PermutationTest,
 };
 use pertbench_kernels::tasks::mean_average_precision::{
-    average_precisions, mean_average_precision, PairRule,
+    average_precisions, mean_average_precision, GroupMap, PairRule,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -50,7 +50,10 @@ impl MetricInfo for Map {
         &EXPLANATION
     }
     fn version(&self) -> u32 {
-        1
+        // 2: the permutation test's draws of controls only are shared by
+        // the perturbations of one composition (each perturbation's draws
+        // stay uniform and independent of its data), so its p-values move.
+        2
     }
     fn task(&self) -> pertbench_schema::Task {
         pertbench_schema::Task::PerturbationConsistency
@@ -124,58 +127,76 @@ impl Metric for Map {
             diff: &keys,
         };
         let similarity = o.similarity().kernel();
-        let aps = average_precisions(
-            ctx.matrix.view(),
-            &positive,
-            &negative,
-            similarity,
-            ctx.par,
-            ctx.work,
-        )
-        .map_err(EngineError::kernel(what.clone()))?;
-        let group: Vec<Option<u32>> = perturbation.iter().map(|&c| (c > 0).then_some(c)).collect();
         let null_size = o.null_size();
-        // mAP per perturbation (and copairs' p-values); the permutation test
-        // replaces the p-values.
-        let mut maps = mean_average_precision(&aps, &group, null_size, ctx.seed, ctx.par)
-            .map_err(EngineError::kernel(what.clone()))?;
         let pvalue = o.pvalue();
-        if pvalue == MapPValue::Permutation {
-            let controls: Vec<usize> = (0..n).filter(|&p| perturbation[p] == 0).collect();
-            let one = vec![0u32; n];
-            let groups: Vec<Vec<usize>> = maps
-                .iter()
-                .map(|m| {
-                    (0..n)
-                        .filter(|&p| perturbation[p] == m.group && aps[p].n_pos_pairs > 0)
-                        .collect()
-                })
-                .collect();
-            let test = PermutationTest {
-                x: ctx.matrix.view(),
-                similarity,
-                controls: &controls,
-                stratum: if same_batch { &batch } else { &one },
-                negatives_within_stratum: same_batch,
-            };
-            let tested =
-                permutation_p_values(&test, &groups, null_size, ctx.seed, ctx.par, ctx.work)
-                    .map_err(EngineError::kernel(what.clone()))?;
-            let p: Vec<f64> = tested.iter().map(|t| t.1).collect();
-            for ((m, p), q) in maps.iter_mut().zip(&p).zip(benjamini_hochberg(&p)) {
-                m.p_value = *p;
-                m.corrected_p_value = q;
+        // Samples of each perturbation; one without another sample has no
+        // positive and is left out (copairs: AP NaN).
+        let mut members: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+        for (p, &c) in perturbation.iter().enumerate() {
+            if c > 0 {
+                members.entry(c).or_default().push(p);
             }
         }
+        let without_positive = members.values().filter(|m| m.len() < 2).count();
+        let maps: Vec<GroupMap> = match pvalue {
+            MapPValue::Copairs => {
+                let aps = average_precisions(
+                    ctx.matrix.view(),
+                    &positive,
+                    &negative,
+                    similarity,
+                    ctx.par,
+                    ctx.work,
+                )
+                .map_err(EngineError::kernel(what.clone()))?;
+                let group: Vec<Option<u32>> =
+                    perturbation.iter().map(|&c| (c > 0).then_some(c)).collect();
+                mean_average_precision(&aps, &group, null_size, ctx.seed, ctx.par)
+                    .map_err(EngineError::kernel(what.clone()))?
+            }
+            MapPValue::Permutation => {
+                // The observed mAP comes from the test's own keys (the draws
+                // rank by the same numbers).
+                let controls: Vec<usize> = (0..n).filter(|&p| perturbation[p] == 0).collect();
+                let one = vec![0u32; n];
+                let tested_groups: Vec<(u32, &Vec<usize>)> = members
+                    .iter()
+                    .filter(|(_, m)| m.len() >= 2)
+                    .map(|(&c, m)| (c, m))
+                    .collect();
+                let groups: Vec<Vec<usize>> =
+                    tested_groups.iter().map(|(_, m)| (*m).clone()).collect();
+                let test = PermutationTest {
+                    x: ctx.matrix.view(),
+                    similarity,
+                    controls: &controls,
+                    stratum: if same_batch { &batch } else { &one },
+                    negatives_within_stratum: same_batch,
+                };
+                let tested =
+                    permutation_test(&test, &groups, null_size, ctx.seed, ctx.par, ctx.work)
+                        .map_err(EngineError::kernel(what.clone()))?;
+                let p: Vec<f64> = tested.iter().map(|t| t.p_value).collect();
+                tested_groups
+                    .iter()
+                    .zip(&tested)
+                    .zip(benjamini_hochberg(&p))
+                    .map(|(((c, m), t), q)| GroupMap {
+                        group: *c,
+                        mean_average_precision: t.mean_average_precision,
+                        n_profiles: m.len(),
+                        p_value: t.p_value,
+                        corrected_p_value: q,
+                    })
+                    .collect()
+            }
+        };
         let name_of: BTreeMap<u32, &str> = book.iter().map(|(&k, &v)| (v, k)).collect();
         let threshold = o.threshold();
         let perturbed = n - n_controls;
-        let without_positive = (0..n)
-            .filter(|&p| perturbation[p] > 0 && aps[p].n_pos_pairs == 0)
-            .count();
         let n_boot = o.n_bootstrap();
         let convention = format!(
-            "copairs=0.5;similarity={};controls={};pvalue={};null_size={null_size};seed={};threshold={threshold};bh=perturbations;samples_without_positive={without_positive} of {perturbed} (left out);bootstrap={n_boot}",
+            "copairs=0.5;similarity={};controls={};pvalue={};null_size={null_size};seed={};threshold={threshold};bh=perturbations;perturbations_of_one_sample={without_positive} (left out);perturbed_samples={perturbed};bootstrap={n_boot}",
             o.similarity().kernel().name(),
             if same_batch { "same_batch" } else { "all" },
             match pvalue {

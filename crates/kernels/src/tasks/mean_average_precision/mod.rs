@@ -219,15 +219,62 @@ pub fn average_precisions(
     Ok(out)
 }
 
-/// Rows ready for products: unit rows (cosine), centred unit rows
-/// (correlation); None for the distances, computed from the features.
-fn prepare(x: ArrayView2<f32>, similarity: Similarity) -> Result<Option<Mat<f64>>, KernelError> {
+/// Rows ready for products, row-major: unit rows (cosine), centred unit
+/// rows (correlation).
+pub(super) struct Prepared {
+    d: usize,
+    data: Vec<f64>,
+}
+
+impl Prepared {
+    fn row(&self, i: usize) -> &[f64] {
+        &self.data[i * self.d..(i + 1) * self.d]
+    }
+
+    /// The rows `rows` as the columns of a d x rows matrix (each column a
+    /// contiguous copy of its row).
+    fn columns(&self, rows: &[usize]) -> Mat<f64> {
+        Mat::from_fn(self.d, rows.len(), |k, c| self.data[rows[c] * self.d + k])
+    }
+
+    /// Products of every row of `a` with every row of `b`, recorded in
+    /// `work`.
+    pub(super) fn products(&self, a: &[usize], b: &[usize], work: &Work) -> Mat<f64> {
+        let (left, right) = (self.columns(a), self.columns(b));
+        work.timed(Kernel::DenseProduct, || {
+            work.add_product(a.len(), self.d, b.len());
+            let mut out = Mat::<f64>::zeros(a.len(), b.len());
+            faer::linalg::matmul::matmul(
+                out.as_mut(),
+                faer::Accum::Replace,
+                left.as_ref().transpose(),
+                right.as_ref(),
+                1.0,
+                Par::Seq,
+            );
+            out
+        })
+    }
+
+    /// One product, summed in feature order.
+    pub(super) fn product(&self, i: usize, j: usize) -> f64 {
+        self.row(i)
+            .iter()
+            .zip(self.row(j))
+            .map(|(u, v)| u * v)
+            .sum()
+    }
+}
+
+/// Rows ready for products; None for the distances, computed from the
+/// features.
+fn prepare(x: ArrayView2<f32>, similarity: Similarity) -> Result<Option<Prepared>, KernelError> {
     if !similarity.by_products() {
         return Ok(None);
     }
     let (n, d) = x.dim();
     let centre = similarity == Similarity::Correlation;
-    let mut m = Mat::<f64>::zeros(n, d);
+    let mut data = vec![0.0f64; n * d];
     for i in 0..n {
         let row = x.row(i);
         let mean = if centre {
@@ -248,10 +295,10 @@ fn prepare(x: ArrayView2<f32>, similarity: Similarity) -> Result<Option<Mat<f64>
             )));
         }
         for j in 0..d {
-            m[(i, j)] = (f64::from(row[j]) - mean) / norm;
+            data[i * d + j] = (f64::from(row[j]) - mean) / norm;
         }
     }
-    Ok(Some(m))
+    Ok(Some(Prepared { d, data }))
 }
 
 fn distance_similarity(
@@ -276,7 +323,7 @@ fn distance_similarity(
 /// candidates).
 fn score_batch(
     groups: &[Vec<usize>],
-    prepared: &Option<Mat<f64>>,
+    prepared: &Option<Prepared>,
     x: ArrayView2<f32>,
     positive: &PairRule,
     negative: &PairRule,
@@ -340,24 +387,7 @@ fn score_batch(
         .flat_map(|(m, _, _)| m.iter().copied())
         .collect();
     let sims: Mat<f64> = match prepared {
-        Some(m) => {
-            let d = m.ncols();
-            let a = Mat::from_fn(queries.len(), d, |r, k| m[(queries[r], k)]);
-            let b = Mat::from_fn(union.len(), d, |c, k| m[(union[c], k)]);
-            work.timed(Kernel::DenseProduct, || {
-                work.add_product(queries.len(), d, union.len());
-                let mut out = Mat::<f64>::zeros(queries.len(), union.len());
-                faer::linalg::matmul::matmul(
-                    out.as_mut(),
-                    faer::Accum::Replace,
-                    a.as_ref(),
-                    b.as_ref().transpose(),
-                    1.0,
-                    Par::Seq,
-                );
-                out
-            })
-        }
+        Some(m) => m.products(&queries, &union, work),
         None => Mat::from_fn(queries.len(), union.len(), |r, c| {
             distance_similarity(x.row(queries[r]), x.row(union[c]), similarity)
         }),

@@ -14,21 +14,39 @@
 //! exchangeability, whatever the dependence between samples.
 //!
 //! Keys of control pairs within a stratum come from one product of the
-//! stratum's controls (computed once), keys involving the group's samples
-//! from one product of them against the pool; control pairs across strata
-//! (positives only) are computed when drawn. Each pair has one key however
-//! it is reached (the lower index's row), so the observed mAP and the draws
-//! rank by the same numbers.
+//! stratum's controls (computed once), keys involving the groups' samples
+//! from products of a batch of groups' samples against their pools;
+//! control pairs across strata (positives only) are computed when drawn.
+//! Each pair has one key however it is reached (the lower index's row), so
+//! the observed mAP and the draws rank by the same numbers. A drawn control
+//! ranks its positives by binary search in its sorted row of keys to the
+//! stratum's controls (corrected for the drawn ones and the group's
+//! samples), so a draw costs (samples x positives x log controls), not
+//! (samples x pool).
 
-use super::{average_precision_of, distance_similarity, prepare, Similarity};
+use super::{average_precision_of, distance_similarity, prepare, Prepared, Similarity};
 use crate::error::KernelError;
 use crate::runtime::parallel::map_indices;
-use crate::runtime::work::{Kernel, Work};
+use crate::runtime::work::Work;
 use crate::stats::rng::stream;
 use crate::Par;
-use faer::Mat;
 use ndarray::ArrayView2;
 use rand::Rng;
+use std::collections::BTreeMap;
+
+/// Tests set this to score every drawn sample the slow way (its keys to
+/// the whole negative pool), to compare with the sorted-row path.
+#[cfg(test)]
+pub(super) static SLOW_PATH: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Whether tests asked for the slow path.
+fn slow_path() -> bool {
+    #[cfg(test)]
+    return SLOW_PATH.load(std::sync::atomic::Ordering::Relaxed);
+    #[cfg(not(test))]
+    false
+}
 
 /// Largest control-pair key store (bytes) the test builds.
 const MAX_CONTROL_KEYS_BYTES: usize = 4 << 30;
@@ -59,7 +77,7 @@ fn key_of(s: f64, similarity: Similarity) -> f32 {
 /// Keys of every row of `a` against every row of `b` (sample indices).
 fn keys(
     x: ArrayView2<f32>,
-    prepared: &Option<Mat<f64>>,
+    prepared: &Option<Prepared>,
     similarity: Similarity,
     a: &[usize],
     b: &[usize],
@@ -67,22 +85,7 @@ fn keys(
 ) -> Vec<f32> {
     match prepared {
         Some(m) => {
-            let d = m.ncols();
-            let left = Mat::from_fn(a.len(), d, |r, k| m[(a[r], k)]);
-            let right = Mat::from_fn(b.len(), d, |c, k| m[(b[c], k)]);
-            let prod = work.timed(Kernel::DenseProduct, || {
-                work.add_product(a.len(), d, b.len());
-                let mut out = Mat::<f64>::zeros(a.len(), b.len());
-                faer::linalg::matmul::matmul(
-                    out.as_mut(),
-                    faer::Accum::Replace,
-                    left.as_ref(),
-                    right.as_ref().transpose(),
-                    1.0,
-                    Par::Seq,
-                );
-                out
-            });
+            let prod = m.products(a, b, work);
             let mut out = Vec::with_capacity(a.len() * b.len());
             for r in 0..a.len() {
                 for c in 0..b.len() {
@@ -109,31 +112,41 @@ fn keys(
 /// One pair's key computed on its own (control pairs across strata).
 fn pair_key(
     x: ArrayView2<f32>,
-    prepared: &Option<Mat<f64>>,
+    prepared: &Option<Prepared>,
     similarity: Similarity,
     i: usize,
     j: usize,
 ) -> f32 {
     let (i, j) = (i.min(j), i.max(j));
     let s = match prepared {
-        Some(m) => (0..m.ncols()).map(|k| m[(i, k)] * m[(j, k)]).sum::<f64>(),
+        Some(m) => m.product(i, j),
         None => distance_similarity(x.row(i), x.row(j), similarity),
     };
     key_of(s, similarity)
 }
 
-/// Each group's observed mAP (samples scored against the controls, as in
-/// the permutation draws) and its permutation p-value with `n_draws`
+/// A group's observed mAP (its samples scored against the controls, as the
+/// draws are) and permutation p-value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GroupTest {
+    pub mean_average_precision: f64,
+    pub p_value: f64,
+}
+
+/// Group samples multiplied against their pools at once.
+const BATCH_SAMPLES: usize = 256;
+
+/// Each group's observed mAP and its permutation p-value with `n_draws`
 /// draws, seeded per group by `seed` and the group's position. Groups
 /// need two samples or more; a group sample may not be a control.
-pub fn permutation_p_values(
+pub fn permutation_test(
     t: &PermutationTest,
     groups: &[Vec<usize>],
     n_draws: usize,
     seed: u64,
     par: Par,
     work: &Work,
-) -> Result<Vec<(f64, f64)>, KernelError> {
+) -> Result<Vec<GroupTest>, KernelError> {
     let n = t.x.nrows();
     if t.stratum.len() != n {
         return Err(KernelError::Shape(format!(
@@ -141,9 +154,13 @@ pub fn permutation_p_values(
             t.stratum.len()
         )));
     }
+    if t.controls.is_empty() {
+        return Err(KernelError::NotEnough("no control samples".into()));
+    }
     if !t.negatives_within_stratum
         && t.controls
             .iter()
+            .chain(groups.iter().flatten())
             .any(|&c| t.stratum[c] != t.stratum[t.controls[0]])
     {
         return Err(KernelError::Shape(
@@ -160,27 +177,14 @@ pub fn permutation_p_values(
     let mut place = vec![(usize::MAX, usize::MAX); n];
     for &c in t.controls {
         let s = stratum_index(t.stratum[c]).expect("a control's stratum");
+        if place[c].0 != usize::MAX {
+            return Err(KernelError::Shape(format!(
+                "control sample {c} is listed twice"
+            )));
+        }
         place[c] = (s, by_stratum[s].len());
         by_stratum[s].push(c);
     }
-    let bytes: usize = by_stratum.iter().map(|c| c.len() * c.len() * 4).sum();
-    if bytes > MAX_CONTROL_KEYS_BYTES {
-        return Err(KernelError::Memory(format!(
-            "the permutation test keeps every pair of controls of a stratum ({:.1} GB for {} controls); use the copairs null, or negatives from the sample's batch",
-            bytes as f64 / 1e9,
-            t.controls.len()
-        )));
-    }
-    let control_keys: Vec<Vec<f32>> = map_indices(par, by_stratum.len(), |s| {
-        keys(
-            t.x,
-            &prepared,
-            t.similarity,
-            &by_stratum[s],
-            &by_stratum[s],
-            work,
-        )
-    });
     for g in groups {
         if g.len() < 2 {
             return Err(KernelError::NotEnough(format!(
@@ -194,108 +198,436 @@ pub fn permutation_p_values(
             )));
         }
     }
-    let results = map_indices(par, groups.len(), |gi| {
-        let wells = &groups[gi];
-        let w = wells.len();
-        // The pool: the group's samples, then the controls of the strata
-        // its samples are in (all controls: the one stratum).
-        let mut pool_strata: Vec<usize> = wells
+    // Every pair of controls of a stratum, and each control's sorted row.
+    let bytes: usize = by_stratum.iter().map(|c| 8 * c.len() * c.len()).sum();
+    if bytes > MAX_CONTROL_KEYS_BYTES {
+        return Err(KernelError::Memory(format!(
+            "the permutation test keeps every pair of controls of a stratum, twice ({:.1} GB for {} controls); use the copairs null, or negatives from the sample's batch",
+            bytes as f64 / 1e9,
+            t.controls.len()
+        )));
+    }
+    let control_keys: Vec<Vec<f32>> = map_indices(par, by_stratum.len(), |s| {
+        let c = &by_stratum[s];
+        let full = keys(t.x, &prepared, t.similarity, c, c, work);
+        // The lower position's row gives each pair its key.
+        let m = c.len();
+        let mut canonical = full;
+        for u in 0..m {
+            for v in 0..u {
+                canonical[u * m + v] = canonical[v * m + u];
+            }
+        }
+        canonical
+    });
+    let sorted_rows: Vec<Vec<f32>> = map_indices(par, by_stratum.len(), |s| {
+        let m = by_stratum[s].len();
+        let keys = &control_keys[s];
+        let mut rows = Vec::with_capacity(m * m.saturating_sub(1));
+        for u in 0..m {
+            let start = rows.len();
+            rows.extend((0..m).filter(|&v| v != u).map(|v| keys[u * m + v]));
+            rows[start..].sort_unstable_by(f32::total_cmp);
+        }
+        rows
+    });
+    let mut base = Shared {
+        t,
+        prepared: &prepared,
+        by_stratum: &by_stratum,
+        place: &place,
+        stratum_index: &strata,
+        control_keys: &control_keys,
+        sorted_rows: &sorted_rows,
+        shared: &BTreeMap::new(),
+    };
+    let mut compositions: Vec<Composition> = groups.iter().map(|g| composition_of(t, g)).collect();
+    compositions.sort();
+    compositions.dedup();
+    let built: Vec<SharedDraws> = map_indices(par, compositions.len(), |c| {
+        base.shared_draws(&compositions[c], n_draws, seed)
+    });
+    let shared_draws: BTreeMap<Composition, SharedDraws> =
+        compositions.into_iter().zip(built).collect();
+    base.shared = &shared_draws;
+    let shared = base;
+    // Batches of whole groups.
+    let sizes: Vec<usize> = groups.iter().map(Vec::len).collect();
+    let batches = crate::runtime::parallel::ranges_by_size(&sizes, BATCH_SAMPLES);
+    let done: Vec<Vec<GroupTest>> = map_indices(par, batches.len(), |b| {
+        shared.batch(
+            &groups[batches[b].clone()],
+            batches[b].start,
+            n_draws,
+            seed,
+            work,
+        )
+    });
+    Ok(done.into_iter().flatten().collect())
+}
+
+/// A group's composition: its count of samples in each stratum code.
+type Composition = Vec<(u32, usize)>;
+
+/// Draws of controls only, shared by the groups of one composition: for
+/// each draw, each drawn control's sample, stratum code, its positives'
+/// keys ascending, and the controls of its negative pool ranked below each.
+/// A group's draw that takes none of its own samples is a uniform draw of
+/// controls, independent of the data: it takes the shared draw of the same
+/// index, and adds its own samples to the negatives.
+struct SharedDraws {
+    draws: Vec<Vec<DrawnControl>>,
+}
+
+struct DrawnControl {
+    sample: usize,
+    code: u32,
+    keys: Vec<f32>,
+    below: Vec<u32>,
+}
+
+/// The stable index of a composition's shared stream.
+fn composition_index(c: &Composition) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &(code, count) in c {
+        for v in [u64::from(code), count as u64] {
+            h ^= v;
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    h
+}
+
+/// Sum of APs in ascending order, so equal sets of APs give equal mAPs
+/// whatever order their samples were drawn in.
+fn mean_of_sorted(aps: &mut [f64]) -> f64 {
+    aps.sort_unstable_by(f64::total_cmp);
+    aps.iter().sum::<f64>() / aps.len() as f64
+}
+
+/// A group's count of samples per stratum code (all one code when the
+/// negatives are all controls).
+fn composition_of(t: &PermutationTest, wells: &[usize]) -> Composition {
+    let mut c: BTreeMap<u32, usize> = BTreeMap::new();
+    for &i in wells {
+        *c.entry(t.stratum[i]).or_default() += 1;
+    }
+    c.into_iter().collect()
+}
+
+/// What every batch reads.
+struct Shared<'a, 'b> {
+    t: &'a PermutationTest<'b>,
+    prepared: &'a Option<Prepared>,
+    by_stratum: &'a [Vec<usize>],
+    place: &'a [(usize, usize)],
+    /// Stratum codes with controls, sorted.
+    stratum_index: &'a [u32],
+    control_keys: &'a [Vec<f32>],
+    sorted_rows: &'a [Vec<f32>],
+    shared: &'a BTreeMap<Composition, SharedDraws>,
+}
+
+impl Shared<'_, '_> {
+    /// The key of two controls (sample indices).
+    fn control_key(&self, i: usize, j: usize) -> f32 {
+        let (si, pi) = self.place[i];
+        let (sj, pj) = self.place[j];
+        if si == sj {
+            self.control_keys[si][pi * self.by_stratum[si].len() + pj]
+        } else {
+            pair_key(self.t.x, self.prepared, self.t.similarity, i, j)
+        }
+    }
+
+    /// The shared draws of a composition (none when a stratum has fewer
+    /// controls than the group has samples there: every draw then takes
+    /// some of the group's own).
+    fn shared_draws(&self, c: &Composition, n_draws: usize, seed: u64) -> SharedDraws {
+        let pools: Option<Vec<(u32, usize, &Vec<usize>)>> = c
             .iter()
-            .filter_map(|&i| stratum_index(t.stratum[i]))
+            .map(|&(code, count)| {
+                let s = self.stratum_index.binary_search(&code).ok()?;
+                (self.by_stratum[s].len() >= count).then_some((code, count, &self.by_stratum[s]))
+            })
             .collect();
-        pool_strata.sort_unstable();
-        pool_strata.dedup();
-        let mut pool: Vec<usize> = wells.clone();
-        for &s in &pool_strata {
-            pool.extend_from_slice(&by_stratum[s]);
+        let Some(pools) = pools else {
+            return SharedDraws { draws: Vec::new() };
+        };
+        let mut rng = stream(seed, "map/permutation-shared", composition_index(c));
+        let mut scratch: Vec<Vec<usize>> = pools.iter().map(|p| p.2.clone()).collect();
+        let draws = (0..n_draws)
+            .map(|_| {
+                let mut set: Vec<(usize, u32)> = Vec::new();
+                for (k, m) in scratch.iter_mut().enumerate() {
+                    for slot in 0..pools[k].1 {
+                        let j = rng.random_range(slot..m.len());
+                        m.swap(slot, j);
+                        set.push((m[slot], pools[k].0));
+                    }
+                }
+                set.iter()
+                    .map(|&(d, code)| {
+                        let mut keys: Vec<f32> = set
+                            .iter()
+                            .filter(|&&(q, _)| q != d)
+                            .map(|&(q, _)| self.control_key(d, q))
+                            .collect();
+                        keys.sort_unstable_by(f32::total_cmp);
+                        let (s, at) = self.place[d];
+                        let m = self.by_stratum[s].len();
+                        let sorted = &self.sorted_rows[s][at * (m - 1)..(at + 1) * (m - 1)];
+                        let below = keys
+                            .iter()
+                            .map(|&x| {
+                                let mut b = sorted.partition_point(|&v| v < x);
+                                for &(q, _) in &set {
+                                    if q != d && self.place[q].0 == s && self.control_key(d, q) < x
+                                    {
+                                        b -= 1;
+                                    }
+                                }
+                                b as u32
+                            })
+                            .collect();
+                        DrawnControl {
+                            sample: d,
+                            code,
+                            keys,
+                            below,
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        SharedDraws { draws }
+    }
+
+    fn strata_of(&self, wells: &[usize]) -> Vec<usize> {
+        let mut s: Vec<usize> = wells
+            .iter()
+            .filter_map(|&i| self.stratum_index.binary_search(&self.t.stratum[i]).ok())
+            .collect();
+        s.sort_unstable();
+        s.dedup();
+        s
+    }
+
+    fn batch(
+        &self,
+        groups: &[Vec<usize>],
+        first: usize,
+        n_draws: usize,
+        seed: u64,
+        work: &Work,
+    ) -> Vec<GroupTest> {
+        let t = self.t;
+        // The batch's samples against the union of their pools.
+        let wells: Vec<usize> = groups.iter().flatten().copied().collect();
+        let mut union: Vec<usize> = wells.clone();
+        for s in self.strata_of(&wells) {
+            union.extend_from_slice(&self.by_stratum[s]);
+        }
+        union.sort_unstable();
+        let all_keys = keys(t.x, self.prepared, t.similarity, &wells, &union, work);
+        let u = union.len();
+        let mut row = 0;
+        groups
+            .iter()
+            .enumerate()
+            .map(|(k, g)| {
+                let column = |i: usize| union.binary_search(&i).expect("in the union");
+                let rows: Vec<&[f32]> = (0..g.len())
+                    .map(|r| &all_keys[(row + r) * u..(row + r + 1) * u])
+                    .collect();
+                row += g.len();
+                self.group(g, &rows, &column, n_draws, seed, (first + k) as u64)
+            })
+            .collect()
+    }
+
+    /// One group's test; `rows[k]` are its k-th sample's keys, indexed by
+    /// `column`.
+    fn group(
+        &self,
+        wells: &[usize],
+        rows: &[&[f32]],
+        column: &dyn Fn(usize) -> usize,
+        n_draws: usize,
+        seed: u64,
+        tag: u64,
+    ) -> GroupTest {
+        let t = self.t;
+        let w = wells.len();
+        // The pool: the group's samples, then the controls of its strata.
+        let strata = self.strata_of(wells);
+        let mut pool: Vec<usize> = wells.to_vec();
+        for &s in &strata {
+            pool.extend_from_slice(&self.by_stratum[s]);
         }
         let p = pool.len();
-        // Local stratum of each pool member (a group sample in a stratum
-        // without controls is its own stratum).
-        let local_stratum: Vec<u32> = pool.iter().map(|&i| t.stratum[i]).collect();
-        let group_keys = keys(t.x, &prepared, t.similarity, wells, &pool, work);
+        let pool_columns: Vec<usize> = pool.iter().map(|&i| column(i)).collect();
         let key = |a: usize, b: usize| -> f32 {
-            // a, b: pool positions, a != b.
             let (lo, hi) = (a.min(b), a.max(b));
             if lo < w {
-                return group_keys[lo * p + hi];
+                return rows[lo][pool_columns[hi]];
             }
             let (i, j) = (pool[lo], pool[hi]);
-            let (si, pi) = place[i];
-            let (sj, pj) = place[j];
+            let (si, pi) = self.place[i];
+            let (sj, pj) = self.place[j];
             if si == sj {
-                let c = by_stratum[si].len();
-                let (u, v) = (pi.min(pj), pi.max(pj));
-                control_keys[si][u * c + v]
+                self.control_keys[si][pi * self.by_stratum[si].len() + pj]
             } else {
-                pair_key(t.x, &prepared, t.similarity, i, j)
+                pair_key(t.x, self.prepared, t.similarity, i, j)
             }
         };
-        // The pool positions of each stratum, and the group's count there.
-        let mut codes: Vec<u32> = local_stratum.clone();
+        // Pool positions by stratum code, and the group's count in each.
+        let code_of: Vec<u32> = pool.iter().map(|&i| t.stratum[i]).collect();
+        let mut codes = code_of.clone();
         codes.sort_unstable();
         codes.dedup();
-        let members: Vec<Vec<usize>> = codes
-            .iter()
-            .map(|&c| (0..p).filter(|&k| local_stratum[k] == c).collect())
-            .collect();
-        let counts: Vec<usize> = codes
-            .iter()
-            .map(|&c| (0..w).filter(|&k| local_stratum[k] == c).count())
-            .collect();
-        let stratum_of: Vec<usize> = local_stratum
+        let local: Vec<usize> = code_of
             .iter()
             .map(|c| codes.binary_search(c).expect("a code"))
             .collect();
+        let members: Vec<Vec<usize>> = (0..codes.len())
+            .map(|s| (0..p).filter(|&k| local[k] == s).collect())
+            .collect();
+        let counts: Vec<usize> = (0..codes.len())
+            .map(|s| (0..w).filter(|&k| local[k] == s).count())
+            .collect();
+        // Negatives of a sample: its stratum's pool (within strata), or the
+        // whole pool.
+        let negatives_of = |d: usize| -> &[usize] {
+            if t.negatives_within_stratum {
+                &members[local[d]]
+            } else {
+                &members[0]
+            }
+        };
         let mut drawn = vec![false; p];
         let mut pos: Vec<f32> = Vec::new();
         let mut neg: Vec<f32> = Vec::new();
+        let mut aps: Vec<f64> = Vec::with_capacity(w);
         let mut score = |set: &[usize], drawn: &[bool]| -> f64 {
-            let mut sum = 0.0;
+            aps.clear();
             for &d in set {
                 pos.clear();
                 pos.extend(set.iter().filter(|&&q| q != d).map(|&q| key(d, q)));
-                neg.clear();
-                if t.negatives_within_stratum {
-                    let candidates = &members[stratum_of[d]];
+                if d < w || slow_path() {
+                    // A group sample: its keys to the whole negative pool.
+                    neg.clear();
                     neg.extend(
-                        candidates
+                        negatives_of(d)
                             .iter()
                             .filter(|&&q| !drawn[q])
                             .map(|&q| key(d, q)),
                     );
-                } else {
-                    neg.extend((0..p).filter(|&q| !drawn[q]).map(|q| key(d, q)));
+                    aps.push(average_precision_of(&mut pos, &neg).average_precision);
+                    continue;
                 }
-                sum += average_precision_of(&mut pos, &neg).average_precision;
+                // A control: negatives below each positive's key are its
+                // sorted row's controls below it, plus the undrawn group
+                // samples of its stratum below it, minus the drawn controls
+                // of its stratum below it.
+                pos.sort_unstable_by(f32::total_cmp);
+                let (s, at) = self.place[pool[d]];
+                let m = self.by_stratum[s].len();
+                let sorted = &self.sorted_rows[s][at * (m - 1)..(at + 1) * (m - 1)];
+                let mut total = 0.0f64;
+                for (k, &x) in pos.iter().enumerate() {
+                    let mut below = sorted.partition_point(|&v| v < x);
+                    for q in 0..w {
+                        let negative = !t.negatives_within_stratum || local[q] == local[d];
+                        if negative && !drawn[q] && key(d, q) < x {
+                            below += 1;
+                        }
+                    }
+                    for &q in set {
+                        if q >= w && q != d && self.place[pool[q]].0 == s && key(d, q) < x {
+                            below -= 1;
+                        }
+                    }
+                    let rank = k as u32 + 1 + below as u32;
+                    total += (k + 1) as f64 / f64::from(rank);
+                }
+                aps.push(total / pos.len() as f64);
             }
-            sum / set.len() as f64
+            mean_of_sorted(&mut aps)
         };
         let observed_set: Vec<usize> = (0..w).collect();
         for &k in &observed_set {
             drawn[k] = true;
         }
         let observed = score(&observed_set, &drawn);
-        let mut rng = stream(seed, "map/permutation", gi as u64);
+        for &k in &observed_set {
+            drawn[k] = false;
+        }
+        let shared = &self.shared[&composition_of(t, wells)];
+        // A shared draw, with the group's own samples among the negatives.
+        let mut shared_aps: Vec<f64> = Vec::with_capacity(w);
+        let mut score_shared = |draw: &[DrawnControl]| -> f64 {
+            shared_aps.clear();
+            for dc in draw {
+                let col = column(dc.sample);
+                let mut total = 0.0f64;
+                for (k, (&x, &b)) in dc.keys.iter().zip(&dc.below).enumerate() {
+                    let mut below = b;
+                    for (g, row) in rows.iter().enumerate() {
+                        let negative =
+                            !t.negatives_within_stratum || t.stratum[wells[g]] == dc.code;
+                        if negative && row[col] < x {
+                            below += 1;
+                        }
+                    }
+                    let rank = k as u32 + 1 + below;
+                    total += (k + 1) as f64 / f64::from(rank);
+                }
+                shared_aps.push(total / dc.keys.len() as f64);
+            }
+            mean_of_sorted(&mut shared_aps)
+        };
+        let mut rng = stream(seed, "map/permutation", tag);
         let mut scratch: Vec<Vec<usize>> = members.clone();
         let mut set: Vec<usize> = Vec::with_capacity(w);
         let mut at_least = 0usize;
-        for _ in 0..n_draws {
+        for draw in 0..n_draws {
             for &k in &set {
-                drawn[k] = false;
-            }
-            for &k in &observed_set {
                 drawn[k] = false;
             }
             set.clear();
             for (s, m) in scratch.iter_mut().enumerate() {
-                // A partial Fisher-Yates: the first counts[s] of the
-                // stratum's pool, drawn without replacement.
+                // A partial Fisher-Yates: counts[s] of the stratum's pool,
+                // drawn without replacement.
                 for k in 0..counts[s] {
                     let j = rng.random_range(k..m.len());
                     m.swap(k, j);
                     set.push(m[k]);
                 }
+            }
+            if !shared.draws.is_empty() && set.iter().all(|&k| k >= w) {
+                // Controls only: uniform, as the shared draw is.
+                let value = if slow_path() {
+                    // Tests: the shared draw's controls scored the slow way.
+                    set.clear();
+                    set.extend(shared.draws[draw].iter().map(|dc| {
+                        w + pool[w..]
+                            .iter()
+                            .position(|&i| i == dc.sample)
+                            .expect("in the pool")
+                    }));
+                    for &k in &set {
+                        drawn[k] = true;
+                    }
+                    score(&set, &drawn)
+                } else {
+                    set.clear();
+                    score_shared(&shared.draws[draw])
+                };
+                if value >= observed {
+                    at_least += 1;
+                }
+                continue;
             }
             for &k in &set {
                 drawn[k] = true;
@@ -304,7 +636,9 @@ pub fn permutation_p_values(
                 at_least += 1;
             }
         }
-        (observed, (1 + at_least) as f64 / (1 + n_draws) as f64)
-    });
-    Ok(results)
+        GroupTest {
+            mean_average_precision: observed,
+            p_value: (1 + at_least) as f64 / (1 + n_draws) as f64,
+        }
+    }
 }

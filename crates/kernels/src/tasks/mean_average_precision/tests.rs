@@ -406,8 +406,23 @@ fn copairs_null_p_values_are_not_uniform_for_dependent_replicates() {
 mod permutation_test {
     use super::*;
     use crate::tasks::mean_average_precision::permutation::{
-        permutation_p_values, PermutationTest,
+        permutation_test, PermutationTest, SLOW_PATH,
     };
+    use std::sync::atomic::Ordering;
+
+    fn permutation_p_values(
+        t: &PermutationTest,
+        groups: &[Vec<usize>],
+        n_draws: usize,
+        seed: u64,
+        par: Par,
+        work: &Work,
+    ) -> Result<Vec<(f64, f64)>, KernelError> {
+        Ok(permutation_test(t, groups, n_draws, seed, par, work)?
+            .into_iter()
+            .map(|g| (g.mean_average_precision, g.p_value))
+            .collect())
+    }
 
     fn groups_of(compound: &[u32]) -> Vec<Vec<usize>> {
         let mut by: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
@@ -539,6 +554,36 @@ mod permutation_test {
                     (share - level).abs() < 4.0 * se,
                     "within {within}: share {share} at {level}"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn sorted_rows_rank_drawn_controls_as_the_whole_pool_does() {
+        let (x, compound, _, plate) = plate(40, 3, 25, 6, 0.4, 13);
+        let controls: Vec<usize> = (0..compound.len()).filter(|&i| compound[i] == 0).collect();
+        let groups = groups_of(&compound);
+        let one = vec![0u32; compound.len()];
+        for s in [
+            Similarity::Cosine,
+            Similarity::Manhattan,
+            Similarity::AbsCosine,
+        ] {
+            for within in [false, true] {
+                let t = PermutationTest {
+                    x: x.view(),
+                    similarity: s,
+                    controls: &controls,
+                    stratum: if within { &plate } else { &one },
+                    negatives_within_stratum: within,
+                };
+                let fast =
+                    permutation_p_values(&t, &groups, 300, 2, Par::Seq, &Work::new()).unwrap();
+                SLOW_PATH.store(true, Ordering::Relaxed);
+                let slow =
+                    permutation_p_values(&t, &groups, 300, 2, Par::Seq, &Work::new()).unwrap();
+                SLOW_PATH.store(false, Ordering::Relaxed);
+                assert_eq!(fast, slow, "{s:?} within {within}");
             }
         }
     }

@@ -1,0 +1,308 @@
+//! `pertbench bench --suite map`: copairs' phenotypic activity at scale
+//! (issue 24). A generated Cell Painting-shaped set of profiles (5% control
+//! wells, perturbations of `replicates` wells, half of them with an
+//! effect), then what the `map` metric does with it, stage by stage: every
+//! sample's AP by copairs' ranking, copairs' null and mAP, and the
+//! permutation test. Each stage prints its wall time, peak resident memory
+//! and its floor (the similarity products it must compute, at the measured
+//! f64 product peak). With `anchor_python` (a Python with copairs), copairs
+//! runs on a smaller set of the same shape, and pertbench on the same set,
+//! timed side by side.
+
+use pertbench_engine::error::{EngineError, Result};
+use pertbench_kernels::runtime::machine::{self, MachinePeak};
+use pertbench_kernels::runtime::work::Work;
+use pertbench_kernels::stats::rng::stream;
+use pertbench_kernels::tasks::mean_average_precision::permutation::{
+    permutation_test, PermutationTest,
+};
+use pertbench_kernels::tasks::mean_average_precision::{
+    average_precisions, mean_average_precision, PairRule, Similarity,
+};
+use pertbench_kernels::{Matrix, Par};
+use rand_distr::{Distribution, StandardNormal};
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::Instant;
+
+pub struct MapBenchOptions {
+    pub n_profiles: usize,
+    pub n_features: usize,
+    pub replicates: usize,
+    pub control_fraction: f64,
+    pub null_size: usize,
+    /// Anchor files live here.
+    pub dir: PathBuf,
+    /// A Python with copairs installed, and the profiles of the set it runs.
+    pub anchor_python: Option<PathBuf>,
+    pub anchor_profiles: usize,
+}
+
+/// A generated set: profiles, perturbation codes (controls 0), reference
+/// codes (each control its own).
+struct Plate {
+    x: Matrix,
+    perturbation: Vec<u32>,
+    reference: Vec<u32>,
+}
+
+fn plate(n: usize, d: usize, replicates: usize, control_fraction: f64) -> Plate {
+    let controls = ((n as f64 * control_fraction).round() as usize).clamp(1, n);
+    let groups = (n - controls) / replicates;
+    let n = controls + groups * replicates;
+    let mut rng = stream(0, "bench-map/directions", 0);
+    let directions: Vec<Vec<f32>> = (0..groups)
+        .map(|g| {
+            let strength = if g % 2 == 0 { 0.3 } else { 0.0 };
+            (0..d)
+                .map(|_| {
+                    let z: f64 = StandardNormal.sample(&mut rng);
+                    strength * z as f32
+                })
+                .collect()
+        })
+        .collect();
+    let mut x = Matrix::zeros((n, d));
+    let mut perturbation = vec![0u32; n];
+    let mut reference = vec![0u32; n];
+    for i in 0..n {
+        let mut r = stream(0, "bench-map/profile", i as u64);
+        let g = (i >= controls).then(|| (i - controls) / replicates);
+        for k in 0..d {
+            let noise: f64 = StandardNormal.sample(&mut r);
+            x[(i, k)] = noise as f32 + g.map_or(0.0, |g| directions[g][k]);
+        }
+        match g {
+            Some(g) => perturbation[i] = g as u32 + 1,
+            None => reference[i] = i as u32 + 1,
+        }
+    }
+    Plate {
+        x,
+        perturbation,
+        reference,
+    }
+}
+
+/// Runs `f`, then its line: wall time, peak memory, floor of `flops` f64
+/// operations at the machine's product peak.
+fn stage<T>(
+    out: &mut String,
+    peak: &MachinePeak,
+    name: &str,
+    flops: f64,
+    f: impl FnOnce() -> Result<T>,
+) -> Result<(T, f64)> {
+    machine::release_free_memory();
+    machine::reset_peak_rss();
+    let t = Instant::now();
+    let v = f()?;
+    let secs = t.elapsed().as_secs_f64();
+    let rss = machine::peak_rss_bytes().unwrap_or(0) as f64 / 1e9;
+    let floor = flops / (peak.matmul_f64_gflops * 1e9);
+    let against = if flops > 0.0 {
+        format!(
+            "floor {floor:>6.2} s ({flops:.2e} flop at {:.1} GFLOP/s)  x floor {:.1}",
+            peak.matmul_f64_gflops,
+            secs / floor
+        )
+    } else {
+        "no products".into()
+    };
+    writeln!(out, "{name:<40} {secs:>8.2} s {rss:>6.2} GB  {against}").ok();
+    eprintln!("{}", out.lines().last().unwrap_or_default());
+    Ok((v, secs))
+}
+
+/// The map metric's stages on one set; (AP + copairs null, permutation)
+/// seconds.
+fn run_set(
+    out: &mut String,
+    peak: &MachinePeak,
+    p: &Plate,
+    null_size: usize,
+) -> Result<(f64, f64)> {
+    let n = p.x.nrows();
+    let d = p.x.ncols() as f64;
+    let controls: Vec<usize> = (0..n).filter(|&i| p.perturbation[i] == 0).collect();
+    let c = controls.len() as f64;
+    let treated = (n - controls.len()) as f64;
+    let replicates = treated / p.perturbation.iter().copied().max().unwrap_or(1).max(1) as f64;
+    let work = Work::new();
+    let par = Par::rayon(0);
+    let keys: [&[u32]; 2] = [&p.perturbation, &p.reference];
+    let pos = PairRule {
+        same: &keys,
+        diff: &[],
+    };
+    let neg = PairRule {
+        same: &[],
+        diff: &keys,
+    };
+    let products = 2.0 * treated * (c + replicates) * d;
+    let (aps, ap_secs) = stage(out, peak, "AP (copairs' ranking)", products, || {
+        average_precisions(p.x.view(), &pos, &neg, Similarity::Cosine, par, &work)
+            .map_err(|e| EngineError::msg(e.to_string()))
+    })?;
+    let group: Vec<Option<u32>> = p
+        .perturbation
+        .iter()
+        .map(|&g| (g > 0).then_some(g))
+        .collect();
+    let (maps, null_secs) = stage(out, peak, "copairs null + mAP + BH", 0.0, || {
+        mean_average_precision(&aps, &group, null_size, 0, par)
+            .map_err(|e| EngineError::msg(e.to_string()))
+    })?;
+    drop(aps);
+    let active = maps.iter().filter(|m| m.corrected_p_value < 0.05).count();
+    let mean_map = maps.iter().map(|m| m.mean_average_precision).sum::<f64>() / maps.len() as f64;
+    writeln!(
+        out,
+        "  copairs null: {} perturbations, mean mAP {mean_map:.4}, {:.1}% active (BH q < 0.05)",
+        maps.len(),
+        100.0 * active as f64 / maps.len() as f64
+    )
+    .ok();
+    let groups: Vec<Vec<usize>> = {
+        let mut by = vec![Vec::new(); maps.len() + 1];
+        for (i, &g) in p.perturbation.iter().enumerate() {
+            if g > 0 {
+                by[g as usize].push(i);
+            }
+        }
+        by.into_iter().filter(|g| g.len() >= 2).collect()
+    };
+    let one = vec![0u32; n];
+    let test = PermutationTest {
+        x: p.x.view(),
+        similarity: Similarity::Cosine,
+        controls: &controls,
+        stratum: &one,
+        negatives_within_stratum: false,
+    };
+    let perm_products = products + 2.0 * c * c * d;
+    let (tested, perm_secs) = stage(
+        out,
+        peak,
+        &format!("permutation test ({null_size} draws)"),
+        perm_products,
+        || {
+            permutation_test(&test, &groups, null_size, 0, par, &work)
+                .map_err(|e| EngineError::msg(e.to_string()))
+        },
+    )?;
+    let p_values: Vec<f64> = tested.iter().map(|t| t.p_value).collect();
+    let q = pertbench_kernels::stats::multiple_testing::benjamini_hochberg(&p_values);
+    writeln!(
+        out,
+        "  permutation: {:.1}% active (BH q < 0.05)",
+        100.0 * q.iter().filter(|&&q| q < 0.05).count() as f64 / q.len().max(1) as f64
+    )
+    .ok();
+    Ok((ap_secs + null_secs, perm_secs))
+}
+
+/// copairs' activity recipe on features.npy and meta.csv, timed.
+const ANCHOR: &str = r#"
+import sys, time, tempfile, warnings
+import numpy as np, pandas as pd
+warnings.filterwarnings("ignore")
+from copairs import map as cm
+from copairs.matching import assign_reference_index
+d = sys.argv[1]
+feats = np.load(d + "/features.npy").astype(np.float64)
+meta = pd.read_csv(d + "/meta.csv")
+t = time.time()
+meta = assign_reference_index(meta, "control", reference_col="ref", default_value=-1)
+ap = cm.average_precision(meta, feats, ["perturbation", "ref"], [], [], ["perturbation", "ref"], progress_bar=False)
+ap = ap[~ap["control"]]
+m = cm.mean_average_precision(ap, ["perturbation"], null_size=int(sys.argv[2]), threshold=0.05, seed=0,
+                              progress_bar=True, cache_dir=tempfile.mkdtemp())
+print(f"{time.time() - t:.3f} {m['mean_average_precision'].mean():.6f} {m['below_corrected_p'].mean():.6f}")
+"#;
+
+/// Runs the suite; returns the report's text.
+pub fn run(opts: &MapBenchOptions) -> Result<String> {
+    let mut out = String::new();
+    let peak = machine::measure();
+    writeln!(
+        out,
+        "machine: {} threads; f64 matrix product {:.1} GFLOP/s",
+        peak.threads, peak.matmul_f64_gflops
+    )
+    .ok();
+    let t = Instant::now();
+    let p = plate(
+        opts.n_profiles,
+        opts.n_features,
+        opts.replicates,
+        opts.control_fraction,
+    );
+    let n_controls = p.perturbation.iter().filter(|&&g| g == 0).count();
+    writeln!(
+        out,
+        "data: {} profiles x {} features, {} controls, {} perturbations of {} replicates (half with an effect); generated in {:.1} s; null_size {}",
+        p.x.nrows(),
+        p.x.ncols(),
+        n_controls,
+        p.perturbation.iter().copied().max().unwrap_or(0),
+        opts.replicates,
+        t.elapsed().as_secs_f64(),
+        opts.null_size
+    )
+    .ok();
+    let total = Instant::now();
+    run_set(&mut out, &peak, &p, opts.null_size)?;
+    writeln!(
+        out,
+        "total {:.1} s (both p-values); whole-run peak RSS {:.2} GB",
+        total.elapsed().as_secs_f64(),
+        machine::peak_rss_bytes().unwrap_or(0) as f64 / 1e9
+    )
+    .ok();
+    drop(p);
+    if let Some(python) = &opts.anchor_python {
+        let a = plate(
+            opts.anchor_profiles,
+            opts.n_features,
+            opts.replicates,
+            opts.control_fraction,
+        );
+        std::fs::create_dir_all(&opts.dir).map_err(|e| EngineError::msg(e.to_string()))?;
+        pertbench_data::npy::write(&opts.dir.join("features.npy"), &a.x)
+            .map_err(|e| EngineError::msg(e.to_string()))?;
+        let mut meta = String::from("perturbation,control\n");
+        for &g in &a.perturbation {
+            if g == 0 {
+                meta.push_str("DMSO,True\n");
+            } else {
+                meta.push_str(&format!("P{g},False\n"));
+            }
+        }
+        std::fs::write(opts.dir.join("meta.csv"), meta)
+            .map_err(|e| EngineError::msg(e.to_string()))?;
+        writeln!(out, "anchor: {} profiles, the same shape", a.x.nrows()).ok();
+        let (ours, _) = run_set(&mut out, &peak, &a, opts.null_size)?;
+        let o = std::process::Command::new(python)
+            .arg("-c")
+            .arg(ANCHOR)
+            .arg(&opts.dir)
+            .arg(opts.null_size.to_string())
+            .stderr(std::process::Stdio::null())
+            .output()
+            .map_err(|e| EngineError::msg(format!("{}: {e}", python.display())))?;
+        let text = String::from_utf8_lossy(&o.stdout).trim().to_string();
+        let secs: Option<f64> = text.split_whitespace().next().and_then(|s| s.parse().ok());
+        match secs {
+            Some(s) if o.status.success() => writeln!(
+                out,
+                "copairs 0.5 (average_precision + mean_average_precision): {s:.2} s; pertbench AP + copairs null {ours:.2} s ({:.3} of copairs); copairs mean mAP and fraction active: {}",
+                ours / s,
+                text.split_whitespace().skip(1).collect::<Vec<_>>().join(" ")
+            ),
+            _ => writeln!(out, "copairs anchor failed: {text}"),
+        }
+        .ok();
+    }
+    Ok(out)
+}
