@@ -45,8 +45,18 @@ fn reference_python() -> Option<PathBuf> {
 
 /// Runs one of this suite's Python scripts with `args`; its standard output.
 fn run_script(python: &Path, name: &str, args: &[&Path]) -> String {
+    run_suite_script(python, "differential", name, args)
+}
+
+/// Runs `tests/<suite>/<name>` with `python` and `args`, failing with its
+/// standard error; its standard output.
+pub(super) fn run_suite_script(python: &Path, suite: &str, name: &str, args: &[&Path]) -> String {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join(suite)
+        .join(name);
     let o = Command::new(python)
-        .arg(script(name))
+        .arg(&script)
         .args(args)
         .output()
         .unwrap();
@@ -56,12 +66,6 @@ fn run_script(python: &Path, name: &str, args: &[&Path]) -> String {
         String::from_utf8_lossy(&o.stderr)
     );
     String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn script(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/differential")
-        .join(name)
 }
 
 /// One comparison line of `differential.py`.

@@ -13,8 +13,7 @@
 
 use super::Project;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 const ENV: &str = "reference-tools";
 
@@ -33,24 +32,8 @@ const CHECKS: &[&str] = &[
     "calibration p<=0.5",
 ];
 
-fn script(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/map")
-        .join(name)
-}
-
 fn run_script(python: &Path, name: &str, args: &[&Path]) -> String {
-    let o = Command::new(python)
-        .arg(script(name))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "{name} failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
+    super::differential::run_suite_script(python, "map", name, args)
 }
 
 #[test]

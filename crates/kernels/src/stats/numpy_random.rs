@@ -181,70 +181,41 @@ impl Pcg64 {
     }
 }
 
-/// numpy's float32 sum along a contiguous axis (`pairwise_sum`: eight
+/// numpy's sum of floats along a contiguous axis (`pairwise_sum`: eight
 /// running sums within blocks of at most 128, halves above), so that sums
-/// of float32 terms round as numpy's do.
-pub fn pairwise_sum_f32(a: &[f32]) -> f32 {
+/// round as numpy's do.
+fn pairwise_sum<T: Copy + Default + std::ops::Add<Output = T>>(a: &[T]) -> T {
     let n = a.len();
     if n < 8 {
-        let mut r = 0.0f32;
-        for &x in a {
-            r += x;
-        }
-        r
+        a.iter().fold(T::default(), |r, &x| r + x)
     } else if n <= 128 {
-        let mut r = [0.0f32; 8];
+        let mut r = [T::default(); 8];
         r.copy_from_slice(&a[..8]);
         let whole = n - n % 8;
         let mut i = 8;
         while i < whole {
             for j in 0..8 {
-                r[j] += a[i + j];
+                r[j] = r[j] + a[i + j];
             }
             i += 8;
         }
-        let mut res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
-        for &x in &a[whole..] {
-            res += x;
-        }
-        res
+        let res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        a[whole..].iter().fold(res, |r, &x| r + x)
     } else {
         let mut half = n / 2;
         half -= half % 8;
-        pairwise_sum_f32(&a[..half]) + pairwise_sum_f32(&a[half..])
+        pairwise_sum(&a[..half]) + pairwise_sum(&a[half..])
     }
 }
 
-/// [`pairwise_sum_f32`] in float64.
+/// numpy's float32 sum (see [`pairwise_sum`]).
+pub fn pairwise_sum_f32(a: &[f32]) -> f32 {
+    pairwise_sum(a)
+}
+
+/// numpy's float64 sum (see [`pairwise_sum`]).
 pub fn pairwise_sum_f64(a: &[f64]) -> f64 {
-    let n = a.len();
-    if n < 8 {
-        let mut r = 0.0f64;
-        for &x in a {
-            r += x;
-        }
-        r
-    } else if n <= 128 {
-        let mut r = [0.0f64; 8];
-        r.copy_from_slice(&a[..8]);
-        let whole = n - n % 8;
-        let mut i = 8;
-        while i < whole {
-            for j in 0..8 {
-                r[j] += a[i + j];
-            }
-            i += 8;
-        }
-        let mut res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
-        for &x in &a[whole..] {
-            res += x;
-        }
-        res
-    } else {
-        let mut half = n / 2;
-        half -= half % 8;
-        pairwise_sum_f64(&a[..half]) + pairwise_sum_f64(&a[half..])
-    }
+    pairwise_sum(a)
 }
 
 #[cfg(test)]

@@ -81,6 +81,23 @@ fn copairs_transcription(
         .collect()
 }
 
+/// Every profile's AP, on this thread.
+fn aps_seq(
+    x: &Array2<f32>,
+    positive: &PairRule,
+    negative: &PairRule,
+    similarity: Similarity,
+) -> Result<Vec<ProfileAp>, KernelError> {
+    average_precisions(
+        x.view(),
+        positive,
+        negative,
+        similarity,
+        Par::Seq,
+        &Work::new(),
+    )
+}
+
 fn same(a: &[ProfileAp], b: &[ProfileAp]) -> bool {
     a.len() == b.len()
         && a.iter().zip(b).all(|(x, y)| {
@@ -173,15 +190,7 @@ fn average_precisions_are_copairs_ranking_on_every_similarity() {
         diff: &diff_neg,
     };
     let want = copairs_transcription(&x, &pos, &neg, Similarity::Cosine);
-    let got = average_precisions(
-        x.view(),
-        &pos,
-        &neg,
-        Similarity::Cosine,
-        Par::Seq,
-        &Work::new(),
-    )
-    .unwrap();
+    let got = aps_seq(&x, &pos, &neg, Similarity::Cosine).unwrap();
     assert!(same(&got, &want), "{got:?}\nvs {want:?}");
     // A rule of `same` columns only pairs the members with each other; a
     // pair both rules take is listed twice.
@@ -195,15 +204,7 @@ fn average_precisions_are_copairs_ranking_on_every_similarity() {
         diff: &diff_pos,
     };
     let want = copairs_transcription(&x, &pos, &neg, Similarity::Cosine);
-    let got = average_precisions(
-        x.view(),
-        &pos,
-        &neg,
-        Similarity::Cosine,
-        Par::Seq,
-        &Work::new(),
-    )
-    .unwrap();
+    let got = aps_seq(&x, &pos, &neg, Similarity::Cosine).unwrap();
     assert!(same(&got, &want), "{got:?}\nvs {want:?}");
 }
 
@@ -221,15 +222,7 @@ fn equal_keys_rank_positives_first() {
         same: &[],
         diff: &cols,
     };
-    let ap = average_precisions(
-        x.view(),
-        &pos,
-        &neg,
-        Similarity::Cosine,
-        Par::Seq,
-        &Work::new(),
-    )
-    .unwrap();
+    let ap = aps_seq(&x, &pos, &neg, Similarity::Cosine).unwrap();
     assert_eq!(ap[0].average_precision, 1.0);
     // Profile 1: its negative (2, identical) ranks first, then 0.
     assert_eq!(ap[1].average_precision, 0.5);
@@ -250,25 +243,9 @@ fn undefined_similarities_and_bad_rules_are_errors() {
         same: &[],
         diff: &cols,
     };
-    let e = average_precisions(
-        x.view(),
-        &pos,
-        &neg,
-        Similarity::Cosine,
-        Par::Seq,
-        &Work::new(),
-    )
-    .unwrap_err();
+    let e = aps_seq(&x, &pos, &neg, Similarity::Cosine).unwrap_err();
     assert!(e.to_string().contains("row 1"), "{e}");
-    let e = average_precisions(
-        x.view(),
-        &pos,
-        &neg,
-        Similarity::Correlation,
-        Par::Seq,
-        &Work::new(),
-    )
-    .unwrap_err();
+    let e = aps_seq(&x, &pos, &neg, Similarity::Correlation).unwrap_err();
     assert!(
         e.to_string().contains("row 1") && e.to_string().contains("constant"),
         "{e}"
@@ -277,39 +254,15 @@ fn undefined_similarities_and_bad_rules_are_errors() {
         same: &[],
         diff: &[],
     };
-    assert!(average_precisions(
-        x.view(),
-        &empty,
-        &neg,
-        Similarity::Euclidean,
-        Par::Seq,
-        &Work::new()
-    )
-    .is_err());
+    assert!(aps_seq(&x, &empty, &neg, Similarity::Euclidean).is_err());
     let both = PairRule {
         same: &cols,
         diff: &cols,
     };
-    assert!(average_precisions(
-        x.view(),
-        &both,
-        &neg,
-        Similarity::Euclidean,
-        Par::Seq,
-        &Work::new()
-    )
-    .is_err());
+    assert!(aps_seq(&x, &both, &neg, Similarity::Euclidean).is_err());
     let mut nan = x.clone();
     nan[(2, 1)] = f32::NAN;
-    let e = average_precisions(
-        nan.view(),
-        &pos,
-        &neg,
-        Similarity::Euclidean,
-        Par::Seq,
-        &Work::new(),
-    )
-    .unwrap_err();
+    let e = aps_seq(&nan, &pos, &neg, Similarity::Euclidean).unwrap_err();
     assert_eq!(e, KernelError::NonFinite { row: 2, column: 1 });
 }
 
@@ -325,15 +278,7 @@ fn mean_average_precision_tests_groups_against_copairs_null() {
         same: &[],
         diff: &same_pos,
     };
-    let aps = average_precisions(
-        x.view(),
-        &pos,
-        &neg,
-        Similarity::Cosine,
-        Par::Seq,
-        &Work::new(),
-    )
-    .unwrap();
+    let aps = aps_seq(&x, &pos, &neg, Similarity::Cosine).unwrap();
     let group: Vec<Option<u32>> = compound.iter().map(|&c| (c > 0).then_some(c)).collect();
     let maps = mean_average_precision(&aps, &group, 200, 0, Par::Seq).unwrap();
     assert_eq!(maps.len(), 12);
@@ -459,15 +404,7 @@ mod permutation_test {
                 same: if within { &batch } else { &[] },
                 diff: &same_pos,
             };
-            let aps = average_precisions(
-                x.view(),
-                &pos,
-                &neg,
-                Similarity::Cosine,
-                Par::Seq,
-                &Work::new(),
-            )
-            .unwrap();
+            let aps = aps_seq(&x, &pos, &neg, Similarity::Cosine).unwrap();
             for (g, (observed, p)) in groups.iter().zip(&got) {
                 let map = g.iter().map(|&i| aps[i].average_precision).sum::<f64>() / g.len() as f64;
                 assert!(
