@@ -161,11 +161,6 @@ pub fn average_precisions(
             }
         }
     }
-    for (row, r) in x.outer_iter().enumerate() {
-        if let Some(column) = r.iter().position(|v| !v.is_finite()) {
-            return Err(KernelError::NonFinite { row, column });
-        }
-    }
     let prepared = prepare(x, similarity)?;
 
     // Profiles with the same keys have the same candidates: group them, in
@@ -181,19 +176,8 @@ pub fn average_precisions(
         groups[g].push(i);
     }
     // Batches of whole groups, about BATCH_PROFILES profiles each.
-    let mut batches: Vec<std::ops::Range<usize>> = Vec::new();
-    let mut first = 0;
-    let mut size = 0;
-    for (g, members) in groups.iter().enumerate() {
-        if g > first && size + members.len() > BATCH_PROFILES {
-            batches.push(first..g);
-            (first, size) = (g, 0);
-        }
-        size += members.len();
-    }
-    if first < groups.len() {
-        batches.push(first..groups.len());
-    }
+    let sizes: Vec<usize> = groups.iter().map(Vec::len).collect();
+    let batches = crate::runtime::parallel::ranges_by_size(&sizes, BATCH_PROFILES);
     let scored: Vec<Vec<(usize, ProfileAp)>> = map_indices(par, batches.len(), |b| {
         score_batch(
             &groups[batches[b].clone()],
@@ -267,8 +251,13 @@ impl Prepared {
 }
 
 /// Rows ready for products; None for the distances, computed from the
-/// features.
+/// features. Fails on a non-finite feature, naming its row and column.
 fn prepare(x: ArrayView2<f32>, similarity: Similarity) -> Result<Option<Prepared>, KernelError> {
+    for (row, r) in x.outer_iter().enumerate() {
+        if let Some(column) = r.iter().position(|v| !v.is_finite()) {
+            return Err(KernelError::NonFinite { row, column });
+        }
+    }
     if !similarity.by_products() {
         return Ok(None);
     }
@@ -299,6 +288,17 @@ fn prepare(x: ArrayView2<f32>, similarity: Similarity) -> Result<Option<Prepared
         }
     }
     Ok(Some(Prepared { d, data }))
+}
+
+/// The key of a similarity, as the AP ranks it: 1 - similarity (|cosine|
+/// for abs_cosine) in float32, as copairs stores it.
+fn key_of(s: f64, similarity: Similarity) -> f32 {
+    let s = if similarity == Similarity::AbsCosine {
+        s.abs()
+    } else {
+        s
+    };
+    1.0f32 - s as f32
 }
 
 fn distance_similarity(
@@ -392,13 +392,7 @@ fn score_batch(
             distance_similarity(x.row(queries[r]), x.row(union[c]), similarity)
         }),
     };
-    let key = |r: usize, c: usize| -> f32 {
-        let mut s = sims[(r, c)];
-        if similarity == Similarity::AbsCosine {
-            s = s.abs();
-        }
-        1.0f32 - s as f32
-    };
+    let key = |r: usize, c: usize| -> f32 { key_of(sims[(r, c)], similarity) };
     let mut r = 0;
     let mut pos_keys: Vec<f32> = Vec::new();
     let mut neg_keys: Vec<f32> = Vec::new();

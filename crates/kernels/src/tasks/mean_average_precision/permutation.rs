@@ -24,7 +24,7 @@
 //! samples), so a draw costs (samples x positives x log controls), not
 //! (samples x pool).
 
-use super::{average_precision_of, distance_similarity, prepare, Prepared, Similarity};
+use super::{average_precision_of, distance_similarity, key_of, prepare, Prepared, Similarity};
 use crate::error::KernelError;
 use crate::runtime::parallel::map_indices;
 use crate::runtime::work::Work;
@@ -62,16 +62,6 @@ pub struct PermutationTest<'a> {
     /// Negatives are the controls of the sample's own stratum (else all
     /// controls, and `stratum` must be one code).
     pub negatives_within_stratum: bool,
-}
-
-/// The key of a similarity, as the AP ranks it.
-fn key_of(s: f64, similarity: Similarity) -> f32 {
-    let s = if similarity == Similarity::AbsCosine {
-        s.abs()
-    } else {
-        s
-    };
-    1.0f32 - s as f32
 }
 
 /// Keys of every row of `a` against every row of `b` (sample indices).
@@ -472,14 +462,7 @@ impl Shared<'_, '_> {
             if lo < w {
                 return rows[lo][pool_columns[hi]];
             }
-            let (i, j) = (pool[lo], pool[hi]);
-            let (si, pi) = self.place[i];
-            let (sj, pj) = self.place[j];
-            if si == sj {
-                self.control_keys[si][pi * self.by_stratum[si].len() + pj]
-            } else {
-                pair_key(t.x, self.prepared, t.similarity, i, j)
-            }
+            self.control_key(pool[lo], pool[hi])
         };
         // Pool positions by stratum code, and the group's count in each.
         let code_of: Vec<u32> = pool.iter().map(|&i| t.stratum[i]).collect();
