@@ -23,6 +23,7 @@
 //! group's mean against copairs' null ([`null`]), with Benjamini-Hochberg
 //! over the groups.
 
+pub mod consistency;
 pub mod null;
 pub mod permutation;
 
@@ -442,18 +443,28 @@ fn average_precision_of(pos: &mut [f32], neg: &[f32]) -> ProfileAp {
         let t = pos.partition_point(|&p| p.total_cmp(&k).is_le());
         before[t] += 1;
     }
-    let mut negatives = 0u32;
-    let mut sum = 0.0f64;
-    for (t, b) in before[..pos.len()].iter().enumerate() {
-        negatives += b;
-        let rank = t as u32 + 1 + negatives;
-        sum += (t + 1) as f64 / f64::from(rank);
-    }
+    let below = before[..pos.len()].iter().scan(0u32, |negatives, &b| {
+        *negatives += b;
+        Some(*negatives)
+    });
     ProfileAp {
-        average_precision: sum / pos.len() as f64,
+        average_precision: average_precision_of_ranks(below),
         n_pos_pairs: pos.len() as u32,
         n_total_pairs: total,
     }
+}
+
+/// AP from, for each positive in ascending key order, the negatives ranked
+/// before it: the k-th positive (from 0) has rank k + 1 + below, precision
+/// (k + 1) / rank, summed in that order. NaN without a positive.
+pub(super) fn average_precision_of_ranks(below: impl Iterator<Item = u32>) -> f64 {
+    let mut sum = 0.0f64;
+    let mut positives = 0u32;
+    for b in below {
+        positives += 1;
+        sum += f64::from(positives) / f64::from(positives + b);
+    }
+    sum / f64::from(positives)
 }
 
 /// copairs' `mean_average_precision`: the profiles with a positive pair,

@@ -24,7 +24,10 @@
 //! samples), so a draw costs (samples x positives x log controls), not
 //! (samples x pool).
 
-use super::{average_precision_of, distance_similarity, key_of, prepare, Prepared, Similarity};
+use super::{
+    average_precision_of, average_precision_of_ranks, distance_similarity, key_of, prepare,
+    Prepared, Similarity,
+};
 use crate::error::KernelError;
 use crate::runtime::parallel::map_indices;
 use crate::runtime::work::Work;
@@ -64,8 +67,9 @@ pub struct PermutationTest<'a> {
     pub negatives_within_stratum: bool,
 }
 
-/// Keys of every row of `a` against every row of `b` (sample indices).
-fn keys(
+/// Keys of every row of `a` against every row of `b` (sample indices),
+/// row-major.
+pub(super) fn keys(
     x: ArrayView2<f32>,
     prepared: &Option<Prepared>,
     similarity: Similarity,
@@ -221,7 +225,7 @@ pub fn permutation_test(
         }
         rows
     });
-    let mut base = Shared {
+    let shared = Shared {
         t,
         prepared: &prepared,
         by_stratum: &by_stratum,
@@ -229,18 +233,15 @@ pub fn permutation_test(
         stratum_index: &strata,
         control_keys: &control_keys,
         sorted_rows: &sorted_rows,
-        shared: &BTreeMap::new(),
     };
     let mut compositions: Vec<Composition> = groups.iter().map(|g| composition_of(t, g)).collect();
     compositions.sort();
     compositions.dedup();
     let built: Vec<SharedDraws> = map_indices(par, compositions.len(), |c| {
-        base.shared_draws(&compositions[c], n_draws, seed)
+        shared.shared_draws(&compositions[c], n_draws, seed)
     });
     let shared_draws: BTreeMap<Composition, SharedDraws> =
         compositions.into_iter().zip(built).collect();
-    base.shared = &shared_draws;
-    let shared = base;
     // Batches of whole groups.
     let sizes: Vec<usize> = groups.iter().map(Vec::len).collect();
     let batches = crate::runtime::parallel::ranges_by_size(&sizes, BATCH_SAMPLES);
@@ -248,6 +249,7 @@ pub fn permutation_test(
         shared.batch(
             &groups[batches[b].clone()],
             batches[b].start,
+            &shared_draws,
             n_draws,
             seed,
             work,
@@ -315,7 +317,6 @@ struct Shared<'a, 'b> {
     stratum_index: &'a [u32],
     control_keys: &'a [Vec<f32>],
     sorted_rows: &'a [Vec<f32>],
-    shared: &'a BTreeMap<Composition, SharedDraws>,
 }
 
 impl Shared<'_, '_> {
@@ -328,6 +329,22 @@ impl Shared<'_, '_> {
         } else {
             pair_key(self.t.x, self.prepared, self.t.similarity, i, j)
         }
+    }
+
+    /// Control `d`'s negatives among the controls of its stratum with a key
+    /// below `x`: its sorted row's, less the `drawn` controls (positives,
+    /// not negatives; `d` itself and other strata's are skipped).
+    fn controls_below(&self, d: usize, x: f32, drawn: impl Iterator<Item = usize>) -> usize {
+        let (s, at) = self.place[d];
+        let m = self.by_stratum[s].len();
+        let sorted = &self.sorted_rows[s][at * (m - 1)..(at + 1) * (m - 1)];
+        let mut below = sorted.partition_point(|&v| v < x);
+        for q in drawn {
+            if q != d && self.place[q].0 == s && self.control_key(d, q) < x {
+                below -= 1;
+            }
+        }
+        below
     }
 
     /// The shared draws of a composition (none when a stratum has fewer
@@ -364,21 +381,9 @@ impl Shared<'_, '_> {
                             .map(|&(q, _)| self.control_key(d, q))
                             .collect();
                         keys.sort_unstable_by(f32::total_cmp);
-                        let (s, at) = self.place[d];
-                        let m = self.by_stratum[s].len();
-                        let sorted = &self.sorted_rows[s][at * (m - 1)..(at + 1) * (m - 1)];
                         let below = keys
                             .iter()
-                            .map(|&x| {
-                                let mut b = sorted.partition_point(|&v| v < x);
-                                for &(q, _) in &set {
-                                    if q != d && self.place[q].0 == s && self.control_key(d, q) < x
-                                    {
-                                        b -= 1;
-                                    }
-                                }
-                                b as u32
-                            })
+                            .map(|&x| self.controls_below(d, x, set.iter().map(|q| q.0)) as u32)
                             .collect();
                         DrawnControl {
                             sample: d,
@@ -407,6 +412,7 @@ impl Shared<'_, '_> {
         &self,
         groups: &[Vec<usize>],
         first: usize,
+        shared_draws: &BTreeMap<Composition, SharedDraws>,
         n_draws: usize,
         seed: u64,
         work: &Work,
@@ -431,7 +437,8 @@ impl Shared<'_, '_> {
                     .map(|r| &all_keys[(row + r) * u..(row + r + 1) * u])
                     .collect();
                 row += g.len();
-                self.group(g, &rows, &column, n_draws, seed, (first + k) as u64)
+                let shared = &shared_draws[&composition_of(t, g)];
+                self.group(g, &rows, &column, shared, n_draws, seed, (first + k) as u64)
             })
             .collect()
     }
@@ -443,6 +450,7 @@ impl Shared<'_, '_> {
         wells: &[usize],
         rows: &[&[f32]],
         column: &dyn Fn(usize) -> usize,
+        shared: &SharedDraws,
         n_draws: usize,
         seed: u64,
         tag: u64,
@@ -514,27 +522,17 @@ impl Shared<'_, '_> {
                 // samples of its stratum below it, minus the drawn controls
                 // of its stratum below it.
                 pos.sort_unstable_by(f32::total_cmp);
-                let (s, at) = self.place[pool[d]];
-                let m = self.by_stratum[s].len();
-                let sorted = &self.sorted_rows[s][at * (m - 1)..(at + 1) * (m - 1)];
-                let mut total = 0.0f64;
-                for (k, &x) in pos.iter().enumerate() {
-                    let mut below = sorted.partition_point(|&v| v < x);
+                let drawn_controls = set.iter().filter(|&&q| q >= w).map(|&q| pool[q]);
+                aps.push(average_precision_of_ranks(pos.iter().map(|&x| {
+                    let mut below = self.controls_below(pool[d], x, drawn_controls.clone());
                     for q in 0..w {
                         let negative = !t.negatives_within_stratum || local[q] == local[d];
                         if negative && !drawn[q] && key(d, q) < x {
                             below += 1;
                         }
                     }
-                    for &q in set {
-                        if q >= w && q != d && self.place[pool[q]].0 == s && key(d, q) < x {
-                            below -= 1;
-                        }
-                    }
-                    let rank = k as u32 + 1 + below as u32;
-                    total += (k + 1) as f64 / f64::from(rank);
-                }
-                aps.push(total / pos.len() as f64);
+                    below as u32
+                })));
             }
             mean_of_sorted(&mut aps)
         };
@@ -546,27 +544,25 @@ impl Shared<'_, '_> {
         for &k in &observed_set {
             drawn[k] = false;
         }
-        let shared = &self.shared[&composition_of(t, wells)];
         // A shared draw, with the group's own samples among the negatives.
         let mut shared_aps: Vec<f64> = Vec::with_capacity(w);
         let mut score_shared = |draw: &[DrawnControl]| -> f64 {
             shared_aps.clear();
             for dc in draw {
                 let col = column(dc.sample);
-                let mut total = 0.0f64;
-                for (k, (&x, &b)) in dc.keys.iter().zip(&dc.below).enumerate() {
-                    let mut below = b;
-                    for (g, row) in rows.iter().enumerate() {
-                        let negative =
-                            !t.negatives_within_stratum || t.stratum[wells[g]] == dc.code;
-                        if negative && row[col] < x {
-                            below += 1;
+                shared_aps.push(average_precision_of_ranks(
+                    dc.keys.iter().zip(&dc.below).map(|(&x, &b)| {
+                        let mut below = b;
+                        for (g, row) in rows.iter().enumerate() {
+                            let negative =
+                                !t.negatives_within_stratum || t.stratum[wells[g]] == dc.code;
+                            if negative && row[col] < x {
+                                below += 1;
+                            }
                         }
-                    }
-                    let rank = k as u32 + 1 + below;
-                    total += (k + 1) as f64 / f64::from(rank);
-                }
-                shared_aps.push(total / dc.keys.len() as f64);
+                        below
+                    }),
+                ));
             }
             mean_of_sorted(&mut shared_aps)
         };

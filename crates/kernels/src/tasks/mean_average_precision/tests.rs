@@ -4,6 +4,39 @@ use ndarray::Array2;
 use rand::Rng;
 use std::collections::BTreeMap;
 
+/// A pair's similarity, computed directly in f64 (the transcription's).
+fn reference_similarity(x: &Array2<f32>, i: usize, j: usize, similarity: Similarity) -> f64 {
+    let (a, b) = (x.row(i), x.row(j));
+    let f = |v: &f32| f64::from(*v);
+    match similarity {
+        Similarity::Cosine | Similarity::AbsCosine | Similarity::Correlation => {
+            let centre = similarity == Similarity::Correlation;
+            let (ma, mb) = if centre {
+                (
+                    a.iter().map(f).sum::<f64>() / a.len() as f64,
+                    b.iter().map(f).sum::<f64>() / b.len() as f64,
+                )
+            } else {
+                (0.0, 0.0)
+            };
+            let dot: f64 = a
+                .iter()
+                .zip(b.iter())
+                .map(|(u, v)| (f(u) - ma) * (f(v) - mb))
+                .sum();
+            let na = a.iter().map(|u| (f(u) - ma).powi(2)).sum::<f64>().sqrt();
+            let nb = b.iter().map(|v| (f(v) - mb).powi(2)).sum::<f64>().sqrt();
+            let c = dot / (na * nb);
+            if similarity == Similarity::AbsCosine {
+                c.abs()
+            } else {
+                c
+            }
+        }
+        s => distance_similarity(a, b, s),
+    }
+}
+
 /// copairs' recipe, transcribed: the pairs i < j of each rule, every pair in
 /// both of its profiles' lists (positives first), a stable sort by
 /// 1 - similarity (float32), and AP from the cumulative positives.
@@ -14,37 +47,7 @@ fn copairs_transcription(
     similarity: Similarity,
 ) -> Vec<ProfileAp> {
     let n = x.nrows();
-    let sim = |i: usize, j: usize| -> f64 {
-        let (a, b) = (x.row(i), x.row(j));
-        let f = |v: &f32| f64::from(*v);
-        match similarity {
-            Similarity::Cosine | Similarity::AbsCosine | Similarity::Correlation => {
-                let centre = similarity == Similarity::Correlation;
-                let (ma, mb) = if centre {
-                    (
-                        a.iter().map(f).sum::<f64>() / a.len() as f64,
-                        b.iter().map(f).sum::<f64>() / b.len() as f64,
-                    )
-                } else {
-                    (0.0, 0.0)
-                };
-                let dot: f64 = a
-                    .iter()
-                    .zip(b.iter())
-                    .map(|(u, v)| (f(u) - ma) * (f(v) - mb))
-                    .sum();
-                let na = a.iter().map(|u| (f(u) - ma).powi(2)).sum::<f64>().sqrt();
-                let nb = b.iter().map(|v| (f(v) - mb).powi(2)).sum::<f64>().sqrt();
-                let c = dot / (na * nb);
-                if similarity == Similarity::AbsCosine {
-                    c.abs()
-                } else {
-                    c
-                }
-            }
-            s => distance_similarity(a, b, s),
-        }
-    };
+    let sim = |i: usize, j: usize| reference_similarity(x, i, j, similarity);
     let mut lists: Vec<Vec<(f32, bool)>> = vec![Vec::new(); n];
     for (rule, label) in [(positive, true), (negative, false)] {
         for i in 0..n {
@@ -421,6 +424,30 @@ mod permutation_test {
     }
 
     #[test]
+    fn a_non_finite_feature_is_an_error_naming_it() {
+        let (x, compound, _, _) = plate(3, 3, 8, 6, 1.0, 2);
+        let controls: Vec<usize> = (0..compound.len()).filter(|&i| compound[i] == 0).collect();
+        let groups = groups_of(&compound);
+        let one = vec![0u32; compound.len()];
+        for (row, value) in [(controls[1], f32::NAN), (groups[0][1], f32::INFINITY)] {
+            let mut bad = x.clone();
+            bad[(row, 4)] = value;
+            for similarity in [Similarity::Cosine, Similarity::Euclidean] {
+                let t = PermutationTest {
+                    x: bad.view(),
+                    similarity,
+                    controls: &controls,
+                    stratum: &one,
+                    negatives_within_stratum: false,
+                };
+                let e =
+                    permutation_p_values(&t, &groups, 9, 1, Par::Seq, &Work::new()).unwrap_err();
+                assert_eq!(e, KernelError::NonFinite { row, column: 4 });
+            }
+        }
+    }
+
+    #[test]
     fn draws_match_the_exact_permutation_distribution() {
         // Two group samples and four controls: 15 labellings, enumerated.
         let (x, compound, _, _) = plate(1, 2, 4, 5, 0.3, 9);
@@ -523,5 +550,306 @@ mod permutation_test {
                 assert_eq!(fast, slow, "{s:?} within {within}");
             }
         }
+    }
+}
+
+mod consistency_test {
+    use super::*;
+    use crate::tasks::mean_average_precision::consistency::{
+        consensus_medians, multilabel_average_precisions, permutation_test, LabelAp, LabelTest,
+    };
+
+    /// Profiles of `labels` label sets: each label shifts its holders
+    /// along a direction of its own by `strength`.
+    fn profiles(labels: &[Vec<u32>], d: usize, strength: f32, seed: u64) -> Array2<f32> {
+        let mut r = stream(seed, "map/consistency-plate", 0);
+        let top = labels.iter().flatten().copied().max().unwrap_or(0) as usize + 1;
+        let dirs: Vec<Vec<f32>> = (0..top)
+            .map(|_| (0..d).map(|_| r.random::<f32>() - 0.5).collect())
+            .collect();
+        let mut x = Array2::<f32>::zeros((labels.len(), d));
+        for (i, l) in labels.iter().enumerate() {
+            for k in 0..d {
+                x[(i, k)] = r.random::<f32>() - 0.5;
+                for &c in l {
+                    x[(i, k)] += strength * dirs[c as usize][k];
+                }
+            }
+        }
+        x
+    }
+
+    /// Random label sets: one or two of `n_labels` labels, some profiles
+    /// unannotated.
+    fn label_sets(n: usize, n_labels: u32, multi: bool, seed: u64) -> Vec<Vec<u32>> {
+        let mut r = stream(seed, "map/consistency-labels", 0);
+        (0..n)
+            .map(|_| {
+                if r.random::<f32>() < 0.1 {
+                    return Vec::new();
+                }
+                let mut l = vec![r.random_range(0..n_labels)];
+                if multi && r.random::<f32>() < 0.4 {
+                    l.push(r.random_range(0..n_labels));
+                }
+                l.sort_unstable();
+                l.dedup();
+                l
+            })
+            .collect()
+    }
+
+    /// copairs' multilabel ranking, transcribed: for each profile and
+    /// label, the other holders of the label as positives and the profiles
+    /// sharing no label as negatives, sorted by key (stable, positives
+    /// first).
+    fn transcription(x: &Array2<f32>, labels: &[Vec<u32>], s: Similarity) -> Vec<LabelAp> {
+        let n = x.nrows();
+        let mut out = Vec::new();
+        for i in 0..n {
+            for &l in &labels[i] {
+                let mut list: Vec<(f32, bool)> = Vec::new();
+                for j in (0..n).filter(|&j| j != i && labels[j].contains(&l)) {
+                    list.push((1.0f32 - reference_similarity(x, i, j, s) as f32, true));
+                }
+                if list.is_empty() {
+                    continue;
+                }
+                for j in 0..n {
+                    if j != i
+                        && !labels[j].is_empty()
+                        && labels[j].iter().all(|m| !labels[i].contains(m))
+                    {
+                        list.push((1.0f32 - reference_similarity(x, i, j, s) as f32, false));
+                    }
+                }
+                list.sort_by(|a, b| a.0.total_cmp(&b.0));
+                let (mut tp, mut sum) = (0u32, 0.0f64);
+                for (k, &(_, pos)) in list.iter().enumerate() {
+                    if pos {
+                        tp += 1;
+                        sum += f64::from(tp) / (k + 1) as f64;
+                    }
+                }
+                out.push(LabelAp {
+                    profile: i,
+                    label: l,
+                    ap: ProfileAp {
+                        average_precision: sum / f64::from(tp),
+                        n_pos_pairs: tp,
+                        n_total_pairs: list.len() as u32,
+                    },
+                });
+            }
+        }
+        out
+    }
+
+    fn test(labels: &[Vec<u32>], x: &Array2<f32>, draws: usize, par: Par) -> Vec<LabelTest> {
+        permutation_test(
+            x.view(),
+            labels,
+            Similarity::Cosine,
+            draws,
+            7,
+            par,
+            &Work::new(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn multilabel_aps_are_copairs_ranking() {
+        let labels = label_sets(70, 12, true, 1);
+        let x = profiles(&labels, 6, 0.8, 2);
+        for s in [
+            Similarity::Cosine,
+            Similarity::Correlation,
+            Similarity::Euclidean,
+            Similarity::Chebyshev,
+        ] {
+            let want = transcription(&x, &labels, s);
+            let got = multilabel_average_precisions(x.view(), &labels, s, Par::Seq, &Work::new())
+                .unwrap();
+            assert_eq!(got.len(), want.len(), "{s:?}");
+            for (g, w) in got.iter().zip(&want) {
+                assert_eq!((g.profile, g.label), (w.profile, w.label));
+                assert_eq!(g.ap.n_pos_pairs, w.ap.n_pos_pairs);
+                assert_eq!(g.ap.n_total_pairs, w.ap.n_total_pairs);
+                assert!(
+                    (g.ap.average_precision - w.ap.average_precision).abs() < 1e-12,
+                    "{s:?} {g:?} vs {w:?}"
+                );
+            }
+            assert_eq!(
+                got,
+                multilabel_average_precisions(x.view(), &labels, s, Par::rayon(2), &Work::new())
+                    .unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn observed_map_is_the_labels_mean_ap_and_strong_labels_reach_the_smallest_p() {
+        let labels = label_sets(60, 8, true, 3);
+        let x = profiles(&labels, 10, 3.0, 4);
+        let aps = multilabel_average_precisions(
+            x.view(),
+            &labels,
+            Similarity::Cosine,
+            Par::Seq,
+            &Work::new(),
+        )
+        .unwrap();
+        let got = test(&labels, &x, 99, Par::Seq);
+        assert!(!got.is_empty());
+        for t in &got {
+            let mine: Vec<f64> = aps
+                .iter()
+                .filter(|a| a.label == t.label)
+                .map(|a| a.ap.average_precision)
+                .collect();
+            assert_eq!(mine.len(), t.n_profiles);
+            let map = mine.iter().sum::<f64>() / mine.len() as f64;
+            assert!((t.mean_average_precision - map).abs() < 1e-12);
+            if t.n_profiles >= 4 {
+                assert_eq!(t.p_value, 0.01, "{t:?}");
+            }
+        }
+        assert_eq!(got, test(&labels, &x, 99, Par::rayon(2)));
+    }
+
+    #[test]
+    fn draws_match_the_exact_permutation_distribution() {
+        // Six profiles: label 0 twice, label 1 twice, one with {0, 2}
+        // (so label 0 has three holders), one unannotated: 5! = 120
+        // placements of the five label sets, enumerated.
+        let labels: Vec<Vec<u32>> = vec![vec![0], vec![1], vec![0, 2], vec![], vec![1], vec![0]];
+        let x = profiles(&labels, 5, 0.4, 5);
+        let got = test(&labels, &x, 30_000, Par::Seq);
+        let annotated = [0usize, 1, 2, 4, 5];
+        let key = |i: usize, j: usize| {
+            let (i, j) = (i.min(j), i.max(j));
+            1.0f32 - reference_similarity(&x, i, j, Similarity::Cosine) as f32
+        };
+        let map_of = |sets: &[Vec<u32>], label: u32| -> f64 {
+            let holders: Vec<usize> = annotated
+                .iter()
+                .copied()
+                .filter(|&p| sets[p].contains(&label))
+                .collect();
+            holders
+                .iter()
+                .map(|&p| {
+                    let mut pos: Vec<f32> = holders
+                        .iter()
+                        .filter(|&&q| q != p)
+                        .map(|&q| key(p, q))
+                        .collect();
+                    let neg: Vec<f32> = annotated
+                        .iter()
+                        .filter(|&&q| q != p && sets[q].iter().all(|m| !sets[p].contains(m)))
+                        .map(|&q| key(p, q))
+                        .collect();
+                    average_precision_of(&mut pos, &neg).average_precision
+                })
+                .sum::<f64>()
+                / holders.len() as f64
+        };
+        let mut orders: Vec<Vec<usize>> = Vec::new();
+        permutations(&mut annotated.to_vec(), 0, &mut orders);
+        assert_eq!(orders.len(), 120);
+        for t in &got {
+            let observed = map_of(&labels, t.label);
+            let mut at_least = 0;
+            for order in &orders {
+                let mut sets = labels.clone();
+                for (k, &p) in annotated.iter().enumerate() {
+                    sets[p] = labels[order[k]].clone();
+                }
+                at_least += usize::from(map_of(&sets, t.label) >= observed - 1e-12);
+            }
+            let exact = at_least as f64 / 120.0;
+            assert!(
+                (t.p_value - exact).abs() < 0.012,
+                "label {}: p {} vs exact {exact}",
+                t.label,
+                t.p_value
+            );
+        }
+    }
+
+    fn permutations(v: &mut Vec<usize>, k: usize, out: &mut Vec<Vec<usize>>) {
+        if k == v.len() {
+            out.push(v.clone());
+            return;
+        }
+        for i in k..v.len() {
+            v.swap(k, i);
+            permutations(v, k + 1, out);
+            v.swap(k, i);
+        }
+    }
+
+    #[test]
+    fn p_values_are_uniform_when_labels_carry_no_signal() {
+        for multi in [false, true] {
+            let labels = label_sets(900, 300, multi, 6);
+            let x = profiles(&labels, 8, 0.0, 7);
+            let got = test(&labels, &x, 199, Par::rayon(2));
+            let n = got.len() as f64;
+            assert!(n > 150.0, "{n} labels");
+            for level in [0.05, 0.25, 0.5] {
+                let share = got.iter().filter(|t| t.p_value <= level).count() as f64 / n;
+                let se = (level * (1.0 - level) / n).sqrt();
+                assert!(
+                    (share - level).abs() < 4.0 * se,
+                    "multi {multi}: share {share} at {level}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn consensus_is_pandas_median_and_bad_input_is_named() {
+        let x = Array2::from_shape_vec(
+            (5, 2),
+            vec![1.0f32, 5.0, 3.0, 0.5, 2.0, 0.25, 0.1, 7.0, 0.3, 1.0],
+        )
+        .unwrap();
+        let m = consensus_medians(x.view(), &[vec![0, 1, 2], vec![3, 4], vec![2]]).unwrap();
+        assert_eq!(m.row(0).to_vec(), vec![2.0, 0.5]);
+        assert_eq!(
+            m.row(1).to_vec(),
+            vec![((0.1f64 + 0.3f64) / 2.0) as f32, 4.0]
+        );
+        assert_eq!(m.row(2).to_vec(), vec![2.0, 0.25]);
+        assert!(consensus_medians(x.view(), &[vec![]]).is_err());
+        let mut bad = x.clone();
+        bad[(3, 1)] = f32::NAN;
+        assert_eq!(
+            consensus_medians(bad.view(), &[vec![3, 4]]).unwrap_err(),
+            KernelError::NonFinite { row: 3, column: 1 }
+        );
+        let e = permutation_test(
+            bad.view(),
+            &[vec![0], vec![0], vec![1], vec![1], vec![2]],
+            Similarity::Cosine,
+            9,
+            1,
+            Par::Seq,
+            &Work::new(),
+        )
+        .unwrap_err();
+        assert_eq!(e, KernelError::NonFinite { row: 3, column: 1 });
+        let unsorted = [vec![1, 0], vec![0], vec![1], vec![1], vec![2]];
+        assert!(multilabel_average_precisions(
+            x.view(),
+            &unsorted,
+            Similarity::Cosine,
+            Par::Seq,
+            &Work::new()
+        )
+        .is_err());
     }
 }
