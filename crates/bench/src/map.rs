@@ -3,7 +3,10 @@
 //! wells, perturbations of `replicates` wells, half of them with an
 //! effect), then what the `map` metric does with it, stage by stage: every
 //! sample's AP by copairs' ranking, copairs' null and mAP, and the
-//! permutation test. Each stage prints its wall time, peak resident memory
+//! permutation test; then `map_consistency`'s on the active perturbations'
+//! consensus profiles (generated target labels, some perturbations with
+//! two): the consensus medians, multilabel AP with copairs' null, and the
+//! label-permutation test. Each stage prints its wall time, peak resident memory
 //! and its floor (the similarity products it must compute, at the measured
 //! f64 product peak). With `anchor_python` (a Python with copairs), copairs
 //! runs on a smaller set of the same shape, and pertbench on the same set,
@@ -13,6 +16,7 @@ use pertbench_engine::error::{EngineError, Result};
 use pertbench_kernels::runtime::machine::{self, MachinePeak};
 use pertbench_kernels::runtime::work::Work;
 use pertbench_kernels::stats::rng::stream;
+use pertbench_kernels::tasks::mean_average_precision::consistency;
 use pertbench_kernels::tasks::mean_average_precision::permutation::{
     permutation_test, PermutationTest,
 };
@@ -197,6 +201,90 @@ fn run_set(
         out,
         "  permutation: {:.1}% active (BH q < 0.05)",
         100.0 * q.iter().filter(|&&q| q < 0.05).count() as f64 / q.len().max(1) as f64
+    )
+    .ok();
+    // Consistency: the active perturbations' consensus profiles, labelled
+    // by target (a target per 4 perturbations, every 5th with a second).
+    let active_groups: Vec<Vec<usize>> = groups
+        .iter()
+        .zip(&q)
+        .filter(|(_, &q)| q < 0.05)
+        .map(|(g, _)| g.clone())
+        .collect();
+    let a = active_groups.len();
+    let n_targets = (a / 4).max(1) as u32;
+    let labels: Vec<Vec<u32>> = (0..a as u32)
+        .map(|k| {
+            let mut l = vec![k % n_targets];
+            if k % 5 == 0 {
+                l.push((k / 5) % n_targets);
+            }
+            l.sort_unstable();
+            l.dedup();
+            l
+        })
+        .collect();
+    let (consensus, consensus_secs) = stage(
+        out,
+        peak,
+        &format!("consistency: consensus of {a} active"),
+        0.0,
+        || {
+            consistency::consensus_medians(p.x.view(), &active_groups)
+                .map_err(|e| EngineError::msg(e.to_string()))
+        },
+    )?;
+    let pairs = 2.0 * (a as f64).powi(2) * d;
+    let (label_aps, label_ap_secs) = stage(
+        out,
+        peak,
+        "consistency: multilabel AP + copairs null",
+        pairs,
+        || {
+            let aps = consistency::multilabel_average_precisions(
+                consensus.view(),
+                &labels,
+                Similarity::Cosine,
+                par,
+                &work,
+            )
+            .map_err(|e| EngineError::msg(e.to_string()))?;
+            let profile: Vec<_> = aps.iter().map(|a| a.ap).collect();
+            let group: Vec<Option<u32>> = aps.iter().map(|a| Some(a.label)).collect();
+            mean_average_precision(&profile, &group, null_size, 0, par)
+                .map_err(|e| EngineError::msg(e.to_string()))
+        },
+    )?;
+    let (label_tests, label_perm_secs) = stage(
+        out,
+        peak,
+        &format!("consistency: permutation test ({null_size} draws)"),
+        pairs / 2.0,
+        || {
+            consistency::permutation_test(
+                consensus.view(),
+                &labels,
+                Similarity::Cosine,
+                null_size,
+                0,
+                par,
+                &work,
+            )
+            .map_err(|e| EngineError::msg(e.to_string()))
+        },
+    )?;
+    writeln!(
+        out,
+        "  consistency: {} labels tested (copairs null), {} (permutation)",
+        label_aps.len(),
+        label_tests.len()
+    )
+    .ok();
+    writeln!(
+        out,
+        "  activity + consistency: {:.1} s with copairs' nulls, {:.1} s with the permutation tests",
+        ap_secs + null_secs + consensus_secs + label_ap_secs,
+        perm_secs + consensus_secs + label_perm_secs
     )
     .ok();
     Ok((ap_secs + null_secs, perm_secs))

@@ -227,7 +227,7 @@ pub fn fetch(m: &Manifest, opts: &FetchOptions) -> Result<Fetched> {
     let (file, member) = match &m.source {
         Source::File { file, .. } => (file.clone(), None),
         Source::Pypi { file, member, .. } => (file.clone(), member.clone()),
-        Source::Synthetic(_) => {
+        Source::Synthetic(_) | Source::SyntheticPlate(_) => {
             return Err(DataError::Other(format!(
                 "dataset `{}` is generated, not fetched",
                 m.name

@@ -28,6 +28,7 @@ pub mod relationships;
 pub mod row_blocks;
 pub mod samples;
 pub mod synthetic;
+pub mod synthetic_plate;
 pub mod tabular;
 pub mod yaml;
 

@@ -259,6 +259,8 @@ pub enum Source {
     },
     /// Generated in code (the quickstart's synthetic screen).
     Synthetic(crate::synthetic::SyntheticSpec),
+    /// Generated in code: Cell Painting-shaped plates (`pipelines/profiles.yaml`).
+    SyntheticPlate(crate::synthetic_plate::SyntheticPlateSpec),
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -269,11 +271,30 @@ struct SourceSpec {
     pypi: Option<String>,
     member: Option<String>,
     synthetic: Option<crate::synthetic::SyntheticSpec>,
+    synthetic_plate: Option<crate::synthetic_plate::SyntheticPlateSpec>,
+}
+
+impl Source {
+    /// Generated in code, not fetched.
+    pub fn is_generated(&self) -> bool {
+        matches!(self, Source::Synthetic(_) | Source::SyntheticPlate(_))
+    }
 }
 
 impl TryFrom<SourceSpec> for Source {
     type Error = String;
     fn try_from(s: SourceSpec) -> std::result::Result<Self, String> {
+        if let Some(spec) = s.synthetic_plate {
+            if s.synthetic.is_some()
+                || s.pypi.is_some()
+                || s.file.is_some()
+                || s.url.is_some()
+                || s.member.is_some()
+            {
+                return Err("source: `synthetic_plate` takes no other field".into());
+            }
+            return Ok(Source::SyntheticPlate(spec));
+        }
         match (s.synthetic, s.pypi, s.file) {
             (Some(spec), None, None) if s.url.is_none() && s.member.is_none() => {
                 Ok(Source::Synthetic(spec))
@@ -290,7 +311,7 @@ impl TryFrom<SourceSpec> for Source {
                 })
             }
             (None, None, Some(file)) if s.member.is_none() => Ok(Source::File { file, url: s.url }),
-            _ => Err("source: must be {file[, url]}, {pypi, file[, member]} or {synthetic}".into()),
+            _ => Err("source: must be {file[, url]}, {pypi, file[, member]}, {synthetic} or {synthetic_plate}".into()),
         }
     }
 }
@@ -314,6 +335,10 @@ pub struct ColumnMapping {
     /// groups, as they hold out batches by default.
     #[serde(default)]
     pub split_group: Option<String>,
+    /// A column annotating each perturbation (mechanism of action, target
+    /// gene), read by `map_consistency`; NA values are kept as missing.
+    #[serde(default)]
+    pub annotation: Option<String>,
     /// `all` (default) or `with_perturbations`: drop the samples of batches
     /// that hold no perturbed sample (e.g. control plates of other screens
     /// in a shared control file).
@@ -332,6 +357,7 @@ impl ColumnMapping {
         v.extend(self.sample_id.as_deref());
         v.extend(self.context.as_deref());
         v.extend(self.split_group.as_deref());
+        v.extend(self.annotation.as_deref());
         v
     }
 }
@@ -402,6 +428,11 @@ impl Manifest {
                     return Err(DataError::file(path, why));
                 }
             }
+            Source::SyntheticPlate(spec) => {
+                if let Some(why) = spec.invalid() {
+                    return Err(DataError::file(path, why));
+                }
+            }
         }
         if let Source::Pypi {
             member: Some(member),
@@ -425,7 +456,7 @@ impl Manifest {
             plain("append", a)?;
         }
         let hex_ok = self.sha256.len() == 64 && self.sha256.chars().all(|c| c.is_ascii_hexdigit());
-        if !(hex_ok || self.sha256 == "unpinned" || matches!(self.source, Source::Synthetic(_))) {
+        if !(hex_ok || self.sha256 == "unpinned" || self.source.is_generated()) {
             return Err(DataError::file(
                 path,
                 format!(
@@ -524,7 +555,7 @@ impl Manifest {
                 self.format,
                 Format::H5ad | Format::Parquet | Format::Csv | Format::Gctx | Format::Gct
             );
-        if needs_columns && self.columns.is_none() && !matches!(self.source, Source::Synthetic(_)) {
+        if needs_columns && self.columns.is_none() && !self.source.is_generated() {
             return Err(DataError::file(
                 path,
                 "field `columns` is required for a screen dataset",
@@ -546,7 +577,7 @@ impl Manifest {
     pub fn artefact_file(&self) -> Option<&str> {
         match &self.source {
             Source::File { file, .. } | Source::Pypi { file, .. } => Some(file),
-            Source::Synthetic(_) => None,
+            Source::Synthetic(_) | Source::SyntheticPlate(_) => None,
         }
     }
 }

@@ -87,6 +87,9 @@ pub struct Samples {
     pub context: Option<Vec<String>>,
     /// The groups `split_by: group` holds out (`columns.split_group`).
     pub split_group: Option<Vec<String>>,
+    /// A perturbation's annotation (mechanism of action, target gene;
+    /// `columns.annotation`), None where the file has none (NA).
+    pub annotation: Option<Vec<Option<String>>>,
 }
 
 impl Samples {
@@ -105,6 +108,10 @@ impl Samples {
             is_control: rows.iter().map(|&r| self.is_control[r]).collect(),
             context: self.context.as_ref().map(pick),
             split_group: self.split_group.as_ref().map(pick),
+            annotation: self
+                .annotation
+                .as_ref()
+                .map(|v| rows.iter().map(|&r| v[r].clone()).collect()),
         }
     }
     /// Control count per batch, batches sorted.
@@ -220,10 +227,15 @@ pub fn ingest(
         Some(c) => Some(need(c, "split_group")?),
         None => None,
     };
+    let annotation = match &map.annotation {
+        Some(c) => Some(need(c, "annotation")?),
+        None => None,
+    };
 
     let mut out = Samples {
         context: context.as_ref().map(|_| Vec::new()),
         split_group: group.as_ref().map(|_| Vec::new()),
+        annotation: annotation.as_ref().map(|_| Vec::new()),
         ..Default::default()
     };
     let mut source_rows: Vec<usize> = Vec::new();
@@ -286,6 +298,11 @@ pub fn ingest(
         }
         if let (Some(g), Some(v)) = (out.split_group.as_mut(), group_value) {
             g.push(v);
+        }
+        if let (Some(a), Some(col)) = (out.annotation.as_mut(), &annotation) {
+            // NA is kept as None: a metric that reads the annotation counts
+            // the perturbations without one.
+            a.push(present(col.text(i)));
         }
         source_rows.push(i);
     }
@@ -356,6 +373,7 @@ mod tests {
             sample_id: None,
             context: None,
             split_group: None,
+            annotation: None,
             batches: BatchFilter::All,
         };
         let index: Vec<String> = (0..5).map(|i| format!("c{i}")).collect();
@@ -398,6 +416,7 @@ mod tests {
             sample_id: None,
             context: None,
             split_group: None,
+            annotation: None,
             batches: BatchFilter::WithPerturbations,
         };
         let index: Vec<String> = (0..6).map(|i| format!("c{i}")).collect();
@@ -435,6 +454,7 @@ mod tests {
             sample_id: None,
             context: Some("line".into()),
             split_group: None,
+            annotation: Some("moa".into()),
             batches: BatchFilter::All,
         };
         let index: Vec<String> = (0..6).map(|i| format!("c{i}")).collect();
@@ -451,6 +471,7 @@ mod tests {
                     Some(false),
                 ])),
                 "line" => Some(s(&["K562", "K562", "K562", "", "K562", "K562"])),
+                "moa" => Some(s(&["", "MEK", "MEK", "MEK", "MEK|ERK", "MEK"])),
                 _ => None,
             })
         };
@@ -461,6 +482,18 @@ mod tests {
         assert_eq!(ing.dropped["missing control flag"], 1);
         assert_eq!(ing.dropped["missing context"], 1);
         assert_eq!(ing.dropped["missing perturbation"], 1);
+        // An NA annotation is kept as missing, not dropped.
+        assert_eq!(
+            ing.samples.annotation,
+            Some(vec![None, Some("MEK|ERK".to_string())])
+        );
+        assert_eq!(ing.dropped.len(), 4);
+        // An NA annotation is kept as missing, not dropped.
+        assert_eq!(
+            ing.samples.annotation,
+            Some(vec![None, Some("MEK|ERK".to_string())])
+        );
+        assert_eq!(ing.dropped.len(), 4);
         // A masked entry is missing whatever value it stores.
         let masked = RawColumn::Num(vec![1.0, 1.0]).masked(&[false, true]);
         assert_eq!((masked.text(0), masked.text(1)), (Some("1".into()), None));
@@ -476,6 +509,7 @@ mod tests {
             sample_id: None,
             context: None,
             split_group: None,
+            annotation: None,
             batches: BatchFilter::All,
         };
         let index = vec!["a".to_string()];

@@ -5,6 +5,9 @@ use crate::charts::{grouped_bars, Bar, GroupedBars};
 use crate::rows::{load, ResultRow};
 use crate::stats::{IntervalKind, SeedSummary};
 use crate::summary::{hierarchy, MetricRow, HEADLINE_VARIANTS};
+
+/// The variants of `map` and `map_consistency` the mAP section plots.
+const MAP_VARIANTS: [&str; 3] = ["fraction_active", "fraction_consistent", "mean_map"];
 use crate::ReportError;
 use pertbench_schema::Task;
 use std::collections::{BTreeMap, BTreeSet};
@@ -25,11 +28,12 @@ pub struct Report {
 pub const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:";
 
 /// Section ids, in page order.
-pub const SECTIONS: [&str; 7] = [
+pub const SECTIONS: [&str; 8] = [
     "missing",
     "hierarchy",
     "tasks",
     "recall",
+    "map",
     "consistency",
     "transfer",
     "provenance",
@@ -217,46 +221,7 @@ pub fn render(results_dir: &Path) -> Result<Report, ReportError> {
         }
         writeln!(body, "<h3>{}</h3>", escape(task)).ok();
         for m in rows_of {
-            let pps: Vec<String> = m
-                .all
-                .values()
-                .flatten()
-                .map(|c| c.postprocessing.clone())
-                .collect::<BTreeSet<_>>()
-                .into_iter()
-                .collect();
-            let groups: Vec<String> = m.all.keys().cloned().collect();
-            let bars: Vec<Vec<Option<Bar>>> = pps
-                .iter()
-                .map(|pp| {
-                    groups
-                        .iter()
-                        .map(|rep| {
-                            m.all[rep]
-                                .iter()
-                                .find(|c| &c.postprocessing == pp)
-                                .map(|c| bar(&c.summary))
-                        })
-                        .collect()
-                })
-                .collect();
-            let title = format!("{} {} ({})", m.key.metric, m.key.variant, m.key.dataset);
-            let y = if m.higher_is_better {
-                "higher is better"
-            } else {
-                "lower is better"
-            };
-            n_plots += figure(
-                &mut body,
-                &GroupedBars {
-                    title: &title,
-                    y_label: y,
-                    groups: &groups,
-                    series: &pps,
-                    bars: &bars,
-                    reference: None,
-                },
-            )?;
+            n_plots += postprocessing_chart(&mut body, m)?;
             any = true;
         }
     }
@@ -310,6 +275,25 @@ pub fn render(results_dir: &Path) -> Result<Report, ReportError> {
                 n_plots += figure(&mut body, &g)?;
                 writeln!(body, "</details>").ok();
             }
+        }
+    }
+    writeln!(body, "</section>").ok();
+
+    // Retrieval by mAP (copairs): activity and consistency.
+    writeln!(
+        body,
+        "<section id=\"map\"><h2>Phenotypic activity and consistency (mAP)</h2><p>copairs' mean average precision: <code>map</code> (a perturbation's replicates retrieved against the controls; the share called active) and <code>map_consistency</code> (active perturbations' consensus profiles retrieved by shared annotation; the share of labels called consistent), every representation under every post-processing.</p>"
+    )
+    .ok();
+    let map_rows: Vec<&MetricRow> = table
+        .iter()
+        .filter(|m| MAP_VARIANTS.contains(&m.key.variant.as_str()))
+        .collect();
+    if map_rows.is_empty() {
+        writeln!(body, "<p class=\"note\">No mAP rows: add <code>{{kind: map}}</code> or <code>{{kind: map_consistency}}</code> to a pipeline (<code>pipelines/profiles.yaml</code>).</p>").ok();
+    } else {
+        for m in map_rows {
+            n_plots += postprocessing_chart(&mut body, m)?;
         }
     }
     writeln!(body, "</section>").ok();
@@ -473,6 +457,51 @@ pub fn render(results_dir: &Path) -> Result<Report, ReportError> {
 
 /// Writes the chart in a figure, or a note when it has no values; returns
 /// the number of plots drawn.
+/// One metric's chart: every representation (groups) under every
+/// post-processing (series).
+fn postprocessing_chart(out: &mut String, m: &MetricRow) -> Result<usize, ReportError> {
+    let pps: Vec<String> = m
+        .all
+        .values()
+        .flatten()
+        .map(|c| c.postprocessing.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let groups: Vec<String> = m.all.keys().cloned().collect();
+    let bars: Vec<Vec<Option<Bar>>> = pps
+        .iter()
+        .map(|pp| {
+            groups
+                .iter()
+                .map(|rep| {
+                    m.all[rep]
+                        .iter()
+                        .find(|c| &c.postprocessing == pp)
+                        .map(|c| bar(&c.summary))
+                })
+                .collect()
+        })
+        .collect();
+    let title = format!("{} {} ({})", m.key.metric, m.key.variant, m.key.dataset);
+    let y = if m.higher_is_better {
+        "higher is better"
+    } else {
+        "lower is better"
+    };
+    figure(
+        out,
+        &GroupedBars {
+            title: &title,
+            y_label: y,
+            groups: &groups,
+            series: &pps,
+            bars: &bars,
+            reference: None,
+        },
+    )
+}
+
 fn figure(out: &mut String, c: &GroupedBars) -> Result<usize, ReportError> {
     match grouped_bars(c).map_err(ReportError::Plot)? {
         Some(svg) => {

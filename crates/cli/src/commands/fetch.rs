@@ -33,7 +33,7 @@ pub fn run(a: Args, ctx: &Context) -> Result<()> {
         }
         let (_, m) = data.manifest(&name)?;
         queue.extend(m.parts().into_iter().map(String::from));
-        if matches!(m.source, pertbench_data::manifest::Source::Synthetic(_)) {
+        if m.source.is_generated() {
             println!("{name}: generated in code, nothing to fetch");
             continue;
         }

@@ -117,6 +117,21 @@ pub fn load_with(name: &str, ctx: &DataContext, opts: &LoadOptions) -> Result<Da
             values: Values::Counts,
         });
     }
+    if let Source::SyntheticPlate(spec) = &m.source {
+        let s = crate::synthetic_plate::generate(spec).map_err(|e| DataError::file(&mpath, e))?;
+        let n = s.samples.len();
+        return Ok(Dataset {
+            name: m.name.clone(),
+            samples: s.samples,
+            counts: Some(s.features),
+            genes: s.feature_names,
+            dropped: BTreeMap::new(),
+            file: None,
+            source_rows: (0..n).collect(),
+            n_file_rows: n,
+            values: Values::LogExpression,
+        });
+    }
     if let Some(gm) = &m.gene_map {
         let path = fetch(&m, &ctx.fetch)?.path;
         return load_gene_map(&m, gm, path);

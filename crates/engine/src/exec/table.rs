@@ -122,6 +122,10 @@ pub fn samples_to_batch(s: &Samples, source_rows: &[usize]) -> RecordBatch {
         fields.push(Field::new("split_group", DataType::Utf8, false));
         arrays.push(Arc::new(StringArray::from(g.clone())));
     }
+    if let Some(a) = &s.annotation {
+        fields.push(Field::new("annotation", DataType::Utf8, true));
+        arrays.push(Arc::new(StringArray::from(a.clone())));
+    }
     RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).expect("schema matches")
 }
 
@@ -149,6 +153,16 @@ pub fn batch_to_samples(b: &RecordBatch) -> Result<(Samples, Vec<usize>)> {
         },
         split_group: match b.column_by_name("split_group") {
             Some(_) => Some(strings(b, "split_group")?),
+            None => None,
+        },
+        annotation: match b.column_by_name("annotation") {
+            Some(_) => Some(
+                col(b, "annotation")?
+                    .as_string::<i32>()
+                    .iter()
+                    .map(|v| v.map(str::to_string))
+                    .collect(),
+            ),
             None => None,
         },
     };
@@ -407,6 +421,7 @@ mod tests {
             is_control: vec![true, false],
             context: None,
             split_group: None,
+            annotation: None,
         };
         let (back, rows) = batch_to_samples(&samples_to_batch(&s, &[3, 7])).unwrap();
         assert_eq!((back, rows), (s.clone(), vec![3, 7]));
@@ -414,6 +429,9 @@ mod tests {
         let (back, _) = batch_to_samples(&samples_to_batch(&s, &[3, 7])).unwrap();
         assert_eq!(back, s);
         s.split_group = Some(vec!["A01".into(), "B02".into()]);
+        let (back, _) = batch_to_samples(&samples_to_batch(&s, &[3, 7])).unwrap();
+        assert_eq!(back, s);
+        s.annotation = Some(vec![None, Some("MEK|ERK".into())]);
         let (back, _) = batch_to_samples(&samples_to_batch(&s, &[3, 7])).unwrap();
         assert_eq!(back, s);
     }

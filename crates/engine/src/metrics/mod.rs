@@ -11,6 +11,7 @@ mod interpretability;
 mod knn;
 mod linear_probe;
 mod map;
+mod map_consistency;
 pub mod options;
 mod prediction;
 mod recall;
@@ -184,6 +185,9 @@ registry! {
     /// copairs' phenotypic activity: mean average precision of each
     /// perturbation's replicates against the controls, with copairs' null.
     Map = "map" => map::Map,
+    /// copairs' phenotypic consistency: mean average precision of the
+    /// consensus profiles of perturbations sharing an annotation label.
+    MapConsistency = "map_consistency" => map_consistency::MapConsistency,
 }
 
 /// Rows of a metric without a source: one per (variant, value), sharing

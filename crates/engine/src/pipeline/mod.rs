@@ -685,6 +685,8 @@ mod key_snapshot {
 - {kind: prediction, name: pred2, predictors: [linear], features: {path: f.csv, id_column: gene, prefix: f_}}
 - {kind: transfer, probes: [in_domain, lopo_ridge, loco], features: {path: f.csv, columns: [a, b]}, ridge_lambda: 3, controls: all, n_permutations: 10, alpha: 0.1, n_bootstrap: 50}
 - {kind: transfer, name: t2, features: target_gene_loadings, n_features: 4}
+- {kind: map, similarity: correlation, controls: same_batch, pvalue: copairs, null_size: 10, threshold: 0.1, n_bootstrap: 50}
+- {kind: map_consistency, similarity: euclidean, separator: ';', perturbations: all, controls: same_batch, activity_pvalue: copairs, pvalue: copairs, null_size: 10, threshold: 0.1, n_bootstrap: 50}
 "#;
 
     fn lines() -> String {
