@@ -118,14 +118,14 @@ fn stage<T>(
     Ok((v, secs))
 }
 
-/// The map metric's stages on one set; (AP + copairs null, permutation)
-/// seconds.
+/// The map metric's stages on one set, then map_consistency's: seconds of
+/// (AP + copairs null, permutation test, consistency with copairs' null).
 fn run_set(
     out: &mut String,
     peak: &MachinePeak,
     p: &Plate,
     null_size: usize,
-) -> Result<(f64, f64)> {
+) -> Result<(f64, f64, f64)> {
     let n = p.x.nrows();
     let d = p.x.ncols() as f64;
     let controls: Vec<usize> = (0..n).filter(|&i| p.perturbation[i] == 0).collect();
@@ -204,26 +204,20 @@ fn run_set(
     )
     .ok();
     // Consistency: the active perturbations' consensus profiles, labelled
-    // by target (a target per 4 perturbations, every 5th with a second).
-    let active_groups: Vec<Vec<usize>> = groups
+    // by target (`target_labels`).
+    let active: Vec<(u32, Vec<usize>)> = groups
         .iter()
         .zip(&q)
         .filter(|(_, &q)| q < 0.05)
-        .map(|(g, _)| g.clone())
+        .map(|(g, _)| (p.perturbation[g[0]], g.clone()))
         .collect();
-    let a = active_groups.len();
-    let n_targets = (a / 4).max(1) as u32;
-    let labels: Vec<Vec<u32>> = (0..a as u32)
-        .map(|k| {
-            let mut l = vec![k % n_targets];
-            if k % 5 == 0 {
-                l.push((k / 5) % n_targets);
-            }
-            l.sort_unstable();
-            l.dedup();
-            l
-        })
+    let a = active.len();
+    let n_groups = p.perturbation.iter().copied().max().unwrap_or(0);
+    let labels: Vec<Vec<u32>> = active
+        .iter()
+        .map(|(g, _)| target_labels(*g, n_groups))
         .collect();
+    let active_groups: Vec<Vec<usize>> = active.into_iter().map(|(_, m)| m).collect();
     let (consensus, consensus_secs) = stage(
         out,
         peak,
@@ -287,10 +281,29 @@ fn run_set(
         perm_secs + consensus_secs + label_perm_secs
     )
     .ok();
-    Ok((ap_secs + null_secs, perm_secs))
+    Ok((
+        ap_secs + null_secs,
+        perm_secs,
+        consensus_secs + label_ap_secs,
+    ))
 }
 
-/// copairs' activity recipe on features.npy and meta.csv, timed.
+/// A perturbation's target labels: one of n_groups / 8 targets (so about
+/// four active perturbations share one), every fifth perturbation a second.
+fn target_labels(g: u32, n_groups: u32) -> Vec<u32> {
+    let n_targets = (n_groups / 8).max(1);
+    let mut l = vec![g % n_targets];
+    if g % 5 == 0 {
+        l.push((g / 5 + 1) % n_targets);
+    }
+    l.sort_unstable();
+    l.dedup();
+    l
+}
+
+/// copairs' activity recipe on features.npy and meta.csv, timed; then its
+/// consistency recipe on the active perturbations (median consensus,
+/// multilabel AP on `target`), timed apart.
 const ANCHOR: &str = r#"
 import sys, time, tempfile, warnings
 import numpy as np, pandas as pd
@@ -306,7 +319,22 @@ ap = cm.average_precision(meta, feats, ["perturbation", "ref"], [], [], ["pertur
 ap = ap[~ap["control"]]
 m = cm.mean_average_precision(ap, ["perturbation"], null_size=int(sys.argv[2]), threshold=0.05, seed=0,
                               progress_bar=True, cache_dir=tempfile.mkdtemp())
-print(f"{time.time() - t:.3f} {m['mean_average_precision'].mean():.6f} {m['below_corrected_p'].mean():.6f}")
+activity = time.time() - t
+t = time.time()
+active = m.loc[m["below_corrected_p"], "perturbation"]
+keep = meta["perturbation"].isin(active).to_numpy()
+df = pd.DataFrame(feats[keep])
+df["perturbation"] = meta.loc[keep, "perturbation"].to_numpy()
+df["target"] = meta.loc[keep, "target"].to_numpy()
+cons = df.groupby(["perturbation", "target"], as_index=False).median()
+cmeta = cons[["perturbation", "target"]].copy()
+cmeta["target"] = cmeta["target"].str.split("|")
+cfeats = cons.drop(columns=["perturbation", "target"]).to_numpy()
+cap = cm.multilabel.average_precision(cmeta, cfeats, ["target"], [], [], ["target"], multilabel_col="target", progress_bar=False)
+cmap = cm.mean_average_precision(cap, ["target"], null_size=int(sys.argv[2]), threshold=0.05, seed=0,
+                                 progress_bar=True, cache_dir=tempfile.mkdtemp())
+consistency = time.time() - t
+print(f"{activity:.3f} {m['mean_average_precision'].mean():.6f} {m['below_corrected_p'].mean():.6f} {consistency:.3f} {len(cmap)}")
 "#;
 
 /// Runs the suite; returns the report's text.
@@ -359,18 +387,23 @@ pub fn run(opts: &MapBenchOptions) -> Result<String> {
         std::fs::create_dir_all(&opts.dir).map_err(|e| EngineError::msg(e.to_string()))?;
         pertbench_data::npy::write(&opts.dir.join("features.npy"), &a.x)
             .map_err(|e| EngineError::msg(e.to_string()))?;
-        let mut meta = String::from("perturbation,control\n");
+        let mut meta = String::from("perturbation,control,target\n");
+        let n_groups = a.perturbation.iter().copied().max().unwrap_or(0);
         for &g in &a.perturbation {
             if g == 0 {
-                meta.push_str("DMSO,True\n");
+                meta.push_str("DMSO,True,\n");
             } else {
-                meta.push_str(&format!("P{g},False\n"));
+                let targets: Vec<String> = target_labels(g, n_groups)
+                    .iter()
+                    .map(|t| format!("T{t}"))
+                    .collect();
+                meta.push_str(&format!("P{g},False,{}\n", targets.join("|")));
             }
         }
         std::fs::write(opts.dir.join("meta.csv"), meta)
             .map_err(|e| EngineError::msg(e.to_string()))?;
         writeln!(out, "anchor: {} profiles, the same shape", a.x.nrows()).ok();
-        let (ours, _) = run_set(&mut out, &peak, &a, opts.null_size)?;
+        let (ours, _, ours_consistency) = run_set(&mut out, &peak, &a, opts.null_size)?;
         let o = std::process::Command::new(python)
             .arg("-c")
             .arg(ANCHOR)
@@ -380,13 +413,17 @@ pub fn run(opts: &MapBenchOptions) -> Result<String> {
             .output()
             .map_err(|e| EngineError::msg(format!("{}: {e}", python.display())))?;
         let text = String::from_utf8_lossy(&o.stdout).trim().to_string();
-        let secs: Option<f64> = text.split_whitespace().next().and_then(|s| s.parse().ok());
-        match secs {
-            Some(s) if o.status.success() => writeln!(
+        let fields: Vec<&str> = text.split_whitespace().collect();
+        let secs = |k: usize| -> Option<f64> { fields.get(k).and_then(|s| s.parse().ok()) };
+        match (secs(0), secs(3)) {
+            (Some(s), Some(c)) if o.status.success() => writeln!(
                 out,
-                "copairs 0.5 (average_precision + mean_average_precision): {s:.2} s; pertbench AP + copairs null {ours:.2} s ({:.3} of copairs); copairs mean mAP and fraction active: {}",
+                "copairs 0.5 activity (average_precision + mean_average_precision): {s:.2} s; pertbench AP + copairs null {ours:.2} s ({:.3} of copairs); copairs mean mAP and fraction active: {} {}\ncopairs 0.5 consistency (median consensus + multilabel average_precision + mean_average_precision, {} labels): {c:.2} s; pertbench {ours_consistency:.2} s ({:.3} of copairs)",
                 ours / s,
-                text.split_whitespace().skip(1).collect::<Vec<_>>().join(" ")
+                fields[1],
+                fields[2],
+                fields.get(4).unwrap_or(&"?"),
+                ours_consistency / c
             ),
             _ => writeln!(out, "copairs anchor failed: {text}"),
         }

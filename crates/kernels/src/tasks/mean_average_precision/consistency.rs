@@ -19,7 +19,7 @@
 use super::permutation::keys;
 use super::{average_precision_of, average_precision_of_ranks, prepare, ProfileAp, Similarity};
 use crate::error::KernelError;
-use crate::runtime::parallel::{map_indices, ranges_by_size};
+use crate::runtime::parallel::{for_each_chunk_mut, map_indices, ranges_by_size};
 use crate::runtime::work::Work;
 use crate::stats::rng::stream;
 use crate::Par;
@@ -34,8 +34,8 @@ pub struct LabelAp {
     pub ap: ProfileAp,
 }
 
-/// Largest key store (bytes) the permutation test builds: every pair's key
-/// and each profile's sorted row.
+/// Largest rank store (bytes) the permutation test builds: a rank for every
+/// pair of annotated profiles.
 const MAX_KEYS_BYTES: usize = 4 << 30;
 
 /// Profiles multiplied against all at once.
@@ -167,10 +167,10 @@ pub fn permutation_test(
     // Annotated profiles are the test's positions 0..a.
     let annotated: Vec<usize> = (0..n).filter(|&i| !labels[i].is_empty()).collect();
     let a = annotated.len();
-    let bytes = 8 * a * a;
+    let bytes = 4 * a * a;
     if bytes > MAX_KEYS_BYTES {
         return Err(KernelError::Memory(format!(
-            "the consistency permutation test keeps every pair of annotated profiles, twice ({:.1} GB for {a} profiles); use the copairs null",
+            "the consistency permutation test keeps a rank for every pair of annotated profiles ({:.1} GB for {a} profiles); use the copairs null",
             bytes as f64 / 1e9
         )));
     }
@@ -181,30 +181,34 @@ pub fn permutation_test(
             holders.entry(l).or_default().push(p);
         }
     }
-    // Every pair's key (the lower position's row gives it), and each
-    // position's sorted row of keys to the others.
-    let starts = ranges_by_size(&vec![1; a], BATCH_PROFILES);
-    let blocks: Vec<Vec<f32>> = map_indices(par, starts.len(), |b| {
-        keys(
-            x,
-            &prepared,
-            similarity,
-            &annotated[starts[b].clone()],
-            &annotated,
-            work,
-        )
-    });
-    let mut key: Vec<f32> = blocks.concat();
-    for u in 0..a {
-        for v in 0..u {
-            key[u * a + v] = key[v * a + u];
-        }
+    // below[p * a + q]: how many others p ranks strictly before q (p's
+    // keys to the others, sorted). A rank is all a draw needs: q ranks
+    // before r for p exactly when below[p][q] < below[p][r], and the
+    // negatives before a positive are its rank less the non-negatives
+    // before it. Rows are computed a block at a time, so no key matrix is
+    // kept.
+    let mut below = vec![0u32; a * a];
+    if a > 0 {
+        for_each_chunk_mut(par, &mut below, BATCH_PROFILES * a, |b, out| {
+            let rows = &annotated[b * BATCH_PROFILES..(b * BATCH_PROFILES + out.len() / a)];
+            let block = keys(x, &prepared, similarity, rows, &annotated, work);
+            let mut order: Vec<u32> = Vec::with_capacity(a);
+            for (r, row) in block.chunks(a).enumerate() {
+                let p = b * BATCH_PROFILES + r;
+                order.clear();
+                order.extend((0..a as u32).filter(|&q| q as usize != p));
+                order.sort_unstable_by(|&u, &v| row[u as usize].total_cmp(&row[v as usize]));
+                let out_row = &mut out[r * a..(r + 1) * a];
+                let mut rank = 0u32;
+                for (k, &q) in order.iter().enumerate() {
+                    if k > 0 && row[order[k - 1] as usize] != row[q as usize] {
+                        rank = k as u32;
+                    }
+                    out_row[q as usize] = rank;
+                }
+            }
+        });
     }
-    let sorted: Vec<Vec<f32>> = map_indices(par, a, |u| {
-        let mut r: Vec<f32> = (0..a).filter(|&v| v != u).map(|v| key[u * a + v]).collect();
-        r.sort_unstable_by(f32::total_cmp);
-        r
-    });
     let tested: Vec<(u32, &Vec<usize>)> = holders
         .iter()
         .filter(|(_, h)| h.len() >= 2)
@@ -212,8 +216,7 @@ pub fn permutation_test(
         .collect();
     let test = Test {
         a,
-        key: &key,
-        sorted: &sorted,
+        below: &below,
         set: &set,
         holders: &holders,
     };
@@ -225,8 +228,8 @@ pub fn permutation_test(
 
 struct Test<'a> {
     a: usize,
-    key: &'a [f32],
-    sorted: &'a [Vec<f32>],
+    /// Each position's ranks of the others (see [`permutation_test`]).
+    below: &'a [u32],
     /// Each position's own label set.
     set: &'a [&'a [u32]],
     holders: &'a std::collections::BTreeMap<u32, Vec<usize>>,
@@ -239,15 +242,16 @@ impl Test<'_> {
     fn score(&self, label: u32, at: &mut dyn FnMut(usize) -> usize) -> f64 {
         let members: Vec<usize> = self.holders[&label].iter().map(|&o| at(o)).collect();
         let mut aps: Vec<f64> = Vec::with_capacity(members.len());
-        let mut pos: Vec<f32> = Vec::new();
+        let mut pos: Vec<u32> = Vec::new();
         let mut near: Vec<usize> = Vec::new();
         for (k, &o) in self.holders[&label].iter().enumerate() {
             let p = members[k];
-            let row = &self.key[p * self.a..(p + 1) * self.a];
+            let row = &self.below[p * self.a..(p + 1) * self.a];
             pos.clear();
             pos.extend(members.iter().filter(|&&q| q != p).map(|&q| row[q]));
-            pos.sort_unstable_by(f32::total_cmp);
-            // Positions sharing a label with p: not negatives.
+            pos.sort_unstable();
+            // Positions sharing a label with p (not negatives), then their
+            // ranks in p's row.
             near.clear();
             for l in self.set[o] {
                 near.extend(
@@ -259,11 +263,12 @@ impl Test<'_> {
             }
             near.sort_unstable();
             near.dedup();
-            let sorted = &self.sorted[p];
-            aps.push(average_precision_of_ranks(pos.iter().map(|&x| {
-                let all = sorted.partition_point(|&v| v < x);
-                let shared = near.iter().filter(|&&q| row[q] < x).count();
-                (all - shared) as u32
+            for q in near.iter_mut() {
+                *q = row[*q] as usize;
+            }
+            near.sort_unstable();
+            aps.push(average_precision_of_ranks(pos.iter().map(|&rank| {
+                rank - near.partition_point(|&r| r < rank as usize) as u32
             })));
         }
         aps.sort_unstable_by(f64::total_cmp);
