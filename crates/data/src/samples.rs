@@ -488,12 +488,6 @@ mod tests {
             Some(vec![None, Some("MEK|ERK".to_string())])
         );
         assert_eq!(ing.dropped.len(), 4);
-        // An NA annotation is kept as missing, not dropped.
-        assert_eq!(
-            ing.samples.annotation,
-            Some(vec![None, Some("MEK|ERK".to_string())])
-        );
-        assert_eq!(ing.dropped.len(), 4);
         // A masked entry is missing whatever value it stores.
         let masked = RawColumn::Num(vec![1.0, 1.0]).masked(&[false, true]);
         assert_eq!((masked.text(0), masked.text(1)), (Some("1".into()), None));

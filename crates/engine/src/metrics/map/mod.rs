@@ -11,12 +11,11 @@ use crate::error::{EngineError, Result};
 use arrow::array::{BooleanArray, Float64Array, RecordBatch, StringArray, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema};
 use pertbench_kernels::stats::bootstrap::mean_interval;
-use pertbench_kernels::stats::multiple_testing::benjamini_hochberg;
 use pertbench_kernels::tasks::mean_average_precision::permutation::{
     permutation_test, PermutationTest,
 };
 use pertbench_kernels::tasks::mean_average_precision::{
-    average_precisions, mean_average_precision, GroupMap, PairRule, Similarity,
+    average_precisions, correct_p_values, mean_average_precision, GroupMap, PairRule, Similarity,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -146,9 +145,9 @@ pub(crate) fn activity<'a>(
     let n = ctx.rows.len();
     // Codes: perturbation (controls 0), a reference index (each control
     // its own, perturbed samples 0: copairs' assign_reference_index), the
-    // batch.
-    // Sorted codes (code_book), so a perturbation's code, and with it
-    // the seed of its permutation draws, does not depend on row order.
+    // batch. Perturbations and batches are coded in sorted order
+    // (code_book), so a perturbation's code, and with it the seed of its
+    // permutation draws, does not depend on row order.
     let mut book = code_book(
         ctx.rows
             .iter()
@@ -242,19 +241,19 @@ pub(crate) fn activity<'a>(
             };
             let tested = permutation_test(&test, &groups, null_size, ctx.seed, ctx.par, ctx.work)
                 .map_err(EngineError::kernel(what.to_string()))?;
-            let p: Vec<f64> = tested.iter().map(|t| t.p_value).collect();
-            tested_groups
+            let mut maps: Vec<GroupMap> = tested_groups
                 .iter()
                 .zip(&tested)
-                .zip(benjamini_hochberg(&p))
-                .map(|(((c, m), t), q)| GroupMap {
+                .map(|((c, m), t)| GroupMap {
                     group: *c,
                     mean_average_precision: t.mean_average_precision,
                     n_profiles: m.len(),
                     p_value: t.p_value,
-                    corrected_p_value: q,
+                    corrected_p_value: f64::NAN,
                 })
-                .collect()
+                .collect();
+            correct_p_values(&mut maps);
+            maps
         }
     };
     let names: BTreeMap<u32, &'a str> = book.iter().map(|(&k, &v)| (v, k)).collect();

@@ -10,11 +10,12 @@ pub use options::*;
 use super::map::{activity, pvalue_name, Activity, MapControls, MapPValue, MapSummary};
 use super::{code_book, Explanation, Metric, MetricContext, MetricInfo, MetricOutput};
 use crate::error::{EngineError, Result};
-use pertbench_kernels::stats::multiple_testing::benjamini_hochberg;
 use pertbench_kernels::tasks::mean_average_precision::consistency::{
     consensus_medians, multilabel_average_precisions, permutation_test,
 };
-use pertbench_kernels::tasks::mean_average_precision::{mean_average_precision, GroupMap};
+use pertbench_kernels::tasks::mean_average_precision::{
+    correct_p_values, mean_average_precision, GroupMap,
+};
 use std::collections::BTreeMap;
 
 pub struct MapConsistency;
@@ -213,18 +214,18 @@ impl Metric for MapConsistency {
                     ctx.work,
                 )
                 .map_err(EngineError::kernel(consensus_what.clone()))?;
-                let p: Vec<f64> = tested.iter().map(|t| t.p_value).collect();
-                tested
+                let mut maps: Vec<GroupMap> = tested
                     .iter()
-                    .zip(benjamini_hochberg(&p))
-                    .map(|(t, q)| GroupMap {
+                    .map(|t| GroupMap {
                         group: t.label,
                         mean_average_precision: t.mean_average_precision,
                         n_profiles: t.n_profiles,
                         p_value: t.p_value,
-                        corrected_p_value: q,
+                        corrected_p_value: f64::NAN,
                     })
-                    .collect()
+                    .collect();
+                correct_p_values(&mut maps);
+                maps
             }
         };
         let label_names: BTreeMap<u32, &str> = book.iter().map(|(&k, &v)| (v, k)).collect();

@@ -17,7 +17,10 @@
 //! activity).
 
 use super::permutation::keys;
-use super::{average_precision_of, average_precision_of_ranks, prepare, ProfileAp, Similarity};
+use super::{
+    average_precision_of, average_precision_of_ranks, mean_of_sorted, prepare, ProfileAp,
+    Similarity,
+};
 use crate::error::KernelError;
 use crate::runtime::parallel::{for_each_chunk_mut, map_indices, ranges_by_size};
 use crate::runtime::work::Work;
@@ -25,6 +28,7 @@ use crate::stats::rng::stream;
 use crate::Par;
 use ndarray::ArrayView2;
 use rand::Rng;
+use std::collections::BTreeMap;
 
 /// One profile's AP for one of its labels.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -36,7 +40,7 @@ pub struct LabelAp {
 
 /// Largest rank store (bytes) the permutation test builds: a rank for every
 /// pair of annotated profiles.
-const MAX_KEYS_BYTES: usize = 4 << 30;
+const MAX_RANKS_BYTES: usize = 4 << 30;
 
 /// Profiles multiplied against all at once.
 const BATCH_PROFILES: usize = 256;
@@ -58,6 +62,18 @@ fn check_labels(n: usize, labels: &[Vec<u32>]) -> Result<(), KernelError> {
         )));
     }
     Ok(())
+}
+
+/// Each label's holders (the indices given with the label sets), in the
+/// order given.
+fn holders_of<'a>(sets: impl Iterator<Item = (usize, &'a [u32])>) -> BTreeMap<u32, Vec<usize>> {
+    let mut holders: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+    for (i, set) in sets {
+        for &l in set {
+            holders.entry(l).or_default().push(i);
+        }
+    }
+    holders
 }
 
 fn disjoint(a: &[u32], b: &[u32]) -> bool {
@@ -88,12 +104,7 @@ pub fn multilabel_average_precisions(
     check_labels(n, labels)?;
     let prepared = prepare(x, similarity)?;
     let annotated: Vec<usize> = (0..n).filter(|&i| !labels[i].is_empty()).collect();
-    let mut holders: std::collections::BTreeMap<u32, Vec<usize>> = Default::default();
-    for &i in &annotated {
-        for &l in &labels[i] {
-            holders.entry(l).or_default().push(i);
-        }
-    }
+    let holders = holders_of(annotated.iter().map(|&i| (i, labels[i].as_slice())));
     let queries: Vec<usize> = annotated
         .iter()
         .copied()
@@ -168,19 +179,14 @@ pub fn permutation_test(
     let annotated: Vec<usize> = (0..n).filter(|&i| !labels[i].is_empty()).collect();
     let a = annotated.len();
     let bytes = 4 * a * a;
-    if bytes > MAX_KEYS_BYTES {
+    if bytes > MAX_RANKS_BYTES {
         return Err(KernelError::Memory(format!(
             "the consistency permutation test keeps a rank for every pair of annotated profiles ({:.1} GB for {a} profiles); use the copairs null",
             bytes as f64 / 1e9
         )));
     }
     let set: Vec<&[u32]> = annotated.iter().map(|&i| labels[i].as_slice()).collect();
-    let mut holders: std::collections::BTreeMap<u32, Vec<usize>> = Default::default();
-    for (p, s) in set.iter().enumerate() {
-        for &l in s.iter() {
-            holders.entry(l).or_default().push(p);
-        }
-    }
+    let holders = holders_of(set.iter().copied().enumerate());
     // below[p * a + q]: how many others p ranks strictly before q (p's
     // keys to the others, sorted). A rank is all a draw needs: q ranks
     // before r for p exactly when below[p][q] < below[p][r], and the
@@ -209,10 +215,10 @@ pub fn permutation_test(
             }
         });
     }
-    let tested: Vec<(u32, &Vec<usize>)> = holders
+    let tested: Vec<u32> = holders
         .iter()
         .filter(|(_, h)| h.len() >= 2)
-        .map(|(&l, h)| (l, h))
+        .map(|(&l, _)| l)
         .collect();
     let test = Test {
         a,
@@ -221,8 +227,7 @@ pub fn permutation_test(
         holders: &holders,
     };
     Ok(map_indices(par, tested.len(), |t| {
-        let (label, members) = tested[t];
-        test.label(label, members, n_draws, seed)
+        test.label(tested[t], n_draws, seed)
     }))
 }
 
@@ -232,7 +237,7 @@ struct Test<'a> {
     below: &'a [u32],
     /// Each position's own label set.
     set: &'a [&'a [u32]],
-    holders: &'a std::collections::BTreeMap<u32, Vec<usize>>,
+    holders: &'a BTreeMap<u32, Vec<usize>>,
 }
 
 impl Test<'_> {
@@ -271,11 +276,10 @@ impl Test<'_> {
                 rank - near.partition_point(|&r| r < rank as usize) as u32
             })));
         }
-        aps.sort_unstable_by(f64::total_cmp);
-        aps.iter().sum::<f64>() / aps.len() as f64
+        mean_of_sorted(&mut aps)
     }
 
-    fn label(&self, label: u32, members: &[usize], n_draws: usize, seed: u64) -> LabelTest {
+    fn label(&self, label: u32, n_draws: usize, seed: u64) -> LabelTest {
         let observed = self.score(label, &mut |o| o);
         let mut rng = stream(seed, "map/consistency", u64::from(label));
         // A uniform injection of the revealed original positions into
@@ -307,7 +311,7 @@ impl Test<'_> {
         }
         LabelTest {
             label,
-            n_profiles: members.len(),
+            n_profiles: self.holders[&label].len(),
             mean_average_precision: observed,
             p_value: (1 + at_least) as f64 / (1 + n_draws) as f64,
         }

@@ -467,6 +467,22 @@ pub(super) fn average_precision_of_ranks(below: impl Iterator<Item = u32>) -> f6
     sum / f64::from(positives)
 }
 
+/// Sum of APs in ascending order, so equal sets of APs give equal mAPs
+/// whatever order their samples were drawn in.
+pub(super) fn mean_of_sorted(aps: &mut [f64]) -> f64 {
+    aps.sort_unstable_by(f64::total_cmp);
+    aps.iter().sum::<f64>() / aps.len() as f64
+}
+
+/// Sets each group's corrected p-value: Benjamini-Hochberg over the
+/// groups' p-values.
+pub fn correct_p_values(groups: &mut [GroupMap]) {
+    let p: Vec<f64> = groups.iter().map(|g| g.p_value).collect();
+    for (g, q) in groups.iter_mut().zip(benjamini_hochberg(&p)) {
+        g.corrected_p_value = q;
+    }
+}
+
 /// copairs' `mean_average_precision`: the profiles with a positive pair,
 /// grouped by `group` (None: left out), each group's mean AP, its p-value
 /// against the mean of its members' copairs nulls (`null_size` draws,
@@ -534,10 +550,7 @@ pub fn mean_average_precision(
             }
         })
         .collect();
-    let p: Vec<f64> = out.iter().map(|g| g.p_value).collect();
-    for (g, q) in out.iter_mut().zip(benjamini_hochberg(&p)) {
-        g.corrected_p_value = q;
-    }
+    correct_p_values(&mut out);
     Ok(out)
 }
 

@@ -25,8 +25,8 @@
 //! (samples x pool).
 
 use super::{
-    average_precision_of, average_precision_of_ranks, distance_similarity, key_of, prepare,
-    Prepared, Similarity,
+    average_precision_of, average_precision_of_ranks, distance_similarity, key_of, mean_of_sorted,
+    prepare, Prepared, Similarity,
 };
 use crate::error::KernelError;
 use crate::runtime::parallel::map_indices;
@@ -288,13 +288,6 @@ fn composition_index(c: &Composition) -> u64 {
         }
     }
     h
-}
-
-/// Sum of APs in ascending order, so equal sets of APs give equal mAPs
-/// whatever order their samples were drawn in.
-fn mean_of_sorted(aps: &mut [f64]) -> f64 {
-    aps.sort_unstable_by(f64::total_cmp);
-    aps.iter().sum::<f64>() / aps.len() as f64
 }
 
 /// A group's count of samples per stratum code (all one code when the
