@@ -13,6 +13,7 @@ mod conformance;
 mod differential;
 /// copairs' mAP against pertbench's `map` (issue 24).
 mod map;
+mod replicate_metrics;
 
 struct Project {
     dir: tempfile::TempDir,

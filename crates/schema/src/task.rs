@@ -105,13 +105,13 @@ pub const HEADLINE_VARIANTS: [&str; 10] = [
     "structural_integrity",
 ];
 
-/// Whether a larger value of this variant is better (errors and distances
-/// to the truth are not).
+/// Whether a larger value of this variant is better (errors, distances to
+/// the truth and p-values are not).
 pub fn higher_is_better(variant: &str) -> bool {
-    !matches!(
+    !(matches!(
         variant,
         "mse" | "mae" | "mse_delta" | "mae_delta" | "energy_to_real"
-    )
+    ) || variant.starts_with("p_value_"))
 }
 
 #[cfg(test)]

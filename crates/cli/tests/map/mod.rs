@@ -111,7 +111,8 @@ fn map_equals_copairs_on_generated_plates() {
 /// by the real binary: every representation and post-processing gives the
 /// three mAP metrics; the baselines call nothing active while the profiles
 /// call some (the plates' compounds are half active); `sql/profiles.sql`
-/// runs; the report's mAP section plots the rows.
+/// and `sql/replicates.sql` run; cytominer-eval's metrics rank the profiles
+/// above the random baseline; the report's mAP section plots the rows.
 #[test]
 fn profiles_pipeline_runs_on_the_built_in_plates() {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -126,9 +127,12 @@ fn profiles_pipeline_runs_on_the_built_in_plates() {
         std::fs::copy(repo.join(from), p.path(to)).unwrap();
     }
     std::fs::create_dir_all(p.path("sql")).unwrap();
-    std::fs::copy(repo.join("sql/profiles.sql"), p.path("sql/profiles.sql")).unwrap();
+    for sql in ["sql/profiles.sql", "sql/replicates.sql"] {
+        std::fs::copy(repo.join(sql), p.path(sql)).unwrap();
+    }
     let out = p.ok(&["run", "pipelines/profiles.yaml"]);
     assert!(out.contains("sql/profiles.sql"), "{out}");
+    assert!(out.contains("sql/replicates.sql"), "{out}");
     let table = p.ok(&[
         "sql",
         "SELECT representation, postprocessing, metric, variant, value FROM results WHERE variant IN ('fraction_active', 'fraction_consistent', 'mean_map') ORDER BY 1, 2, 3, 4",
@@ -159,6 +163,42 @@ fn profiles_pipeline_runs_on_the_built_in_plates() {
     assert!(
         profiles_raw > 0.2 && profiles_raw < 0.6,
         "profiles raw fraction active {profiles_raw}"
+    );
+    // cytominer-eval's metrics: the profiles' replicates replicate and
+    // their targets' compounds correlate (grit); the baselines' do not.
+    let replicates = p.ok(&[
+        "sql",
+        "SELECT representation, variant, value FROM results WHERE postprocessing = 'raw' AND variant IN ('fraction_replicating', 'mean_grit', 'precision_at_10') ORDER BY 1, 2",
+    ]);
+    let mut value: BTreeMap<(String, String), f64> = BTreeMap::new();
+    for line in replicates
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.contains("representation"))
+    {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        value.insert(
+            (cells[1].into(), cells[2].into()),
+            cells[3].parse().unwrap(),
+        );
+    }
+    assert_eq!(value.len(), 4 * 3, "{replicates}");
+    let at = |rep: &str, variant: &str| value[&(rep.to_string(), variant.to_string())];
+    // Percent replicating at the 0.95 quantile: 5% for a representation
+    // that carries nothing.
+    let random = at("random", "fraction_replicating");
+    assert!(
+        (0.02..0.08).contains(&random),
+        "random percent replicating {random}"
+    );
+    assert!(
+        at("profiles", "fraction_replicating") > 0.15,
+        "{replicates}"
+    );
+    assert!(at("random", "mean_grit").abs() < 0.1, "{replicates}");
+    assert!(at("profiles", "mean_grit") > 0.1, "{replicates}");
+    assert!(
+        at("profiles", "precision_at_10") > 10.0 * at("random", "precision_at_10"),
+        "{replicates}"
     );
     p.ok(&["report", "-o", "report.html"]);
     let html = std::fs::read_to_string(p.path("report.html")).unwrap();

@@ -791,3 +791,59 @@ fn pvalues_are_uniform_on_real_control_only_splits() {
     }
     report(lines);
 }
+
+#[test]
+fn mp_value_pvalues_are_uniform_on_null_screens() {
+    // One p-value per perturbation and draw: its relabellings with the
+    // controls (cytominer-eval's draws, pertbench's (1 + #) / (1 + n)), on
+    // features no transform was fitted to.
+    let want = PValues {
+        details: &["p_value"],
+        rows: &[],
+        discrete: false,
+    };
+    let yaml = "{kind: mp_value, n_permutations: 50}";
+    let lines: Vec<_> = screens()
+        .into_iter()
+        .map(|(label, screen)| {
+            case(
+                label,
+                with_effects_removed_by("raw", screen),
+                "raw",
+                yaml,
+                &want,
+                40,
+                &no_data(),
+                1.0 / 50.0,
+            )
+        })
+        .collect();
+    report(lines);
+}
+
+#[test]
+fn mp_value_after_a_control_fitted_postprocessing_is_not_valid() {
+    // A per-plate centre-scale fitted on 8 controls shrinks them towards
+    // their mean: relabelling a perturbation's samples with them is no
+    // longer a null, and null perturbations look active (explain mp_value).
+    let (label, screen) = screens()[0];
+    let fitted = case(
+        label,
+        with_effects_removed_by("center_scale", screen),
+        "center_scale",
+        "{kind: mp_value, n_permutations: 50}",
+        &PValues {
+            details: &["p_value"],
+            rows: &[],
+            discrete: false,
+        },
+        40,
+        &no_data(),
+        1.0 / 50.0,
+    );
+    eprintln!("{fitted:?}");
+    assert!(
+        fitted.is_err(),
+        "expected anti-conservative p-values: {fitted:?}"
+    );
+}

@@ -5,16 +5,22 @@
 
 mod consistency;
 mod distribution;
+mod enrichment;
 mod features;
+mod grit;
 mod ilisi;
 mod interpretability;
 mod knn;
 mod linear_probe;
 mod map;
 mod map_consistency;
+mod mp_value;
 pub mod options;
+mod precision_recall;
 mod prediction;
 mod recall;
+mod replicate_pairs;
+mod replicate_reproducibility;
 mod rewiring;
 mod silhouette;
 mod transfer;
@@ -188,6 +194,21 @@ registry! {
     /// copairs' phenotypic consistency: mean average precision of the
     /// consensus profiles of perturbations sharing an annotation label.
     MapConsistency = "map_consistency" => map_consistency::MapConsistency,
+    /// cytominer-eval's replicate reproducibility: the share of replicate
+    /// pairs correlating above a quantile of the non-replicate pairs.
+    ReplicateReproducibility = "replicate_reproducibility" => replicate_reproducibility::ReplicateReproducibility,
+    /// cytominer-eval's precision and recall at k of replicate pairs among
+    /// a group's most correlated pairs.
+    PrecisionRecall = "precision_recall" => precision_recall::PrecisionRecall,
+    /// cytominer-eval's enrichment: Fisher's exact test of replicate pairs
+    /// among the most correlated pairs.
+    Enrichment = "enrichment" => enrichment::Enrichment,
+    /// cytominer-eval's grit: correlations with a perturbation's group,
+    /// z-scored against those with the controls.
+    Grit = "grit" => grit::Grit,
+    /// cytominer-eval's mp-value: the Mahalanobis distance of a
+    /// perturbation's mean from the controls, tested by relabelling.
+    MpValue = "mp_value" => mp_value::MpValue,
 }
 
 /// Rows of a metric without a source: one per (variant, value), sharing

@@ -687,6 +687,11 @@ mod key_snapshot {
 - {kind: transfer, name: t2, features: target_gene_loadings, n_features: 4}
 - {kind: map, similarity: correlation, controls: same_batch, pvalue: copairs, null_size: 10, threshold: 0.1, n_bootstrap: 50}
 - {kind: map_consistency, similarity: euclidean, separator: ';', perturbations: all, controls: same_batch, activity_pvalue: copairs, pvalue: copairs, null_size: 10, threshold: 0.1, n_bootstrap: 50}
+- {kind: replicate_reproducibility, similarity: spearman, replicate_groups: [perturbation, batch], samples: treated, quantile: 0.9}
+- {kind: precision_recall, similarity: spearman, replicate_groups: [annotation], group_by: [sample], k: [1, 5], samples: treated}
+- {kind: enrichment, similarity: spearman, replicate_groups: [perturbation, annotation], percentile: [0.9, 0.99], pairs: unordered, samples: treated}
+- {kind: grit, similarity: spearman, summary: median}
+- {kind: mp_value, pvalue: cytominer, n_permutations: 10, rescale_pca: false, variance: 0.8, threshold: 0.1}
 "#;
 
     fn lines() -> String {

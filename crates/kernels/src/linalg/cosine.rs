@@ -38,6 +38,16 @@ impl UpperTriangle {
     /// `u` must have unit (or zero) rows. The products are recorded in
     /// `work`.
     pub fn new(u: &ndarray::Array2<f64>, work: &Work) -> Self {
+        Self::of_products(u, work, |_, _, dot| dot.clamp(-1.0, 1.0))
+    }
+
+    /// `value(i, j, u_i . u_j)` for every pair i < j, the products taken in
+    /// blocks as [`UpperTriangle::new`] takes them.
+    pub fn of_products(
+        u: &ndarray::Array2<f64>,
+        work: &Work,
+        value: impl Fn(usize, usize, f64) -> f64,
+    ) -> Self {
         let n = u.nrows();
         let total = n * n.saturating_sub(1) / 2;
         let mut values = Vec::with_capacity(total);
@@ -54,7 +64,7 @@ impl UpperTriangle {
             });
             for i in 0..(end - start) {
                 for j in (i + 1)..(n - start) {
-                    values.push(prod[(i, j)].clamp(-1.0, 1.0));
+                    values.push(value(start + i, start + j, prod[(i, j)]));
                 }
             }
             start = end;
@@ -63,7 +73,7 @@ impl UpperTriangle {
         UpperTriangle { n, values }
     }
 
-    /// cos(u_a, u_b) for a != b.
+    /// The value of pair a != b (cos(u_a, u_b) for [`UpperTriangle::new`]).
     pub fn get(&self, a: usize, b: usize) -> f64 {
         let (i, j) = if a < b { (a, b) } else { (b, a) };
         debug_assert!(i != j && j < self.n);

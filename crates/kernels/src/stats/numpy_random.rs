@@ -6,6 +6,10 @@
 //! and `permuted` (a Fisher-Yates shuffle per row, `random_interval`
 //! draws) for the rank lists.
 //!
+//! cytominer-eval draws its mp-value permutations from numpy's legacy global
+//! generator (`np.random.permutation`, MT19937 seeded by `np.random.seed`):
+//! [`LegacyRandomState`] reproduces it.
+//!
 //! Checked against numpy 2 (`crates/cli/tests/map`, and the vectors in this
 //! file's tests, which numpy printed).
 
@@ -218,6 +222,85 @@ pub fn pairwise_sum_f64(a: &[f64]) -> f64 {
     pairwise_sum(a)
 }
 
+/// numpy's legacy `RandomState` (MT19937) as `np.random.seed(seed)` seeds
+/// it, with the `permutation` of a 1-d array (a Fisher-Yates shuffle from
+/// the end, each index drawn by the legacy masked rejection).
+pub struct LegacyRandomState {
+    key: [u32; 624],
+    pos: usize,
+}
+
+impl LegacyRandomState {
+    /// `np.random.seed(seed)` (numpy refuses seeds of 2^32 and above).
+    pub fn seed(seed: u32) -> LegacyRandomState {
+        let mut key = [0u32; 624];
+        let mut s = seed;
+        for (pos, k) in key.iter_mut().enumerate() {
+            *k = s;
+            s = 1_812_433_253u32
+                .wrapping_mul(s ^ (s >> 30))
+                .wrapping_add(pos as u32 + 1);
+        }
+        LegacyRandomState { key, pos: 624 }
+    }
+
+    fn generate(&mut self) {
+        const UPPER: u32 = 0x8000_0000;
+        const LOWER: u32 = 0x7fff_ffff;
+        const MATRIX_A: u32 = 0x9908_b0df;
+        for i in 0..624 {
+            let y = (self.key[i] & UPPER) | (self.key[(i + 1) % 624] & LOWER);
+            let mut v = self.key[(i + 397) % 624] ^ (y >> 1);
+            if y & 1 == 1 {
+                v ^= MATRIX_A;
+            }
+            self.key[i] = v;
+        }
+        self.pos = 0;
+    }
+
+    pub fn next_u32(&mut self) -> u32 {
+        if self.pos == 624 {
+            self.generate();
+        }
+        let mut y = self.key[self.pos];
+        self.pos += 1;
+        y ^= y >> 11;
+        y ^= (y << 7) & 0x9d2c_5680;
+        y ^= (y << 15) & 0xefc6_0000;
+        y ^ (y >> 18)
+    }
+
+    /// A uniform integer in [0, max] (legacy `random_interval`, for max <
+    /// 2^32: 32-bit draws masked to max's bits until one is at most max).
+    pub fn interval(&mut self, max: u32) -> u32 {
+        if max == 0 {
+            return 0;
+        }
+        let mut mask = max;
+        mask |= mask >> 1;
+        mask |= mask >> 2;
+        mask |= mask >> 4;
+        mask |= mask >> 8;
+        mask |= mask >> 16;
+        loop {
+            let v = self.next_u32() & mask;
+            if v <= max {
+                return v;
+            }
+        }
+    }
+
+    /// `np.random.shuffle` of a 1-d array (as `np.random.permutation` of a
+    /// copy), for arrays shorter than 2^32.
+    pub fn shuffle<T>(&mut self, data: &mut [T]) {
+        for i in (1..data.len()).rev() {
+            let j = self.interval(i as u32) as usize;
+            data.swap(i, j);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -300,5 +383,34 @@ mod tests {
             pairwise_sum_f32(&a[..144]) + pairwise_sum_f32(&a[144..])
         );
         assert_eq!(pairwise_sum_f64(&[1.0, 2.0, 3.0]), 6.0);
+    }
+
+    /// Vectors numpy printed: np.random.seed(s); np.random.permutation(...).
+    #[test]
+    fn legacy_random_state_as_numpy() {
+        let mut r = LegacyRandomState::seed(0);
+        assert_eq!(
+            [r.next_u32(), r.next_u32(), r.next_u32()],
+            [2_357_136_044, 2_546_248_239, 3_071_714_933]
+        );
+        let mut r = LegacyRandomState::seed(0);
+        let mut v: Vec<u32> = (0..10).collect();
+        r.shuffle(&mut v);
+        assert_eq!(v, [2, 8, 4, 9, 1, 6, 7, 3, 0, 5]);
+        let mut r = LegacyRandomState::seed(12345);
+        let want = [
+            [0, 0, 0, 1, 1, 0, 1],
+            [0, 1, 0, 1, 1, 0, 0],
+            [0, 1, 1, 0, 0, 0, 1],
+        ];
+        for w in want {
+            let mut m = [1, 1, 1, 0, 0, 0, 0];
+            r.shuffle(&mut m);
+            assert_eq!(m, w);
+        }
+        let mut r = LegacyRandomState::seed(u32::MAX);
+        let mut v: Vec<u32> = (0..300).collect();
+        r.shuffle(&mut v);
+        assert_eq!(v[..8], [110, 21, 54, 6, 19, 166, 190, 59]);
     }
 }

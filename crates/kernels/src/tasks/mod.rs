@@ -1,4 +1,4 @@
-//! The arithmetic of each task and probe: differential expression, consistency, recall, the kNN vote, iLISI, silhouette, the decoder, discrimination, transfer and rewiring.
+//! The arithmetic of each task and probe: differential expression, consistency, recall, cytominer-eval's replicate metrics, the kNN vote, iLISI, silhouette, the decoder, discrimination, transfer and rewiring.
 
 pub mod cell_eval;
 pub mod consistency;
@@ -8,6 +8,7 @@ pub mod discrimination;
 pub mod ilisi;
 pub mod mean_average_precision;
 pub mod recall;
+pub mod replicate_metrics;
 pub mod rewiring;
 pub mod silhouette;
 pub mod transfer;
