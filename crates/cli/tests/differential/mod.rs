@@ -68,6 +68,39 @@ pub(super) fn run_suite_script(python: &Path, suite: &str, name: &str, args: &[&
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// Reads a suite script's output, one JSON line per comparison (`check`,
+/// `tolerance`, `diff` and what was compared), prints each and each
+/// check's worst difference, and fails on a line over its tolerance or a
+/// check in `checks` that compared nothing.
+pub(super) fn assert_comparison_lines(suite: &str, out: &str, checks: &[&str]) {
+    let mut worst: BTreeMap<String, (f64, f64, usize)> = BTreeMap::new();
+    let mut over = Vec::new();
+    for l in out.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("not a comparison line ({e}): {l}"));
+        let check = v["check"].as_str().unwrap_or_default().to_string();
+        let diff = v["diff"].as_f64().unwrap_or(f64::INFINITY);
+        let tol = v["tolerance"].as_f64().unwrap_or(0.0);
+        eprintln!("{suite}: {l}");
+        let e = worst.entry(check).or_insert((0.0, tol, 0));
+        e.0 = e.0.max(diff);
+        e.2 += 1;
+        if !(diff <= tol) {
+            over.push(l.to_string());
+        }
+    }
+    for (check, (d, tol, n)) in &worst {
+        eprintln!("{suite}: {check}: {n} comparisons, max diff {d:.2e} (tolerance {tol:.1e})");
+    }
+    for check in checks {
+        assert!(
+            worst.contains_key(*check),
+            "check `{check}` compared nothing"
+        );
+    }
+    assert!(over.is_empty(), "over tolerance:\n{}", over.join("\n"));
+}
+
 /// One comparison line of `differential.py`.
 #[derive(Debug)]
 struct Compared {

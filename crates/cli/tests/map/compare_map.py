@@ -17,25 +17,13 @@ import numpy as np
 import pandas as pd
 
 warnings.filterwarnings("ignore")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from suite_lines import convention_of, line  # noqa: E402
 from copairs import map as copairs_map  # noqa: E402
 from copairs.matching import assign_reference_index  # noqa: E402
 
 COMPOUND, PLATE, REF = "Metadata_broad_sample", "Metadata_Plate", "Metadata_reference_index"
 TARGET = "Metadata_target"
-
-
-def line(check, tolerance, diff, **what):
-    print(json.dumps(dict(check=check, tolerance=tolerance, diff=float(diff), **what)))
-
-
-def convention_of(text):
-    out = {}
-    for part in text.split(";"):
-        if "=" in part:
-            k, v = part.split("=", 1)
-            out[k] = v
-    return out
-
 
 def copairs_run(plate, similarity, controls, null_size, seed, threshold, cache_dir):
     meta_cols = [c for c in plate.columns if c.startswith("Metadata_")]

@@ -79,32 +79,7 @@ fn map_equals_copairs_on_generated_plates() {
         "compare_map.py",
         &[&p.path("work"), Path::new("map"), &p.path("mirror")],
     );
-    let mut worst: BTreeMap<String, (f64, f64, usize)> = BTreeMap::new();
-    let mut over = Vec::new();
-    for l in out.lines() {
-        let v: serde_json::Value =
-            serde_json::from_str(l).unwrap_or_else(|e| panic!("not a comparison line ({e}): {l}"));
-        let check = v["check"].as_str().unwrap_or_default().to_string();
-        let diff = v["diff"].as_f64().unwrap_or(f64::INFINITY);
-        let tol = v["tolerance"].as_f64().unwrap_or(0.0);
-        eprintln!("map: {l}");
-        let e = worst.entry(check).or_insert((0.0, tol, 0));
-        e.0 = e.0.max(diff);
-        e.2 += 1;
-        if !(diff <= tol) {
-            over.push(l.to_string());
-        }
-    }
-    for (check, (d, tol, n)) in &worst {
-        eprintln!("map: {check}: {n} comparisons, max diff {d:.2e} (tolerance {tol:.1e})");
-    }
-    for check in CHECKS {
-        assert!(
-            worst.contains_key(*check),
-            "check `{check}` compared nothing"
-        );
-    }
-    assert!(over.is_empty(), "over tolerance:\n{}", over.join("\n"));
+    super::differential::assert_comparison_lines("map", &out, CHECKS);
 }
 
 /// The repository's `pipelines/profiles.yaml` on its built-in plates, run

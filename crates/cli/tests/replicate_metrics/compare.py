@@ -24,6 +24,8 @@ import pandas as pd
 import scipy.stats
 
 warnings.filterwarnings("ignore")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from suite_lines import convention_of, line  # noqa: E402
 from cytominer_eval import evaluate  # noqa: E402
 from cytominer_eval.operations.util import assign_replicates, calculate_mahalanobis  # noqa: E402
 from sklearn.decomposition import PCA  # noqa: E402
@@ -31,20 +33,6 @@ from cytominer_eval.transform import metric_melt  # noqa: E402
 
 COLUMN = {"perturbation": "Metadata_broad_sample", "batch": "Metadata_Plate",
           "annotation": "Metadata_gene", "sample": "Metadata_Well"}
-
-
-def line(check, tolerance, diff, **what):
-    print(json.dumps(dict(check=check, tolerance=tolerance, diff=float(diff), **what)))
-
-
-def convention_of(text):
-    out = {}
-    for part in text.split(";"):
-        if "=" in part:
-            k, v = part.split("=", 1)
-            out[k] = v
-    return out
-
 
 def columns(text):
     return [COLUMN[c] for c in text.split("+")]

@@ -12,7 +12,6 @@
 //! line over its tolerance and on a check that compared nothing.
 
 use super::Project;
-use std::collections::BTreeMap;
 use std::path::Path;
 
 const ENV: &str = "cytominer-eval-0.1";
@@ -77,32 +76,5 @@ fn replicate_metrics_equal_cytominer_eval() {
             &p.path("mirror/plate.csv"),
         ],
     );
-    let mut worst: BTreeMap<String, (f64, f64, usize)> = BTreeMap::new();
-    let mut over = Vec::new();
-    for l in out.lines() {
-        let v: serde_json::Value =
-            serde_json::from_str(l).unwrap_or_else(|e| panic!("not a comparison line ({e}): {l}"));
-        let check = v["check"].as_str().unwrap_or_default().to_string();
-        let diff = v["diff"].as_f64().unwrap_or(f64::INFINITY);
-        let tol = v["tolerance"].as_f64().unwrap_or(0.0);
-        eprintln!("replicate_metrics: {l}");
-        let e = worst.entry(check).or_insert((0.0, tol, 0));
-        e.0 = e.0.max(diff);
-        e.2 += 1;
-        if !(diff <= tol) {
-            over.push(l.to_string());
-        }
-    }
-    for (check, (d, tol, n)) in &worst {
-        eprintln!(
-            "replicate_metrics: {check}: {n} comparisons, max diff {d:.2e} (tolerance {tol:.1e})"
-        );
-    }
-    for check in CHECKS {
-        assert!(
-            worst.contains_key(*check),
-            "check `{check}` compared nothing"
-        );
-    }
-    assert!(over.is_empty(), "over tolerance:\n{}", over.join("\n"));
+    super::differential::assert_comparison_lines("replicate_metrics", &out, CHECKS);
 }

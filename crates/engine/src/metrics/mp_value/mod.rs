@@ -14,6 +14,7 @@ use arrow::datatypes::{DataType, Field, Schema};
 use pertbench_kernels::runtime::parallel::map_indices;
 use pertbench_kernels::stats::multiple_testing::benjamini_hochberg;
 use pertbench_kernels::stats::numpy_random::LegacyRandomState;
+use pertbench_kernels::tasks::replicate_metrics::median;
 use pertbench_kernels::tasks::replicate_metrics::mp_value::{
     mp_value, relabelling, MpValueOptions as Kernel,
 };
@@ -170,14 +171,7 @@ impl Metric for MpValue {
             (n > 0).then(|| (0..n).filter(|&i| f(i)).count() as f64 / n as f64)
         };
         let mut statistics: Vec<f64> = values.iter().map(|v| v.statistic).collect();
-        let median = (n > 0).then(|| {
-            statistics.sort_unstable_by(f64::total_cmp);
-            if n % 2 == 1 {
-                statistics[n / 2]
-            } else {
-                (statistics[n / 2 - 1] + statistics[n / 2]) / 2.0
-            }
-        });
+        let median = (n > 0).then(|| median(&mut statistics));
         let fitted = ctx.unprocessed.map_or(String::new(), |u| {
             format!(
                 ";postprocessing={} (fitted on the controls: relabelled samples are not exchangeable with them, p-values anti-conservative; explain mp_value)",

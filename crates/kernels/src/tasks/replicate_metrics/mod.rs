@@ -131,7 +131,7 @@ pub(crate) fn replicates(group: &[Option<u32>], a: usize, b: usize) -> bool {
 }
 
 /// pandas' median: the mean of the two middle values of an even count.
-pub(crate) fn median(values: &mut [f64]) -> f64 {
+pub fn median(values: &mut [f64]) -> f64 {
     values.sort_unstable_by(f64::total_cmp);
     let n = values.len();
     if n == 0 {
