@@ -10,6 +10,7 @@
 
 use crate::linalg::dense::to_faer;
 use crate::KernelError;
+use faer::linalg::solvers::Solve;
 use faer::Side;
 use ndarray::{Array2, ArrayView2, Axis};
 
@@ -33,61 +34,94 @@ pub struct MpValue {
     pub n_draws: usize,
 }
 
-/// The squared Mahalanobis distance of the mean of `rows` of `y` where
-/// `perturbed` is true from the other rows' mean, under their population
-/// covariance pseudo-inverted with scipy's cutoff (eigenvalues above
-/// size x eps x the largest).
-fn statistic(y: &Array2<f64>, perturbed: &[bool]) -> Result<f64, KernelError> {
-    let k = y.ncols();
-    let (mut p_sum, mut n_p) = (vec![0.0; k], 0usize);
-    let (mut c_sum, mut n_c) = (vec![0.0; k], 0usize);
-    for (row, &is_p) in y.outer_iter().zip(perturbed) {
-        let (sum, n) = if is_p {
-            (&mut p_sum, &mut n_p)
-        } else {
-            (&mut c_sum, &mut n_c)
-        };
-        for (s, v) in sum.iter_mut().zip(row) {
-            *s += v;
-        }
-        *n += 1;
+/// The pooled rows on the kept components, with their sums and scatter:
+/// a relabelling's control mean and covariance follow by subtracting its
+/// perturbed rows (a few) instead of summing its controls (many).
+struct Pooled {
+    y: Array2<f64>,
+    total: Vec<f64>,
+    scatter: faer::Mat<f64>,
+}
+
+/// Above this Cholesky diagonal ratio squared (a lower bound of the
+/// condition number) the covariance is pseudo-inverted as scipy's pinvh
+/// does, by its eigenvalues; below it a Cholesky solve gives the same
+/// distance to about 1e-10.
+const CHOLESKY_CONDITION: f64 = 1e6;
+
+impl Pooled {
+    fn new(y: Array2<f64>) -> Pooled {
+        let k = y.ncols();
+        let total: Vec<f64> = (0..k).map(|j| y.column(j).sum()).collect();
+        let f = to_faer(&y);
+        let scatter = f.transpose() * &f;
+        Pooled { y, total, scatter }
     }
-    let p_mean: Vec<f64> = p_sum.iter().map(|s| s / n_p as f64).collect();
-    let c_mean: Vec<f64> = c_sum.iter().map(|s| s / n_c as f64).collect();
-    let mut cov = Array2::<f64>::zeros((k, k));
-    for (row, &is_p) in y.outer_iter().zip(perturbed) {
-        if is_p {
-            continue;
-        }
-        let c: Vec<f64> = row.iter().zip(&c_mean).map(|(v, m)| v - m).collect();
-        for i in 0..k {
-            for j in 0..=i {
-                cov[(i, j)] += c[i] * c[j];
+
+    /// The squared Mahalanobis distance of the mean of the `perturbed`
+    /// rows from the other rows' mean, under their population covariance
+    /// (pseudo-inverted with scipy's cutoff: eigenvalues above size x eps x
+    /// the largest).
+    fn statistic(&self, perturbed: &[u32]) -> Result<f64, KernelError> {
+        let (m, k) = self.y.dim();
+        let n_p = perturbed.len();
+        let n_c = (m - n_p) as f64;
+        let mut sum_p = vec![0.0; k];
+        let mut cov = self.scatter.clone();
+        for &r in perturbed {
+            let row = self.y.row(r as usize);
+            for (s, v) in sum_p.iter_mut().zip(row) {
+                *s += v;
+            }
+            for j in 0..k {
+                for i in 0..k {
+                    cov[(i, j)] -= row[i] * row[j];
+                }
             }
         }
-    }
-    for i in 0..k {
-        for j in 0..=i {
-            cov[(i, j)] /= n_c as f64;
-            cov[(j, i)] = cov[(i, j)];
+        let p_mean: Vec<f64> = sum_p.iter().map(|s| s / n_p as f64).collect();
+        let c_mean: Vec<f64> = self
+            .total
+            .iter()
+            .zip(&sum_p)
+            .map(|(t, s)| (t - s) / n_c)
+            .collect();
+        for j in 0..k {
+            for i in 0..k {
+                cov[(i, j)] = cov[(i, j)] / n_c - c_mean[i] * c_mean[j];
+            }
         }
-    }
-    let evd = to_faer(&cov)
-        .self_adjoint_eigen(Side::Lower)
-        .map_err(|e| KernelError::LinAlg(format!("eigendecomposition: {e:?}")))?;
-    let s = evd.S().column_vector();
-    let u = evd.U();
-    let largest = (0..k).map(|i| s[i].abs()).fold(0.0, f64::max);
-    let cutoff = largest * k as f64 * f64::EPSILON;
-    let diff: Vec<f64> = p_mean.iter().zip(&c_mean).map(|(p, c)| p - c).collect();
-    let mut d2 = 0.0;
-    for i in 0..k {
-        if s[i].abs() > cutoff {
-            let proj: f64 = (0..k).map(|r| u[(r, i)] * diff[r]).sum();
-            d2 += proj * proj / s[i];
+        let diff: Vec<f64> = p_mean.iter().zip(&c_mean).map(|(p, c)| p - c).collect();
+        if n_c > k as f64 {
+            if let Ok(chol) = cov.llt(Side::Lower) {
+                let l = chol.L();
+                let diag: Vec<f64> = (0..k).map(|i| l[(i, i)]).collect();
+                let (lo, hi) = diag.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), &d| {
+                    (lo.min(d), hi.max(d))
+                });
+                if lo > 0.0 && (hi / lo) * (hi / lo) < CHOLESKY_CONDITION {
+                    let rhs = faer::Mat::from_fn(k, 1, |i, _| diff[i]);
+                    let x = chol.solve(&rhs);
+                    return Ok((0..k).map(|i| diff[i] * x[(i, 0)]).sum());
+                }
+            }
         }
+        let evd = cov
+            .self_adjoint_eigen(Side::Lower)
+            .map_err(|e| KernelError::LinAlg(format!("eigendecomposition: {e:?}")))?;
+        let s = evd.S().column_vector();
+        let u = evd.U();
+        let largest = (0..k).map(|i| s[i].abs()).fold(0.0, f64::max);
+        let cutoff = largest * k as f64 * f64::EPSILON;
+        let mut d2 = 0.0;
+        for i in 0..k {
+            if s[i].abs() > cutoff {
+                let proj: f64 = (0..k).map(|r| u[(r, i)] * diff[r]).sum();
+                d2 += proj * proj / s[i];
+            }
+        }
+        Ok(d2)
     }
-    Ok(d2)
 }
 
 /// The mp-value's parts for one perturbation: `perturbed` and `controls`
@@ -159,16 +193,12 @@ pub fn mp_value(
             y[(i, j)] = if o.rescale { acc * ratio[j] } else { acc };
         }
     }
-    let observed: Vec<bool> = (0..m).map(|i| i < n_p).collect();
-    let obs = statistic(&y, &observed)?;
+    let pooled = Pooled::new(y);
+    let observed: Vec<u32> = (0..n_p as u32).collect();
+    let obs = pooled.statistic(&observed)?;
     let mut n_at_least = 0;
-    let mut mask = vec![false; m];
     for draw in draws {
-        mask.fill(false);
-        for &i in draw {
-            mask[i as usize] = true;
-        }
-        if statistic(&y, &mask)? >= obs {
+        if pooled.statistic(draw)? >= obs {
             n_at_least += 1;
         }
     }
