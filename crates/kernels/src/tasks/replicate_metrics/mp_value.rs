@@ -63,6 +63,11 @@ impl Pooled {
     /// (pseudo-inverted with scipy's cutoff: eigenvalues above size x eps x
     /// the largest).
     fn statistic(&self, perturbed: &[u32]) -> Result<f64, KernelError> {
+        self.statistic_by(perturbed, false)
+    }
+
+    /// [`Pooled::statistic`]; `by_eigenvalues` skips the Cholesky solve.
+    fn statistic_by(&self, perturbed: &[u32], by_eigenvalues: bool) -> Result<f64, KernelError> {
         let (m, k) = self.y.dim();
         let n_p = perturbed.len();
         let n_c = (m - n_p) as f64;
@@ -92,7 +97,7 @@ impl Pooled {
             }
         }
         let diff: Vec<f64> = p_mean.iter().zip(&c_mean).map(|(p, c)| p - c).collect();
-        if n_c > k as f64 {
+        if n_c > k as f64 && !by_eigenvalues {
             if let Ok(chol) = cov.llt(Side::Lower) {
                 let l = chol.L();
                 let diag: Vec<f64> = (0..k).map(|i| l[(i, i)]).collect();
@@ -288,6 +293,23 @@ mod tests {
                 got.statistic
             );
         }
+    }
+
+    /// The Cholesky solve and scipy's pinvh by eigenvalues give one distance
+    /// on a well-conditioned covariance; with no more controls than
+    /// components the covariance is singular and pinvh's is the one used
+    /// (finite, and at least the distance within the controls' span).
+    #[test]
+    fn cholesky_and_eigenvalue_paths_agree() {
+        let y = rows(30, 5, 0.3, 8);
+        let pooled = Pooled::new(&y - &y.mean_axis(Axis(0)).unwrap());
+        let perturbed = [0u32, 4, 9];
+        let a = pooled.statistic_by(&perturbed, false).unwrap();
+        let b = pooled.statistic_by(&perturbed, true).unwrap();
+        assert!((a - b).abs() < 1e-10 * a, "{a} {b}");
+        let few = Pooled::new(rows(8, 5, 0.0, 9));
+        let s = few.statistic(&[0, 1, 2, 3]).unwrap();
+        assert!(s.is_finite() && s >= 0.0, "{s}");
     }
 
     /// sklearn's choice of components: the fewest whose cumulative share
