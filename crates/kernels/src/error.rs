@@ -20,6 +20,11 @@ pub enum KernelError {
 
 /// Fails on the first NaN or infinite entry, naming its row and column.
 pub fn check_finite(x: &crate::Matrix) -> Result<(), KernelError> {
+    check_finite_rows(x.view())
+}
+
+/// [`check_finite`] of a view.
+pub fn check_finite_rows(x: ndarray::ArrayView2<'_, f32>) -> Result<(), KernelError> {
     for (row, r) in x.outer_iter().enumerate() {
         if let Some(column) = r.iter().position(|v| !v.is_finite()) {
             return Err(KernelError::NonFinite { row, column });

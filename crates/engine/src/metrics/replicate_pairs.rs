@@ -91,14 +91,8 @@ pub(crate) fn pair_correlations(
         .filter(|&p| samples == ReplicateSamples::All || !s.is_control[ctx.rows[p]])
         .collect();
     let x = ctx.matrix.select(ndarray::Axis(0), &positions);
-    let correlations =
-        Correlations::new(x.view(), method.kernel(), ctx.work).map_err(|e| match e {
-            pertbench_kernels::KernelError::NonFinite { row, column } => EngineError::msg(format!(
-                "{what}: sample `{}` has a NaN or infinite value in feature {column}",
-                s.sample_id[ctx.rows[positions[row]]]
-            )),
-            e => EngineError::kernel(what.to_string())(e),
-        })?;
+    let correlations = Correlations::new(x.view(), method.kernel(), ctx.work)
+        .map_err(|e| kernel_error(ctx, what, &positions, e))?;
     let rows: Vec<usize> = correlations
         .kept
         .iter()
@@ -114,6 +108,23 @@ pub(crate) fn pair_correlations(
         rows,
         constant,
     })
+}
+
+/// A kernel's error on matrix positions `positions` (row i of its input is
+/// position `positions[i]`): a non-finite value names its sample.
+pub(crate) fn kernel_error(
+    ctx: &MetricContext,
+    what: &str,
+    positions: &[usize],
+    e: pertbench_kernels::KernelError,
+) -> EngineError {
+    match e {
+        pertbench_kernels::KernelError::NonFinite { row, column } => EngineError::msg(format!(
+            "{what}: sample `{}` has a NaN or infinite value in feature {column}",
+            ctx.ingest.samples.sample_id[ctx.rows[positions[row]]]
+        )),
+        e => EngineError::kernel(what.to_string())(e),
+    }
 }
 
 /// The value of `column` at samples-table row `r`, None where it is NA.

@@ -79,20 +79,12 @@ impl Metric for Grit {
                 names[g.perturbation as usize], g.n_control_pairs
             )));
         }
-        let group_of = |p: u32| {
-            (0..pairs.rows.len())
-                .find(|&i| perturbation[i] == p && !is_control[i])
-                .and_then(|i| group[i])
-        };
         let values: Vec<f64> = scored
             .iter()
             .map(|g| g.grit)
             .filter(|v| v.is_finite())
             .collect();
-        let without_annotation = scored
-            .iter()
-            .filter(|g| group_of(g.perturbation).is_none())
-            .count();
+        let without_annotation = scored.iter().filter(|g| g.group.is_none()).count();
         let alone = scored.len() - values.len() - without_annotation;
         let n_boot = super::DEFAULT_N_BOOTSTRAP;
         let convention = format!(
@@ -132,7 +124,7 @@ impl Metric for Grit {
                 Arc::new(StringArray::from(
                     scored
                         .iter()
-                        .map(|g| group_of(g.perturbation).map(|c| group_names[c as usize].as_str()))
+                        .map(|g| g.group.map(|c| group_names[c as usize].as_str()))
                         .collect::<Vec<_>>(),
                 )),
                 Arc::new(UInt64Array::from(

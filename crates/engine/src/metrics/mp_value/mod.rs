@@ -7,6 +7,7 @@ mod options;
 
 pub use options::*;
 
+use super::replicate_pairs::kernel_error;
 use super::{rows_of, Explanation, Metric, MetricContext, MetricInfo, MetricOutput};
 use crate::error::{EngineError, Result};
 use arrow::array::{Float64Array, RecordBatch, StringArray, UInt64Array};
@@ -108,13 +109,10 @@ impl Metric for MpValue {
                 controls.len()
             )));
         }
+        let all: Vec<usize> = (0..ctx.rows.len()).collect();
+        pertbench_kernels::error::check_finite(ctx.matrix)
+            .map_err(|e| kernel_error(ctx, &what, &all, e))?;
         let x = ctx.matrix.mapv(f64::from);
-        if let Some((i, _)) = x.indexed_iter().find(|(_, v)| !v.is_finite()) {
-            return Err(EngineError::msg(format!(
-                "{what}: sample `{}` has a NaN or infinite value in feature {}",
-                s.sample_id[ctx.rows[i.0]], i.1
-            )));
-        }
         // cytominer-eval's groupby order: every label, controls included,
         // each drawing n_permutations relabellings of its pooled rows.
         let n_perm = o.n_permutations();

@@ -19,6 +19,8 @@ pub enum GritSummary {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Grit {
     pub perturbation: u32,
+    /// Its group (None: no group, no grit).
+    pub group: Option<u32>,
     /// NaN when no profile of another perturbation shares the group, or
     /// with fewer than two control pairs (which cytominer-eval refuses:
     /// callers check `n_control_pairs`).
@@ -96,6 +98,7 @@ pub fn grit(
         };
         out.push(Grit {
             perturbation: p,
+            group: own_group,
             grit: value,
             n_control_pairs: controls.len(),
             n_group_pairs: same.len(),

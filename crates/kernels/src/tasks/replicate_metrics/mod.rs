@@ -59,11 +59,7 @@ impl Correlations {
         method: ProfileCorrelation,
         work: &Work,
     ) -> Result<Self, KernelError> {
-        for (row, r) in x.outer_iter().enumerate() {
-            if let Some(column) = r.iter().position(|v| !v.is_finite()) {
-                return Err(KernelError::NonFinite { row, column });
-            }
-        }
+        crate::error::check_finite_rows(x)?;
         let (kept, constant): (Vec<usize>, Vec<usize>) = (0..x.nrows()).partition(|&r| {
             let row = x.row(r);
             row.iter().any(|&v| v != row[0])
