@@ -11,6 +11,8 @@ mod commands;
 /// The conformance suite: real writers' layouts, read right or refused.
 mod conformance;
 mod differential;
+/// pertpy's distance suite against pertbench's `distance` (issue 24).
+mod distance;
 /// copairs' mAP against pertbench's `map` (issue 24).
 mod map;
 mod replicate_metrics;

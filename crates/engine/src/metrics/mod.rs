@@ -4,6 +4,7 @@
 //! metric is a folder and a line there (docs/ARCHITECTURE.md).
 
 mod consistency;
+mod distance;
 mod distribution;
 mod enrichment;
 mod features;
@@ -173,6 +174,9 @@ registry! {
     Interpretability = "interpretability" => interpretability::Interpretability,
     /// Energy distance and MMD of each perturbation against its controls.
     Distribution = "distribution" => distribution::Distribution,
+    /// pertpy's distance suite (edistance, pseudobulk distances, MMD,
+    /// per-feature tests, Mahalanobis) with its permutation test.
+    Distance = "distance" => distance::Distance,
     /// Cosine of predicted to real shifts: split-half, leave one
     /// perturbation out, leave one context out, with label-shuffle nulls.
     Transfer = "transfer" => transfer::Transfer,
