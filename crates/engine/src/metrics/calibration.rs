@@ -847,3 +847,61 @@ fn mp_value_after_a_control_fitted_postprocessing_is_not_valid() {
         "expected anti-conservative p-values: {fitted:?}"
     );
 }
+
+#[test]
+fn distance_pvalues_are_uniform_on_null_screens() {
+    // pertpy's DistanceTest on edistance (its precomputed statistic) and on
+    // a pseudobulk distance recomputed per relabelling, with both p-value
+    // rules, on features no transform was fitted to.
+    let want = PValues {
+        details: &["p_value"],
+        rows: &[],
+        discrete: false,
+    };
+    let mut lines = Vec::new();
+    for yaml in [
+        "{kind: distance, within: include_self, n_permutations: 50}",
+        "{kind: distance, metric: mse, n_permutations: 50, pvalue: permutation}",
+    ] {
+        for (label, screen) in screens() {
+            lines.push(case(
+                label,
+                with_effects_removed_by("raw", screen),
+                "raw",
+                yaml,
+                &want,
+                40,
+                &no_data(),
+                1.0 / 50.0,
+            ));
+        }
+    }
+    report(lines);
+}
+
+#[test]
+fn distance_test_after_a_control_fitted_postprocessing_is_not_valid() {
+    // As for mp_value: after a per-plate centre-scale fitted on 8 controls
+    // the relabelled samples are not exchangeable with the controls
+    // (explain distance).
+    let (label, screen) = screens()[0];
+    let fitted = case(
+        label,
+        with_effects_removed_by("center_scale", screen),
+        "center_scale",
+        "{kind: distance, within: include_self, n_permutations: 50}",
+        &PValues {
+            details: &["p_value"],
+            rows: &[],
+            discrete: false,
+        },
+        40,
+        &no_data(),
+        1.0 / 50.0,
+    );
+    eprintln!("{fitted:?}");
+    assert!(
+        fitted.is_err(),
+        "expected anti-conservative p-values: {fitted:?}"
+    );
+}
