@@ -32,7 +32,7 @@ from statsmodels.stats.multitest import multipletests  # noqa: E402
 CORRECTION = {"holm_sidak": "holm-sidak", "benjamini_hochberg": "fdr_bh"}
 
 
-def relative(got, want, floor=1.0):
+def relative(got, want, floor=1e-12):
     got, want = np.asarray(got, dtype=float), np.asarray(want, dtype=float)
     if got.shape != want.shape:
         return float("inf")
@@ -70,7 +70,7 @@ def main():
                 kwargs["degree"] = int(c["degree"])
         if "epsilon" in c:
             kwargs["epsilon"] = float(c["epsilon"])
-        floor = 1.0
+        floor = 1e-12
         tested = "n_permutations" in c
         test = None
         if tested or c.get("within") == "include_self":

@@ -1,7 +1,8 @@
 """Writes a small single-cell embedding (one row per cell: Metadata_
 columns, then PC_1..PC_8, as X_pca holds it) with pandas and pyarrow, for
 pertbench's distance suite (crates/cli/tests/distance): control cells and
-twelve perturbations p01..p12 of 12 to 30 cells; some shift the mean (a
+twelve perturbations p01..p12 of 12 to 30 cells, about a mean of 4 in
+every feature; some shift the mean (a
 few features or all), some widen the spread, some do nothing. Rows come
 in sorted group order (control, p01, ..., p12): pertpy 1.2.0's
 DistanceTest assigns its p-values in sorted group order, so only then do
@@ -52,7 +53,9 @@ def main():
         for _ in range(n):
             add(f"p{g:02d}", shift + spread * rng.normal(0, scale))
     meta = pd.DataFrame(rows)
-    x = np.asarray(values).astype(np.float32).astype(np.float64)
+    # Positive means, as mean_var_distribution (log mean, log variance of
+    # features with a positive mean) needs.
+    x = (4.0 + np.asarray(values)).astype(np.float32).astype(np.float64)
     df = pd.concat([meta, pd.DataFrame(x, columns=[f"PC_{k + 1}" for k in range(D)])], axis=1)
     df.to_parquet(out / "cells.parquet", index=False)
 

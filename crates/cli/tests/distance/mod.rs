@@ -45,6 +45,7 @@ const ENTRIES: &str = "  - {kind: distance}
   - {kind: distance, name: t_test, metric: t_test}
   - {kind: distance, name: ks_test, metric: ks_test}
   - {kind: distance, name: mahalanobis, metric: mahalanobis}
+  - {kind: distance, name: mean_var, metric: mean_var_distribution}
 ";
 
 #[test]

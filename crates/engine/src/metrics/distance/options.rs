@@ -11,7 +11,8 @@ metric_options! {
         /// pertpy's `Distance(metric=...)`: edistance | euclidean |
         /// root_mean_squared_error | mse | mean_absolute_error | pearson_distance |
         /// spearman_distance | kendalltau_distance | cosine_distance | r2_distance |
-        /// mean_pairwise | mmd | sym_kldiv | t_test | ks_test | mahalanobis
+        /// mean_pairwise | mmd | sym_kldiv | t_test | ks_test | mahalanobis |
+        /// mean_var_distribution
         metric: DistanceMetric = { DistanceMetric::Edistance } "edistance";
         /// edistance's within-group means: exclude_self (pairs i < j, pertpy's
         /// `Distance`) | include_self (all n^2 pairs, `DistanceTest`'s precomputed path)
@@ -67,6 +68,7 @@ pub enum DistanceMetric {
     TTest,
     KsTest,
     Mahalanobis,
+    MeanVarDistribution,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]

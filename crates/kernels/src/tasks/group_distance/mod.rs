@@ -11,6 +11,7 @@
 //! them.
 
 pub mod e_test;
+mod mean_var;
 mod per_feature;
 mod pseudobulk;
 mod samplewise;
@@ -58,6 +59,9 @@ pub enum GroupDistance {
     /// Mahalanobis distance between the means under the inverse of X's
     /// covariance (ddof 1).
     Mahalanobis,
+    /// Mean squared difference over a grid of the two groups' kernel
+    /// density estimates of their features' (log mean, log variance).
+    MeanVarDistribution,
 }
 
 /// Which pairs a within-group mean of [`GroupDistance::Edistance`] averages.
@@ -107,6 +111,7 @@ impl GroupDistance {
             GroupDistance::TTest { .. } => "t_test",
             GroupDistance::KsTest => "ks_test",
             GroupDistance::Mahalanobis => "mahalanobis",
+            GroupDistance::MeanVarDistribution => "mean_var_distribution",
         }
     }
 
@@ -140,6 +145,8 @@ pub struct Reference {
     /// Sum over ordered pairs (i, j) of Y, i != j, of the pair quantity (a
     /// cell distance or a kernel), and the sum of its diagonal.
     within: Option<samplewise::PairSums>,
+    /// Y's (log mean, log variance) points for mean_var_distribution.
+    mean_var: Vec<(f64, f64)>,
     par: crate::Par,
 }
 
@@ -180,12 +187,17 @@ impl Reference {
             ),
             _ => None,
         };
+        let mean_var = match metric {
+            GroupDistance::MeanVarDistribution => mean_var::points(y),
+            _ => Vec::new(),
+        };
         Ok(Reference {
             metric,
             y: y.to_owned(),
             mean,
             features,
             within,
+            mean_var,
             par,
         })
     }
@@ -263,6 +275,9 @@ impl Reference {
                 per_feature::ks_test(&cx, self.features.as_ref().unwrap())
             }
             GroupDistance::Mahalanobis => pseudobulk::mahalanobis(x, &self.mean)?,
+            GroupDistance::MeanVarDistribution => {
+                mean_var::distance(&mean_var::points(x), &self.mean_var)
+            }
             pseudo => {
                 let mx = pseudobulk::column_means(x);
                 pseudobulk::of_means(pseudo, &mx, &self.mean)
