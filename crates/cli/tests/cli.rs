@@ -247,14 +247,22 @@ fn run_repo_pipeline(
     pipeline: &str,
     shared: &Path,
 ) -> std::collections::BTreeMap<(String, String), f64> {
-    let work = tempfile::tempdir().unwrap();
-    let stdout = repo_pertbench(work.path(), shared, &["run", pipeline, "--quiet"]);
+    run_repo_pipeline_in(tempfile::tempdir().unwrap().path(), pipeline, shared)
+}
+
+/// [`run_repo_pipeline`] with its workdir in `work`, for further queries.
+fn run_repo_pipeline_in(
+    work: &Path,
+    pipeline: &str,
+    shared: &Path,
+) -> std::collections::BTreeMap<(String, String), f64> {
+    let stdout = repo_pertbench(work, shared, &["run", pipeline, "--quiet"]);
     assert!(
         stdout.contains("relationship_recall"),
         "report printed: {stdout}"
     );
     let q = "SELECT source, representation, MAX(value) AS best FROM results WHERE metric = 'relationship_recall' AND variant = 'recall_0.05_0.95' AND value IS NOT NULL GROUP BY source, representation";
-    let sql = repo_pertbench(work.path(), shared, &["sql", q]);
+    let sql = repo_pertbench(work, shared, &["sql", q]);
     let mut best = std::collections::BTreeMap::new();
     for cells in table_rows(&sql, "source") {
         best.insert(

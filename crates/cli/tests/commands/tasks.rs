@@ -18,7 +18,8 @@ fn quickstart_pca_beats_baselines_on_every_source() {
 #[test]
 fn papalexi_pca_beats_baselines_on_stringdb_reactome_signor() {
     let Some(shared) = shared() else { return };
-    let best = run_repo_pipeline("pipelines/papalexi.yaml", &shared);
+    let work = tempfile::tempdir().unwrap();
+    let best = run_repo_pipeline_in(work.path(), "pipelines/papalexi.yaml", &shared);
     for source in ["stringdb", "reactome", "signor"] {
         let pca = best[&(source.to_string(), "pca".to_string())];
         for b in ["random", "shuffled"] {
@@ -26,6 +27,23 @@ fn papalexi_pca_beats_baselines_on_stringdb_reactome_signor() {
             assert!(pca > base, "{source}: pca {pca} vs {b} {base}");
         }
     }
+    // The E-test on raw features: the known knock-downs (STAT1, IFNGR1,
+    // IFNGR2, JAK2, IRF1 in 3 replicates: 15 of 75 units) on PCA, about
+    // nothing on the baselines.
+    let sql = repo_pertbench(
+        work.path(),
+        &shared,
+        &["sql", "SELECT representation, value FROM results WHERE metric = 'e_test' AND variant = 'fraction_significant' AND postprocessing = 'raw'"],
+    );
+    let share: std::collections::BTreeMap<String, f64> = table_rows(&sql, "representation")
+        .iter()
+        .map(|c| (c[0].to_string(), c[1].parse().unwrap()))
+        .collect();
+    assert!(share["pca"] >= 0.2, "{sql}");
+    assert!(
+        share["random"] <= 0.05 && share["shuffled"] <= 0.05,
+        "{sql}"
+    );
 }
 
 #[test]
