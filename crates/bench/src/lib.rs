@@ -15,6 +15,7 @@
 //! ranks, reading data) does not hide how close the kernel came to its
 //! floor; the report ends with each kernel's total over the run.
 
+pub mod distance;
 pub mod map;
 pub mod vcc;
 

@@ -90,7 +90,7 @@ fn plate(n: usize, d: usize, replicates: usize, control_fraction: f64) -> Plate 
 
 /// Runs `f`, then its line: wall time, peak memory, floor of `flops` f64
 /// operations at the machine's product peak.
-fn stage<T>(
+pub(crate) fn stage<T>(
     out: &mut String,
     peak: &MachinePeak,
     name: &str,

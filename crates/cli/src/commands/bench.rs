@@ -12,7 +12,8 @@ use pertbench_engine::differential_expression::DeConvention;
 pub struct Args {
     /// hierarchy: the six tasks under four post-processings; vcc: DE and
     /// cell-eval's metric set on a screen and a prediction (issue 23); map:
-    /// copairs' phenotypic activity on profiles (tier = profiles, issue 24)
+    /// copairs' phenotypic activity on profiles (tier = profiles, issue 24);
+    /// distance: pertpy's distances and E-test on an embedding (tier = cells)
     #[arg(long, value_enum, default_value_t = Suite::Hierarchy)]
     suite: Suite,
     /// Cells: 20k, 200k or 2m (or any count)
@@ -39,18 +40,24 @@ pub struct Args {
     convention: DeConvention,
     /// vcc: a Python with cell-eval installed, run on the same files and
     /// timed beside (e.g. target/venvs/cell-eval/bin/python); map: a Python
-    /// with copairs (target/venvs/reference-tools/bin/python)
+    /// with copairs (target/venvs/reference-tools/bin/python); distance: a
+    /// Python with pertpy (target/venvs/pertpy-1.2.0/bin/python)
     #[arg(long)]
     anchor_python: Option<std::path::PathBuf>,
     /// map: features per profile
     #[arg(long, default_value_t = 1000)]
     features: usize,
-    /// map: draws of the null (copairs' and the permutation test's)
+    /// map: draws of the null (copairs' and the permutation test's);
+    /// distance: the E-test's relabellings
     #[arg(long, default_value_t = 1000)]
     null_size: usize,
-    /// map: profiles of the set copairs runs on beside
+    /// map: profiles of the set copairs runs on beside; distance: cells of
+    /// the set pertpy runs on beside
     #[arg(long, default_value_t = 5000)]
     anchor_profiles: usize,
+    /// distance: dimensions of the embedding (pertpy's X_pca)
+    #[arg(long, default_value_t = 50)]
+    dims: usize,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -58,6 +65,7 @@ enum Suite {
     Hierarchy,
     Vcc,
     Map,
+    Distance,
 }
 
 pub fn run(a: Args, ctx: &Context) -> Result<()> {
@@ -73,6 +81,22 @@ pub fn run(a: Args, ctx: &Context) -> Result<()> {
             anchor_profiles: a.anchor_profiles,
         };
         print!("{}", bench::map::run(&opts)?);
+        return Ok(());
+    }
+    if let Suite::Distance = a.suite {
+        let opts = bench::distance::DistanceBenchOptions {
+            n_cells: bench::tier_cells(&a.tier)?,
+            dims: a.dims,
+            n_permutations: a.null_size,
+            dir: ctx
+                .ws
+                .workdir
+                .join("bench")
+                .join(format!("distance_{}", a.tier)),
+            anchor_python: a.anchor_python,
+            anchor_cells: a.anchor_profiles,
+        };
+        print!("{}", bench::distance::run(&opts)?);
         return Ok(());
     }
     if let Suite::Vcc = a.suite {

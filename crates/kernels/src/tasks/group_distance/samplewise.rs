@@ -20,18 +20,55 @@ impl Pair {
     /// them (`exp(-gamma ||a - b||^2)`, `(gamma <a, b>)^degree`).
     #[inline]
     pub(super) fn value(&self, a: &[f64], b: &[f64]) -> f64 {
-        let squared = || a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum::<f64>();
+        let squared = || squared_distance(a, b);
         match *self {
             Pair::Cell(CellMetric::Euclidean) => squared().sqrt(),
             Pair::Cell(CellMetric::SqEuclidean) => squared(),
             Pair::Kernel(MmdKernel::Rbf { gamma }) => (-gamma * squared()).exp(),
             Pair::Kernel(MmdKernel::Poly { gamma, degree }) => {
-                let dot: f64 = a.iter().zip(b).map(|(x, y)| x * y).sum();
-                (gamma * dot).powi(degree as i32)
+                (gamma * dot(a, b)).powi(degree as i32)
             }
-            Pair::Kernel(MmdKernel::Linear) => a.iter().zip(b).map(|(x, y)| x * y).sum(),
+            Pair::Kernel(MmdKernel::Linear) => dot(a, b),
         }
     }
+}
+
+/// sum (a_k - b_k)^2 in eight interleaved partial sums (which the
+/// compiler keeps in vector registers), added in a fixed order.
+#[inline]
+fn squared_distance(a: &[f64], b: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for k in 0..8 {
+            let d = x[k] - y[k];
+            acc[k] += d * d;
+        }
+    }
+    let mut tail = 0.0;
+    for (x, y) in ra.iter().zip(rb) {
+        tail += (x - y) * (x - y);
+    }
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+}
+
+/// sum a_k b_k, as [`squared_distance`] adds.
+#[inline]
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for k in 0..8 {
+            acc[k] += x[k] * y[k];
+        }
+    }
+    let mut tail = 0.0;
+    for (x, y) in ra.iter().zip(rb) {
+        tail += x * y;
+    }
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
 }
 
 /// A group's sums over its ordered pairs i != j and over i = j.
