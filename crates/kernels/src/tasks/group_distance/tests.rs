@@ -373,3 +373,40 @@ fn a_shift_is_detected() {
     .unwrap();
     assert_eq!(out.p_value, 0.01);
 }
+
+/// A pooled pair matrix over the limit is refused before it is allocated.
+#[test]
+fn a_pooled_matrix_too_large_is_refused() {
+    let x = Array2::<f64>::zeros((10, 1));
+    let y = Array2::<f64>::zeros((20_000, 1));
+    let mut rng = stream(0, "big", 0);
+    let metric = GroupDistance::MeanPairwise {
+        cell: CellMetric::Euclidean,
+    };
+    let e = permutation_test(
+        metric,
+        x.view(),
+        y.view(),
+        10,
+        PValueRule::Pertpy,
+        &mut rng,
+        Par::Seq,
+    )
+    .unwrap_err();
+    assert!(matches!(e, crate::KernelError::Memory(_)), "{e}");
+    assert!(e.to_string().contains("20010 pooled samples"), "{e}");
+    // Too few samples, non-finite values, a shape mismatch: errors.
+    let one = Array2::<f64>::zeros((1, 1));
+    assert!(GroupDistance::TTest { epsilon: 0.0 }
+        .distance(one.view(), y.view())
+        .is_err());
+    let mut nan = Array2::<f64>::zeros((3, 2));
+    nan[(1, 1)] = f64::NAN;
+    assert_eq!(
+        GroupDistance::Euclidean.distance(nan.view(), nan.view()),
+        Err(crate::KernelError::NonFinite { row: 1, column: 1 })
+    );
+    assert!(GroupDistance::Euclidean
+        .distance(x.view(), nan.view())
+        .is_err());
+}
