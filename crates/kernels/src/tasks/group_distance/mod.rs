@@ -165,6 +165,9 @@ impl Reference {
                 y.nrows()
             )));
         }
+        if y.ncols() == 0 {
+            return Err(KernelError::NotEnough("no features".into()));
+        }
         check_finite(y)?;
         let mean = pseudobulk::column_means(y);
         let features = match metric {

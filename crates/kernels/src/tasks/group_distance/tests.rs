@@ -378,7 +378,7 @@ fn a_shift_is_detected() {
 #[test]
 fn a_pooled_matrix_too_large_is_refused() {
     let x = Array2::<f64>::zeros((10, 1));
-    let y = Array2::<f64>::zeros((20_000, 1));
+    let y = Array2::<f64>::zeros((35_000, 1));
     let mut rng = stream(0, "big", 0);
     let metric = GroupDistance::MeanPairwise {
         cell: CellMetric::Euclidean,
@@ -394,7 +394,7 @@ fn a_pooled_matrix_too_large_is_refused() {
     )
     .unwrap_err();
     assert!(matches!(e, crate::KernelError::Memory(_)), "{e}");
-    assert!(e.to_string().contains("20010 pooled samples"), "{e}");
+    assert!(e.to_string().contains("35010 pooled samples"), "{e}");
     // Too few samples, non-finite values, a shape mismatch: errors.
     let one = Array2::<f64>::zeros((1, 1));
     assert!(GroupDistance::TTest { epsilon: 0.0 }
