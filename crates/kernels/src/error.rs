@@ -23,10 +23,12 @@ pub fn check_finite(x: &crate::Matrix) -> Result<(), KernelError> {
     check_finite_rows(x.view())
 }
 
-/// [`check_finite`] of a view.
-pub fn check_finite_rows(x: ndarray::ArrayView2<'_, f32>) -> Result<(), KernelError> {
+/// [`check_finite`] of a view, f32 or f64.
+pub fn check_finite_rows<T: Copy + Into<f64>>(
+    x: ndarray::ArrayView2<'_, T>,
+) -> Result<(), KernelError> {
     for (row, r) in x.outer_iter().enumerate() {
-        if let Some(column) = r.iter().position(|v| !v.is_finite()) {
+        if let Some(column) = r.iter().position(|v| !(*v).into().is_finite()) {
             return Err(KernelError::NonFinite { row, column });
         }
     }

@@ -95,8 +95,8 @@ pub fn permutation_test(
     if n_permutations == 0 {
         return Err(KernelError::NotEnough("no permutations".into()));
     }
-    super::check_finite(x)?;
-    super::check_finite(y)?;
+    crate::error::check_finite_rows(x)?;
+    crate::error::check_finite_rows(y)?;
     let pooled = concatenate(Axis(0), &[x, y]).map_err(|e| KernelError::Shape(e.to_string()))?;
     let pair = match metric {
         GroupDistance::Edistance { cell, .. } | GroupDistance::MeanPairwise { cell } => {

@@ -16,6 +16,7 @@ mod per_feature;
 mod pseudobulk;
 mod samplewise;
 
+use crate::error::check_finite_rows;
 use crate::KernelError;
 use ndarray::{Array2, ArrayView2};
 
@@ -90,6 +91,24 @@ pub enum MmdKernel {
     Linear,
     Rbf { gamma: f64 },
     Poly { gamma: f64, degree: u32 },
+}
+
+impl WithinPairs {
+    pub fn name(&self) -> &'static str {
+        match self {
+            WithinPairs::ExcludeSelf => "exclude_self",
+            WithinPairs::IncludeSelf => "include_self",
+        }
+    }
+}
+
+impl CellMetric {
+    pub fn name(&self) -> &'static str {
+        match self {
+            CellMetric::Euclidean => "euclidean",
+            CellMetric::SqEuclidean => "sqeuclidean",
+        }
+    }
 }
 
 impl GroupDistance {
@@ -168,7 +187,7 @@ impl Reference {
         if y.ncols() == 0 {
             return Err(KernelError::NotEnough("no features".into()));
         }
-        check_finite(y)?;
+        check_finite_rows(y)?;
         let mean = pseudobulk::column_means(y);
         let features = match metric {
             GroupDistance::SymKlDiv { .. }
@@ -229,7 +248,7 @@ impl Reference {
         if x.ncols() == 0 {
             return Err(KernelError::NotEnough("no features".into()));
         }
-        check_finite(x)?;
+        check_finite_rows(x)?;
         let y = self.y.view();
         Ok(match self.metric {
             GroupDistance::Edistance { within, cell } => {
@@ -287,15 +306,6 @@ impl Reference {
             }
         })
     }
-}
-
-fn check_finite(x: ArrayView2<f64>) -> Result<(), KernelError> {
-    for (row, r) in x.outer_iter().enumerate() {
-        if let Some(column) = r.iter().position(|v| !v.is_finite()) {
-            return Err(KernelError::NonFinite { row, column });
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -114,17 +114,20 @@ impl PairSums {
     }
 }
 
-/// Row-major rows of a matrix.
+/// Row-major rows of a matrix (borrowed when the view is in standard
+/// layout, as the callers' are; copied otherwise).
 struct Rows<'a> {
     data: &'a [f64],
     g: usize,
+    n: usize,
 }
 
 impl<'a> Rows<'a> {
-    fn of(x: &'a ndarray::Array2<f64>) -> Rows<'a> {
+    fn of(x: &'a ndarray::CowArray<'_, f64, ndarray::Ix2>) -> Rows<'a> {
         Rows {
             data: x.as_slice().expect("standard layout"),
             g: x.ncols(),
+            n: x.nrows(),
         }
     }
     #[inline]
@@ -133,12 +136,11 @@ impl<'a> Rows<'a> {
     }
 }
 
-/// Sums of `pair` over the rows of `x` (standard layout).
+/// Sums of `pair` over the rows of `x`.
 pub(super) fn within_sums(x: ArrayView2<f64>, pair: Pair, par: Par) -> PairSums {
-    let owned = x.as_standard_layout().into_owned();
-    let x = Rows::of(&owned);
-    let n = owned.nrows();
-    let g = owned.ncols();
+    let standard = x.as_standard_layout();
+    let x = Rows::of(&standard);
+    let (n, g) = (x.n, x.g);
     let upper = map_indices(par, n, |i| {
         sum_against(x.row(i), &x.data[(i + 1) * g..], g, pair)
     });
@@ -155,16 +157,11 @@ pub(super) fn within_sums(x: ArrayView2<f64>, pair: Pair, par: Par) -> PairSums 
 
 /// Sum of `pair` over every (row of x, row of y).
 pub(super) fn between_sum(x: ArrayView2<f64>, y: ArrayView2<f64>, pair: Pair, par: Par) -> f64 {
-    let (xo, yo) = (
-        x.as_standard_layout().into_owned(),
-        y.as_standard_layout().into_owned(),
-    );
-    let (x, y) = (Rows::of(&xo), Rows::of(&yo));
-    map_indices(par, xo.nrows(), |i| {
-        sum_against(x.row(i), y.data, y.g, pair)
-    })
-    .iter()
-    .sum()
+    let (xs, ys) = (x.as_standard_layout(), y.as_standard_layout());
+    let (x, y) = (Rows::of(&xs), Rows::of(&ys));
+    map_indices(par, x.n, |i| sum_against(x.row(i), y.data, y.g, pair))
+        .iter()
+        .sum()
 }
 
 /// The pooled rows' matrix of a pair quantity, for permutation tests that
@@ -181,9 +178,9 @@ pub(super) struct PooledPairs {
 
 impl PooledPairs {
     pub(super) fn new(pooled: ArrayView2<f64>, pair: Pair, par: Par) -> PooledPairs {
-        let owned = pooled.as_standard_layout().into_owned();
-        let p = Rows::of(&owned);
-        let n = owned.nrows();
+        let standard = pooled.as_standard_layout();
+        let p = Rows::of(&standard);
+        let n = p.n;
         let upper: Vec<Vec<f64>> = map_indices(par, n, |i| {
             let mut out = Vec::with_capacity(n - i);
             values_against(p.row(i), &p.data[i * p.g..], p.g, pair, &mut out);
