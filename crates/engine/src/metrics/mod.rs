@@ -434,6 +434,29 @@ pub(crate) fn top_k_rows(
     Ok(rows)
 }
 
+/// The share of tested items whose adjusted p-value (`None`: untested) is
+/// below `alpha`, with a seeded bootstrap 95% interval that resamples the
+/// tested items' indicators (q-values held fixed); nothing when no item was
+/// tested.
+pub(crate) fn share_significant(
+    adjusted: &[Option<f64>],
+    alpha: f64,
+    n_boot: usize,
+    seed: u64,
+) -> std::result::Result<Option<(f64, (f64, f64))>, pertbench_kernels::KernelError> {
+    let hits: Vec<f64> = adjusted
+        .iter()
+        .flatten()
+        .map(|q| f64::from(u8::from(*q < alpha)))
+        .collect();
+    if hits.is_empty() {
+        return Ok(None);
+    }
+    let share = hits.iter().sum::<f64>() / hits.len() as f64;
+    let interval = pertbench_kernels::stats::bootstrap::mean_interval(&hits, n_boot, 0.95, seed)?;
+    Ok(Some((share, interval)))
+}
+
 /// Perturbation codes of matrix positions (controls share one code), for
 /// [`cluster_intervals`].
 pub(crate) fn perturbation_codes(ctx: &MetricContext, positions: &[usize]) -> Vec<u32> {

@@ -10,8 +10,8 @@ mod options;
 pub use options::*;
 
 use super::{
-    context_units, rows_of, sample_queries, ContextUnits, Explanation, Metric, MetricContext,
-    MetricInfo, MetricOutput, MetricRow,
+    context_units, rows_of, sample_queries, share_significant, ContextUnits, Explanation, Metric,
+    MetricContext, MetricInfo, MetricOutput, MetricRow,
 };
 use crate::error::{EngineError, Result};
 use arrow::array::{Float64Array, RecordBatch, StringArray, UInt64Array};
@@ -206,9 +206,8 @@ impl Metric for Distance {
         Ok(())
     }
 
-    fn seeded(&self, o: &DistanceOptions) -> bool {
-        // The bootstrap interval always; the test's draws when it runs.
-        let _ = o;
+    /// The bootstrap interval always; the test's draws when it runs.
+    fn seeded(&self, _o: &DistanceOptions) -> bool {
         true
     }
 
@@ -350,24 +349,10 @@ impl Metric for Distance {
             )
         });
         let metric_convention = match metric {
-            GroupDistance::Edistance { within, cell } => format!(
-                ";within={};cell_metric={}",
-                match within {
-                    WithinPairs::ExcludeSelf => "exclude_self",
-                    WithinPairs::IncludeSelf => "include_self",
-                },
-                match cell {
-                    CellMetric::Euclidean => "euclidean",
-                    CellMetric::SqEuclidean => "sqeuclidean",
-                }
-            ),
-            GroupDistance::MeanPairwise { cell } => format!(
-                ";cell_metric={}",
-                match cell {
-                    CellMetric::Euclidean => "euclidean",
-                    CellMetric::SqEuclidean => "sqeuclidean",
-                }
-            ),
+            GroupDistance::Edistance { within, cell } => {
+                format!(";within={};cell_metric={}", within.name(), cell.name())
+            }
+            GroupDistance::MeanPairwise { cell } => format!(";cell_metric={}", cell.name()),
             GroupDistance::Mmd { kernel } => match kernel {
                 MmdKernel::Linear => ";kernel=linear".into(),
                 MmdKernel::Rbf { gamma } => format!(";kernel=rbf;gamma={gamma}"),
@@ -418,23 +403,18 @@ impl Metric for Distance {
             rows.push(row);
         }
         if n_perm > 0 {
-            let hits: Vec<f64> = adjusted
-                .iter()
-                .flatten()
-                .map(|q| f64::from(u8::from(*q < alpha)))
-                .collect();
-            let value = (!hits.is_empty()).then(|| hits.iter().sum::<f64>() / hits.len() as f64);
+            let share = share_significant(&adjusted, alpha, n_boot, ctx.seed ^ 2).map_err(err)?;
+            let n_items = adjusted.iter().flatten().count();
             let mut row = rows_of(
                 label,
-                hits.len(),
+                n_items,
                 n_perm,
                 &conv,
-                &[("fraction_significant", value)],
+                &[("fraction_significant", share.map(|s| s.0))],
             )
             .remove(0);
-            if !hits.is_empty() {
-                row = row
-                    .with_interval(mean_interval(&hits, n_boot, 0.95, ctx.seed ^ 2).map_err(err)?);
+            if let Some((_, ci)) = share {
+                row = row.with_interval(ci);
             }
             rows.push(row);
         }

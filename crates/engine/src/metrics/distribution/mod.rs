@@ -26,8 +26,8 @@ mod options;
 pub use options::*;
 
 use super::{
-    context_units, rows_of, sample_queries, ContextUnits, Explanation, Metric, MetricContext,
-    MetricInfo, MetricOutput, MetricRow,
+    context_units, rows_of, sample_queries, share_significant, ContextUnits, Explanation, Metric,
+    MetricContext, MetricInfo, MetricOutput, MetricRow,
 };
 use crate::error::{EngineError, Result};
 use arrow::array::{Float64Array, RecordBatch, StringArray, UInt64Array};
@@ -331,11 +331,6 @@ impl Metric for Distribution {
         };
         let q_energy = adjust(&|u| u.p_energy);
         let q_mmd = adjust(&|u| u.p_mmd);
-        let fraction = |q: &[Option<f64>]| -> Option<f64> {
-            let tested: Vec<f64> = q.iter().flatten().copied().collect();
-            (!tested.is_empty())
-                .then(|| tested.iter().filter(|v| **v < alpha).count() as f64 / tested.len() as f64)
-        };
         let energies: Vec<f64> = units
             .iter()
             .map(|u| u.cmp.expect("every pool ran").energy)
@@ -374,16 +369,16 @@ impl Metric for Distribution {
             Ok(row.with_interval((lo, hi)))
         };
         let mut rows = vec![with_ci("mean_energy", &energies, 1)?];
-        // A fraction's interval resamples the tested units' indicators q < alpha.
         let fraction_row = |variant: &str, q: &[Option<f64>], tag: u64| -> Result<Vec<MetricRow>> {
-            let mut rows = rows_of(&label, n_tested, n_perm, &conv, &[(variant, fraction(q))]);
-            let hits: Vec<f64> = q
-                .iter()
-                .flatten()
-                .map(|v| f64::from(u8::from(*v < alpha)))
-                .collect();
-            if !hits.is_empty() {
-                let ci = mean_interval(&hits, n_boot, 0.95, ctx.seed ^ tag).map_err(err)?;
+            let share = share_significant(q, alpha, n_boot, ctx.seed ^ tag).map_err(err)?;
+            let mut rows = rows_of(
+                &label,
+                n_tested,
+                n_perm,
+                &conv,
+                &[(variant, share.map(|s| s.0))],
+            );
+            if let Some((_, ci)) = share {
                 rows[0] = rows[0].clone().with_interval(ci);
             }
             Ok(rows)
