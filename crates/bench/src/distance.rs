@@ -10,7 +10,7 @@
 //! pertpy), pertpy runs on a smaller set of the same shape, and pertbench
 //! on the same set, timed side by side.
 
-use crate::map::stage;
+use crate::map::{run_anchor, stage};
 use ndarray::Array2;
 use pertbench_engine::error::{EngineError, Result};
 use pertbench_kernels::runtime::machine::{self, MachinePeak};
@@ -224,33 +224,28 @@ pub fn run(opts: &DistanceBenchOptions) -> Result<String> {
     if let Some(python) = &opts.anchor_python {
         let a = cells(opts.anchor_cells, opts.dims);
         std::fs::create_dir_all(&opts.dir).map_err(|e| EngineError::msg(e.to_string()))?;
-        let mut all = a.controls.clone();
         let mut groups = String::from("group\n");
         groups.push_str(&"control\n".repeat(a.controls.nrows()));
         for (g, x) in a.groups.iter().enumerate() {
-            all = ndarray::concatenate(ndarray::Axis(0), &[all.view(), x.view()])
-                .map_err(|e| EngineError::msg(e.to_string()))?;
             groups.push_str(&format!("p{g:05}\n").repeat(x.nrows()));
         }
+        // Controls, then each group, in one copy.
+        let views: Vec<_> = std::iter::once(a.controls.view())
+            .chain(a.groups.iter().map(|x| x.view()))
+            .collect();
+        let all = ndarray::concatenate(ndarray::Axis(0), &views)
+            .map_err(|e| EngineError::msg(e.to_string()))?;
         pertbench_data::npy::write(&opts.dir.join("cells.npy"), &all.mapv(|v| v as f32))
             .map_err(|e| EngineError::msg(e.to_string()))?;
         std::fs::write(opts.dir.join("groups.csv"), groups)
             .map_err(|e| EngineError::msg(e.to_string()))?;
         writeln!(out, "anchor: {} cells, the same shape", all.nrows()).ok();
         let (e_ours, t_ours) = run_set(&mut out, &peak, &a, opts.n_permutations)?;
-        let o = std::process::Command::new(python)
-            .arg("-c")
-            .arg(ANCHOR)
-            .arg(&opts.dir)
-            .arg(opts.n_permutations.to_string())
-            .stderr(std::process::Stdio::null())
-            .output()
-            .map_err(|e| EngineError::msg(format!("{}: {e}", python.display())))?;
-        let text = String::from_utf8_lossy(&o.stdout).trim().to_string();
+        let (ran, text) = run_anchor(python, ANCHOR, &opts.dir, opts.n_permutations)?;
         let fields: Vec<&str> = text.split_whitespace().collect();
         let secs = |k: usize| -> Option<f64> { fields.get(k).and_then(|s| s.parse().ok()) };
         match (secs(0), secs(2)) {
-            (Some(s), Some(t)) if o.status.success() => writeln!(
+            (Some(s), Some(t)) if ran => writeln!(
                 out,
                 "pertpy 1.2.0 onesided edistance: {s:.2} s (mean {}); pertbench {e_ours:.2} s ({:.3} of pertpy)\npertpy 1.2.0 DistanceTest ({} relabellings): {t:.2} s; pertbench {t_ours:.2} s ({:.4} of pertpy)",
                 fields[1],

@@ -337,6 +337,29 @@ consistency = time.time() - t
 print(f"{activity:.3f} {m['mean_average_precision'].mean():.6f} {m['below_corrected_p'].mean():.6f} {consistency:.3f} {len(cmap)}")
 "#;
 
+/// Runs an anchor script with `python -c SCRIPT DIR DRAWS` (its standard
+/// error discarded): whether it succeeded, and its trimmed standard output
+/// (one line of fields).
+pub(crate) fn run_anchor(
+    python: &std::path::Path,
+    script: &str,
+    dir: &std::path::Path,
+    draws: usize,
+) -> Result<(bool, String)> {
+    let o = std::process::Command::new(python)
+        .arg("-c")
+        .arg(script)
+        .arg(dir)
+        .arg(draws.to_string())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .map_err(|e| EngineError::msg(format!("{}: {e}", python.display())))?;
+    Ok((
+        o.status.success(),
+        String::from_utf8_lossy(&o.stdout).trim().to_string(),
+    ))
+}
+
 /// Runs the suite; returns the report's text.
 pub fn run(opts: &MapBenchOptions) -> Result<String> {
     let mut out = String::new();
@@ -404,19 +427,11 @@ pub fn run(opts: &MapBenchOptions) -> Result<String> {
             .map_err(|e| EngineError::msg(e.to_string()))?;
         writeln!(out, "anchor: {} profiles, the same shape", a.x.nrows()).ok();
         let (ours, _, ours_consistency) = run_set(&mut out, &peak, &a, opts.null_size)?;
-        let o = std::process::Command::new(python)
-            .arg("-c")
-            .arg(ANCHOR)
-            .arg(&opts.dir)
-            .arg(opts.null_size.to_string())
-            .stderr(std::process::Stdio::null())
-            .output()
-            .map_err(|e| EngineError::msg(format!("{}: {e}", python.display())))?;
-        let text = String::from_utf8_lossy(&o.stdout).trim().to_string();
+        let (ran, text) = run_anchor(python, ANCHOR, &opts.dir, opts.null_size)?;
         let fields: Vec<&str> = text.split_whitespace().collect();
         let secs = |k: usize| -> Option<f64> { fields.get(k).and_then(|s| s.parse().ok()) };
         match (secs(0), secs(3)) {
-            (Some(s), Some(c)) if o.status.success() => writeln!(
+            (Some(s), Some(c)) if ran => writeln!(
                 out,
                 "copairs 0.5 activity (average_precision + mean_average_precision): {s:.2} s; pertbench AP + copairs null {ours:.2} s ({:.3} of copairs); copairs mean mAP and fraction active: {} {}\ncopairs 0.5 consistency (median consensus + multilabel average_precision + mean_average_precision, {} labels): {c:.2} s; pertbench {ours_consistency:.2} s ({:.3} of copairs)",
                 ours / s,
